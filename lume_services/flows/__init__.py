@@ -1,0 +1,1 @@
+"""User-facing flow models: Flow, mapped parameters, FlowOfFlows."""

@@ -1,0 +1,323 @@
+"""Prefect flows as pydantic models: register, load, run, and map parameters between flows."""
+
+from datetime import datetime, timedelta
+from typing import Any, Dict, List, Literal, Optional, Union
+
+from dependency_injector.wiring import Provide, inject
+from prefect import Flow as PrefectFlow
+from prefect import Parameter
+from pydantic import BaseModel, Field, root_validator, validator
+
+from lume_services import config
+from lume_services.config import Context
+from lume_services.services.scheduling.backends.backend import RunConfig
+from lume_services.services.scheduling.service import SchedulingService
+
+
+class MappedParameter(BaseModel):
+    """A child flow parameter whose value comes from a parent flow's task result.
+
+    Attributes:
+        parent_flow_name: the composing flow whose task produces the value.
+        parent_task_name: the task of that flow whose result is used.
+        map_type: how the value travels: ``raw`` (the value itself), ``file``
+            (a file reference, loaded by the child with ``load_file``) or
+            ``db`` (a results-database reference, loaded with an attribute path).
+    """
+
+    parent_flow_name: str
+    parent_task_name: str
+    map_type: Literal["file", "db", "raw"] = "raw"
+
+
+class RawMappedParameter(MappedParameter):
+    """The parent task's result is passed as the parameter's value."""
+
+    map_type: str = Field("raw", const=True)
+
+
+class FileMappedParameter(MappedParameter):
+    """The parent task returned a file reference (``SaveFile``); it is passed on.
+
+    The child flow loads the file with the packaged ``load_file`` task in
+    ``lume_services.tasks.file``.
+    """
+
+    map_type: str = Field("file", const=True)
+
+
+class DBMappedParameter(MappedParameter):
+    """The parent task returned a result reference (``SaveDBResult``).
+
+    The value passed is ``getattr(result, attribute)``, then indexed by each key
+    of ``attribute_index`` in turn (``attribute="outputs"``,
+    ``attribute_index=["text"]`` passes ``result.outputs["text"]``).
+
+    Attributes:
+        attribute: the attribute of the stored result.
+        attribute_index: keys to index the attribute with, in order.
+    """
+
+    map_type: str = Field("db", const=True)
+    attribute: str
+    attribute_index: Optional[List[str]]
+
+
+MAPPED_PARAMETER_TYPES = {
+    "raw": RawMappedParameter,
+    "file": FileMappedParameter,
+    "db": DBMappedParameter,
+}
+
+
+def parse_mapped_parameter(name: str, value: Any) -> MappedParameter:
+    """Turn a mapping given as a dict into the MappedParameter of its ``map_type``.
+
+    Raises:
+        ValueError: the value is neither a MappedParameter nor a dict, or its
+            map type is unknown; the message names the parameter and the allowed types.
+    """
+    if isinstance(value, MappedParameter):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"mapped parameter {name!r} must be a mapping with parent_flow_name, "
+            f"parent_task_name and map_type (one of {', '.join(MAPPED_PARAMETER_TYPES)}); "
+            f"got {type(value).__name__}"
+        )
+    map_type = value.get("map_type", "raw")
+    cls = MAPPED_PARAMETER_TYPES.get(map_type) if isinstance(map_type, str) else None
+    if cls is None:
+        raise ValueError(
+            f"mapped parameter {name!r} has unknown map_type {map_type!r}; allowed "
+            f"map types: {', '.join(repr(t) for t in MAPPED_PARAMETER_TYPES)}"
+        )
+    return cls(**value)
+
+
+class FlowConfig(BaseModel):
+    """How a flow is packaged.
+
+    Attributes:
+        image: the image the flow runs in.
+        env: environment variables (``NAME=value``) set in its runs.
+    """
+
+    image: Optional[str]
+    env: Optional[List[str]]
+
+
+class FlowRunConfig(BaseModel):
+    """Options of one flow run.
+
+    Attributes:
+        poll_interval: how often a server backend polls the run's state.
+        scheduled_start_time: when the run should start (server backends).
+        parameters: parameter values; explicit ``parameters`` arguments win.
+        run_config: the backend run config (env, working dir, image, ...).
+        labels: agent labels of the run (server backends).
+        run_name: the run's name (server backends).
+    """
+
+    poll_interval: timedelta = timedelta(seconds=10)
+    scheduled_start_time: Optional[datetime]
+    parameters: Optional[Dict[str, Any]]
+    run_config: Optional[RunConfig]
+    labels: Optional[List[str]]
+    run_name: Optional[str]
+
+    class Config:
+        arbitrary_types_allowed = True
+
+
+class Flow(BaseModel):
+    """A Prefect flow and what lume-services knows of it.
+
+    Attributes:
+        name: the flow's name; flows are registered and loaded by name.
+        flow_id: the id the backend gave it at registration.
+        project_name: the project it is registered in.
+        prefect_flow: the Prefect flow; loaded from the backend when not given.
+        parameters: the flow's parameters by name (filled from ``prefect_flow``).
+        mapped_parameters: in a flow of flows, parameters taken from parent flows.
+        task_slugs: task name -> task slug (filled from ``prefect_flow``).
+        labels: agent labels its runs get.
+        image: the image it runs in on container backends.
+    """
+
+    name: str
+    flow_id: Optional[str]
+    project_name: Optional[str]
+    prefect_flow: Optional[PrefectFlow]
+    parameters: Optional[Dict[str, Parameter]]
+    mapped_parameters: Optional[Dict[str, MappedParameter]]
+    task_slugs: Optional[Dict[str, str]]
+    labels: List[str] = ["lume-services"]
+    image: str = "build-test:latest"
+
+    class Config:
+        arbitrary_types_allowed = True
+        validate_assignment = True
+
+    @validator("mapped_parameters", pre=True)
+    def validate_mapped_parameters(cls, v):
+        """Turn each mapping into the MappedParameter subclass of its map type."""
+        if v is None:
+            return v
+        if not isinstance(v, dict):
+            raise ValueError(
+                "mapped_parameters must map parameter names to mappings; got "
+                f"{type(v).__name__}"
+            )
+        return {name: parse_mapped_parameter(name, value) for name, value in v.items()}
+
+    @root_validator(skip_on_failure=True)
+    def derive_from_prefect_flow(cls, values):
+        """Fill ``parameters`` and ``task_slugs`` from the Prefect flow."""
+        flow = values.get("prefect_flow")
+        if flow is not None:
+            values["parameters"] = {p.name: p for p in flow.parameters()}
+            values["task_slugs"] = task_slugs(flow)
+        return values
+
+    @inject
+    def load_flow(
+        self,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+    ) -> None:
+        """Load the latest registered version of this flow from the backend.
+
+        Fills ``prefect_flow``, ``flow_id``, ``parameters`` and ``task_slugs``.
+
+        Args:
+            scheduling_service: the service to load from; injected when omitted.
+
+        Raises:
+            FlowNotFoundError: no flow of this name is registered in the project.
+        """
+        loaded = scheduling_service.load_flow(self.name, self.project_name)
+        self._set(prefect_flow=loaded["flow"], flow_id=loaded["flow_id"])
+
+    @inject
+    def register(
+        self,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+    ) -> str:
+        """Register the flow with the backend, with this model's labels and image.
+
+        Loads the flow first when ``prefect_flow`` is not set. The project is
+        created when missing.
+
+        Args:
+            scheduling_service: the service to register with; injected when omitted.
+
+        Returns:
+            The flow id (also stored in ``flow_id``).
+        """
+        if self.prefect_flow is None:
+            self.load_flow(scheduling_service=scheduling_service)
+        flow = self.prefect_flow
+        if flow.name != self.name:
+            # register under the model's name without renaming the caller's flow
+            flow = flow.copy()
+            flow.name = self.name
+        flow_id = scheduling_service.register_flow(
+            flow, self.project_name, image=self.image, labels=self.labels
+        )
+        self._set(prefect_flow=flow, flow_id=flow_id)
+        return flow_id
+
+    @inject
+    def run(
+        self,
+        parameters: Optional[Dict[str, Any]] = None,
+        run_config: Union[RunConfig, FlowRunConfig, None] = None,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        **kwargs,
+    ):
+        """Run the flow, loading it first when needed.
+
+        Args:
+            parameters: parameter values by name.
+            run_config: a backend run config, a ``FlowRunConfig``, or ``None``.
+            scheduling_service: the service to run with; injected when omitted.
+
+        Returns:
+            On the local backend, the run's final Prefect state; on server
+            backends, the flow run id.
+
+        Raises:
+            ParameterNotInFlowError: a parameter is not one of the flow's.
+            MissingParameterError: a required parameter has no value.
+        """
+        self._ensure_loaded(scheduling_service)
+        return scheduling_service.run(
+            parameters, run_config, flow=self.prefect_flow, flow_id=self.flow_id, **kwargs
+        )
+
+    @inject
+    def run_and_return(
+        self,
+        parameters: Optional[Dict[str, Any]] = None,
+        run_config: Union[RunConfig, FlowRunConfig, None] = None,
+        task_name: Optional[str] = None,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        **kwargs,
+    ):
+        """Run the flow, wait for it and return a task's result.
+
+        Args:
+            parameters: parameter values by name.
+            run_config: a backend run config, a ``FlowRunConfig``, or ``None``.
+            task_name: the task whose result to return; ``None`` returns
+                ``{task name: result}`` for all tasks.
+            scheduling_service: the service to run with; injected when omitted.
+
+        Returns:
+            The task's result (a list when several tasks share the name), or all results.
+
+        Raises:
+            FlowFailedError: the run failed; the error names each failed task.
+            TaskNotInFlowError: the flow has no such task.
+            EmptyResultError: the task finished without a result.
+        """
+        self._ensure_loaded(scheduling_service)
+        return scheduling_service.run_and_return(
+            parameters,
+            run_config,
+            task_name,
+            flow=self.prefect_flow,
+            flow_id=self.flow_id,
+            **kwargs,
+        )
+
+    def _ensure_loaded(self, scheduling_service: SchedulingService) -> None:
+        needs_id = getattr(scheduling_service.backend, "requires_registration", False)
+        if self.prefect_flow is None or (needs_id and self.flow_id is None):
+            self.load_flow(scheduling_service=scheduling_service)
+
+    def _set(self, **values) -> None:
+        """Assign fields that come from the backend without re-running the validators.
+
+        Values loaded or returned by the backend are already valid; skipping
+        validation keeps a flow of flows from re-validating its composition
+        on every assignment.
+        """
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        flow = values.get("prefect_flow")
+        if flow is not None:
+            object.__setattr__(self, "parameters", {p.name: p for p in flow.parameters()})
+            object.__setattr__(self, "task_slugs", task_slugs(flow))
+        self.__fields_set__.update(values)
+
+
+def task_slugs(flow: PrefectFlow) -> Dict[str, str]:
+    """Return task name -> slug; where tasks share a name, the first slug."""
+    slugs: Dict[str, str] = {}
+    for task, slug in sorted(flow.slugs.items(), key=lambda item: item[1]):
+        slugs.setdefault(task.name, slug)
+    return slugs
+
+
+config.wire(__name__)

@@ -1,0 +1,1 @@
+"""Services injected through :class:`lume_services.config.Context`."""

@@ -1,0 +1,28 @@
+"""Shared fixtures: every test gets its own lume-services home and fresh services."""
+
+import os
+import tempfile
+
+# Before Prefect is imported anywhere: keep Prefect's files out of the user's home
+# and its logs quiet.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="prefect-home-")
+os.environ.setdefault("PREFECT__HOME_DIR", _PREFECT_HOME)
+os.environ.setdefault("PREFECT__LOGGING__LEVEL", "WARNING")
+os.environ.setdefault("PREFECT__BACKEND", "server")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def lume_home(tmp_path, monkeypatch):
+    """An empty ``LUME_HOME`` for each test, with no configuration carried over."""
+    from lume_services import config
+
+    home = tmp_path / "lume-home"
+    monkeypatch.setenv("LUME_HOME", str(home))
+    for name in list(os.environ):
+        if name.startswith("LUME_") and name != "LUME_HOME":
+            monkeypatch.delenv(name)
+    config.reset()
+    yield home
+    config.reset()
