@@ -36,8 +36,14 @@ ENV_DELIMITER = "__"
 class PrefectConfig(BaseModel):
     """Where the Prefect 1 Server and its parts are (server, docker, kubernetes backends).
 
+    lume-services applies these settings to ``prefect.config`` in-process
+    (:meth:`apply`), so a script, notebook or test points Prefect's client, its
+    tasks (``create_flow_run`` ...) and an agent started from the same process at
+    the server without touching ``~/.prefect``. Set ``write_user_config`` to also
+    write them to Prefect's user configuration, for Prefect's own CLI.
+
     Attributes:
-        server_host: URL of the Prefect Server's Apollo (GraphQL) endpoint host.
+        server_host: URL of the host of the Prefect Server's Apollo (GraphQL) endpoint.
         server_port: its port.
         graphql_path: path of the GraphQL endpoint.
         agent_host: host the agent's health server binds.
@@ -47,9 +53,12 @@ class PrefectConfig(BaseModel):
         backend: Prefect's backend kind; lume-services uses ``server``.
         api_key: API key sent to the server, where it needs one (never logged).
         home_dir: Prefect's home directory; ``None`` keeps Prefect's default.
-        write_user_config: write these settings to ``~/.prefect/backend.toml``
-            as well (off by default: lume-services applies them in-process).
+        write_user_config: write these settings to Prefect's user configuration
+            (``~/.prefect/backend.toml`` and ``config.toml``) as well (off by default).
         check_timeout: seconds the reachability check waits for the server.
+        storage_dir: where the ``server`` backend keeps registered flows and task
+            results for a ``LocalAgent`` on this machine; ``None`` means
+            ``<LUME_HOME>/server``.
     """
 
     server_host: str = "http://localhost"
@@ -63,12 +72,97 @@ class PrefectConfig(BaseModel):
     api_key: Optional[SecretStr] = None
     home_dir: Optional[str] = None
     write_user_config: bool = False
-    check_timeout: float = 3.0
+    check_timeout: float = Field(3.0, gt=0)
+    storage_dir: Optional[str] = None
 
     @property
     def api_url(self) -> str:
         """The server's GraphQL URL, e.g. ``http://localhost:4200/graphql``."""
         return f"{self.server_host.rstrip('/')}:{self.server_port}{self.graphql_path}"
+
+    @property
+    def agent_address(self) -> str:
+        """The address of the agent's health server, e.g. ``http://localhost:5000``."""
+        return f"{self.agent_host.rstrip('/')}:{self.agent_port}"
+
+    @property
+    def ui_url(self) -> str:
+        """The Prefect UI's URL, e.g. ``http://localhost:8080``."""
+        return f"{self.ui_host.rstrip('/')}:{self.ui_port}"
+
+    def apply(self) -> None:
+        """Point Prefect (``prefect.config``) at this server, in this process.
+
+        Sets the backend, the server endpoint (which Prefect's client reads as
+        ``cloud.api``), the API key, the UI endpoint and, when given, Prefect's
+        home directory. Writes Prefect's user configuration only when
+        ``write_user_config`` is set.
+        """
+        import prefect  # lazy: only server backends need Prefect's config
+
+        for cfg in {id(c): c for c in (prefect.config, prefect.context.config)}.values():
+            cfg.backend = self.backend
+            cfg.server.host = self.server_host
+            cfg.server.port = self.server_port
+            cfg.server.endpoint = self.api_url
+            cfg.server.ui.endpoint = self.ui_url
+            cfg.server.ui.apollo_url = self.api_url
+            cfg.cloud.api = self.api_url
+            cfg.cloud.graphql = self.api_url
+            cfg.cloud.api_key = self.api_key.get_secret_value() if self.api_key else None
+            if self.home_dir:
+                cfg.home_dir = str(Path(self.home_dir).expanduser())
+        if self.write_user_config:
+            self.write_prefect_user_config()
+
+    def write_prefect_user_config(self) -> Path:
+        """Write the backend and endpoint to Prefect's user configuration.
+
+        Returns:
+            The directory written (Prefect's home, ``~/.prefect`` by default).
+        """
+        import toml
+
+        home = Path(self.home_dir or "~/.prefect").expanduser()
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "backend.toml").write_text(toml.dumps({"backend": self.backend}))
+        config_path = home / "config.toml"
+        user = toml.loads(config_path.read_text()) if config_path.exists() else {}
+        server = user.setdefault("server", {})
+        server.update(host=self.server_host, port=self.server_port, endpoint=self.api_url)
+        server.setdefault("ui", {}).update(endpoint=self.ui_url, apollo_url=self.api_url)
+        config_path.write_text(toml.dumps(user))
+        return home
+
+    def check_reachable(self) -> None:
+        """Check, within ``check_timeout`` seconds, that the GraphQL endpoint answers.
+
+        Prefect's client retries a refused connection for about a minute; this
+        check fails fast instead.
+
+        Raises:
+            ServerUnreachableError: no answer, naming the URL.
+        """
+        import requests  # lazy: requests is a Prefect dependency
+
+        from lume_services.errors import ServerUnreachableError
+
+        try:
+            response = requests.post(
+                self.api_url,
+                json={"query": "query { hello }", "variables": None},
+                timeout=self.check_timeout,
+            )
+        except requests.RequestException as exc:
+            reason = type(exc).__name__
+            detail = str(exc.args[0]) if exc.args else ""
+            if "refused" in detail.lower():
+                reason = "connection refused"
+            raise ServerUnreachableError(self.api_url, reason, self.check_timeout) from None
+        if response.status_code >= 500 or response.status_code == 404:
+            raise ServerUnreachableError(
+                self.api_url, f"HTTP {response.status_code} from the endpoint", self.check_timeout
+            )
 
 
 class MongodbSettings(BaseModel):

@@ -273,3 +273,330 @@ class FlowCycleError(LUMEServicesError):
             f"the mapped parameters form a cycle: {path}; a flow of flows must be "
             "acyclic (a flow cannot depend, directly or not, on its own results)"
         )
+
+
+# --- files and results -------------------------------------------------------
+
+
+class MissingExtraError(LUMEServicesError, ImportError):
+    """An optional dependency that a feature needs is not installed.
+
+    Args:
+        feature: what needs it (e.g. ``HDF5File``).
+        module: the module that could not be imported.
+        extra: the lume-services extra that installs it.
+    """
+
+    def __init__(self, feature: str, module: str, extra: str):
+        self.feature = feature
+        self.module = module
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the optional package {module!r}, which is not installed; "
+            f"install it with: pip install 'lume-services[{extra}]'"
+        )
+
+
+class FilesystemNotConfiguredError(LUMEServicesError):
+    """A file names a filesystem identifier that the file service does not have.
+
+    Args:
+        identifier: the identifier asked for.
+        configured: the identifiers of the configured filesystems.
+    """
+
+    def __init__(self, identifier: str, configured: Iterable[str]):
+        self.identifier = identifier
+        self.configured = sorted(configured)
+        super().__init__(
+            f"filesystem {identifier!r} is not configured; configured filesystems: "
+            f"{_names(self.configured)} (a mounted filesystem is configured with "
+            "LUME_MOUNTED_FILESYSTEM__MOUNT_PATH and LUME_MOUNTED_FILESYSTEM__MOUNT_ALIAS)"
+        )
+
+
+class DuplicateFilesystemError(LUMEServicesError):
+    """Two filesystems given to the file service share an identifier."""
+
+    def __init__(self, identifiers: Iterable[str]):
+        self.identifiers = sorted(set(identifiers))
+        super().__init__(
+            "each filesystem needs its own identifier; given more than once: "
+            f"{_names(self.identifiers)}"
+        )
+
+
+class PathNotInMount(LUMEServicesError):
+    """A path on a mounted filesystem leads outside the mount.
+
+    Raised before anything is read, written or created.
+
+    Args:
+        path: the path as given.
+        mount_alias: the path the mount is seen under (in containers).
+        mount_path: the mounted folder on the host.
+        reason: how the path escapes (``..``, a symlink, another absolute path).
+    """
+
+    def __init__(self, path: str, mount_alias: str, mount_path: str, reason: str):
+        self.path = path
+        self.mount_alias = mount_alias
+        self.mount_path = mount_path
+        self.reason = reason
+        super().__init__(
+            f"path {path!r} is not inside the mounted filesystem ({reason}); paths must "
+            f"lie under the mount alias {mount_alias!r} (host folder {mount_path!r})"
+        )
+
+
+class UnknownFileTypeError(LUMEServicesError):
+    """A file reference names a file type that cannot be imported or is not a ``File``.
+
+    Args:
+        file_type_string: the ``"module:ClassName"`` string of the reference.
+        reason: why it cannot be used.
+    """
+
+    def __init__(self, file_type_string: object, reason: str):
+        self.file_type_string = file_type_string
+        super().__init__(
+            f"file type {file_type_string!r} cannot be used: {reason}; a file type is "
+            "given as 'module:ClassName' of a subclass of lume_services.files.File "
+            "(for example 'lume_services.files:TextFile')"
+        )
+
+
+class InvalidFileReferenceError(LUMEServicesError):
+    """A value given as a file reference is not one.
+
+    Args:
+        reference: the value given.
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, reference: object, reason: str):
+        self.reference = reference
+        super().__init__(
+            f"not a file reference ({reason}): {reference!r}; a file reference is the "
+            "dict returned by File.jsonable_dict() or the SaveFile task, with keys "
+            "'file_type_string', 'filename' and 'filesystem_identifier'"
+        )
+
+
+class FileHasNoObjectError(LUMEServicesError):
+    """``File.write()`` was called with no object, and the file holds none."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        super().__init__(
+            f"nothing to write to {filename!r}: pass the object, file.write(obj), or set "
+            "file.obj first"
+        )
+
+
+class UnsupportedQueryError(LUMEServicesError):
+    """A results-database query uses something beyond equality on dotted paths.
+
+    Args:
+        query: the query given.
+        reason: what is not supported.
+    """
+
+    def __init__(self, query: object, reason: str):
+        self.query = query
+        super().__init__(
+            f"unsupported results query {query!r}: {reason}; queries map dotted field "
+            "paths to the values they must equal, e.g. {'outputs.cube': 27}"
+        )
+
+
+class UnknownResultTypeError(LUMEServicesError):
+    """A stored result names a result type that cannot be imported or is not a ``Result``.
+
+    Args:
+        result_type_string: the ``"module:ClassName"`` string.
+        reason: why it cannot be used.
+    """
+
+    def __init__(self, result_type_string: object, reason: str):
+        self.result_type_string = result_type_string
+        super().__init__(
+            f"result type {result_type_string!r} cannot be used: {reason}; a result "
+            "type is given as 'module:ClassName' of a subclass of "
+            "lume_services.results.Result, importable where the result is loaded"
+        )
+
+
+class ResultNotFoundError(LUMEServicesError):
+    """No stored result matches the query.
+
+    Args:
+        project_name: the collection searched.
+        query: the query.
+        stored: how many results the collection holds.
+    """
+
+    def __init__(self, project_name: str, query: dict, stored: int):
+        self.project_name = project_name
+        self.query = query
+        self.stored = stored
+        super().__init__(
+            f"no result of project {project_name!r} matches {query!r} "
+            f"({stored} result(s) stored in {project_name!r})"
+        )
+
+
+class MultipleResultsFoundError(LUMEServicesError):
+    """A query meant to load one result matches several.
+
+    Args:
+        project_name: the collection searched.
+        query: the query.
+        count: how many results match.
+    """
+
+    def __init__(self, project_name: str, query: dict, count: int):
+        self.project_name = project_name
+        self.query = query
+        self.count = count
+        super().__init__(
+            f"{count} results of project {project_name!r} match {query!r}; loading one "
+            "needs a query that identifies it, such as {'unique_hash': ...} "
+            "(see Result.unique_rep())"
+        )
+
+
+class InvalidResultReferenceError(LUMEServicesError):
+    """A value given as a result reference is not one.
+
+    Args:
+        reference: the value given.
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, reference: object, reason: str):
+        self.reference = reference
+        super().__init__(
+            f"not a result reference ({reason}): {reference!r}; a result reference is "
+            "the dict returned by Result.unique_rep() or the SaveDBResult task, with "
+            "keys 'project_name', 'result_type_string' and 'query'"
+        )
+
+
+class ResultAttributeError(LUMEServicesError):
+    """A result has no attribute of the name asked for.
+
+    Args:
+        result_type: the result's class name.
+        attribute: the name asked for.
+        available: the result's attributes.
+    """
+
+    def __init__(self, result_type: str, attribute: str, available: Iterable[str]):
+        self.result_type = result_type
+        self.attribute = attribute
+        self.available = sorted(available)
+        super().__init__(
+            f"result of type {result_type!r} has no attribute {attribute!r}; "
+            f"attributes: {_names(self.available)}"
+        )
+
+
+class ResultKeyError(LUMEServicesError):
+    """An ``attribute_index`` key is missing from the value it indexes.
+
+    Args:
+        path: where the key was looked up, e.g. ``outputs['a']``.
+        key: the missing key.
+        available: the keys (or indices) that exist there.
+    """
+
+    def __init__(self, path: str, key: object, available: Iterable[object]):
+        self.path = path
+        self.key = key
+        self.available = list(available)
+        super().__init__(
+            f"{path} has no key {key!r}; keys of {path}: {_names(self.available)}"
+        )
+
+
+# --- server ------------------------------------------------------------------
+
+
+class ServerUnreachableError(LUMEServicesError):
+    """The Prefect 1 Server's GraphQL endpoint does not answer.
+
+    Args:
+        url: the endpoint tried.
+        reason: what went wrong (connection refused, timeout, ...).
+        timeout: the seconds the check waited.
+    """
+
+    def __init__(self, url: str, reason: str, timeout: Optional[float] = None):
+        self.url = url
+        self.reason = reason
+        waited = f" within {timeout:g} s" if timeout is not None else ""
+        super().__init__(
+            f"the Prefect Server at {url} did not answer{waited}: {reason}; start the "
+            "server (see docker/docker-compose.yml) or point lume-services at a running "
+            "one with LUME_PREFECT__SERVER_HOST, LUME_PREFECT__SERVER_PORT and "
+            "LUME_PREFECT__GRAPHQL_PATH"
+        )
+
+
+class ServerRequestError(LUMEServicesError):
+    """The Prefect 1 Server answered a request with an error."""
+
+
+class InvalidMountError(LUMEServicesError):
+    """A mounted filesystem is configured with a mount alias that is not an absolute path."""
+
+    def __init__(self, mount_alias: str):
+        self.mount_alias = mount_alias
+        super().__init__(
+            f"mount alias {mount_alias!r} must be an absolute path (the path containers "
+            "see the mounted folder under), e.g. '/lume/data'"
+        )
+
+
+# --- docker ------------------------------------------------------------------
+
+
+class DockerEngineUnavailableError(LUMEServicesError):
+    """No Docker engine answers where lume-services looks for one.
+
+    Args:
+        base_url: where the engine was looked for (``DOCKER_HOST`` or the default socket).
+        reason: what the Docker client reported.
+    """
+
+    def __init__(self, base_url: str, reason: str):
+        self.base_url = base_url
+        self.reason = reason
+        super().__init__(
+            f"no Docker engine answers at {base_url} ({reason}); start one (as root on "
+            "Debian: scripts/docker-engine.sh start, which installs docker.io if needed), "
+            "or set DOCKER_HOST to the address of an engine that runs"
+        )
+
+
+class ImageBuildError(LUMEServicesError):
+    """A Docker image failed to build; the message ends with the build log's last lines.
+
+    Args:
+        image: the image (``name:tag``) that was being built.
+        reason: the error the engine reported.
+        log_lines: the build log, line by line.
+        tail: how many of the last log lines the message shows.
+    """
+
+    def __init__(self, image: str, reason: str, log_lines: Sequence[str], tail: int = 20):
+        self.image = image
+        self.reason = reason
+        self.log_lines = list(log_lines)
+        last = self.log_lines[-tail:]
+        shown = "\n".join(f"  | {line}" for line in last) if last else "  | (no build output)"
+        super().__init__(
+            f"image {image!r} failed to build: {reason}\n"
+            f"last {len(last)} lines of the build log:\n{shown}"
+        )

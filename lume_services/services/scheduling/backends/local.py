@@ -4,7 +4,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import marshal
 import os
 import sqlite3
 import threading
@@ -163,6 +162,19 @@ class LocalFlowRegistry:
             return None
         return {"flow_id": row[0], "version": row[1], "fingerprint": row[2]}
 
+    def list_flows(self, project_name: Optional[str] = None) -> List[dict]:
+        """Return the metadata of the latest version of every flow (of one project, if given)."""
+        query = (
+            "SELECT metadata FROM flows f WHERE version = (SELECT MAX(version) FROM flows g"
+            " WHERE g.project = f.project AND g.name = f.name)"
+        )
+        args: tuple = ()
+        if project_name is not None:
+            query += " AND project = ?"
+            args = (project_name,)
+        rows = self._connect().execute(query + " ORDER BY project, name", args)
+        return [json.loads(r[0]) for r in rows]
+
     def flow_names(self, project_name: str) -> List[str]:
         """Return the names of the flows registered in a project."""
         rows = self._connect().execute(
@@ -210,7 +222,21 @@ def _code_digest(obj) -> bytes:
     code = getattr(obj, "__code__", None)
     if code is None:
         return b""
-    return hashlib.sha256(marshal.dumps(code)).digest()
+    digest = hashlib.sha256()
+    _hash_code(code, digest)
+    return digest.digest()
+
+
+def _hash_code(code, digest) -> None:
+    # marshal.dumps() is not stable across a pickle round trip (it records object
+    # references), so hash what defines the behaviour instead.
+    digest.update(code.co_code)
+    digest.update(repr((code.co_name, code.co_names, code.co_varnames, code.co_freevars)).encode())
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            _hash_code(const, digest)
+        else:
+            digest.update(repr(const).encode())
 
 
 def flow_fingerprint(flow, image: Optional[str], labels: List[str]) -> str:
@@ -306,7 +332,7 @@ class LocalBackend(Backend):
 
     # --- runs -----------------------------------------------------------------
 
-    def run(self, parameters=None, run_config=None, *, flow, **kwargs):
+    def run(self, parameters=None, run_config=None, *, flow, flow_id=None, **runner_kwargs):
         """Run ``flow`` in this process and return its final Prefect state.
 
         Args:
@@ -315,6 +341,9 @@ class LocalBackend(Backend):
             run_config: a ``LocalRunConfig``, a Prefect ``LocalRun``, a
                 ``FlowRunConfig`` wrapping either, or ``None``.
             flow: the Prefect flow to run.
+            flow_id: ignored (the local backend runs the flow object itself).
+            **runner_kwargs: passed to Prefect's ``FlowRunner.run``, for example
+                ``task_runner_state_handlers`` to follow task states as they change.
 
         Returns:
             The flow run's final state (it does not raise when the run fails).
@@ -326,9 +355,16 @@ class LocalBackend(Backend):
         parameters, env, working_dir, executor = self._resolve(parameters, run_config)
         _check_parameters(flow, parameters)
         with _run_environment(env, working_dir):
-            return flow.run(parameters=parameters, executor=executor.build(), run_on_schedule=False)
+            return flow.run(
+                parameters=parameters,
+                executor=executor.build(),
+                run_on_schedule=False,
+                **runner_kwargs,
+            )
 
-    def run_and_return(self, parameters=None, run_config=None, task_name=None, *, flow, **kwargs):
+    def run_and_return(
+        self, parameters=None, run_config=None, task_name=None, *, flow, flow_id=None, **runner_kwargs
+    ):
         """Run ``flow`` in this process and return a task's result.
 
         Args:
@@ -337,6 +373,8 @@ class LocalBackend(Backend):
             task_name: the task whose result to return; ``None`` returns
                 ``{task name: result}`` for every task.
             flow: the Prefect flow to run.
+            flow_id: ignored.
+            **runner_kwargs: passed to Prefect's ``FlowRunner.run``.
 
         Returns:
             The task's result (a list when several tasks share the name), or
@@ -352,7 +390,7 @@ class LocalBackend(Backend):
             names = {t.name for t in flow.tasks}
             if task_name not in names:
                 raise TaskNotInFlowError(flow.name, task_name, names)
-        state = self.run(parameters, run_config, flow=flow)
+        state = self.run(parameters, run_config, flow=flow, **runner_kwargs)
         raise_if_failed(flow.name, state)
         return collect_results(flow, state, task_name)
 

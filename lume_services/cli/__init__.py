@@ -1,0 +1,1 @@
+"""The lume-services command line (``lume-services --help``)."""

@@ -1,0 +1,173 @@
+"""The local backend: in-process runs, results, errors, run configs and executors."""
+
+import os
+
+import pytest
+from pydantic import ValidationError
+
+import flows_for_tests as ft
+from lume_services.errors import (
+    EmptyResultError,
+    FlowFailedError,
+    MissingParameterError,
+    ParameterNotInFlowError,
+    TaskNotInFlowError,
+    UnsupportedRunConfigError,
+)
+from lume_services.flows.flow import Flow, FlowRunConfig
+from lume_services.services.scheduling import SchedulingService
+from lume_services.services.scheduling.backends import (
+    DockerRunConfig,
+    ExecutorConfig,
+    KubernetesRunConfig,
+    LocalBackend,
+    LocalRunConfig,
+)
+
+
+@pytest.fixture
+def service(tmp_path):
+    return SchedulingService(LocalBackend(home=tmp_path / "home"))
+
+
+def test_run_and_return_gives_the_named_tasks_result(service):
+    flow = Flow(name="doubler", prefect_flow=ft.doubler)
+    assert flow.run_and_return({"x": 21}, task_name="double", scheduling_service=service) == 42
+
+
+def test_run_and_return_without_task_name_gives_all_results_by_task_name(service):
+    flow = Flow(name="adder", prefect_flow=ft.adder)
+    assert flow.run_and_return({"a": 1}, scheduling_service=service) == {"a": 1, "b": 10, "add": 11}
+
+
+def test_tasks_sharing_a_name_give_a_list(service):
+    flow = Flow(name="two-incs", prefect_flow=ft.two_incs)
+    assert flow.run_and_return({"x": 1}, task_name="inc", scheduling_service=service) == [2, 3]
+    assert flow.run_and_return({"x": 1}, scheduling_service=service)["inc"] == [2, 3]
+
+
+def test_run_returns_the_final_state(service):
+    state = Flow(name="doubler", prefect_flow=ft.doubler).run({"x": 2}, scheduling_service=service)
+    assert state.is_successful()
+
+
+def test_failed_run_raises_naming_the_task_and_its_error(service):
+    flow = Flow(name="failing", prefect_flow=ft.failing)
+    with pytest.raises(FlowFailedError) as info:
+        flow.run_and_return({"x": 7}, task_name="fail", scheduling_service=service)
+    assert info.value.failed_tasks == {"fail": "ValueError: cannot handle 7"}
+    assert "flow 'failing' failed" in str(info.value) and "cannot handle 7" in str(info.value)
+
+
+def test_unknown_task_is_refused_before_the_run_listing_the_tasks(service, tmp_path):
+    marker = tmp_path / "ran.txt"
+    flow = Flow(name="side-effect", prefect_flow=ft.side_effect)
+    with pytest.raises(TaskNotInFlowError) as info:
+        flow.run_and_return({"path": str(marker)}, task_name="nope", scheduling_service=service)
+    assert "'append_line'" in str(info.value) and "'path'" in str(info.value)
+    assert not marker.exists()
+
+
+def test_task_without_result_raises_empty_result(service):
+    flow = Flow(name="skipping", prefect_flow=ft.skipping)
+    with pytest.raises(EmptyResultError, match="'skipped'.*Skipped"):
+        flow.run_and_return(task_name="skipped", scheduling_service=service)
+
+
+def test_missing_parameter_is_an_error_before_anything_runs(service):
+    flow = Flow(name="side-effect", prefect_flow=ft.side_effect)
+    with pytest.raises(MissingParameterError, match="'path'"):
+        flow.run({}, scheduling_service=service)
+
+
+def test_unknown_parameter_is_an_error_naming_the_flows_parameters(service, tmp_path):
+    marker = tmp_path / "ran.txt"
+    flow = Flow(name="side-effect", prefect_flow=ft.side_effect)
+    with pytest.raises(ParameterNotInFlowError) as info:
+        flow.run({"path": str(marker), "colour": "red"}, scheduling_service=service)
+    assert "'colour'" in str(info.value) and "parameters of 'side-effect': 'path'" in str(info.value)
+    assert not marker.exists()
+
+
+def test_flow_run_config_parameters_are_used_and_explicit_ones_win(service):
+    flow = Flow(name="adder", prefect_flow=ft.adder)
+    config = FlowRunConfig(parameters={"a": 1, "b": 2})
+    assert flow.run_and_return(None, config, task_name="add", scheduling_service=service) == 3
+    assert flow.run_and_return({"b": 5}, config, task_name="add", scheduling_service=service) == 6
+
+
+def test_local_run_config_sets_env_and_working_dir_for_the_run_only(service, tmp_path):
+    flow = Flow(name="environment", prefect_flow=ft.environment)
+    config = LocalRunConfig(env={"LUME_TEST_VALUE": "from-run-config"}, working_dir=str(tmp_path))
+    before = os.getcwd()
+    results = flow.run_and_return(run_config=FlowRunConfig(run_config=config), scheduling_service=service)
+    assert results["read_env"] == "from-run-config"
+    assert results["cwd"] == str(tmp_path)
+    assert os.getcwd() == before and "LUME_TEST_VALUE" not in os.environ
+
+
+def test_prefect_local_run_is_accepted(service):
+    from prefect.run_configs import LocalRun
+
+    flow = Flow(name="environment", prefect_flow=ft.environment)
+    result = flow.run_and_return(
+        run_config=LocalRun(env={"LUME_TEST_VALUE": "prefect"}), task_name="read_env", scheduling_service=service
+    )
+    assert result == "prefect"
+
+
+def test_local_backend_refuses_container_run_configs(service):
+    flow = Flow(name="doubler", prefect_flow=ft.doubler)
+    with pytest.raises(UnsupportedRunConfigError, match="cannot honour a DockerRunConfig"):
+        flow.run(run_config=DockerRunConfig(image="x"), scheduling_service=service)
+
+
+def test_local_run_config_working_dir_must_exist(tmp_path):
+    with pytest.raises(ValidationError, match="not an existing directory"):
+        LocalRunConfig(working_dir=str(tmp_path / "missing"))
+
+
+def test_run_configs_build_prefect_run_configs(tmp_path):
+    from prefect.run_configs import DockerRun, KubernetesRun, LocalRun
+
+    local = LocalRunConfig(env={"A": "1"}, working_dir=str(tmp_path)).build()
+    assert isinstance(local, LocalRun) and local.env == {"A": "1"} and local.labels == {"lume-services"}
+    docker = DockerRunConfig(image="img:1", host_config={"network_mode": "host"}, ports=[8080]).build()
+    assert isinstance(docker, DockerRun) and docker.image == "img:1" and docker.ports == [8080]
+    k8s = KubernetesRunConfig(image="img:1", cpu_request="500m", memory_limit="1Gi").build()
+    assert isinstance(k8s, KubernetesRun) and k8s.cpu_request == "500m" and k8s.memory_limit == "1Gi"
+
+
+def test_docker_host_config_is_validated_with_the_docker_sdk():
+    with pytest.raises(ValidationError, match="host_config is not valid"):
+        DockerRunConfig(host_config={"no_such_option": 1})
+
+
+@pytest.mark.parametrize("field,value", [("cpu_limit", "two"), ("memory_request", "1GB"), ("memory_limit", "-1")])
+def test_kubernetes_resources_need_kubernetes_units(field, value):
+    with pytest.raises(ValidationError, match="Kubernetes"):
+        KubernetesRunConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "executor",
+    [
+        ExecutorConfig(type="local"),
+        ExecutorConfig(type="local_dask", scheduler="threads"),
+        ExecutorConfig(type="local_dask", scheduler="processes", num_workers=2),
+        ExecutorConfig(type="dask", num_workers=1),
+    ],
+    ids=["local", "local_dask-threads", "local_dask-processes", "dask-temporary-cluster"],
+)
+def test_each_executor_runs_the_flow(tmp_path, executor):
+    service = SchedulingService(LocalBackend(home=tmp_path, executor=executor))
+    flow = Flow(name="two-incs", prefect_flow=ft.two_incs)
+    assert flow.run_and_return({"x": 1}, task_name="inc", scheduling_service=service) == [2, 3]
+
+
+def test_run_config_executor_overrides_the_backends(service):
+    ft.BARRIER.reset()
+    flow = Flow(name="meeting", prefect_flow=ft.meeting)
+    config = LocalRunConfig(executor=ExecutorConfig(type="local_dask", scheduler="threads", num_workers=2))
+    # both tasks wait for each other: this only finishes if they run at the same time
+    assert flow.run_and_return(run_config=config, task_name="meet", scheduling_service=service) == [1, 2]

@@ -1,0 +1,199 @@
+"""The local flow registry: stable ids, versions, atomic writes, several processes."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import flows_for_tests as ft
+from lume_services.errors import FlowNotFoundError
+from lume_services.flows.flow import Flow
+from lume_services.services.scheduling import SchedulingService
+from lume_services.services.scheduling.backends import LocalBackend
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+
+
+def run_python(code: str, home: Path, timeout=120) -> str:
+    env = {**os.environ, "LUME_HOME": str(home), "PYTHONPATH": f"{TESTS}{os.pathsep}{ROOT}"}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def row_count(home: Path) -> int:
+    with sqlite3.connect(home / "registry.sqlite") as conn:
+        return conn.execute("SELECT COUNT(*) FROM flows").fetchone()[0]
+
+
+def test_register_returns_a_flow_id_and_fills_the_model(lume_home):
+    flow = Flow(name="doubler", project_name="p", prefect_flow=ft.doubler)
+    flow_id = flow.register()
+    assert flow.flow_id == flow_id and len(flow_id) == 36
+
+
+def test_registering_an_unchanged_flow_returns_the_same_id_and_writes_nothing(lume_home):
+    first = Flow(name="doubler", project_name="p", prefect_flow=ft.doubler).register()
+    registry = lume_home / "registry.sqlite"
+    size, mtime = registry.stat().st_size, registry.stat().st_mtime_ns
+    second = Flow(name="doubler", project_name="p", prefect_flow=ft.doubler).register()
+    assert first == second
+    assert row_count(lume_home) == 1
+    assert (registry.stat().st_size, registry.stat().st_mtime_ns) == (size, mtime)
+
+
+def test_a_changed_flow_gets_a_new_version_and_load_returns_the_latest(lume_home):
+    first = Flow(name="chain", project_name="p", prefect_flow=ft.make_chain(n=1)).register()
+    second = Flow(name="chain", project_name="p", prefect_flow=ft.make_chain(n=2)).register()
+    assert first != second
+    loaded = Flow(name="chain", project_name="p")
+    loaded.load_flow()
+    assert loaded.flow_id == second
+    assert loaded.run_and_return({"x": 0}, task_name="inc") == [1, 2]
+    metadata = LocalBackend(home=lume_home).registry.metadata("chain", "p")
+    assert metadata["version"] == 2
+    assert metadata["parameters"] == [{"name": "x", "default": 0, "required": False}]
+    assert [t["name"] for t in metadata["tasks"]] == ["inc", "inc", "x"]
+
+
+def test_a_new_image_or_label_is_a_new_version(lume_home):
+    first = Flow(name="doubler", prefect_flow=ft.doubler).register()
+    second = Flow(name="doubler", prefect_flow=ft.doubler, image="other:1").register()
+    third = Flow(name="doubler", prefect_flow=ft.doubler, image="other:1", labels=["gpu"]).register()
+    assert len({first, second, third}) == 3
+
+
+def test_unregistered_flow_raises_listing_the_projects_flows(lume_home):
+    Flow(name="doubler", project_name="p", prefect_flow=ft.doubler).register()
+    Flow(name="adder", project_name="p", prefect_flow=ft.adder).register()
+    with pytest.raises(FlowNotFoundError) as info:
+        Flow(name="tripler", project_name="p").load_flow()
+    assert str(info.value) == (
+        "flow 'tripler' is not registered in project 'p'; registered flows of 'p': 'adder', 'doubler'"
+    )
+
+
+def test_register_loads_first_when_the_prefect_flow_is_not_set(lume_home):
+    flow_id = Flow(name="doubler", project_name="p", prefect_flow=ft.doubler).register()
+    again = Flow(name="doubler", project_name="p")
+    assert again.register() == flow_id
+
+
+def test_a_flow_registered_under_another_name_does_not_rename_the_callers_flow(lume_home):
+    Flow(name="renamed", prefect_flow=ft.doubler).register()
+    assert ft.doubler.name == "doubler"
+    loaded = Flow(name="renamed")
+    loaded.load_flow()
+    assert loaded.prefect_flow.name == "renamed"
+
+
+def test_another_process_loads_what_this_one_registered(lume_home):
+    flow_id = Flow(name="adder", project_name="p", prefect_flow=ft.adder).register()
+    out = run_python(
+        """
+        from lume_services.flows.flow import Flow
+        flow = Flow(name="adder", project_name="p")
+        flow.load_flow()
+        print(flow.flow_id, flow.run_and_return({"a": 5}, task_name="add"))
+        """,
+        lume_home,
+    )
+    assert out == f"{flow_id} 15"
+
+
+def test_a_failed_registration_leaves_the_registry_as_it_was(lume_home):
+    from prefect import Flow as PrefectFlow
+    from prefect import task
+
+    first = Flow(name="holder", prefect_flow=ft.make_chain("holder", 1)).register()
+
+    lock = threading.Lock()  # cannot be pickled
+
+    @task
+    def holds_lock():
+        return lock.locked()
+
+    with PrefectFlow("holder") as unpicklable:
+        holds_lock()
+    with pytest.raises(TypeError):
+        Flow(name="holder", prefect_flow=unpicklable).register()
+    assert row_count(lume_home) == 1
+    loaded = Flow(name="holder")
+    loaded.load_flow()
+    assert loaded.flow_id == first
+
+
+def test_a_killed_registering_process_leaves_a_consistent_registry(lume_home):
+    code = """
+        import sys
+        import flows_for_tests as ft
+        from lume_services.flows.flow import Flow
+        n = 1
+        while True:
+            Flow(name="chain", project_name="p", prefect_flow=ft.make_chain(n=n)).register()
+            if n == 2:
+                print("registering", flush=True)
+            n = n % 30 + 1
+    """
+    env = {**os.environ, "LUME_HOME": str(lume_home), "PYTHONPATH": f"{TESTS}{os.pathsep}{ROOT}"}
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "registering"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(lume_home / "registry.sqlite") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        versions = [v for (v,) in conn.execute("SELECT version FROM flows ORDER BY version")]
+    assert versions == list(range(1, len(versions) + 1))
+    loaded = Flow(name="chain", project_name="p")
+    loaded.load_flow()
+    assert loaded.run_and_return({"x": 0}, task_name="inc") is not None
+
+
+def test_several_processes_register_and_load_at_once(lume_home):
+    code = """
+        import sys
+        import flows_for_tests as ft
+        from lume_services.flows.flow import Flow
+        worker = int(sys.argv[1])
+        ids = set()
+        for i in range(15):
+            ids.add(Flow(name="shared", project_name="p", prefect_flow=ft.doubler).register())
+            Flow(name=f"own-{worker}", project_name="p", prefect_flow=ft.make_chain(f"own-{worker}", i % 3 + 1)).register()
+            flow = Flow(name="shared", project_name="p")
+            flow.load_flow()
+            assert flow.run_and_return({"x": i}, task_name="double") == 2 * i
+        print(",".join(sorted(ids)))
+    """
+    env = {**os.environ, "LUME_HOME": str(lume_home), "PYTHONPATH": f"{TESTS}{os.pathsep}{ROOT}"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), str(w)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for w in range(4)
+    ]
+    outputs = [p.communicate(timeout=180) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    shared_ids = {out.strip() for out, _ in outputs}
+    assert len(shared_ids) == 1 and "," not in shared_ids.pop()  # one id for the unchanged flow
+    backend = LocalBackend(home=lume_home)
+    names = backend.registry.flow_names("p")
+    assert names == ["own-0", "own-1", "own-2", "own-3", "shared"]
+    assert backend.registry.metadata("own-0", "p")["version"] == 15
+
+
+def test_an_explicit_service_registers_in_its_own_home(tmp_path, lume_home):
+    service = SchedulingService(LocalBackend(home=tmp_path / "other"))
+    Flow(name="doubler", prefect_flow=ft.doubler).register(scheduling_service=service)
+    with pytest.raises(FlowNotFoundError):
+        Flow(name="doubler").load_flow()
