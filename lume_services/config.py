@@ -16,16 +16,17 @@ notebooks may also override a single provider::
         ...
 """
 
-import os
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import List, Literal, Optional, Union
 
 from dependency_injector import containers, providers
-from pydantic import BaseModel, BaseSettings, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BaseSettings, Field, SecretStr, ValidationError, validator
 
 from lume_services.errors import EnvironmentNotConfiguredError
+from lume_services.services.results.db import ResultsDB
 from lume_services.services.scheduling.backends.backend import Backend, ExecutorConfig
 from lume_services.services.scheduling.service import SchedulingService
 
@@ -59,6 +60,10 @@ class PrefectConfig(BaseModel):
         storage_dir: where the ``server`` backend keeps registered flows and task
             results for a ``LocalAgent`` on this machine; ``None`` means
             ``<LUME_HOME>/server``.
+        poll_interval: seconds between looks at a run's state while waiting for
+            it, when the run has no ``FlowRunConfig.poll_interval``.
+        run_timeout: seconds to wait for a run before cancelling it; ``None``
+            waits without limit.
     """
 
     server_host: str = "http://localhost"
@@ -74,6 +79,8 @@ class PrefectConfig(BaseModel):
     write_user_config: bool = False
     check_timeout: float = Field(3.0, gt=0)
     storage_dir: Optional[str] = None
+    poll_interval: float = Field(1.0, gt=0)
+    run_timeout: Optional[float] = Field(3600.0, gt=0)
 
     @property
     def api_url(self) -> str:
@@ -186,6 +193,16 @@ class MongodbSettings(BaseModel):
     auth_mechanism: Optional[str] = None
     options: dict = {}
 
+    @validator("options", pre=True)
+    def options_from_json(cls, v):
+        """Accept the options as JSON text (pydantic 1 leaves nested env values as text)."""
+        if isinstance(v, str):
+            try:
+                return json.loads(v)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"options must be a JSON object, e.g. '{{\"tls\": true}}': {exc}")
+        return v
+
 
 class ResultsDBSettings(BaseModel):
     """Which results database stores results.
@@ -213,6 +230,13 @@ class MountedFilesystemSettings(BaseModel):
     mount_path: str
     mount_alias: str
     identifier: str = "mounted"
+
+    @validator("mount_alias")
+    def alias_is_absolute(cls, v):
+        """Containers see the mount under an absolute path."""
+        if not v.startswith("/"):
+            raise ValueError(f"mount_alias {v!r} must be an absolute path, e.g. '/lume/data'")
+        return v
 
 
 class LUMEServicesSettings(BaseSettings):
@@ -353,7 +377,9 @@ class Context(containers.DeclarativeContainer):
     )
     file_service = providers.Singleton(_file_service, filesystems)
 
-    results_db = providers.Dependency(default=providers.Singleton(build_results_db, settings))
+    results_db = providers.Dependency(
+        instance_of=ResultsDB, default=providers.Singleton(build_results_db, settings)
+    )
     results_db_service = providers.Singleton(_results_db_service, results_db)
 
 
@@ -404,7 +430,3 @@ def reset() -> None:
     context.settings.reset_override()
     context.reset_singletons()
 
-
-def default_home() -> Path:
-    """The lume-services home of the current settings (``LUME_HOME``)."""
-    return Path(os.environ.get("LUME_HOME", "~/.lume_services")).expanduser()

@@ -119,6 +119,8 @@ class FlowFailedError(LUMEServicesError):
             details = "; ".join(
                 f"task {task!r} failed: {msg}" for task, msg in self.failed_tasks.items()
             )
+            if message:
+                details = f"{message}: {details}"
         else:
             details = message or "no task reported a failure"
         super().__init__(f"flow {flow_name!r} failed{run}: {details}")
@@ -253,6 +255,10 @@ class MissingDBAttributeError(LUMEServicesError):
         )
 
 
+class InvalidFlowOfFlowsError(LUMEServicesError):
+    """A flow of flows declaration is not of the expected form (YAML or dict)."""
+
+
 class DuplicateFlowNameError(LUMEServicesError):
     """Two composing flows of a flow of flows have the same name."""
 
@@ -346,6 +352,17 @@ class PathNotInMount(LUMEServicesError):
         super().__init__(
             f"path {path!r} is not inside the mounted filesystem ({reason}); paths must "
             f"lie under the mount alias {mount_alias!r} (host folder {mount_path!r})"
+        )
+
+
+class InvalidMountError(LUMEServicesError):
+    """A mounted filesystem is configured with a mount alias that is not an absolute path."""
+
+    def __init__(self, mount_alias: str):
+        self.mount_alias = mount_alias
+        super().__init__(
+            f"mount alias {mount_alias!r} must be an absolute path (the path containers "
+            "see the mounted folder under), e.g. '/lume/data'"
         )
 
 
@@ -546,17 +563,6 @@ class ServerUnreachableError(LUMEServicesError):
 
 class ServerRequestError(LUMEServicesError):
     """The Prefect 1 Server answered a request with an error."""
-
-
-class InvalidMountError(LUMEServicesError):
-    """A mounted filesystem is configured with a mount alias that is not an absolute path."""
-
-    def __init__(self, mount_alias: str):
-        self.mount_alias = mount_alias
-        super().__init__(
-            f"mount alias {mount_alias!r} must be an absolute path (the path containers "
-            "see the mounted folder under), e.g. '/lume/data'"
-        )
 
 
 # --- docker ------------------------------------------------------------------

@@ -12,6 +12,9 @@ os.environ.setdefault("PREFECT__BACKEND", "server")
 
 import pytest  # noqa: E402
 
+# Fixtures for the server backend: the Prefect 1 Server protocol double and a LocalAgent.
+pytest_plugins = ["fixtures.server"]
+
 
 @pytest.fixture(autouse=True)
 def lume_home(tmp_path, monkeypatch):

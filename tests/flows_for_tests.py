@@ -55,7 +55,9 @@ BARRIER = threading.Barrier(2, timeout=20)
 
 @task
 def meet(x):
-    BARRIER.wait()
+    import flows_for_tests  # not a global: the barrier cannot be pickled with the task
+
+    flows_for_tests.BARRIER.wait()
     return x
 
 

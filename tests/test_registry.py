@@ -151,6 +151,7 @@ def test_a_killed_registering_process_leaves_a_consistent_registry(lume_home):
     time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
     with sqlite3.connect(lume_home / "registry.sqlite") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         versions = [v for (v,) in conn.execute("SELECT version FROM flows ORDER BY version")]

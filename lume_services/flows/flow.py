@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, root_validator, validator
 
 from lume_services import config
 from lume_services.config import Context
-from lume_services.services.scheduling.backends.backend import RunConfig
+from lume_services.services.scheduling.backends.backend import RunConfig, slug_order
 from lume_services.services.scheduling.service import SchedulingService
 
 
@@ -315,7 +315,7 @@ class Flow(BaseModel):
 def task_slugs(flow: PrefectFlow) -> Dict[str, str]:
     """Return task name -> slug; where tasks share a name, the first slug."""
     slugs: Dict[str, str] = {}
-    for task, slug in sorted(flow.slugs.items(), key=lambda item: item[1]):
+    for task, slug in sorted(flow.slugs.items(), key=lambda item: slug_order(item[1])):
         slugs.setdefault(task.name, slug)
     return slugs
 

@@ -30,7 +30,7 @@ from lume_services.errors import (
     DuplicateFlowNameError,
     FlowCycleError,
     FlowFailedError,
-    LUMEServicesError,
+    InvalidFlowOfFlowsError,
     MissingDBAttributeError,
     ParameterNotInFlowError,
     ParentFlowNotInFlowsError,
@@ -44,15 +44,15 @@ from lume_services.flows.flow import (
     FlowRunConfig,
     MappedParameter,
 )
-from lume_services.services.scheduling.backends.backend import RunConfig
+from lume_services.services.scheduling.backends.backend import (
+    RunConfig,
+    slug_order,
+    tasks_in_slug_order,
+)
 from lume_services.services.scheduling.service import SchedulingService
 
 # passes the scheduling service given to from_yaml() into the validator
 _SERVICE_KEY = "__scheduling_service__"
-
-
-class InvalidFlowOfFlowsError(LUMEServicesError):
-    """A flow of flows declaration is not a mapping of the expected form."""
 
 
 def exposed_parameter_name(child: str, parameter: str) -> str:
@@ -539,7 +539,9 @@ def _find_cycle(children: Dict[str, Flow], remaining) -> List[str]:
         node = next(p for p in _parents(children[node]) if p in remaining)
     cycle = path[seen[node]:]
     cycle.reverse()  # parent -> child order
-    return cycle
+    first = min(cycle, key=list(children).index)  # start at the first declared
+    i = cycle.index(first)
+    return cycle[i:] + cycle[:i]
 
 
 def _load_yaml(yaml_obj) -> dict:
@@ -580,7 +582,7 @@ def compose_local(fof: FlowOfFlows):
         child = fof.composing_flows[child_name]
         flow = child.prefect_flow
         mapped = child.mapped_parameters or {}
-        tasks = sorted(flow.tasks, key=lambda t: flow.slugs[t])
+        tasks = tasks_in_slug_order(flow)
         replaced: Dict[Any, Any] = {}
         for task in tasks:
             if isinstance(task, Parameter):
@@ -610,7 +612,7 @@ def compose_local(fof: FlowOfFlows):
         gates = [
             copies[parent][ref]
             for parent in fof.parents(child_name)
-            for ref in sorted(fof.composing_flows[parent].prefect_flow.reference_tasks(), key=lambda t: fof.composing_flows[parent].prefect_flow.slugs[t])
+            for ref in _reference_tasks(fof.composing_flows[parent].prefect_flow)
         ]
         if gates:
             for task in tasks:
@@ -626,9 +628,15 @@ def compose_local(fof: FlowOfFlows):
         for task in tasks:
             first.setdefault(task.name, replaced[task])
         by_name[child_name] = first
-    reference = [copies[c][t] for c in fof.execution_order() for t in fof.composing_flows[c].prefect_flow.reference_tasks()]
+    reference = [
+        copies[c][t] for c in fof.execution_order() for t in _reference_tasks(fof.composing_flows[c].prefect_flow)
+    ]
     composed.set_reference_tasks(reference)
     return composed
+
+
+def _reference_tasks(flow) -> list:
+    return sorted(flow.reference_tasks(), key=lambda t: slug_order(flow.slugs[t]))
 
 
 def _db_loader(composed, child: str, parameter: str, m: DBMappedParameter, parent_task):

@@ -1,11 +1,26 @@
 """The scheduling backend interface and the run configs backends build."""
 
+import copy
 import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, Field, validator
+
+
+_SLUG_NUMBER = re.compile(r"^(.*)-(\d+)$")
+
+
+def slug_order(slug: str):
+    """Sort key for task slugs: ``inc-2`` before ``inc-10`` (Prefect numbers tasks by name)."""
+    match = _SLUG_NUMBER.match(slug)
+    return (match.group(1), int(match.group(2))) if match else (slug, 0)
+
+
+def tasks_in_slug_order(flow) -> list:
+    """The flow's tasks in a stable order: by slug, numbered tasks in numeric order."""
+    return sorted(flow.tasks, key=lambda t: slug_order(flow.slugs[t]))
 
 
 class RunConfig(BaseModel, ABC):
@@ -217,11 +232,59 @@ class KubernetesRunConfig(RunConfig):
         path = Path(self.job_template_path or Path(__file__).parent / "kubernetes_job.yaml")
         return yaml.safe_load(path.read_text())
 
+    def build_job(self) -> Dict[str, Any]:
+        """Return the job template with this config applied.
+
+        Sets the ``flow`` container's image, env (merged by name with the
+        template's), CPU and memory requests and limits, and image pull
+        policy; the pod's service account and image pull secrets; and labels on
+        the job and its pod: ``app.kubernetes.io/part-of: lume-services`` and
+        ``lume-services/agent-label-<label>: "true"`` per agent label. The
+        Prefect ``KubernetesAgent`` applies the same fields again at run time,
+        so the job it submits agrees with this template.
+        """
+        job = copy.deepcopy(self.load_job_template())
+        k8s_labels = {"app.kubernetes.io/part-of": "lume-services"}
+        for label in self.labels:
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"agent-label-{label}")[:63].strip("-_.")
+            k8s_labels[f"lume-services/{name}"] = "true"
+        job.setdefault("metadata", {}).setdefault("labels", {}).update(k8s_labels)
+        pod = job.setdefault("spec", {}).setdefault("template", {})
+        pod.setdefault("metadata", {}).setdefault("labels", {}).update(k8s_labels)
+        pod_spec = pod.setdefault("spec", {})
+        pod_spec.setdefault("restartPolicy", "Never")
+        containers = pod_spec.setdefault("containers", [])
+        container = next((c for c in containers if c.get("name") == "flow"), None)
+        if container is None:
+            container = containers[0] if containers else {}
+            if not containers:
+                containers.append(container)
+        container.setdefault("name", "flow")
+        if self.image:
+            container["image"] = self.image
+        container["imagePullPolicy"] = self.image_pull_policy
+        if self.env:
+            kept = [e for e in container.get("env", []) if e.get("name") not in self.env]
+            container["env"] = kept + [{"name": k, "value": str(v)} for k, v in self.env.items()]
+        resources = container.setdefault("resources", {})
+        for kind, values in (
+            ("requests", {"cpu": self.cpu_request, "memory": self.memory_request}),
+            ("limits", {"cpu": self.cpu_limit, "memory": self.memory_limit}),
+        ):
+            values = {k: v for k, v in values.items() if v is not None}
+            if values:
+                resources.setdefault(kind, {}).update(values)
+        if self.service_account_name:
+            pod_spec["serviceAccountName"] = self.service_account_name
+        if self.image_pull_secrets:
+            pod_spec["imagePullSecrets"] = [{"name": s} for s in self.image_pull_secrets]
+        return job
+
     def build(self):
         from prefect.run_configs import KubernetesRun
 
         return KubernetesRun(
-            job_template=self.load_job_template(),
+            job_template=self.build_job(),
             image=self.image,
             env=self.env,
             labels=self.labels,

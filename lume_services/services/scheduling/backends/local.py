@@ -26,6 +26,7 @@ from lume_services.services.scheduling.backends.backend import (
     ExecutorConfig,
     LocalRunConfig,
     RunConfig,
+    tasks_in_slug_order,
 )
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class LocalFlowRegistry:
                 ],
                 "tasks": [
                     {"name": t.name, "slug": flow.slugs[t]}
-                    for t in sorted(flow.tasks, key=lambda t: flow.slugs[t])
+                    for t in tasks_in_slug_order(flow)
                 ],
             }
             conn.execute(
@@ -248,7 +249,7 @@ def flow_fingerprint(flow, image: Optional[str], labels: List[str]) -> str:
     """
     digest = hashlib.sha256()
     digest.update(flow.serialized_hash().encode())
-    for task in sorted(flow.tasks, key=lambda t: flow.slugs[t]):
+    for task in tasks_in_slug_order(flow):
         digest.update(flow.slugs[task].encode())
         digest.update(_code_digest(getattr(type(task), "run", None)))
         run = getattr(task, "run", None)
@@ -459,7 +460,8 @@ def failed_tasks(state) -> Dict[str, str]:
 def raise_if_failed(flow_name: str, state) -> None:
     """Raise :class:`FlowFailedError` when a flow run's final state is failed."""
     if state.is_failed():
-        raise FlowFailedError(flow_name, failed_tasks(state), message=state.message)
+        failed = failed_tasks(state)
+        raise FlowFailedError(flow_name, failed, message=None if failed else state.message)
 
 
 def _task_value(flow_name: str, task, task_state):
@@ -476,7 +478,7 @@ def collect_results(flow, state, task_name: Optional[str]):
     """Return the named task's result from a finished run, or all results by task name."""
     task_states = state.result if isinstance(state.result, dict) else {}
     grouped: Dict[str, list] = {}
-    for task in sorted(flow.tasks, key=lambda t: flow.slugs[t]):
+    for task in tasks_in_slug_order(flow):
         if task_name is not None and task.name != task_name:
             continue
         grouped.setdefault(task.name, []).append(task)

@@ -1,0 +1,256 @@
+"""Results: the inputs and outputs of a flow run, stored in the results database."""
+
+import hashlib
+import importlib
+import json
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type, Union
+
+from dependency_injector.wiring import Provide, inject
+from pydantic import BaseModel, Field, root_validator
+from pydantic.json import pydantic_encoder
+
+from lume_services import config
+from lume_services.config import Context
+from lume_services.errors import (
+    InvalidResultReferenceError,
+    MultipleResultsFoundError,
+    ResultNotFoundError,
+    UnknownResultTypeError,
+)
+
+if TYPE_CHECKING:
+    from lume_services.services.results.service import ResultsDBService
+
+#: The keys of a result reference (:meth:`Result.unique_rep`).
+REFERENCE_KEYS = ("project_name", "result_type_string", "query")
+
+
+def _flow_id_from_context() -> Optional[str]:
+    """The id of the flow being run, when called inside a Prefect flow run."""
+    import sys
+
+    prefect = sys.modules.get("prefect")  # outside a flow run there is nothing to read
+    if prefect is None:
+        return None
+    flow_id = prefect.context.get("flow_id")
+    return None if flow_id is None else str(flow_id)
+
+
+def _json_default(obj: Any) -> Any:
+    """Encode what ``json`` cannot: pydantic's types; numpy arrays and scalars as lists, numbers."""
+    try:
+        return pydantic_encoder(obj)
+    except TypeError:
+        if hasattr(obj, "tolist"):  # numpy arrays and scalars, without importing numpy
+            return obj.tolist()
+        raise
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Result(BaseModel):
+    """The inputs and outputs of a flow run, stored in the project's collection.
+
+    Subclass it for a result type of your own (extra fields, other identity);
+    a stored result loads back as the class that stored it, which must be
+    importable where it is loaded.
+
+    Identity: ``unique_hash`` is a hash of the fields named in ``unique_on``
+    (by default ``inputs`` and ``outputs``) and of the result type. Inserting a
+    result whose hash is already stored writes nothing and returns the stored
+    result's id: inserting is idempotent, so re-running a flow on the same
+    inputs does not duplicate its results.
+
+    Attributes:
+        project_name: the project; results are stored in a collection of this name.
+        inputs: the run's inputs (JSON data).
+        outputs: the run's outputs (JSON data).
+        flow_id: the flow that produced it; taken from the Prefect context when
+            created or inserted inside a flow run.
+        date_modified: when it was created (UTC).
+        unique_on: the fields that define its identity.
+        unique_hash: the SHA-256 of those fields; set automatically.
+        result_type_string: ``"module:ClassName"`` of its type; set automatically.
+    """
+
+    project_name: str
+    inputs: Dict[str, Any] = {}
+    outputs: Dict[str, Any] = {}
+    flow_id: Optional[str] = Field(default_factory=_flow_id_from_context)
+    date_modified: datetime = Field(default_factory=_now)
+    unique_on: List[str] = ["inputs", "outputs"]
+    unique_hash: str = ""
+    result_type_string: str = ""
+
+    @root_validator(skip_on_failure=True)
+    def set_identity(cls, values):
+        """Set the result type and the unique hash from the other fields."""
+        values["result_type_string"] = f"{cls.__module__}:{cls.__qualname__}"
+        values["unique_hash"] = cls._hash(values)
+        return values
+
+    @classmethod
+    def _hash(cls, values: dict) -> str:
+        unknown = [name for name in values["unique_on"] if name not in cls.__fields__]
+        if unknown:
+            raise ValueError(
+                f"unique_on names {unknown} which are not fields of {cls.__name__}; "
+                f"fields: {sorted(cls.__fields__)}"
+            )
+        identity = {name: values.get(name) for name in values["unique_on"]}
+        identity["result_type_string"] = values["result_type_string"]
+        text = json.dumps(identity, sort_keys=True, default=_json_default)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get_unique_hash(self) -> str:
+        """Return the unique hash of the current field values."""
+        return self._hash({**self.__dict__, "result_type_string": self.result_type_string})
+
+    def unique_rep(self) -> Dict[str, Any]:
+        """Return the result's reference: JSON data from which any process loads it.
+
+        Returns:
+            ``{"project_name": ..., "result_type_string": ..., "query": {"unique_hash": ...}}``
+        """
+        return {
+            "project_name": self.project_name,
+            "result_type_string": self.result_type_string,
+            "query": {"unique_hash": self.get_unique_hash()},
+        }
+
+    def document(self) -> Dict[str, Any]:
+        """Return the result as the JSON document stored in the results database.
+
+        numpy arrays and scalars in the fields are stored as lists and numbers.
+        """
+        return json.loads(self.json(encoder=_json_default))
+
+    @inject
+    def insert(
+        self,
+        results_db_service: "ResultsDBService" = Provide[Context.results_db_service],
+    ) -> str:
+        """Store the result in its project's collection.
+
+        Idempotent: when a result with the same ``unique_hash`` is stored
+        already, nothing is written and that result's id is returned.
+        Inside a flow run, a missing ``flow_id`` is taken from the Prefect context.
+
+        Args:
+            results_db_service: the results service; injected when omitted.
+
+        Returns:
+            The id of the stored result.
+        """
+        if self.flow_id is None:
+            self.flow_id = _flow_id_from_context()
+        self.unique_hash = self.get_unique_hash()
+        return results_db_service.insert_one(self.project_name, self.document())
+
+    @classmethod
+    @inject
+    def load_from_query(
+        cls,
+        project_name: str,
+        query: Dict[str, Any],
+        results_db_service: "ResultsDBService" = Provide[Context.results_db_service],
+    ) -> "Result":
+        """Load the one result of the project that matches the query.
+
+        The result comes back as the type that stored it.
+
+        Args:
+            project_name: the project (collection) to search.
+            query: dotted paths mapped to the values they must equal, e.g.
+                ``{"unique_hash": ...}`` or ``{"inputs.x": 3}``.
+            results_db_service: the results service; injected when omitted.
+
+        Returns:
+            The result.
+
+        Raises:
+            ResultNotFoundError: no result matches.
+            MultipleResultsFoundError: several results match.
+            UnknownResultTypeError: the stored type cannot be imported here.
+            UnsupportedQueryError: the query is not equality on dotted paths.
+        """
+        documents = results_db_service.find(project_name, query)
+        if not documents:
+            raise ResultNotFoundError(project_name, query, results_db_service.count(project_name))
+        if len(documents) > 1:
+            raise MultipleResultsFoundError(project_name, query, len(documents))
+        document = documents[0]
+        result_type = get_result_from_string(document.get("result_type_string") or "")
+        return result_type.parse_obj(document)
+
+
+def get_result_from_string(result_type_string: str) -> Type[Result]:
+    """Import the result type a ``"module:ClassName"`` string names.
+
+    Args:
+        result_type_string: e.g. ``"lume_services.results.result:Result"``.
+
+    Returns:
+        The ``Result`` subclass (or ``Result`` itself).
+
+    Raises:
+        UnknownResultTypeError: the string is malformed, cannot be imported, or
+            does not name a ``Result`` subclass.
+    """
+    if not isinstance(result_type_string, str) or ":" not in result_type_string:
+        raise UnknownResultTypeError(result_type_string, "it is not a 'module:ClassName' string")
+    module_name, _, qualname = result_type_string.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise UnknownResultTypeError(
+            result_type_string, f"it cannot be imported ({exc})"
+        ) from exc
+    if not (isinstance(obj, type) and issubclass(obj, Result)):
+        raise UnknownResultTypeError(result_type_string, "it is not a Result subclass")
+    return obj
+
+
+@inject
+def load_result(
+    result_rep: Union[Dict[str, Any], str],
+    results_db_service: "ResultsDBService" = Provide[Context.results_db_service],
+) -> Result:
+    """Load the result a reference (:meth:`Result.unique_rep`) points to.
+
+    Args:
+        result_rep: the reference dict, or its JSON text.
+        results_db_service: the results service; injected when omitted.
+
+    Returns:
+        The result, as the type that stored it.
+
+    Raises:
+        InvalidResultReferenceError: the value is not a result reference.
+        ResultNotFoundError: the result is not stored.
+        UnknownResultTypeError: its type cannot be imported here.
+    """
+    if isinstance(result_rep, str):
+        try:
+            result_rep = json.loads(result_rep)
+        except json.JSONDecodeError as exc:
+            raise InvalidResultReferenceError(result_rep, "text that is not JSON") from exc
+    if not isinstance(result_rep, dict):
+        raise InvalidResultReferenceError(result_rep, f"a {type(result_rep).__name__}")
+    missing = [key for key in REFERENCE_KEYS if key not in result_rep]
+    if missing:
+        raise InvalidResultReferenceError(result_rep, f"missing {', '.join(missing)}")
+    if not isinstance(result_rep["query"], dict):
+        raise InvalidResultReferenceError(result_rep, "its query is not a dict")
+    result_type = get_result_from_string(result_rep["result_type_string"])
+    return result_type.load_from_query(
+        result_rep["project_name"], result_rep["query"], results_db_service=results_db_service
+    )
+
+
+config.wire(__name__)

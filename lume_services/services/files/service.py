@@ -1,0 +1,95 @@
+"""The file service: reads and writes files on the filesystem a reference names."""
+
+from collections import Counter
+from typing import Any, Dict, List
+
+from lume_services.errors import DuplicateFilesystemError, FilesystemNotConfiguredError
+from lume_services.files.serializers import Serializer
+from lume_services.services.files.filesystems import Filesystem
+
+
+class FileService:
+    """Reads and writes files on the configured filesystems, chosen by identifier.
+
+    Args:
+        filesystems: the filesystems, each with its own identifier.
+
+    Raises:
+        DuplicateFilesystemError: two filesystems share an identifier.
+    """
+
+    def __init__(self, filesystems: List[Filesystem]):
+        counts = Counter(fs.identifier for fs in filesystems)
+        duplicated = [name for name, n in counts.items() if n > 1]
+        if duplicated:
+            raise DuplicateFilesystemError(duplicated)
+        self._filesystems: Dict[str, Filesystem] = {fs.identifier: fs for fs in filesystems}
+
+    @property
+    def identifiers(self) -> List[str]:
+        """The identifiers of the configured filesystems."""
+        return sorted(self._filesystems)
+
+    def get_filesystem(self, filesystem_identifier: str) -> Filesystem:
+        """Return the filesystem with this identifier.
+
+        Raises:
+            FilesystemNotConfiguredError: no filesystem has it; the message lists
+                the configured identifiers.
+        """
+        try:
+            return self._filesystems[filesystem_identifier]
+        except KeyError:
+            raise FilesystemNotConfiguredError(filesystem_identifier, self._filesystems) from None
+
+    def read(self, filesystem_identifier: str, filename: str, serializer: Serializer) -> Any:
+        """Read the object stored in ``filename`` on the filesystem.
+
+        Args:
+            filesystem_identifier: the filesystem.
+            filename: the path on it.
+            serializer: how the file type stores its object.
+
+        Returns:
+            The object.
+        """
+        return self.get_filesystem(filesystem_identifier).read(filename, serializer)
+
+    def write(
+        self,
+        filesystem_identifier: str,
+        filename: str,
+        obj: Any,
+        serializer: Serializer,
+        create_dir: bool = False,
+    ) -> str:
+        """Write ``obj`` to ``filename`` on the filesystem, atomically.
+
+        Args:
+            filesystem_identifier: the filesystem.
+            filename: the path on it.
+            obj: the object.
+            serializer: how the file type stores its object.
+            create_dir: create missing parent directories.
+
+        Returns:
+            The absolute path written, in the filesystem's terms.
+        """
+        return self.get_filesystem(filesystem_identifier).write(
+            filename, obj, serializer, create_dir=create_dir
+        )
+
+    def file_exists(self, filesystem_identifier: str, filename: str) -> bool:
+        """Return whether ``filename`` is a file on the filesystem."""
+        return self.get_filesystem(filesystem_identifier).file_exists(filename)
+
+    def dir_exists(self, filesystem_identifier: str, dirname: str) -> bool:
+        """Return whether ``dirname`` is a directory on the filesystem."""
+        return self.get_filesystem(filesystem_identifier).dir_exists(dirname)
+
+    def create_dir(self, filesystem_identifier: str, dirname: str) -> None:
+        """Create the directory ``dirname`` (and its parents) on the filesystem."""
+        self.get_filesystem(filesystem_identifier).create_dir(dirname)
+
+    def __repr__(self) -> str:
+        return f"FileService({list(self._filesystems.values())!r})"

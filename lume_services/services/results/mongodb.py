@@ -1,0 +1,124 @@
+"""Results stored in MongoDB (extra ``lume-services[mongodb]``; pymongo imported on first use)."""
+
+import copy
+import importlib
+from typing import Any, Dict, List, Optional, Set
+
+from pydantic import BaseModel, SecretStr
+
+from lume_services.errors import MissingExtraError
+from lume_services.services.results.db import ResultsDB
+from lume_services.services.results.query import validate_query
+
+
+def _import_pymongo(module: str = "pymongo"):
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError("MongodbResultsDB", "pymongo", "mongodb") from exc
+
+
+class MongodbResultsDBConfig(BaseModel):
+    """How to reach the MongoDB database that stores results.
+
+    Attributes:
+        host: server host (or a ``mongodb://`` URI without credentials).
+        port: server port.
+        database: database name; each project is a collection in it.
+        username: user to authenticate as; ``None`` connects without authentication.
+        password: the user's password; never shown in a repr, log line or error.
+        auth_mechanism: e.g. ``SCRAM-SHA-256``; ``None`` lets pymongo choose.
+        options: further keyword arguments of ``pymongo.MongoClient``.
+    """
+
+    host: str = "localhost"
+    port: int = 27017
+    database: str = "lume_services"
+    username: Optional[str] = None
+    password: Optional[SecretStr] = None
+    auth_mechanism: Optional[str] = None
+    options: Dict[str, Any] = {}
+
+    def client_kwargs(self) -> Dict[str, Any]:
+        """The keyword arguments of ``pymongo.MongoClient``, credentials included."""
+        kwargs: Dict[str, Any] = {"host": self.host, "port": self.port}
+        if self.username is not None:
+            kwargs["username"] = self.username
+        if self.password is not None:
+            kwargs["password"] = self.password.get_secret_value()
+        if self.auth_mechanism is not None:
+            kwargs["authMechanism"] = self.auth_mechanism
+        kwargs.update(self.options)
+        return kwargs
+
+
+class MongodbResultsDB(ResultsDB):
+    """Results stored in MongoDB, one collection per project.
+
+    The client is created on first use, so building the service never
+    connects. Each collection gets a unique, sparse index on ``unique_hash``,
+    which makes inserting idempotent even across processes.
+
+    Args:
+        config: the connection settings.
+    """
+
+    def __init__(self, config: MongodbResultsDBConfig):
+        self.config = config
+        self._client = None
+        self._indexed: Set[str] = set()
+
+    def __repr__(self) -> str:
+        user = f", username={self.config.username!r}" if self.config.username else ""
+        return (
+            f"MongodbResultsDB(host={self.config.host!r}, port={self.config.port}, "
+            f"database={self.config.database!r}{user})"
+        )
+
+    def __getstate__(self):
+        return {"config": self.config}
+
+    def __setstate__(self, state):
+        self.__init__(state["config"])
+
+    def _collection(self, collection: str):
+        if self._client is None:
+            pymongo = _import_pymongo()
+            self._client = pymongo.MongoClient(**self.config.client_kwargs())
+        coll = self._client[self.config.database][collection]
+        if collection not in self._indexed:
+            coll.create_index("unique_hash", unique=True, sparse=True)
+            self._indexed.add(collection)
+        return coll
+
+    def close(self) -> None:
+        """Close the client (a later call opens a new one)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            self._indexed.clear()
+
+    def insert_one(self, collection: str, document: dict) -> str:
+        """Insert a document; idempotent on ``unique_hash`` (see :class:`ResultsDB`)."""
+        errors = _import_pymongo("pymongo.errors")
+        coll = self._collection(collection)
+        document = copy.deepcopy(document)  # pymongo adds _id to what it inserts
+        try:
+            return str(coll.insert_one(document).inserted_id)
+        except errors.DuplicateKeyError:
+            existing = coll.find_one({"unique_hash": document["unique_hash"]}, {"_id": 1})
+            return str(existing["_id"])
+
+    def insert_many(self, collection: str, documents: List[dict]) -> List[str]:
+        """Insert documents one by one, each idempotent on ``unique_hash``."""
+        return [self.insert_one(collection, document) for document in documents]
+
+    def find(self, collection: str, query: Optional[dict] = None) -> List[dict]:
+        """Return the matching documents in insertion order (see :class:`ResultsDB`)."""
+        query = validate_query(query)
+        cursor = self._collection(collection).find(query, {"_id": 0}).sort("$natural", 1)
+        return list(cursor)
+
+    def count(self, collection: str) -> int:
+        """Return how many documents the collection holds."""
+        return self._collection(collection).count_documents({})

@@ -1,0 +1,51 @@
+"""The results database service: what results use to store and find themselves."""
+
+from typing import List, Optional
+
+from lume_services.services.results.db import ResultsDB
+
+
+class ResultsDBService:
+    """Stores and finds result documents in the configured results database.
+
+    Args:
+        results_db: the database (embedded SQLite by default, or MongoDB).
+    """
+
+    def __init__(self, results_db: ResultsDB):
+        self.results_db = results_db
+
+    def __repr__(self) -> str:
+        return f"ResultsDBService({self.results_db!r})"
+
+    def insert_one(self, collection: str, document: dict) -> str:
+        """Insert a document; a known ``unique_hash`` writes nothing.
+
+        Args:
+            collection: the collection (a result's project name).
+            document: the document.
+
+        Returns:
+            The id of the stored document (the existing one for a known hash).
+        """
+        return self.results_db.insert_one(collection, document)
+
+    def insert_many(self, collection: str, documents: List[dict]) -> List[str]:
+        """Insert documents, each as :meth:`insert_one` would; return their ids in order."""
+        return self.results_db.insert_many(collection, documents)
+
+    def find(self, collection: str, query: Optional[dict] = None) -> List[dict]:
+        """Return the documents matching the query (equality on dotted paths).
+
+        Raises:
+            UnsupportedQueryError: the query is not equality on dotted paths.
+        """
+        return self.results_db.find(collection, query)
+
+    def find_all(self, collection: str) -> List[dict]:
+        """Return every document of the collection."""
+        return self.results_db.find_all(collection)
+
+    def count(self, collection: str) -> int:
+        """Return how many documents the collection holds."""
+        return self.results_db.count(collection)

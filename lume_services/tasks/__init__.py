@@ -1,0 +1,16 @@
+"""Packaged Prefect tasks that flows use to hand files and results to each other."""
+
+from lume_services.tasks.configure import ConfigureLUMEServices, configure_lume_services
+from lume_services.tasks.db import LoadDBResult, SaveDBResult, load_db_result_value
+from lume_services.tasks.file import LoadFile, SaveFile, load_file
+
+__all__ = [
+    "ConfigureLUMEServices",
+    "LoadDBResult",
+    "LoadFile",
+    "SaveDBResult",
+    "SaveFile",
+    "configure_lume_services",
+    "load_db_result_value",
+    "load_file",
+]

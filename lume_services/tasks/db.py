@@ -1,0 +1,140 @@
+"""Packaged Prefect tasks that store a result and load it in another flow run.
+
+A flow stores a :class:`~lume_services.results.Result` with
+:class:`SaveDBResult` and returns its reference; a flow that receives the
+reference (through a ``db`` mapped parameter) gets a value out of it with
+:class:`LoadDBResult`, or directly with :func:`load_db_result_value`.
+"""
+
+from typing import Any, Dict, Optional, Sequence, Union
+
+from dependency_injector.wiring import Provide, inject
+from prefect import Task
+from prefect.engine.results import PrefectResult
+
+from lume_services import config
+from lume_services.config import Context
+from lume_services.errors import ResultAttributeError, ResultKeyError
+from lume_services.results.result import Result, load_result
+from lume_services.services.results.service import ResultsDBService
+
+
+class SaveDBResult(Task):
+    """Store a result in the results database and return its reference.
+
+    Storing is idempotent: a result whose unique hash is already stored is not
+    written again. The reference (``Result.unique_rep()``) is kept with a
+    ``PrefectResult`` so a Prefect server can hand it to another flow run.
+
+    Args:
+        **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``save_db_result``.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("name", "save_db_result")
+        kwargs.setdefault("result", PrefectResult())
+        super().__init__(**kwargs)
+
+    def run(self, result: Result) -> Dict[str, Any]:
+        """Insert the result.
+
+        Args:
+            result: the result to store.
+
+        Returns:
+            Its reference: ``{"project_name", "result_type_string", "query"}``.
+        """
+        result.insert()
+        return result.unique_rep()
+
+
+@inject
+def load_db_result_value(
+    result_rep: Union[Dict[str, Any], str],
+    attribute: Optional[str] = None,
+    attribute_index: Optional[Sequence[Any]] = None,
+    results_db_service: ResultsDBService = Provide[Context.results_db_service],
+) -> Any:
+    """Load a stored result and return one value out of it.
+
+    ``load_db_result_value(rep, "outputs", ["text"])`` returns
+    ``result.outputs["text"]``. Keys index dicts; for lists, a key is an
+    index (``"0"`` or ``0``).
+
+    Args:
+        result_rep: the reference returned by ``SaveDBResult`` (a dict, or its JSON text).
+        attribute: the attribute of the result; ``None`` returns the whole result.
+        attribute_index: keys applied in turn to the attribute's value.
+        results_db_service: the results service; injected when omitted.
+
+    Returns:
+        The value.
+
+    Raises:
+        InvalidResultReferenceError: ``result_rep`` is not a result reference.
+        ResultNotFoundError: the result is not stored.
+        ResultAttributeError: the result has no such attribute; names its attributes.
+        ResultKeyError: a key is missing; names the keys that exist there.
+    """
+    result = load_result(result_rep, results_db_service=results_db_service)
+    if attribute is None:
+        return result
+    if attribute not in result.__fields__:
+        raise ResultAttributeError(type(result).__name__, attribute, result.__fields__)
+    value = getattr(result, attribute)
+    path = attribute
+    for key in attribute_index or []:
+        value = _index(value, key, path)
+        path = f"{path}[{key!r}]"
+    return value
+
+
+def _index(value: Any, key: Any, path: str) -> Any:
+    if isinstance(value, dict):
+        if key in value:
+            return value[key]
+        raise ResultKeyError(path, key, value.keys())
+    if isinstance(value, (list, tuple)):
+        position = int(key) if isinstance(key, str) and key.lstrip("-").isdigit() else key
+        if isinstance(position, int) and -len(value) <= position < len(value):
+            return value[position]
+        raise ResultKeyError(path, key, range(len(value)))
+    raise ResultKeyError(path, key, [])
+
+
+class LoadDBResult(Task):
+    """Load a stored result from its reference and return one value out of it.
+
+    Args:
+        **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``load_db_result``.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("name", "load_db_result")
+        super().__init__(**kwargs)
+
+    def run(
+        self,
+        result_rep: Union[Dict[str, Any], str],
+        attribute: Optional[str] = None,
+        attribute_index: Optional[Sequence[Any]] = None,
+    ) -> Any:
+        """Return ``getattr(result, attribute)`` indexed by each key of ``attribute_index``.
+
+        Args:
+            result_rep: the reference returned by ``SaveDBResult``.
+            attribute: the attribute of the result; ``None`` returns the whole result.
+            attribute_index: keys applied in turn to the attribute's value.
+
+        Returns:
+            The value (see :func:`load_db_result_value`).
+
+        Raises:
+            ResultNotFoundError: the result is not stored.
+            ResultAttributeError: the result has no such attribute.
+            ResultKeyError: a key is missing.
+        """
+        return load_db_result_value(result_rep, attribute, attribute_index)
+
+
+config.wire(__name__)

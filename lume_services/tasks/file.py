@@ -1,0 +1,93 @@
+"""Packaged Prefect tasks that save a file and load it in another flow run.
+
+A flow saves with :class:`SaveFile` and returns the file's reference; a flow
+that receives the reference (through a ``file`` mapped parameter) loads it with
+the packaged :data:`load_file` task. Downstream loading must use the packaged
+``load_file`` task in ``lume_services.tasks.file``.
+"""
+
+from typing import Any, Dict, Type, Union
+
+from prefect import Task
+from prefect.engine.results import PrefectResult
+
+from lume_services.files.file import File, TextFile, file_from_reference, get_file_type
+
+
+class SaveFile(Task):
+    """Write an object to a file and return the file's reference.
+
+    The reference (``File.jsonable_dict()``) is small JSON data, kept with a
+    ``PrefectResult`` so a Prefect server can hand it to another flow run.
+
+    Args:
+        **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``save_file``.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("name", "save_file")
+        kwargs.setdefault("result", PrefectResult())
+        super().__init__(**kwargs)
+
+    def run(
+        self,
+        obj: Any,
+        filename: str,
+        filesystem_identifier: str = "local",
+        file_type: Union[Type[File], str] = TextFile,
+    ) -> Dict[str, str]:
+        """Write ``obj`` to ``filename``, creating missing directories.
+
+        Args:
+            obj: the object to write.
+            filename: the path on the filesystem.
+            filesystem_identifier: the filesystem (``local``, ``mounted``, ...).
+            file_type: the ``File`` subclass, or its ``"module:ClassName"`` string.
+
+        Returns:
+            The file's reference: ``{"file_type_string", "filename",
+            "filesystem_identifier"}``, with an absolute ``filename``.
+
+        Raises:
+            FilesystemNotConfiguredError: the filesystem is not configured.
+            PathNotInMount: the path leads outside a mounted filesystem.
+            UnknownFileTypeError: ``file_type`` is not a ``File`` subclass.
+        """
+        if isinstance(file_type, str):
+            file_type = get_file_type(file_type)
+        file = file_type(filename=filename, filesystem_identifier=filesystem_identifier)
+        file.write(obj, create_dir=True)
+        return file.jsonable_dict()
+
+
+class LoadFile(Task):
+    """Load the object of a file from its reference.
+
+    Args:
+        **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``load_file``.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("name", "load_file")
+        super().__init__(**kwargs)
+
+    def run(self, file_rep: Union[Dict[str, str], str]) -> Any:
+        """Read the file a reference points to.
+
+        Args:
+            file_rep: the reference returned by ``SaveFile`` (a dict, or its JSON text).
+
+        Returns:
+            The object stored in the file.
+
+        Raises:
+            InvalidFileReferenceError: ``file_rep`` is not a file reference.
+            FilesystemNotConfiguredError: its filesystem is not configured here.
+            FileNotFoundError: the file does not exist.
+        """
+        return file_from_reference(file_rep).load_file()
+
+
+#: The packaged task that loads a file from its reference (call it in a flow:
+#: ``text = load_file(file_rep)``).
+load_file = LoadFile()

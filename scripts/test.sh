@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Run the whole test suite on a fresh machine: everything the tests need is set up here.
+#
+#   bash scripts/test.sh [pytest arguments]
+#
+# 1. a virtual environment in .venv with the package and its test extra;
+# 2. a Docker engine and the local Python base image (scripts/docker-engine.sh),
+#    so the Docker tests run; where no engine can be had they skip with the reason;
+# 3. pytest (warnings are errors; see pyproject.toml).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    echo "== creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv
+fi
+echo "== installing lume-services with its test extra"
+# pip's notes about the local package mirrors are noise here
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 \
+    | grep -v "^WARNING: Location .* is ignored" || true
+.venv/bin/python -c "import lume_services, prefect; print('== lume-services', lume_services.__version__, 'on prefect', prefect.__version__)"
+
+if [ "${LUME_SKIP_DOCKER:-0}" != "1" ]; then
+    echo "== docker engine and local base image"
+    if bash scripts/docker-engine.sh start && bash scripts/docker-engine.sh base-image; then
+        :
+    else
+        echo "== no docker engine could be started: the docker tests will skip, saying why"
+    fi
+fi
+
+echo "== pytest"
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,260 @@
+"""Flows of flows on the local backend: validation, order, composition, runs, failures."""
+
+import pytest
+
+import flows_for_tests as ft
+from lume_services.errors import (
+    DuplicateFlowNameError,
+    FlowCycleError,
+    FlowFailedError,
+    FlowNotFoundError,
+    MissingDBAttributeError,
+    ParameterNotInFlowError,
+    ParentFlowNotInFlowsError,
+    TaskNotInFlowError,
+    UnknownMapTypeError,
+)
+from lume_services.flows.flow import Flow, RawMappedParameter
+from lume_services.errors import InvalidFlowOfFlowsError
+from lume_services.flows.flow_of_flows import ChildProgress, FlowOfFlows
+from lume_services.services.scheduling.backends import ExecutorConfig, LocalRunConfig
+
+
+@pytest.fixture
+def registered(lume_home):
+    """doubler(x) -> double; adder(a, b=10) -> add; failing(x) -> fail; meeting-a/b -> meet."""
+    for name, flow in [
+        ("doubler", ft.doubler),
+        ("adder", ft.adder),
+        ("failing", ft.failing),
+        ("meeting-a", ft.meeting_a),
+        ("meeting-b", ft.meeting_b),
+        ("two-incs", ft.two_incs),
+    ]:
+        Flow(name=name, project_name="test", prefect_flow=flow).register()
+
+
+def raw(parent, task):
+    return {"parent_flow_name": parent, "parent_task_name": task}
+
+
+# Given in non-topological order on purpose: adder needs doubler.
+CHAIN = """
+name: chain
+project_name: test
+composing_flows:
+  - name: adder
+    mapped_parameters:
+      a: {parent_flow_name: doubler, parent_task_name: double}
+  - name: doubler
+"""
+
+
+def test_children_run_in_dependency_order_not_list_order(registered):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    assert fof.execution_order() == ["doubler", "adder"]
+    results = fof.run_and_return({"doubler-x": 4})
+    assert results == {"doubler": {"double": 8, "x": 4}, "adder": {"a": 8, "b": 10, "add": 18}}
+
+
+def test_unmapped_parameters_are_exposed_with_the_childrens_defaults(registered):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    flow = fof.compose("chain")
+    params = {p.name: p for p in flow.parameters()}
+    assert set(params) == {"doubler-x", "adder-b"}
+    assert params["doubler-x"].default == 1 and params["adder-b"].default == 10
+    assert fof.run_and_return({"adder-b": 100}, task_name="adder/add") == 102
+
+
+def test_run_and_return_names_a_task_as_child_slash_task_or_a_unique_bare_name(registered):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    assert fof.run_and_return({"doubler-x": 1}, task_name="adder/add") == 12
+    assert fof.run_and_return({"doubler-x": 1}, task_name="double") == 2
+    assert fof.run_and_return({"doubler-x": 1}, task_name="adder/a") == 2  # what adder received
+
+
+def test_an_unknown_task_name_lists_the_valid_names(registered):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    with pytest.raises(TaskNotInFlowError) as info:
+        fof.run_and_return(task_name="adder/multiply")
+    assert "'adder/add'" in str(info.value) and "'doubler/double'" in str(info.value)
+
+
+def test_a_bare_name_shared_by_children_is_refused(registered):
+    fof = FlowOfFlows(
+        name="two",
+        project_name="test",
+        composing_flows=[{"name": "doubler"}, {"name": "two-incs", "mapped_parameters": {"x": raw("doubler", "double")}}],
+    )
+    with pytest.raises(TaskNotInFlowError, match="shared by flows"):
+        fof.run_and_return(task_name="x")
+
+
+def test_a_child_without_mapped_parameters_runs_on_its_own_values(registered):
+    fof = FlowOfFlows(name="independent", project_name="test", composing_flows=[{"name": "doubler"}, {"name": "adder"}])
+    results = fof.run_and_return({"doubler-x": 3, "adder-a": 1})
+    assert results["doubler"]["double"] == 6 and results["adder"]["add"] == 11
+
+
+def test_composing_does_not_change_the_children_and_twice_gives_the_same_flow(registered):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    children_before = {n: (c.prefect_flow, set(c.prefect_flow.tasks), dict(c.task_slugs)) for n, c in fof.composing_flows.items()}
+    first = fof.compose("chain")
+    second = fof.compose("chain")
+    assert first is not second
+    assert first.serialized_hash() == second.serialized_hash()
+    for name, child in fof.composing_flows.items():
+        flow, tasks, slugs = children_before[name]
+        assert child.prefect_flow is flow and set(flow.tasks) == tasks and child.task_slugs == slugs
+    assert ft.adder.name == "adder" and {t.name for t in ft.adder.tasks} == {"a", "b", "add"}
+
+
+def test_compose_and_register_registers_the_composed_flow(registered):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    flow_id = fof.compose_and_register()
+    assert fof.flow_id == flow_id
+    loaded = Flow(name="chain", project_name="test")
+    loaded.load_flow()
+    assert loaded.flow_id == flow_id
+    assert loaded.run_and_return({"doubler-x": 2}, task_name="adder/add") == 14
+    assert fof.compose_and_register() == flow_id  # unchanged: same id
+
+
+def test_from_yaml_accepts_a_path_a_string_and_a_dict(registered, tmp_path):
+    import yaml
+
+    path = tmp_path / "chain.yaml"
+    path.write_text(CHAIN)
+    for source in (path, str(path), CHAIN, yaml.safe_load(CHAIN)):
+        assert FlowOfFlows.from_yaml(source).execution_order() == ["doubler", "adder"]
+
+
+def test_from_yaml_with_a_missing_file_says_so(registered, tmp_path):
+    with pytest.raises(InvalidFlowOfFlowsError, match="does not exist"):
+        FlowOfFlows.from_yaml(str(tmp_path / "nope.yaml"))
+
+
+def test_composing_flows_may_be_given_as_a_dict_of_flows(registered):
+    doubler = Flow(name="doubler", project_name="test")
+    adder = Flow(name="adder", project_name="test", mapped_parameters={"a": RawMappedParameter(**raw("doubler", "double"))})
+    fof = FlowOfFlows(name="chain", project_name="test", composing_flows={"adder": adder, "doubler": doubler})
+    assert fof.run_and_return({"doubler-x": 5}, task_name="adder/add") == 20
+
+
+def test_a_failing_child_stops_its_descendants_and_lets_independent_branches_finish(registered):
+    fof = FlowOfFlows(
+        name="partly-failing",
+        project_name="test",
+        composing_flows=[
+            {"name": "failing"},
+            {"name": "adder", "mapped_parameters": {"a": raw("failing", "fail")}},
+            {"name": "doubler"},
+        ],
+    )
+    seen = {}
+    progress = ChildProgress(fof.compose("x") and fof, lambda child, state: seen.__setitem__(child, state))
+    with pytest.raises(FlowFailedError) as info:
+        fof.run_and_return({"failing-x": 3}, task_runner_state_handlers=[progress])
+    assert info.value.failed_tasks == {"failing/fail": "ValueError: cannot handle 3"}
+    assert "'failing'" in str(info.value) and "cannot handle 3" in str(info.value)
+    assert seen == {"failing": "Failed", "adder": "TriggerFailed", "doubler": "Success"}
+
+
+def test_independent_children_run_concurrently_under_a_parallel_executor(registered):
+    ft.BARRIER.reset()
+    fof = FlowOfFlows(name="meet", project_name="test", composing_flows=[{"name": "meeting-a"}, {"name": "meeting-b"}])
+    run_config = LocalRunConfig(executor=ExecutorConfig(type="local_dask", num_workers=2))
+    # each child's task waits for the other's: this only finishes if they run at once
+    results = fof.run_and_return(run_config=run_config)
+    assert results == {"meeting-a": {"meet": 1, "x": 1}, "meeting-b": {"meet": 2, "x": 2}}
+
+
+# --- validation ------------------------------------------------------------------
+
+
+def make(composing_flows):
+    return FlowOfFlows(name="fof", project_name="test", composing_flows=composing_flows)
+
+
+def test_a_mapped_parameter_that_the_child_does_not_have_is_refused(registered):
+    with pytest.raises(ParameterNotInFlowError) as info:
+        make([{"name": "doubler"}, {"name": "adder", "mapped_parameters": {"c": raw("doubler", "double")}}])
+    assert str(info.value) == (
+        "flow 'adder' maps parameter(s) ['c'], but flow 'adder' has no parameter 'c'; "
+        "parameters of 'adder': 'a', 'b'"
+    )
+
+
+def test_a_parent_that_is_not_a_composing_flow_is_refused(registered):
+    with pytest.raises(ParentFlowNotInFlowsError) as info:
+        make([{"name": "adder", "mapped_parameters": {"a": raw("tripler", "triple")}}, {"name": "doubler"}])
+    assert str(info.value) == (
+        "flow 'adder' maps parameter 'a' from flow 'tripler', which is not one of the "
+        "composing flows; composing flows: 'adder', 'doubler'"
+    )
+
+
+def test_a_parent_task_that_the_parent_does_not_have_is_refused(registered):
+    with pytest.raises(TaskNotInFlowError) as info:
+        make([{"name": "doubler"}, {"name": "adder", "mapped_parameters": {"a": raw("doubler", "triple")}}])
+    assert str(info.value) == (
+        "flow 'adder' maps parameter 'a' from task 'triple' of 'doubler', but flow 'doubler' "
+        "has no task 'triple'; tasks of 'doubler': 'double', 'x'"
+    )
+
+
+def test_an_unknown_map_type_is_refused(registered):
+    mapping = {**raw("doubler", "double"), "map_type": "carrier-pigeon"}
+    with pytest.raises(UnknownMapTypeError) as info:
+        make([{"name": "doubler"}, {"name": "adder", "mapped_parameters": {"a": mapping}}])
+    assert "'carrier-pigeon'" in str(info.value) and "'raw', 'file', 'db'" in str(info.value)
+
+
+def test_a_db_mapping_without_attribute_is_refused(registered):
+    mapping = {**raw("doubler", "double"), "map_type": "db"}
+    with pytest.raises(MissingDBAttributeError, match="flow 'adder' maps parameter 'a' with map_type 'db' but gives no 'attribute'"):
+        make([{"name": "doubler"}, {"name": "adder", "mapped_parameters": {"a": mapping}}])
+
+
+def test_duplicate_child_names_are_refused(registered):
+    with pytest.raises(DuplicateFlowNameError, match="duplicated: 'doubler'"):
+        make([{"name": "doubler"}, {"name": "adder"}, {"name": "doubler"}])
+
+
+def test_an_unregistered_child_is_refused_listing_the_registered_flows(registered):
+    with pytest.raises(FlowNotFoundError) as info:
+        make([{"name": "doubler"}, {"name": "tripler"}])
+    assert "'tripler'" in str(info.value) and "'adder', 'doubler', 'failing'" in str(info.value)
+
+
+def test_a_cycle_is_refused_naming_its_flows(registered):
+    with pytest.raises(FlowCycleError) as info:
+        make(
+            [
+                {"name": "two-incs", "mapped_parameters": {"x": raw("adder", "add")}},
+                {"name": "doubler", "mapped_parameters": {"x": raw("two-incs", "inc")}},
+                {"name": "adder", "mapped_parameters": {"a": raw("doubler", "double")}},
+            ]
+        )
+    message = str(info.value)
+    assert "cycle" in message
+    assert info.value.cycle == ["two-incs", "doubler", "adder"]
+    assert "'two-incs' -> 'doubler' -> 'adder' -> 'two-incs'" in message
+
+
+def test_a_child_mapping_from_itself_is_a_cycle(registered):
+    with pytest.raises(FlowCycleError, match="'two-incs' -> 'two-incs'"):
+        make([{"name": "two-incs", "mapped_parameters": {"x": raw("two-incs", "inc")}}])
+
+
+def test_a_child_without_a_name_is_refused(registered):
+    with pytest.raises(InvalidFlowOfFlowsError, match="composing flow #2 has no name"):
+        make([{"name": "doubler"}, {"project_name": "test"}])
+
+
+def test_validation_does_not_load_children_again_on_assignment(registered):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    flows_before = {n: c.prefect_flow for n, c in fof.composing_flows.items()}
+    fof.labels = ["other"]
+    assert {n: c.prefect_flow for n, c in fof.composing_flows.items()} == flows_before
+    assert fof.labels == ["other"]

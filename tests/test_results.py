@@ -1,0 +1,473 @@
+"""Results and the results databases: the embedded SQLite default and MongoDB.
+
+No MongoDB server can run on these machines, so ``MongodbResultsDB`` is tested
+against ``mongomock``, an in-process stand-in of the pymongo API: its
+``mongomock.patch`` replaces ``pymongo.MongoClient`` so the real client-building
+code runs. Every behaviour of the ``ResultsDB`` contract runs against both
+implementations through the ``results_db`` fixture.
+"""
+
+import multiprocessing
+import pickle
+import subprocess
+import sys
+
+import mongomock
+import pytest
+
+from lume_services import config
+from lume_services.errors import (
+    MultipleResultsFoundError,
+    ResultNotFoundError,
+    UnknownResultTypeError,
+    UnsupportedQueryError,
+)
+from lume_services.results import Result, get_result_from_string, load_result
+from lume_services.services.results import ResultsDBService
+from lume_services.services.results.mongodb import MongodbResultsDB, MongodbResultsDBConfig
+from lume_services.services.results.sqlite import SQLiteResultsDB
+
+MONGO_HOST = "mongo.test"
+
+
+@pytest.fixture
+def mongo():
+    """pymongo's MongoClient replaced by mongomock for one fake server."""
+    with mongomock.patch(servers=((MONGO_HOST, 27017),)):
+        yield
+
+
+@pytest.fixture(params=["sqlite", "mongodb"])
+def results_db(request, tmp_path):
+    """Each implementation of the ResultsDB contract."""
+    if request.param == "sqlite":
+        db = SQLiteResultsDB(tmp_path / "results.sqlite")
+        yield db
+        db.close()
+    else:
+        with mongomock.patch(servers=((MONGO_HOST, 27017),)):
+            db = MongodbResultsDB(MongodbResultsDBConfig(host=MONGO_HOST, database="test"))
+            yield db
+            db.close()
+
+
+@pytest.fixture
+def service(results_db):
+    return ResultsDBService(results_db)
+
+
+class BeamResult(Result):
+    """A user result type: one extra field, identity on inputs only."""
+
+    beam_energy: float = 1.0
+    unique_on: list = ["inputs"]
+
+
+class Outer:
+    class NestedResult(Result):
+        """A result type nested in a class (a dotted qualname)."""
+
+
+# --- the ResultsDB contract, on every implementation -------------------------------
+
+
+def test_insert_one_returns_an_id_and_find_returns_the_document(results_db):
+    id_ = results_db.insert_one("p", {"unique_hash": "h1", "outputs": {"cube": 27}})
+    assert isinstance(id_, str) and id_
+    assert results_db.find("p", {"outputs.cube": 27}) == [
+        {"unique_hash": "h1", "outputs": {"cube": 27}}
+    ]
+
+
+def test_inserting_a_known_unique_hash_writes_nothing_and_returns_the_stored_id(results_db):
+    first = results_db.insert_one("p", {"unique_hash": "h1", "outputs": {"v": 1}})
+    again = results_db.insert_one("p", {"unique_hash": "h1", "outputs": {"v": 2}})
+    assert again == first
+    assert results_db.find_all("p") == [{"unique_hash": "h1", "outputs": {"v": 1}}]
+
+
+def test_documents_without_unique_hash_are_always_inserted(results_db):
+    results_db.insert_one("p", {"a": 1})
+    results_db.insert_one("p", {"a": 1})
+    assert results_db.count("p") == 2
+
+
+def test_unique_hashes_are_unique_per_collection(results_db):
+    results_db.insert_one("p", {"unique_hash": "h"})
+    results_db.insert_one("q", {"unique_hash": "h"})
+    assert results_db.count("p") == results_db.count("q") == 1
+
+
+def test_insert_many_returns_ids_in_order_with_duplicates_mapped_to_the_stored_one(results_db):
+    ids = results_db.insert_many(
+        "p", [{"unique_hash": "a"}, {"unique_hash": "b"}, {"unique_hash": "a"}]
+    )
+    assert ids[0] == ids[2] != ids[1]
+    assert results_db.count("p") == 2
+
+
+def test_find_all_returns_documents_in_insertion_order(results_db):
+    for i in range(5):
+        results_db.insert_one("p", {"i": i})
+    assert [d["i"] for d in results_db.find_all("p")] == list(range(5))
+    assert results_db.find("p") == results_db.find_all("p")
+
+
+@pytest.fixture
+def stored(results_db):
+    documents = [
+        {"name": "int", "outputs": {"cube": 27, "flag": True, "tags": ["a", "b"]}},
+        {"name": "float", "outputs": {"cube": 27.0, "flag": False, "tags": []}},
+        {"name": "other", "outputs": {"cube": 8, "missing_flag": None}},
+        {"name": "rows", "outputs": {"rows": [{"x": 1}, {"x": 2}], "cube": None}},
+    ]
+    results_db.insert_many("p", documents)
+    return results_db
+
+
+def _names(db, query):
+    return [d["name"] for d in db.find("p", query)]
+
+
+@pytest.mark.parametrize(
+    "query, names",
+    [
+        ({"outputs.cube": 27}, ["int", "float"]),  # numbers compare by value
+        ({"outputs.cube": 8, "name": "other"}, ["other"]),  # every path must match
+        ({"outputs.cube": 8, "name": "int"}, []),
+        ({"outputs.flag": True}, ["int"]),
+        ({"outputs.flag": False}, ["float"]),
+        ({"outputs.tags": "a"}, ["int"]),  # a value matches an element of a list
+        ({"outputs.tags": ["a", "b"]}, ["int"]),  # or the whole list
+        ({"outputs.tags": ["b", "a"]}, []),
+        ({"outputs.tags": []}, ["float"]),
+        ({"outputs.flag": None}, ["other", "rows"]),  # None matches missing fields
+        ({"outputs.cube": None}, ["rows"]),  # and null values
+        ({"outputs.rows.x": 2}, ["rows"]),  # a path continues into a list's dicts
+        ({"outputs.rows.1.x": 2}, ["rows"]),  # and a number indexes the list
+        ({"outputs.rows.0.x": 2}, []),
+        ({"outputs.rows": {"x": 1}}, ["rows"]),
+        ({"name": "nothing"}, []),
+        ({}, ["int", "float", "other", "rows"]),
+    ],
+)
+def test_queries_are_equality_on_dotted_paths(stored, query, names):
+    assert _names(stored, query) == names
+
+
+@pytest.mark.parametrize(
+    "query, reason",
+    [
+        ({"outputs.cube": {"$gt": 3}}, "operator"),
+        ({"$or": [{"a": 1}]}, "operator"),
+        ({"outputs..cube": 1}, "dotted field path"),
+        ({"outputs.cube": object()}, "JSON data"),
+        ("outputs.cube == 27", "a query is a dict"),
+    ],
+)
+def test_anything_but_equality_is_refused(results_db, query, reason):
+    with pytest.raises(UnsupportedQueryError, match=reason):
+        results_db.find("p", query)
+
+
+# --- implementation specifics ------------------------------------------------------
+
+
+def test_sqlite_keeps_booleans_apart_from_numbers_as_mongodb_does(tmp_path):
+    # MongoDB compares BSON types, so 1 does not match true; mongomock does not
+    # reproduce this, hence a SQLite-only test of the documented meaning.
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    db.insert_many("p", [{"v": True}, {"v": 1}])
+    assert db.find("p", {"v": 1}) == [{"v": 1}]
+    assert db.find("p", {"v": True}) == [{"v": True}]
+
+
+def test_sqlite_is_safe_for_threads_sharing_one_instance(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+
+    def insert(worker):
+        for i in range(100):
+            db.insert_one("p", {"unique_hash": f"{worker}-{i}"})
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(insert, range(4)))
+    assert db.count("p") == 400
+
+
+def test_sqlite_results_persist_for_a_new_connection(tmp_path):
+    SQLiteResultsDB(tmp_path / "r.sqlite").insert_one("p", {"unique_hash": "h"})
+    assert SQLiteResultsDB(tmp_path / "r.sqlite").find_all("p") == [{"unique_hash": "h"}]
+
+
+def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite", timeout=7)
+    db.insert_one("p", {})
+    conn = db._connection()
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("PRAGMA busy_timeout").fetchone() == (7000,)
+
+
+def test_results_dbs_pickle_without_their_connections(tmp_path, mongo):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    db.insert_one("p", {"a": 1})
+    assert pickle.loads(pickle.dumps(db)).find_all("p") == [{"a": 1}]
+    mongo_db = MongodbResultsDB(MongodbResultsDBConfig(host=MONGO_HOST))
+    mongo_db.insert_one("p", {"a": 1})
+    assert pickle.loads(pickle.dumps(mongo_db)).config == mongo_db.config
+
+
+def test_mongodb_password_never_appears_in_reprs_or_settings(monkeypatch, mongo):
+    monkeypatch.setenv("LUME_RESULTS_DB__TYPE", "mongodb")
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__HOST", MONGO_HOST)
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__USERNAME", "lume")
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__PASSWORD", "hunter2-secret")
+    context = config.configure()
+    db = context.results_db()
+    texts = [repr(db), str(db), repr(db.config), str(db.config), repr(context.settings()),
+             repr(context.results_db_service())]
+    assert all("hunter2-secret" not in text for text in texts)
+    assert db.config.client_kwargs()["password"] == "hunter2-secret"
+
+
+def test_mongodb_is_configured_from_environment_variables(monkeypatch, mongo):
+    monkeypatch.setenv("LUME_RESULTS_DB__TYPE", "mongodb")
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__HOST", MONGO_HOST)
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__DATABASE", "beams")
+    config.configure()
+    db = config.context.results_db()
+    assert isinstance(db, MongodbResultsDB)
+    assert db.config.database == "beams"
+    result = Result(project_name="p", inputs={"x": 3}, outputs={"cube": 27})
+    result.insert()
+    assert Result.load_from_query("p", {"outputs.cube": 27}) == result
+
+
+def test_mongodb_client_options_are_given_as_json_in_the_environment(monkeypatch, mongo):
+    monkeypatch.setenv("LUME_RESULTS_DB__TYPE", "mongodb")
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__HOST", MONGO_HOST)
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__OPTIONS", '{"connect": false}')
+    config.configure()
+    assert config.context.results_db().config.client_kwargs()["connect"] is False
+
+
+def test_mongodb_settings_and_config_have_the_same_fields():
+    # config.py keeps its own copy so that importing it stays light
+    assert config.MongodbSettings.__fields__.keys() == MongodbResultsDBConfig.__fields__.keys()
+
+
+def test_the_embedded_database_file_may_be_moved(tmp_path, monkeypatch):
+    monkeypatch.setenv("LUME_RESULTS_DB__PATH", str(tmp_path / "elsewhere.sqlite"))
+    config.configure()
+    Result(project_name="p").insert()
+    assert SQLiteResultsDB(tmp_path / "elsewhere.sqlite").count("p") == 1
+
+
+def test_mongodb_config_builds_client_arguments():
+    cfg = MongodbResultsDBConfig(
+        host="h", port=1, username="u", password="pw", auth_mechanism="SCRAM-SHA-256",
+        options={"tls": True},
+    )
+    assert cfg.client_kwargs() == {
+        "host": "h", "port": 1, "username": "u", "password": "pw",
+        "authMechanism": "SCRAM-SHA-256", "tls": True,
+    }
+
+
+def test_mongodb_without_pymongo_names_the_extra_to_install(monkeypatch):
+    from lume_services.errors import MissingExtraError
+
+    db = MongodbResultsDB(MongodbResultsDBConfig(host=MONGO_HOST))
+    monkeypatch.setitem(sys.modules, "pymongo", None)  # makes the import fail
+    with pytest.raises(MissingExtraError, match=r"lume-services\[mongodb\]"):
+        db.find_all("p")
+
+
+def test_importing_the_results_services_does_not_import_pymongo():
+    code = (
+        "import sys, lume_services.results, lume_services.services.results.mongodb,"
+        " lume_services.services.results.sqlite;"
+        "print('pymongo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --- Result -------------------------------------------------------------------
+
+
+def test_unique_hash_depends_only_on_the_unique_on_fields():
+    a = Result(project_name="p", inputs={"x": 1}, outputs={"y": 2}, flow_id="f1")
+    b = Result(project_name="p", inputs={"x": 1}, outputs={"y": 2}, flow_id="f2")
+    c = Result(project_name="p", inputs={"x": 1}, outputs={"y": 3})
+    assert a.unique_hash == b.unique_hash != c.unique_hash
+    assert len(a.unique_hash) == 64
+
+
+def test_numpy_values_are_stored_as_lists_and_numbers(service):
+    import numpy as np
+
+    result = Result(project_name="p", inputs={"x": np.int64(3)},
+                    outputs={"curve": np.array([1.0, 2.5]), "n": np.float64(0.5)})
+    result.insert(results_db_service=service)
+    loaded = load_result(result.unique_rep(), results_db_service=service)
+    assert loaded.inputs == {"x": 3}
+    assert loaded.outputs == {"curve": [1.0, 2.5], "n": 0.5}
+    assert loaded.unique_hash == result.unique_hash
+
+
+def test_unique_on_must_name_fields():
+    with pytest.raises(ValueError, match="not fields of Result"):
+        Result(project_name="p", unique_on=["inputs", "nope"])
+
+
+def test_unique_rep_identifies_the_result():
+    result = Result(project_name="p", inputs={"x": 1})
+    assert result.unique_rep() == {
+        "project_name": "p",
+        "result_type_string": "lume_services.results.result:Result",
+        "query": {"unique_hash": result.unique_hash},
+    }
+
+
+def test_results_are_stored_in_the_embedded_default_under_lume_home(lume_home):
+    result = Result(project_name="p", inputs={"x": 3}, outputs={"cube": 27})
+    result.insert()
+    assert (lume_home / "results.sqlite").exists()
+    assert load_result(result.unique_rep()) == result
+
+
+def test_inserting_a_result_twice_stores_it_once(service):
+    result = Result(project_name="p", inputs={"x": 3}, outputs={"cube": 27})
+    first = result.insert(results_db_service=service)
+    assert Result(project_name="p", inputs={"x": 3}, outputs={"cube": 27}).insert(
+        results_db_service=service
+    ) == first
+    assert service.count("p") == 1
+
+
+def test_load_from_query_returns_the_matching_result(service):
+    for x in range(3):
+        Result(project_name="p", inputs={"x": x}, outputs={"cube": x**3}).insert(
+            results_db_service=service
+        )
+    loaded = Result.load_from_query("p", {"outputs.cube": 8}, results_db_service=service)
+    assert loaded.inputs == {"x": 2}
+
+
+def test_load_from_query_with_no_match_names_the_query_and_the_stored_count(service):
+    Result(project_name="p", inputs={"x": 1}).insert(results_db_service=service)
+    with pytest.raises(ResultNotFoundError, match=r"'p' matches \{'inputs.x': 5\} \(1 result"):
+        Result.load_from_query("p", {"inputs.x": 5}, results_db_service=service)
+
+
+def test_load_from_query_with_several_matches_is_an_error(service):
+    for y in range(2):
+        Result(project_name="p", inputs={"x": 1}, outputs={"y": y}).insert(
+            results_db_service=service
+        )
+    with pytest.raises(MultipleResultsFoundError, match="2 results"):
+        Result.load_from_query("p", {"inputs.x": 1}, results_db_service=service)
+
+
+def test_result_subclasses_round_trip_as_their_own_class(service):
+    result = BeamResult(project_name="p", inputs={"x": 1}, beam_energy=3.5)
+    result.insert(results_db_service=service)
+    loaded = load_result(result.unique_rep(), results_db_service=service)
+    assert type(loaded) is BeamResult
+    assert loaded.beam_energy == 3.5
+    assert loaded == result
+    # loading through the base class still gives the stored type
+    assert type(Result.load_from_query("p", {"beam_energy": 3.5},
+                                       results_db_service=service)) is BeamResult
+
+
+def test_a_subclass_may_define_its_own_identity(service):
+    a = BeamResult(project_name="p", inputs={"x": 1}, outputs={"y": 1})
+    b = BeamResult(project_name="p", inputs={"x": 1}, outputs={"y": 2})
+    assert a.unique_hash == b.unique_hash
+    assert a.insert(results_db_service=service) == b.insert(results_db_service=service)
+
+
+def test_the_same_values_as_another_type_are_another_result():
+    assert BeamResult(project_name="p").unique_hash != Result(project_name="p").unique_hash
+
+
+def test_result_type_strings_resolve_nested_classes():
+    nested = Outer.NestedResult(project_name="p")
+    assert get_result_from_string(nested.result_type_string) is Outer.NestedResult
+
+
+@pytest.mark.parametrize(
+    "type_string, reason",
+    [
+        ("Result", "not a 'module:ClassName'"),
+        ("no_such_module:Result", "cannot be imported"),
+        ("lume_services.files.file:TextFile", "not a Result subclass"),
+    ],
+)
+def test_an_unknown_result_type_is_refused(type_string, reason):
+    with pytest.raises(UnknownResultTypeError, match=reason):
+        get_result_from_string(type_string)
+
+
+def test_flow_id_is_taken_from_the_prefect_context_inside_a_flow_run():
+    import prefect
+
+    with prefect.context(flow_id="flow-123"):
+        inside = Result(project_name="p")
+    assert inside.flow_id == "flow-123"
+    assert Result(project_name="p").flow_id is None
+
+
+# --- several processes at once -------------------------------------------------------
+
+
+def _insert_results(path, worker, count, barrier):
+    db = ResultsDBService(SQLiteResultsDB(path))
+    barrier.wait()
+    for i in range(count):
+        Result(project_name="p", inputs={"worker": worker, "i": i}).insert(
+            results_db_service=db
+        )
+
+
+def _insert_same_results(path, count, barrier):
+    db = ResultsDBService(SQLiteResultsDB(path))
+    barrier.wait()
+    for i in range(count):
+        Result(project_name="p", inputs={"i": i}).insert(results_db_service=db)
+
+
+def _run_processes(target, args_of):
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    processes = [ctx.Process(target=target, args=(*args_of(w), barrier)) for w in range(4)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+    assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+
+
+@pytest.mark.slow
+def test_four_processes_inserting_500_results_each_store_2000(tmp_path):
+    path = tmp_path / "r.sqlite"
+    _run_processes(_insert_results, lambda w: (path, w, 500))
+    documents = SQLiteResultsDB(path).find_all("p")
+    assert len(documents) == 2000
+    assert len({d["unique_hash"] for d in documents}) == 2000
+    assert {(d["inputs"]["worker"], d["inputs"]["i"]) for d in documents} == {
+        (w, i) for w in range(4) for i in range(500)
+    }
+
+
+@pytest.mark.slow
+def test_four_processes_inserting_the_same_results_store_each_once(tmp_path):
+    path = tmp_path / "r.sqlite"
+    _run_processes(_insert_same_results, lambda w: (path, 200))
+    documents = SQLiteResultsDB(path).find_all("p")
+    assert sorted(d["inputs"]["i"] for d in documents) == list(range(200))
+
