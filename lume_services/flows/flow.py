@@ -206,7 +206,8 @@ class Flow(BaseModel):
         """Register the flow with the backend, with this model's labels and image.
 
         Loads the flow first when ``prefect_flow`` is not set. The project is
-        created when missing.
+        created when missing. On container backends that build an image for the
+        flow, ``image`` becomes the image it was registered with.
 
         Args:
             scheduling_service: the service to register with; injected when omitted.
@@ -224,7 +225,13 @@ class Flow(BaseModel):
         flow_id = scheduling_service.register_flow(
             flow, self.project_name, image=self.image, labels=self.labels
         )
-        self._set(prefect_flow=flow, flow_id=flow_id)
+        values = {"prefect_flow": flow, "flow_id": flow_id}
+        # container backends build an image for the flow: record the one it runs in
+        registered_image = getattr(scheduling_service.backend, "registered_image", None)
+        image = registered_image(flow_id) if registered_image is not None else None
+        if image:
+            values["image"] = image
+        self._set(**values)
         return flow_id
 
     @inject

@@ -288,7 +288,7 @@ class FlowOfFlows(Flow):
         server_run = getattr(backend, "run_and_return_flow_of_flows", None)
         self._ensure_composed(scheduling_service)
         if server_run is not None:
-            return server_run(self, parameters, run_config, task_name)
+            return server_run(self, parameters, run_config, task_name, **kwargs)
         from lume_services.services.scheduling.backends.local import collect_results, failed_tasks
 
         state = super().run(parameters, run_config, scheduling_service=scheduling_service, **kwargs)

@@ -1,0 +1,92 @@
+"""The protocol double's HTTP front: a threaded stdlib server on loopback."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional
+from urllib.parse import parse_qs, urlparse
+
+from .graphql_exec import execute
+from .store import DoubleStore
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Server"
+
+    def do_POST(self):  # noqa: N802 (stdlib name)
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            return self._reply(400, {"errors": [{"message": "request body is not JSON"}]})
+        self._answer(body.get("query") or "", body.get("variables"))
+
+    def do_GET(self):  # noqa: N802
+        params = parse_qs(urlparse(self.path).query)
+        query = (params.get("query") or [""])[0]
+        if not query:
+            return self._reply(200, {"status": "ok"})
+        self._answer(query, (params.get("variables") or [None])[0])
+
+    def _answer(self, query: str, variables):
+        self._reply(200, execute(self.server.resolvers, query, variables))
+
+    def _reply(self, status: int, payload: dict):
+        data = json.dumps(payload, default=str).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):  # quiet: tests read state, not access logs
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    resolvers: dict
+
+
+class ProtocolDouble:
+    """Serve the protocol double on ``127.0.0.1`` in a background thread.
+
+    Args:
+        port: the port; ``0`` picks a free one.
+        path: the GraphQL path the URL names (any path is answered).
+
+    Attributes:
+        store: the double's state (:class:`DoubleStore`), for assertions.
+        url: the GraphQL URL to point Prefect at.
+    """
+
+    def __init__(self, port: int = 0, path: str = "/graphql"):
+        self.store = DoubleStore()
+        self._httpd = _Server(("127.0.0.1", port), _Handler)
+        self._httpd.resolvers = self.store.resolvers()
+        self.port = self._httpd.server_address[1]
+        self.path = path
+        self.url = f"http://127.0.0.1:{self.port}{path}"
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> "ProtocolDouble":
+        """Start serving; returns self."""
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+            name="prefect-protocol-double", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "ProtocolDouble":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

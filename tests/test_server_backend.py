@@ -1,0 +1,279 @@
+"""The server backend against the Prefect 1 Server protocol double, with a real LocalAgent.
+
+Everything on our side of the wire is real Prefect 1.4.1 code: ``prefect.Client``,
+``FlowView`` / ``FlowRunView`` / ``TaskRunView``, the ``LocalAgent`` and the flow
+runner it starts (``prefect execute flow-run``), pointed at the double by
+configuration only.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from fixtures.server import REPO_DIR, TESTS_DIR
+from fixtures import server_flows
+from lume_services.errors import (
+    FlowFailedError,
+    FlowNotFoundError,
+    FlowRunTimeoutError,
+    MissingParameterError,
+    ServerUnreachableError,
+    TaskNotInFlowError,
+    UnsupportedRunConfigError,
+)
+from lume_services.flows.flow import Flow, FlowRunConfig
+from lume_services.services.scheduling.backends.backend import DockerRunConfig, LocalRunConfig
+from lume_services.services.scheduling.backends.server import LocalAgentBackend
+
+pytestmark = pytest.mark.server
+
+FAST = FlowRunConfig(poll_interval=timedelta(seconds=0.2))
+
+
+def register(flow, project):
+    model = Flow(name=flow.name, project_name=project, prefect_flow=flow)
+    model.register()
+    return model
+
+
+def test_configured_server_settings_give_the_local_agent_backend(server_backend, prefect_protocol_double):
+    import prefect
+
+    assert isinstance(server_backend, LocalAgentBackend)
+    assert prefect.config.backend == "server"
+    assert prefect.config.cloud.api == prefect_protocol_double.url
+
+
+def test_create_project_is_idempotent(server_backend, prefect_protocol_double):
+    first = server_backend.create_project("projects-idempotent")
+    second = server_backend.create_project("projects-idempotent")
+
+    assert first == second
+    names = [p["name"] for p in prefect_protocol_double.store.projects.values()]
+    assert names.count("projects-idempotent") == 1
+
+
+def test_register_creates_the_missing_project(server_backend, prefect_protocol_double):
+    register(server_flows.adder, "created-on-register")
+
+    assert "created-on-register" in [p["name"] for p in prefect_protocol_double.store.projects.values()]
+
+
+def test_registering_an_unchanged_flow_returns_the_same_id(server_backend):
+    first = register(server_flows.adder, "reregister").flow_id
+    second = register(server_flows.adder, "reregister").flow_id
+
+    assert first == second
+
+
+def test_a_changed_flow_becomes_the_latest_version(server_backend, prefect_protocol_double):
+    first = register(server_flows.adder, "versions").flow_id
+    changed = server_flows.adder.copy()
+    changed.name = "adder"
+    model = Flow(name="adder", project_name="versions", prefect_flow=changed, labels=["lume-services", "v2"])
+    second = model.register()
+
+    loaded = Flow(name="adder", project_name="versions")
+    loaded.load_flow()
+    assert second != first
+    assert loaded.flow_id == second
+    assert prefect_protocol_double.store.flows[first]["archived"] is True
+
+
+def test_load_flow_in_another_process_configured_from_environment(server_backend, server_settings, local_agent):
+    registered = register(server_flows.adder, "other-process")
+    prefect = server_settings.prefect
+    env = {
+        "LUME_BACKEND": "server",
+        "LUME_PREFECT__SERVER_HOST": prefect.server_host,
+        "LUME_PREFECT__SERVER_PORT": str(prefect.server_port),
+        "LUME_PREFECT__GRAPHQL_PATH": prefect.graphql_path,
+    }
+    code = (
+        "import json; from lume_services.flows.flow import Flow;"
+        "f = Flow(name='adder', project_name='other-process'); f.load_flow();"
+        "print(json.dumps({'flow_id': f.flow_id, 'parameters': sorted(f.parameters),"
+        " 'task_slugs': f.task_slugs}))"
+    )
+    import os
+
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env, "PYTHONPATH": f"{TESTS_DIR}{os.pathsep}{REPO_DIR}"},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+
+    assert loaded == {
+        "flow_id": registered.flow_id,
+        "parameters": ["a", "b"],
+        "task_slugs": {"a": "a", "add": "add-1", "b": "b"},
+    }
+
+
+def test_load_flow_names_the_registered_flows_when_the_flow_is_unknown(server_backend):
+    register(server_flows.adder, "unknown-flow")
+
+    with pytest.raises(FlowNotFoundError) as info:
+        Flow(name="no-such-flow", project_name="unknown-flow").load_flow()
+    assert "'adder'" in str(info.value)
+    assert info.value.registered == ["adder"]
+
+
+def test_run_returns_a_flow_run_id_that_the_agent_runs(server_backend):
+    flow = register(server_flows.adder, "run-id")
+    flow_run_id = flow.run({"b": 2})
+
+    view = server_backend.wait_for_flow_run(flow_run_id, poll_interval=0.2, timeout=60)
+    assert view.state.is_successful()
+
+
+def test_run_and_return_returns_the_task_result(server_backend):
+    register(server_flows.adder, "run-and-return")
+    flow = Flow(name="adder", project_name="run-and-return")
+    flow.load_flow()
+
+    assert flow.run_and_return({"a": 2, "b": 5}, FAST, "add") == 7
+
+
+def test_run_and_return_without_task_name_returns_all_results(server_backend):
+    flow = register(server_flows.adder, "all-results")
+
+    assert flow.run_and_return({"b": 5}, FAST) == {"a": 1, "b": 5, "add": 6}
+
+
+def test_tasks_sharing_a_name_return_a_list(server_backend):
+    flow = register(server_flows.two_incs, "shared-names")
+
+    assert flow.run_and_return({"x": 1}, FAST, "inc") == [2, 3]
+
+
+def test_unknown_task_name_is_refused_before_running(server_backend, prefect_protocol_double):
+    flow = register(server_flows.adder, "unknown-task")
+    runs_before = len(prefect_protocol_double.store.flow_runs)
+
+    with pytest.raises(TaskNotInFlowError) as info:
+        flow.run_and_return({"b": 1}, FAST, "multiply")
+    assert "'add'" in str(info.value)
+    assert len(prefect_protocol_double.store.flow_runs) == runs_before
+
+
+def test_a_failing_flow_raises_flow_failed_error_naming_the_task(server_backend):
+    flow = register(server_flows.failing, "failing")
+
+    with pytest.raises(FlowFailedError) as info:
+        flow.run_and_return({"x": 7}, FAST, "fail")
+    assert list(info.value.failed_tasks) == ["fail"]
+    assert "cannot handle 7" in info.value.failed_tasks["fail"]
+    assert info.value.flow_run_id
+
+
+def test_a_run_exceeding_its_timeout_is_cancelled_and_raises(server_backend, prefect_protocol_double):
+    flow = register(server_flows.sleeper, "timeout")
+    store = prefect_protocol_double.store
+
+    started = time.monotonic()
+    with pytest.raises(FlowRunTimeoutError) as info:
+        flow.run_and_return({"seconds": 60}, FAST, timeout=4)
+    assert time.monotonic() - started < 15
+    assert "cancelled" in str(info.value)
+    (run,) = [r for r in store.flow_runs.values() if r["flow_id"] == flow.flow_id]
+    assert run["state"] in ("Cancelling", "Cancelled")
+    # the flow runner notices the cancellation and stops the run
+    view = server_backend.wait_for_flow_run(run["id"], poll_interval=0.2, timeout=30)
+    assert type(view.state).__name__ == "Cancelled"
+
+
+def test_flow_run_config_fields_reach_the_run(server_backend, prefect_protocol_double):
+    from prefect.backend import FlowRunView
+
+    flow = register(server_flows.context_flow, "run-config-fields")
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=3)
+    run_config = FlowRunConfig(
+        poll_interval=timedelta(seconds=0.5),
+        labels=["lume-services"],
+        run_name="my-named-run",
+        scheduled_start_time=start,
+    )
+
+    result = flow.run_and_return(None, run_config, "run_context")
+
+    (run,) = [r for r in prefect_protocol_double.store.flow_runs.values() if r["flow_id"] == flow.flow_id]
+    view = FlowRunView.from_flow_run_id(run["id"])
+    assert view.name == "my-named-run" == result["flow_run_name"]
+    assert view.labels == ["lume-services"]
+    assert datetime.fromisoformat(run["scheduled_start_time"]) == start
+    assert datetime.fromisoformat(run["start_time"]) >= start  # the agent waited for it
+    # before the run starts, only run_and_return reads it by id: its polls
+    polls = [t for t, field, args in prefect_protocol_double.store.request_log
+             if field == "flow_run_by_pk" and args.get("id") == run["id"] and t < start.timestamp()]
+    gaps = [b - a for a, b in zip(polls, polls[1:])]
+    assert len(gaps) >= 2
+    assert all(0.45 <= gap < 1.5 for gap in gaps)
+
+
+def test_labels_route_the_run_to_matching_agents_only(server_backend, prefect_protocol_double):
+    flow = register(server_flows.adder, "labels")
+    run_config = FlowRunConfig(poll_interval=timedelta(seconds=0.2), labels=["lume-services", "gpu"])
+
+    with pytest.raises(FlowRunTimeoutError):
+        flow.run_and_return({"b": 1}, run_config, timeout=3)
+
+    (run,) = [r for r in prefect_protocol_double.store.flow_runs.values() if r["flow_id"] == flow.flow_id]
+    assert run["labels"] == ["gpu", "lume-services"]
+    assert run["state"] == "Cancelled"  # never picked up: no agent has the label 'gpu'
+
+
+def test_flow_run_config_parameters_and_local_run_config_env_reach_the_run(server_backend):
+    flow = register(server_flows.environment, "env")
+    run_config = FlowRunConfig(
+        poll_interval=timedelta(seconds=0.2),
+        parameters={"name": "LUME_TEST_VALUE"},
+        run_config=LocalRunConfig(env={"LUME_TEST_VALUE": "from-the-run-config"}),
+    )
+
+    assert flow.run_and_return(None, run_config, "read_env") == "from-the-run-config"
+
+
+def test_a_missing_required_parameter_is_refused_before_a_run_is_created(server_backend, prefect_protocol_double):
+    flow = register(server_flows.adder, "missing-parameter")
+    runs_before = len(prefect_protocol_double.store.flow_runs)
+
+    with pytest.raises(MissingParameterError) as info:
+        flow.run({"a": 1})
+    assert "'b'" in str(info.value)
+    assert len(prefect_protocol_double.store.flow_runs) == runs_before
+
+
+def test_a_run_config_of_another_backend_is_refused(server_backend):
+    flow = register(server_flows.adder, "wrong-run-config")
+
+    with pytest.raises(UnsupportedRunConfigError) as info:
+        flow.run({"b": 1}, DockerRunConfig(image="x"))
+    assert "LocalRunConfig" in str(info.value)
+
+
+def test_an_unreachable_server_errors_within_seconds(lume_home):
+    from lume_services import config
+    from lume_services.config import LUMEServicesSettings, PrefectConfig
+    from fixtures.server import _free_port
+
+    port = _free_port()  # nothing listens there
+    config.configure(
+        LUMEServicesSettings(
+            backend="server",
+            home=lume_home,
+            prefect=PrefectConfig(server_host="http://127.0.0.1", server_port=port, check_timeout=2),
+        )
+    )
+    started = time.monotonic()
+    with pytest.raises(ServerUnreachableError) as info:
+        Flow(name="adder", project_name="p", prefect_flow=server_flows.adder).register()
+
+    assert time.monotonic() - started < 5
+    assert f"http://127.0.0.1:{port}/graphql" in str(info.value)

@@ -1,0 +1,115 @@
+"""Prefect settings for server backends, and which backend the settings build (no server needed)."""
+
+from datetime import timedelta
+
+import pytest
+
+from lume_services.config import LUMEServicesSettings, PrefectConfig
+from lume_services.flows.flow import FlowRunConfig
+from lume_services.services.scheduling.backends.backend import KubernetesRunConfig
+from lume_services.services.scheduling.backends.server import (
+    KubernetesBackend,
+    LocalAgentBackend,
+    backend_from_settings,
+)
+
+
+@pytest.fixture
+def prefect_config_restored():
+    """Prefect's in-process configuration as it was before the test."""
+    import copy
+
+    import prefect
+
+    saved = copy.deepcopy(prefect.config.to_dict())
+    yield prefect.config
+    prefect.config.update(saved)
+
+
+def test_prefect_settings_come_from_lume_prefect_environment_variables(monkeypatch):
+    monkeypatch.setenv("LUME_BACKEND", "server")
+    monkeypatch.setenv("LUME_PREFECT__SERVER_HOST", "http://prefect.example")
+    monkeypatch.setenv("LUME_PREFECT__SERVER_PORT", "4300")
+    monkeypatch.setenv("LUME_PREFECT__GRAPHQL_PATH", "/api")
+    monkeypatch.setenv("LUME_PREFECT__POLL_INTERVAL", "0.5")
+
+    settings = LUMEServicesSettings()
+
+    assert settings.prefect.api_url == "http://prefect.example:4300/api"
+    assert settings.prefect.poll_interval == 0.5
+
+
+def test_apply_points_prefect_at_the_server_without_writing_prefects_home(prefect_config_restored, tmp_path):
+    import prefect
+
+    home = tmp_path / "prefect-home"
+    PrefectConfig(server_host="http://prefect.example", server_port=4300).apply()
+
+    assert prefect.config.backend == "server"
+    assert prefect.config.cloud.api == "http://prefect.example:4300/graphql"
+    assert prefect.Client().api_server == "http://prefect.example:4300/graphql"
+    assert not home.exists()
+    assert not (__import__("pathlib").Path(prefect.config.home_dir) / "backend.toml").exists()
+
+
+def test_write_user_config_writes_prefects_user_configuration(prefect_config_restored, tmp_path):
+    import toml
+
+    home = tmp_path / "prefect-home"
+    PrefectConfig(server_port=4300, home_dir=str(home), write_user_config=True).apply()
+
+    assert toml.loads((home / "backend.toml").read_text()) == {"backend": "server"}
+    assert toml.loads((home / "config.toml").read_text())["server"]["endpoint"] == "http://localhost:4300/graphql"
+
+
+def test_server_settings_build_the_local_agent_backend_under_the_home(prefect_config_restored, tmp_path):
+    settings = LUMEServicesSettings(backend="server", home=tmp_path, prefect=PrefectConfig(poll_interval=0.3))
+
+    backend = backend_from_settings(settings)
+
+    assert isinstance(backend, LocalAgentBackend)
+    assert backend.storage_dir == tmp_path / "server"
+    assert backend.poll_interval == timedelta(seconds=0.3)
+    assert backend.requires_registration
+
+
+def test_kubernetes_settings_build_the_kubernetes_backend(prefect_config_restored, tmp_path):
+    backend = backend_from_settings(LUMEServicesSettings(backend="kubernetes", home=tmp_path))
+
+    assert isinstance(backend, KubernetesBackend)
+
+
+def test_docker_settings_build_the_docker_backend(prefect_config_restored, tmp_path):
+    from lume_services.services.scheduling.backends.docker import DockerBackend
+
+    backend = backend_from_settings(LUMEServicesSettings(backend="docker", home=tmp_path))
+
+    assert isinstance(backend, DockerBackend)
+
+
+def test_kubernetes_backend_registers_flows_with_a_kubernetes_run_in_their_image():
+    from prefect.run_configs import KubernetesRun
+
+    run_config = KubernetesBackend().build_run_config(None, labels=["lume-services", "k8s"], image="flows:1")
+
+    assert isinstance(run_config, KubernetesRun)
+    assert run_config.image == "flows:1"
+    assert run_config.labels == {"lume-services", "k8s"}
+    assert run_config.job_template["kind"] == "Job"
+
+
+def test_a_flow_run_config_on_kubernetes_builds_the_runs_kubernetes_run():
+    options = KubernetesBackend()._run_options(
+        {"x": 1},
+        FlowRunConfig(
+            run_config=KubernetesRunConfig(cpu_limit="500m", memory_request="1Gi"),
+            labels=["k8s"],
+            run_name="named",
+        ),
+    )
+
+    assert options.run_config.cpu_limit == "500m"
+    assert options.run_config.memory_request == "1Gi"
+    assert options.labels == ["k8s"]
+    assert options.run_name == "named"
+    assert options.parameters == {"x": 1}

@@ -1,0 +1,156 @@
+"""Flows of flows composed on the server backend: one flow run per child, through the LocalAgent."""
+
+from datetime import timedelta
+
+import pytest
+
+import flows_for_tests as ft
+from lume_services import config
+from lume_services.config import LUMEServicesSettings
+from lume_services.errors import FlowFailedError, TaskNotInFlowError
+from lume_services.flows.flow import Flow, FlowRunConfig
+from lume_services.flows.flow_of_flows import FlowOfFlows
+
+pytestmark = pytest.mark.server
+
+FAST = FlowRunConfig(poll_interval=timedelta(seconds=0.2))
+
+CHAIN = """
+name: chain
+project_name: server-test
+composing_flows:
+  - name: adder
+    mapped_parameters:
+      a: {parent_flow_name: doubler, parent_task_name: double}
+  - name: doubler
+"""
+
+FAILING_CHAIN = """
+name: failing-chain
+project_name: server-test
+composing_flows:
+  - name: doubler
+  - name: failing
+    mapped_parameters:
+      x: {parent_flow_name: doubler, parent_task_name: double}
+  - name: adder
+    mapped_parameters:
+      a: {parent_flow_name: failing, parent_task_name: fail}
+"""
+
+
+@pytest.fixture
+def test_flows(server_backend):
+    """doubler(x) -> double; adder(a, b=10) -> add; failing(x) -> fail, registered on the server."""
+    for name, flow in [("doubler", ft.doubler), ("adder", ft.adder), ("failing", ft.failing)]:
+        Flow(name=name, project_name="server-test", prefect_flow=flow).register()
+    return server_backend
+
+
+def _runs_of(store, flow_id, since):
+    """The runs of a flow created after the run ids in ``since`` (the double lives for the session)."""
+    return [r for r in store.flow_runs.values() if r["flow_id"] == flow_id and r["id"] not in since]
+
+
+def _comparable(results):
+    """Results without what differs between two runs (ids and times of stored results)."""
+    out = {child: dict(tasks) for child, tasks in results.items()}
+    made = out["store-text"].pop("make_result")
+    out["store-text"]["make_result"] = (made.inputs, made.outputs)
+    return out
+
+
+def test_the_example_flow_of_flows_returns_the_same_results_as_locally(server_backend, lume_home, tmp_path):
+    from lume_services.examples import register_example_flows, yaml_path
+
+    params = {"save-text-filename": str(tmp_path / "text.txt")}
+    register_example_flows()
+    on_server = FlowOfFlows.from_yaml(yaml_path("flow_of_flows"))
+    on_server.compose_and_register()
+    server_results = on_server.run_and_return(params, FAST)
+
+    config.configure(LUMEServicesSettings(backend="local", home=lume_home / "local"))
+    register_example_flows()
+    local_results = FlowOfFlows.from_yaml(yaml_path("flow_of_flows")).run_and_return(params)
+
+    assert _comparable(server_results) == _comparable(local_results)
+    assert server_results["compare-text"] == {"compare": True, "text1": "hello world", "text2": "hello world"}
+
+
+def test_every_child_gets_its_own_flow_run_with_its_mapped_values(server_backend, prefect_protocol_double, tmp_path):
+    from lume_services.examples import register_example_flows, yaml_path
+
+    store = prefect_protocol_double.store
+    register_example_flows()
+    fof = FlowOfFlows.from_yaml(yaml_path("flow_of_flows"))
+    fof.compose_and_register()
+    filename = str(tmp_path / "text.txt")
+    before = set(store.flow_runs)
+    fof.run_and_return({"save-text-filename": filename, "save-text-text2": "there"}, FAST)
+
+    children = fof.composing_flows
+    (save_run,) = _runs_of(store, children["save-text"].flow_id, before)  # no mapped parameters: still its own run
+    (store_run,) = _runs_of(store, children["store-text"].flow_id, before)
+    (compare_run,) = _runs_of(store, children["compare-text"].flow_id, before)
+    assert save_run["parameters"]["text2"] == "there"
+    assert store_run["parameters"]["file_rep"]["filename"] == filename  # file: the reference
+    assert compare_run["parameters"] == {"text1": "hello there", "text2": "hello there"}  # db and raw
+    assert all(r["state"] == "Success" for r in (save_run, store_run, compare_run))
+
+
+def test_unmapped_child_parameters_are_exposed_with_the_childrens_defaults(test_flows):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    flow = fof.compose("chain")
+
+    params = {p.name: p for p in flow.parameters()}
+    assert set(params) == {"doubler-x", "adder-b"}
+    assert params["adder-b"].default == 10
+
+
+def test_run_and_return_returns_all_results_by_child_or_one_childs_task(test_flows):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    fof.compose_and_register()
+
+    assert fof.run_and_return({"doubler-x": 4}, FAST) == {
+        "doubler": {"double": 8, "x": 4},
+        "adder": {"a": 8, "b": 10, "add": 18},
+    }
+    assert fof.run_and_return({"doubler-x": 1, "adder-b": 100}, FAST, task_name="adder/add") == 102
+
+
+def test_an_unknown_task_name_lists_the_valid_names(test_flows):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+
+    with pytest.raises(TaskNotInFlowError) as info:
+        fof.run_and_return({"doubler-x": 1}, FAST, task_name="adder/multiply")
+    assert "'adder/add'" in str(info.value) and "'doubler/double'" in str(info.value)
+
+
+def test_a_failing_child_raises_naming_the_child_and_its_task_and_stops_its_descendants(
+    test_flows, prefect_protocol_double
+):
+    fof = FlowOfFlows.from_yaml(FAILING_CHAIN)
+    fof.compose_and_register()
+    before = set(prefect_protocol_double.store.flow_runs)
+
+    with pytest.raises(FlowFailedError) as info:
+        fof.run_and_return({"doubler-x": 4}, FAST)
+
+    assert list(info.value.failed_tasks) == ["failing/fail"]
+    assert "cannot handle 8" in info.value.failed_tasks["failing/fail"]
+    assert _runs_of(prefect_protocol_double.store, fof.composing_flows["adder"].flow_id, before) == []
+
+
+def test_the_composed_flow_changes_when_a_child_is_registered_anew(server_backend):
+    from lume_services.services.scheduling.backends.local import flow_fingerprint
+
+    chain = CHAIN.replace("project_name: server-test", "project_name: server-test-reregistered")
+    for name, flow in [("doubler", ft.doubler), ("adder", ft.adder)]:
+        Flow(name=name, project_name="server-test-reregistered", prefect_flow=flow).register()
+    before = flow_fingerprint(FlowOfFlows.from_yaml(chain).compose("chain"), None, [])
+    Flow(name="doubler", project_name="server-test-reregistered", prefect_flow=ft.doubler,
+         labels=["lume-services", "v2"]).register()
+
+    after = flow_fingerprint(FlowOfFlows.from_yaml(chain).compose("chain"), None, [])
+
+    assert after != before
