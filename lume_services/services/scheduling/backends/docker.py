@@ -21,21 +21,31 @@ that need it; importing this module stays cheap.
 """
 
 import contextlib
+import gc
+import hashlib
 import logging
 import os
 import re
 import shutil
 import tempfile
+import threading
 import time
+import uuid
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Union
+
+from prefect.storage import Docker as _PrefectDocker  # does not import the docker SDK
 
 from lume_services.errors import DockerEngineUnavailableError, ImageBuildError
+from lume_services.services.scheduling.backends.backend import DockerRunConfig
+from lume_services.services.scheduling.backends.server import ServerBackend
 
 if TYPE_CHECKING:  # pragma: no cover
     import docker
     import prefect
-    from prefect.storage import Docker as DockerStorage
+
+    from lume_services.config import LUMEServicesSettings
 
 logger = logging.getLogger(__name__)
 
@@ -88,12 +98,23 @@ def docker_client(base_url: Optional[str] = None, timeout: int = 300) -> "docker
     import requests
 
     url = docker_base_url(base_url)
+    if url.startswith("unix://"):
+        path = "/" + url[len("unix://"):].lstrip("/")
+        if not os.path.exists(path):
+            raise DockerEngineUnavailableError(url, f"there is no socket {path}")
+    failure = None
     try:
         client = docker.DockerClient(base_url=url, version="auto", timeout=timeout)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        raise DockerEngineUnavailableError(url, _short(exc)) from exc
-    return client
+        failure = _short(exc)
+    if failure is None:
+        return client
+    # the SDK leaves the socket of a refused connection open; close it now, quietly
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    raise DockerEngineUnavailableError(url, failure)
 
 
 def _short(exc: BaseException) -> str:
@@ -131,14 +152,6 @@ def image_size(name: str, client: Optional["docker.DockerClient"] = None) -> int
     return int(client.images.get(name).attrs["Size"])
 
 
-def split_image(image: str) -> Tuple[str, str]:
-    """Split ``name[:tag]`` into name and tag (``latest`` when none); registry ports are kept."""
-    name, sep, tag = image.rpartition(":")
-    if not sep or not name or "/" in tag:  # no tag, or host:port/name without a tag
-        return image, "latest"
-    return name, tag
-
-
 def build_image(
     context_dir: Union[str, Path],
     tag: str,
@@ -146,6 +159,7 @@ def build_image(
     buildargs: Optional[Dict[str, str]] = None,
     labels: Optional[Dict[str, str]] = None,
     pull: bool = False,
+    nocache: bool = False,
     client: Optional["docker.DockerClient"] = None,
 ) -> str:
     """Build an image from a directory and tag it.
@@ -161,6 +175,7 @@ def build_image(
         buildargs: ``ARG`` values.
         labels: labels set on the image.
         pull: pull a newer base image first (needs a reachable registry).
+        nocache: build every step again, without the layer cache.
         client: a connected client; ``None`` connects with :func:`docker_client`.
 
     Returns:
@@ -184,12 +199,16 @@ def build_image(
             buildargs=buildargs or {},
             labels=labels or {},
             pull=pull,
+            nocache=nocache,
             rm=True,
             forcerm=True,
         )
         log = _log_lines(chunks)
     except docker.errors.BuildError as exc:
-        raise ImageBuildError(tag, exc.msg, _log_lines(exc.build_log)) from exc
+        log = _log_lines(exc.build_log)
+        if log and log[-1] == exc.msg.strip():  # the engine streams its error last
+            log.pop()
+        raise ImageBuildError(tag, exc.msg, log) from exc
     except docker.errors.APIError as exc:
         # e.g. a Dockerfile the engine cannot parse, or a missing base image
         raise ImageBuildError(tag, _short(exc.explanation or exc), log) from exc
@@ -197,11 +216,20 @@ def build_image(
     return image.id
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NOISE = re.compile(r"^\s*(---> |Removing intermediate container )")
+
+
 def _log_lines(chunks: Iterable[dict]) -> List[str]:
+    """The readable lines of a build log: no colour codes, no layer bookkeeping."""
     lines: List[str] = []
     for chunk in chunks:
         text = chunk.get("stream") or chunk.get("error") or chunk.get("status") or ""
-        lines.extend(line for line in text.splitlines() if line.strip())
+        for line in _ANSI.sub("", text).splitlines():
+            if line.strip() and not _NOISE.match(line):
+                lines.append(line.rstrip())
+    if len(lines) > 1 and lines[-1] == lines[-2]:  # the error is streamed twice
+        lines.pop()
     return lines
 
 
@@ -258,6 +286,7 @@ def build_runtime_image(
     base_image: str = DEFAULT_BASE_IMAGE,
     source: Optional[Union[str, Path]] = None,
     pull: bool = False,
+    nocache: bool = False,
     client: Optional["docker.DockerClient"] = None,
 ) -> str:
     """Build the lume-services runtime image (``docker/Dockerfile``).
@@ -270,6 +299,7 @@ def build_runtime_image(
         source: the lume-services source tree; ``None`` uses the one this
             package was imported from.
         pull: pull the base image first (it must be in a reachable registry).
+        nocache: build every step again, without the layer cache.
         client: a connected client; ``None`` connects with :func:`docker_client`.
 
     Returns:
@@ -297,6 +327,7 @@ def build_runtime_image(
             buildargs={"BASE_IMAGE": base_image},
             labels={LABEL_ROLE: "runtime", LABEL_BASE_IMAGE: base_image},
             pull=pull,
+            nocache=nocache,
             client=client,
         )
 
@@ -305,78 +336,195 @@ def build_runtime_image(
 
 
 def flow_hash(flow: "prefect.Flow") -> str:
-    """A hash of the serialized flow: equal hashes, equal flows (Prefect's own notion)."""
-    return flow.serialized_hash()
+    """A digest of what defines the flow: its serialized structure and its tasks' code.
 
+    Storage and run config are left out: they say where the flow is kept and
+    run, not what it does (and the storage is the image being built).
+    """
+    from lume_services.services.scheduling.backends.local import flow_fingerprint
 
-def flow_image_labels(
-    flow: "prefect.Flow",
-    project_name: Optional[str] = None,
-    version: Optional[str] = None,
-    base_image: Optional[str] = None,
-    base_image_id: Optional[str] = None,
-) -> Dict[str, str]:
-    """The labels of a flow image: flow name, project, version, flow hash and base image."""
-    digest = flow_hash(flow)
-    labels = {
-        LABEL_ROLE: "flow",
-        LABEL_FLOW_NAME: flow.name,
-        LABEL_PROJECT: project_name or "",
-        LABEL_VERSION: str(version) if version is not None else digest[:12],
-        LABEL_FLOW_HASH: digest,
-    }
-    if base_image:
-        labels[LABEL_BASE_IMAGE] = base_image
-    if base_image_id:
-        labels[LABEL_BASE_IMAGE_ID] = base_image_id
-    return labels
+    bare = flow.copy()
+    bare.storage = None
+    bare.run_config = None
+    return flow_fingerprint(bare, image=None, labels=[])
 
 
 def flow_image_name(flow_name: str, project_name: Optional[str] = None, prefix: str = "lume-flow") -> str:
-    """A Docker-valid image name (no tag) for a flow: ``<prefix>-<project>-<flow>``."""
+    """A Docker-valid image name (no tag, no registry) for a flow: ``<prefix>-<project>-<flow>``.
+
+    The name has no ``/``, so a Prefect ``DockerAgent`` does not try to pull it.
+    """
     parts = [prefix, project_name or "", flow_name]
     slug = "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts if p)
     return re.sub(r"-{2,}", "-", slug)[:120]
 
 
-def flow_storage(
-    flow: "prefect.Flow",
-    image_name: str,
-    image_tag: str = "latest",
-    base_image: str = DEFAULT_RUNTIME_IMAGE,
-    local: bool = True,
-    labels: Optional[Dict[str, str]] = None,
-    base_url: Optional[str] = None,
-) -> "DockerStorage":
-    """Prefect Docker storage holding ``flow``, set up to build from ``base_image``.
+class Docker(_PrefectDocker):
+    """Prefect's Docker storage, with its image built (or reused) by lume-services.
 
-    The base image must already hold Prefect (the runtime image does), so the
-    Dockerfile Prefect writes installs nothing: without Prefect it would
-    install Prefect from a git URL.
+    The image is built from the Dockerfile Prefect's storage writes (the flow
+    pickled under ``/opt/prefect/flows``, and Prefect's health check, which loads
+    the flow inside the image), with these differences:
+
+    * it is labelled with the flow name, project, version and flow hash, and
+      when an image of that name and tag exists with the same labels and the
+      same base image, it is reused without building;
+    * with ``local_image=True`` the base image is used as it is on the engine,
+      never pulled, and a missing base image is a clear error;
+    * an engine that does not answer raises :class:`DockerEngineUnavailableError`,
+      a failed build :class:`ImageBuildError` with the last lines of the log
+      (Prefect prints the log and raises "Your docker image failed to build!");
+    * the tag defaults to the first 12 characters of the flow hash, so a changed
+      flow gets a new image and an unchanged one keeps its image.
+
+    The base image must already hold Prefect (the runtime image does): the
+    Dockerfile installs Prefect from a git URL otherwise.
+
+    The class is named ``Docker`` on purpose: Prefect serializes storage by its
+    class name, so a registered flow's storage is read back (by the server and
+    by the flow runner in the container) as Prefect's own ``Docker`` storage.
 
     Args:
-        flow: the flow to store.
-        image_name: name of the image (without tag).
-        image_tag: its tag.
-        base_image: the image to build from.
-        local: use ``base_image`` as it is on the engine, without pulling.
-        labels: image labels.
-        base_url: the engine's address; ``None`` uses ``DOCKER_HOST`` or the
-            default socket.
+        project_name: project recorded in the image labels.
+        version: version recorded in the labels; ``None`` records the first 12
+            characters of the flow hash.
+        rebuild: build even when a matching image exists.
+        **kwargs: as for ``prefect.storage.Docker``; ``prefect_directory``
+            defaults to ``/opt/prefect`` and ``base_url`` to ``DOCKER_HOST`` or
+            the default socket.
     """
-    from prefect.storage import Docker
 
-    storage = Docker(
-        base_image=base_image,
-        image_name=image_name,
-        image_tag=image_tag,
-        local_image=local,
-        base_url=docker_base_url(base_url),
-        build_kwargs={"labels": dict(labels or {})},
-        prefect_directory=PREFECT_DIRECTORY,
-    )
-    storage.add_flow(flow)
-    return storage
+    def __init__(
+        self,
+        project_name: Optional[str] = None,
+        version: Optional[str] = None,
+        rebuild: bool = False,
+        **kwargs,
+    ):
+        kwargs.setdefault("prefect_directory", PREFECT_DIRECTORY)
+        kwargs["base_url"] = docker_base_url(kwargs.get("base_url"))
+        super().__init__(**kwargs)
+        self.project_name = project_name
+        self.version = version
+        self.rebuild = rebuild
+        #: the labels of the image, once built or reused
+        self.image_labels: Dict[str, str] = {}
+        #: whether :meth:`build` reused an existing image
+        self.reused = False
+
+    def build(self, push: bool = True) -> "Docker":
+        """Build the image holding this storage's flows, or reuse a matching one.
+
+        Args:
+            push: push the image to ``registry_url`` when one is set.
+
+        Returns:
+            This storage, with ``image_name`` and ``image_tag`` set.
+
+        Raises:
+            DockerEngineUnavailableError: no engine answers.
+            ImageBuildError: the base image is missing, or the build failed.
+        """
+        import docker
+
+        if not self._flows:
+            raise ValueError("this Docker storage holds no flow; add one with add_flow(flow)")
+        client = docker_client(self.base_url)
+        flows = list(self._flows.values())
+        self.image_name = self.image_name or (
+            flow_image_name(flows[0].name, self.project_name) if len(flows) == 1 else str(uuid.uuid4())
+        )
+        self.base_image = _unwrap_flow_image(self.base_image, client)
+        if not self.local_image:
+            self._quietly(self.pull_image, f"pulling {self.base_image} failed")
+        try:
+            base_id = client.images.get(self.base_image).id
+        except docker.errors.ImageNotFound:
+            raise ImageBuildError(
+                f"{self.image_name}:{self.image_tag or '<flow hash>'}",
+                f"base image {self.base_image!r} does not exist on the engine "
+                f"(local_image={self.local_image}); build the runtime image first "
+                "(lume_services.services.scheduling.backends.docker.build_runtime_image, "
+                "see docs/docker.md)",
+                [],
+            ) from None
+        digest = _combined_hash(flows)
+        labels = {
+            LABEL_ROLE: "flow",
+            LABEL_FLOW_NAME: ",".join(sorted(f.name for f in flows)),
+            LABEL_PROJECT: self.project_name or "",
+            LABEL_VERSION: str(self.version) if self.version is not None else digest[:12],
+            LABEL_FLOW_HASH: digest,
+            LABEL_BASE_IMAGE: self.base_image,
+            LABEL_BASE_IMAGE_ID: base_id,
+        }
+        self.image_tag = self.image_tag or digest[:12]
+        full_name = self._full_name()
+        self.reused = not self.rebuild and _is_current(full_name, labels, client)
+        if self.reused:
+            logger.info("reusing image %s (same flows, same base image)", full_name)
+        else:
+            with tempfile.TemporaryDirectory(prefix="lume-flow-image-") as tmp:
+                self.create_dockerfile_object(directory=tmp)
+                try:
+                    build_image(tmp, full_name, labels=labels, client=client)
+                except ImageBuildError as exc:
+                    if any("ModuleNotFoundError" in line for line in exc.log_lines):
+                        raise ImageBuildError(
+                            full_name,
+                            f"{exc.reason}; the flow uses code that {self.base_image!r} "
+                            "cannot import: build the flow image from an image with the "
+                            "flow's package installed (see docs/docker.md)",
+                            exc.log_lines,
+                        ) from exc
+                    raise
+        self.image_labels = labels
+        if push and self.registry_url:
+            self._quietly(
+                lambda: self.push_image(self._repository(), self.image_tag),
+                f"pushing {full_name} failed",
+            )
+        return self
+
+    def _repository(self) -> str:
+        return f"{self.registry_url.rstrip('/')}/{self.image_name}" if self.registry_url else self.image_name
+
+    def _full_name(self) -> str:
+        return f"{self._repository()}:{self.image_tag}"
+
+    def _quietly(self, action, failure: str) -> None:
+        """Run a Prefect pull or push, its progress printing going to the log."""
+        with contextlib.redirect_stdout(_LogWriter()):
+            try:
+                action()
+            except InterruptedError as exc:
+                raise ImageBuildError(self._full_name(), f"{failure}: {exc}", []) from exc
+
+
+def _combined_hash(flows: List["prefect.Flow"]) -> str:
+    if len(flows) == 1:
+        return flow_hash(flows[0])
+    digest = hashlib.sha256()
+    for digest_of_flow in sorted(flow_hash(f) for f in flows):
+        digest.update(digest_of_flow.encode())
+    return digest.hexdigest()
+
+
+def _unwrap_flow_image(base_image: str, client: "docker.DockerClient") -> str:
+    """The image a flow image was built from; any other image as it is.
+
+    A flow model whose ``image`` was set to its built flow image builds its
+    next version from the same base, not on top of the previous flow image.
+    """
+    labels = image_labels(base_image, client)
+    if labels.get(LABEL_ROLE) == "flow" and labels.get(LABEL_BASE_IMAGE):
+        return labels[LABEL_BASE_IMAGE]
+    return base_image
+
+
+def _is_current(tag: str, labels: Dict[str, str], client: "docker.DockerClient") -> bool:
+    existing = image_labels(tag, client)
+    return bool(existing) and all(existing.get(k) == v for k, v in labels.items())
 
 
 def build_flow_image(
@@ -388,15 +536,8 @@ def build_flow_image(
     project_name: Optional[str] = None,
     version: Optional[str] = None,
     rebuild: bool = False,
-    client: Optional["docker.DockerClient"] = None,
-) -> "DockerStorage":
-    """Build (or reuse) a Docker image holding ``flow`` and set it as the flow's storage.
-
-    The image is built by Prefect's Docker storage from ``base_image`` (the
-    Dockerfile Prefect writes, with its health check that loads the flow in
-    the image), labelled with the flow's name, project, version and hash. When
-    an image of that name and tag exists already with the same flow hash and
-    base image, it is reused without building.
+) -> Docker:
+    """Build (or reuse) a Docker image holding ``flow`` and make it the flow's storage.
 
     Args:
         flow: the Prefect flow; its ``storage`` is set to the returned storage.
@@ -409,80 +550,28 @@ def build_flow_image(
         project_name: project recorded in the image labels.
         version: version recorded in the labels; ``None`` records the flow hash.
         rebuild: build even when a matching image exists.
-        client: a connected client; ``None`` connects with :func:`docker_client`.
 
     Returns:
-        The Prefect ``Docker`` storage; its ``name`` is the image (``name:tag``).
+        The :class:`Docker` storage; its ``name`` is the image (``name:tag``).
 
     Raises:
         DockerEngineUnavailableError: no engine answers.
-        ImageBuildError: the base image is missing (and ``local``), or the build
+        ImageBuildError: the base image is missing (with ``local``), or the build
             failed; the message ends with the last lines of the build log.
     """
-    import docker
-
-    client = client or docker_client()
-    base_image = _unwrap_flow_image(base_image, client)
-    if local:
-        try:
-            base_id = client.images.get(base_image).id
-        except docker.errors.ImageNotFound:
-            raise ImageBuildError(
-                f"{image_name or flow_image_name(flow.name, project_name)}:{image_tag or 'latest'}",
-                f"base image {base_image!r} does not exist on the engine (local=True does "
-                "not pull it); build it first, for example with "
-                "lume_services.services.scheduling.backends.docker.build_runtime_image",
-                [],
-            ) from None
-    else:
-        base_id = None
-    labels = flow_image_labels(flow, project_name, version, base_image, base_id)
-    image_name = image_name or flow_image_name(flow.name, project_name)
-    image_tag = image_tag or labels[LABEL_FLOW_HASH][:12]
-    storage = flow_storage(
-        flow, image_name, image_tag, base_image, local, labels, base_url=client.api.base_url
+    storage = Docker(
+        base_image=base_image,
+        image_name=image_name,
+        image_tag=image_tag,
+        local_image=local,
+        project_name=project_name,
+        version=version,
+        rebuild=rebuild,
     )
-    tag = storage.name
-    if not rebuild and _is_current(tag, labels, client):
-        logger.info("reusing image %s of flow %r (same flow, same base image)", tag, flow.name)
-    else:
-        _build_storage_image(storage, labels, client)
+    storage.add_flow(flow)
+    storage.build(push=False)
     flow.storage = storage
     return storage
-
-
-def _unwrap_flow_image(base_image: str, client: "docker.DockerClient") -> str:
-    """The image a flow image was built from; any other image as it is."""
-    labels = image_labels(base_image, client)
-    if labels.get(LABEL_ROLE) == "flow" and labels.get(LABEL_BASE_IMAGE):
-        return labels[LABEL_BASE_IMAGE]
-    return base_image
-
-
-def _is_current(tag: str, labels: Dict[str, str], client: "docker.DockerClient") -> bool:
-    existing = image_labels(tag, client)
-    keys = (LABEL_FLOW_HASH, LABEL_FLOW_NAME, LABEL_PROJECT, LABEL_VERSION, LABEL_BASE_IMAGE_ID)
-    return bool(existing) and all(existing.get(k) == labels.get(k) for k in keys)
-
-
-def _build_storage_image(
-    storage: "DockerStorage", labels: Dict[str, str], client: "docker.DockerClient"
-) -> str:
-    """Build the image of Prefect Docker storage from the Dockerfile Prefect writes.
-
-    Prefect's own ``storage.build()`` prints the log to stdout and reports a
-    failure only as "Your docker image failed to build!"; building the same
-    Dockerfile here keeps the log for :class:`ImageBuildError`.
-    """
-    if not storage.local_image:
-        with contextlib.redirect_stdout(_LogWriter()):  # Prefect prints pull progress
-            try:
-                storage.pull_image()
-            except InterruptedError as exc:
-                raise ImageBuildError(storage.name, f"pulling {storage.base_image} failed: {exc}", [])
-    with tempfile.TemporaryDirectory(prefix="lume-flow-image-") as tmp:
-        storage.create_dockerfile_object(directory=tmp)
-        return build_image(tmp, storage.name, labels=labels, client=client)
 
 
 class _LogWriter:
@@ -495,3 +584,187 @@ class _LogWriter:
 
     def flush(self) -> None:
         pass
+
+
+# --- the Docker backend ------------------------------------------------------------------
+
+
+class DockerBackend(ServerBackend):
+    """Runs flows registered on a Prefect 1 Server in Docker containers (``DockerAgent``).
+
+    Registering a flow builds (or reuses) an image holding it: :class:`Docker`
+    storage built from the flow model's ``image`` (the runtime image, or an
+    image made from it with your flow packages), named
+    ``lume-flow-<project>-<flow>:<flow hash>`` and labelled with flow name,
+    project and version. :meth:`registered_image` gives the image of a
+    registered flow id. Runs use ``DockerRun`` run configs in that image; a
+    ``DockerRunConfig`` passed to a run sets its env, host config and ports
+    (and an image of its own, if you must).
+
+    Args:
+        local_images: build from base images as they are on the engine, without
+            pulling (the only way where no registry is reachable).
+        registry_url: a registry to push flow images to (``None``: not pushed;
+            the agent must use this engine).
+        volumes: host folder -> container path, bound into every run's
+            container (for example a mounted filesystem's ``mount_path`` ->
+            ``mount_alias``).
+        env: environment variables set in every run's container.
+        network_mode: the Docker network mode of run containers (``"host"``
+            lets them reach services on the host's loopback).
+        results_dir: a host folder for task results: bound into run containers
+            at the same path and used by a ``LocalResult``, so any picklable
+            value comes back from ``run_and_return``. ``None`` keeps
+            ``PrefectResult`` (JSON values only, kept in the run's states).
+        **kwargs: as for ``ServerBackend`` (``config``, ``default_project``,
+            ``poll_interval``, ``timeout``, ...).
+    """
+
+    run_config_type = DockerRunConfig
+
+    def __init__(
+        self,
+        local_images: bool = True,
+        registry_url: Optional[str] = None,
+        volumes: Optional[Dict[str, str]] = None,
+        env: Optional[Dict[str, str]] = None,
+        network_mode: Optional[str] = None,
+        results_dir: Union[str, Path, None] = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.local_images = local_images
+        self.registry_url = registry_url
+        self.volumes = dict(volumes or {})
+        self.env = dict(env or {})
+        self.network_mode = network_mode
+        self.results_dir = str(Path(results_dir).expanduser().resolve()) if results_dir else None
+        if self.results_dir:
+            # the same path on both sides: a result's location means the same file
+            self.volumes.setdefault(self.results_dir, self.results_dir)
+        self._images: Dict[str, str] = {}
+        self._registering = threading.local()
+
+    @classmethod
+    def from_settings(cls, settings: "LUMEServicesSettings") -> "DockerBackend":
+        """The backend for ``settings``.
+
+        The mounted filesystem, if any, is bound into runs, and task results
+        are kept under ``<home>/docker-results``.
+        """
+        volumes = {}
+        mounted = settings.mounted_filesystem
+        if mounted is not None:
+            volumes[mounted.mount_path] = mounted.mount_alias
+        results_dir = Path(settings.home) / "docker-results"
+        return cls(volumes=volumes, results_dir=results_dir, **cls._settings_kwargs(settings))
+
+    # --- hooks of ServerBackend -----------------------------------------------------
+
+    def build_run_config(
+        self,
+        run_config: Optional[DockerRunConfig] = None,
+        labels: Optional[List[str]] = None,
+        image: Optional[str] = None,
+    ):
+        """A Prefect ``DockerRun`` from a ``DockerRunConfig``, with this backend's volumes and env.
+
+        ``image`` (the base a flow image is built from) is not the image runs
+        execute in: without an image in ``run_config`` the agent runs the
+        flow's own image, named by its storage.
+        """
+        run_config = run_config or DockerRunConfig()
+        update: Dict[str, object] = {}
+        if labels is not None:
+            update["labels"] = list(labels)
+        if self.env:
+            update["env"] = {**self.env, **(run_config.env or {})}
+        host_config = dict(run_config.host_config or {})
+        if self.volumes:
+            binds = list(host_config.get("binds") or [])
+            binds += [f"{host}:{container}" for host, container in self.volumes.items()]
+            host_config["binds"] = binds
+        if self.network_mode and "network_mode" not in host_config:
+            host_config["network_mode"] = self.network_mode
+        if host_config:
+            update["host_config"] = host_config
+        if update:
+            run_config = run_config.copy(update=update)
+        return run_config.build()
+
+    def build_storage(self, flow, image: Optional[str] = None) -> Docker:
+        """:class:`Docker` storage built from ``image`` when the flow is registered."""
+        project_name = getattr(self._registering, "project_name", None)
+        storage = Docker(
+            base_image=image or DEFAULT_RUNTIME_IMAGE,
+            image_name=flow_image_name(flow.name, project_name) if flow is not None else None,
+            local_image=self.local_images,
+            registry_url=self.registry_url,
+            project_name=project_name,
+        )
+        self._registering.storage = storage
+        return storage
+
+    def build_flow_of_flows_storage(
+        self, flow_of_flows, image_name: str, image_tag: str = "latest", local: bool = False
+    ) -> Docker:
+        """:class:`Docker` storage ``image_name:image_tag`` built from ``flow_of_flows.image``.
+
+        The image is built when the composed flow is registered (or when the
+        storage's ``build()`` is called); with ``local=True`` the base image is
+        used as it is on the engine, without pulling.
+        """
+        return Docker(
+            base_image=flow_of_flows.image,
+            image_name=image_name,
+            image_tag=image_tag,
+            local_image=local or self.local_images,
+            registry_url=self.registry_url,
+            project_name=flow_of_flows.project_name,
+        )
+
+    def build_result(self, flow):
+        """``LocalResult`` files in ``results_dir`` when one is set, else ``PrefectResult``."""
+        if self.results_dir is None:
+            return super().build_result(flow)
+        from prefect.engine.results import LocalResult
+
+        Path(self.results_dir).mkdir(parents=True, exist_ok=True)
+        return LocalResult(dir=self.results_dir)
+
+    # --- registration ---------------------------------------------------------------
+
+    def register_flow(
+        self,
+        flow,
+        project_name: Optional[str],
+        image: Optional[str] = None,
+        labels: Optional[List[str]] = None,
+    ) -> str:
+        """Register a flow: build (or reuse) its image, then register it on the server.
+
+        Returns:
+            The flow id; :meth:`registered_image` gives its image.
+
+        Raises:
+            DockerEngineUnavailableError: no engine answers.
+            ImageBuildError: the flow image could not be built.
+        """
+        # build_storage, called by ServerBackend.register_flow, labels the image
+        # with the project and hands back the storage, whose name is the image
+        self._registering.project_name = project_name or self.default_project
+        self._registering.storage = None
+        try:
+            flow_id = super().register_flow(flow, project_name, image=image, labels=labels)
+            # a flow registered with storage of its own (a composed flow of flows) keeps it
+            storage = self._registering.storage or flow.storage
+        finally:
+            self._registering.project_name = None
+            self._registering.storage = None
+        if isinstance(storage, _PrefectDocker) and storage.image_name and storage.image_tag:
+            self._images[flow_id] = storage.name
+        return flow_id
+
+    def registered_image(self, flow_id: str) -> Optional[str]:
+        """The image (``name:tag``) a flow registered by this backend runs in."""
+        return self._images.get(flow_id)

@@ -1,0 +1,338 @@
+"""Flows registered on the Docker backend run in containers through a real Prefect ``DockerAgent``.
+
+The server side is the Prefect 1 Server protocol double (tests/prefect_server_double);
+everything else is real: the flow's image is built on the engine, the agent
+(``prefect agent docker start`` in a subprocess) starts a container from it, and
+the flow runner in the container (``prefect execute flow-run``) loads the flow
+from the image and reports states and results to the double over HTTP. Run
+containers use the host's network, so they reach the double on 127.0.0.1.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from fixtures.docker_engine import (  # noqa: F401  (pytest fixtures)
+    SESSION_ID,
+    TEST_PROJECT,
+    docker_engine,
+    flow_image_cleanup,
+    local_base_image,
+    runtime_image,
+)
+from fixtures.server import _free_port, agent_environment
+
+pytestmark = [pytest.mark.docker, pytest.mark.server, pytest.mark.timeout(600)]
+
+#: the label of Docker runs: the session's LocalAgent (label lume-services) leaves them alone
+DOCKER_LABELS = ["lume-docker"]
+
+
+@pytest.fixture(scope="session")
+def docker_agent(prefect_protocol_double, docker_engine, runtime_image, tmp_path_factory):
+    """A real Prefect ``DockerAgent`` (subprocess) with the label ``lume-docker``."""
+    import requests
+
+    double = prefect_protocol_double
+    workdir = tmp_path_factory.mktemp("docker-agent")
+    address = f"http://127.0.0.1:{_free_port()}"
+    log_path = workdir / "agent.log"
+    registered = threading.Event()
+    double.store.on_agent_registered.append(lambda agent_id: registered.set())
+    command = [
+        sys.executable, "-m", "prefect", "agent", "docker", "start",
+        "--no-pull", "--agent-address", address, "--show-flow-logs",
+        # a heartbeat thread instead of a heartbeat process per run
+        "--env", "PREFECT__CLOUD__HEARTBEAT_MODE=thread",
+    ]
+    for label in DOCKER_LABELS:
+        command += ["--label", label]
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        command,
+        env=agent_environment(double, workdir / "lume-home"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=str(workdir),
+    )
+
+    def poke(flow_run_id):
+        try:
+            requests.get(f"{address}/api/poke", timeout=2)
+        except requests.RequestException:
+            pass  # the agent polls anyway
+
+    double.store.on_flow_run_created.append(poke)
+    try:
+        deadline = time.monotonic() + 60
+        while not registered.wait(0.1):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the DockerAgent did not register; its log:\n{log_path.read_text()}")
+        yield {"labels": DOCKER_LABELS, "log": log_path, "process": process}
+    finally:
+        double.store.on_flow_run_created.remove(poke)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def docker_service(prefect_protocol_double, docker_agent, lume_home, tmp_path):
+    """A scheduling service on a DockerBackend pointed at the double; run containers use the host network."""
+    from lume_services.config import PrefectConfig
+    from lume_services.services.scheduling import SchedulingService
+    from lume_services.services.scheduling.backends.docker import DockerBackend
+
+    double = prefect_protocol_double
+    backend = DockerBackend(
+        config=PrefectConfig(
+            server_host="http://127.0.0.1", server_port=double.port, graphql_path=double.path
+        ),
+        network_mode="host",
+        poll_interval=0.2,
+        timeout=180,
+    )
+    return SchedulingService(backend)
+
+
+def make_flow(name: str):
+    """x + y, doubled; built here so that cloudpickle stores its code by value in the image."""
+    from prefect import Flow, Parameter, task
+
+    @task
+    def add(x, y):
+        return x + y
+
+    @task
+    def double(value):
+        return 2 * value
+
+    @task
+    def where():
+        return {"in_container": os.path.exists("/.dockerenv"), "image": os.environ.get("PREFECT__CONTEXT__IMAGE")}
+
+    with Flow(name) as flow:
+        double(add(Parameter("x"), Parameter("y", default=2)))
+        where()
+    return flow
+
+
+def test_a_registered_flow_runs_in_its_image_through_the_docker_agent(
+    docker_service, docker_agent, runtime_image, flow_image_cleanup
+):
+    from lume_services.flows.flow import Flow, FlowRunConfig
+
+    model = Flow(
+        name="docker-adder",
+        project_name=TEST_PROJECT,
+        prefect_flow=make_flow("docker-adder"),
+        labels=DOCKER_LABELS,
+        image=runtime_image,
+    )
+    flow_id = model.register(scheduling_service=docker_service)
+    image = docker_service.backend.registered_image(flow_id)
+    flow_image_cleanup.append(image)
+
+    fast = FlowRunConfig(poll_interval=timedelta(seconds=0.2))
+    try:
+        results = model.run_and_return({"x": 40}, fast, scheduling_service=docker_service)
+    except Exception:
+        print(docker_agent["log"].read_text())
+        raise
+
+    assert results["double"] == 84
+    assert results["where"] == {"in_container": True, "image": image}
+    assert image.startswith(f"lume-flow-{TEST_PROJECT}-docker-adder:")
+
+
+def test_the_model_records_its_image_and_registering_again_reuses_it(
+    docker_service, runtime_image, flow_image_cleanup
+):
+    from lume_services.flows.flow import Flow
+
+    model = Flow(name="docker-reuse", project_name=TEST_PROJECT, prefect_flow=make_flow("docker-reuse"),
+                 labels=DOCKER_LABELS, image=runtime_image)
+
+    first_id = model.register(scheduling_service=docker_service)
+    image = docker_service.backend.registered_image(first_id)
+    flow_image_cleanup.append(image)
+    assert model.image == image != runtime_image
+
+    # registering from the recorded flow image builds from its base: the same image
+    again_id = model.register(scheduling_service=docker_service)
+    assert docker_service.backend.registered_image(again_id) == image
+    assert model.image == image
+
+
+def make_child_flows():
+    """doubler(x) -> double, and adder(a, b=10) -> add, with their code stored by value."""
+    from prefect import Flow, Parameter, task
+
+    @task
+    def double(x):
+        return 2 * x
+
+    @task
+    def add(a, b):
+        return a + b
+
+    with Flow("docker-doubler") as doubler:
+        double(Parameter("x"))
+    with Flow("docker-adder") as adder:
+        add(Parameter("a"), Parameter("b", default=10))
+    return doubler, adder
+
+
+RUN_COMPOSED_FLOW_INSIDE = """
+import sys
+from prefect.utilities.storage import flow_from_bytes_pickle
+flow = flow_from_bytes_pickle(open(sys.argv[1], "rb").read())
+print(flow.name, sorted(p.name for p in flow.parameters()))
+"""
+
+
+def test_a_composed_flow_of_flows_becomes_an_image_that_runs_its_children_in_containers(
+    docker_service, docker_engine, runtime_image, flow_image_cleanup
+):
+    from lume_services.flows.flow import Flow, FlowRunConfig
+    from lume_services.flows.flow_of_flows import FlowOfFlows
+
+    doubler_flow, adder_flow = make_child_flows()
+    common = dict(project_name=TEST_PROJECT, labels=DOCKER_LABELS, image=runtime_image)
+    doubler = Flow(name="docker-doubler", prefect_flow=doubler_flow, **common)
+    adder = Flow(
+        name="docker-adder",
+        prefect_flow=adder_flow,
+        mapped_parameters={"a": {"parent_flow_name": "docker-doubler", "parent_task_name": "double"}},
+        **common,
+    )
+    for child in (doubler, adder):
+        child.register(scheduling_service=docker_service)
+        flow_image_cleanup.append(docker_service.backend.registered_image(child.flow_id))
+    fof = FlowOfFlows(
+        name="docker-chain", composing_flows={"docker-doubler": doubler, "docker-adder": adder}, **common
+    )
+
+    composed_image = f"lume-test-docker-chain-{SESSION_ID}"
+    fof.compose(composed_image, image_tag="composed", local=True, scheduling_service=docker_service)
+    flow_id = fof.register(scheduling_service=docker_service)
+    image = docker_service.backend.registered_image(flow_id)
+    flow_image_cleanup.append(image)
+
+    # the image holds the composed flow: load it in a container of the image
+    out = docker_engine.containers.run(
+        image, ["python", "-c", RUN_COMPOSED_FLOW_INSIDE, "/opt/prefect/flows/docker-chain.prefect"],
+        remove=True, stderr=False,
+    )
+    assert out.decode().split()[0] == "docker-chain"
+    assert image == f"{composed_image}:composed"
+
+    # and it runs: the composed flow's container starts one container per child
+    fast = FlowRunConfig(poll_interval=timedelta(seconds=0.2))
+    results = fof.run_and_return({"docker-doubler-x": 4}, fast, scheduling_service=docker_service)
+
+    assert results["docker-doubler"]["double"] == 8
+    assert results["docker-adder"]["add"] == 18
+
+
+def test_a_file_saved_in_the_container_on_the_mounted_filesystem_is_loaded_by_a_flow_outside(
+    prefect_protocol_double, docker_agent, runtime_image, flow_image_cleanup, lume_home, tmp_path
+):
+    import json
+
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter
+
+    from lume_services import config
+    from lume_services.config import LUMEServicesSettings, PrefectConfig
+    from lume_services.flows.flow import Flow, FlowRunConfig
+    from lume_services.services.scheduling import SchedulingService
+    from lume_services.services.scheduling.backends.docker import DockerBackend
+    from lume_services.tasks.file import SaveFile, load_file
+
+    host_folder = tmp_path / "shared"
+    host_folder.mkdir()
+    alias = "/lume/data"
+    double = prefect_protocol_double
+    backend = DockerBackend(
+        config=PrefectConfig(server_host="http://127.0.0.1", server_port=double.port, graphql_path=double.path),
+        network_mode="host",
+        # the container sees the host folder under the alias, and its file service knows it as "mounted"
+        volumes={str(host_folder): alias},
+        env={"LUME_MOUNTED_FILESYSTEM": json.dumps({"mount_path": alias, "mount_alias": alias})},
+        poll_interval=0.2,
+        timeout=180,
+    )
+    with PrefectFlow("docker-writer") as writer:
+        SaveFile()(Parameter("text"), filename=f"{alias}/out/greeting.txt", filesystem_identifier="mounted")
+    model = Flow(name="docker-writer", project_name=TEST_PROJECT, prefect_flow=writer,
+                 labels=DOCKER_LABELS, image=runtime_image)
+    service = SchedulingService(backend)
+    model.register(scheduling_service=service)
+    flow_image_cleanup.append(backend.registered_image(model.flow_id))
+
+    reference = model.run_and_return(
+        {"text": "written in a container"}, FlowRunConfig(poll_interval=timedelta(seconds=0.2)),
+        task_name="save_file", scheduling_service=service,
+    )
+
+    assert reference["filename"] == f"{alias}/out/greeting.txt"
+    assert (host_folder / "out" / "greeting.txt").read_text() == "written in a container"
+    # the next flow runs here, where the same folder is mounted at its host path
+    config.configure(
+        LUMEServicesSettings(
+            backend="local", home=lume_home,
+            mounted_filesystem={"mount_path": str(host_folder), "mount_alias": alias},
+        )
+    )
+    with PrefectFlow("reader") as reader:
+        load_file(Parameter("file_rep"))
+    loaded = Flow(name="reader", prefect_flow=reader).run_and_return({"file_rep": reference}, task_name="load_file")
+    assert loaded == "written in a container"
+
+
+def test_a_value_json_cannot_hold_comes_back_through_the_results_folder(
+    prefect_protocol_double, docker_agent, runtime_image, flow_image_cleanup, tmp_path
+):
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter, task
+
+    from lume_services.config import PrefectConfig
+    from lume_services.flows.flow import Flow, FlowRunConfig
+    from lume_services.services.scheduling import SchedulingService
+    from lume_services.services.scheduling.backends.docker import DockerBackend
+
+    @task
+    def digits(n):
+        return {int(d) for d in str(n)}  # a set: PrefectResult (JSON) could not keep it
+
+    with PrefectFlow("docker-digits") as digits_flow:
+        digits(Parameter("n"))
+    double = prefect_protocol_double
+    backend = DockerBackend(
+        config=PrefectConfig(server_host="http://127.0.0.1", server_port=double.port, graphql_path=double.path),
+        network_mode="host",
+        results_dir=tmp_path / "results",
+        poll_interval=0.2,
+        timeout=180,
+    )
+    service = SchedulingService(backend)
+    model = Flow(name="docker-digits", project_name=TEST_PROJECT, prefect_flow=digits_flow,
+                 labels=DOCKER_LABELS, image=runtime_image)
+    model.register(scheduling_service=service)
+    flow_image_cleanup.append(backend.registered_image(model.flow_id))
+
+    value = model.run_and_return({"n": 1223}, FlowRunConfig(poll_interval=timedelta(seconds=0.2)),
+                                 task_name="digits", scheduling_service=service)
+
+    assert value == {1, 2, 3}
+    assert any((tmp_path / "results").iterdir())

@@ -1,0 +1,137 @@
+"""DockerBackend and Docker storage: what they build, without an engine.
+
+The engine-dependent behaviour (images built and run) is in test_docker_images.py
+and test_docker_agent.py.
+"""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from lume_services.errors import DockerEngineUnavailableError
+from lume_services.services.scheduling.backends.backend import DockerRunConfig
+from lume_services.services.scheduling.backends.docker import (
+    Docker,
+    DockerBackend,
+    docker_client,
+    flow_image_name,
+)
+
+
+def test_no_engine_is_a_clear_error_saying_how_to_start_one(monkeypatch, tmp_path):
+    socket = f"unix://{tmp_path}/no-engine.sock"
+    monkeypatch.setenv("DOCKER_HOST", socket)
+
+    with pytest.raises(DockerEngineUnavailableError) as info:
+        docker_client()
+
+    message = str(info.value)
+    assert socket in message
+    assert "scripts/docker-engine.sh start" in message
+    assert "DOCKER_HOST" in message
+
+
+def test_registered_flows_run_in_their_own_image_not_the_base_image():
+    run = DockerBackend().build_run_config(None, labels=["lume-services", "docker"], image="lume-services:latest")
+
+    # the agent takes the image from the flow's Docker storage
+    assert run.image is None
+    assert run.labels == {"lume-services", "docker"}
+
+
+def test_run_containers_get_the_backends_volumes_env_and_network():
+    backend = DockerBackend(
+        volumes={"/srv/lume-files": "/lume/files"},
+        env={"LUME_RESULTS_DB__TYPE": "sqlite", "LUME_HOME": "/lume/home"},
+        network_mode="host",
+    )
+    user = DockerRunConfig(
+        env={"LUME_HOME": "/lume/other"}, host_config={"binds": ["/tmp/x:/x"]}, image="custom:1"
+    )
+
+    run = backend.build_run_config(user)
+
+    assert run.image == "custom:1"
+    assert run.env == {"LUME_RESULTS_DB__TYPE": "sqlite", "LUME_HOME": "/lume/other"}
+    assert run.host_config == {"binds": ["/tmp/x:/x", "/srv/lume-files:/lume/files"], "network_mode": "host"}
+
+
+def test_the_mounted_filesystem_of_the_settings_is_bound_into_runs(tmp_path):
+    from lume_services.config import LUMEServicesSettings
+
+    settings = LUMEServicesSettings(
+        backend="docker",
+        home=tmp_path,
+        mounted_filesystem={"mount_path": "/srv/data", "mount_alias": "/lume/data"},
+    )
+
+    backend = DockerBackend.from_settings(settings)
+
+    results = str(tmp_path / "docker-results")
+    assert backend.volumes == {"/srv/data": "/lume/data", results: results}
+    assert backend.build_run_config().host_config == {
+        "binds": ["/srv/data:/lume/data", f"{results}:{results}"]
+    }
+
+
+def test_task_results_are_files_in_the_results_folder_bound_at_the_same_path(tmp_path):
+    from prefect.engine.results import LocalResult, PrefectResult
+
+    backend = DockerBackend(results_dir=tmp_path / "results")
+
+    result = backend.build_result(None)
+    assert isinstance(result, LocalResult)
+    assert result.dir == str(tmp_path / "results")
+    assert backend.volumes == {str(tmp_path / "results"): str(tmp_path / "results")}
+    assert isinstance(DockerBackend().build_result(None), PrefectResult)
+
+
+def test_a_composed_flow_of_flows_is_stored_in_an_image_built_from_its_image_without_pulling():
+    fof = SimpleNamespace(image="my-flows:1.0", project_name="lume")
+
+    storage = DockerBackend(local_images=False).build_flow_of_flows_storage(fof, "composed", "v2", local=True)
+
+    assert isinstance(storage, Docker)
+    assert (storage.base_image, storage.name, storage.local_image) == ("my-flows:1.0", "composed:v2", True)
+    assert storage.project_name == "lume"
+
+
+def test_docker_storage_is_read_back_as_prefects_own_docker_storage():
+    from prefect.serialization.storage import StorageSchema
+    from prefect.storage import Docker as PrefectDocker
+
+    storage = Docker(image_name="lume-flow-demo", image_tag="abc", base_image="lume-services:latest")
+    serialized = json.loads(json.dumps(storage.serialize()))
+
+    loaded = StorageSchema().load(serialized)
+
+    assert type(loaded) is PrefectDocker
+    assert loaded.name == "lume-flow-demo:abc"
+
+
+@pytest.mark.parametrize(
+    "flow_name, project, expected",
+    [
+        ("My Flow", "Project A", "lume-flow-project-a-my-flow"),
+        ("flow_1", None, "lume-flow-flow-1"),
+        ("--odd--", "x", "lume-flow-x-odd"),
+    ],
+)
+def test_flow_image_names_are_valid_docker_names_without_a_registry(flow_name, project, expected):
+    assert flow_image_name(flow_name, project) == expected
+
+
+def test_an_engine_socket_nobody_answers_on_is_a_clear_error(monkeypatch, tmp_path):
+    import socket as sockets
+
+    path = tmp_path / "stale.sock"
+    listener = sockets.socket(sockets.AF_UNIX)
+    listener.bind(str(path))
+    listener.close()  # the socket file stays, nobody listens: a stopped engine
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+
+    with pytest.raises(DockerEngineUnavailableError) as info:
+        docker_client()
+
+    assert "scripts/docker-engine.sh start" in str(info.value)

@@ -1,0 +1,151 @@
+"""KubernetesRunConfig builds jobs the kubernetes client's models accept.
+
+No cluster can run on the CI machines, so these tests check what is built: the
+job template itself, and the job Prefect's real ``KubernetesAgent`` generates
+from it for a flow run, both read with the kubernetes client's own models.
+"""
+
+import json
+
+import pytest
+import yaml
+
+from lume_services.services.scheduling.backends.backend import KubernetesRunConfig
+
+kubernetes = pytest.importorskip("kubernetes", reason="the kubernetes client is in the test extra")
+
+
+def as_v1_job(job: dict):
+    """The job read into ``kubernetes.client.V1Job`` the way the client reads API answers."""
+    from kubernetes.client import ApiClient
+
+    # ApiClient.deserialize() takes an HTTP response; this is the method it calls on the body
+    return ApiClient()._ApiClient__deserialize(job, "V1Job")
+
+
+@pytest.fixture
+def run_config():
+    return KubernetesRunConfig(
+        image="registry.example/lume-flow-demo:0a1b2c3d4e5f",
+        env={"LUME_BACKEND": "kubernetes", "LUME_RESULTS_DB__TYPE": "mongodb"},
+        labels=["lume-services", "gpu"],
+        cpu_request="500m",
+        cpu_limit="2",
+        memory_request="512Mi",
+        memory_limit="1Gi",
+        image_pull_policy="Always",
+        service_account_name="lume-runner",
+        image_pull_secrets=["registry-creds"],
+    )
+
+
+def flow_container(job):
+    return next(c for c in job.spec.template.spec.containers if c.name == "flow")
+
+
+def test_the_packaged_job_template_is_a_valid_job():
+    job = as_v1_job(KubernetesRunConfig().load_job_template())
+    assert job.kind == "Job"
+    assert job.spec.backoff_limit == 0
+    assert job.spec.template.spec.restart_policy == "Never"
+    assert [c.name for c in job.spec.template.spec.containers] == ["flow"]
+
+
+def test_the_built_job_carries_image_env_resources_and_labels(run_config):
+    prefect_run = run_config.build()
+    job = as_v1_job(prefect_run.job_template)
+
+    container = flow_container(job)
+    assert container.image == "registry.example/lume-flow-demo:0a1b2c3d4e5f"
+    assert container.image_pull_policy == "Always"
+    assert {e.name: e.value for e in container.env} == {
+        "LUME_BACKEND": "kubernetes",
+        "LUME_RESULTS_DB__TYPE": "mongodb",
+    }
+    assert container.resources.requests == {"cpu": "500m", "memory": "512Mi"}
+    assert container.resources.limits == {"cpu": "2", "memory": "1Gi"}
+    pod_spec = job.spec.template.spec
+    assert pod_spec.service_account_name == "lume-runner"
+    assert [s.name for s in pod_spec.image_pull_secrets] == ["registry-creds"]
+    for labels in (job.metadata.labels, job.spec.template.metadata.labels):
+        assert labels == {
+            "app.kubernetes.io/part-of": "lume-services",
+            "lume-services/agent-label-lume-services": "true",
+            "lume-services/agent-label-gpu": "true",
+        }
+    assert prefect_run.labels == {"lume-services", "gpu"}
+
+
+def test_a_users_template_keeps_its_own_containers_and_env(tmp_path):
+    template = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "flow", "env": [{"name": "KEEP", "value": "1"}, {"name": "LUME_HOME", "value": "old"}]},
+                        {"name": "sidecar", "image": "busybox"},
+                    ]
+                }
+            }
+        },
+    }
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(template))
+
+    job = as_v1_job(
+        KubernetesRunConfig(job_template_path=str(path), env={"LUME_HOME": "/data"}, memory_limit="2Gi").build_job()
+    )
+
+    container = flow_container(job)
+    assert {e.name: e.value for e in container.env} == {"KEEP": "1", "LUME_HOME": "/data"}
+    assert container.resources.limits == {"memory": "2Gi"}
+    assert [c.name for c in job.spec.template.spec.containers] == ["flow", "sidecar"]
+
+
+def test_the_prefect_kubernetes_agent_turns_the_run_config_into_a_valid_job(run_config, tmp_path, monkeypatch):
+    # the agent loads a kube config when it is created; it never contacts the cluster here
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "none", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "none", "user": {"token": "unused"}}],
+                "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none"}}],
+                "current-context": "none",
+            }
+        )
+    )
+    # (kubernetes reads KUBECONFIG when it is imported, so set where it keeps the path)
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+    from prefect.agent.kubernetes import KubernetesAgent
+    from prefect.serialization.run_config import RunConfigSchema
+    from prefect.serialization.storage import StorageSchema
+    from prefect.storage import Docker
+    from prefect.utilities.graphql import GraphQLResult
+
+    storage = Docker(image_name="lume-flow-demo", image_tag="0a1b2c3d4e5f", registry_url="registry.example")
+    flow_run = GraphQLResult(
+        {
+            "id": "flow-run-1",
+            "name": "demo-run",
+            "flow": {"id": "flow-1", "core_version": "1.4.1", "storage": StorageSchema().dump(storage)},
+            "run_config": RunConfigSchema().dump(run_config.build()),
+        }
+    )
+    agent = KubernetesAgent(namespace="lume", labels=["lume-services"])
+
+    job = as_v1_job(agent.generate_job_spec(flow_run))
+
+    container = flow_container(job)
+    assert container.image == "registry.example/lume-flow-demo:0a1b2c3d4e5f"
+    assert container.args == ["prefect", "execute", "flow-run"]
+    env = {e.name: e.value for e in container.env}
+    assert env["LUME_RESULTS_DB__TYPE"] == "mongodb"
+    assert env["PREFECT__CONTEXT__FLOW_RUN_ID"] == "flow-run-1"
+    assert container.resources.limits == {"cpu": "2", "memory": "1Gi"}
+    assert job.metadata.labels["lume-services/agent-label-gpu"] == "true"
+    assert job.metadata.labels["prefect.io/flow_run_id"] == "flow-run-1"
