@@ -9,14 +9,13 @@ With no configuration at all the container provides the embedded local
 defaults (the local backend, the local filesystem and the SQLite results
 database under ``LUME_HOME``), built from the environment the first time a
 service is needed. :func:`configure` replaces them from settings; tests and
-notebooks may also override a single provider::
+notebooks may also override a single service, restored when the block ends::
 
     from lume_services.config import context
-    with context.scheduling_backend.override(my_backend):
+    with context.scheduling_service.override(SchedulingService(my_backend)):
         ...
 """
 
-import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -24,9 +23,11 @@ from typing import List, Literal, Optional, Union
 
 from dependency_injector import containers, providers
 from pydantic import BaseModel, BaseSettings, Field, SecretStr, ValidationError, validator
+from pydantic.env_settings import SettingsError
 
 from lume_services.errors import EnvironmentNotConfiguredError
 from lume_services.services.results.db import ResultsDB
+from lume_services.services.results.mongodb import MongodbResultsDBConfig  # light: pymongo is lazy
 from lume_services.services.scheduling.backends.backend import Backend, ExecutorConfig
 from lume_services.services.scheduling.service import SchedulingService
 
@@ -57,6 +58,10 @@ class PrefectConfig(BaseModel):
         write_user_config: write these settings to Prefect's user configuration
             (``~/.prefect/backend.toml`` and ``config.toml``) as well (off by default).
         check_timeout: seconds the reachability check waits for the server.
+        recheck_interval: seconds a successful reachability check is trusted;
+            the next request to the server after that checks again (``0``:
+            before every request), so a server that went away is reported in
+            seconds rather than after Prefect's minute of retries.
         storage_dir: where the ``server`` backend keeps registered flows and task
             results for a ``LocalAgent`` on this machine; ``None`` means
             ``<LUME_HOME>/server``.
@@ -78,6 +83,7 @@ class PrefectConfig(BaseModel):
     home_dir: Optional[str] = None
     write_user_config: bool = False
     check_timeout: float = Field(3.0, gt=0)
+    recheck_interval: float = Field(30.0, ge=0)
     storage_dir: Optional[str] = None
     poll_interval: float = Field(1.0, gt=0)
     run_timeout: Optional[float] = Field(3600.0, gt=0)
@@ -172,38 +178,6 @@ class PrefectConfig(BaseModel):
             )
 
 
-class MongodbSettings(BaseModel):
-    """Connection to a MongoDB results database (extra ``lume-services[mongodb]``).
-
-    Attributes:
-        host: server host.
-        port: server port.
-        database: database name.
-        username: user to authenticate as.
-        password: the user's password (never shown in a repr, log line or error).
-        auth_mechanism: e.g. ``SCRAM-SHA-256``; ``None`` lets pymongo choose.
-        options: further ``pymongo.MongoClient`` keyword arguments.
-    """
-
-    host: str = "localhost"
-    port: int = 27017
-    database: str = "lume_services"
-    username: Optional[str] = None
-    password: Optional[SecretStr] = None
-    auth_mechanism: Optional[str] = None
-    options: dict = {}
-
-    @validator("options", pre=True)
-    def options_from_json(cls, v):
-        """Accept the options as JSON text (pydantic 1 leaves nested env values as text)."""
-        if isinstance(v, str):
-            try:
-                return json.loads(v)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"options must be a JSON object, e.g. '{{\"tls\": true}}': {exc}")
-        return v
-
-
 class ResultsDBSettings(BaseModel):
     """Which results database stores results.
 
@@ -215,7 +189,7 @@ class ResultsDBSettings(BaseModel):
 
     type: Literal["sqlite", "mongodb"] = "sqlite"
     path: Optional[Path] = None
-    mongodb: MongodbSettings = MongodbSettings()
+    mongodb: MongodbResultsDBConfig = MongodbResultsDBConfig()
 
 
 class MountedFilesystemSettings(BaseModel):
@@ -295,7 +269,7 @@ def settings_from_environment() -> LUMEServicesSettings:
     """
     try:
         return LUMEServicesSettings()
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:  # SettingsError: a nested value is not JSON
         raise EnvironmentNotConfiguredError(get_env_vars(), exc) from exc
 
 
@@ -331,12 +305,9 @@ def build_results_db(settings: LUMEServicesSettings):
     """Build the results database the settings name."""
     db = settings.results_db
     if db.type == "mongodb":
-        from lume_services.services.results.mongodb import (
-            MongodbResultsDB,
-            MongodbResultsDBConfig,
-        )
+        from lume_services.services.results.mongodb import MongodbResultsDB
 
-        return MongodbResultsDB(MongodbResultsDBConfig(**db.mongodb.dict()))
+        return MongodbResultsDB(db.mongodb)
     from lume_services.services.results.sqlite import SQLiteResultsDB
 
     return SQLiteResultsDB(db.path or Path(settings.home) / "results.sqlite")
@@ -359,28 +330,28 @@ class Context(containers.DeclarativeContainer):
 
     Each service is a ``Dependency`` with the embedded default as its default,
     so a deployment can pass its own (``Context(scheduling_backend=...)``),
-    override one (``context.results_db.override(...)``) or configure all of
+    override one (``context.results_db_service.override(...)``) or configure all of
     them from settings (:func:`configure`).
     """
 
-    settings = providers.Singleton(settings_from_environment)
+    settings = providers.ThreadSafeSingleton(settings_from_environment)
     config = providers.Configuration()
 
     scheduling_backend = providers.Dependency(
         instance_of=Backend,
-        default=providers.Singleton(build_scheduling_backend, settings),
+        default=providers.ThreadSafeSingleton(build_scheduling_backend, settings),
     )
-    scheduling_service = providers.Singleton(SchedulingService, backend=scheduling_backend)
+    scheduling_service = providers.ThreadSafeSingleton(SchedulingService, backend=scheduling_backend)
 
     filesystems = providers.Dependency(
-        instance_of=list, default=providers.Singleton(build_filesystems, settings)
+        instance_of=list, default=providers.ThreadSafeSingleton(build_filesystems, settings)
     )
-    file_service = providers.Singleton(_file_service, filesystems)
+    file_service = providers.ThreadSafeSingleton(_file_service, filesystems)
 
     results_db = providers.Dependency(
-        instance_of=ResultsDB, default=providers.Singleton(build_results_db, settings)
+        instance_of=ResultsDB, default=providers.ThreadSafeSingleton(build_results_db, settings)
     )
-    results_db_service = providers.Singleton(_results_db_service, results_db)
+    results_db_service = providers.ThreadSafeSingleton(_results_db_service, results_db)
 
 
 #: The one container instance the lume-services modules are wired to.

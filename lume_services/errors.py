@@ -88,6 +88,25 @@ class ProjectNotFoundError(LUMEServicesError):
         )
 
 
+class FlowNotSerializableError(LUMEServicesError):
+    """A flow cannot be pickled for registration.
+
+    Args:
+        flow_name: the flow.
+        error: what the pickler raised.
+    """
+
+    def __init__(self, flow_name: str, error: Exception):
+        self.flow_name = flow_name
+        self.error = error
+        super().__init__(
+            f"flow {flow_name!r} cannot be registered: it cannot be pickled "
+            f"({type(error).__name__}: {error}); a registered flow's tasks and their "
+            "arguments must be picklable (no open files, locks, connections or clients: "
+            "create those inside the task's run)"
+        )
+
+
 class FlowNotLoadedError(LUMEServicesError):
     """An operation needs the Prefect flow, but it is neither set nor loadable."""
 

@@ -61,6 +61,12 @@ def test_invalid_environment_raises_listing_the_variables(monkeypatch):
     assert "LUME_BACKEND" in message and "LUME_EXECUTOR__TYPE" in message
 
 
+def test_a_nested_variable_that_is_not_json_is_reported_the_same_way(monkeypatch):
+    monkeypatch.setenv("LUME_EXECUTOR", "{bad")
+    with pytest.raises(EnvironmentNotConfiguredError, match="LUME_EXECUTOR"):
+        config.configure()
+
+
 def test_get_env_vars_lists_every_setting():
     names = config.get_env_vars()
     for expected in [
@@ -83,11 +89,12 @@ def test_an_explicit_scheduling_service_wins_over_the_injected_one(tmp_path, lum
     assert not (lume_home / "registry.sqlite").exists()
 
 
-def test_a_provider_can_be_overridden(tmp_path):
+def test_a_service_can_be_overridden_and_is_restored_after(tmp_path):
+    before = config.context.scheduling_service()
     backend = LocalBackend(home=tmp_path / "override")
-    with config.context.scheduling_backend.override(backend):
-        config.context.reset_singletons()
+    with config.context.scheduling_service.override(SchedulingService(backend)):
         assert Flow(name="doubler", prefect_flow=ft.doubler).run_and_return(task_name="double") == 2
+        Flow(name="doubler", prefect_flow=ft.doubler).register()
         assert config.context.scheduling_service().backend is backend
-    config.context.reset_singletons()
-    assert config.context.scheduling_service().backend is not backend
+    assert (tmp_path / "override" / "registry.sqlite").is_file()
+    assert config.context.scheduling_service() is before

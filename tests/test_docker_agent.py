@@ -173,6 +173,28 @@ def test_the_model_records_its_image_and_registering_again_reuses_it(
     assert model.image == image
 
 
+def test_registering_an_unchanged_flow_again_from_its_recorded_image_keeps_its_id(
+    docker_service, runtime_image, flow_image_cleanup
+):
+    import warnings
+
+    from lume_services.flows.flow import Flow
+
+    flow = make_flow("docker-same-id")
+    model = Flow(name="docker-same-id", project_name=TEST_PROJECT, prefect_flow=flow,
+                 labels=DOCKER_LABELS, image=runtime_image)
+    first_id = model.register(scheduling_service=docker_service)
+    flow_image_cleanup.append(model.image)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        again_id = model.register(scheduling_service=docker_service)  # from the recorded flow image
+
+    assert [str(w.message) for w in caught] == []
+    assert again_id == first_id
+    assert flow.storage is None  # the caller's flow is not changed
+
+
 def make_child_flows():
     """doubler(x) -> double, and adder(a, b=10) -> add, with their code stored by value."""
     from prefect import Flow, Parameter, task
@@ -242,6 +264,42 @@ def test_a_composed_flow_of_flows_becomes_an_image_that_runs_its_children_in_con
 
     assert results["docker-doubler"]["double"] == 8
     assert results["docker-adder"]["add"] == 18
+
+
+def test_registering_a_composed_flow_of_flows_twice_keeps_its_id_and_image_and_leaves_its_storage(
+    docker_service, runtime_image, flow_image_cleanup
+):
+    import warnings
+
+    from lume_services.flows.flow import Flow
+    from lume_services.flows.flow_of_flows import FlowOfFlows
+
+    doubler_flow, adder_flow = make_child_flows()
+    common = dict(project_name=TEST_PROJECT, labels=DOCKER_LABELS, image=runtime_image)
+    children = {
+        "docker-doubler": Flow(name="docker-doubler", prefect_flow=doubler_flow, **common),
+        "docker-adder": Flow(name="docker-adder", prefect_flow=adder_flow, **common),
+    }
+    for child in children.values():
+        child.register(scheduling_service=docker_service)
+        flow_image_cleanup.append(child.image)
+    fof = FlowOfFlows(name="docker-twice", composing_flows=children, **common)
+    composed = fof.compose(f"lume-test-docker-twice-{SESSION_ID}", image_tag="composed", local=True,
+                           scheduling_service=docker_service)
+    storage_before = composed.storage.serialize()
+
+    with warnings.catch_warnings(record=True) as caught:
+        # Prefect warns when a storage already holds the flow ("A flow with the same name ...")
+        warnings.simplefilter("always", UserWarning)
+        first_id = fof.register(scheduling_service=docker_service)
+        flow_image_cleanup.append(fof.image)
+        again_id = fof.register(scheduling_service=docker_service)  # from the recorded image
+
+    assert [str(w.message) for w in caught] == []
+    assert again_id == first_id
+    assert fof.image == f"lume-test-docker-twice-{SESSION_ID}:composed"
+    assert composed.storage.serialize() == storage_before
+    assert composed.storage.flows == {}
 
 
 def test_a_file_saved_in_the_container_on_the_mounted_filesystem_is_loaded_by_a_flow_outside(

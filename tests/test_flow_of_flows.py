@@ -129,6 +129,12 @@ def test_from_yaml_accepts_a_path_a_string_and_a_dict(registered, tmp_path):
         assert FlowOfFlows.from_yaml(source).execution_order() == ["doubler", "adder"]
 
 
+def test_from_yaml_reads_an_existing_file_whatever_its_suffix(registered, tmp_path):
+    path = tmp_path / "chain.fof"
+    path.write_text(CHAIN)
+    assert FlowOfFlows.from_yaml(str(path)).execution_order() == ["doubler", "adder"]
+
+
 def test_from_yaml_with_a_missing_file_says_so(registered, tmp_path):
     with pytest.raises(InvalidFlowOfFlowsError, match="does not exist"):
         FlowOfFlows.from_yaml(str(tmp_path / "nope.yaml"))
@@ -245,6 +251,20 @@ def test_a_cycle_is_refused_naming_its_flows(registered):
 def test_a_child_mapping_from_itself_is_a_cycle(registered):
     with pytest.raises(FlowCycleError, match="'two-incs' -> 'two-incs'"):
         make([{"name": "two-incs", "mapped_parameters": {"x": raw("two-incs", "inc")}}])
+
+
+def test_exposed_parameter_names_that_would_clash_are_refused(lume_home):
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter
+
+    with PrefectFlow("a") as a:
+        ft.inc(Parameter("b-c"))
+    with PrefectFlow("a-b") as ab:
+        ft.inc(Parameter("c"))
+    Flow(name="a", project_name="test", prefect_flow=a).register()
+    Flow(name="a-b", project_name="test", prefect_flow=ab).register()
+    with pytest.raises(InvalidFlowOfFlowsError, match="'a-b-c' from 'b-c' of 'a' and 'c' of 'a-b'"):
+        make([{"name": "a"}, {"name": "a-b"}])
 
 
 def test_a_child_without_a_name_is_refused(registered):

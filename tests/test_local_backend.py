@@ -138,9 +138,10 @@ def test_run_configs_build_prefect_run_configs(tmp_path):
     assert isinstance(k8s, KubernetesRun) and k8s.cpu_request == "500m" and k8s.memory_limit == "1Gi"
 
 
-def test_docker_host_config_is_validated_with_the_docker_sdk():
+@pytest.mark.parametrize("host_config", [{"no_such_option": 1}, {"mem_limit": [1]}, {"port_bindings": "x"}])
+def test_docker_host_config_is_validated_with_the_docker_sdk(host_config):
     with pytest.raises(ValidationError, match="host_config is not valid"):
-        DockerRunConfig(host_config={"no_such_option": 1})
+        DockerRunConfig(host_config=host_config)
 
 
 @pytest.mark.parametrize("field,value", [("cpu_limit", "two"), ("memory_request", "1GB"), ("memory_limit", "-1")])

@@ -7,13 +7,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 import flows_for_tests as ft
-from lume_services.errors import FlowNotFoundError
+from lume_services.errors import FlowNotFoundError, FlowNotSerializableError
 from lume_services.flows.flow import Flow
 from lume_services.services.scheduling import SchedulingService
 from lume_services.services.scheduling.backends import LocalBackend
@@ -89,6 +88,17 @@ def test_register_loads_first_when_the_prefect_flow_is_not_set(lume_home):
     assert again.register() == flow_id
 
 
+def test_each_load_gets_its_own_flow_object(lume_home):
+    from prefect import Task
+
+    Flow(name="doubler", prefect_flow=ft.doubler).register()
+    first, second = Flow(name="doubler"), Flow(name="doubler")
+    first.load_flow()
+    first.prefect_flow.add_task(Task(name="extra"))
+    second.load_flow()
+    assert "extra" not in {t.name for t in second.prefect_flow.tasks}
+
+
 def test_a_flow_registered_under_another_name_does_not_rename_the_callers_flow(lume_home):
     Flow(name="renamed", prefect_flow=ft.doubler).register()
     assert ft.doubler.name == "doubler"
@@ -125,7 +135,7 @@ def test_a_failed_registration_leaves_the_registry_as_it_was(lume_home):
 
     with PrefectFlow("holder") as unpicklable:
         holds_lock()
-    with pytest.raises(TypeError):
+    with pytest.raises(FlowNotSerializableError, match="flow 'holder' cannot be registered: it cannot be pickled"):
         Flow(name="holder", prefect_flow=unpicklable).register()
     assert row_count(lume_home) == 1
     loaded = Flow(name="holder")
@@ -141,14 +151,13 @@ def test_a_killed_registering_process_leaves_a_consistent_registry(lume_home):
         n = 1
         while True:
             Flow(name="chain", project_name="p", prefect_flow=ft.make_chain(n=n)).register()
-            if n == 2:
-                print("registering", flush=True)
+            print("registered", flush=True)
             n = n % 30 + 1
     """
     env = {**os.environ, "LUME_HOME": str(lume_home), "PYTHONPATH": f"{TESTS}{os.pathsep}{ROOT}"}
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "registering"
-    time.sleep(0.3)
+    for _ in range(5):  # kill it while it is registering, after a few registrations
+        assert proc.stdout.readline().strip() == "registered"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
@@ -198,3 +207,55 @@ def test_an_explicit_service_registers_in_its_own_home(tmp_path, lume_home):
     Flow(name="doubler", prefect_flow=ft.doubler).register(scheduling_service=service)
     with pytest.raises(FlowNotFoundError):
         Flow(name="doubler").load_flow()
+
+
+def _scaled_flow(k, offset=0):
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter, task
+
+    @task
+    def scale(x, offset=offset):
+        return k * x + offset
+
+    with PrefectFlow("scaled") as flow:
+        scale(Parameter("x", default=1))
+    return flow
+
+
+def test_a_changed_closure_value_or_default_is_a_new_version(lume_home):
+    base = Flow(name="scaled", prefect_flow=_scaled_flow(2)).register()
+    assert Flow(name="scaled", prefect_flow=_scaled_flow(2)).register() == base
+    other_closure = Flow(name="scaled", prefect_flow=_scaled_flow(3)).register()
+    other_default = Flow(name="scaled", prefect_flow=_scaled_flow(3, offset=1)).register()
+    assert len({base, other_closure, other_default}) == 3
+    loaded = Flow(name="scaled")
+    loaded.load_flow()
+    assert loaded.run_and_return({"x": 1}, task_name="scale") == 4
+
+
+class Scale(__import__("prefect").Task):
+    """A task configured by an instance attribute (not part of Prefect's serialized structure)."""
+
+    def __init__(self, factor, **kwargs):
+        self.factor = factor
+        super().__init__(**kwargs)
+
+    def run(self):
+        return self.factor
+
+
+def test_a_changed_attribute_of_a_task_instance_is_a_new_version(lume_home):
+    from prefect import Flow as PrefectFlow
+
+    def flow_with(factor):
+        flow = PrefectFlow("configured")
+        flow.add_task(Scale(factor))
+        return flow
+
+    first = Flow(name="configured", prefect_flow=flow_with(2)).register()
+    assert Flow(name="configured", prefect_flow=flow_with(2)).register() == first
+    second = Flow(name="configured", prefect_flow=flow_with(3)).register()
+    assert second != first
+    loaded = Flow(name="configured")
+    loaded.load_flow()
+    assert loaded.run_and_return(task_name="Scale") == 3

@@ -98,6 +98,14 @@ def test_unique_hashes_are_unique_per_collection(results_db):
     assert results_db.count("p") == results_db.count("q") == 1
 
 
+def test_documents_without_a_hash_are_never_de_duplicated(results_db):
+    results_db.insert_one("p", {"unique_hash": None, "x": 1})
+    results_db.insert_one("p", {"unique_hash": None, "x": 1})
+    results_db.insert_one("p", {"x": 1})
+    results_db.insert_one("p", {"x": 1})
+    assert results_db.count("p") == 4
+
+
 def test_insert_many_returns_ids_in_order_with_duplicates_mapped_to_the_stored_one(results_db):
     ids = results_db.insert_many(
         "p", [{"unique_hash": "a"}, {"unique_hash": "b"}, {"unique_hash": "a"}]
@@ -252,9 +260,8 @@ def test_mongodb_client_options_are_given_as_json_in_the_environment(monkeypatch
     assert config.context.results_db().config.client_kwargs()["connect"] is False
 
 
-def test_mongodb_settings_and_config_have_the_same_fields():
-    # config.py keeps its own copy so that importing it stays light
-    assert config.MongodbSettings.__fields__.keys() == MongodbResultsDBConfig.__fields__.keys()
+def test_the_settings_use_the_mongodb_config_itself():
+    assert config.ResultsDBSettings.__fields__["mongodb"].outer_type_ is MongodbResultsDBConfig
 
 
 def test_the_embedded_database_file_may_be_moved(tmp_path, monkeypatch):

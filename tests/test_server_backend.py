@@ -70,6 +70,29 @@ def test_registering_an_unchanged_flow_returns_the_same_id(server_backend):
     assert first == second
 
 
+def test_registering_a_flow_with_its_own_storage_twice_gives_the_same_id_and_leaves_the_flow_as_it_was(
+    server_backend, tmp_path
+):
+    import warnings
+
+    from prefect.storage import Local
+
+    flow = server_flows.adder.copy()
+    flow.storage = Local(directory=str(tmp_path / "own-storage"), add_default_labels=False)
+    storage_before = flow.storage.serialize()
+
+    with warnings.catch_warnings(record=True) as caught:
+        # Prefect warns when a storage already holds the flow ("A flow with the same name ...")
+        warnings.simplefilter("always", UserWarning)
+        first = register(flow, "own-storage").flow_id
+        second = register(flow, "own-storage").flow_id
+
+    assert [str(w.message) for w in caught] == []
+    assert first == second
+    assert flow.storage.serialize() == storage_before
+    assert (flow.run_config, flow.result) == (None, None)
+
+
 def test_a_changed_flow_becomes_the_latest_version(server_backend, prefect_protocol_double):
     first = register(server_flows.adder, "versions").flow_id
     changed = server_flows.adder.copy()

@@ -154,3 +154,57 @@ def test_the_composed_flow_changes_when_a_child_is_registered_anew(server_backen
     after = flow_fingerprint(FlowOfFlows.from_yaml(chain).compose("chain"), None, [])
 
     assert after != before
+
+
+def test_registering_a_composed_flow_twice_gives_the_same_id_and_leaves_its_storage_as_it_was(test_flows):
+    import warnings
+
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    flow = fof.compose("chain")
+    storage_before = flow.storage.serialize()
+
+    with warnings.catch_warnings(record=True) as caught:
+        # Prefect warns when a storage already holds the flow ("A flow with the same name ...")
+        warnings.simplefilter("always", UserWarning)
+        first = fof.register()
+        second = fof.register()
+
+    assert [str(w.message) for w in caught] == []
+    assert first == second
+    assert fof.prefect_flow is flow
+    assert flow.storage.serialize() == storage_before
+    assert flow.storage.flows == {}
+
+
+def test_flow_run_config_fields_reach_the_composed_run(test_flows, prefect_protocol_double):
+    from datetime import datetime, timezone
+
+    store = prefect_protocol_double.store
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    fof.compose_and_register()
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=3)
+    run_config = FlowRunConfig(
+        poll_interval=timedelta(seconds=0.5),
+        labels=["lume-services"],
+        run_name="my-chain-run",
+        scheduled_start_time=start,
+        parameters={"doubler-x": 3},
+    )
+    before = set(store.flow_runs)
+
+    assert fof.run_and_return(None, run_config, task_name="adder/add") == 16
+
+    (run,) = _runs_of(store, fof.flow_id, before)
+    assert run["name"] == "my-chain-run"
+    assert run["labels"] == ["lume-services"]
+    assert datetime.fromisoformat(run["scheduled_start_time"]) == start
+    assert datetime.fromisoformat(run["start_time"]) >= start  # the agent waited for it
+    # each child's run is named after the composed run
+    (child_run,) = _runs_of(store, fof.composing_flows["doubler"].flow_id, before)
+    assert child_run["name"] == "my-chain-run-doubler"
+    # before the run starts, only run_and_return reads it by id: its polls
+    polls = [t for t, field, args in store.request_log
+             if field == "flow_run_by_pk" and args.get("id") == run["id"] and t < start.timestamp()]
+    gaps = [b - a for a, b in zip(polls, polls[1:])]
+    assert len(gaps) >= 2
+    assert all(0.45 <= gap < 1.5 for gap in gaps)

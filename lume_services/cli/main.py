@@ -119,11 +119,12 @@ def flow_of_flows():
 
 
 def _run_flow_of_flows(fof, parameters) -> None:
-    from lume_services.flows.flow_of_flows import ChildProgress
+    from lume_services.flows.flow_of_flows import ChildProgress, split_image
 
     order = fof.execution_order()
     click.echo(f"flow of flows {fof.name!r}: {len(order)} flows, in order {', '.join(order)}")
-    fof.compose(fof.image)
+    image_name, image_tag = split_image(fof.image)
+    fof.compose(image_name, image_tag=image_tag)
     kwargs = {}
     if getattr(_backend(), "registry", None) is not None:  # the local backend reports per child
         kwargs["task_runner_state_handlers"] = [

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Literal, Optional, Union
 from dependency_injector.wiring import Provide, inject
 from prefect import Flow as PrefectFlow
 from prefect import Parameter
-from pydantic import BaseModel, Field, root_validator, validator
+from pydantic import BaseModel, Field, PrivateAttr, root_validator, validator
 
 from lume_services import config
 from lume_services.config import Context
@@ -155,6 +155,10 @@ class Flow(BaseModel):
     labels: List[str] = ["lume-services"]
     image: str = "build-test:latest"
 
+    # the Prefect flow as the backend handed it back by load_flow(): on a server
+    # that is a description of the registered flow, which cannot be registered again
+    _loaded_flow: Any = PrivateAttr(default=None)
+
     class Config:
         arbitrary_types_allowed = True
         validate_assignment = True
@@ -197,6 +201,7 @@ class Flow(BaseModel):
         """
         loaded = scheduling_service.load_flow(self.name, self.project_name)
         self._set(prefect_flow=loaded["flow"], flow_id=loaded["flow_id"])
+        self._loaded_flow = loaded["flow"]
 
     @inject
     def register(
@@ -205,8 +210,9 @@ class Flow(BaseModel):
     ) -> str:
         """Register the flow with the backend, with this model's labels and image.
 
-        Loads the flow first when ``prefect_flow`` is not set. The project is
-        created when missing. On container backends that build an image for the
+        Loads the flow first when ``prefect_flow`` is not set; on a server
+        backend a flow loaded that way is registered already, and its id is
+        returned as it is. The project is created when missing. On container backends that build an image for the
         flow, ``image`` becomes the image it was registered with.
 
         Args:
@@ -217,6 +223,11 @@ class Flow(BaseModel):
         """
         if self.prefect_flow is None:
             self.load_flow(scheduling_service=scheduling_service)
+        if scheduling_service.backend.requires_registration and self.prefect_flow is self._loaded_flow:
+            # A server hands back a description of the registered flow, not its code:
+            # the flow is registered already, and registering the description would
+            # replace it. To register changes, set prefect_flow to the Prefect flow.
+            return self.flow_id
         flow = self.prefect_flow
         if flow.name != self.name:
             # register under the model's name without renaming the caller's flow

@@ -60,6 +60,17 @@ def exposed_parameter_name(child: str, parameter: str) -> str:
     return f"{child}-{parameter}"
 
 
+def split_image(image: str) -> Tuple[str, str]:
+    """Split ``name:tag`` into name and tag (``latest`` when there is none).
+
+    A registry port is not a tag: ``host:5000/img`` is ``("host:5000/img", "latest")``.
+    """
+    name, sep, tag = image.rpartition(":")
+    if not sep or not name or "/" in tag:
+        return image, "latest"
+    return name, tag
+
+
 def composed_task_name(child: str, task: str) -> str:
     """Name of a child's task in the composed flow (and in results: ``"<child>/<task>"``)."""
     return f"{child}/{task}"
@@ -116,6 +127,7 @@ class FlowOfFlows(Flow):
                     service = _injected_scheduling_service()
                 child.load_flow(scheduling_service=service)
         _check_mappings(children)
+        _check_exposed_names(children)
         topological_order(children)  # raises FlowCycleError
         values["composing_flows"] = children
         return values
@@ -190,7 +202,8 @@ class FlowOfFlows(Flow):
             flow = server_compose(self, image_name, image_tag=image_tag, local=local)
         else:
             flow = compose_local(self)
-        self._set(prefect_flow=flow)
+        # a new composition is not the registered one (if any): register it to run it on a server
+        self._set(prefect_flow=flow, flow_id=None)
         return flow
 
     @inject
@@ -203,9 +216,7 @@ class FlowOfFlows(Flow):
         Returns:
             The composed flow's id.
         """
-        name, _, tag = self.image.rpartition(":")
-        if not name or "/" in tag:  # no tag, or a registry port such as host:5000/img
-            name, tag = self.image, "latest"
+        name, tag = split_image(self.image)
         self.compose(name, image_tag=tag, scheduling_service=scheduling_service)
         return self.register(scheduling_service=scheduling_service)
 
@@ -232,8 +243,11 @@ class FlowOfFlows(Flow):
 
     def _ensure_composed(self, scheduling_service: SchedulingService) -> None:
         if self.prefect_flow is None:
-            name, _, tag = self.image.rpartition(":")
-            self.compose(name or self.image, image_tag=tag or "latest", scheduling_service=scheduling_service)
+            name, tag = split_image(self.image)
+            self.compose(name, image_tag=tag, scheduling_service=scheduling_service)
+        if scheduling_service.backend.requires_registration and self.flow_id is None:
+            # a server runs registered flows only
+            self.register(scheduling_service=scheduling_service)
 
     @inject
     def run(
@@ -490,6 +504,22 @@ def _check_mappings(children: Dict[str, Flow]) -> None:
                 )
 
 
+def _check_exposed_names(children: Dict[str, Flow]) -> None:
+    """Unmapped parameters become ``<child>-<parameter>``: two must not get one name."""
+    owners: Dict[str, List[str]] = defaultdict(list)
+    for name, child in children.items():
+        for param in child.parameters or {}:
+            if param not in (child.mapped_parameters or {}):
+                owners[exposed_parameter_name(name, param)].append(f"{param!r} of {name!r}")
+    clashes = {exposed: who for exposed, who in owners.items() if len(who) > 1}
+    if clashes:
+        details = "; ".join(f"{exposed!r} from {' and '.join(who)}" for exposed, who in sorted(clashes.items()))
+        raise InvalidFlowOfFlowsError(
+            "unmapped parameters are exposed as '<child>-<parameter>', and these would share "
+            f"a name: {details}; rename a flow or a parameter"
+        )
+
+
 def _parents(child: Flow) -> List[str]:
     seen: Dict[str, None] = {}
     for m in (child.mapped_parameters or {}).values():
@@ -547,6 +577,8 @@ def _find_cycle(children: Dict[str, Flow], remaining) -> List[str]:
 def _load_yaml(yaml_obj) -> dict:
     if isinstance(yaml_obj, dict):
         return dict(yaml_obj)
+    if isinstance(yaml_obj, str) and "\n" not in yaml_obj and Path(yaml_obj).is_file():
+        yaml_obj = Path(yaml_obj)
     if isinstance(yaml_obj, Path) or (
         isinstance(yaml_obj, str) and "\n" not in yaml_obj and yaml_obj.strip().endswith((".yaml", ".yml"))
     ):

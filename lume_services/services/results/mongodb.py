@@ -2,9 +2,10 @@
 
 import copy
 import importlib
+import json
 from typing import Any, Dict, List, Optional, Set
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, validator
 
 from lume_services.errors import MissingExtraError
 from lume_services.services.results.db import ResultsDB
@@ -39,6 +40,16 @@ class MongodbResultsDBConfig(BaseModel):
     auth_mechanism: Optional[str] = None
     options: Dict[str, Any] = {}
 
+    @validator("options", pre=True)
+    def options_from_json(cls, v):
+        """Accept the options as JSON text (pydantic 1 leaves nested env values as text)."""
+        if isinstance(v, str):
+            try:
+                return json.loads(v)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"options must be a JSON object, e.g. '{{\"tls\": true}}': {exc}")
+        return v
+
     def client_kwargs(self) -> Dict[str, Any]:
         """The keyword arguments of ``pymongo.MongoClient``, credentials included."""
         kwargs: Dict[str, Any] = {"host": self.host, "port": self.port}
@@ -56,7 +67,7 @@ class MongodbResultsDB(ResultsDB):
     """Results stored in MongoDB, one collection per project.
 
     The client is created on first use, so building the service never
-    connects. Each collection gets a unique, sparse index on ``unique_hash``,
+    connects. Each collection gets a unique index on string ``unique_hash`` values,
     which makes inserting idempotent even across processes.
 
     Args:
@@ -87,7 +98,13 @@ class MongodbResultsDB(ResultsDB):
             self._client = pymongo.MongoClient(**self.config.client_kwargs())
         coll = self._client[self.config.database][collection]
         if collection not in self._indexed:
-            coll.create_index("unique_hash", unique=True, sparse=True)
+            # unique among string hashes only: like SQLite, documents without a hash
+            # (or with None) are never de-duplicated
+            coll.create_index(
+                "unique_hash",
+                unique=True,
+                partialFilterExpression={"unique_hash": {"$type": "string"}},
+            )
             self._indexed.add(collection)
         return coll
 

@@ -143,7 +143,7 @@ class DockerRunConfig(RunConfig):
 
         try:
             HostConfig(version="1.41", **v)
-        except (TypeError, ValueError) as exc:  # docker's errors derive from these
+        except Exception as exc:  # the SDK raises TypeError, ValueError, AttributeError...
             raise ValueError(
                 f"host_config is not valid for docker.types.HostConfig: {exc}"
             ) from exc

@@ -23,19 +23,20 @@ that need it; importing this module stays cheap.
 import contextlib
 import gc
 import hashlib
+import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple, Union
 
 from prefect.storage import Docker as _PrefectDocker  # does not import the docker SDK
+from pydantic import SecretStr
 
 from lume_services.errors import DockerEngineUnavailableError, ImageBuildError
 from lume_services.services.scheduling.backends.backend import DockerRunConfig
@@ -57,6 +58,8 @@ DEFAULT_BASE_IMAGE = "python:3.11-slim"
 DEFAULT_RUNTIME_IMAGE = "lume-services:latest"
 #: where Prefect's Docker storage keeps flows inside flow images
 PREFECT_DIRECTORY = "/opt/prefect"
+#: where run containers see the folder of the embedded (SQLite) results database
+CONTAINER_RESULTS_DB_DIR = "/lume/results-db"
 
 LABEL_PREFIX = "org.lume-services"
 LABEL_ROLE = f"{LABEL_PREFIX}.role"
@@ -341,7 +344,7 @@ def flow_hash(flow: "prefect.Flow") -> str:
     Storage and run config are left out: they say where the flow is kept and
     run, not what it does (and the storage is the image being built).
     """
-    from lume_services.services.scheduling.backends.local import flow_fingerprint
+    from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
 
     bare = flow.copy()
     bare.storage = None
@@ -574,6 +577,36 @@ def build_flow_image(
     return storage
 
 
+def flow_image_storage(
+    flow: Optional["prefect.Flow"],
+    base_image: Optional[str] = None,
+    project_name: Optional[str] = None,
+    local: bool = True,
+    registry_url: Optional[str] = None,
+) -> Docker:
+    """The :class:`Docker` storage a flow registered on a container backend is kept in.
+
+    Nothing is built yet: registering the flow builds (or reuses) the image
+    ``[registry_url/]lume-flow-<project>-<flow>:<flow hash>``. The Docker and
+    Kubernetes backends both keep flows this way.
+
+    Args:
+        flow: the Prefect flow (names the image); ``None`` leaves the name to
+            :meth:`Docker.build`.
+        base_image: the image to build from; ``None`` uses :data:`DEFAULT_RUNTIME_IMAGE`.
+        project_name: project recorded in the image name and labels.
+        local: build from ``base_image`` as it is on the engine, without pulling.
+        registry_url: a registry to push the image to (``None``: not pushed).
+    """
+    return Docker(
+        base_image=base_image or DEFAULT_RUNTIME_IMAGE,
+        image_name=flow_image_name(flow.name, project_name) if flow is not None else None,
+        local_image=local,
+        registry_url=registry_url,
+        project_name=project_name,
+    )
+
+
 class _LogWriter:
     """A file-like object that sends what is written to the module logger."""
 
@@ -587,6 +620,67 @@ class _LogWriter:
 
 
 # --- the Docker backend ------------------------------------------------------------------
+
+
+def run_container_settings(
+    settings: "LUMEServicesSettings",
+) -> Tuple[Dict[str, str], Dict[str, Union[str, SecretStr]]]:
+    """The binds and ``LUME_*`` environment run containers need to use ``settings``' stores.
+
+    A flow run in a container builds its services from ``LUME_*`` variables,
+    as any process does, so it gets:
+
+    * the **mounted filesystem**: its host folder bound at ``mount_alias``, and
+      ``LUME_MOUNTED_FILESYSTEM__*`` with ``mount_path`` = ``mount_alias`` (in the
+      container the folder *is* at the alias), so ``SaveFile(...,
+      filesystem_identifier="mounted")`` writes into the host folder;
+    * the **results database**: for SQLite, the folder of the database file
+      bound at :data:`CONTAINER_RESULTS_DB_DIR` and ``LUME_RESULTS_DB__PATH``
+      pointing at the file there, so results saved in a container are the
+      host's; for MongoDB, ``LUME_RESULTS_DB__MONGODB__*`` as configured (the
+      password as a ``SecretStr``: it reaches the container's environment and
+      is never logged or shown).
+
+    Args:
+        settings: the settings of this process.
+
+    Returns:
+        ``(volumes, env)``: host folder -> container path, and variable -> value.
+    """
+    volumes: Dict[str, str] = {}
+    env: Dict[str, Union[str, SecretStr]] = {}
+    mounted = settings.mounted_filesystem
+    if mounted is not None:
+        host = str(Path(mounted.mount_path).expanduser().resolve())
+        volumes[host] = mounted.mount_alias
+        env.update(
+            LUME_MOUNTED_FILESYSTEM__MOUNT_PATH=mounted.mount_alias,
+            LUME_MOUNTED_FILESYSTEM__MOUNT_ALIAS=mounted.mount_alias,
+            LUME_MOUNTED_FILESYSTEM__IDENTIFIER=mounted.identifier,
+        )
+    db = settings.results_db
+    env["LUME_RESULTS_DB__TYPE"] = db.type
+    if db.type == "sqlite":
+        path = Path(db.path or Path(settings.home) / "results.sqlite").expanduser().resolve()
+        # made here: a folder the engine creates for a bind belongs to root
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = volumes.setdefault(str(path.parent), CONTAINER_RESULTS_DB_DIR)
+        env["LUME_RESULTS_DB__PATH"] = f"{folder.rstrip('/')}/{path.name}"
+    else:
+        mongodb = db.mongodb
+        prefix = "LUME_RESULTS_DB__MONGODB__"
+        env[prefix + "HOST"] = mongodb.host
+        env[prefix + "PORT"] = str(mongodb.port)
+        env[prefix + "DATABASE"] = mongodb.database
+        if mongodb.username is not None:
+            env[prefix + "USERNAME"] = mongodb.username
+        if mongodb.password is not None:
+            env[prefix + "PASSWORD"] = mongodb.password
+        if mongodb.auth_mechanism is not None:
+            env[prefix + "AUTH_MECHANISM"] = mongodb.auth_mechanism
+        if mongodb.options:
+            env[prefix + "OPTIONS"] = json.dumps(mongodb.options)
+    return volumes, env
 
 
 class DockerBackend(ServerBackend):
@@ -609,7 +703,9 @@ class DockerBackend(ServerBackend):
         volumes: host folder -> container path, bound into every run's
             container (for example a mounted filesystem's ``mount_path`` ->
             ``mount_alias``).
-        env: environment variables set in every run's container.
+        env: environment variables set in every run's container; a
+            ``SecretStr`` value (a password) is revealed only in the run
+            config given to the server, never in a repr or log line.
         network_mode: the Docker network mode of run containers (``"host"``
             lets them reach services on the host's loopback).
         results_dir: a host folder for task results: bound into run containers
@@ -627,7 +723,7 @@ class DockerBackend(ServerBackend):
         local_images: bool = True,
         registry_url: Optional[str] = None,
         volumes: Optional[Dict[str, str]] = None,
-        env: Optional[Dict[str, str]] = None,
+        env: Optional[Dict[str, Union[str, SecretStr]]] = None,
         network_mode: Optional[str] = None,
         results_dir: Union[str, Path, None] = None,
         **kwargs,
@@ -643,21 +739,26 @@ class DockerBackend(ServerBackend):
             # the same path on both sides: a result's location means the same file
             self.volumes.setdefault(self.results_dir, self.results_dir)
         self._images: Dict[str, str] = {}
-        self._registering = threading.local()
 
     @classmethod
-    def from_settings(cls, settings: "LUMEServicesSettings") -> "DockerBackend":
-        """The backend for ``settings``.
+    def from_settings(cls, settings: "LUMEServicesSettings", **kwargs) -> "DockerBackend":
+        """The backend for ``settings``: run containers use the same stores as this process.
 
-        The mounted filesystem, if any, is bound into runs, and task results
-        are kept under ``<home>/docker-results``.
+        Run containers get the binds and ``LUME_*`` environment of
+        :func:`run_container_settings` (the mounted filesystem and the results
+        database), and task results are kept under ``<home>/docker-results``.
+
+        Args:
+            settings: the settings.
+            **kwargs: constructor arguments that win over the settings'
+                (``volumes`` and ``env`` are added to theirs), e.g.
+                ``network_mode="host"``.
         """
-        volumes = {}
-        mounted = settings.mounted_filesystem
-        if mounted is not None:
-            volumes[mounted.mount_path] = mounted.mount_alias
-        results_dir = Path(settings.home) / "docker-results"
-        return cls(volumes=volumes, results_dir=results_dir, **cls._settings_kwargs(settings))
+        volumes, env = run_container_settings(settings)
+        volumes.update(kwargs.pop("volumes", None) or {})
+        env.update(kwargs.pop("env", None) or {})
+        kwargs.setdefault("results_dir", Path(settings.home) / "docker-results")
+        return cls(volumes=volumes, env=env, **{**cls._settings_kwargs(settings), **kwargs})
 
     # --- hooks of ServerBackend -----------------------------------------------------
 
@@ -678,7 +779,8 @@ class DockerBackend(ServerBackend):
         if labels is not None:
             update["labels"] = list(labels)
         if self.env:
-            update["env"] = {**self.env, **(run_config.env or {})}
+            env = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in self.env.items()}
+            update["env"] = {**env, **(run_config.env or {})}
         host_config = dict(run_config.host_config or {})
         if self.volumes:
             binds = list(host_config.get("binds") or [])
@@ -692,36 +794,23 @@ class DockerBackend(ServerBackend):
             run_config = run_config.copy(update=update)
         return run_config.build()
 
-    def build_storage(self, flow, image: Optional[str] = None) -> Docker:
-        """:class:`Docker` storage built from ``image`` when the flow is registered."""
-        project_name = getattr(self._registering, "project_name", None)
-        storage = Docker(
-            base_image=image or DEFAULT_RUNTIME_IMAGE,
-            image_name=flow_image_name(flow.name, project_name) if flow is not None else None,
-            local_image=self.local_images,
-            registry_url=self.registry_url,
-            project_name=project_name,
+    def build_storage(self, flow, image: Optional[str] = None, project_name: Optional[str] = None) -> Docker:
+        """:class:`Docker` storage built from ``image`` when the flow is registered (:func:`flow_image_storage`)."""
+        return flow_image_storage(
+            flow, base_image=image, project_name=project_name, local=self.local_images, registry_url=self.registry_url
         )
-        self._registering.storage = storage
-        return storage
 
     def build_flow_of_flows_storage(
-        self, flow_of_flows, image_name: str, image_tag: str = "latest", local: bool = False
+        self, flow_of_flows, image_name: str, image_tag: str = "latest", local: Optional[bool] = None
     ) -> Docker:
         """:class:`Docker` storage ``image_name:image_tag`` built from ``flow_of_flows.image``.
 
         The image is built when the composed flow is registered (or when the
-        storage's ``build()`` is called); with ``local=True`` the base image is
-        used as it is on the engine, without pulling.
+        storage's ``build()`` is called). ``local`` decides whether the base
+        image is used as it is on the engine (``True``) or pulled first
+        (``False``); ``None`` leaves it to the backend's ``local_images``.
         """
-        return Docker(
-            base_image=flow_of_flows.image,
-            image_name=image_name,
-            image_tag=image_tag,
-            local_image=local or self.local_images,
-            registry_url=self.registry_url,
-            project_name=flow_of_flows.project_name,
-        )
+        return super().build_flow_of_flows_storage(flow_of_flows, image_name, image_tag, local)
 
     def build_result(self, flow):
         """``LocalResult`` files in ``results_dir`` when one is set, else ``PrefectResult``."""
@@ -743,6 +832,12 @@ class DockerBackend(ServerBackend):
     ) -> str:
         """Register a flow: build (or reuse) its image, then register it on the server.
 
+        As ``ServerBackend.register_flow``: the caller's flow and storage are
+        left as they are, and an unchanged flow registered again keeps its flow
+        id, also when ``image`` is the flow image of its first registration
+        (which ``Flow.register`` records on the model): a flow image counts as
+        the image it was built from.
+
         Returns:
             The flow id; :meth:`registered_image` gives its image.
 
@@ -750,17 +845,14 @@ class DockerBackend(ServerBackend):
             DockerEngineUnavailableError: no engine answers.
             ImageBuildError: the flow image could not be built.
         """
-        # build_storage, called by ServerBackend.register_flow, labels the image
-        # with the project and hands back the storage, whose name is the image
-        self._registering.project_name = project_name or self.default_project
-        self._registering.storage = None
-        try:
-            flow_id = super().register_flow(flow, project_name, image=image, labels=labels)
-            # a flow registered with storage of its own (a composed flow of flows) keeps it
-            storage = self._registering.storage or flow.storage
-        finally:
-            self._registering.project_name = None
-            self._registering.storage = None
+        if image is not None:
+            client = docker_client()
+            try:
+                image = _unwrap_flow_image(image, client)
+            finally:
+                client.close()
+        flow_id, registered = self._register(flow, project_name, image, labels)
+        storage = registered.storage  # built: its name is the image
         if isinstance(storage, _PrefectDocker) and storage.image_name and storage.image_tag:
             self._images[flow_id] = storage.name
         return flow_id

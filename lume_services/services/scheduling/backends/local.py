@@ -1,7 +1,6 @@
 """The embedded local backend: an on-disk flow registry and in-process runs."""
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -16,11 +15,13 @@ from lume_services.errors import (
     EmptyResultError,
     FlowFailedError,
     FlowNotFoundError,
+    FlowNotSerializableError,
     MissingParameterError,
     ParameterNotInFlowError,
     TaskNotInFlowError,
     UnsupportedRunConfigError,
 )
+from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
 from lume_services.services.scheduling.backends.backend import (
     Backend,
     ExecutorConfig,
@@ -54,6 +55,8 @@ class LocalFlowRegistry:
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid != os.getpid():
+            conn = None  # a forked child must not share its parent's connection
         if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -76,6 +79,7 @@ class LocalFlowRegistry:
                 """
             )
             self._local.conn = conn
+            self._local.pid = os.getpid()
         return conn
 
     def create_project(self, project_name: str) -> None:
@@ -104,7 +108,10 @@ class LocalFlowRegistry:
         latest = self._latest(conn, flow.name, project_name)
         if latest is not None and latest["fingerprint"] == fingerprint:
             return latest["flow_id"]
-        blob = cloudpickle.dumps(flow)  # before the write lock: it can be slow
+        try:
+            blob = cloudpickle.dumps(flow)  # before the write lock: it can be slow
+        except Exception as exc:  # cloudpickle raises whatever the unpicklable object raises
+            raise FlowNotSerializableError(flow.name, exc) from exc
         conn.execute("BEGIN IMMEDIATE")
         try:
             latest = self._latest(conn, flow.name, project_name)
@@ -212,50 +219,12 @@ class LocalFlowRegistry:
             flow = cloudpickle.loads(blob)
             with self._lock:
                 self._flows[flow_id] = flow
-        return {"flow_id": flow_id, "flow": flow, "version": latest["version"]}
+        # each caller gets its own flow object: adding a task to one must not change the others
+        return {"flow_id": flow_id, "flow": flow.copy(), "version": latest["version"]}
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
-
-
-def _code_digest(obj) -> bytes:
-    code = getattr(obj, "__code__", None)
-    if code is None:
-        return b""
-    digest = hashlib.sha256()
-    _hash_code(code, digest)
-    return digest.digest()
-
-
-def _hash_code(code, digest) -> None:
-    # marshal.dumps() is not stable across a pickle round trip (it records object
-    # references), so hash what defines the behaviour instead.
-    digest.update(code.co_code)
-    digest.update(repr((code.co_name, code.co_names, code.co_varnames, code.co_freevars)).encode())
-    for const in code.co_consts:
-        if hasattr(const, "co_code"):
-            _hash_code(const, digest)
-        else:
-            digest.update(repr(const).encode())
-
-
-def flow_fingerprint(flow, image: Optional[str], labels: List[str]) -> str:
-    """A digest that changes when anything that defines the registered flow changes.
-
-    It covers the flow's serialized structure (tasks, edges, parameters and
-    their defaults, reference tasks), the code of every task, and the image
-    and labels it is registered with.
-    """
-    digest = hashlib.sha256()
-    digest.update(flow.serialized_hash().encode())
-    for task in tasks_in_slug_order(flow):
-        digest.update(flow.slugs[task].encode())
-        digest.update(_code_digest(getattr(type(task), "run", None)))
-        run = getattr(task, "run", None)
-        digest.update(_code_digest(getattr(run, "__func__", run)))
-    digest.update(json.dumps({"image": image, "labels": sorted(labels)}).encode())
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager

@@ -19,7 +19,9 @@ which it says through two hooks, :meth:`ServerBackend.build_run_config` and
 Prefect's client retries a refused connection for about a minute; every
 backend here first checks within ``PrefectConfig.check_timeout`` seconds that
 the server answers and raises :class:`~lume_services.errors.ServerUnreachableError`
-naming the URL otherwise.
+naming the URL otherwise. The check is made again before the next request once
+the last successful one is older than ``PrefectConfig.recheck_interval`` seconds,
+so a server that went away is reported in seconds then too.
 """
 
 import copy
@@ -63,11 +65,52 @@ def _as_timedelta(value: Union[None, float, int, timedelta]) -> Optional[timedel
     return timedelta(seconds=float(value))
 
 
+def storage_without(storage, flow_name: str):
+    """A copy of a Prefect storage without the flow ``flow_name``, to register that flow with.
+
+    Registering builds the storage: it adds the flow (Prefect warns "A flow with
+    the same name is already contained in storage" when it is there already)
+    and may set fields such as an image tag. Done on the caller's storage, a
+    second registration of the same flow would warn, and would see a changed
+    serialized storage (part of the flow's fingerprint), so a new version.
+    Other flows the storage holds are kept; nothing is shared with ``storage``.
+    """
+    held = {name: f for name, f in storage._flows.items() if name != flow_name}
+    fresh = copy.copy(storage)
+    for name, value in vars(storage).items():
+        if name not in ("flows", "_flows"):
+            setattr(fresh, name, copy.deepcopy(value))
+    fresh.flows = {name: location for name, location in storage.flows.items() if name != flow_name}
+    fresh._flows = held
+    return fresh
+
+
 def _utc(value: datetime) -> datetime:
     """A naive datetime is read as local time; the server gets UTC."""
     if value.tzinfo is None:
         value = value.astimezone()
     return value.astimezone(timezone.utc)
+
+
+class _Deadline:
+    """When a wait (for one run, or for all runs of a flow of flows) must end.
+
+    Args:
+        limit: the time allowed from now; ``None`` allows any time.
+    """
+
+    def __init__(self, limit: Optional[timedelta]):
+        self.limit = limit
+        self._at = None if limit is None else time.monotonic() + limit.total_seconds()
+
+    def passed(self) -> bool:
+        return self._at is not None and time.monotonic() >= self._at
+
+    def capped(self, seconds: float) -> float:
+        """``seconds``, or less when the deadline comes sooner."""
+        if self._at is None:
+            return seconds
+        return min(seconds, max(0.0, self._at - time.monotonic()))
 
 
 class _RunOptions:
@@ -91,7 +134,7 @@ class ServerBackend(Backend, ABC):
     - :meth:`build_run_config` ``(run_config, labels, image) -> prefect RunConfig``:
       the Prefect run config of a registered flow (``run_config=None``) or of one
       run (from the user's backend ``RunConfig``); must accept ``run_config_type``.
-    - :meth:`build_storage` ``(flow, image) -> prefect Storage``: where the
+    - :meth:`build_storage` ``(flow, image, project_name) -> prefect Storage``: where the
       registered flow is kept so that the agent's flow runner can load it
       (called by :meth:`register_flow` for flows that bring no storage).
     - :meth:`build_result` ``(flow) -> prefect Result``: where task results are
@@ -100,8 +143,9 @@ class ServerBackend(Backend, ABC):
       state, so it works wherever the run executes).
     - :meth:`build_flow_of_flows_storage` ``(flow_of_flows, image_name, image_tag,
       local) -> prefect Storage``: the storage of a composed flow of flows
-      (default: ``Docker`` storage built from ``image_name:image_tag`` on
-      ``flow_of_flows.image``; with ``local=True`` the base image is not pulled).
+      (default: lume-services' ``Docker`` storage, image ``image_name:image_tag``
+      built on ``flow_of_flows.image``; with ``local=True`` the base image is
+      not pulled, with ``local=None`` the backend's :attr:`local_images` decides).
 
     ``from_settings(settings)`` builds the backend from ``LUMEServicesSettings``.
 
@@ -121,6 +165,13 @@ class ServerBackend(Backend, ABC):
     #: the lume-services run config class runs on this backend accept
     run_config_type: Type[RunConfig] = RunConfig
 
+    #: the registry flow images built by this backend are pushed to (``None``: not pushed)
+    registry_url: Optional[str] = None
+
+    #: whether images are built from base images as they are on the engine (never
+    #: pulled) when a caller does not say (``local=None``)
+    local_images: bool = False
+
     def __init__(
         self,
         config: Optional["PrefectConfig"] = None,
@@ -138,12 +189,19 @@ class ServerBackend(Backend, ABC):
         self.poll_interval = _as_timedelta(poll_interval)
         self.timeout = _as_timedelta(timeout)
         self.tenant_name = tenant_name
-        self._checked = False
+        #: ``time.monotonic()`` of the last successful reachability check
+        self._checked_at: Optional[float] = None
+        self._tenant_ready = False
 
     @classmethod
-    def from_settings(cls, settings: "LUMEServicesSettings") -> "ServerBackend":
-        """Build the backend from lume-services settings."""
-        return cls(**cls._settings_kwargs(settings))
+    def from_settings(cls, settings: "LUMEServicesSettings", **kwargs) -> "ServerBackend":
+        """Build the backend from lume-services settings.
+
+        Args:
+            settings: the settings.
+            **kwargs: constructor arguments that win over the settings'.
+        """
+        return cls(**{**cls._settings_kwargs(settings), **kwargs})
 
     @staticmethod
     def _settings_kwargs(settings: "LUMEServicesSettings") -> dict:
@@ -170,8 +228,15 @@ class ServerBackend(Backend, ABC):
         """
 
     @abstractmethod
-    def build_storage(self, flow, image: Optional[str] = None):
-        """Return the Prefect storage the registered flow is kept in."""
+    def build_storage(self, flow, image: Optional[str] = None, project_name: Optional[str] = None):
+        """Return the Prefect storage the registered flow is kept in.
+
+        Args:
+            flow: the Prefect flow being registered.
+            image: the image the flow model names (container backends build
+                the flow's image from it).
+            project_name: the project the flow is registered in.
+        """
 
     def build_result(self, flow):
         """Return the Prefect result task results are written with."""
@@ -179,15 +244,26 @@ class ServerBackend(Backend, ABC):
 
         return PrefectResult()
 
-    def build_flow_of_flows_storage(self, flow_of_flows, image_name: str, image_tag: str = "latest", local: bool = False):
-        """Return the storage of a composed flow of flows: a Docker image ``image_name:image_tag``."""
-        from prefect.storage import Docker
+    def build_flow_of_flows_storage(
+        self, flow_of_flows, image_name: str, image_tag: str = "latest", local: Optional[bool] = None
+    ):
+        """Return the storage of a composed flow of flows: a Docker image ``image_name:image_tag``.
+
+        The storage is lume-services' ``Docker`` storage (``backends/docker.py``),
+        built from ``flow_of_flows.image`` when the composed flow is registered
+        and pushed to :attr:`registry_url` when one is set. With ``local=True``
+        the base image is used as it is on the engine, never pulled; with
+        ``local=False`` it is pulled first; ``None`` uses :attr:`local_images`.
+        """
+        from lume_services.services.scheduling.backends.docker import Docker  # lazy: image building
 
         return Docker(
             base_image=flow_of_flows.image,
             image_name=image_name,
             image_tag=image_tag,
-            local_image=local,
+            local_image=self.local_images if local is None else local,
+            registry_url=self.registry_url,
+            project_name=flow_of_flows.project_name,
         )
 
     # --- connection ---------------------------------------------------------------
@@ -200,8 +276,10 @@ class ServerBackend(Backend, ABC):
     def connect(self):
         """Point Prefect at the server and return a client.
 
-        The first call checks that the server answers (fast) and creates a
-        tenant when the server has none.
+        Checks that the server answers (fast) unless a check succeeded less
+        than ``PrefectConfig.recheck_interval`` seconds ago (see
+        :meth:`ensure_reachable`); the first call also creates a tenant when the
+        server has none.
 
         Raises:
             ServerUnreachableError: the server does not answer; names the URL.
@@ -209,13 +287,32 @@ class ServerBackend(Backend, ABC):
         import prefect
 
         self.config.apply()
-        if not self._checked:
-            self.config.check_reachable()
-            client = prefect.Client(api_server=self.api_url)
+        self.ensure_reachable()
+        client = prefect.Client(api_server=self.api_url)
+        if not self._tenant_ready:
             if not client.get_available_tenants():
                 client.create_tenant(name=self.tenant_name)
-            self._checked = True
-        return prefect.Client(api_server=self.api_url)
+            self._tenant_ready = True
+        return client
+
+    def ensure_reachable(self) -> None:
+        """Check that the server answers, unless a check succeeded recently.
+
+        Prefect's client retries a refused connection for about a minute, so
+        every request that follows a check older than
+        ``PrefectConfig.recheck_interval`` seconds is preceded by a fast one
+        (within ``check_timeout`` seconds): a server that went away since the
+        last check is reported in seconds, not after Prefect's retries.
+
+        Raises:
+            ServerUnreachableError: the server does not answer; names the URL.
+        """
+        now = time.monotonic()
+        if self._checked_at is not None and now - self._checked_at < self.config.recheck_interval:
+            return
+        self._checked_at = None
+        self.config.check_reachable()
+        self._checked_at = time.monotonic()
 
     def _graphql(self, client, query, **kwargs):
         from prefect.exceptions import ClientError
@@ -238,27 +335,36 @@ class ServerBackend(Backend, ABC):
     def register_flow(self, flow, project_name: Optional[str], image: Optional[str] = None, labels: Optional[List[str]] = None) -> str:
         """Register a Prefect flow, creating its project when missing.
 
-        The flow is copied; unless the flow brings its own, the copy gets this
+        The caller's flow and its storage are left as they are: a copy is
+        registered. Unless the flow brings its own, the copy gets this
         backend's storage (:meth:`build_storage`), run config
         (:meth:`build_run_config` with ``labels`` and ``image``; a run config
-        the flow brings gets ``labels``) and result (:meth:`build_result`).
-        Registering an unchanged flow with the same image and labels again
-        returns the same flow id; a changed flow becomes a new version and
-        archives the previous one.
+        the flow brings gets ``labels``) and result (:meth:`build_result`); a
+        storage the flow brings (a composed flow of flows') is copied without
+        this flow in it. Registering an unchanged flow with the same image and
+        labels again returns the same flow id; a changed flow becomes a new
+        version and archives the previous one.
 
         Returns:
             The flow id.
         """
-        from lume_services.services.scheduling.backends.local import flow_fingerprint
+        flow_id, _ = self._register(flow, project_name, image, labels)
+        return flow_id
+
+    def _register(self, flow, project_name: Optional[str], image: Optional[str], labels: Optional[List[str]]):
+        """Register a copy of ``flow``; return the flow id and the copy (its storage built)."""
+        from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
 
         labels = ["lume-services"] if labels is None else list(labels)
         project_name = project_name or self.default_project
         client = self.connect()
         client.create_project(project_name=project_name)
         key = flow_fingerprint(flow, image, labels)  # before storage is attached
-        flow = flow.copy()
-        if flow.storage is None:  # a storage given with the flow (a composed flow's) is kept
-            flow.storage = self.build_storage(flow, image)
+        flow = flow.copy()  # shallow: storage, run config and result are the caller's objects
+        if flow.storage is None:
+            flow.storage = self.build_storage(flow, image, project_name=project_name)
+        else:  # a storage given with the flow (a composed flow's) is kept, as a copy
+            flow.storage = storage_without(flow.storage, flow.name)
         if flow.run_config is None:
             flow.run_config = self.build_run_config(None, labels=labels, image=image)
         else:
@@ -266,7 +372,7 @@ class ServerBackend(Backend, ABC):
             flow.run_config.labels = set(labels)
         if flow.result is None:
             flow.result = self.build_result(flow)
-        return client.register(
+        flow_id = client.register(
             flow,
             project_name=project_name,
             build=True,
@@ -274,6 +380,7 @@ class ServerBackend(Backend, ABC):
             no_url=True,
             idempotency_key=key,
         )
+        return flow_id, flow
 
     def flow_names(self, project_name: str) -> List[str]:
         """Return the names of the unarchived flows of a project."""
@@ -384,7 +491,10 @@ class ServerBackend(Backend, ABC):
             options.run_name = run_config.run_name
             if run_config.scheduled_start_time is not None:
                 options.scheduled_start_time = _utc(run_config.scheduled_start_time)
-            options.poll_interval = run_config.poll_interval
+            # FlowRunConfig.poll_interval has a default (10 s): only an interval the
+            # user set wins over the backend's (PrefectConfig.poll_interval)
+            if "poll_interval" in run_config.__fields_set__:
+                options.poll_interval = run_config.poll_interval
             run_config = run_config.run_config
         if run_config is None:
             return options
@@ -457,8 +567,9 @@ class ServerBackend(Backend, ABC):
                        flow_id: Optional[str] = None, flow=None, timeout=None, **kwargs):
         """Run a registered flow, wait for it and return a task's result, or all results.
 
-        The run is polled every ``FlowRunConfig.poll_interval`` (or the backend's
-        ``poll_interval``). When it has not finished after ``timeout`` (or the
+        The run is polled every ``FlowRunConfig.poll_interval`` when the
+        ``FlowRunConfig`` sets one, else every ``poll_interval`` of the backend
+        (``PrefectConfig.poll_interval``). When it has not finished after ``timeout`` (or the
         backend's), it is cancelled and :class:`FlowRunTimeoutError` is raised.
 
         Args:
@@ -494,36 +605,59 @@ class ServerBackend(Backend, ABC):
     def wait_for_flow_run(self, flow_run_id: str, poll_interval=None, timeout=None, flow_name: Optional[str] = None):
         """Poll a flow run until it finishes; cancel it when it takes too long.
 
+        Args:
+            flow_run_id: the run.
+            poll_interval: seconds or a ``timedelta`` between polls; ``None``
+                uses the backend's.
+            timeout: seconds or a ``timedelta``; ``None`` uses the backend's.
+            flow_name: the run's flow, named in the timeout error.
+
         Returns:
             The finished run's ``FlowRunView``.
 
         Raises:
             FlowRunTimeoutError: not finished within ``timeout``; the run was cancelled.
+            ServerUnreachableError: the server stopped answering.
+        """
+        return self._wait_until(flow_run_id, poll_interval, _Deadline(self._limit(timeout)), flow_name)
+
+    def _limit(self, timeout) -> Optional[timedelta]:
+        """A wait's time limit: ``timeout`` when given, else the backend's."""
+        return _as_timedelta(timeout) if timeout is not None else self.timeout
+
+    def _wait_until(self, flow_run_id: str, poll_interval, deadline: "_Deadline", flow_name: Optional[str] = None,
+                    waited_for: Optional[str] = None):
+        """Poll a flow run until it finishes, cancelling it when ``deadline`` passes.
+
+        Args:
+            waited_for: what the deadline is for, when more than this run
+                (named in the timeout error).
         """
         from prefect.backend import FlowRunView
         from prefect.engine.state import State
         from prefect.utilities.graphql import with_args
 
         interval = (_as_timedelta(poll_interval) or self.poll_interval).total_seconds()
-        limit = _as_timedelta(timeout) if timeout is not None else self.timeout
-        deadline = None if limit is None else time.monotonic() + limit.total_seconds()
         client = self.connect()
         query = {"query": {with_args("flow_run_by_pk", {"id": flow_run_id}): {"serialized_state"}}}
         while True:
+            self.ensure_reachable()  # a long wait outlives a check: look again before polling
             data = self._graphql(client, query).data.flow_run_by_pk
             state = State.deserialize(data.serialized_state)
             if state.is_finished():
                 return FlowRunView.from_flow_run_id(flow_run_id)
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline.passed():
                 client.cancel_flow_run(flow_run_id)
+                run = f"flow run {flow_run_id}{f' of flow {flow_name!r}' if flow_name else ''}"
+                within = f"within {deadline.limit.total_seconds():g} s"
+                if waited_for:
+                    within += f" (the timeout of {waited_for})"
                 raise FlowRunTimeoutError(
-                    f"flow run {flow_run_id}{f' of flow {flow_name!r}' if flow_name else ''} did not "
-                    f"finish within {limit.total_seconds():g} s (its state was "
+                    f"{run} did not finish {within} (its state was "
                     f"{type(state).__name__}); it was cancelled. Give a longer timeout "
                     "(timeout=...) or check that an agent with the run's labels is running"
                 )
-            sleep = interval if deadline is None else min(interval, max(0.0, deadline - time.monotonic()))
-            time.sleep(sleep)
+            time.sleep(deadline.capped(interval))
 
     def _task_names(self, view, flow) -> Dict[str, str]:
         """Task slug -> task name for the flow of a run."""
@@ -597,7 +731,9 @@ class ServerBackend(Backend, ABC):
 
     # --- flows of flows ---------------------------------------------------------------
 
-    def compose_flow_of_flows(self, flow_of_flows, image_name: str, image_tag: str = "latest", local: bool = False):
+    def compose_flow_of_flows(
+        self, flow_of_flows, image_name: str, image_tag: str = "latest", local: Optional[bool] = None
+    ):
         """Compose a flow of flows into one Prefect flow that runs each child on the server.
 
         See :func:`compose_server_flow_of_flows`; the storage comes from
@@ -613,6 +749,10 @@ class ServerBackend(Backend, ABC):
     def run_and_return_flow_of_flows(self, flow_of_flows, parameters=None, run_config=None, task_name: Optional[str] = None, **kwargs):
         """Run a registered flow of flows and return its children's task results.
 
+        The timeout (a ``timeout=`` keyword, else the backend's) is a deadline
+        for the whole run: the composed flow's run and every child run it waits
+        on afterwards share it.
+
         Args:
             flow_of_flows: the registered ``FlowOfFlows`` (it has a ``flow_id``).
             parameters: values of the composed flow's parameters (exposed child
@@ -620,6 +760,7 @@ class ServerBackend(Backend, ABC):
             run_config: as for :meth:`run`.
             task_name: ``None`` for ``{child: {task: result}}``; ``"<child>/<task>"``
                 for one child's task; a task name unique across the children.
+            **kwargs: ``timeout``: seconds or a ``timedelta``.
 
         Returns:
             The result(s) asked for.
@@ -628,6 +769,8 @@ class ServerBackend(Backend, ABC):
             TaskNotInFlowError: ``task_name`` names no task, or a task of several
                 children; lists the valid names.
             FlowFailedError: a child failed; names the child and its failed task.
+            FlowRunTimeoutError: the runs did not finish before the deadline; the
+                run waited on then was cancelled.
         """
         from lume_services.services.scheduling.service import SchedulingService
 
@@ -638,7 +781,13 @@ class ServerBackend(Backend, ABC):
             flow_of_flows.register(scheduling_service=SchedulingService(self))
         options = self._run_options(parameters, run_config)
         parent_run_id = self._create_flow_run(options, flow_id=flow_of_flows.flow_id, flow=flow_of_flows.prefect_flow)
-        view = self.wait_for_flow_run(parent_run_id, options.poll_interval, timeout, flow_name=flow_of_flows.name)
+        deadline = _Deadline(self._limit(timeout))
+        waited_for = f"flow of flows {flow_of_flows.name!r}"
+
+        def wait(run_id, flow_name):
+            return self._wait_until(run_id, options.poll_interval, deadline, flow_name, waited_for)
+
+        view = wait(parent_run_id, flow_of_flows.name)
         child_runs = self._child_run_ids(view)
         if not view.state.is_successful():
             failed = {}
@@ -646,7 +795,7 @@ class ServerBackend(Backend, ABC):
                 run_id = child_runs.get(child_name)
                 if run_id is None:
                     continue
-                child_view = self.wait_for_flow_run(run_id, options.poll_interval, timeout, flow_name=child_name)
+                child_view = wait(run_id, child_name)
                 try:
                     self.raise_if_failed(child_view, child_name)
                 except FlowFailedError as exc:
@@ -665,7 +814,7 @@ class ServerBackend(Backend, ABC):
             if target is not None and target[0] != child_name:
                 continue
             child = children[child_name]
-            child_view = self.wait_for_flow_run(child_runs[child_name], options.poll_interval, timeout, flow_name=child_name)
+            child_view = wait(child_runs[child_name], child_name)
             results[child_name] = self.collect_results(child_view, child.prefect_flow, target[1] if target else None)
         if target is not None:
             return results[target[0]]
@@ -805,9 +954,9 @@ class LocalAgentBackend(ServerBackend):
         self.storage_dir = Path(storage_dir or "~/.lume_services/server").expanduser()
 
     @classmethod
-    def from_settings(cls, settings: "LUMEServicesSettings") -> "LocalAgentBackend":
-        storage_dir = settings.prefect.storage_dir or Path(settings.home) / "server"
-        return cls(storage_dir=storage_dir, **cls._settings_kwargs(settings))
+    def from_settings(cls, settings: "LUMEServicesSettings", **kwargs) -> "LocalAgentBackend":
+        kwargs.setdefault("storage_dir", settings.prefect.storage_dir or Path(settings.home) / "server")
+        return super().from_settings(settings, **kwargs)
 
     def build_run_config(self, run_config: Optional[LocalRunConfig] = None, labels=None, image=None):
         """A Prefect ``LocalRun`` from a ``LocalRunConfig`` (env, working dir, labels)."""
@@ -816,7 +965,7 @@ class LocalAgentBackend(ServerBackend):
             run_config = run_config.copy(update={"labels": list(labels)})
         return run_config.build()
 
-    def build_storage(self, flow, image: Optional[str] = None):
+    def build_storage(self, flow, image: Optional[str] = None, project_name: Optional[str] = None):
         """Prefect ``Local`` storage under ``storage_dir/flows`` (no hostname label added)."""
         from prefect.storage import Local
 
@@ -828,7 +977,9 @@ class LocalAgentBackend(ServerBackend):
 
         return LocalResult(dir=str(self.storage_dir / "results"))
 
-    def build_flow_of_flows_storage(self, flow_of_flows, image_name: str, image_tag: str = "latest", local: bool = False):
+    def build_flow_of_flows_storage(
+        self, flow_of_flows, image_name: str, image_tag: str = "latest", local: Optional[bool] = None
+    ):
         """The same ``Local`` storage as for single flows: the agent here loads it."""
         return self.build_storage(None)
 
@@ -836,7 +987,8 @@ class LocalAgentBackend(ServerBackend):
 class KubernetesBackend(ServerBackend):
     """Runs flows registered on a Prefect 1 Server as Kubernetes jobs (``KubernetesRun``).
 
-    Flows are kept in ``Docker`` storage built on the flow's image and pushed to
+    Flows are kept in lume-services' ``Docker`` storage (the flow images of
+    the Docker backend) built on the flow's image and pushed to
     ``registry_url``, which the cluster must be able to pull from; task results
     use ``PrefectResult`` (JSON values kept in the run's states).
 
@@ -864,15 +1016,18 @@ class KubernetesBackend(ServerBackend):
             run_config = run_config.copy(update=update)
         return run_config.build()
 
-    def build_storage(self, flow, image: Optional[str] = None):
-        """``Docker`` storage on ``image``, pushed to ``registry_url`` when given."""
-        from prefect.storage import Docker
+    def build_storage(self, flow, image: Optional[str] = None, project_name: Optional[str] = None):
+        """lume-services' ``Docker`` storage built on ``image``, pushed to ``registry_url`` when given.
 
-        return Docker(
-            registry_url=self.registry_url,
-            base_image=image,
-            image_name=flow.name if flow is not None else None,
-            local_image=True,
+        The same flow image as on the Docker backend (see
+        ``backends/docker.py``: ``flow_image_storage``): named
+        ``lume-flow-<project>-<flow>:<flow hash>``, labelled, reused when
+        unchanged, built from ``image`` as it is on the engine (never pulled).
+        """
+        from lume_services.services.scheduling.backends.docker import flow_image_storage  # lazy
+
+        return flow_image_storage(
+            flow, base_image=image, project_name=project_name, local=True, registry_url=self.registry_url
         )
 
 
