@@ -5,6 +5,7 @@ and test_docker_agent.py.
 """
 
 import json
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from lume_services.errors import DockerEngineUnavailableError
 from lume_services.services.scheduling.backends.backend import DockerRunConfig
 from lume_services.services.scheduling.backends.docker import (
+    CONTAINER_RESULTS_DB_DIR,
     Docker,
     DockerBackend,
     docker_client,
@@ -57,22 +59,108 @@ def test_run_containers_get_the_backends_volumes_env_and_network():
     assert run.host_config == {"binds": ["/tmp/x:/x", "/srv/lume-files:/lume/files"], "network_mode": "host"}
 
 
-def test_the_mounted_filesystem_of_the_settings_is_bound_into_runs(tmp_path):
+def _in_container(run_env):
+    """The settings a run container builds from the environment its run config gives it."""
+    from lume_services.config import LUMEServicesSettings
+
+    saved = dict(os.environ)
+    try:
+        for name in [n for n in os.environ if n.startswith("LUME_")]:
+            del os.environ[name]
+        os.environ.update(run_env)
+        return LUMEServicesSettings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_the_mounted_filesystem_of_the_settings_is_bound_into_runs_and_configured_there(tmp_path):
     from lume_services.config import LUMEServicesSettings
 
     settings = LUMEServicesSettings(
         backend="docker",
         home=tmp_path,
-        mounted_filesystem={"mount_path": "/srv/data", "mount_alias": "/lume/data"},
+        mounted_filesystem={"mount_path": "/srv/data", "mount_alias": "/lume/data", "identifier": "shared"},
     )
 
-    backend = DockerBackend.from_settings(settings)
+    run = DockerBackend.from_settings(settings).build_run_config()
+
+    assert "/srv/data:/lume/data" in run.host_config["binds"]
+    # in the container the folder is at the alias: there the mount path is the alias
+    assert _in_container(run.env).mounted_filesystem.dict() == {
+        "mount_path": "/lume/data", "mount_alias": "/lume/data", "identifier": "shared"
+    }
+
+
+def test_task_results_of_settings_built_backends_are_kept_under_the_home(tmp_path):
+    from lume_services.config import LUMEServicesSettings
+
+    backend = DockerBackend.from_settings(LUMEServicesSettings(backend="docker", home=tmp_path))
 
     results = str(tmp_path / "docker-results")
-    assert backend.volumes == {"/srv/data": "/lume/data", results: results}
-    assert backend.build_run_config().host_config == {
-        "binds": ["/srv/data:/lume/data", f"{results}:{results}"]
-    }
+    assert backend.volumes[results] == results
+    assert f"{results}:{results}" in backend.build_run_config().host_config["binds"]
+
+
+def test_run_containers_share_the_sqlite_results_db_of_the_settings(tmp_path):
+    from lume_services.config import LUMEServicesSettings, build_results_db
+
+    db_file = tmp_path / "db" / "lume.sqlite"
+    settings = LUMEServicesSettings(backend="docker", home=tmp_path / "home",
+                                    results_db={"type": "sqlite", "path": db_file})
+
+    run = DockerBackend.from_settings(settings).build_run_config()
+
+    assert f"{tmp_path / 'db'}:{CONTAINER_RESULTS_DB_DIR}" in run.host_config["binds"]
+    inside = _in_container(run.env)
+    assert inside.results_db.type == "sqlite"
+    assert str(inside.results_db.path) == f"{CONTAINER_RESULTS_DB_DIR}/lume.sqlite"
+    assert build_results_db(settings).path == db_file  # the file the host uses is the one bound
+
+
+def test_the_default_sqlite_results_db_under_the_home_is_shared_with_run_containers(tmp_path):
+    from lume_services.config import LUMEServicesSettings
+
+    run = DockerBackend.from_settings(LUMEServicesSettings(backend="docker", home=tmp_path)).build_run_config()
+
+    assert f"{tmp_path}:{CONTAINER_RESULTS_DB_DIR}" in run.host_config["binds"]
+    assert run.env["LUME_RESULTS_DB__PATH"] == f"{CONTAINER_RESULTS_DB_DIR}/results.sqlite"
+
+
+def test_run_containers_get_the_mongodb_settings_with_the_password_only_in_their_environment(tmp_path, caplog):
+    import logging
+
+    from lume_services.config import LUMEServicesSettings
+
+    mongodb = {"host": "mongodb.example", "port": 27018, "database": "lume", "username": "flows",
+               "password": "s3cret-pw", "auth_mechanism": "SCRAM-SHA-256", "options": {"tls": True}}
+    settings = LUMEServicesSettings(backend="docker", home=tmp_path,
+                                    results_db={"type": "mongodb", "mongodb": mongodb})
+
+    with caplog.at_level(logging.DEBUG):
+        backend = DockerBackend.from_settings(settings)
+        run = backend.build_run_config()
+
+    inside = _in_container(run.env)
+    assert inside.results_db.type == "mongodb"
+    assert inside.results_db.mongodb == settings.results_db.mongodb
+    assert inside.results_db.mongodb.password.get_secret_value() == "s3cret-pw"
+    assert run.env["LUME_RESULTS_DB__MONGODB__PASSWORD"] == "s3cret-pw"
+    assert not any(CONTAINER_RESULTS_DB_DIR in bind for bind in run.host_config["binds"])
+    assert "s3cret-pw" not in repr(backend.env) + repr(vars(backend))
+    assert "s3cret-pw" not in caplog.text
+
+
+def test_an_explicit_local_wins_over_the_backends_local_images():
+    fof = SimpleNamespace(image="my-flows:1.0", project_name="lume")
+
+    def local_image(backend, local):
+        return backend.build_flow_of_flows_storage(fof, "composed", "v2", local=local).local_image
+
+    assert local_image(DockerBackend(local_images=True), False) is False  # pulled
+    assert local_image(DockerBackend(local_images=False), True) is True  # not pulled
+    assert local_image(DockerBackend(local_images=True), None) is True  # the backend's default
+    assert local_image(DockerBackend(local_images=False), None) is False
 
 
 def test_task_results_are_files_in_the_results_folder_bound_at_the_same_path(tmp_path):

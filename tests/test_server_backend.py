@@ -300,3 +300,107 @@ def test_an_unreachable_server_errors_within_seconds(lume_home):
 
     assert time.monotonic() - started < 5
     assert f"http://127.0.0.1:{port}/graphql" in str(info.value)
+
+
+def test_without_a_poll_interval_in_the_flow_run_config_the_backends_poll_interval_is_used(
+    server_backend, prefect_protocol_double
+):
+    flow = register(server_flows.context_flow, "backend-poll-interval")
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=3)
+    # no poll_interval: FlowRunConfig's default (10 s) must not replace the backend's (0.2 s)
+    run_config = FlowRunConfig(run_name="polled-by-the-backend", scheduled_start_time=start)
+
+    flow.run_and_return(None, run_config, "run_context")
+
+    (run,) = [r for r in prefect_protocol_double.store.flow_runs.values() if r["flow_id"] == flow.flow_id]
+    polls = [t for t, field, args in prefect_protocol_double.store.request_log
+             if field == "flow_run_by_pk" and args.get("id") == run["id"] and t < start.timestamp()]
+    gaps = [b - a for a, b in zip(polls, polls[1:])]
+    assert server_backend.poll_interval == timedelta(seconds=0.2)
+    assert len(gaps) >= 5
+    assert all(gap < 0.6 for gap in gaps)
+
+
+@pytest.fixture
+def private_double():
+    """A protocol double of this test's own, which the test may stop."""
+    from prefect_server_double import ProtocolDouble
+
+    double = ProtocolDouble().start()
+    double.store.create_tenant({"input": {"name": "default", "slug": "default"}})
+    double.stopped = False
+    yield double
+    if not double.stopped:
+        double.stop()
+
+
+def _stop(double):
+    double.stop()
+    double.stopped = True
+
+
+def _backend_for(double, tmp_path, **prefect):
+    from lume_services.config import PrefectConfig
+
+    config = PrefectConfig(server_host="http://127.0.0.1", server_port=double.port,
+                           graphql_path=double.path, check_timeout=2, **prefect)
+    return LocalAgentBackend(config=config, storage_dir=tmp_path / "private-storage")
+
+
+def _checks(double):
+    return double.store.requests.count("query hello")
+
+
+def test_a_recent_successful_check_is_trusted_for_the_recheck_interval(private_double, tmp_path):
+    backend = _backend_for(private_double, tmp_path, recheck_interval=1)
+
+    backend.create_project("checked-once")
+    backend.create_project("checked-once-again")
+    assert _checks(private_double) == 1
+
+    time.sleep(1.1)  # the interval is time itself: nothing to wait on instead
+    backend.create_project("checked-again")
+    assert _checks(private_double) == 2
+
+
+def test_a_server_gone_after_a_successful_check_is_reported_within_seconds(private_double, tmp_path):
+    backend = _backend_for(private_double, tmp_path, recheck_interval=0)
+    backend.create_project("before-it-went")
+    _stop(private_double)
+
+    started = time.monotonic()
+    with pytest.raises(ServerUnreachableError) as info:
+        backend.create_project("after-it-went")
+
+    assert time.monotonic() - started < 5  # not Prefect's ~62 s of retries
+    assert private_double.url in str(info.value)
+
+
+def test_a_server_gone_during_a_wait_is_reported_within_seconds(private_double, tmp_path):
+    import threading
+
+    backend = _backend_for(private_double, tmp_path, recheck_interval=0)
+    flow_id = backend.register_flow(server_flows.adder, "gone-during-wait")
+    flow_run_id = backend.run({"b": 1}, flow_id=flow_id)  # no agent here: it stays scheduled
+    outcome = {}
+
+    def wait():
+        started = time.monotonic()
+        try:
+            backend.wait_for_flow_run(flow_run_id, poll_interval=1, timeout=120)
+        except Exception as exc:  # noqa: BLE001 - the test asserts what it is
+            outcome["error"] = exc
+        outcome["seconds"] = time.monotonic() - started
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    # stop the server right after the wait's first poll, well before its next one
+    while not any(f == "flow_run_by_pk" and a.get("id") == flow_run_id
+                  for _, f, a in list(private_double.store.request_log)):
+        time.sleep(0.01)
+    _stop(private_double)
+    waiter.join(timeout=30)
+
+    assert not waiter.is_alive()
+    assert isinstance(outcome.get("error"), ServerUnreachableError)
+    assert outcome["seconds"] < 6

@@ -113,3 +113,23 @@ def test_a_flow_run_config_on_kubernetes_builds_the_runs_kubernetes_run():
     assert options.labels == ["k8s"]
     assert options.run_name == "named"
     assert options.parameters == {"x": 1}
+
+
+def test_a_flow_run_config_without_a_poll_interval_leaves_the_backends_poll_interval():
+    options = LocalAgentBackend(poll_interval=0.3)._run_options(None, FlowRunConfig(run_name="named"))
+
+    assert options.poll_interval is None  # wait_for_flow_run then uses the backend's 0.3 s
+
+
+def test_a_poll_interval_set_in_the_flow_run_config_wins_even_when_it_equals_the_default():
+    run_config = FlowRunConfig(poll_interval=timedelta(seconds=10))
+
+    options = LocalAgentBackend(poll_interval=0.3)._run_options(None, run_config)
+
+    assert options.poll_interval == timedelta(seconds=10)
+
+
+def test_recheck_interval_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LUME_PREFECT__RECHECK_INTERVAL", "5")
+
+    assert LUMEServicesSettings().prefect.recheck_interval == 5

@@ -208,3 +208,50 @@ def test_flow_run_config_fields_reach_the_composed_run(test_flows, prefect_proto
     gaps = [b - a for a, b in zip(polls, polls[1:])]
     assert len(gaps) >= 2
     assert all(0.45 <= gap < 1.5 for gap in gaps)
+
+
+SLEEPY = """
+name: sleepy
+project_name: server-test-deadline
+composing_flows:
+  - name: sleeper
+"""
+
+
+def test_the_timeout_is_a_deadline_for_the_whole_flow_of_flows_run(server_backend, prefect_protocol_double):
+    """The composed run is cancelled while its child still runs: waiting on the child
+    afterwards gets what is left of the timeout, not the whole timeout again."""
+    import threading
+    import time
+
+    import prefect
+
+    from fixtures import server_flows
+    from lume_services.errors import FlowRunTimeoutError
+
+    store = prefect_protocol_double.store
+    Flow(name="sleeper", project_name="server-test-deadline", prefect_flow=server_flows.sleeper).register()
+    fof = FlowOfFlows.from_yaml(SLEEPY)
+    fof.compose_and_register()
+    child_id = fof.composing_flows["sleeper"].flow_id
+    before = set(store.flow_runs)
+
+    def cancel_the_composed_run_once_its_child_runs():
+        while not any(r["state"] == "Running" for r in _runs_of(store, child_id, before)):
+            time.sleep(0.05)
+        (parent,) = _runs_of(store, fof.flow_id, before)
+        prefect.Client().cancel_flow_run(parent["id"])
+
+    canceller = threading.Thread(target=cancel_the_composed_run_once_its_child_runs, daemon=True)
+    canceller.start()
+    timeout = 8
+    started = time.monotonic()
+    with pytest.raises(FlowRunTimeoutError) as info:
+        fof.run_and_return({"sleeper-seconds": 60}, FAST, timeout=timeout)
+    elapsed = time.monotonic() - started
+    canceller.join(timeout=5)
+
+    assert elapsed < timeout + 2.5  # the whole timeout again would be well over it
+    assert "'sleeper'" in str(info.value) and "flow of flows 'sleepy'" in str(info.value)
+    (child_run,) = _runs_of(store, child_id, before)
+    assert child_run["state"] in ("Cancelling", "Cancelled")

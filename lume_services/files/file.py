@@ -1,6 +1,5 @@
 """Files that flows write and hand to each other by a small JSON reference."""
 
-import importlib
 import json
 from typing import (
     TYPE_CHECKING,
@@ -20,6 +19,7 @@ from pydantic.generics import GenericModel
 
 from lume_services import config
 from lume_services.config import Context
+from lume_services.type_strings import import_type_string, type_string
 from lume_services.errors import (
     FileHasNoObjectError,
     InvalidFileReferenceError,
@@ -42,11 +42,6 @@ ObjType = TypeVar("ObjType")
 
 #: The keys of a file reference (:meth:`File.jsonable_dict`).
 REFERENCE_KEYS = ("file_type_string", "filename", "filesystem_identifier")
-
-
-def type_string(cls: type) -> str:
-    """Return the importable ``"module:ClassName"`` of a class."""
-    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 class File(GenericModel, Generic[ObjType]):
@@ -223,18 +218,7 @@ def get_file_type(file_type_string: str) -> Type[File]:
         UnknownFileTypeError: the string is malformed, cannot be imported, or
             does not name a ``File`` subclass.
     """
-    if not isinstance(file_type_string, str) or ":" not in file_type_string:
-        raise UnknownFileTypeError(file_type_string, "it is not a 'module:ClassName' string")
-    module_name, _, qualname = file_type_string.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise UnknownFileTypeError(file_type_string, f"it cannot be imported ({exc})") from exc
-    if not (isinstance(obj, type) and issubclass(obj, File)):
-        raise UnknownFileTypeError(file_type_string, "it is not a File subclass")
-    return obj
+    return import_type_string(file_type_string, File, UnknownFileTypeError)
 
 
 def file_from_reference(reference: Union[Dict[str, str], str]) -> File:

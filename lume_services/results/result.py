@@ -1,7 +1,6 @@
 """Results: the inputs and outputs of a flow run, stored in the results database."""
 
 import hashlib
-import importlib
 import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type, Union
@@ -12,6 +11,7 @@ from pydantic.json import pydantic_encoder
 
 from lume_services import config
 from lume_services.config import Context
+from lume_services.type_strings import import_type_string, type_string
 from lume_services.errors import (
     InvalidResultReferenceError,
     MultipleResultsFoundError,
@@ -69,7 +69,9 @@ class Result(BaseModel):
         inputs: the run's inputs (JSON data).
         outputs: the run's outputs (JSON data).
         flow_id: the flow that produced it; taken from the Prefect context when
-            created or inserted inside a flow run.
+            created or inserted inside a flow run. On a server that is the flow's
+            id; in a local run Prefect sets it to the flow's name (for a flow of
+            flows, the composed flow's name).
         date_modified: when it was created (UTC).
         unique_on: the fields that define its identity.
         unique_hash: the SHA-256 of those fields; set automatically.
@@ -88,7 +90,7 @@ class Result(BaseModel):
     @root_validator(skip_on_failure=True)
     def set_identity(cls, values):
         """Set the result type and the unique hash from the other fields."""
-        values["result_type_string"] = f"{cls.__module__}:{cls.__qualname__}"
+        values["result_type_string"] = type_string(cls)
         values["unique_hash"] = cls._hash(values)
         return values
 
@@ -200,20 +202,7 @@ def get_result_from_string(result_type_string: str) -> Type[Result]:
         UnknownResultTypeError: the string is malformed, cannot be imported, or
             does not name a ``Result`` subclass.
     """
-    if not isinstance(result_type_string, str) or ":" not in result_type_string:
-        raise UnknownResultTypeError(result_type_string, "it is not a 'module:ClassName' string")
-    module_name, _, qualname = result_type_string.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise UnknownResultTypeError(
-            result_type_string, f"it cannot be imported ({exc})"
-        ) from exc
-    if not (isinstance(obj, type) and issubclass(obj, Result)):
-        raise UnknownResultTypeError(result_type_string, "it is not a Result subclass")
-    return obj
+    return import_type_string(result_type_string, Result, UnknownResultTypeError)
 
 
 @inject
