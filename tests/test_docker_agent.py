@@ -302,60 +302,131 @@ def test_registering_a_composed_flow_of_flows_twice_keeps_its_id_and_image_and_l
     assert composed.storage.flows == {}
 
 
-def test_a_file_saved_in_the_container_on_the_mounted_filesystem_is_loaded_by_a_flow_outside(
-    prefect_protocol_double, docker_agent, runtime_image, flow_image_cleanup, lume_home, tmp_path
+def test_compose_and_register_builds_an_image_named_for_the_flow_of_flows_on_its_image(
+    docker_service, docker_engine, runtime_image, flow_image_cleanup
 ):
-    import json
+    from lume_services.flows.flow import Flow
+    from lume_services.flows.flow_of_flows import FlowOfFlows
 
-    from prefect import Flow as PrefectFlow
-    from prefect import Parameter
+    doubler_flow, adder_flow = make_child_flows()
+    common = dict(project_name=TEST_PROJECT, labels=DOCKER_LABELS, image=runtime_image)
+    children = {
+        "docker-doubler": Flow(name="docker-doubler", prefect_flow=doubler_flow, **common),
+        "docker-adder": Flow(name="docker-adder", prefect_flow=adder_flow, **common),
+    }
+    for child in children.values():
+        child.register(scheduling_service=docker_service)
+        flow_image_cleanup.append(child.image)
+    runtime_id = docker_engine.images.get(runtime_image).id
+    fof = FlowOfFlows(name=f"Auto Chain {SESSION_ID}", composing_flows=children, **common)
 
+    # no `local` argument: the Docker backend's default (local images) means no pull
+    flow_id = fof.compose_and_register(scheduling_service=docker_service)
+    image = docker_service.backend.registered_image(flow_id)
+    flow_image_cleanup.append(image)
+
+    assert image == f"auto-chain-{SESSION_ID.lower()}:latest"
+    assert fof.image == image
+    assert docker_engine.images.get(runtime_image).id == runtime_id  # its base is untouched
+
+
+@pytest.fixture
+def settings_service(prefect_protocol_double, docker_agent, lume_home, tmp_path):
+    """Settings with a mounted filesystem, configured here, and a service on the
+    DockerBackend built from the same settings (only the network mode is added:
+    run containers reach the double on the host's loopback).
+
+    Yields:
+        ``{"settings", "service", "backend", "host_folder", "alias"}``.
+    """
     from lume_services import config
     from lume_services.config import LUMEServicesSettings, PrefectConfig
-    from lume_services.flows.flow import Flow, FlowRunConfig
     from lume_services.services.scheduling import SchedulingService
     from lume_services.services.scheduling.backends.docker import DockerBackend
-    from lume_services.tasks.file import SaveFile, load_file
 
     host_folder = tmp_path / "shared"
     host_folder.mkdir()
     alias = "/lume/data"
     double = prefect_protocol_double
-    backend = DockerBackend(
-        config=PrefectConfig(server_host="http://127.0.0.1", server_port=double.port, graphql_path=double.path),
-        network_mode="host",
-        # the container sees the host folder under the alias, and its file service knows it as "mounted"
-        volumes={str(host_folder): alias},
-        env={"LUME_MOUNTED_FILESYSTEM": json.dumps({"mount_path": alias, "mount_alias": alias})},
-        poll_interval=0.2,
-        timeout=180,
+    settings = LUMEServicesSettings(
+        backend="local",  # flows outside containers run here; runs in containers use `backend`
+        home=lume_home,
+        prefect=PrefectConfig(server_host="http://127.0.0.1", server_port=double.port,
+                              graphql_path=double.path, poll_interval=0.2, run_timeout=180),
+        mounted_filesystem={"mount_path": str(host_folder), "mount_alias": alias},
     )
+    config.configure(settings)
+    backend = DockerBackend.from_settings(settings, network_mode="host")
+    yield {"settings": settings, "service": SchedulingService(backend), "backend": backend,
+           "host_folder": host_folder, "alias": alias}
+
+
+def test_a_file_saved_in_the_container_on_the_mounted_filesystem_is_loaded_by_a_flow_outside(
+    settings_service, runtime_image, flow_image_cleanup
+):
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter
+
+    from lume_services.flows.flow import Flow
+    from lume_services.tasks.file import SaveFile, load_file
+
+    alias, service = settings_service["alias"], settings_service["service"]
     with PrefectFlow("docker-writer") as writer:
         SaveFile()(Parameter("text"), filename=f"{alias}/out/greeting.txt", filesystem_identifier="mounted")
     model = Flow(name="docker-writer", project_name=TEST_PROJECT, prefect_flow=writer,
                  labels=DOCKER_LABELS, image=runtime_image)
-    service = SchedulingService(backend)
     model.register(scheduling_service=service)
-    flow_image_cleanup.append(backend.registered_image(model.flow_id))
+    flow_image_cleanup.append(settings_service["backend"].registered_image(model.flow_id))
 
-    reference = model.run_and_return(
-        {"text": "written in a container"}, FlowRunConfig(poll_interval=timedelta(seconds=0.2)),
-        task_name="save_file", scheduling_service=service,
-    )
+    # no environment given by hand: the container's file service is configured from the settings
+    reference = model.run_and_return({"text": "written in a container"}, task_name="save_file",
+                                     scheduling_service=service)
 
     assert reference["filename"] == f"{alias}/out/greeting.txt"
-    assert (host_folder / "out" / "greeting.txt").read_text() == "written in a container"
+    assert (settings_service["host_folder"] / "out" / "greeting.txt").read_text() == "written in a container"
     # the next flow runs here, where the same folder is mounted at its host path
-    config.configure(
-        LUMEServicesSettings(
-            backend="local", home=lume_home,
-            mounted_filesystem={"mount_path": str(host_folder), "mount_alias": alias},
-        )
-    )
     with PrefectFlow("reader") as reader:
         load_file(Parameter("file_rep"))
     loaded = Flow(name="reader", prefect_flow=reader).run_and_return({"file_rep": reference}, task_name="load_file")
     assert loaded == "written in a container"
+
+
+def make_result_flow(name: str):
+    """text -> a Result stored with SaveDBResult; its code stored by value in the image."""
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter, task
+
+    from lume_services.tasks.db import SaveDBResult
+
+    @task
+    def make_result(text):
+        from lume_services.results import Result
+
+        return Result(project_name=TEST_PROJECT, inputs={"text": text}, outputs={"words": text.split()})
+
+    with PrefectFlow(name) as flow:
+        SaveDBResult()(make_result(Parameter("text")))
+    return flow
+
+
+def test_a_result_saved_in_the_container_is_loaded_outside_from_the_settings_results_db(
+    settings_service, runtime_image, flow_image_cleanup
+):
+    from lume_services.flows.flow import Flow
+    from lume_services.tasks.db import load_db_result_value
+
+    service = settings_service["service"]
+    model = Flow(name="docker-result-saver", project_name=TEST_PROJECT,
+                 prefect_flow=make_result_flow("docker-result-saver"), labels=DOCKER_LABELS, image=runtime_image)
+    model.register(scheduling_service=service)
+    flow_image_cleanup.append(settings_service["backend"].registered_image(model.flow_id))
+
+    reference = model.run_and_return({"text": "saved in a container"}, task_name="save_db_result",
+                                     scheduling_service=service)
+
+    # loaded here, from the SQLite file under this process's LUME_HOME
+    assert load_db_result_value(reference, "outputs", ["words", 3]) == "container"
+    assert load_db_result_value(reference).flow_id == model.flow_id
 
 
 def test_a_value_json_cannot_hold_comes_back_through_the_results_folder(
@@ -394,3 +465,44 @@ def test_a_value_json_cannot_hold_comes_back_through_the_results_folder(
 
     assert value == {1, 2, 3}
     assert any((tmp_path / "results").iterdir())
+
+
+def test_a_db_mapping_passes_a_result_saved_in_one_container_to_a_flow_in_another(
+    settings_service, runtime_image, flow_image_cleanup
+):
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter, task
+
+    from lume_services.flows.flow import Flow
+    from lume_services.flows.flow_of_flows import FlowOfFlows
+
+    @task
+    def echo(word):
+        return word
+
+    with PrefectFlow("docker-echo") as echo_flow:
+        echo(Parameter("word"))
+    service, backend = settings_service["service"], settings_service["backend"]
+    common = dict(project_name=TEST_PROJECT, labels=DOCKER_LABELS, image=runtime_image)
+    saver = Flow(name="docker-db-saver", prefect_flow=make_result_flow("docker-db-saver"), **common)
+    reader = Flow(
+        name="docker-echo",
+        prefect_flow=echo_flow,
+        mapped_parameters={"word": {"parent_flow_name": "docker-db-saver", "parent_task_name": "save_db_result",
+                                    "map_type": "db", "attribute": "outputs", "attribute_index": ["words", "3"]}},
+        **common,
+    )
+    for child in (saver, reader):
+        child.register(scheduling_service=service)
+        flow_image_cleanup.append(backend.registered_image(child.flow_id))
+    fof = FlowOfFlows(name="docker-db-chain", composing_flows={"docker-db-saver": saver, "docker-echo": reader},
+                      **common)
+    fof.compose(f"lume-test-docker-db-chain-{SESSION_ID}", image_tag="composed", local=True,
+                scheduling_service=service)
+    fof.register(scheduling_service=service)
+    flow_image_cleanup.append(backend.registered_image(fof.flow_id))
+
+    # the composed flow's container loads the result the saver's container stored
+    results = fof.run_and_return({"docker-db-saver-text": "stored in one container"}, scheduling_service=service)
+
+    assert results["docker-echo"]["echo"] == "container"

@@ -236,22 +236,26 @@ def test_the_timeout_is_a_deadline_for_the_whole_flow_of_flows_run(server_backen
     child_id = fof.composing_flows["sleeper"].flow_id
     before = set(store.flow_runs)
 
-    def cancel_the_composed_run_once_its_child_runs():
+    timeout, cancel_at = 8, 4
+    started = time.monotonic()
+
+    def cancel_the_composed_run_while_its_child_runs():
         while not any(r["state"] == "Running" for r in _runs_of(store, child_id, before)):
             time.sleep(0.05)
+        # late enough that waiting the whole timeout again for the child would show
+        time.sleep(max(0.0, started + cancel_at - time.monotonic()))
         (parent,) = _runs_of(store, fof.flow_id, before)
         prefect.Client().cancel_flow_run(parent["id"])
 
-    canceller = threading.Thread(target=cancel_the_composed_run_once_its_child_runs, daemon=True)
+    canceller = threading.Thread(target=cancel_the_composed_run_while_its_child_runs, daemon=True)
     canceller.start()
-    timeout = 8
-    started = time.monotonic()
     with pytest.raises(FlowRunTimeoutError) as info:
         fof.run_and_return({"sleeper-seconds": 60}, FAST, timeout=timeout)
     elapsed = time.monotonic() - started
     canceller.join(timeout=5)
 
-    assert elapsed < timeout + 2.5  # the whole timeout again would be well over it
+    # the whole timeout again for the child would end after cancel_at + timeout
+    assert elapsed < timeout + 2.5 < cancel_at + timeout
     assert "'sleeper'" in str(info.value) and "flow of flows 'sleepy'" in str(info.value)
     (child_run,) = _runs_of(store, child_id, before)
     assert child_run["state"] in ("Cancelling", "Cancelled")

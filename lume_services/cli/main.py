@@ -119,12 +119,12 @@ def flow_of_flows():
 
 
 def _run_flow_of_flows(fof, parameters) -> None:
-    from lume_services.flows.flow_of_flows import ChildProgress, split_image
+    from lume_services.flows.flow_of_flows import ChildProgress
 
     order = fof.execution_order()
     click.echo(f"flow of flows {fof.name!r}: {len(order)} flows, in order {', '.join(order)}")
-    image_name, image_tag = split_image(fof.image)
-    fof.compose(image_name, image_tag=image_tag)
+    image_name, image_tag = fof.composed_image_name()
+    fof.compose(image_name, image_tag=image_tag, local=bool(getattr(_backend(), "local_images", False)))
     kwargs = {}
     if getattr(_backend(), "registry", None) is not None:  # the local backend reports per child
         kwargs["task_runner_state_handlers"] = [

@@ -16,6 +16,7 @@ Server backends compose with one flow run per child instead (see
 ``docs/flow_of_flows.md``).
 """
 
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -60,15 +61,9 @@ def exposed_parameter_name(child: str, parameter: str) -> str:
     return f"{child}-{parameter}"
 
 
-def split_image(image: str) -> Tuple[str, str]:
-    """Split ``name:tag`` into name and tag (``latest`` when there is none).
-
-    A registry port is not a tag: ``host:5000/img`` is ``("host:5000/img", "latest")``.
-    """
-    name, sep, tag = image.rpartition(":")
-    if not sep or not name or "/" in tag:
-        return image, "latest"
-    return name, tag
+def _local_images(scheduling_service: SchedulingService) -> bool:
+    """Whether the backend builds images from local base images by default (no pull)."""
+    return bool(getattr(scheduling_service.backend, "local_images", False))
 
 
 def composed_task_name(child: str, task: str) -> str:
@@ -211,13 +206,18 @@ class FlowOfFlows(Flow):
         self,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
     ) -> str:
-        """Compose (image name and tag from ``image``) and register the composed flow.
+        """Compose and register the composed flow, with the image from the model's fields.
+
+        On container backends the composed flow's image is
+        :meth:`composed_image_name` (from ``name``), built on ``image``; whether
+        ``image`` is pulled is the backend's default (a Docker backend with
+        local images never pulls).
 
         Returns:
             The composed flow's id.
         """
-        name, tag = split_image(self.image)
-        self.compose(name, image_tag=tag, scheduling_service=scheduling_service)
+        name, tag = self.composed_image_name()
+        self.compose(name, image_tag=tag, local=_local_images(scheduling_service), scheduling_service=scheduling_service)
         return self.register(scheduling_service=scheduling_service)
 
     @classmethod
@@ -239,12 +239,20 @@ class FlowOfFlows(Flow):
         data = _load_yaml(yaml_obj)
         return cls(**data, **{_SERVICE_KEY: scheduling_service})
 
+    def composed_image_name(self) -> Tuple[str, str]:
+        """Image name and tag for the composed flow: ``("<name as an image name>", "latest")``.
+
+        The composed image is built on ``image``, so it must not share its name.
+        """
+        name = re.sub(r"[^a-z0-9_.-]+", "-", self.name.lower()).strip("-._") or "flow-of-flows"
+        return name, "latest"
+
     # --- runs -------------------------------------------------------------------
 
     def _ensure_composed(self, scheduling_service: SchedulingService) -> None:
         if self.prefect_flow is None:
-            name, tag = split_image(self.image)
-            self.compose(name, image_tag=tag, scheduling_service=scheduling_service)
+            name, tag = self.composed_image_name()
+            self.compose(name, image_tag=tag, local=_local_images(scheduling_service), scheduling_service=scheduling_service)
         if scheduling_service.backend.requires_registration and self.flow_id is None:
             # a server runs registered flows only
             self.register(scheduling_service=scheduling_service)
