@@ -17,15 +17,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "== installing lume-services with its test extra"
 # pip's notes about the local package mirrors are noise here; pip's own status decides
-set +o pipefail
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 \
-    | grep -v "^WARNING: Location .* is ignored"
-pip_status=${PIPESTATUS[0]}
-set -o pipefail
-if [ "$pip_status" -ne 0 ]; then
-    echo "== installing lume-services failed (pip exit $pip_status)" >&2
-    exit "$pip_status"
+pip_log="$(mktemp)"
+if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' >"$pip_log" 2>&1; then
+    grep -v "^WARNING: Location .* is ignored" "$pip_log" >&2 || true
+    echo "== installing lume-services failed" >&2
+    exit 1
 fi
+grep -v "^WARNING: Location .* is ignored" "$pip_log" || true
+rm -f "$pip_log"
 .venv/bin/python -c "import lume_services, prefect; print('== lume-services', lume_services.__version__, 'on prefect', prefect.__version__)"
 
 if [ "${LUME_SKIP_DOCKER:-0}" != "1" ]; then
