@@ -8,6 +8,7 @@ from lume_services.errors import (
     FlowCycleError,
     FlowFailedError,
     FlowNotFoundError,
+    FlowNotLoadedError,
     MissingDBAttributeError,
     ParameterNotInFlowError,
     ParentFlowNotInFlowsError,
@@ -158,7 +159,10 @@ def test_a_failing_child_stops_its_descendants_and_lets_independent_branches_fin
         ],
     )
     seen = {}
-    progress = ChildProgress(fof.compose("x") and fof, lambda child, state: seen.__setitem__(child, state))
+    with pytest.raises(FlowNotLoadedError, match="not composed yet"):
+        ChildProgress(fof, print)
+    fof.compose("x")
+    progress = ChildProgress(fof, lambda child, state: seen.__setitem__(child, state))
     with pytest.raises(FlowFailedError) as info:
         fof.run_and_return({"failing-x": 3}, task_runner_state_handlers=[progress])
     assert info.value.failed_tasks == {"failing/fail": "ValueError: cannot handle 3"}

@@ -31,6 +31,7 @@ from lume_services.errors import (
     DuplicateFlowNameError,
     FlowCycleError,
     FlowFailedError,
+    FlowNotLoadedError,
     InvalidFlowOfFlowsError,
     MissingDBAttributeError,
     ParameterNotInFlowError,
@@ -359,7 +360,9 @@ class ChildProgress:
         fof.run_and_return(task_runner_state_handlers=[progress])
 
     ``state`` is ``"Success"``, ``"Failed"`` (a task of the child failed) or
-    ``"TriggerFailed"`` (not run because a parent failed). Local backend only.
+    ``"TriggerFailed"`` (not run because a parent failed). Local backend only,
+    and only with executors that run tasks in this process (``local``,
+    ``local_dask`` with threads).
 
     Args:
         flow_of_flows: the composed flow of flows.
@@ -369,6 +372,11 @@ class ChildProgress:
     def __init__(self, flow_of_flows: "FlowOfFlows", callback):
         import threading
 
+        if flow_of_flows.prefect_flow is None:
+            raise FlowNotLoadedError(
+                f"flow of flows {flow_of_flows.name!r} is not composed yet; call compose() "
+                "before creating a ChildProgress for it"
+            )
         self.callback = callback
         self._lock = threading.Lock()
         self._pending: Dict[str, int] = defaultdict(int)
