@@ -5,6 +5,7 @@ task functions by value, so the image needs no copy of this test module.
 """
 
 import json
+import sys
 import time
 import zipfile
 
@@ -243,3 +244,20 @@ def test_a_missing_base_image_is_named_and_not_pulled(docker_engine):
     with pytest.raises(ImageBuildError) as info:
         images.build_flow_image(make_adder_flow(), base_image="lume-no-such-base:1", local=True)
     assert "base image 'lume-no-such-base:1' does not exist" in str(info.value)
+
+
+def test_a_base_image_with_another_python_is_refused_naming_both_versions(docker_engine, local_base_image, tmp_path):
+    # an image whose `python` reports another version than this one's
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {local_base_image}\n"
+        "RUN printf '#!/bin/sh\\necho 2.7\\n' > /usr/local/bin/python && chmod +x /usr/local/bin/python\n"
+    )
+    other = f"lume-test-other-python-{SESSION_ID}:1"
+    images.build_image(tmp_path, other, client=docker_engine)
+    try:
+        with pytest.raises(ImageBuildError) as info:
+            images.build_flow_image(make_adder_flow(), base_image=other, local=True)
+        here = "%d.%d" % sys.version_info[:2]
+        assert f"pickled by Python {here} here, but base image {other!r} runs Python 2.7" in str(info.value)
+    finally:
+        docker_engine.images.remove(other, force=True)

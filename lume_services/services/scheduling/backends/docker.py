@@ -451,6 +451,7 @@ class Docker(_PrefectDocker):
                 "see docs/docker.md)",
                 [],
             ) from None
+        _check_python_version(self.base_image, base_id, f"{self.image_name}:{self.image_tag or '<flow hash>'}", client)
         digest = _combined_hash(flows)
         labels = {
             LABEL_ROLE: "flow",
@@ -502,6 +503,46 @@ class Docker(_PrefectDocker):
                 action()
             except InterruptedError as exc:
                 raise ImageBuildError(self._full_name(), f"{failure}: {exc}", []) from exc
+
+
+# image id -> "major.minor" of its `python` ("" when it has none); images never change
+_PYTHON_VERSIONS: Dict[str, str] = {}
+
+
+def image_python_version(image: str, image_id: str, client: "docker.DockerClient") -> str:
+    """The ``major.minor`` version of the ``python`` an image runs ("" when it has none)."""
+    import docker
+
+    if image_id not in _PYTHON_VERSIONS:
+        try:
+            out = client.containers.run(
+                image,
+                ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                entrypoint="python",
+                remove=True,
+                stderr=False,
+                network_disabled=True,
+            )
+            _PYTHON_VERSIONS[image_id] = out.decode().strip()
+        except docker.errors.DockerException:  # no `python` in the image: nothing to compare
+            _PYTHON_VERSIONS[image_id] = ""
+    return _PYTHON_VERSIONS[image_id]
+
+
+def _check_python_version(base_image: str, base_id: str, image: str, client: "docker.DockerClient") -> None:
+    """Refuse a base image whose Python differs from this one: a pickled flow loads only there."""
+    import sys
+
+    here = "%d.%d" % sys.version_info[:2]
+    there = image_python_version(base_image, base_id, client)
+    if there and there != here:
+        raise ImageBuildError(
+            image,
+            f"the flow is pickled by Python {here} here, but base image {base_image!r} runs "
+            f"Python {there}, where it cannot be loaded; build on an image with Python {here} "
+            f"(docker/Dockerfile's BASE_IMAGE), or register from Python {there}",
+            [],
+        )
 
 
 def _combined_hash(flows: List["prefect.Flow"]) -> str:
