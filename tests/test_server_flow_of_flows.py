@@ -207,7 +207,7 @@ def test_flow_run_config_fields_reach_the_composed_run(test_flows, prefect_proto
              if field == "flow_run_by_pk" and args.get("id") == run["id"] and t < start.timestamp()]
     gaps = [b - a for a, b in zip(polls, polls[1:])]
     assert len(gaps) >= 2
-    assert all(0.45 <= gap < 1.5 for gap in gaps)
+    assert all(0.45 <= gap < 3 for gap in gaps)  # the interval, and no 10 s default
 
 
 SLEEPY = """
@@ -236,7 +236,7 @@ def test_the_timeout_is_a_deadline_for_the_whole_flow_of_flows_run(server_backen
     child_id = fof.composing_flows["sleeper"].flow_id
     before = set(store.flow_runs)
 
-    timeout, cancel_at = 8, 4
+    timeout, cancel_at = 10, 4
     started = time.monotonic()
 
     def cancel_the_composed_run_while_its_child_runs():
@@ -255,7 +255,7 @@ def test_the_timeout_is_a_deadline_for_the_whole_flow_of_flows_run(server_backen
     canceller.join(timeout=5)
 
     # the whole timeout again for the child would end after cancel_at + timeout
-    assert elapsed < timeout + 2.5 < cancel_at + timeout
+    assert elapsed < timeout + 3.5 < cancel_at + timeout  # slack for a loaded machine
     assert "'sleeper'" in str(info.value) and "flow of flows 'sleepy'" in str(info.value)
     (child_run,) = _runs_of(store, child_id, before)
     assert child_run["state"] in ("Cancelling", "Cancelled")
