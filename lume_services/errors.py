@@ -107,6 +107,19 @@ class FlowNotSerializableError(LUMEServicesError):
         )
 
 
+class FlowNotRegistrableError(LUMEServicesError):
+    """A flow loaded from a server was changed and cannot be registered as it is."""
+
+    def __init__(self, flow_name: str, labels, image: str):
+        self.flow_name = flow_name
+        super().__init__(
+            f"flow {flow_name!r} was loaded from the server, which keeps a description "
+            "of it, not its code, so it cannot be registered again with labels "
+            f"{list(labels)!r} and image {image!r}; set prefect_flow to the Prefect flow "
+            "and register that"
+        )
+
+
 class FlowNotLoadedError(LUMEServicesError):
     """An operation needs the Prefect flow, but it is neither set nor loadable."""
 

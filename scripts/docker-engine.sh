@@ -46,8 +46,11 @@ apt_install() {
     need_root "installing $*"
     say "installing $* from Debian (apt-get update first)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null || die "apt-get update failed; is a Debian mirror reachable?"
-    apt-get install -y -qq --no-install-recommends "$@" >/dev/null ||
+    # wait for another apt or dpkg (an unattended upgrade) instead of failing at once
+    local lock=(-o DPkg::Lock::Timeout=300)
+    dpkg --configure -a >/dev/null 2>&1 || true  # finish an install a killed run left half done
+    apt-get "${lock[@]}" update -qq >/dev/null || die "apt-get update failed; is a Debian mirror reachable?"
+    apt-get "${lock[@]}" install -y -qq --no-install-recommends "$@" >/dev/null ||
         die "apt-get install $* failed"
 }
 
@@ -76,6 +79,12 @@ cmd_start() {
     else
         need_root "starting dockerd"
         mkdir -p "$STATE_DIR"
+        # a dockerd killed without cleaning up leaves its pid files; dockerd refuses
+        # to start when such a pid has been reused by any live process
+        if ! pgrep -x dockerd >/dev/null 2>&1; then
+            rm -f "$PIDFILE" /var/run/docker.pid
+            pgrep -x containerd >/dev/null 2>&1 || rm -f /var/run/docker/containerd/containerd.pid
+        fi
         say "starting dockerd --mtu $MTU (log: $LOGFILE)"
         # setsid: dockerd outlives this script and the shell that ran it
         setsid dockerd --mtu "$MTU" --pidfile "$PIDFILE" >>"$LOGFILE" 2>&1 </dev/null &

@@ -17,6 +17,24 @@ pytest_plugins = ["fixtures.server"]
 
 
 @pytest.fixture(autouse=True)
+def prefect_config_restored():
+    """Prefect's in-process configuration, as it was before the test, after it.
+
+    Server backends point ``prefect.config`` and ``prefect.context.config`` (two
+    objects) at their server; no test may leave the next one pointed at a
+    server it stopped.
+    """
+    import copy
+
+    import prefect
+
+    saved = [(cfg, copy.deepcopy(cfg.to_dict())) for cfg in {id(c): c for c in (prefect.config, prefect.context.config)}.values()]
+    yield
+    for cfg, values in saved:
+        cfg.update(values)
+
+
+@pytest.fixture(autouse=True)
 def lume_home(tmp_path, monkeypatch):
     """An empty ``LUME_HOME`` for each test, with no configuration carried over."""
     from lume_services import config

@@ -325,7 +325,9 @@ def test_compose_and_register_builds_an_image_named_for_the_flow_of_flows_on_its
     image = docker_service.backend.registered_image(flow_id)
     flow_image_cleanup.append(image)
 
-    assert image == f"auto-chain-{SESSION_ID.lower()}:latest"
+    name, tag = image.rsplit(":", 1)
+    assert name == f"lume-flow-{TEST_PROJECT}-auto-chain-{SESSION_ID}".lower().replace("_", "-")
+    assert len(tag) == 12 and tag != "latest"  # the composed flow's hash: one image per version
     assert fof.image == image
     assert docker_engine.images.get(runtime_image).id == runtime_id  # its base is untouched
 

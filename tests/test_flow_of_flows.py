@@ -136,6 +136,12 @@ def test_from_yaml_reads_an_existing_file_whatever_its_suffix(registered, tmp_pa
     assert FlowOfFlows.from_yaml(str(path)).execution_order() == ["doubler", "adder"]
 
 
+def test_from_yaml_takes_a_long_one_line_yaml_string(registered):
+    text = "{name: " + "x" * 300 + ", project_name: test, composing_flows: [{name: doubler}]}"
+    assert "\n" not in text and len(text) > 255  # longer than a file name may be
+    assert FlowOfFlows.from_yaml(text).execution_order() == ["doubler"]
+
+
 def test_from_yaml_with_a_missing_file_says_so(registered, tmp_path):
     with pytest.raises(InvalidFlowOfFlowsError, match="does not exist"):
         FlowOfFlows.from_yaml(str(tmp_path / "nope.yaml"))

@@ -259,3 +259,25 @@ def test_a_changed_attribute_of_a_task_instance_is_a_new_version(lume_home):
     loaded = Flow(name="configured")
     loaded.load_flow()
     assert loaded.run_and_return(task_name="Scale") == 3
+
+
+def test_the_fingerprint_does_not_depend_on_the_hash_seed(lume_home):
+    code = """
+        from prefect import Flow, Parameter, task
+        from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+
+        @task
+        def is_known(name):
+            return name in {"alpha", "beta", "gamma", "delta"}  # a frozenset constant
+
+        with Flow("seeded") as flow:
+            is_known(Parameter("name"))
+        print(flow_fingerprint(flow, None, []))
+    """
+    digests = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1

@@ -216,7 +216,7 @@ def test_flow_run_config_fields_reach_the_run(server_backend, prefect_protocol_d
     from prefect.backend import FlowRunView
 
     flow = register(server_flows.context_flow, "run-config-fields")
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=3)
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=5)
     run_config = FlowRunConfig(
         poll_interval=timedelta(seconds=0.5),
         labels=["lume-services"],
@@ -306,7 +306,7 @@ def test_without_a_poll_interval_in_the_flow_run_config_the_backends_poll_interv
     server_backend, prefect_protocol_double
 ):
     flow = register(server_flows.context_flow, "backend-poll-interval")
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=3)
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=5)
     # no poll_interval: FlowRunConfig's default (10 s) must not replace the backend's (0.2 s)
     run_config = FlowRunConfig(run_name="polled-by-the-backend", scheduled_start_time=start)
 
@@ -352,13 +352,13 @@ def _checks(double):
 
 
 def test_a_recent_successful_check_is_trusted_for_the_recheck_interval(private_double, tmp_path):
-    backend = _backend_for(private_double, tmp_path, recheck_interval=1)
+    backend = _backend_for(private_double, tmp_path, recheck_interval=3)
 
     backend.create_project("checked-once")
     backend.create_project("checked-once-again")
     assert _checks(private_double) == 1
 
-    time.sleep(1.1)  # the interval is time itself: nothing to wait on instead
+    time.sleep(3.1)  # the interval is time itself: nothing to wait on instead
     backend.create_project("checked-again")
     assert _checks(private_double) == 2
 
@@ -379,7 +379,7 @@ def test_a_server_gone_after_a_successful_check_is_reported_within_seconds(priva
 def test_a_server_gone_during_a_wait_is_reported_within_seconds(private_double, tmp_path):
     import threading
 
-    backend = _backend_for(private_double, tmp_path, recheck_interval=0)
+    backend = _backend_for(private_double, tmp_path)  # the default recheck interval (30 s)
     flow_id = backend.register_flow(server_flows.adder, "gone-during-wait")
     flow_run_id = backend.run({"b": 1}, flow_id=flow_id)  # no agent here: it stays scheduled
     outcome = {}

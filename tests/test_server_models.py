@@ -23,6 +23,19 @@ def test_registering_a_flow_loaded_from_the_server_keeps_the_registered_flow(ser
     assert loaded.run_and_return({"x": 4}, FAST, task_name="double") == 8
 
 
+def test_changing_the_labels_of_a_flow_loaded_from_the_server_needs_the_prefect_flow(server_backend):
+    from lume_services.errors import FlowNotRegistrableError
+
+    flow_id = Flow(name="doubler", project_name="models", prefect_flow=ft.doubler).register()
+    loaded = Flow(name="doubler", project_name="models")
+    loaded.load_flow()
+    loaded.labels = ["lume-services", "gpu"]
+    with pytest.raises(FlowNotRegistrableError, match="set prefect_flow to the Prefect flow"):
+        loaded.register()
+    loaded.prefect_flow = ft.doubler
+    assert loaded.register() != flow_id  # new labels: a new version
+
+
 def test_a_flow_of_flows_registers_its_composition_before_running(server_backend):
     Flow(name="doubler", project_name="models", prefect_flow=ft.doubler).register()
     Flow(name="adder", project_name="models", prefect_flow=ft.adder).register()

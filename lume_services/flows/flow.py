@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, PrivateAttr, root_validator, validator
 
 from lume_services import config
 from lume_services.config import Context
+from lume_services.errors import FlowNotRegistrableError
 from lume_services.services.scheduling.backends.backend import RunConfig, slug_order
 from lume_services.services.scheduling.service import SchedulingService
 
@@ -158,6 +159,7 @@ class Flow(BaseModel):
     # the Prefect flow as the backend handed it back by load_flow(): on a server
     # that is a description of the registered flow, which cannot be registered again
     _loaded_flow: Any = PrivateAttr(default=None)
+    _loaded_with: Any = PrivateAttr(default=None)
 
     class Config:
         arbitrary_types_allowed = True
@@ -202,6 +204,7 @@ class Flow(BaseModel):
         loaded = scheduling_service.load_flow(self.name, self.project_name)
         self._set(prefect_flow=loaded["flow"], flow_id=loaded["flow_id"])
         self._loaded_flow = loaded["flow"]
+        self._loaded_with = (list(self.labels), self.image)
 
     @inject
     def register(
@@ -220,6 +223,12 @@ class Flow(BaseModel):
 
         Returns:
             The flow id (also stored in ``flow_id``).
+
+        Raises:
+            FlowNotRegistrableError: on a server backend, the flow was loaded
+                (the server keeps a description of it, not its code) and its
+                labels or image were changed since: registering them needs the
+                Prefect flow itself in ``prefect_flow``.
         """
         if self.prefect_flow is None:
             self.load_flow(scheduling_service=scheduling_service)
@@ -227,6 +236,8 @@ class Flow(BaseModel):
             # A server hands back a description of the registered flow, not its code:
             # the flow is registered already, and registering the description would
             # replace it. To register changes, set prefect_flow to the Prefect flow.
+            if (list(self.labels), self.image) != self._loaded_with:
+                raise FlowNotRegistrableError(self.name, self.labels, self.image)
             return self.flow_id
         flow = self.prefect_flow
         if flow.name != self.name:

@@ -240,13 +240,18 @@ class FlowOfFlows(Flow):
         data = _load_yaml(yaml_obj)
         return cls(**data, **{_SERVICE_KEY: scheduling_service})
 
-    def composed_image_name(self) -> Tuple[str, str]:
-        """Image name and tag for the composed flow: ``("<name as an image name>", "latest")``.
+    def composed_image_name(self) -> Tuple[str, Optional[str]]:
+        """Image name and tag for the composed flow on container backends.
 
-        The composed image is built on ``image``, so it must not share its name.
+        The name is ``lume-flow-<project>-<name>`` (Docker-valid, distinct from
+        ``image``, which the composed image is built on, and from flows of flows
+        of the same name in other projects); the tag is ``None``: the image
+        builder tags the image with the composed flow's hash, so each version
+        of the composition keeps its own image.
         """
-        name = re.sub(r"[^a-z0-9_.-]+", "-", self.name.lower()).strip("-._") or "flow-of-flows"
-        return name, "latest"
+        parts = ["lume-flow", self.project_name or "", self.name]
+        slug = "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts if p)
+        return re.sub(r"-{2,}", "-", slug)[:120], None
 
     # --- runs -------------------------------------------------------------------
 
@@ -590,10 +595,17 @@ def _find_cycle(children: Dict[str, Flow], remaining) -> List[str]:
     return cycle[i:] + cycle[:i]
 
 
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except OSError:  # e.g. a one-line YAML document longer than a file name may be
+        return False
+
+
 def _load_yaml(yaml_obj) -> dict:
     if isinstance(yaml_obj, dict):
         return dict(yaml_obj)
-    if isinstance(yaml_obj, str) and "\n" not in yaml_obj and Path(yaml_obj).is_file():
+    if isinstance(yaml_obj, str) and "\n" not in yaml_obj and _is_file(yaml_obj):
         yaml_obj = Path(yaml_obj)
     if isinstance(yaml_obj, Path) or (
         isinstance(yaml_obj, str) and "\n" not in yaml_obj and yaml_obj.strip().endswith((".yaml", ".yml"))

@@ -135,4 +135,13 @@ def _update_code(digest, code) -> None:
         if isinstance(const, types.CodeType):
             _update_code(digest, const)
         else:
-            digest.update(repr(const).encode())
+            digest.update(_const_repr(const).encode())
+
+
+def _const_repr(const) -> str:
+    """``repr`` of a code constant, stable across processes (set order depends on the hash seed)."""
+    if isinstance(const, frozenset):
+        return "frozenset(" + ",".join(sorted(_const_repr(c) for c in const)) + ")"
+    if isinstance(const, tuple):
+        return "(" + ",".join(_const_repr(c) for c in const) + ")"
+    return repr(const)

@@ -25,6 +25,8 @@ so a server that went away is reported in seconds then too.
 """
 
 import copy
+import hashlib
+import json
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -39,6 +41,7 @@ from lume_services.errors import (
     FlowNotLoadedError,
     FlowRunTimeoutError,
     ServerRequestError,
+    ServerUnreachableError,
     TaskNotInFlowError,
     UnsupportedRunConfigError,
 )
@@ -314,13 +317,34 @@ class ServerBackend(Backend, ABC):
         self.config.check_reachable()
         self._checked_at = time.monotonic()
 
+    def storage_identity(self) -> str:
+        """Where this backend keeps registered flows and their results, as text.
+
+        Part of the registration idempotency key: an unchanged flow registered
+        through a backend that stores it elsewhere becomes a new version whose
+        storage is that backend's.
+        """
+        places = {
+            "backend": type(self).__name__,
+            **{
+                name: str(getattr(self, name))
+                for name in ("storage_dir", "results_dir", "registry_url")
+                if getattr(self, name, None) is not None
+            },
+        }
+        return json.dumps(places, sort_keys=True)
+
     def _graphql(self, client, query, **kwargs):
+        import requests
         from prefect.exceptions import ClientError
 
         try:
             return client.graphql(query, **kwargs)
         except ClientError as exc:
             raise ServerRequestError(f"the Prefect Server at {self.api_url} refused a request: {exc}") from exc
+        except requests.exceptions.ConnectionError as exc:  # after Prefect's own retries
+            self._checked_at = None
+            raise ServerUnreachableError(self.api_url, f"the connection failed: {exc}") from exc
 
     # --- projects and flows ---------------------------------------------------------
 
@@ -359,7 +383,11 @@ class ServerBackend(Backend, ABC):
         project_name = project_name or self.default_project
         client = self.connect()
         client.create_project(project_name=project_name)
-        key = flow_fingerprint(flow, image, labels)  # before storage is attached
+        # the flow's fingerprint (before storage is attached) and where this backend
+        # keeps flows and results: the same flow kept elsewhere is a new version
+        key = hashlib.sha256(
+            (flow_fingerprint(flow, image, labels) + self.storage_identity()).encode()
+        ).hexdigest()
         flow = flow.copy()  # shallow: storage, run config and result are the caller's objects
         if flow.storage is None:
             flow.storage = self.build_storage(flow, image, project_name=project_name)
@@ -641,7 +669,10 @@ class ServerBackend(Backend, ABC):
         client = self.connect()
         query = {"query": {with_args("flow_run_by_pk", {"id": flow_run_id}): {"serialized_state"}}}
         while True:
-            self.ensure_reachable()  # a long wait outlives a check: look again before polling
+            # a server that goes away during a wait is reported in seconds: a fast
+            # check before each poll, not Prefect's minute of retries
+            self.config.check_reachable()
+            self._checked_at = time.monotonic()
             data = self._graphql(client, query).data.flow_run_by_pk
             state = State.deserialize(data.serialized_state)
             if state.is_finished():
@@ -999,6 +1030,8 @@ class KubernetesBackend(ServerBackend):
     """
 
     run_config_type = KubernetesRunConfig
+    #: images are built from local base images (flow images and compositions alike)
+    local_images = True
 
     def __init__(self, registry_url: Optional[str] = None, **kwargs):
         super().__init__(**kwargs)
