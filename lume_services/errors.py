@@ -71,23 +71,6 @@ class FlowNotFoundError(LUMEServicesError):
         )
 
 
-class ProjectNotFoundError(LUMEServicesError):
-    """The project does not exist on the scheduling backend.
-
-    Args:
-        project_name: the project looked up.
-        projects: the projects that exist.
-    """
-
-    def __init__(self, project_name: str, projects: Iterable[str]):
-        self.project_name = project_name
-        self.projects = sorted(projects)
-        super().__init__(
-            f"project {project_name!r} does not exist; existing projects: "
-            f"{_names(self.projects)}"
-        )
-
-
 class FlowNotSerializableError(LUMEServicesError):
     """A flow cannot be pickled for registration.
 

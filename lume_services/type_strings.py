@@ -1,11 +1,12 @@
-"""Types named by importable ``"module:ClassName"`` strings.
+"""References that name their type by an importable ``"module:ClassName"`` string.
 
 File references and stored results name their type this way, so that any
 process can rebuild them as the class that wrote them.
 """
 
 import importlib
-from typing import Any, Callable, Type, TypeVar
+import json
+from typing import Any, Callable, Dict, Sequence, Type, TypeVar
 
 T = TypeVar("T")
 
@@ -39,3 +40,28 @@ def import_type_string(value: object, base: Type[T], error: Callable[[object, st
     if not (isinstance(obj, type) and issubclass(obj, base)):
         raise error(value, f"it is not a {base.__name__} subclass")
     return obj
+
+
+def parse_reference(value: object, keys: Sequence[str], error: Callable[[object, str], Exception]) -> Dict[str, Any]:
+    """Return a reference (a dict, or its JSON text) as a dict holding ``keys``.
+
+    Args:
+        value: the reference given.
+        keys: the keys a reference of this kind has.
+        error: builds the exception to raise from ``(value, reason)``.
+
+    Raises:
+        The exception ``error`` builds, when the value is not JSON, not a dict,
+        or misses a key.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise error(value, "text that is not JSON") from exc
+    if not isinstance(value, dict):
+        raise error(value, f"a {type(value).__name__}")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise error(value, f"missing {', '.join(missing)}")
+    return value

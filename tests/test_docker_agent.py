@@ -266,13 +266,13 @@ def test_a_composed_flow_of_flows_becomes_an_image_that_runs_its_children_in_con
     assert results["docker-adder"]["add"] == 18
 
 
-def test_registering_a_composed_flow_of_flows_twice_keeps_its_id_and_image_and_leaves_its_storage(
-    docker_service, runtime_image, flow_image_cleanup
-):
-    import warnings
+def register_docker_children(docker_service, runtime_image, flow_image_cleanup):
+    """Register docker-doubler and docker-adder (unmapped) on the Docker backend.
 
+    Returns:
+        ``(children by name, the Flow fields they share)``.
+    """
     from lume_services.flows.flow import Flow
-    from lume_services.flows.flow_of_flows import FlowOfFlows
 
     doubler_flow, adder_flow = make_child_flows()
     common = dict(project_name=TEST_PROJECT, labels=DOCKER_LABELS, image=runtime_image)
@@ -283,6 +283,17 @@ def test_registering_a_composed_flow_of_flows_twice_keeps_its_id_and_image_and_l
     for child in children.values():
         child.register(scheduling_service=docker_service)
         flow_image_cleanup.append(child.image)
+    return children, common
+
+
+def test_registering_a_composed_flow_of_flows_twice_keeps_its_id_and_image_and_leaves_its_storage(
+    docker_service, runtime_image, flow_image_cleanup
+):
+    import warnings
+
+    from lume_services.flows.flow_of_flows import FlowOfFlows
+
+    children, common = register_docker_children(docker_service, runtime_image, flow_image_cleanup)
     fof = FlowOfFlows(name="docker-twice", composing_flows=children, **common)
     composed = fof.compose(f"lume-test-docker-twice-{SESSION_ID}", image_tag="composed", local=True,
                            scheduling_service=docker_service)
@@ -305,18 +316,9 @@ def test_registering_a_composed_flow_of_flows_twice_keeps_its_id_and_image_and_l
 def test_compose_and_register_builds_an_image_named_for_the_flow_of_flows_on_its_image(
     docker_service, docker_engine, runtime_image, flow_image_cleanup
 ):
-    from lume_services.flows.flow import Flow
     from lume_services.flows.flow_of_flows import FlowOfFlows
 
-    doubler_flow, adder_flow = make_child_flows()
-    common = dict(project_name=TEST_PROJECT, labels=DOCKER_LABELS, image=runtime_image)
-    children = {
-        "docker-doubler": Flow(name="docker-doubler", prefect_flow=doubler_flow, **common),
-        "docker-adder": Flow(name="docker-adder", prefect_flow=adder_flow, **common),
-    }
-    for child in children.values():
-        child.register(scheduling_service=docker_service)
-        flow_image_cleanup.append(child.image)
+    children, common = register_docker_children(docker_service, runtime_image, flow_image_cleanup)
     runtime_id = docker_engine.images.get(runtime_image).id
     fof = FlowOfFlows(name=f"Auto Chain {SESSION_ID}", composing_flows=children, **common)
 

@@ -123,8 +123,7 @@ def _run_flow_of_flows(fof, parameters) -> None:
 
     order = fof.execution_order()
     click.echo(f"flow of flows {fof.name!r}: {len(order)} flows, in order {', '.join(order)}")
-    image_name, image_tag = fof.composed_image_name()
-    fof.compose(image_name, image_tag=image_tag, local=bool(getattr(_backend(), "local_images", False)))
+    fof.ensure_composed()
     kwargs = {}
     if getattr(_backend(), "registry", None) is not None:  # the local backend reports per child
         kwargs["task_runner_state_handlers"] = [
@@ -162,8 +161,10 @@ def run_flow_of_flows(yaml_path, params):
 def example(diamond, params):
     """Register the example flows (if needed) and run the example flow of flows.
 
-    Runs on the configured backend; with no configuration, the embedded local
-    defaults under LUME_HOME (~/.lume_services).
+    With no configuration it runs on the embedded local defaults under
+    LUME_HOME (~/.lume_services). On a server backend the flows are registered
+    and run there; container backends also need the flows' image (see
+    docs/docker.md).
     """
     from lume_services.errors import LUMEServicesError
     from lume_services.examples import example_parameters, register_example_flows, yaml_path

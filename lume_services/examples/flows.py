@@ -10,7 +10,7 @@ from prefect import Flow, Parameter, task
 
 from lume_services.files import TextFile
 from lume_services.results import Result
-from lume_services.tasks import LoadDBResult, SaveDBResult, SaveFile, load_file  # noqa: F401
+from lume_services.tasks import SaveDBResult, SaveFile, load_file
 
 save_file = SaveFile()
 save_db_result = SaveDBResult()

@@ -1,6 +1,5 @@
 """Files that flows write and hand to each other by a small JSON reference."""
 
-import json
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -19,7 +18,7 @@ from pydantic.generics import GenericModel
 
 from lume_services import config
 from lume_services.config import Context
-from lume_services.type_strings import import_type_string, type_string
+from lume_services.type_strings import import_type_string, parse_reference, type_string
 from lume_services.errors import (
     FileHasNoObjectError,
     InvalidFileReferenceError,
@@ -234,16 +233,7 @@ def file_from_reference(reference: Union[Dict[str, str], str]) -> File:
         InvalidFileReferenceError: the value is not a file reference.
         UnknownFileTypeError: its file type cannot be imported.
     """
-    if isinstance(reference, str):
-        try:
-            reference = json.loads(reference)
-        except json.JSONDecodeError as exc:
-            raise InvalidFileReferenceError(reference, "text that is not JSON") from exc
-    if not isinstance(reference, dict):
-        raise InvalidFileReferenceError(reference, f"a {type(reference).__name__}")
-    missing = [key for key in REFERENCE_KEYS if key not in reference]
-    if missing:
-        raise InvalidFileReferenceError(reference, f"missing {', '.join(missing)}")
+    reference = parse_reference(reference, REFERENCE_KEYS, InvalidFileReferenceError)
     file_type = get_file_type(reference["file_type_string"])
     return file_type(
         filename=reference["filename"],

@@ -62,11 +62,6 @@ def exposed_parameter_name(child: str, parameter: str) -> str:
     return f"{child}-{parameter}"
 
 
-def _local_images(scheduling_service: SchedulingService) -> bool:
-    """Whether the backend builds images from local base images by default (no pull)."""
-    return bool(getattr(scheduling_service.backend, "local_images", False))
-
-
 def composed_task_name(child: str, task: str) -> str:
     """Name of a child's task in the composed flow (and in results: ``"<child>/<task>"``)."""
     return f"{child}/{task}"
@@ -217,8 +212,7 @@ class FlowOfFlows(Flow):
         Returns:
             The composed flow's id.
         """
-        name, tag = self.composed_image_name()
-        self.compose(name, image_tag=tag, local=_local_images(scheduling_service), scheduling_service=scheduling_service)
+        self._compose_for(scheduling_service)
         return self.register(scheduling_service=scheduling_service)
 
     @classmethod
@@ -240,6 +234,12 @@ class FlowOfFlows(Flow):
         data = _load_yaml(yaml_obj)
         return cls(**data, **{_SERVICE_KEY: scheduling_service})
 
+    def _compose_for(self, scheduling_service: SchedulingService) -> None:
+        """Compose with the image from the model's fields and the backend's pull default."""
+        name, tag = self.composed_image_name()
+        local = bool(getattr(scheduling_service.backend, "local_images", False))
+        self.compose(name, image_tag=tag, local=local, scheduling_service=scheduling_service)
+
     def composed_image_name(self) -> Tuple[str, Optional[str]]:
         """Image name and tag for the composed flow on container backends.
 
@@ -255,10 +255,22 @@ class FlowOfFlows(Flow):
 
     # --- runs -------------------------------------------------------------------
 
-    def _ensure_composed(self, scheduling_service: SchedulingService) -> None:
+    @inject
+    def ensure_composed(
+        self,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+    ) -> None:
+        """Make the flow of flows ready to run: compose it if it is not, and on a
+        server backend register the composition if it is not registered.
+
+        The composed image (container backends) is :meth:`composed_image_name`,
+        built on ``image`` with the backend's default for pulling.
+
+        Args:
+            scheduling_service: the service to compose for; injected when omitted.
+        """
         if self.prefect_flow is None:
-            name, tag = self.composed_image_name()
-            self.compose(name, image_tag=tag, local=_local_images(scheduling_service), scheduling_service=scheduling_service)
+            self._compose_for(scheduling_service)
         if scheduling_service.backend.requires_registration and self.flow_id is None:
             # a server runs registered flows only
             self.register(scheduling_service=scheduling_service)
@@ -282,7 +294,7 @@ class FlowOfFlows(Flow):
         Returns:
             What the backend returns for a run (the final state locally).
         """
-        self._ensure_composed(scheduling_service)
+        self.ensure_composed(scheduling_service=scheduling_service)
         return super().run(parameters, run_config, scheduling_service=scheduling_service, **kwargs)
 
     @inject
@@ -314,7 +326,7 @@ class FlowOfFlows(Flow):
         wanted = self.resolve_task_name(task_name) if task_name is not None else None
         backend = scheduling_service.backend
         server_run = getattr(backend, "run_and_return_flow_of_flows", None)
-        self._ensure_composed(scheduling_service)
+        self.ensure_composed(scheduling_service=scheduling_service)
         if server_run is not None:
             return server_run(self, parameters, run_config, task_name, **kwargs)
         from lume_services.services.scheduling.backends.local import collect_results, failed_tasks

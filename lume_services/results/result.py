@@ -11,7 +11,7 @@ from pydantic.json import pydantic_encoder
 
 from lume_services import config
 from lume_services.config import Context
-from lume_services.type_strings import import_type_string, type_string
+from lume_services.type_strings import import_type_string, parse_reference, type_string
 from lume_services.errors import (
     InvalidResultReferenceError,
     MultipleResultsFoundError,
@@ -224,16 +224,7 @@ def load_result(
         ResultNotFoundError: the result is not stored.
         UnknownResultTypeError: its type cannot be imported here.
     """
-    if isinstance(result_rep, str):
-        try:
-            result_rep = json.loads(result_rep)
-        except json.JSONDecodeError as exc:
-            raise InvalidResultReferenceError(result_rep, "text that is not JSON") from exc
-    if not isinstance(result_rep, dict):
-        raise InvalidResultReferenceError(result_rep, f"a {type(result_rep).__name__}")
-    missing = [key for key in REFERENCE_KEYS if key not in result_rep]
-    if missing:
-        raise InvalidResultReferenceError(result_rep, f"missing {', '.join(missing)}")
+    result_rep = parse_reference(result_rep, REFERENCE_KEYS, InvalidResultReferenceError)
     if not isinstance(result_rep["query"], dict):
         raise InvalidResultReferenceError(result_rep, "its query is not a dict")
     result_type = get_result_from_string(result_rep["result_type_string"])

@@ -89,11 +89,6 @@ class LocalFlowRegistry:
             (project_name, _now()),
         )
 
-    def projects(self) -> List[str]:
-        """Return the names of all projects."""
-        rows = self._connect().execute("SELECT name FROM projects ORDER BY name")
-        return [r[0] for r in rows]
-
     def register(self, flow, project_name: str, image: Optional[str], labels: List[str]) -> str:
         """Register ``flow`` and return its flow id.
 
