@@ -52,35 +52,35 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs of each cached measurement")
     args = parser.parse_args()
 
-    from lume_services.services.scheduling.backends import docker as images
+    from lume_services.services.scheduling.backends import docker_engine as engine, flow_images, runtime_image as runtime
 
-    client = images.docker_client()
-    base = images.LOCAL_BASE_IMAGE
-    if not images.image_exists(base, client):
+    client = engine.docker_client()
+    base = runtime.LOCAL_BASE_IMAGE
+    if not engine.image_exists(base, client):
         sys.exit(f"the local base image {base} is missing: run scripts/docker-engine.sh base-image")
 
     print("building the runtime image without the layer cache ...", file=sys.stderr)
-    runtime_cold, _ = timed(lambda: images.build_runtime_image(RUNTIME, base, nocache=True, client=client))
+    runtime_cold, _ = timed(lambda: runtime.build_runtime_image(RUNTIME, base, nocache=True, client=client))
     runtime_cached = statistics.median(
-        timed(lambda: images.build_runtime_image(RUNTIME, base, client=client))[0] for _ in range(args.repeats)
+        timed(lambda: runtime.build_runtime_image(RUNTIME, base, client=client))[0] for _ in range(args.repeats)
     )
 
     made = []
     # the first flow image on a new runtime image: Prefect's Dockerfile steps run for real
-    flow_cold, first = timed(lambda: images.build_flow_image(make_flow("bench-first"), base_image=RUNTIME))
+    flow_cold, first = timed(lambda: flow_images.build_flow_image(make_flow("bench-first"), base_image=RUNTIME))
     made.append(first.name)
     new_flow, rebuilt, reused = [], [], []
     for i in range(args.repeats):
-        seconds, storage = timed(lambda: images.build_flow_image(make_flow(f"bench-{i}"), base_image=RUNTIME))
+        seconds, storage = timed(lambda: flow_images.build_flow_image(make_flow(f"bench-{i}"), base_image=RUNTIME))
         new_flow.append(seconds)
         made.append(storage.name)
         rebuilt.append(
-            timed(lambda: images.build_flow_image(make_flow(f"bench-{i}"), base_image=RUNTIME, rebuild=True))[0]
+            timed(lambda: flow_images.build_flow_image(make_flow(f"bench-{i}"), base_image=RUNTIME, rebuild=True))[0]
         )
-        reused.append(timed(lambda: images.build_flow_image(make_flow(f"bench-{i}"), base_image=RUNTIME))[0])
-    added = images.image_size(first.name, client) - images.image_size(RUNTIME, client)
-    runtime_size = images.image_size(RUNTIME, client)
-    base_size = images.image_size(base, client)
+        reused.append(timed(lambda: flow_images.build_flow_image(make_flow(f"bench-{i}"), base_image=RUNTIME))[0])
+    added = engine.image_size(first.name, client) - engine.image_size(RUNTIME, client)
+    runtime_size = engine.image_size(RUNTIME, client)
+    base_size = engine.image_size(base, client)
     for name in made:
         client.images.remove(name, force=True)
 

@@ -1,9 +1,13 @@
 """The composition root: settings, the dependency-injection ``Context``, ``configure()``.
 
-Every service (scheduling, files, results) is provided by one
-:class:`Context` container. Functions that need a service declare it with
-``Provide[Context.<service>]`` and ``@inject``; the modules that do so are
-wired to the one container instance, :data:`context`, when they are imported.
+This is the one place settings become objects: :func:`build_scheduling_backend`,
+:func:`build_filesystems` and :func:`build_results_db` turn
+``LUMEServicesSettings`` into backends and stores, which take plain
+constructor arguments. Every service (scheduling, files, results) is provided
+by one :class:`Context` container. Functions that need a service declare it
+with ``Provide[Context.<service>]`` and ``@inject``; the container wires the
+lume-services packages that do so when it is made (declared once, on the
+container), and :func:`wire` wires a module of yours.
 
 With no configuration at all the container provides the embedded local
 defaults (the local backend, the local filesystem and the SQLite results
@@ -16,166 +20,28 @@ notebooks may also override a single service, restored when the block ends::
         ...
 """
 
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import List, Literal, Optional, Union
+from typing import Dict, List, Literal, Optional, Tuple, Union
 
 from dependency_injector import containers, providers
 from pydantic import BaseModel, BaseSettings, Field, SecretStr, ValidationError, validator
 from pydantic.env_settings import SettingsError
 
 from lume_services.errors import EnvironmentNotConfiguredError
+from lume_services.services.files.service import FileService
 from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.mongodb import MongodbResultsDBConfig  # light: pymongo is lazy
-from lume_services.services.scheduling.backends.backend import Backend, ExecutorConfig
+from lume_services.services.results.service import ResultsDBService
+from lume_services.services.scheduling.backends.backend import Backend
+from lume_services.services.scheduling.backends.executors import ExecutorConfig
+from lume_services.services.scheduling.backends.server import PrefectConfig
 from lume_services.services.scheduling.service import SchedulingService
 
 ENV_PREFIX = "LUME_"
 ENV_DELIMITER = "__"
-
-
-class PrefectConfig(BaseModel):
-    """Where the Prefect 1 Server and its parts are (server, docker, kubernetes backends).
-
-    lume-services applies these settings to ``prefect.config`` in-process
-    (:meth:`apply`), so a script, notebook or test points Prefect's client, its
-    tasks (``create_flow_run`` ...) and an agent started from the same process at
-    the server without touching ``~/.prefect``. Set ``write_user_config`` to also
-    write them to Prefect's user configuration, for Prefect's own CLI.
-
-    Attributes:
-        server_host: URL of the host of the Prefect Server's Apollo (GraphQL) endpoint.
-        server_port: its port.
-        graphql_path: path of the GraphQL endpoint.
-        agent_host: host the agent's health server binds.
-        agent_port: port of the agent's health server.
-        ui_host: host of the Prefect UI.
-        ui_port: port of the Prefect UI.
-        backend: Prefect's backend kind; lume-services uses ``server``.
-        api_key: API key sent to the server, where it needs one (never logged).
-        home_dir: Prefect's home directory; ``None`` keeps Prefect's default.
-        write_user_config: write these settings to Prefect's user configuration
-            (``~/.prefect/backend.toml`` and ``config.toml``) as well (off by default).
-        check_timeout: seconds the reachability check waits for the server.
-        recheck_interval: seconds a successful reachability check is trusted;
-            the next request to the server after that checks again (``0``:
-            before every request), so a server that went away is reported in
-            seconds rather than after Prefect's minute of retries.
-        storage_dir: where the ``server`` backend keeps registered flows and task
-            results for a ``LocalAgent`` on this machine; ``None`` means
-            ``<LUME_HOME>/server``.
-        poll_interval: seconds between looks at a run's state while waiting for
-            it, when the run has no ``FlowRunConfig.poll_interval``.
-        run_timeout: seconds to wait for a run before cancelling it; ``None``
-            waits without limit.
-    """
-
-    server_host: str = "http://localhost"
-    server_port: int = 4200
-    graphql_path: str = "/graphql"
-    agent_host: str = "http://localhost"
-    agent_port: int = 5000
-    ui_host: str = "http://localhost"
-    ui_port: int = 8080
-    backend: Literal["server"] = "server"
-    api_key: Optional[SecretStr] = None
-    home_dir: Optional[str] = None
-    write_user_config: bool = False
-    check_timeout: float = Field(3.0, gt=0)
-    recheck_interval: float = Field(30.0, ge=0)
-    storage_dir: Optional[str] = None
-    poll_interval: float = Field(1.0, gt=0)
-    run_timeout: Optional[float] = Field(3600.0, gt=0)
-
-    @property
-    def api_url(self) -> str:
-        """The server's GraphQL URL, e.g. ``http://localhost:4200/graphql``."""
-        return f"{self.server_host.rstrip('/')}:{self.server_port}{self.graphql_path}"
-
-    @property
-    def agent_address(self) -> str:
-        """The address of the agent's health server, e.g. ``http://localhost:5000``."""
-        return f"{self.agent_host.rstrip('/')}:{self.agent_port}"
-
-    @property
-    def ui_url(self) -> str:
-        """The Prefect UI's URL, e.g. ``http://localhost:8080``."""
-        return f"{self.ui_host.rstrip('/')}:{self.ui_port}"
-
-    def apply(self) -> None:
-        """Point Prefect (``prefect.config``) at this server, in this process.
-
-        Sets the backend, the server endpoint (which Prefect's client reads as
-        ``cloud.api``), the API key, the UI endpoint and, when given, Prefect's
-        home directory. Writes Prefect's user configuration only when
-        ``write_user_config`` is set.
-        """
-        import prefect  # lazy: only server backends need Prefect's config
-
-        for cfg in {id(c): c for c in (prefect.config, prefect.context.config)}.values():
-            cfg.backend = self.backend
-            cfg.server.host = self.server_host
-            cfg.server.port = self.server_port
-            cfg.server.endpoint = self.api_url
-            cfg.server.ui.endpoint = self.ui_url
-            cfg.server.ui.apollo_url = self.api_url
-            cfg.cloud.api = self.api_url
-            cfg.cloud.graphql = self.api_url
-            cfg.cloud.api_key = self.api_key.get_secret_value() if self.api_key else None
-            if self.home_dir:
-                cfg.home_dir = str(Path(self.home_dir).expanduser())
-        if self.write_user_config:
-            self.write_prefect_user_config()
-
-    def write_prefect_user_config(self) -> Path:
-        """Write the backend and endpoint to Prefect's user configuration.
-
-        Returns:
-            The directory written (Prefect's home, ``~/.prefect`` by default).
-        """
-        import toml
-
-        home = Path(self.home_dir or "~/.prefect").expanduser()
-        home.mkdir(parents=True, exist_ok=True)
-        (home / "backend.toml").write_text(toml.dumps({"backend": self.backend}))
-        config_path = home / "config.toml"
-        user = toml.loads(config_path.read_text()) if config_path.exists() else {}
-        server = user.setdefault("server", {})
-        server.update(host=self.server_host, port=self.server_port, endpoint=self.api_url)
-        server.setdefault("ui", {}).update(endpoint=self.ui_url, apollo_url=self.api_url)
-        config_path.write_text(toml.dumps(user))
-        return home
-
-    def check_reachable(self) -> None:
-        """Check, within ``check_timeout`` seconds, that the GraphQL endpoint answers.
-
-        Prefect's client retries a refused connection for about a minute; this
-        check fails fast instead.
-
-        Raises:
-            ServerUnreachableError: no answer, naming the URL.
-        """
-        import requests  # lazy: requests is a Prefect dependency
-
-        from lume_services.errors import ServerUnreachableError
-
-        try:
-            response = requests.post(
-                self.api_url,
-                json={"query": "query { hello }", "variables": None},
-                timeout=self.check_timeout,
-            )
-        except requests.RequestException as exc:
-            reason = type(exc).__name__
-            detail = str(exc.args[0]) if exc.args else ""
-            if "refused" in detail.lower():
-                reason = "connection refused"
-            raise ServerUnreachableError(self.api_url, reason, self.check_timeout) from None
-        if response.status_code >= 500 or response.status_code == 404:
-            raise ServerUnreachableError(
-                self.api_url, f"HTTP {response.status_code} from the endpoint", self.check_timeout
-            )
 
 
 class ResultsDBSettings(BaseModel):
@@ -213,6 +79,23 @@ class MountedFilesystemSettings(BaseModel):
         return v
 
 
+class DockerSettings(BaseModel):
+    """How container backends (docker, kubernetes) build and run flow images.
+
+    Attributes:
+        local_images: build from base images as they are on the engine, never
+            pulling them (the only way where no registry is reachable).
+        registry_url: a registry flow images are pushed to (``None``: not pushed;
+            agents must use the same engine).
+        network_mode: the Docker network mode of run containers (``"host"``
+            lets them reach services on the host's loopback).
+    """
+
+    local_images: bool = True
+    registry_url: Optional[str] = None
+    network_mode: Optional[str] = None
+
+
 class LUMEServicesSettings(BaseSettings):
     """All lume-services settings, read from ``LUME_*`` environment variables.
 
@@ -227,6 +110,7 @@ class LUMEServicesSettings(BaseSettings):
         prefect: Prefect 1 Server settings (server backends).
         results_db: the results database.
         mounted_filesystem: a mounted filesystem, when flows run in containers.
+        docker: how container backends build and run flow images.
     """
 
     backend: Literal["local", "server", "docker", "kubernetes"] = "local"
@@ -235,6 +119,7 @@ class LUMEServicesSettings(BaseSettings):
     prefect: PrefectConfig = PrefectConfig()
     results_db: ResultsDBSettings = ResultsDBSettings()
     mounted_filesystem: Optional[MountedFilesystemSettings] = None
+    docker: DockerSettings = DockerSettings()
 
     class Config:
         env_prefix = ENV_PREFIX
@@ -274,14 +159,100 @@ def settings_from_environment() -> LUMEServicesSettings:
 
 
 def build_scheduling_backend(settings: LUMEServicesSettings) -> Backend:
-    """Build the scheduling backend the settings name."""
+    """Build the scheduling backend the settings name, configured from them.
+
+    ``local`` -> ``LocalBackend``; ``server`` -> ``LocalAgentBackend``;
+    ``docker`` -> ``DockerBackend``, whose run containers get the binds and
+    ``LUME_*`` environment of :func:`docker_run_container_settings`;
+    ``kubernetes`` -> ``KubernetesBackend``. Server backends also point
+    Prefect at the server (``PrefectConfig.apply``).
+    """
+    from lume_services.services.scheduling import backends  # lazy: the server backends' modules
+
     if settings.backend == "local":
-        from lume_services.services.scheduling.backends.local import LocalBackend
+        return backends.LocalBackend(home=settings.home, executor=settings.executor)
+    prefect = settings.prefect
+    prefect.apply()
+    common = dict(config=prefect, poll_interval=prefect.poll_interval, timeout=prefect.run_timeout)
+    if settings.backend == "server":
+        storage_dir = prefect.storage_dir or Path(settings.home) / "server"
+        return backends.LocalAgentBackend(storage_dir=storage_dir, **common)
+    docker = settings.docker
+    if settings.backend == "docker":
+        volumes, env = docker_run_container_settings(settings)
+        return backends.DockerBackend(
+            local_images=docker.local_images,
+            registry_url=docker.registry_url,
+            network_mode=docker.network_mode,
+            volumes=volumes,
+            env=env,
+            results_dir=Path(settings.home) / "docker-results",
+            **common,
+        )
+    return backends.KubernetesBackend(registry_url=docker.registry_url, **common)
 
-        return LocalBackend(home=settings.home, executor=settings.executor)
-    from lume_services.services.scheduling.backends import server  # lazy: Prefect client
 
-    return server.backend_from_settings(settings)
+def docker_run_container_settings(
+    settings: LUMEServicesSettings,
+) -> Tuple[Dict[str, str], Dict[str, Union[str, SecretStr]]]:
+    """The binds and ``LUME_*`` environment run containers need to use ``settings``' stores.
+
+    A flow run in a container builds its services from ``LUME_*`` variables,
+    as any process does, so it gets:
+
+    * the **mounted filesystem**: its host folder bound at ``mount_alias``, and
+      ``LUME_MOUNTED_FILESYSTEM__*`` with ``mount_path`` = ``mount_alias`` (in the
+      container the folder *is* at the alias), so ``SaveFile(...,
+      filesystem_identifier="mounted")`` writes into the host folder;
+    * the **results database**: for SQLite, the folder of the database file
+      bound at :data:`CONTAINER_RESULTS_DB_DIR` and ``LUME_RESULTS_DB__PATH``
+      pointing at the file there, so results saved in a container are the
+      host's; for MongoDB, ``LUME_RESULTS_DB__MONGODB__*`` as configured (the
+      password as a ``SecretStr``: it reaches the container's environment and
+      is never logged or shown).
+
+    Args:
+        settings: the settings of this process.
+
+    Returns:
+        ``(volumes, env)``: host folder -> container path, and variable -> value.
+    """
+    volumes: Dict[str, str] = {}
+    env: Dict[str, Union[str, SecretStr]] = {}
+    mounted = settings.mounted_filesystem
+    if mounted is not None:
+        host = str(Path(mounted.mount_path).expanduser().resolve())
+        volumes[host] = mounted.mount_alias
+        env.update(
+            LUME_MOUNTED_FILESYSTEM__MOUNT_PATH=mounted.mount_alias,
+            LUME_MOUNTED_FILESYSTEM__MOUNT_ALIAS=mounted.mount_alias,
+            LUME_MOUNTED_FILESYSTEM__IDENTIFIER=mounted.identifier,
+        )
+    db = settings.results_db
+    env["LUME_RESULTS_DB__TYPE"] = db.type
+    if db.type == "sqlite":
+        path = Path(db.path or Path(settings.home) / "results.sqlite").expanduser().resolve()
+        # made here: a folder the engine creates for a bind belongs to root
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from lume_services.services.scheduling.backends.docker import CONTAINER_RESULTS_DB_DIR
+
+        folder = volumes.setdefault(str(path.parent), CONTAINER_RESULTS_DB_DIR)
+        env["LUME_RESULTS_DB__PATH"] = f"{folder.rstrip('/')}/{path.name}"
+    else:
+        mongodb = db.mongodb
+        prefix = "LUME_RESULTS_DB__MONGODB__"
+        env[prefix + "HOST"] = mongodb.host
+        env[prefix + "PORT"] = str(mongodb.port)
+        env[prefix + "DATABASE"] = mongodb.database
+        if mongodb.username is not None:
+            env[prefix + "USERNAME"] = mongodb.username
+        if mongodb.password is not None:
+            env[prefix + "PASSWORD"] = mongodb.password
+        if mongodb.auth_mechanism is not None:
+            env[prefix + "AUTH_MECHANISM"] = mongodb.auth_mechanism
+        if mongodb.options:
+            env[prefix + "OPTIONS"] = json.dumps(mongodb.options)
+    return volumes, env
 
 
 def build_filesystems(settings: LUMEServicesSettings) -> list:
@@ -313,26 +284,37 @@ def build_results_db(settings: LUMEServicesSettings):
     return SQLiteResultsDB(db.path or Path(settings.home) / "results.sqlite")
 
 
-def _file_service(filesystems):
-    from lume_services.services.files.service import FileService
-
-    return FileService(filesystems)
-
-
-def _results_db_service(results_db):
-    from lume_services.services.results.service import ResultsDBService
-
-    return ResultsDBService(results_db)
+#: the lume-services modules whose ``Provide[Context...]`` markers the container fills in
+WIRED_MODULES = [
+    "lume_services.examples.registration",
+    "lume_services.files.file",
+    "lume_services.flows.flow",
+    "lume_services.flows.flow_of_flows",
+    "lume_services.results.result",
+    "lume_services.tasks.db",
+]
 
 
 class Context(containers.DeclarativeContainer):
     """The container every lume-services service is injected from.
 
-    Each service is a ``Dependency`` with the embedded default as its default,
-    so a deployment can pass its own (``Context(scheduling_backend=...)``),
-    override one (``context.results_db_service.override(...)``) or configure all of
-    them from settings (:func:`configure`).
+    The parts that differ between deployments are ``Dependency`` providers
+    with the embedded default as their default: the scheduling backend, the
+    filesystems and the results database. A deployment passes its own
+    (``Context(scheduling_backend=...)``), overrides one
+    (``context.results_db.override(...)``, undone by ``reset_override()``) or
+    configures all of them from settings (:func:`configure`). The services
+    built on them (``scheduling_service``, ``file_service``,
+    ``results_db_service``) are thin and made anew for each use, so an
+    override takes effect on the next use, also after the service was used.
+
+    Wiring is declared once, here: making the container wires the packages
+    in :data:`WIRED_MODULES`. Modules of lume-services import each other
+    by module path (``lume_services.files.file``), never through a package's
+    ``__init__``, so that wiring can import them while a package is still being imported.
     """
+
+    wiring_config = containers.WiringConfiguration(modules=WIRED_MODULES)
 
     settings = providers.ThreadSafeSingleton(settings_from_environment)
     config = providers.Configuration()
@@ -341,34 +323,31 @@ class Context(containers.DeclarativeContainer):
         instance_of=Backend,
         default=providers.ThreadSafeSingleton(build_scheduling_backend, settings),
     )
-    scheduling_service = providers.ThreadSafeSingleton(SchedulingService, backend=scheduling_backend)
+    scheduling_service = providers.Factory(SchedulingService, backend=scheduling_backend)
 
     filesystems = providers.Dependency(
         instance_of=list, default=providers.ThreadSafeSingleton(build_filesystems, settings)
     )
-    file_service = providers.ThreadSafeSingleton(_file_service, filesystems)
+    file_service = providers.Factory(FileService, filesystems)
 
     results_db = providers.Dependency(
         instance_of=ResultsDB, default=providers.ThreadSafeSingleton(build_results_db, settings)
     )
-    results_db_service = providers.ThreadSafeSingleton(_results_db_service, results_db)
+    results_db_service = providers.Factory(ResultsDBService, results_db)
 
 
-#: The one container instance the lume-services modules are wired to.
+#: The one container instance the lume-services packages are wired to.
 context = Context()
-
-_wired_modules: List[str] = []
 
 
 def wire(module: Union[str, ModuleType]) -> None:
-    """Wire a module that uses ``Provide[Context...]`` to :data:`context`.
+    """Wire a module of yours that uses ``Provide[Context...]`` to :data:`context`.
 
-    lume-services modules call this at their end; a user module with its own
-    ``@inject`` functions may call it too.
+    Call it after the module's ``@inject`` functions are defined: in a script,
+    ``config.wire(__name__)`` at its end; in a notebook, again after a cell
+    defines new ones (wiring fills in the functions that exist when it runs).
     """
     module = sys.modules[module] if isinstance(module, str) else module
-    if module.__name__ not in _wired_modules:
-        _wired_modules.append(module.__name__)
     context.wire(modules=[module])
 
 

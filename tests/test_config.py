@@ -97,4 +97,4 @@ def test_a_service_can_be_overridden_and_is_restored_after(tmp_path):
         Flow(name="doubler", prefect_flow=ft.doubler).register()
         assert config.context.scheduling_service().backend is backend
     assert (tmp_path / "override" / "registry.sqlite").is_file()
-    assert config.context.scheduling_service() is before
+    assert config.context.scheduling_service().backend is before.backend

@@ -346,7 +346,7 @@ def settings_service(prefect_protocol_double, docker_agent, lume_home, tmp_path)
     from lume_services import config
     from lume_services.config import LUMEServicesSettings, PrefectConfig
     from lume_services.services.scheduling import SchedulingService
-    from lume_services.services.scheduling.backends.docker import DockerBackend
+    from lume_services.config import DockerSettings, build_scheduling_backend
 
     host_folder = tmp_path / "shared"
     host_folder.mkdir()
@@ -360,7 +360,7 @@ def settings_service(prefect_protocol_double, docker_agent, lume_home, tmp_path)
         mounted_filesystem={"mount_path": str(host_folder), "mount_alias": alias},
     )
     config.configure(settings)
-    backend = DockerBackend.from_settings(settings, network_mode="host")
+    backend = build_scheduling_backend(settings.copy(update={"backend": "docker", "docker": DockerSettings(network_mode="host")}))
     yield {"settings": settings, "service": SchedulingService(backend), "backend": backend,
            "host_folder": host_folder, "alias": alias}
 

@@ -6,19 +6,14 @@ and test_docker_agent.py.
 
 import json
 import os
-from types import SimpleNamespace
 
 import pytest
 
+from lume_services.config import build_scheduling_backend
 from lume_services.errors import DockerEngineUnavailableError
-from lume_services.services.scheduling.backends.backend import DockerRunConfig
-from lume_services.services.scheduling.backends.docker import (
-    CONTAINER_RESULTS_DB_DIR,
-    Docker,
-    DockerBackend,
-    docker_client,
-    flow_image_name,
-)
+from lume_services.services.scheduling.backends.docker import CONTAINER_RESULTS_DB_DIR, DockerBackend, DockerRunConfig
+from lume_services.services.scheduling.backends.docker_engine import docker_client
+from lume_services.services.scheduling.backends.flow_images import Docker, flow_image_name
 
 
 def test_no_engine_is_a_clear_error_saying_how_to_start_one(monkeypatch, tmp_path):
@@ -83,7 +78,7 @@ def test_the_mounted_filesystem_of_the_settings_is_bound_into_runs_and_configure
         mounted_filesystem={"mount_path": "/srv/data", "mount_alias": "/lume/data", "identifier": "shared"},
     )
 
-    run = DockerBackend.from_settings(settings).build_run_config()
+    run = build_scheduling_backend(settings).build_run_config()
 
     assert "/srv/data:/lume/data" in run.host_config["binds"]
     # in the container the folder is at the alias: there the mount path is the alias
@@ -95,7 +90,7 @@ def test_the_mounted_filesystem_of_the_settings_is_bound_into_runs_and_configure
 def test_task_results_of_settings_built_backends_are_kept_under_the_home(tmp_path):
     from lume_services.config import LUMEServicesSettings
 
-    backend = DockerBackend.from_settings(LUMEServicesSettings(backend="docker", home=tmp_path))
+    backend = build_scheduling_backend(LUMEServicesSettings(backend="docker", home=tmp_path))
 
     results = str(tmp_path / "docker-results")
     assert backend.volumes[results] == results
@@ -109,7 +104,7 @@ def test_run_containers_share_the_sqlite_results_db_of_the_settings(tmp_path):
     settings = LUMEServicesSettings(backend="docker", home=tmp_path / "home",
                                     results_db={"type": "sqlite", "path": db_file})
 
-    run = DockerBackend.from_settings(settings).build_run_config()
+    run = build_scheduling_backend(settings).build_run_config()
 
     assert f"{tmp_path / 'db'}:{CONTAINER_RESULTS_DB_DIR}" in run.host_config["binds"]
     inside = _in_container(run.env)
@@ -121,7 +116,7 @@ def test_run_containers_share_the_sqlite_results_db_of_the_settings(tmp_path):
 def test_the_default_sqlite_results_db_under_the_home_is_shared_with_run_containers(tmp_path):
     from lume_services.config import LUMEServicesSettings
 
-    run = DockerBackend.from_settings(LUMEServicesSettings(backend="docker", home=tmp_path)).build_run_config()
+    run = build_scheduling_backend(LUMEServicesSettings(backend="docker", home=tmp_path)).build_run_config()
 
     assert f"{tmp_path}:{CONTAINER_RESULTS_DB_DIR}" in run.host_config["binds"]
     assert run.env["LUME_RESULTS_DB__PATH"] == f"{CONTAINER_RESULTS_DB_DIR}/results.sqlite"
@@ -138,7 +133,7 @@ def test_run_containers_get_the_mongodb_settings_with_the_password_only_in_their
                                     results_db={"type": "mongodb", "mongodb": mongodb})
 
     with caplog.at_level(logging.DEBUG):
-        backend = DockerBackend.from_settings(settings)
+        backend = build_scheduling_backend(settings)
         run = backend.build_run_config()
 
     inside = _in_container(run.env)
@@ -152,10 +147,10 @@ def test_run_containers_get_the_mongodb_settings_with_the_password_only_in_their
 
 
 def test_an_explicit_local_wins_over_the_backends_local_images():
-    fof = SimpleNamespace(image="my-flows:1.0", project_name="lume")
-
     def local_image(backend, local):
-        return backend.build_flow_of_flows_storage(fof, "composed", "v2", local=local).local_image
+        return backend.build_flow_of_flows_storage(
+            "my-flows:1.0", "composed", "v2", local=local, project_name="lume"
+        ).local_image
 
     assert local_image(DockerBackend(local_images=True), False) is False  # pulled
     assert local_image(DockerBackend(local_images=False), True) is True  # not pulled
@@ -176,9 +171,9 @@ def test_task_results_are_files_in_the_results_folder_bound_at_the_same_path(tmp
 
 
 def test_a_composed_flow_of_flows_is_stored_in_an_image_built_from_its_image_without_pulling():
-    fof = SimpleNamespace(image="my-flows:1.0", project_name="lume")
-
-    storage = DockerBackend(local_images=False).build_flow_of_flows_storage(fof, "composed", "v2", local=True)
+    storage = DockerBackend(local_images=False).build_flow_of_flows_storage(
+        "my-flows:1.0", "composed", "v2", local=True, project_name="lume"
+    )
 
     assert isinstance(storage, Docker)
     assert (storage.base_image, storage.name, storage.local_image) == ("my-flows:1.0", "composed:v2", True)

@@ -20,7 +20,7 @@ from fixtures.docker_engine import (  # noqa: F401  (pytest fixtures)
     runtime_image,
 )
 from lume_services.errors import ImageBuildError
-from lume_services.services.scheduling.backends import docker as images
+from lume_services.services.scheduling.backends import docker_engine as engine, flow_images, runtime_image as runtime
 
 pytestmark = pytest.mark.docker
 
@@ -69,9 +69,9 @@ def run_python(client, image, code, *args, env=None, **kwargs) -> str:
 
 
 def test_runtime_image_builds_from_the_local_base_image_with_pinned_prefect(docker_engine, runtime_image):
-    labels = images.image_labels(runtime_image, docker_engine)
-    assert labels[images.LABEL_ROLE] == "runtime"
-    assert labels[images.LABEL_BASE_IMAGE] == images.LOCAL_BASE_IMAGE
+    labels = engine.image_labels(runtime_image, docker_engine)
+    assert labels[engine.LABEL_ROLE] == "runtime"
+    assert labels[engine.LABEL_BASE_IMAGE] == runtime.LOCAL_BASE_IMAGE
     out = run_python(
         docker_engine,
         runtime_image,
@@ -84,9 +84,9 @@ def test_runtime_image_builds_from_the_local_base_image_with_pinned_prefect(dock
 
 
 def test_rebuilding_an_unchanged_runtime_image_is_fast_and_gives_the_same_image(docker_engine, runtime_image):
-    first = images.build_runtime_image(runtime_image, images.LOCAL_BASE_IMAGE, client=docker_engine)
+    first = runtime.build_runtime_image(runtime_image, runtime.LOCAL_BASE_IMAGE, client=docker_engine)
     start = time.perf_counter()
-    again = images.build_runtime_image(runtime_image, images.LOCAL_BASE_IMAGE, client=docker_engine)
+    again = runtime.build_runtime_image(runtime_image, runtime.LOCAL_BASE_IMAGE, client=docker_engine)
 
     assert again == first
     assert time.perf_counter() - start < 10  # every layer from the cache (about 0.1 s)
@@ -145,7 +145,7 @@ def write_wheel(directory, package: str, source: str):
 
 def test_a_flow_packaged_into_an_image_runs_in_a_container(docker_engine, runtime_image, flow_image_cleanup):
     flow = make_adder_flow()
-    storage = images.build_flow_image(flow, base_image=runtime_image, project_name=TEST_PROJECT)
+    storage = flow_images.build_flow_image(flow, base_image=runtime_image, project_name=TEST_PROJECT)
     flow_image_cleanup.append(storage.name)
 
     out = run_python(
@@ -165,24 +165,24 @@ def test_a_flow_packaged_into_an_image_runs_in_a_container(docker_engine, runtim
 
 def test_a_flow_image_is_labelled_with_flow_project_and_version(docker_engine, runtime_image, flow_image_cleanup):
     flow = make_adder_flow()
-    storage = images.build_flow_image(flow, base_image=runtime_image, project_name=TEST_PROJECT, version="7")
+    storage = flow_images.build_flow_image(flow, base_image=runtime_image, project_name=TEST_PROJECT, version="7")
     flow_image_cleanup.append(storage.name)
 
-    labels = images.image_labels(storage.name, docker_engine)
-    assert labels[images.LABEL_FLOW_NAME] == "adder"
-    assert labels[images.LABEL_PROJECT] == TEST_PROJECT
-    assert labels[images.LABEL_VERSION] == "7"
-    assert labels[images.LABEL_BASE_IMAGE] == runtime_image
-    assert storage.name == f"lume-flow-{TEST_PROJECT}-adder:{labels[images.LABEL_FLOW_HASH][:12]}"
+    labels = engine.image_labels(storage.name, docker_engine)
+    assert labels[engine.LABEL_FLOW_NAME] == "adder"
+    assert labels[engine.LABEL_PROJECT] == TEST_PROJECT
+    assert labels[engine.LABEL_VERSION] == "7"
+    assert labels[engine.LABEL_BASE_IMAGE] == runtime_image
+    assert storage.name == f"lume-flow-{TEST_PROJECT}-adder:{labels[engine.LABEL_FLOW_HASH][:12]}"
     assert flow.storage is storage
 
 
 def test_an_unchanged_flow_reuses_its_image_and_a_changed_one_gets_a_new_image(
     docker_engine, runtime_image, flow_image_cleanup
 ):
-    first = images.build_flow_image(make_adder_flow(), base_image=runtime_image, project_name=TEST_PROJECT)
-    again = images.build_flow_image(make_adder_flow(), base_image=runtime_image, project_name=TEST_PROJECT)
-    changed = images.build_flow_image(make_adder_flow(default_y=3), base_image=runtime_image, project_name=TEST_PROJECT)
+    first = flow_images.build_flow_image(make_adder_flow(), base_image=runtime_image, project_name=TEST_PROJECT)
+    again = flow_images.build_flow_image(make_adder_flow(), base_image=runtime_image, project_name=TEST_PROJECT)
+    changed = flow_images.build_flow_image(make_adder_flow(default_y=3), base_image=runtime_image, project_name=TEST_PROJECT)
     flow_image_cleanup.extend({first.name, changed.name})
 
     assert (first.reused, again.reused, changed.reused) == (False, True, False)
@@ -191,18 +191,18 @@ def test_an_unchanged_flow_reuses_its_image_and_a_changed_one_gets_a_new_image(
 
 
 def test_a_flow_image_built_on_a_flow_image_is_built_on_its_base(docker_engine, runtime_image, flow_image_cleanup):
-    first = images.build_flow_image(make_adder_flow(), base_image=runtime_image, project_name=TEST_PROJECT)
-    second = images.build_flow_image(make_adder_flow(default_y=5), base_image=first.name, project_name=TEST_PROJECT)
+    first = flow_images.build_flow_image(make_adder_flow(), base_image=runtime_image, project_name=TEST_PROJECT)
+    second = flow_images.build_flow_image(make_adder_flow(default_y=5), base_image=first.name, project_name=TEST_PROJECT)
     flow_image_cleanup.extend([first.name, second.name])
 
     assert second.base_image == runtime_image
 
 
 def test_a_flow_image_adds_less_than_a_megabyte_to_its_base(docker_engine, runtime_image, flow_image_cleanup):
-    storage = images.build_flow_image(make_adder_flow(name="size-probe"), base_image=runtime_image, project_name=TEST_PROJECT)
+    storage = flow_images.build_flow_image(make_adder_flow(name="size-probe"), base_image=runtime_image, project_name=TEST_PROJECT)
     flow_image_cleanup.append(storage.name)
 
-    added = images.image_size(storage.name, docker_engine) - images.image_size(runtime_image, docker_engine)
+    added = engine.image_size(storage.name, docker_engine) - engine.image_size(runtime_image, docker_engine)
     assert 0 < added < 1_000_000
 
 
@@ -215,7 +215,7 @@ def test_a_failed_build_reports_the_last_lines_of_its_log(docker_engine, local_b
         "RUN echo 'preparing the model files' && echo 'model file missing: weights.h5' >&2 && exit 3\n"
     )
     with pytest.raises(ImageBuildError) as info:
-        images.build_image(tmp_path, f"lume-test-broken-{SESSION_ID}:1", client=docker_engine)
+        engine.build_image(tmp_path, f"lume-test-broken-{SESSION_ID}:1", client=docker_engine)
     message = str(info.value)
     assert f"'lume-test-broken-{SESSION_ID}:1' failed to build" in message
     assert "returned a non-zero code: 3" in message
@@ -236,13 +236,13 @@ def test_a_flow_whose_code_is_missing_from_the_image_fails_the_health_check(
         task(lume_probe_code.shout)(Parameter("text"))
 
     with pytest.raises(ImageBuildError) as info:
-        images.build_flow_image(flow, base_image=runtime_image, image_name=f"lume-test-missing-code-{SESSION_ID}")
+        flow_images.build_flow_image(flow, base_image=runtime_image, image_name=f"lume-test-missing-code-{SESSION_ID}")
     assert "No module named 'lume_probe_code'" in str(info.value)
 
 
 def test_a_missing_base_image_is_named_and_not_pulled(docker_engine):
     with pytest.raises(ImageBuildError) as info:
-        images.build_flow_image(make_adder_flow(), base_image="lume-no-such-base:1", local=True)
+        flow_images.build_flow_image(make_adder_flow(), base_image="lume-no-such-base:1", local=True)
     assert "base image 'lume-no-such-base:1' does not exist" in str(info.value)
 
 
@@ -253,10 +253,10 @@ def test_a_base_image_with_another_python_is_refused_naming_both_versions(docker
         "RUN printf '#!/bin/sh\\necho 2.7\\n' > /usr/local/bin/python && chmod +x /usr/local/bin/python\n"
     )
     other = f"lume-test-other-python-{SESSION_ID}:1"
-    images.build_image(tmp_path, other, client=docker_engine)
+    engine.build_image(tmp_path, other, client=docker_engine)
     try:
         with pytest.raises(ImageBuildError) as info:
-            images.build_flow_image(make_adder_flow(), base_image=other, local=True)
+            flow_images.build_flow_image(make_adder_flow(), base_image=other, local=True)
         here = "%d.%d" % sys.version_info[:2]
         assert f"pickled by Python {here} here, but base image {other!r} runs Python 2.7" in str(info.value)
     finally:

@@ -7,7 +7,6 @@ builds and what the server (the protocol double) records for the
 """
 
 import warnings
-from types import SimpleNamespace
 
 import pytest
 
@@ -19,8 +18,8 @@ from fixtures.docker_engine import (  # noqa: F401  (pytest fixtures)
     runtime_image,
 )
 from lume_services.errors import ImageBuildError
-from lume_services.services.scheduling.backends import docker as images
-from lume_services.services.scheduling.backends.server import KubernetesBackend
+from lume_services.services.scheduling.backends import docker_engine as engine, flow_images
+from lume_services.services.scheduling.backends.kubernetes import KubernetesBackend
 
 
 def make_flow(name="k8s-adder"):
@@ -41,7 +40,7 @@ def test_registered_flows_are_kept_in_lume_services_docker_storage_pushed_to_the
         make_flow(), "lume-services:1", project_name="Project A"
     )
 
-    assert type(storage) is images.Docker
+    assert type(storage) is flow_images.Docker
     assert storage.image_name == "lume-flow-project-a-k8s-adder"
     assert storage.image_tag is None  # the flow hash, when it is built
     assert (storage.base_image, storage.registry_url, storage.local_image) == (
@@ -51,13 +50,11 @@ def test_registered_flows_are_kept_in_lume_services_docker_storage_pushed_to_the
 
 
 def test_a_composed_flow_of_flows_is_kept_in_lume_services_docker_storage_pushed_to_the_registry():
-    fof = SimpleNamespace(image="my-flows:1.0", project_name="lume")
-
     storage = KubernetesBackend(registry_url="registry.example:5000").build_flow_of_flows_storage(
-        fof, "composed", "v2", local=True
+        "my-flows:1.0", "composed", "v2", local=True, project_name="lume"
     )
 
-    assert type(storage) is images.Docker
+    assert type(storage) is flow_images.Docker
     assert (storage.base_image, storage.name, storage.local_image) == (
         "my-flows:1.0", "registry.example:5000/composed:v2", True
     )
@@ -86,11 +83,11 @@ def test_registering_builds_a_labelled_flow_image_that_the_server_names_for_the_
 
     stored = kubernetes_backend.load_flow_by_id(flow_id)["storage"]
     flow_image_cleanup.append(stored.name)
-    labels = images.image_labels(stored.name, docker_engine)
-    assert stored.name == f"lume-flow-{TEST_PROJECT}-k8s-adder:{labels[images.LABEL_FLOW_HASH][:12]}"
-    assert labels[images.LABEL_FLOW_NAME] == "k8s-adder"
-    assert labels[images.LABEL_PROJECT] == TEST_PROJECT
-    assert labels[images.LABEL_BASE_IMAGE] == runtime_image
+    labels = engine.image_labels(stored.name, docker_engine)
+    assert stored.name == f"lume-flow-{TEST_PROJECT}-k8s-adder:{labels[engine.LABEL_FLOW_HASH][:12]}"
+    assert labels[engine.LABEL_FLOW_NAME] == "k8s-adder"
+    assert labels[engine.LABEL_PROJECT] == TEST_PROJECT
+    assert labels[engine.LABEL_BASE_IMAGE] == runtime_image
     assert flow.storage is None  # the caller's flow is not changed
 
 

@@ -10,7 +10,7 @@ import json
 import pytest
 import yaml
 
-from lume_services.services.scheduling.backends.backend import KubernetesRunConfig
+from lume_services.services.scheduling.backends.kubernetes import KubernetesRunConfig
 
 kubernetes = pytest.importorskip("kubernetes", reason="the kubernetes client is in the test extra")
 

@@ -26,8 +26,8 @@ from lume_services.errors import (
     UnsupportedRunConfigError,
 )
 from lume_services.flows.flow import Flow, FlowRunConfig
-from lume_services.services.scheduling.backends.backend import DockerRunConfig, LocalRunConfig
-from lume_services.services.scheduling.backends.server import LocalAgentBackend
+from lume_services.services.scheduling.backends import DockerRunConfig, LocalRunConfig
+from lume_services.services.scheduling.backends.local_agent import LocalAgentBackend
 
 pytestmark = pytest.mark.server
 

@@ -4,14 +4,11 @@ from datetime import timedelta
 
 import pytest
 
-from lume_services.config import LUMEServicesSettings, PrefectConfig
+from lume_services.config import LUMEServicesSettings, PrefectConfig, build_scheduling_backend
 from lume_services.flows.flow import FlowRunConfig
-from lume_services.services.scheduling.backends.backend import KubernetesRunConfig
-from lume_services.services.scheduling.backends.server import (
-    KubernetesBackend,
-    LocalAgentBackend,
-    backend_from_settings,
-)
+from lume_services.services.scheduling.backends.kubernetes import KubernetesBackend, KubernetesRunConfig
+from lume_services.services.scheduling.backends.local_agent import LocalAgentBackend
+from lume_services.services.scheduling.backends.run_options import run_options
 
 
 @pytest.fixture
@@ -65,7 +62,7 @@ def test_write_user_config_writes_prefects_user_configuration(prefect_config_res
 def test_server_settings_build_the_local_agent_backend_under_the_home(prefect_config_restored, tmp_path):
     settings = LUMEServicesSettings(backend="server", home=tmp_path, prefect=PrefectConfig(poll_interval=0.3))
 
-    backend = backend_from_settings(settings)
+    backend = build_scheduling_backend(settings)
 
     assert isinstance(backend, LocalAgentBackend)
     assert backend.storage_dir == tmp_path / "server"
@@ -74,7 +71,7 @@ def test_server_settings_build_the_local_agent_backend_under_the_home(prefect_co
 
 
 def test_kubernetes_settings_build_the_kubernetes_backend(prefect_config_restored, tmp_path):
-    backend = backend_from_settings(LUMEServicesSettings(backend="kubernetes", home=tmp_path))
+    backend = build_scheduling_backend(LUMEServicesSettings(backend="kubernetes", home=tmp_path))
 
     assert isinstance(backend, KubernetesBackend)
 
@@ -82,7 +79,7 @@ def test_kubernetes_settings_build_the_kubernetes_backend(prefect_config_restore
 def test_docker_settings_build_the_docker_backend(prefect_config_restored, tmp_path):
     from lume_services.services.scheduling.backends.docker import DockerBackend
 
-    backend = backend_from_settings(LUMEServicesSettings(backend="docker", home=tmp_path))
+    backend = build_scheduling_backend(LUMEServicesSettings(backend="docker", home=tmp_path))
 
     assert isinstance(backend, DockerBackend)
 
@@ -99,15 +96,18 @@ def test_kubernetes_backend_registers_flows_with_a_kubernetes_run_in_their_image
 
 
 def test_a_flow_run_config_on_kubernetes_builds_the_runs_kubernetes_run():
-    options = KubernetesBackend()._run_options(
+    from prefect.run_configs import KubernetesRun
+
+    options = KubernetesBackend().prefect_run_options(run_options(
         {"x": 1},
         FlowRunConfig(
             run_config=KubernetesRunConfig(cpu_limit="500m", memory_request="1Gi"),
             labels=["k8s"],
             run_name="named",
         ),
-    )
+    ))
 
+    assert isinstance(options.run_config, KubernetesRun)
     assert options.run_config.cpu_limit == "500m"
     assert options.run_config.memory_request == "1Gi"
     assert options.labels == ["k8s"]
@@ -116,7 +116,7 @@ def test_a_flow_run_config_on_kubernetes_builds_the_runs_kubernetes_run():
 
 
 def test_a_flow_run_config_without_a_poll_interval_leaves_the_backends_poll_interval():
-    options = LocalAgentBackend(poll_interval=0.3)._run_options(None, FlowRunConfig(run_name="named"))
+    options = run_options(None, FlowRunConfig(run_name="named"))
 
     assert options.poll_interval is None  # wait_for_flow_run then uses the backend's 0.3 s
 
@@ -124,7 +124,7 @@ def test_a_flow_run_config_without_a_poll_interval_leaves_the_backends_poll_inte
 def test_a_poll_interval_set_in_the_flow_run_config_wins_even_when_it_equals_the_default():
     run_config = FlowRunConfig(poll_interval=timedelta(seconds=10))
 
-    options = LocalAgentBackend(poll_interval=0.3)._run_options(None, run_config)
+    options = run_options(None, run_config)
 
     assert options.poll_interval == timedelta(seconds=10)
 

@@ -142,7 +142,7 @@ def test_a_failing_child_raises_naming_the_child_and_its_task_and_stops_its_desc
 
 
 def test_the_composed_flow_changes_when_a_child_is_registered_anew(server_backend):
-    from lume_services.services.scheduling.backends.local import flow_fingerprint
+    from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
 
     chain = CHAIN.replace("project_name: server-test", "project_name: server-test-reregistered")
     for name, flow in [("doubler", ft.doubler), ("adder", ft.adder)]:

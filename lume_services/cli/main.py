@@ -102,14 +102,8 @@ def register_flow(flow_spec, name, project_name, image, labels):
 @flows.command("list")
 @click.option("--project", "project_name", default=None, help="Only this project.")
 def list_flows(project_name):
-    """List the flows of the local registry (latest versions)."""
-    from lume_services.config import context
-
-    backend = context.scheduling_backend()
-    registry = getattr(backend, "registry", None)
-    if registry is None:
-        _fail(RuntimeError("listing flows is available on the local backend only"))
-    for row in registry.list_flows(project_name):
+    """List the registered flows (latest versions)."""
+    for row in _service().list_flows(project_name):
         click.echo(f"{row['project_name']}/{row['name']}  version {row['version']}  id {row['flow_id']}")
 
 
@@ -125,7 +119,7 @@ def _run_flow_of_flows(fof, parameters) -> None:
     click.echo(f"flow of flows {fof.name!r}: {len(order)} flows, in order {', '.join(order)}")
     fof.ensure_composed()
     kwargs = {}
-    if getattr(_backend(), "registry", None) is not None:  # the local backend reports per child
+    if _service().composition == "inline":  # children run in this process: report each
         kwargs["task_runner_state_handlers"] = [
             ChildProgress(fof, lambda child, state: click.echo(f"  flow {child!r} finished: {state}"))
         ]
@@ -134,10 +128,10 @@ def _run_flow_of_flows(fof, parameters) -> None:
     click.echo(_show(results))
 
 
-def _backend():
+def _service():
     from lume_services.config import context
 
-    return context.scheduling_backend()
+    return context.scheduling_service()
 
 
 @flow_of_flows.command("run")

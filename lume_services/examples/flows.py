@@ -8,9 +8,10 @@ Composed in ``flow_of_flows.yaml`` (a chain) and ``diamond.yaml``::
 
 from prefect import Flow, Parameter, task
 
-from lume_services.files import TextFile
-from lume_services.results import Result
-from lume_services.tasks import SaveDBResult, SaveFile, load_file
+from lume_services.files.file import TextFile
+from lume_services.results.result import Result
+from lume_services.tasks.db import SaveDBResult
+from lume_services.tasks.file import SaveFile, load_file
 
 save_file = SaveFile()
 save_db_result = SaveDBResult()

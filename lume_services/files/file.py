@@ -16,7 +16,6 @@ from dependency_injector.wiring import Provide, inject
 from pydantic import Field, root_validator, validator
 from pydantic.generics import GenericModel
 
-from lume_services import config
 from lume_services.config import Context
 from lume_services.type_strings import import_type_string, parse_reference, type_string
 from lume_services.errors import (
@@ -240,5 +239,3 @@ def file_from_reference(reference: Union[Dict[str, str], str]) -> File:
         filesystem_identifier=reference["filesystem_identifier"],
     )
 
-
-config.wire(__name__)

@@ -8,10 +8,10 @@ from prefect import Flow as PrefectFlow
 from prefect import Parameter
 from pydantic import BaseModel, Field, PrivateAttr, root_validator, validator
 
-from lume_services import config
 from lume_services.config import Context
 from lume_services.errors import FlowNotRegistrableError
-from lume_services.services.scheduling.backends.backend import RunConfig, slug_order
+from lume_services.services.scheduling.backends.backend import DEFAULT_LABELS, RunConfig, slug_order
+from lume_services.services.scheduling.backends.run_options import FlowRunConfig  # noqa: F401 (API home)
 from lume_services.services.scheduling.service import SchedulingService
 
 
@@ -108,29 +108,6 @@ class FlowConfig(BaseModel):
     env: Optional[List[str]]
 
 
-class FlowRunConfig(BaseModel):
-    """Options of one flow run.
-
-    Attributes:
-        poll_interval: how often a server backend polls the run's state.
-        scheduled_start_time: when the run should start (server backends).
-        parameters: parameter values; explicit ``parameters`` arguments win.
-        run_config: the backend run config (env, working dir, image, ...).
-        labels: agent labels of the run (server backends).
-        run_name: the run's name (server backends).
-    """
-
-    poll_interval: timedelta = timedelta(seconds=10)
-    scheduled_start_time: Optional[datetime]
-    parameters: Optional[Dict[str, Any]]
-    run_config: Optional[RunConfig]
-    labels: Optional[List[str]]
-    run_name: Optional[str]
-
-    class Config:
-        arbitrary_types_allowed = True
-
-
 class Flow(BaseModel):
     """A Prefect flow and what lume-services knows of it.
 
@@ -153,7 +130,7 @@ class Flow(BaseModel):
     parameters: Optional[Dict[str, Parameter]]
     mapped_parameters: Optional[Dict[str, MappedParameter]]
     task_slugs: Optional[Dict[str, str]]
-    labels: List[str] = ["lume-services"]
+    labels: List[str] = list(DEFAULT_LABELS)
     image: str = "build-test:latest"
 
     # the Prefect flow as the backend handed it back by load_flow(): on a server
@@ -232,7 +209,7 @@ class Flow(BaseModel):
         """
         if self.prefect_flow is None:
             self.load_flow(scheduling_service=scheduling_service)
-        if scheduling_service.backend.requires_registration and self.prefect_flow is self._loaded_flow:
+        if scheduling_service.requires_registration and self.prefect_flow is self._loaded_flow:
             # A server hands back a description of the registered flow, not its code:
             # the flow is registered already, and registering the description would
             # replace it. To register changes, set prefect_flow to the Prefect flow.
@@ -249,8 +226,7 @@ class Flow(BaseModel):
         )
         values = {"prefect_flow": flow, "flow_id": flow_id}
         # container backends build an image for the flow: record the one it runs in
-        registered_image = getattr(scheduling_service.backend, "registered_image", None)
-        image = registered_image(flow_id) if registered_image is not None else None
+        image = scheduling_service.registered_image(flow_id)
         if image:
             values["image"] = image
         self._set(**values)
@@ -321,8 +297,7 @@ class Flow(BaseModel):
         )
 
     def _ensure_loaded(self, scheduling_service: SchedulingService) -> None:
-        needs_id = getattr(scheduling_service.backend, "requires_registration", False)
-        if self.prefect_flow is None or (needs_id and self.flow_id is None):
+        if self.prefect_flow is None or (scheduling_service.requires_registration and self.flow_id is None):
             self.load_flow(scheduling_service=scheduling_service)
 
     def _set(self, **values) -> None:
@@ -348,5 +323,3 @@ def task_slugs(flow: PrefectFlow) -> Dict[str, str]:
         slugs.setdefault(task.name, slug)
     return slugs
 
-
-config.wire(__name__)

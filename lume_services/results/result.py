@@ -9,7 +9,6 @@ from dependency_injector.wiring import Provide, inject
 from pydantic import BaseModel, Field, root_validator
 from pydantic.json import pydantic_encoder
 
-from lume_services import config
 from lume_services.config import Context
 from lume_services.type_strings import import_type_string, parse_reference, type_string
 from lume_services.errors import (
@@ -232,5 +231,3 @@ def load_result(
         result_rep["project_name"], result_rep["query"], results_db_service=results_db_service
     )
 
-
-config.wire(__name__)

@@ -1,5 +1,8 @@
 """Packaged Prefect tasks that flows use to hand files and results to each other."""
 
+# The composition root first: its container wires this package when it is made.
+import lume_services.config  # noqa: F401,I001
+
 from lume_services.tasks.configure import ConfigureLUMEServices, configure_lume_services
 from lume_services.tasks.db import LoadDBResult, SaveDBResult, load_db_result_value
 from lume_services.tasks.file import LoadFile, SaveFile, load_file

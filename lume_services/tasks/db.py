@@ -12,7 +12,6 @@ from dependency_injector.wiring import Provide, inject
 from prefect import Task
 from prefect.engine.results import PrefectResult
 
-from lume_services import config
 from lume_services.config import Context
 from lume_services.errors import ResultAttributeError, ResultKeyError
 from lume_services.results.result import Result, load_result
@@ -136,5 +135,3 @@ class LoadDBResult(Task):
         """
         return load_db_result_value(result_rep, attribute, attribute_index)
 
-
-config.wire(__name__)

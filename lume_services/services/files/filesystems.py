@@ -10,10 +10,12 @@ import os
 import posixpath
 import uuid
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lume_services.errors import InvalidMountError, PathNotInMount
-from lume_services.files.serializers import Serializer
+
+if TYPE_CHECKING:  # pragma: no cover (files/ is the layer above; only its type is named)
+    from lume_services.files.serializers import Serializer
 
 
 class Filesystem(ABC):
@@ -33,7 +35,7 @@ class Filesystem(ABC):
     def absolute_path(self, path: str) -> str:
         """Return ``path`` made absolute and normalised, in this filesystem's own terms."""
 
-    def read(self, path: str, serializer: Serializer) -> Any:
+    def read(self, path: str, serializer: "Serializer") -> Any:
         """Read the object stored at ``path``.
 
         Args:
@@ -48,7 +50,7 @@ class Filesystem(ABC):
         """
         return serializer.deserialize(self.resolve(path))
 
-    def write(self, path: str, obj: Any, serializer: Serializer, create_dir: bool = False) -> str:
+    def write(self, path: str, obj: Any, serializer: "Serializer", create_dir: bool = False) -> str:
         """Write ``obj`` to ``path``; readers see the old file or the new one, never a part.
 
         Args:

@@ -1,11 +1,13 @@
 """The file service: reads and writes files on the filesystem a reference names."""
 
 from collections import Counter
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from lume_services.errors import DuplicateFilesystemError, FilesystemNotConfiguredError
-from lume_services.files.serializers import Serializer
 from lume_services.services.files.filesystems import Filesystem
+
+if TYPE_CHECKING:  # pragma: no cover (files/ is the layer above; only its type is named)
+    from lume_services.files.serializers import Serializer
 
 
 class FileService:
@@ -42,7 +44,7 @@ class FileService:
         except KeyError:
             raise FilesystemNotConfiguredError(filesystem_identifier, self._filesystems) from None
 
-    def read(self, filesystem_identifier: str, filename: str, serializer: Serializer) -> Any:
+    def read(self, filesystem_identifier: str, filename: str, serializer: "Serializer") -> Any:
         """Read the object stored in ``filename`` on the filesystem.
 
         Args:
@@ -60,7 +62,7 @@ class FileService:
         filesystem_identifier: str,
         filename: str,
         obj: Any,
-        serializer: Serializer,
+        serializer: "Serializer",
         create_dir: bool = False,
     ) -> str:
         """Write ``obj`` to ``filename`` on the filesystem, atomically.

@@ -1,4 +1,4 @@
-"""The scheduling service: one interface over the configured scheduling backend."""
+"""The scheduling service: the one door from the flow models to the configured backend."""
 
 from typing import Any, Dict, List, Optional
 
@@ -8,9 +8,10 @@ from lume_services.services.scheduling.backends.backend import Backend
 class SchedulingService:
     """Registers, loads and runs flows on a scheduling backend.
 
-    Everything the flow models do goes through this service, so the same
-    script runs on the embedded local backend or on a Prefect 1 Server by
-    configuration alone.
+    Everything the flow models and the CLI ask of a backend goes through this
+    service, so the same script runs on the embedded local backend or on a
+    Prefect 1 Server by configuration alone. Each method says what it does on
+    any backend; the backend decides how.
 
     Args:
         backend: the backend that does the work.
@@ -18,6 +19,25 @@ class SchedulingService:
 
     def __init__(self, backend: Backend):
         self.backend = backend
+
+    # --- what the backend is ----------------------------------------------------
+
+    @property
+    def requires_registration(self) -> bool:
+        """Whether flows must be registered (have a flow id) before they run (server backends)."""
+        return self.backend.requires_registration
+
+    @property
+    def composition(self) -> str:
+        """How a flow of flows runs: ``inline`` (one Prefect run) or ``per_child`` (a run per child)."""
+        return self.backend.composition
+
+    @property
+    def local_images(self) -> bool:
+        """Whether images are built from base images as they are on the engine, never pulled."""
+        return self.backend.local_images
+
+    # --- registry ---------------------------------------------------------------
 
     def create_project(self, project_name: str) -> None:
         """Create a project on the backend; an existing project is left as it is."""
@@ -47,21 +67,43 @@ class SchedulingService:
         """Load the latest registered version of a flow.
 
         Returns:
-            ``{"flow_id": str, "flow": prefect.Flow, ...}``.
+            ``{"flow_id": str, "flow": prefect.Flow, "version": int, ...}``.
 
         Raises:
             FlowNotFoundError: no flow of that name is registered in the project.
         """
         return self.backend.load_flow(flow_name, project_name)
 
-    def run(self, parameters: Optional[Dict[str, Any]], run_config=None, **kwargs):
-        """Run a flow; what identifies the flow (``flow``, ``flow_id``) is in ``kwargs``.
+    def list_flows(self, project_name: Optional[str] = None) -> List[dict]:
+        """The latest version of every registered flow (of one project, if given).
 
         Returns:
-            What the backend returns: the final state on the local backend, the
-            flow run id on server backends.
+            One dict per flow with at least ``name``, ``project_name``, ``flow_id`` and ``version``.
+        """
+        return self.backend.list_flows(project_name)
+
+    def registered_image(self, flow_id: str) -> Optional[str]:
+        """The image a registered flow runs in, when the backend built one for it (container backends)."""
+        return self.backend.registered_image(flow_id)
+
+    # --- runs -------------------------------------------------------------------
+
+    def run(self, parameters: Optional[Dict[str, Any]], run_config=None, **kwargs):
+        """Start a flow run; what identifies the flow (``flow``, ``flow_id``) is in ``kwargs``.
+
+        Returns:
+            The run's handle: the final state on the local backend, the flow run
+            id on server backends.
         """
         return self.backend.run(parameters, run_config, **kwargs)
+
+    def start_run(self, options, **kwargs):
+        """Start a flow run with resolved run options (``backends.run_options.run_options``).
+
+        Returns:
+            The run's handle, as for :meth:`run`.
+        """
+        return self.backend.start_run(options, **kwargs)
 
     def run_and_return(
         self,
@@ -77,3 +119,42 @@ class SchedulingService:
             TaskNotInFlowError: the flow has no task ``task_name``.
         """
         return self.backend.run_and_return(parameters, run_config, task_name, **kwargs)
+
+    def wait(self, handle, poll_interval=None, deadline=None, flow_name: Optional[str] = None,
+             waited_for: Optional[str] = None):
+        """Wait for a run started by :meth:`run` and return the finished run.
+
+        Raises:
+            FlowRunTimeoutError: the run did not finish before ``deadline``.
+        """
+        return self.backend.wait(handle, poll_interval, deadline, flow_name, waited_for)
+
+    def time_limit(self, timeout):
+        """The time limit of a wait: ``timeout`` when given, else the backend's."""
+        return self.backend.time_limit(timeout)
+
+    # --- reading a finished run ---------------------------------------------------
+
+    def failed_tasks(self, finished) -> Dict[str, str]:
+        """``{task name: message}`` of the tasks of a finished run that failed on their own."""
+        return self.backend.failed_tasks(finished)
+
+    def raise_if_failed(self, finished, flow_name: str) -> None:
+        """Raise :class:`~lume_services.errors.FlowFailedError` when a finished run did not succeed."""
+        self.backend.raise_if_failed(finished, flow_name)
+
+    def collect_results(self, finished, flow, task_name: Optional[str] = None):
+        """The named task's result from a finished run, or all results by task name."""
+        return self.backend.collect_results(finished, flow, task_name)
+
+    def results_by_slug(self, finished, flow) -> Dict[str, Any]:
+        """``{task slug: result}`` of the successful tasks of a finished run."""
+        return self.backend.results_by_slug(finished, flow)
+
+    # --- flows of flows ---------------------------------------------------------
+
+    def package_composed_flow(self, flow, labels: List[str], image: Optional[str], image_name: str,
+                              image_tag: Optional[str] = None, local: Optional[bool] = None,
+                              project_name: Optional[str] = None) -> None:
+        """Give a composed flow of flows the storage, run config and result it runs with on this backend."""
+        self.backend.package_composed_flow(flow, labels, image, image_name, image_tag, local, project_name)

@@ -1,0 +1,41 @@
+"""Results of a flow of flows, grouped by child: ``{child: {task: result}}``."""
+
+from typing import Any, Dict
+
+from lume_services.flows._names import composed_task_name, exposed_parameter_name
+
+
+def group_inline_results(flow_of_flows, flat: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """Turn an inline composed flow's results (keyed ``"<child>/<task>"``) into ``{child: {task: result}}``.
+
+    A child's mapped parameter is the parent's task in the composed flow (or,
+    for ``db``, a loader task named for the parameter), and an unmapped one is
+    exposed as ``"<child>-<parameter>"``: each comes back under the child's own
+    name for it, with the value the child received.
+    """
+    grouped: Dict[str, Dict[str, Any]] = {}
+    for child_name in flow_of_flows.execution_order():
+        child = flow_of_flows.composing_flows[child_name]
+        mapped = child.mapped_parameters or {}
+        params = set(child.parameters or {})
+        out = {}
+        for task in sorted(child.task_slugs or {}):
+            if task in mapped and mapped[task].map_type != "db":
+                m = mapped[task]
+                key = composed_task_name(m.parent_flow_name, m.parent_task_name)
+            elif task in params and task not in mapped:
+                key = exposed_parameter_name(child_name, task)
+            else:
+                key = composed_task_name(child_name, task)
+            if key in flat:
+                out[task] = flat[key]
+        grouped[child_name] = out
+    return grouped
+
+
+def pick(results: Dict[str, Dict[str, Any]], wanted):
+    """All results, or the one of ``wanted = (child, task)``."""
+    if wanted is None:
+        return results
+    child, task = wanted
+    return results[child][task]

@@ -1,0 +1,56 @@
+"""The ``server`` backend: flows on a Prefect 1 Server, run by a Prefect ``LocalAgent`` on this machine."""
+
+from pathlib import Path
+from typing import Optional, Union
+
+from lume_services.services.scheduling.backends.local import LocalRunConfig
+from lume_services.services.scheduling.backends.server import ServerBackend
+
+
+class LocalAgentBackend(ServerBackend):
+    """Runs flows registered on a Prefect 1 Server with a Prefect ``LocalAgent`` on this machine.
+
+    Flows are kept in Prefect ``Local`` storage under ``storage_dir/flows``
+    and task results in ``LocalResult`` files under ``storage_dir/results``:
+    both this process and the agent's flow runs (subprocesses on the same
+    machine) read and write there, so ``run_and_return`` returns any
+    picklable value. Runs use ``LocalRun`` run configs; a ``LocalRunConfig``
+    gives their environment and working directory.
+
+    Args:
+        storage_dir: the shared directory; ``None`` means ``~/.lume_services/server``.
+        **kwargs: as for :class:`ServerBackend`.
+    """
+
+    run_config_type = LocalRunConfig
+
+    def __init__(self, storage_dir: Union[str, Path, None] = None, **kwargs):
+        super().__init__(**kwargs)
+        self.storage_dir = Path(storage_dir or "~/.lume_services/server").expanduser()
+
+    def build_run_config(self, run_config: Optional[LocalRunConfig] = None, labels=None, image=None):
+        """A Prefect ``LocalRun`` from a ``LocalRunConfig`` (env, working dir, labels)."""
+        run_config = run_config or LocalRunConfig()
+        if labels is not None:
+            run_config = run_config.copy(update={"labels": list(labels)})
+        return run_config.build()
+
+    def build_storage(self, flow, image: Optional[str] = None, project_name: Optional[str] = None):
+        """Prefect ``Local`` storage under ``storage_dir/flows`` (no hostname label added)."""
+        from prefect.storage import Local
+
+        return Local(directory=str(self.storage_dir / "flows"), add_default_labels=False)
+
+    def build_result(self, flow):
+        """``LocalResult`` files under ``storage_dir/results``."""
+        from prefect.engine.results import LocalResult
+
+        return LocalResult(dir=str(self.storage_dir / "results"))
+
+    def build_flow_of_flows_storage(self, image, image_name, image_tag=None, local=None, project_name=None):
+        """The same ``Local`` storage as for single flows: the agent here loads it."""
+        return self.build_storage(None)
+
+    def storage_places(self):
+        """Flows and results are kept under ``storage_dir``."""
+        return {"storage_dir": self.storage_dir}

@@ -1,0 +1,202 @@
+"""The local flow registry: registered flows on disk, in one SQLite file under ``LUME_HOME``."""
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+from lume_services.errors import FlowNotFoundError, FlowNotSerializableError
+from lume_services.services.scheduling.backends.backend import tasks_in_slug_order
+from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+
+_ID_NAMESPACE = uuid.UUID("6f1d3f0e-52c4-4a8e-9a1e-2d6c3b7f1a55")
+
+
+class LocalFlowRegistry:
+    """Registered flows on disk: one SQLite file under the lume-services home.
+
+    SQLite gives what a registry needs across processes: each registration is
+    one transaction (an interrupted one leaves the previous state intact), and
+    WAL mode with a busy timeout lets several processes register and load at once.
+
+    Args:
+        path: the registry file; its directory is created when missing.
+    """
+
+    def __init__(self, path: Union[str, Path]):
+        self.path = Path(path).expanduser()
+        self._local = threading.local()
+        self._flows: Dict[str, Any] = {}  # flow id -> unpickled flow (rows never change)
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid != os.getpid():
+            conn = None  # a forked child must not share its parent's connection
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            conn.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS projects (
+                    name TEXT PRIMARY KEY, created TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS flows (
+                    flow_id TEXT PRIMARY KEY,
+                    project TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    metadata TEXT NOT NULL,
+                    flow BLOB NOT NULL,
+                    created TEXT NOT NULL,
+                    UNIQUE (project, name, version));
+                """
+            )
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+        return conn
+
+    def create_project(self, project_name: str) -> None:
+        """Create a project; an existing one is left as it is."""
+        self._connect().execute(
+            "INSERT OR IGNORE INTO projects (name, created) VALUES (?, ?)",
+            (project_name, _now()),
+        )
+
+    def register(self, flow, project_name: str, image: Optional[str], labels: List[str]) -> str:
+        """Register ``flow`` and return its flow id.
+
+        An unchanged flow (same structure, task code, parameters, image and
+        labels) keeps its id and nothing is written; a changed one becomes the
+        next version.
+        """
+        import cloudpickle
+
+        fingerprint = flow_fingerprint(flow, image, labels)
+        conn = self._connect()
+        latest = self._latest(conn, flow.name, project_name)
+        if latest is not None and latest["fingerprint"] == fingerprint:
+            return latest["flow_id"]
+        try:
+            blob = cloudpickle.dumps(flow)  # before the write lock: it can be slow
+        except Exception as exc:  # cloudpickle raises whatever the unpicklable object raises
+            raise FlowNotSerializableError(flow.name, exc) from exc
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            latest = self._latest(conn, flow.name, project_name)
+            if latest is not None and latest["fingerprint"] == fingerprint:
+                conn.execute("ROLLBACK")
+                return latest["flow_id"]
+            version = 1 if latest is None else latest["version"] + 1
+            flow_id = str(uuid.uuid5(_ID_NAMESPACE, f"{project_name}/{flow.name}/{version}/{fingerprint}"))
+            metadata = {
+                "flow_id": flow_id,
+                "name": flow.name,
+                "project_name": project_name,
+                "version": version,
+                "labels": list(labels),
+                "image": image,
+                "parameters": [
+                    {"name": p.name, "default": p.default, "required": p.required}
+                    for p in sorted(flow.parameters(), key=lambda p: p.name)
+                ],
+                "tasks": [
+                    {"name": t.name, "slug": flow.slugs[t]}
+                    for t in tasks_in_slug_order(flow)
+                ],
+            }
+            conn.execute(
+                "INSERT OR IGNORE INTO projects (name, created) VALUES (?, ?)",
+                (project_name, _now()),
+            )
+            conn.execute(
+                "INSERT INTO flows (flow_id, project, name, version, fingerprint, metadata, flow, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    flow_id,
+                    project_name,
+                    flow.name,
+                    version,
+                    fingerprint,
+                    json.dumps(metadata, default=repr),
+                    blob,
+                    _now(),
+                ),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return flow_id
+
+    def _latest(self, conn, flow_name: str, project_name: str) -> Optional[dict]:
+        row = conn.execute(
+            "SELECT flow_id, version, fingerprint FROM flows WHERE project = ? AND name = ?"
+            " ORDER BY version DESC LIMIT 1",
+            (project_name, flow_name),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"flow_id": row[0], "version": row[1], "fingerprint": row[2]}
+
+    def list_flows(self, project_name: Optional[str] = None) -> List[dict]:
+        """Return the metadata of the latest version of every flow (of one project, if given)."""
+        query = (
+            "SELECT metadata FROM flows f WHERE version = (SELECT MAX(version) FROM flows g"
+            " WHERE g.project = f.project AND g.name = f.name)"
+        )
+        args: tuple = ()
+        if project_name is not None:
+            query += " AND project = ?"
+            args = (project_name,)
+        rows = self._connect().execute(query + " ORDER BY project, name", args)
+        return [json.loads(r[0]) for r in rows]
+
+    def flow_names(self, project_name: str) -> List[str]:
+        """Return the names of the flows registered in a project."""
+        rows = self._connect().execute(
+            "SELECT DISTINCT name FROM flows WHERE project = ? ORDER BY name", (project_name,)
+        )
+        return [r[0] for r in rows]
+
+    def metadata(self, flow_name: str, project_name: str) -> dict:
+        """Return the metadata of the latest version of a flow."""
+        row = self._connect().execute(
+            "SELECT metadata FROM flows WHERE project = ? AND name = ? ORDER BY version DESC LIMIT 1",
+            (project_name, flow_name),
+        ).fetchone()
+        if row is None:
+            raise FlowNotFoundError(flow_name, project_name, self.flow_names(project_name))
+        return json.loads(row[0])
+
+    def load(self, flow_name: str, project_name: str) -> dict:
+        """Return ``{"flow_id", "flow", "version"}`` for the latest version of a flow.
+
+        Raises:
+            FlowNotFoundError: no flow of that name is registered in the project.
+        """
+        import cloudpickle
+
+        conn = self._connect()
+        latest = self._latest(conn, flow_name, project_name)
+        if latest is None:
+            raise FlowNotFoundError(flow_name, project_name, self.flow_names(project_name))
+        flow_id = latest["flow_id"]
+        flow = self._flows.get(flow_id)
+        if flow is None:
+            (blob,) = conn.execute("SELECT flow FROM flows WHERE flow_id = ?", (flow_id,)).fetchone()
+            flow = cloudpickle.loads(blob)
+            with self._lock:
+                self._flows[flow_id] = flow
+        # each caller gets its own flow object: adding a task to one must not change the others
+        return {"flow_id": flow_id, "flow": flow.copy(), "version": latest["version"]}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

@@ -1,0 +1,113 @@
+"""What one flow run is started with: run configs, ``FlowRunConfig``, and their resolution.
+
+Every backend resolves the arguments of a run the same way
+(:func:`run_options`): explicit ``parameters`` win over a ``FlowRunConfig``'s,
+and a ``FlowRunConfig`` unwraps into its run config, labels, run name,
+scheduled start time and poll interval. A backend then checks only that it
+can honour the run config it was given.
+
+``FlowRunConfig`` is part of the flow models' API
+(``lume_services.flows.flow.FlowRunConfig``); it lives here because the
+backends read it.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional
+
+from pydantic import BaseModel
+
+#: the agent labels a flow gets when none are given
+DEFAULT_LABELS = ("lume-services",)
+
+
+class RunConfig(BaseModel, ABC):
+    """Where and how a flow run executes; builds the matching Prefect run config.
+
+    Attributes:
+        labels: agent labels the run is routed by.
+        env: environment variables set for the run.
+    """
+
+    labels: List[str] = list(DEFAULT_LABELS)
+    env: Optional[Dict[str, str]]
+
+    class Config:
+        extra = "forbid"
+
+    @abstractmethod
+    def build(self):
+        """Return the Prefect 1 run config (``prefect.run_configs.*``) for this config."""
+
+
+class FlowRunConfig(BaseModel):
+    """Options of one flow run.
+
+    Attributes:
+        poll_interval: how often a server backend polls the run's state.
+        scheduled_start_time: when the run should start (server backends).
+        parameters: parameter values; explicit ``parameters`` arguments win.
+        run_config: the backend run config (env, working dir, image, ...).
+        labels: agent labels of the run (server backends).
+        run_name: the run's name (server backends).
+    """
+
+    poll_interval: timedelta = timedelta(seconds=10)
+    scheduled_start_time: Optional[datetime]
+    parameters: Optional[Dict[str, Any]]
+    run_config: Optional[RunConfig]
+    labels: Optional[List[str]]
+    run_name: Optional[str]
+
+    class Config:
+        arbitrary_types_allowed = True
+
+
+@dataclass
+class RunOptions:
+    """The resolved options of one run.
+
+    Attributes:
+        parameters: parameter values.
+        run_config: a lume-services ``RunConfig``, a Prefect run config, or
+            ``None`` for the flow's own; the backend checks it can honour it.
+        labels: agent labels; ``None`` keeps the run config's or the flow's.
+        run_name: the run's name (server backends).
+        scheduled_start_time: when the run should start, in UTC (server backends).
+        poll_interval: how often to look at the run; ``None`` uses the backend's.
+    """
+
+    parameters: Dict[str, Any] = field(default_factory=dict)
+    run_config: Any = None
+    labels: Optional[List[str]] = None
+    run_name: Optional[str] = None
+    scheduled_start_time: Optional[datetime] = None
+    poll_interval: Optional[timedelta] = None
+
+
+def _utc(value: datetime) -> datetime:
+    """A naive datetime is read as local time; servers get UTC."""
+    if value.tzinfo is None:
+        value = value.astimezone()
+    return value.astimezone(timezone.utc)
+
+
+def run_options(parameters: Optional[Dict[str, Any]], run_config=None) -> RunOptions:
+    """Resolve a run's arguments: ``parameters`` and a ``FlowRunConfig``, a run config or ``None``.
+
+    A ``FlowRunConfig``'s ``poll_interval`` has a default (10 s): only an
+    interval the user set counts, so that the backend's own interval applies otherwise.
+    """
+    options = RunOptions(parameters=dict(parameters or {}))
+    if isinstance(run_config, FlowRunConfig):
+        options.parameters = {**(run_config.parameters or {}), **options.parameters}
+        options.labels = list(run_config.labels) if run_config.labels is not None else None
+        options.run_name = run_config.run_name
+        if run_config.scheduled_start_time is not None:
+            options.scheduled_start_time = _utc(run_config.scheduled_start_time)
+        if "poll_interval" in run_config.__fields_set__:
+            options.poll_interval = run_config.poll_interval
+        run_config = run_config.run_config
+    options.run_config = run_config
+    return options

@@ -1,0 +1,136 @@
+"""Registering flows on a Prefect 1 Server and reading registered flows back."""
+
+import copy
+import hashlib
+from typing import List, Optional
+
+from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+
+
+def storage_without(storage, flow_name: str):
+    """A copy of a Prefect storage without the flow ``flow_name``, to register that flow with.
+
+    Registering builds the storage: it adds the flow (Prefect warns "A flow with
+    the same name is already contained in storage" when it is there already)
+    and may set fields such as an image tag. Done on the caller's storage, a
+    second registration of the same flow would warn, and would see a changed
+    serialized storage (part of the flow's fingerprint), so a new version.
+    Other flows the storage holds are kept; nothing is shared with ``storage``.
+    """
+    held = {name: f for name, f in storage._flows.items() if name != flow_name}
+    fresh = copy.copy(storage)
+    for name, value in vars(storage).items():
+        if name not in ("flows", "_flows"):
+            setattr(fresh, name, copy.deepcopy(value))
+    fresh.flows = {name: location for name, location in storage.flows.items() if name != flow_name}
+    fresh._flows = held
+    return fresh
+
+
+def registration_key(flow, image: Optional[str], labels: List[str], storage_identity: str) -> str:
+    """The idempotency key of a registration: the flow's fingerprint and where it is kept.
+
+    An unchanged flow registered again with the same image, labels and storage
+    keeps its flow id; the same flow kept elsewhere is a new version.
+    """
+    return hashlib.sha256((flow_fingerprint(flow, image, labels) + storage_identity).encode()).hexdigest()
+
+
+def flow_names(connection, project_name: str) -> List[str]:
+    """The names of the unarchived flows of a project."""
+    from prefect.utilities.graphql import with_args
+
+    where = {"archived": {"_eq": False}, "project": {"name": {"_eq": project_name}}}
+    query = {"query": {with_args("flow", {"where": where}): {"name"}}}
+    result = connection.graphql(connection.client(), query)
+    return sorted({f.name for f in result.data.flow})
+
+
+def list_flows(connection, project_name: Optional[str] = None) -> List[dict]:
+    """``{"name", "project_name", "flow_id", "version", "labels"}`` of every unarchived flow (of one project)."""
+    from prefect.utilities.graphql import with_args
+
+    where = {"archived": {"_eq": False}}
+    if project_name is not None:
+        where["project"] = {"name": {"_eq": project_name}}
+    query = {
+        "query": {
+            with_args("flow", {"where": where}): {
+                "id": True,
+                "name": True,
+                "version": True,
+                "project": {"name"},
+                "run_config": True,
+            }
+        }
+    }
+    rows = connection.graphql(connection.client(), query).data.flow
+    flows = []
+    for row in rows:
+        run_config = row.run_config.to_dict() if row.run_config else {}
+        flows.append(
+            {
+                "flow_id": row.id,
+                "name": row.name,
+                "project_name": row.project.name,
+                "version": row.version,
+                "labels": sorted(run_config.get("labels") or []),
+            }
+        )
+    return sorted(flows, key=lambda f: (f["project_name"], f["name"]))
+
+
+def query_flow(connection, where: dict) -> Optional[dict]:
+    """The latest version of the registered flow matching ``where`` (a Hasura filter), or ``None``.
+
+    Returns:
+        ``{"flow_id", "flow", "version", "project_name", "storage", "run_config"}``;
+        ``flow`` is the flow as the server knows it: its parameters (with
+        defaults) and its tasks (names and slugs), not its task code, which
+        stays in the flow's storage.
+    """
+    import marshmallow
+    from prefect import Task
+    from prefect.serialization.flow import FlowSchema
+    from prefect.serialization.run_config import RunConfigSchema
+    from prefect.serialization.storage import StorageSchema
+    from prefect.utilities.graphql import EnumValue, with_args
+
+    query = {
+        "query": {
+            with_args(
+                "flow", {"where": where, "order_by": {"version": EnumValue("desc")}, "limit": 1}
+            ): {
+                "id": True,
+                "name": True,
+                "version": True,
+                "serialized_flow": True,
+                "storage": True,
+                "run_config": True,
+                "project": {"name"},
+                "tasks": {"name", "slug"},
+            }
+        }
+    }
+    found = connection.graphql(connection.client(), query).data.flow
+    if not found:
+        return None
+    row = found[0]
+    # Prefect's client registers the tasks apart from the flow: the flow's
+    # parameters stay in the serialized flow, its other tasks come from `tasks`.
+    data = row.serialized_flow.to_dict()
+    data["tasks"] = list(data.get("parameters") or [])
+    data["edges"] = []
+    flow = FlowSchema().load(data=data, partial=True, unknown=marshmallow.EXCLUDE)
+    known = set(flow.slugs.values()) | {t.slug for t in flow.tasks}
+    for t in sorted(row.tasks, key=lambda t: t.slug):
+        if t.slug not in known:
+            flow.add_task(Task(name=t.name, slug=t.slug))
+    return {
+        "flow_id": row.id,
+        "flow": flow,
+        "version": row.version,
+        "project_name": row.project.name,
+        "storage": StorageSchema().load(row.storage.to_dict()) if row.storage else None,
+        "run_config": RunConfigSchema().load(row.run_config.to_dict()) if row.run_config else None,
+    }

@@ -1,0 +1,94 @@
+"""Reading a finished flow run on a Prefect 1 Server: its failures and its task results."""
+
+from typing import Any, Dict, Optional
+
+from lume_services.errors import EmptyResultError, FlowFailedError, TaskNotInFlowError
+from lume_services.services.scheduling.backends.backend import slug_order
+
+
+def failed_tasks(view, task_names: Dict[str, str]) -> Dict[str, str]:
+    """``{task name: message}`` of the task runs that failed on their own (not ``TriggerFailed``).
+
+    Args:
+        view: the finished run's ``FlowRunView``.
+        task_names: task slug -> task name.
+    """
+    from prefect.engine.state import TriggerFailed
+
+    failed = {}
+    if not view.state.is_failed():
+        return failed
+    for task_run in view.get_all_task_runs():
+        st = task_run.state
+        if st.is_failed() and not isinstance(st, TriggerFailed):
+            name = task_names.get(task_run.task_slug, task_run.task_slug)
+            if task_run.map_index != -1:
+                name = f"{name}[{task_run.map_index}]"
+            failed[name] = st.message or type(st).__name__
+    return failed
+
+
+def raise_if_failed(view, flow_name: str, task_names: Dict[str, str]) -> None:
+    """Raise :class:`FlowFailedError` when a finished run did not succeed, naming its failed tasks."""
+    if view.state.is_successful():
+        return
+    raise FlowFailedError(
+        flow_name,
+        failed_tasks(view, task_names),
+        message=view.state.message or f"the run ended {type(view.state).__name__}",
+        flow_run_id=view.flow_run_id,
+    )
+
+
+def collect_results(view, flow_name: str, task_names: Dict[str, str], task_name: Optional[str]):
+    """The named task's result from a finished run, or all results by task name."""
+    grouped: Dict[str, list] = {}
+    for task_run in sorted(view.get_all_task_runs(), key=lambda t: slug_order(t.task_slug)):
+        if task_run.map_index != -1:
+            continue
+        name = task_names.get(task_run.task_slug, task_run.task_slug)
+        if task_name is None or name == task_name:
+            grouped.setdefault(name, []).append(task_run)
+    if task_name is not None:
+        if task_name not in grouped:
+            raise TaskNotInFlowError(flow_name, task_name, set(task_names.values()))
+        values = [task_run_value(flow_name, task_name, t) for t in grouped[task_name]]
+        return values[0] if len(values) == 1 else values
+    results = {}
+    for name, task_runs in grouped.items():
+        values = []
+        for t in task_runs:
+            try:
+                values.append(task_run_value(flow_name, name, t))
+            except EmptyResultError:
+                values.append(None)
+        results[name] = values[0] if len(values) == 1 else values
+    return results
+
+
+def results_by_slug(view) -> Dict[str, Any]:
+    """``{task slug: result}`` of the successful, unmapped task runs of a finished run."""
+    results = {}
+    for task_run in view.get_all_task_runs():
+        if task_run.map_index != -1 or not task_run.state.is_successful():
+            continue
+        try:
+            results[task_run.task_slug] = task_run.get_result()
+        except (TypeError, ValueError, OSError):
+            continue
+    return results
+
+
+def task_run_value(flow_name: str, task_name: str, task_run):
+    """The result of one finished task run.
+
+    Raises:
+        EmptyResultError: the task run was skipped, did not finish, or its result cannot be read.
+    """
+    state = task_run.state
+    if state.is_skipped() or not state.is_finished():
+        raise EmptyResultError(flow_name, task_name, type(state).__name__)
+    try:
+        return task_run.get_result()
+    except (TypeError, ValueError, OSError) as exc:
+        raise EmptyResultError(flow_name, task_name, f"{type(state).__name__}, unreadable: {exc}") from exc

@@ -1,0 +1,81 @@
+"""Flow runs on a Prefect 1 Server: creating them and waiting for them to finish."""
+
+from typing import Optional
+
+from lume_services.errors import FlowNotLoadedError, FlowRunTimeoutError
+from lume_services.services.scheduling.backends.backend import check_parameters
+from lume_services.services.scheduling.backends.waiting import Deadline
+
+
+def create_flow_run(connection, options, flow_id: Optional[str], flow=None) -> str:
+    """Create a flow run of a registered flow from resolved run options; return its id.
+
+    Raises:
+        FlowNotLoadedError: no ``flow_id``: the flow is not registered or loaded.
+        ParameterNotInFlowError: a parameter is not one of ``flow``'s.
+        MissingParameterError: a required parameter of ``flow`` has no value.
+    """
+    if not flow_id:
+        raise FlowNotLoadedError(
+            "a flow must be registered before it runs on a server backend; register "
+            "it (Flow.register) or load it (Flow.load_flow) to get its flow id"
+        )
+    if flow is not None:
+        check_parameters(flow, options.parameters)
+    return connection.client().create_flow_run(
+        flow_id=flow_id,
+        parameters=options.parameters,
+        run_config=options.run_config,
+        labels=options.labels,
+        run_name=options.run_name,
+        scheduled_start_time=options.scheduled_start_time,
+    )
+
+
+def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: Deadline,
+                      flow_name: Optional[str] = None, waited_for: Optional[str] = None):
+    """Poll a flow run every ``interval`` seconds until it finishes; cancel it when ``deadline`` passes.
+
+    Args:
+        connection: the ``ServerConnection``.
+        flow_run_id: the run.
+        interval: seconds between polls.
+        deadline: when to give up.
+        flow_name: the run's flow, named in the timeout error.
+        waited_for: what the deadline is for, when more than this run.
+
+    Returns:
+        The finished run's ``prefect.backend.FlowRunView``.
+
+    Raises:
+        FlowRunTimeoutError: not finished before the deadline; the run was cancelled.
+        ServerUnreachableError: the server stopped answering.
+    """
+    import time
+
+    from prefect.backend import FlowRunView
+    from prefect.engine.state import State
+    from prefect.utilities.graphql import with_args
+
+    client = connection.client()
+    query = {"query": {with_args("flow_run_by_pk", {"id": flow_run_id}): {"serialized_state"}}}
+    while True:
+        # a server that goes away during a wait is reported in seconds: a fast
+        # check before each poll, not Prefect's minute of retries
+        connection.ensure_reachable(force=True)
+        data = connection.graphql(client, query).data.flow_run_by_pk
+        state = State.deserialize(data.serialized_state)
+        if state.is_finished():
+            return FlowRunView.from_flow_run_id(flow_run_id)
+        if deadline.passed():
+            client.cancel_flow_run(flow_run_id)
+            run = f"flow run {flow_run_id}{f' of flow {flow_name!r}' if flow_name else ''}"
+            within = f"within {deadline.limit.total_seconds():g} s"
+            if waited_for:
+                within += f" (the timeout of {waited_for})"
+            raise FlowRunTimeoutError(
+                f"{run} did not finish {within} (its state was "
+                f"{type(state).__name__}); it was cancelled. Give a longer timeout "
+                "(timeout=...) or check that an agent with the run's labels is running"
+            )
+        time.sleep(deadline.capped(interval))

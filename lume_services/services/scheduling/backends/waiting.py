@@ -1,0 +1,34 @@
+"""Time limits of waits for runs."""
+
+import time
+from datetime import timedelta
+from typing import Optional, Union
+
+
+def as_timedelta(value: Union[None, float, int, timedelta]) -> Optional[timedelta]:
+    """Seconds (or a ``timedelta``) as a ``timedelta``; ``None`` stays ``None``."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(seconds=float(value))
+
+
+class Deadline:
+    """When a wait (for one run, or for all runs of a flow of flows) must end.
+
+    Args:
+        limit: the time allowed from now; ``None`` allows any time.
+    """
+
+    def __init__(self, limit: Optional[timedelta]):
+        self.limit = limit
+        self._at = None if limit is None else time.monotonic() + limit.total_seconds()
+
+    def passed(self) -> bool:
+        """Whether the deadline has come."""
+        return self._at is not None and time.monotonic() >= self._at
+
+    def capped(self, seconds: float) -> float:
+        """``seconds``, or less when the deadline comes sooner."""
+        if self._at is None:
+            return seconds
+        return min(seconds, max(0.0, self._at - time.monotonic()))

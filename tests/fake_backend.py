@@ -1,0 +1,111 @@
+"""A fake scheduling backend: flows kept in memory, runs in this process, one task at a time.
+
+It is a test double of :class:`lume_services.services.scheduling.backends.backend.Backend`
+written only from the contract the models rely on, so that the backend contract
+suite (``tests/test_backend_contract.py``) holds the local and server backends
+to that contract and this fake to it too: if the models came to depend on
+something a backend does not declare, the fake would not have it.
+"""
+
+import itertools
+from typing import Any, Dict, List, Optional
+
+from lume_services.errors import (
+    EmptyResultError,
+    FlowFailedError,
+    FlowNotFoundError,
+    TaskNotInFlowError,
+    UnsupportedRunConfigError,
+)
+from lume_services.services.scheduling.backends.backend import Backend, check_parameters, slug_order
+from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+
+
+class InMemoryBackend(Backend):
+    """Registers flows in a dict and runs them with Prefect's ``LocalExecutor`` in this process."""
+
+    composition = "inline"
+
+    def __init__(self):
+        self.projects = set()
+        #: (project, flow name) -> versions, oldest first: {"flow_id", "flow", "fingerprint"}
+        self.versions: Dict[tuple, List[dict]] = {}
+        self._ids = itertools.count(1)
+
+    def create_project(self, project_name: str) -> None:
+        self.projects.add(project_name)
+
+    def register_flow(self, flow, project_name, image=None, labels=None) -> str:
+        project_name = project_name or "default"
+        self.projects.add(project_name)
+        fingerprint = flow_fingerprint(flow, image, list(labels or []))
+        versions = self.versions.setdefault((project_name, flow.name), [])
+        if versions and versions[-1]["fingerprint"] == fingerprint:
+            return versions[-1]["flow_id"]
+        flow_id = f"fake-{next(self._ids)}"
+        versions.append({"flow_id": flow_id, "flow": flow.copy(), "fingerprint": fingerprint})
+        return flow_id
+
+    def load_flow(self, flow_name: str, project_name: Optional[str]) -> dict:
+        project_name = project_name or "default"
+        versions = self.versions.get((project_name, flow_name))
+        if not versions:
+            names = [name for project, name in self.versions if project == project_name]
+            raise FlowNotFoundError(flow_name, project_name, names)
+        latest = versions[-1]
+        return {"flow_id": latest["flow_id"], "flow": latest["flow"].copy(), "version": len(versions)}
+
+    def list_flows(self, project_name: Optional[str] = None) -> List[dict]:
+        return [
+            {"name": name, "project_name": project, "flow_id": v[-1]["flow_id"], "version": len(v)}
+            for (project, name), v in sorted(self.versions.items())
+            if project_name in (None, project)
+        ]
+
+    def start_run(self, options, *, flow=None, flow_id=None, **kwargs):
+        if options.run_config is not None:
+            raise UnsupportedRunConfigError("the in-memory fake takes no run config")
+        check_parameters(flow, options.parameters)
+        return flow.run(parameters=options.parameters, run_on_schedule=False, **kwargs)
+
+    def wait(self, handle, poll_interval=None, deadline=None, flow_name=None, waited_for=None):
+        return handle
+
+    def _states(self, finished) -> Dict[Any, Any]:
+        return finished.result if isinstance(finished.result, dict) else {}
+
+    def failed_tasks(self, finished) -> Dict[str, str]:
+        from prefect.engine.state import TriggerFailed
+
+        return {
+            task.name: f"{type(state.result).__name__}: {state.result}"
+            for task, state in self._states(finished).items()
+            if state.is_failed() and not isinstance(state, TriggerFailed)
+        }
+
+    def raise_if_failed(self, finished, flow_name: str) -> None:
+        if finished.is_failed():
+            raise FlowFailedError(flow_name, self.failed_tasks(finished), message=finished.message)
+
+    def collect_results(self, finished, flow, task_name: Optional[str]):
+        states = self._states(finished)
+        by_name: Dict[str, list] = {}
+        for task in sorted(flow.tasks, key=lambda t: slug_order(flow.slugs[t])):
+            by_name.setdefault(task.name, []).append(states.get(task))
+        if task_name is not None:
+            if task_name not in by_name:
+                raise TaskNotInFlowError(flow.name, task_name, by_name)
+            for state in by_name[task_name]:
+                if state is None or state.is_skipped():
+                    raise EmptyResultError(flow.name, task_name, "not run")
+            values = [state.result for state in by_name[task_name]]
+        else:
+            return {
+                name: (lambda vs: vs[0] if len(vs) == 1 else vs)([s.result if s else None for s in states_])
+                for name, states_ in by_name.items()
+            }
+        return values[0] if len(values) == 1 else values
+
+    def results_by_slug(self, finished, flow) -> Dict[str, Any]:
+        states = self._states(finished)
+        return {flow.slugs[t]: s.result for t, s in states.items() if s.is_successful()}
