@@ -226,11 +226,10 @@ def test_the_timeout_is_a_deadline_for_the_whole_flow_of_flows_run(server_backen
 
     import prefect
 
-    from fixtures import server_flows
     from lume_services.errors import FlowRunTimeoutError
 
     store = prefect_protocol_double.store
-    Flow(name="sleeper", project_name="server-test-deadline", prefect_flow=server_flows.sleeper).register()
+    Flow(name="sleeper", project_name="server-test-deadline", prefect_flow=ft.sleeper).register()
     fof = FlowOfFlows.from_yaml(SLEEPY)
     fof.compose_and_register()
     child_id = fof.composing_flows["sleeper"].flow_id
