@@ -21,6 +21,7 @@ Flows (parameters -> tasks):
 - ``read-text``: file_rep -> load_file
 - ``meeting``: -> meet, meet (both at once, or neither finishes)
 - ``meeting-a``: x=1 -> meet; ``meeting-b``: x=2 -> meet
+- ``meeting-total``: a, b -> total (of two ``meet`` results)
 - ``make_chain(name, n)``: x=0 -> n inc tasks in a chain
 """
 
@@ -102,11 +103,17 @@ BARRIER = threading.Barrier(2, timeout=20)
 
 @task
 def meet(x):
-    """Wait for the other ``meet`` task; return ``x``."""
+    """Wait for the other ``meet`` task; return ``x`` and when this one started and finished."""
     import flows_for_tests  # not a global: the barrier cannot be pickled with the task
 
+    started = time.monotonic()
     flows_for_tests.BARRIER.wait()
-    return x
+    return {"value": x, "started": started, "finished": time.monotonic()}
+
+
+@task
+def total(a, b):
+    return a["value"] + b["value"]
 
 
 save_file = SaveFile()
@@ -168,3 +175,6 @@ with Flow("meeting-a") as meeting_a:
 
 with Flow("meeting-b") as meeting_b:
     meet(Parameter("x", default=2))
+
+with Flow("meeting-total") as meeting_total:
+    total(Parameter("a"), Parameter("b"))

@@ -171,4 +171,5 @@ def test_run_config_executor_overrides_the_backends(service):
     flow = Flow(name="meeting", prefect_flow=ft.meeting)
     config = LocalRunConfig(executor=ExecutorConfig(type="local_dask", scheduler="threads", num_workers=2))
     # both tasks wait for each other: this only finishes if they run at the same time
-    assert flow.run_and_return(run_config=config, task_name="meet", scheduling_service=service) == [1, 2]
+    met = flow.run_and_return(run_config=config, task_name="meet", scheduling_service=service)
+    assert [m["value"] for m in met] == [1, 2]
