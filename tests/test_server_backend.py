@@ -3,7 +3,8 @@
 Everything on our side of the wire is real Prefect 1.4.1 code: ``prefect.Client``,
 ``FlowView`` / ``FlowRunView`` / ``TaskRunView``, the ``LocalAgent`` and the flow
 runner it starts (``prefect execute flow-run``), pointed at the double by
-configuration only.
+configuration only. What every backend does is in ``test_backend_contract.py``;
+this file holds what is the server backend's own.
 """
 
 import json
@@ -61,13 +62,6 @@ def test_register_creates_the_missing_project(server_backend, prefect_protocol_d
     register(ft.adder, "created-on-register")
 
     assert "created-on-register" in [p["name"] for p in prefect_protocol_double.store.projects.values()]
-
-
-def test_registering_an_unchanged_flow_returns_the_same_id(server_backend):
-    first = register(ft.adder, "reregister").flow_id
-    second = register(ft.adder, "reregister").flow_id
-
-    assert first == second
 
 
 def test_registering_a_flow_with_its_own_storage_twice_gives_the_same_id_and_leaves_the_flow_as_it_was(
@@ -139,41 +133,12 @@ def test_load_flow_in_another_process_configured_from_environment(server_backend
     }
 
 
-def test_load_flow_names_the_registered_flows_when_the_flow_is_unknown(server_backend):
-    register(ft.adder, "unknown-flow")
-
-    with pytest.raises(FlowNotFoundError) as info:
-        Flow(name="no-such-flow", project_name="unknown-flow").load_flow()
-    assert "'adder'" in str(info.value)
-    assert info.value.registered == ["adder"]
-
-
 def test_run_returns_a_flow_run_id_that_the_agent_runs(server_backend):
     flow = register(ft.adder, "run-id")
     flow_run_id = flow.run({"a": 2})
 
     view = server_backend.wait_for_flow_run(flow_run_id, poll_interval=0.2, timeout=60)
     assert view.state.is_successful()
-
-
-def test_run_and_return_returns_the_task_result(server_backend):
-    register(ft.adder, "run-and-return")
-    flow = Flow(name="adder", project_name="run-and-return")
-    flow.load_flow()
-
-    assert flow.run_and_return({"a": 2, "b": 5}, FAST, "add") == 7
-
-
-def test_run_and_return_without_task_name_returns_all_results(server_backend):
-    flow = register(ft.adder, "all-results")
-
-    assert flow.run_and_return({"a": 1, "b": 5}, FAST) == {"a": 1, "b": 5, "add": 6}
-
-
-def test_tasks_sharing_a_name_return_a_list(server_backend):
-    flow = register(ft.two_incs, "shared-names")
-
-    assert flow.run_and_return({"x": 1}, FAST, "inc") == [2, 3]
 
 
 def test_unknown_task_name_is_refused_before_running(server_backend, prefect_protocol_double):
