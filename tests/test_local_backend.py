@@ -150,6 +150,42 @@ def test_each_executor_runs_the_flow(tmp_path, executor):
     assert flow.run_and_return({"x": 1}, task_name="inc", scheduling_service=service) == [2, 3]
 
 
+@pytest.fixture
+def port_8787_taken():
+    """Port 8787, dask's default dashboard port, held by a listening socket for the test.
+
+    Bound on every IPv4 address when possible (that includes 127.0.0.1), else on
+    127.0.0.1 alone; when another process holds the port already, that is as good.
+    """
+    import socket
+
+    held = []
+    for host in ("0.0.0.0", "127.0.0.1"):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((host, 8787))
+        except OSError:
+            sock.close()
+            continue
+        sock.listen()
+        held.append(sock)
+        break
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", 8787)) == 0, "nothing listens on 127.0.0.1:8787"
+    yield
+    for sock in held:
+        sock.close()
+
+
+def test_a_temporary_dask_cluster_runs_the_flow_while_port_8787_is_taken(tmp_path, port_8787_taken):
+    # dask opens its dashboard on 8787 unless told otherwise, and warns when the port
+    # is taken; with warnings as errors that warning would fail the run
+    service = SchedulingService(LocalBackend(home=tmp_path, executor=ExecutorConfig(type="dask", num_workers=1)))
+    flow = Flow(name="two-incs", prefect_flow=ft.two_incs)
+
+    assert flow.run_and_return({"x": 1}, task_name="inc", scheduling_service=service) == [2, 3]
+
+
 def test_run_config_executor_overrides_the_backends(service):
     ft.BARRIER.reset()
     flow = Flow(name="meeting", prefect_flow=ft.meeting)
