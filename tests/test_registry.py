@@ -170,6 +170,7 @@ def test_a_killed_registering_process_leaves_a_consistent_registry(lume_home):
     assert loaded.run_and_return({"x": 0}, task_name="inc") is not None
 
 
+@pytest.mark.slow
 def test_several_processes_register_and_load_at_once(lume_home):
     code = """
         import sys

@@ -177,6 +177,7 @@ def test_a_run_exceeding_its_timeout_is_cancelled_and_raises(server_backend, pre
     assert type(view.state).__name__ == "Cancelled"
 
 
+@pytest.mark.slow
 def test_flow_run_config_fields_reach_the_run(server_backend, prefect_protocol_double):
     from prefect.backend import FlowRunView
 
@@ -267,6 +268,7 @@ def test_an_unreachable_server_errors_within_seconds(lume_home):
     assert f"http://127.0.0.1:{port}/graphql" in str(info.value)
 
 
+@pytest.mark.slow
 def test_without_a_poll_interval_in_the_flow_run_config_the_backends_poll_interval_is_used(
     server_backend, prefect_protocol_double
 ):
