@@ -22,7 +22,7 @@ Flows (parameters -> tasks):
 - ``meeting``: -> meet, meet (both at once, or neither finishes)
 - ``meeting-a``: x=1 -> meet; ``meeting-b``: x=2 -> meet
 - ``meeting-total``: a, b -> total (of two ``meet`` results)
-- ``make_chain(name, n)``: x=0 -> n inc tasks in a chain
+- ``make_chain(name="inc-chain", n)``: x=0 -> n inc tasks in a chain (versions of one flow)
 """
 
 import os
@@ -119,7 +119,7 @@ def total(a, b):
 save_file = SaveFile()
 
 
-def make_chain(name="chain", n=3):
+def make_chain(name="inc-chain", n=3):
     """A flow x -> inc -> inc ... with n inc tasks."""
     with Flow(name) as flow:
         value = Parameter("x", default=0)
