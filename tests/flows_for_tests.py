@@ -1,10 +1,39 @@
-"""Small Prefect flows the tests register and run (importable, so they pickle by reference)."""
+"""The Prefect flows the tests register and run: one module, one flow per name.
+
+They live in an importable module so that pickling a flow (registration, Local
+storage) refers to its tasks by module and name; the LocalAgent's flow runs
+find this module on ``PYTHONPATH``. Each flow name below means one signature
+on every backend.
+
+Flows (parameters -> tasks):
+
+- ``doubler``: x=1 -> double
+- ``adder``: a, b=10 -> add
+- ``two-incs``: x=1 -> inc, inc (two tasks of one name)
+- ``failing``: x=1 -> fail (raises ``ValueError("cannot handle <x>")``)
+- ``skipping``: -> skipped (ends Skipped, no result)
+- ``environment``: name="LUME_TEST_VALUE" -> read_env, cwd
+- ``side-effect``: path -> append_line (appends "ran" to the file at path)
+- ``marker``: x=0, path -> inc(x); append_line(path), which takes no value from x
+- ``sleeper``: seconds=30 -> sleep_for
+- ``context``: -> run_context (the flow run's name and scheduled start)
+- ``write-text``: text="hello", filename -> save_file (a TextFile reference)
+- ``read-text``: file_rep -> load_file
+- ``meeting``: -> meet, meet (both at once, or neither finishes)
+- ``meeting-a``: x=1 -> meet; ``meeting-b``: x=2 -> meet
+- ``meeting-total``: a, b -> total (of two ``meet`` results)
+- ``make_chain(name="inc-chain", n)``: x=0 -> n inc tasks in a chain (versions of one flow)
+"""
 
 import os
 import threading
+import time
 
 from prefect import Flow, Parameter, task
 from prefect.engine.signals import SKIP
+
+from lume_services.files import TextFile
+from lume_services.tasks import SaveFile, load_file
 
 
 @task
@@ -49,19 +78,48 @@ def append_line(path, line):
     return line
 
 
-# Two tasks that only finish when both run at the same time.
+@task
+def sleep_for(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+@task
+def run_context():
+    """What the flow runner knows about its run: its name and scheduled start."""
+    import prefect
+
+    return {
+        "flow_run_name": prefect.context.get("flow_run_name"),
+        "scheduled_start_time": str(prefect.context.get("scheduled_start_time")),
+    }
+
+
+# Two `meet` tasks finish only when both run at the same time: each waits here for
+# the other. Run one at a time, the first waits out the timeout and fails with
+# BrokenBarrierError. Tests that use it call BARRIER.reset() first.
 BARRIER = threading.Barrier(2, timeout=20)
 
 
 @task
 def meet(x):
+    """Wait for the other ``meet`` task; return ``x`` and when this one started and finished."""
     import flows_for_tests  # not a global: the barrier cannot be pickled with the task
 
+    started = time.monotonic()
     flows_for_tests.BARRIER.wait()
-    return x
+    return {"value": x, "started": started, "finished": time.monotonic()}
 
 
-def make_chain(name="chain", n=3):
+@task
+def total(a, b):
+    return a["value"] + b["value"]
+
+
+save_file = SaveFile()
+
+
+def make_chain(name="inc-chain", n=3):
     """A flow x -> inc -> inc ... with n inc tasks."""
     with Flow(name) as flow:
         value = Parameter("x", default=0)
@@ -71,42 +129,52 @@ def make_chain(name="chain", n=3):
 
 
 with Flow("doubler") as doubler:
-    doubler_x = Parameter("x", default=1)
-    double(doubler_x)
+    double(Parameter("x", default=1))
 
 with Flow("adder") as adder:
-    adder_a = Parameter("a")
-    adder_b = Parameter("b", default=10)
-    add(adder_a, adder_b)
-
-with Flow("failing") as failing:
-    failing_x = Parameter("x", default=1)
-    fail(failing_x)
+    add(Parameter("a"), Parameter("b", default=10))
 
 with Flow("two-incs") as two_incs:
-    two_incs_x = Parameter("x", default=1)
-    inc(inc(two_incs_x))
+    inc(inc(Parameter("x", default=1)))
+
+with Flow("failing") as failing:
+    fail(Parameter("x", default=1))
 
 with Flow("skipping") as skipping:
     skipped()
 
 with Flow("environment") as environment:
-    environment_name = Parameter("name", default="LUME_TEST_VALUE")
-    read_env(environment_name)
+    read_env(Parameter("name", default="LUME_TEST_VALUE"))
     cwd()
 
 with Flow("side-effect") as side_effect:
-    side_effect_path = Parameter("path")
-    append_line(side_effect_path, "ran")
+    append_line(Parameter("path"), "ran")
+
+with Flow("marker") as marker:
+    inc(Parameter("x", default=0))
+    append_line(Parameter("path"), "ran")
+
+with Flow("sleeper") as sleeper:
+    sleep_for(Parameter("seconds", default=30))
+
+with Flow("context") as context_flow:
+    run_context()
+
+with Flow("write-text") as write_text:
+    save_file(obj=Parameter("text", default="hello"), filename=Parameter("filename"), file_type=TextFile)
+
+with Flow("read-text") as read_text:
+    load_file(Parameter("file_rep"))
 
 with Flow("meeting") as meeting:
     meet(1)
     meet(2)
 
 with Flow("meeting-a") as meeting_a:
-    meeting_a_x = Parameter("x", default=1)
-    meet(meeting_a_x)
+    meet(Parameter("x", default=1))
 
 with Flow("meeting-b") as meeting_b:
-    meeting_b_x = Parameter("x", default=2)
-    meet(meeting_b_x)
+    meet(Parameter("x", default=2))
+
+with Flow("meeting-total") as meeting_total:
+    total(Parameter("a"), Parameter("b"))

@@ -98,3 +98,115 @@ def test_a_service_can_be_overridden_and_is_restored_after(tmp_path):
         assert config.context.scheduling_service().backend is backend
     assert (tmp_path / "override" / "registry.sqlite").is_file()
     assert config.context.scheduling_service().backend is before.backend
+
+
+# --- overrides after the services were used (issue 9, item 5) --------------------
+# Overriding a backend, the filesystems or the results DB on the context must take
+# effect on the next use, even when the service built on it was used before in the
+# process, and reset_override() must undo it.
+
+
+@pytest.fixture
+def overrides_undone():
+    """Whatever a test overrides on the context is undone after it."""
+    yield
+    for provider in (config.context.scheduling_backend, config.context.filesystems, config.context.results_db):
+        provider.reset_override()
+
+
+def test_overriding_the_scheduling_backend_takes_effect_after_the_service_was_used(
+    tmp_path, lume_home, overrides_undone
+):
+    Flow(name="doubler", project_name="p", prefect_flow=ft.doubler).register()  # first use
+    other = LocalBackend(home=tmp_path / "other")
+
+    config.context.scheduling_backend.override(other)
+    Flow(name="adder", project_name="p", prefect_flow=ft.adder).register()
+
+    assert SchedulingService(other).load_flow("adder", "p")["flow"].name == "adder"
+
+
+def test_reset_override_of_the_scheduling_backend_brings_the_configured_one_back(
+    tmp_path, lume_home, overrides_undone
+):
+    from lume_services.errors import FlowNotFoundError
+
+    Flow(name="doubler", project_name="p", prefect_flow=ft.doubler).register()  # first use
+    other = LocalBackend(home=tmp_path / "other")
+    config.context.scheduling_backend.override(other)
+    Flow(name="adder", project_name="p", prefect_flow=ft.adder).register()
+    assert SchedulingService(other).load_flow("adder", "p")["flow"].name == "adder"  # it took effect
+
+    config.context.scheduling_backend.reset_override()
+    Flow(name="two-incs", project_name="p", prefect_flow=ft.two_incs).register()
+
+    assert SchedulingService(LocalBackend(home=lume_home)).load_flow("two-incs", "p")["flow"].name == "two-incs"
+    with pytest.raises(FlowNotFoundError):
+        SchedulingService(other).load_flow("two-incs", "p")
+
+
+def _filesystems_with_a_mount(mount):
+    from lume_services.services.files.filesystems import LocalFilesystem, MountedFilesystem
+
+    return [LocalFilesystem(), MountedFilesystem(str(mount), "/lume/data")]
+
+
+def test_overriding_the_filesystems_takes_effect_after_the_file_service_was_used(tmp_path, overrides_undone):
+    from lume_services.files import TextFile
+
+    TextFile(filename=str(tmp_path / "first.txt")).write("first")  # first use
+    mount = tmp_path / "mount"
+    mount.mkdir()
+
+    config.context.filesystems.override(_filesystems_with_a_mount(mount))
+    TextFile(filename="/lume/data/second.txt", filesystem_identifier="mounted").write("second")
+
+    assert (mount / "second.txt").read_text() == "second"
+
+
+def test_reset_override_of_the_filesystems_brings_the_configured_ones_back(tmp_path, overrides_undone):
+    from lume_services.errors import FilesystemNotConfiguredError
+    from lume_services.files import TextFile
+
+    TextFile(filename=str(tmp_path / "first.txt")).write("first")  # first use
+    mount = tmp_path / "mount"
+    mount.mkdir()
+    config.context.filesystems.override(_filesystems_with_a_mount(mount))
+    TextFile(filename="/lume/data/second.txt", filesystem_identifier="mounted").write("second")
+    assert (mount / "second.txt").read_text() == "second"  # it took effect
+
+    config.context.filesystems.reset_override()
+
+    with pytest.raises(FilesystemNotConfiguredError):
+        TextFile(filename="/lume/data/third.txt", filesystem_identifier="mounted").write("third")
+    assert not (mount / "third.txt").exists()
+
+
+def test_overriding_the_results_db_takes_effect_after_the_results_service_was_used(tmp_path, overrides_undone):
+    from lume_services.results import Result
+    from lume_services.services.results.sqlite import SQLiteResultsDB
+
+    Result(project_name="p", inputs={"n": 1}, outputs={}).insert()  # first use
+    other = SQLiteResultsDB(tmp_path / "other.sqlite")
+
+    config.context.results_db.override(other)
+    Result(project_name="p", inputs={"n": 2}, outputs={}).insert()
+
+    assert [d["inputs"] for d in other.find("p", {"inputs.n": 2})] == [{"n": 2}]
+
+
+def test_reset_override_of_the_results_db_brings_the_configured_one_back(tmp_path, lume_home, overrides_undone):
+    from lume_services.results import Result
+    from lume_services.services.results.sqlite import SQLiteResultsDB
+
+    Result(project_name="p", inputs={"n": 1}, outputs={}).insert()  # first use
+    other = SQLiteResultsDB(tmp_path / "other.sqlite")
+    config.context.results_db.override(other)
+    Result(project_name="p", inputs={"n": 2}, outputs={}).insert()
+    assert other.count("p") == 1  # it took effect
+
+    config.context.results_db.reset_override()
+    Result(project_name="p", inputs={"n": 3}, outputs={}).insert()
+
+    assert other.find("p", {"inputs.n": 3}) == []
+    assert len(SQLiteResultsDB(lume_home / "results.sqlite").find("p", {"inputs.n": 3})) == 1

@@ -61,7 +61,7 @@ def test_the_chain_example_compares_what_it_received_through_db_and_raw(examples
     assert fof.run_and_return(params, task_name="compare-text/text1") == "hello world"
 
 
-def test_the_diamonds_branches_run_under_a_parallel_executor(examples, lume_home):
+def test_the_example_diamond_gives_its_result_under_a_parallel_executor(examples, lume_home):
     fof = FlowOfFlows.from_yaml(yaml_path("diamond"))
     run_config = LocalRunConfig(executor=ExecutorConfig(type="local_dask", num_workers=2))
     params = {"save-text-filename": str(lume_home / "t.txt")}

@@ -23,13 +23,15 @@ from lume_services.services.scheduling.backends import ExecutorConfig, LocalRunC
 
 @pytest.fixture
 def registered(lume_home):
-    """doubler(x) -> double; adder(a, b=10) -> add; failing(x) -> fail; meeting-a/b -> meet."""
+    """doubler(x) -> double; adder(a, b=10) -> add; failing(x) -> fail; two-incs(x) -> inc, inc;
+    meeting-a(x), meeting-b(x) -> meet; meeting-total(a, b) -> total."""
     for name, flow in [
         ("doubler", ft.doubler),
         ("adder", ft.adder),
         ("failing", ft.failing),
         ("meeting-a", ft.meeting_a),
         ("meeting-b", ft.meeting_b),
+        ("meeting-total", ft.meeting_total),
         ("two-incs", ft.two_incs),
     ]:
         Flow(name=name, project_name="test", prefect_flow=flow).register()
@@ -176,13 +178,37 @@ def test_a_failing_child_stops_its_descendants_and_lets_independent_branches_fin
     assert seen == {"failing": "Failed", "adder": "TriggerFailed", "doubler": "Success"}
 
 
-def test_independent_children_run_concurrently_under_a_parallel_executor(registered):
+# A diamond: doubler feeds two branches, each waits for the other (ft.BARRIER), and
+# meeting-total joins them.
+DIAMOND = """
+name: diamond
+project_name: test
+composing_flows:
+  - name: doubler
+  - name: meeting-a
+    mapped_parameters:
+      x: {parent_flow_name: doubler, parent_task_name: double}
+  - name: meeting-b
+    mapped_parameters:
+      x: {parent_flow_name: doubler, parent_task_name: double}
+  - name: meeting-total
+    mapped_parameters:
+      a: {parent_flow_name: meeting-a, parent_task_name: meet}
+      b: {parent_flow_name: meeting-b, parent_task_name: meet}
+"""
+
+
+def test_the_diamonds_branches_run_at_the_same_time_under_a_parallel_executor(registered):
     ft.BARRIER.reset()
-    fof = FlowOfFlows(name="meet", project_name="test", composing_flows=[{"name": "meeting-a"}, {"name": "meeting-b"}])
+    fof = FlowOfFlows.from_yaml(DIAMOND)
     run_config = LocalRunConfig(executor=ExecutorConfig(type="local_dask", num_workers=2))
-    # each child's task waits for the other's: this only finishes if they run at once
-    results = fof.run_and_return(run_config=run_config)
-    assert results == {"meeting-a": {"meet": 1, "x": 1}, "meeting-b": {"meet": 2, "x": 2}}
+
+    # each branch's task waits for the other's: run one after the other, the first fails
+    results = fof.run_and_return({"doubler-x": 3}, run_config)
+
+    a, b = results["meeting-a"]["meet"], results["meeting-b"]["meet"]
+    assert max(a["started"], b["started"]) < min(a["finished"], b["finished"])  # they overlapped
+    assert (a["value"], b["value"], results["meeting-total"]["total"]) == (6, 6, 12)
 
 
 # --- validation ------------------------------------------------------------------

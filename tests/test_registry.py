@@ -52,14 +52,14 @@ def test_registering_an_unchanged_flow_returns_the_same_id_and_writes_nothing(lu
 
 
 def test_a_changed_flow_gets_a_new_version_and_load_returns_the_latest(lume_home):
-    first = Flow(name="chain", project_name="p", prefect_flow=ft.make_chain(n=1)).register()
-    second = Flow(name="chain", project_name="p", prefect_flow=ft.make_chain(n=2)).register()
+    first = Flow(name="inc-chain", project_name="p", prefect_flow=ft.make_chain(n=1)).register()
+    second = Flow(name="inc-chain", project_name="p", prefect_flow=ft.make_chain(n=2)).register()
     assert first != second
-    loaded = Flow(name="chain", project_name="p")
+    loaded = Flow(name="inc-chain", project_name="p")
     loaded.load_flow()
     assert loaded.flow_id == second
     assert loaded.run_and_return({"x": 0}, task_name="inc") == [1, 2]
-    metadata = LocalBackend(home=lume_home).registry.metadata("chain", "p")
+    metadata = LocalBackend(home=lume_home).registry.metadata("inc-chain", "p")
     assert metadata["version"] == 2
     assert metadata["parameters"] == [{"name": "x", "default": 0, "required": False}]
     assert [t["name"] for t in metadata["tasks"]] == ["inc", "inc", "x"]
@@ -150,7 +150,7 @@ def test_a_killed_registering_process_leaves_a_consistent_registry(lume_home):
         from lume_services.flows.flow import Flow
         n = 1
         while True:
-            Flow(name="chain", project_name="p", prefect_flow=ft.make_chain(n=n)).register()
+            Flow(name="inc-chain", project_name="p", prefect_flow=ft.make_chain(n=n)).register()
             print("registered", flush=True)
             n = n % 30 + 1
     """
@@ -165,11 +165,12 @@ def test_a_killed_registering_process_leaves_a_consistent_registry(lume_home):
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         versions = [v for (v,) in conn.execute("SELECT version FROM flows ORDER BY version")]
     assert versions == list(range(1, len(versions) + 1))
-    loaded = Flow(name="chain", project_name="p")
+    loaded = Flow(name="inc-chain", project_name="p")
     loaded.load_flow()
     assert loaded.run_and_return({"x": 0}, task_name="inc") is not None
 
 
+@pytest.mark.slow
 def test_several_processes_register_and_load_at_once(lume_home):
     code = """
         import sys

@@ -60,6 +60,7 @@ def _comparable(results):
     return out
 
 
+@pytest.mark.slow
 def test_the_example_flow_of_flows_returns_the_same_results_as_locally(server_backend, lume_home, tmp_path):
     from lume_services.examples import register_example_flows, yaml_path
 
@@ -77,6 +78,7 @@ def test_the_example_flow_of_flows_returns_the_same_results_as_locally(server_ba
     assert server_results["compare-text"] == {"compare": True, "text1": "hello world", "text2": "hello world"}
 
 
+@pytest.mark.slow
 def test_every_child_gets_its_own_flow_run_with_its_mapped_values(server_backend, prefect_protocol_double, tmp_path):
     from lume_services.examples import register_example_flows, yaml_path
 
@@ -107,6 +109,7 @@ def test_unmapped_child_parameters_are_exposed_with_the_childrens_defaults(test_
     assert params["adder-b"].default == 10
 
 
+@pytest.mark.slow
 def test_run_and_return_returns_all_results_by_child_or_one_childs_task(test_flows):
     fof = FlowOfFlows.from_yaml(CHAIN)
     fof.compose_and_register()
@@ -126,6 +129,7 @@ def test_an_unknown_task_name_lists_the_valid_names(test_flows):
     assert "'adder/add'" in str(info.value) and "'doubler/double'" in str(info.value)
 
 
+@pytest.mark.slow
 def test_a_failing_child_raises_naming_the_child_and_its_task_and_stops_its_descendants(
     test_flows, prefect_protocol_double
 ):
@@ -176,6 +180,7 @@ def test_registering_a_composed_flow_twice_gives_the_same_id_and_leaves_its_stor
     assert flow.storage.flows == {}
 
 
+@pytest.mark.slow
 def test_flow_run_config_fields_reach_the_composed_run(test_flows, prefect_protocol_double):
     from datetime import datetime, timezone
 
@@ -218,6 +223,7 @@ composing_flows:
 """
 
 
+@pytest.mark.slow
 def test_the_timeout_is_a_deadline_for_the_whole_flow_of_flows_run(server_backend, prefect_protocol_double):
     """The composed run is cancelled while its child still runs: waiting on the child
     afterwards gets what is left of the timeout, not the whole timeout again."""
@@ -226,11 +232,10 @@ def test_the_timeout_is_a_deadline_for_the_whole_flow_of_flows_run(server_backen
 
     import prefect
 
-    from fixtures import server_flows
     from lume_services.errors import FlowRunTimeoutError
 
     store = prefect_protocol_double.store
-    Flow(name="sleeper", project_name="server-test-deadline", prefect_flow=server_flows.sleeper).register()
+    Flow(name="sleeper", project_name="server-test-deadline", prefect_flow=ft.sleeper).register()
     fof = FlowOfFlows.from_yaml(SLEEPY)
     fof.compose_and_register()
     child_id = fof.composing_flows["sleeper"].flow_id

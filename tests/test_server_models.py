@@ -36,6 +36,7 @@ def test_changing_the_labels_of_a_flow_loaded_from_the_server_needs_the_prefect_
     assert loaded.register() != flow_id  # new labels: a new version
 
 
+@pytest.mark.slow
 def test_a_flow_of_flows_registers_its_composition_before_running(server_backend):
     Flow(name="doubler", project_name="models", prefect_flow=ft.doubler).register()
     Flow(name="adder", project_name="models", prefect_flow=ft.adder).register()
