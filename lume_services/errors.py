@@ -442,6 +442,37 @@ class UnsupportedQueryError(LUMEServicesError):
         )
 
 
+class InvalidIndexError(LUMEServicesError):
+    """An index asked of the results database names no field it can index.
+
+    Args:
+        fields: the fields given.
+        reason: what is wrong with them.
+    """
+
+    def __init__(self, fields: object, reason: str):
+        self.fields = fields
+        super().__init__(
+            f"cannot index results on {fields!r}: {reason}; an index is given as a dotted "
+            "field path or a list of them, e.g. 'inputs.energy' or ['flow_id', 'outputs.cube']"
+        )
+
+
+class InvalidDocumentError(LUMEServicesError, TypeError):
+    """A document given to the results database is not a dict.
+
+    Args:
+        document: the value given.
+    """
+
+    def __init__(self, document: object):
+        self.document = document
+        super().__init__(
+            f"a results document is a dict of JSON data, not a {type(document).__name__}: "
+            f"{document!r:.200}; store a result with Result.insert() or pass a dict"
+        )
+
+
 class UnknownResultTypeError(LUMEServicesError):
     """A stored result names a result type that cannot be imported or is not a ``Result``.
 

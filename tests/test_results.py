@@ -17,6 +17,8 @@ import pytest
 
 from lume_services import config
 from lume_services.errors import (
+    InvalidDocumentError,
+    InvalidIndexError,
     MultipleResultsFoundError,
     ResultNotFoundError,
     UnknownResultTypeError,
@@ -24,7 +26,9 @@ from lume_services.errors import (
 )
 from lume_services.results import Result, get_result_from_string, load_result
 from lume_services.services.results import ResultsDBService
+from lume_services.services.results import sqlite as sqlite_module
 from lume_services.services.results.mongodb import MongodbResultsDB, MongodbResultsDBConfig
+from lume_services.services.results.query import matches
 from lume_services.services.results.sqlite import SQLiteResultsDB
 
 MONGO_HOST = "mongo.test"
@@ -137,30 +141,122 @@ def _names(db, query):
     return [d["name"] for d in db.find("p", query)]
 
 
-@pytest.mark.parametrize(
-    "query, names",
-    [
-        ({"outputs.cube": 27}, ["int", "float"]),  # numbers compare by value
-        ({"outputs.cube": 8, "name": "other"}, ["other"]),  # every path must match
-        ({"outputs.cube": 8, "name": "int"}, []),
-        ({"outputs.flag": True}, ["int"]),
-        ({"outputs.flag": False}, ["float"]),
-        ({"outputs.tags": "a"}, ["int"]),  # a value matches an element of a list
-        ({"outputs.tags": ["a", "b"]}, ["int"]),  # or the whole list
-        ({"outputs.tags": ["b", "a"]}, []),
-        ({"outputs.tags": []}, ["float"]),
-        ({"outputs.flag": None}, ["other", "rows"]),  # None matches missing fields
-        ({"outputs.cube": None}, ["rows"]),  # and null values
-        ({"outputs.rows.x": 2}, ["rows"]),  # a path continues into a list's dicts
-        ({"outputs.rows.1.x": 2}, ["rows"]),  # and a number indexes the list
-        ({"outputs.rows.0.x": 2}, []),
-        ({"outputs.rows": {"x": 1}}, ["rows"]),
-        ({"name": "nothing"}, []),
-        ({}, ["int", "float", "other", "rows"]),
-    ],
-)
+QUERIES = [
+    ({"outputs.cube": 27}, ["int", "float"]),  # numbers compare by value
+    ({"outputs.cube": 8, "name": "other"}, ["other"]),  # every path must match
+    ({"outputs.cube": 8, "name": "int"}, []),
+    ({"outputs.flag": True}, ["int"]),
+    ({"outputs.flag": False}, ["float"]),
+    ({"outputs.tags": "a"}, ["int"]),  # a value matches an element of a list
+    ({"outputs.tags": ["a", "b"]}, ["int"]),  # or the whole list
+    ({"outputs.tags": ["b", "a"]}, []),
+    ({"outputs.tags": []}, ["float"]),
+    ({"outputs.flag": None}, ["other", "rows"]),  # None matches missing fields
+    ({"outputs.cube": None}, ["rows"]),  # and null values
+    ({"outputs.rows.x": 2}, ["rows"]),  # a path continues into a list's dicts
+    ({"outputs.rows.1.x": 2}, ["rows"]),  # and a number indexes the list
+    ({"outputs.rows.0.x": 2}, []),
+    ({"outputs.rows": {"x": 1}}, ["rows"]),
+    ({"name": "nothing"}, []),
+    ({}, ["int", "float", "other", "rows"]),
+]
+
+
+@pytest.mark.parametrize("query, names", QUERIES)
 def test_queries_are_equality_on_dotted_paths(stored, query, names):
     assert _names(stored, query) == names
+
+
+@pytest.mark.parametrize("query, names", [(q, n) for q, n in QUERIES if q])
+def test_indexes_on_the_queried_paths_change_no_answer(stored, query, names):
+    for path in query:
+        stored.create_index("p", path)
+    assert _names(stored, query) == names
+
+
+def test_a_compound_index_serves_queries_on_its_fields(stored):
+    stored.create_index("p", ["outputs.cube", "name"])
+    assert _names(stored, {"outputs.cube": 27, "name": "float"}) == ["float"]
+    assert _names(stored, {"outputs.cube": 27}) == ["int", "float"]
+
+
+def test_creating_an_index_twice_is_harmless(stored):
+    stored.create_index("p", "outputs.cube")
+    stored.create_index("p", ["outputs.cube"])
+    assert _names(stored, {"outputs.cube": 8}) == ["other"]
+
+
+@pytest.mark.parametrize(
+    "fields, reason",
+    [
+        ("outputs..cube", "not a dotted field path"),
+        ("$where", "not a dotted field path"),
+        ("", "not a dotted field path"),
+        ([], "no field is given"),
+        (["a", "a"], "given twice"),
+        (3, "no field is given"),
+    ],
+)
+def test_an_index_on_anything_but_dotted_paths_is_refused(results_db, fields, reason):
+    with pytest.raises(InvalidIndexError, match=reason):
+        results_db.create_index("p", fields)
+
+
+# Documents where SQL and the matcher could part ways: JSON text that looks like
+# an object, paths through scalars and lists, dict keys that look like indexes,
+# numbers beyond 2**53, non-ASCII, NUL characters, NaN.
+TRICKY = [
+    {"name": "text", "v": '{"b":1}', "n": 1},
+    {"name": "obj", "v": {"b": 1}, "n": 1.0},
+    {"name": "scalar", "v": 5, "n": 2**60 + 1},
+    {"name": "zero", "d": {"0": "x"}, "s": "\u00e9\U0001f600"},
+    {"name": "list0", "d": ["x"], "s": "a\x00b"},
+    {"name": "deep", "d": [[{"x": 1}]], "a": [{"b": {"c": 1}}, {"b": {"c": 2}}]},
+    {"name": "nan", "x": float("nan"), "v": {"b": 1, "c": [1, 2]}, "\u540d": 1},
+    {"name": "null", "v": None, "a": {"b": [{"c": 2}]}},
+]
+TRICKY_QUERIES = [
+    {"v": '{"b":1}'}, {"v": {"b": 1}}, {"v.b": 1}, {"v.c": 2},
+    {"v.c": [1, 2]}, {"v": None}, {"n": 1}, {"n": 2**60 + 1}, {"n": float(2**60)},
+    {"d.0": "x"}, {"d.x": 1}, {"d.0.0.x": 1}, {"s": "\u00e9\U0001f600"}, {"s": "a"},
+    {"s": "a\x00b"}, {"a.b.c": 2}, {"a.b.c": None}, {"a.b": {"c": 1}}, {"x": None},
+    {"\u540d": 1}, {"name": "nan", "v.b": 1},
+]
+
+
+@pytest.mark.parametrize("query", TRICKY_QUERIES, ids=str)
+def test_indexed_queries_answer_as_the_query_rules_say(results_db, query):
+    results_db.insert_many("p", TRICKY)
+    _index_every_path(results_db, query)
+    expected = [d["name"] for d in TRICKY if matches(d, query)]
+    assert [d["name"] for d in results_db.find("p", query)] == expected
+
+
+def _index_every_path(db, query):
+    for path in query:
+        try:
+            db.create_index("p", path)
+        except InvalidIndexError:  # a key the embedded database cannot index (tested below)
+            pass
+
+
+def test_documents_must_be_dicts(results_db):
+    with pytest.raises(InvalidDocumentError, match="not a list"):
+        results_db.insert_one("p", [1, 2])
+    with pytest.raises(InvalidDocumentError, match="not a str"):
+        results_db.insert_many("p", [{"a": 1}, "text"])
+
+
+def test_values_json_cannot_encode_are_stored_as_their_json_data(results_db):
+    import datetime
+
+    import numpy as np
+
+    when = datetime.datetime(2024, 5, 1, 12, 30, tzinfo=datetime.timezone.utc)
+    results_db.insert_one("p", {"when": when, "curve": np.array([1.5, 2.0]), "n": np.int64(3)})
+    assert results_db.find_all("p") == [
+        {"when": "2024-05-01T12:30:00+00:00", "curve": [1.5, 2.0], "n": 3}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -188,6 +284,127 @@ def test_sqlite_keeps_booleans_apart_from_numbers_as_mongodb_does(tmp_path):
     db.insert_many("p", [{"v": True}, {"v": 1}])
     assert db.find("p", {"v": 1}) == [{"v": 1}]
     assert db.find("p", {"v": True}) == [{"v": True}]
+
+
+# What SQL leaves to the matcher for every document: numbers beyond 2**53, strings
+# with NUL characters, keys that are not printable ASCII.
+PYTHON_ONLY_QUERIES = [{"n": 2**60 + 1}, {"n": float(2**60)}, {"s": "a\x00b"}, {"\u540d": 1}]
+# MongoDB matches a missing field through a scalar ({"v.b": None} for v = 5) and
+# keeps true apart from 1; mongomock does neither, so these run on SQLite only.
+SQLITE_QUERIES = [q for q in TRICKY_QUERIES if q not in PYTHON_ONLY_QUERIES] + [
+    {"v.b": None}, {"n": True}, {"n": 1}, {"v": False}, {"v.b": 0},
+]
+
+
+def _check_sqlite_against_the_matcher(tmp_path, monkeypatch, query, indexed):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    documents = TRICKY + [{"name": "bool", "n": True, "v": False}]
+    db.insert_many("p", documents)
+    if indexed:
+        _index_every_path(db, query)
+    checked = []
+    monkeypatch.setattr(sqlite_module, "matches", lambda d, q: checked.append(d) or matches(d, q))
+    expected = [d["name"] for d in documents if matches(d, query)]
+    assert [d["name"] for d in db.find("p", query)] == expected
+    return len(checked), len(documents)
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["unindexed", "indexed"])
+@pytest.mark.parametrize("query", SQLITE_QUERIES, ids=str)
+def test_sqlite_decides_queries_in_sql_exactly_as_the_matcher(tmp_path, monkeypatch, query,
+                                                               indexed):
+    checked, stored = _check_sqlite_against_the_matcher(tmp_path, monkeypatch, query, indexed)
+    # the matcher saw at most what SQL cannot decide exactly: the two documents
+    # with lists on the paths queried ("deep", "null"; "list0" is also NUL) and
+    # the one with NaN
+    assert checked <= 4 < stored
+
+
+@pytest.mark.parametrize("query", PYTHON_ONLY_QUERIES, ids=str)
+def test_sqlite_leaves_what_sql_cannot_compare_exactly_to_the_matcher(tmp_path, monkeypatch,
+                                                                      query):
+    checked, stored = _check_sqlite_against_the_matcher(tmp_path, monkeypatch, query, True)
+    assert checked == stored
+
+
+def test_sqlite_parses_only_the_documents_an_equality_query_selects(tmp_path, monkeypatch):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    db.insert_many("p", [{"inputs": {"x": i, "tags": ["a"]}} for i in range(50)])
+    parsed = []
+    real_load = sqlite_module._load
+    monkeypatch.setattr(sqlite_module, "_load", lambda text: parsed.append(text) or real_load(text))
+    assert db.find("p", {"inputs.x": 7}) == [{"inputs": {"x": 7, "tags": ["a"]}}]
+    assert len(parsed) == 1
+
+
+def _query_plan(db, query):
+    conn = db._connection()
+    statements = []
+    conn.set_trace_callback(statements.append)
+    try:
+        db.find("p", query)
+    finally:
+        conn.set_trace_callback(None)
+    (select,) = [sql for sql in statements if sql.startswith("SELECT document")]
+    return " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {select}"))
+
+
+def test_sqlite_queries_use_the_index_on_the_queried_field(tmp_path):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    db.insert_many("p", [{"outputs": {"cube": i**3}} for i in range(20)])
+    assert "documents_by_outputs_cube" not in _query_plan(db, {"outputs.cube": 27})
+    db.create_index("p", "outputs.cube")
+    assert "USING INDEX documents_by_outputs_cube" in _query_plan(db, {"outputs.cube": 27})
+    assert "USING INDEX documents_by_outputs_cube" in _query_plan(db, {"outputs.cube": None})
+
+
+def test_sqlite_indexes_flow_id_and_unique_hash_from_the_start(tmp_path):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    db.insert_one("p", {"unique_hash": "h", "flow_id": "f"})
+    assert "USING INDEX documents_by_flow_id" in _query_plan(db, {"flow_id": "f"})
+    assert "USING INDEX documents_by_unique_hash" in _query_plan(db, {"unique_hash": "h"})
+
+
+def test_sqlite_refuses_an_index_on_keys_sql_cannot_address(tmp_path):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    with pytest.raises(InvalidIndexError, match="printable ASCII without quotes"):
+        db.create_index("p", "inputs.\u00e9nergie")
+
+
+def test_sqlite_stores_documents_with_nan_and_nul_and_finds_them(tmp_path):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    db.create_index("p", "outputs.fit")
+    nan_doc = {"name": "nan", "outputs": {"fit": float("nan"), "s": "ok"}}
+    db.insert_many("p", [nan_doc, {"name": "nul", "outputs": {"s": "a\x00b", "fit": 1.5}}])
+    assert _names(db, {"outputs.s": "ok"}) == ["nan"]
+    assert _names(db, {"outputs.s": "a"}) == []
+    assert _names(db, {"outputs.fit": 1.5}) == ["nul"]
+    assert db.find("p", {"name": "nan"})[0]["outputs"]["fit"] != 0  # NaN came back as NaN
+
+
+def test_sqlite_opens_a_database_of_an_older_version_with_queries_in_sql(tmp_path):
+    import json
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE documents (id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT "
+        "NULL, unique_hash TEXT, document TEXT NOT NULL, UNIQUE (collection, unique_hash));"
+        "CREATE INDEX documents_collection ON documents (collection, id);"
+    )
+    rows = [{"unique_hash": "h1", "flow_id": "f", "x": float("nan")},
+            {"unique_hash": "h2", "flow_id": "f", "s": "a\x00b"}]
+    old.executemany(
+        "INSERT INTO documents (collection, unique_hash, document) VALUES ('p', ?, ?)",
+        [(row["unique_hash"], json.dumps(row, separators=(",", ":"))) for row in rows],
+    )
+    old.commit()
+    old.close()
+    db = SQLiteResultsDB(path)
+    assert [d["unique_hash"] for d in db.find("p", {"flow_id": "f"})] == ["h1", "h2"]
+    assert db.find("p", {"s": "a"}) == []
+    assert "USING INDEX documents_by_flow_id" in _query_plan(db, {"flow_id": "f"})
 
 
 def test_sqlite_is_safe_for_threads_sharing_one_instance(tmp_path):
@@ -355,6 +572,52 @@ def test_inserting_a_result_twice_stores_it_once(service):
     assert service.count("p") == 1
 
 
+def test_insert_many_stores_results_in_their_projects_with_ids_in_order(service):
+    results = [Result(project_name=project, inputs={"x": x})
+               for x, project in enumerate(["a", "b", "a"])]
+    ids = Result.insert_many(results, results_db_service=service)
+    assert len(set(ids)) == 3
+    assert [d["inputs"]["x"] for d in service.find_all("a")] == [0, 2]
+    assert [r.insert(results_db_service=service) for r in results] == ids
+
+
+def test_insert_many_writes_nothing_for_a_stored_or_repeated_hash(service):
+    stored = Result(project_name="p", inputs={"x": 1})
+    stored_id = stored.insert(results_db_service=service)
+    again = [Result(project_name="p", inputs={"x": x}) for x in (2, 1, 2)]
+    ids = Result.insert_many(again, results_db_service=service)
+    assert ids[1] == stored_id
+    assert ids[0] == ids[2] != stored_id
+    assert service.count("p") == 2
+
+
+def test_insert_many_takes_the_flow_id_from_the_prefect_context(service):
+    import prefect
+
+    results = [Result(project_name="p", inputs={"x": x}) for x in range(2)]
+    with prefect.context(flow_id="flow-7"):
+        Result.insert_many(results, results_db_service=service)
+    assert [d["flow_id"] for d in service.find_all("p")] == ["flow-7", "flow-7"]
+
+
+def test_inserting_a_result_hashes_it_once_and_never_parses_json(tmp_path, monkeypatch):
+    import json
+
+    service = ResultsDBService(SQLiteResultsDB(tmp_path / "r.sqlite"))
+    service.count("p")  # the database is set up before counting
+    result = Result(project_name="p", inputs={"x": 1}, outputs={"y": [1, 2]})
+    calls = []
+    for name in ("dumps", "loads"):
+        real = getattr(json, name)
+        monkeypatch.setattr(json, name, lambda *a, _f=real, _n=name, **k: calls.append(_n)
+                            or _f(*a, **k))
+    result.insert(results_db_service=service)
+    monkeypatch.undo()
+    # one dumps for the hash of the current values, one for the stored document
+    assert calls == ["dumps", "dumps"]
+    assert load_result(result.unique_rep(), results_db_service=service) == result
+
+
 def test_load_from_query_returns_the_matching_result(service):
     for x in range(3):
         Result(project_name="p", inputs={"x": x}, outputs={"cube": x**3}).insert(
@@ -448,6 +711,15 @@ def _insert_same_results(path, count, barrier):
         Result(project_name="p", inputs={"i": i}).insert(results_db_service=db)
 
 
+def _insert_same_batches(path, count, barrier):
+    db = ResultsDBService(SQLiteResultsDB(path))
+    results = [Result(project_name="p", inputs={"i": i}) for i in range(count)]
+    barrier.wait()
+    for start in range(0, count, 25):
+        ids = Result.insert_many(results[start:start + 25] * 2, results_db_service=db)
+        assert ids[:25] == ids[25:]
+
+
 def _run_processes(target, args_of):
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(4)
@@ -478,3 +750,11 @@ def test_four_processes_inserting_the_same_results_store_each_once(tmp_path):
     documents = SQLiteResultsDB(path).find_all("p")
     assert sorted(d["inputs"]["i"] for d in documents) == list(range(200))
 
+
+
+@pytest.mark.slow
+def test_four_processes_inserting_the_same_batches_store_each_result_once(tmp_path):
+    path = tmp_path / "r.sqlite"
+    _run_processes(_insert_same_batches, lambda w: (path, 200))
+    documents = SQLiteResultsDB(path).find_all("p")
+    assert sorted(d["inputs"]["i"] for d in documents) == list(range(200))

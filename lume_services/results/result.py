@@ -3,11 +3,10 @@
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Type, Union
 
 from dependency_injector.wiring import Provide, inject
 from pydantic import BaseModel, Field, root_validator
-from pydantic.json import pydantic_encoder
 
 from lume_services.config import Context
 from lume_services.type_strings import import_type_string, parse_reference, type_string
@@ -17,6 +16,7 @@ from lume_services.errors import (
     ResultNotFoundError,
     UnknownResultTypeError,
 )
+from lume_services.services.results.encoding import json_data, json_default
 
 if TYPE_CHECKING:
     from lume_services.services.results.service import ResultsDBService
@@ -34,16 +34,6 @@ def _flow_id_from_context() -> Optional[str]:
         return None
     flow_id = prefect.context.get("flow_id")
     return None if flow_id is None else str(flow_id)
-
-
-def _json_default(obj: Any) -> Any:
-    """Encode what ``json`` cannot: pydantic's types; numpy arrays and scalars as lists, numbers."""
-    try:
-        return pydantic_encoder(obj)
-    except TypeError:
-        if hasattr(obj, "tolist"):  # numpy arrays and scalars, without importing numpy
-            return obj.tolist()
-        raise
 
 
 def _now() -> datetime:
@@ -103,7 +93,7 @@ class Result(BaseModel):
             )
         identity = {name: values.get(name) for name in values["unique_on"]}
         identity["result_type_string"] = values["result_type_string"]
-        text = json.dumps(identity, sort_keys=True, default=_json_default)
+        text = json.dumps(identity, sort_keys=True, default=json_default)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def get_unique_hash(self) -> str:
@@ -127,7 +117,19 @@ class Result(BaseModel):
 
         numpy arrays and scalars in the fields are stored as lists and numbers.
         """
-        return json.loads(self.json(encoder=_json_default))
+        return json_data(self._fields())
+
+    def _fields(self) -> Dict[str, Any]:
+        # the field values as they are (pydantic's own exclusions applied): the
+        # database encodes them once, without .dict()'s deep copy or a JSON round trip
+        return dict(self._iter(to_dict=False))
+
+    def _prepare_insert(self) -> Dict[str, Any]:
+        if self.flow_id is None:
+            self.flow_id = _flow_id_from_context()
+        # the fields may have changed since the result was created
+        self.unique_hash = self.get_unique_hash()
+        return self._fields()
 
     @inject
     def insert(
@@ -139,6 +141,8 @@ class Result(BaseModel):
         Idempotent: when a result with the same ``unique_hash`` is stored
         already, nothing is written and that result's id is returned.
         Inside a flow run, a missing ``flow_id`` is taken from the Prefect context.
+        The hash is computed once, of the current field values, and the result
+        is serialised once, by the database.
 
         Args:
             results_db_service: the results service; injected when omitted.
@@ -146,10 +150,42 @@ class Result(BaseModel):
         Returns:
             The id of the stored result.
         """
-        if self.flow_id is None:
-            self.flow_id = _flow_id_from_context()
-        self.unique_hash = self.get_unique_hash()
-        return results_db_service.insert_one(self.project_name, self.document())
+        return results_db_service.insert_one(self.project_name, self._prepare_insert())
+
+    @classmethod
+    @inject
+    def insert_many(
+        cls,
+        results: Iterable["Result"],
+        results_db_service: "ResultsDBService" = Provide[Context.results_db_service],
+    ) -> List[str]:
+        """Store many results at once, each as :meth:`insert` would.
+
+        The results of one project are written in one transaction of the
+        embedded database, which makes a batch several times faster than as
+        many :meth:`insert` calls. A result whose ``unique_hash`` is stored
+        already, or comes earlier in ``results``, writes nothing and gets the
+        stored result's id. Results may be of several types and projects.
+
+        Args:
+            results: the results.
+            results_db_service: the results service; injected when omitted.
+
+        Returns:
+            The id of each stored result, in the order of ``results``.
+        """
+        results = list(results)
+        positions: Dict[str, List[int]] = {}
+        documents: Dict[str, List[Dict[str, Any]]] = {}
+        for position, result in enumerate(results):
+            positions.setdefault(result.project_name, []).append(position)
+            documents.setdefault(result.project_name, []).append(result._prepare_insert())
+        ids = [""] * len(results)
+        for project_name, project_documents in documents.items():
+            stored = results_db_service.insert_many(project_name, project_documents)
+            for position, id_ in zip(positions[project_name], stored):
+                ids[position] = id_
+        return ids
 
     @classmethod
     @inject

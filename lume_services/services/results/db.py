@@ -1,7 +1,7 @@
 """The results database interface every implementation follows."""
 
 from abc import ABC, abstractmethod
-from typing import List, Optional
+from typing import List, Optional, Sequence, Union
 
 
 class ResultsDB(ABC):
@@ -9,7 +9,11 @@ class ResultsDB(ABC):
 
     The contract every implementation keeps, checked by the same tests:
 
-    - Documents are JSON data (dicts of str, numbers, booleans, None, lists, dicts).
+    - Documents are dicts of JSON data (str, numbers, booleans, None, lists,
+      dicts); values :func:`~lume_services.services.results.encoding.json_default`
+      encodes (numpy arrays, datetimes, pydantic types) are stored as that JSON
+      data. Anything but a dict raises
+      :class:`~lume_services.errors.InvalidDocumentError`.
     - A document with a ``unique_hash`` field is unique in its collection:
       inserting one whose hash is already stored writes nothing and returns the
       id of the stored document (inserting is idempotent). Documents without
@@ -17,7 +21,9 @@ class ResultsDB(ABC):
     - Queries are equality on dotted paths with the meaning described in
       :mod:`lume_services.services.results.query`; anything else raises
       :class:`~lume_services.errors.UnsupportedQueryError`.
-    - Documents come back as inserted, without database ids, in insertion order.
+    - Documents come back as their JSON data, without database ids, in insertion order.
+    - :meth:`create_index` makes queries on the indexed fields faster and never
+      changes what they return.
     """
 
     @abstractmethod
@@ -42,6 +48,21 @@ class ResultsDB(ABC):
 
         Returns:
             The id of each document, in order.
+        """
+
+    @abstractmethod
+    def create_index(self, collection: str, fields: Union[str, Sequence[str]]) -> None:
+        """Index dotted fields of the collection's documents for equality queries on them.
+
+        Creating an index that exists does nothing.
+
+        Args:
+            collection: the collection.
+            fields: a dotted path (``"inputs.energy"``), or several for one
+                compound index (serving queries on all of them, or on the first ones).
+
+        Raises:
+            InvalidIndexError: no field is given, or one is not a dotted path.
         """
 
     @abstractmethod

@@ -1,15 +1,15 @@
 """Results stored in MongoDB (extra ``lume-services[mongodb]``; pymongo imported on first use)."""
 
-import copy
 import importlib
 import json
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 from pydantic import BaseModel, SecretStr, validator
 
 from lume_services.errors import MissingExtraError
 from lume_services.services.results.db import ResultsDB
-from lume_services.services.results.query import validate_query
+from lume_services.services.results.encoding import json_data
+from lume_services.services.results.query import validate_index_fields, validate_query
 
 
 def _import_pymongo(module: str = "pymongo"):
@@ -68,7 +68,8 @@ class MongodbResultsDB(ResultsDB):
 
     The client is created on first use, so building the service never
     connects. Each collection gets a unique index on string ``unique_hash`` values,
-    which makes inserting idempotent even across processes.
+    which makes inserting idempotent even across processes, and an index on
+    ``flow_id``, as the embedded database has.
 
     Args:
         config: the connection settings.
@@ -105,6 +106,7 @@ class MongodbResultsDB(ResultsDB):
                 unique=True,
                 partialFilterExpression={"unique_hash": {"$type": "string"}},
             )
+            coll.create_index("flow_id")
             self._indexed.add(collection)
         return coll
 
@@ -119,7 +121,7 @@ class MongodbResultsDB(ResultsDB):
         """Insert a document; idempotent on ``unique_hash`` (see :class:`ResultsDB`)."""
         errors = _import_pymongo("pymongo.errors")
         coll = self._collection(collection)
-        document = copy.deepcopy(document)  # pymongo adds _id to what it inserts
+        document = json_data(document)  # a copy: pymongo adds _id to what it inserts
         try:
             return str(coll.insert_one(document).inserted_id)
         except errors.DuplicateKeyError:
@@ -129,6 +131,11 @@ class MongodbResultsDB(ResultsDB):
     def insert_many(self, collection: str, documents: List[dict]) -> List[str]:
         """Insert documents one by one, each idempotent on ``unique_hash``."""
         return [self.insert_one(collection, document) for document in documents]
+
+    def create_index(self, collection: str, fields: Union[str, Sequence[str]]) -> None:
+        """Index dotted fields of the collection (see :class:`ResultsDB`); ascending keys."""
+        fields = validate_index_fields(fields)
+        self._collection(collection).create_index([(field, 1) for field in fields])
 
     def find(self, collection: str, query: Optional[dict] = None) -> List[dict]:
         """Return the matching documents in insertion order (see :class:`ResultsDB`)."""

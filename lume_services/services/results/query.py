@@ -18,12 +18,33 @@ Operators (``$gt``, ``$in``, ...) are not supported; every implementation
 refuses them with :class:`~lume_services.errors.UnsupportedQueryError`.
 """
 
-from typing import Any, Iterator, List
+from typing import Any, Iterator, List, Sequence, Union
 
-from lume_services.errors import UnsupportedQueryError
+from lume_services.errors import InvalidIndexError, UnsupportedQueryError
 
 _SCALARS = (str, int, float, bool, type(None))
 _MISSING = object()
+
+
+def _is_path(path: Any) -> bool:
+    return isinstance(path, str) and bool(path) and all(path.split("."))
+
+
+def validate_index_fields(fields: Union[str, Sequence[str]]) -> List[str]:
+    """Check the fields of an index and return them as a list (one path -> ``[path]``).
+
+    Raises:
+        InvalidIndexError: no field is given, or one is not a dotted field path.
+    """
+    listed = [fields] if isinstance(fields, str) else fields
+    if not isinstance(listed, (list, tuple)) or not listed:
+        raise InvalidIndexError(fields, "no field is given")
+    for path in listed:
+        if not _is_path(path) or path.startswith("$"):
+            raise InvalidIndexError(fields, f"{path!r} is not a dotted field path")
+    if len(set(listed)) != len(listed):
+        raise InvalidIndexError(fields, "a field is given twice")
+    return list(listed)
 
 
 def validate_query(query: Any) -> dict:
@@ -38,7 +59,7 @@ def validate_query(query: Any) -> dict:
     if not isinstance(query, dict):
         raise UnsupportedQueryError(query, f"a query is a dict, not a {type(query).__name__}")
     for path, value in query.items():
-        if not isinstance(path, str) or not path or any(not p for p in path.split(".")):
+        if not _is_path(path):
             raise UnsupportedQueryError(query, f"{path!r} is not a dotted field path")
         if path.startswith("$"):
             raise UnsupportedQueryError(query, f"operator {path!r} is not supported")

@@ -1,6 +1,6 @@
 """The results database service: what results use to store and find themselves."""
 
-from typing import List, Optional
+from typing import List, Optional, Sequence, Union
 
 from lume_services.services.results.db import ResultsDB
 
@@ -31,8 +31,32 @@ class ResultsDBService:
         return self.results_db.insert_one(collection, document)
 
     def insert_many(self, collection: str, documents: List[dict]) -> List[str]:
-        """Insert documents, each as :meth:`insert_one` would; return their ids in order."""
+        """Insert documents at once, each as :meth:`insert_one` would.
+
+        A document whose ``unique_hash`` is stored already, or comes earlier in
+        ``documents``, writes nothing and gets the stored document's id.
+
+        Args:
+            collection: the collection (a result's project name).
+            documents: the documents.
+
+        Returns:
+            The id of each document, in order.
+        """
         return self.results_db.insert_many(collection, documents)
+
+    def create_index(self, collection: str, fields: Union[str, Sequence[str]]) -> None:
+        """Index dotted fields for equality queries on them (see ``ResultsDB.create_index``).
+
+        Args:
+            collection: the collection (a result's project name).
+            fields: a dotted path, or several for one compound index.
+
+        Raises:
+            InvalidIndexError: a field is not a dotted path (or, on the embedded
+                database, has a key SQL cannot address).
+        """
+        self.results_db.create_index(collection, fields)
 
     def find(self, collection: str, query: Optional[dict] = None) -> List[dict]:
         """Return the documents matching the query (equality on dotted paths).

@@ -1,0 +1,155 @@
+"""Equality queries on dotted paths as SQL over the embedded database's JSON documents.
+
+SQL answers a query term only where it gives exactly what
+:func:`~lume_services.services.results.query.matches` gives; every other case is
+sent to that matcher, so the meaning of a query never depends on where it runs.
+
+Each dotted path ``p`` becomes one SQL expression, :func:`path_key`, over the
+row's document: the value at ``p`` reduced to a key that plain ``=`` compares
+exactly as the matcher does, or ``UNSURE`` where it cannot:
+
+- a number -> the number (SQLite compares integers and reals by value, as the
+  matcher does: ``27`` equals ``27.0``); a string -> the string;
+- ``true`` / ``false`` / an object / a null or missing value -> a blob of its own,
+  so that ``true`` never equals ``1`` and an object never equals its JSON text;
+- a list at ``p``, or on the way to it, -> ``UNSURE``: the matcher then looks
+  into the list (its elements, the dicts in it, numeric indexes), which a single
+  ``json_extract`` cannot follow. A list on the way always hides ``p`` from
+  ``json_extract``, so lists on the way are only looked for when ``p`` is missing;
+- a document that is not a JSON object (one kept as text because it holds NaN,
+  infinities or NUL characters, see ``SQLiteResultsDB``) -> ``UNSURE``.
+
+A term selects the rows whose key equals the query value's key or is
+``UNSURE``; the matcher checks the ``UNSURE`` rows. The same expression text is
+used in indexes (:func:`index_sql`) and queries, so SQLite uses an index on the
+path for the term.
+"""
+
+import hashlib
+import math
+import re
+from typing import Any, List, Optional, Sequence, Tuple
+
+#: A row SQL cannot decide for a path; the Python matcher decides it.
+UNSURE = "X'00'"
+_TRUE, _FALSE, _OBJECT, _NULL = "X'01'", "X'02'", "X'03'", "X'04'"
+
+# Keys SQLite's JSON paths address exactly: printable ASCII without quotes or
+# backslashes. Other keys (stored escaped by json.dumps, or needing escapes in
+# a JSON path) are left to the matcher.
+_PLAIN_KEY = re.compile(r"[ !#-\[\]-~]+")
+
+# Beyond 2**53 an integer and a float may be equal for SQLite (which turns
+# integers beyond 64 bits into reals) and not for Python, or the other way round.
+_EXACT_NUMBERS = 2.0**53
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _json_path(parts: Sequence[str]) -> str:
+    return _sql_text("$" + "".join(f'."{part}"' for part in parts))
+
+
+def sql_addressable(path: str) -> bool:
+    """Return whether SQL can address every key of the dotted path exactly."""
+    return all(_PLAIN_KEY.fullmatch(part) for part in path.split("."))
+
+
+def path_key(path: str) -> str:
+    """Return the SQL expression of the key of ``path`` in column ``document`` (see module doc)."""
+    parts = path.split(".")
+    at = _json_path(parts)
+    unsure = ["json_type(document) <> 'object'"] + [
+        f"json_type(document, {_json_path(parts[:i])}) = 'array'" for i in range(1, len(parts))
+    ]
+    value = f"json_extract(document, {at})"
+    return (
+        f"(CASE json_type(document, {at}) "
+        f"WHEN 'integer' THEN {value} WHEN 'real' THEN {value} WHEN 'text' THEN {value} "
+        f"WHEN 'true' THEN {_TRUE} WHEN 'false' THEN {_FALSE} WHEN 'object' THEN {_OBJECT} "
+        f"WHEN 'array' THEN {UNSURE} WHEN 'null' THEN {_NULL} "
+        f"ELSE CASE WHEN {' OR '.join(unsure)} THEN {UNSURE} ELSE {_NULL} END END)"
+    )
+
+
+def index_name(fields: Sequence[str]) -> str:
+    """Return the SQLite name of the index on ``fields`` (readable, and unique per fields)."""
+    readable = re.sub(r"[^A-Za-z0-9]+", "_", "__".join(fields)).strip("_")[:40]
+    digest = hashlib.sha1("\n".join(fields).encode()).hexdigest()[:10]
+    return f"documents_by_{readable}_{digest}"
+
+
+def index_sql(fields: Sequence[str]) -> str:
+    """Return the ``CREATE INDEX`` statement of an index on the dotted ``fields``."""
+    keys = ", ".join(path_key(field) for field in fields)
+    return f"CREATE INDEX IF NOT EXISTS {index_name(fields)} ON documents (collection, {keys})"
+
+
+def _value_key(value: Any) -> Optional[Tuple[str, list]]:
+    """The SQL key of a scalar query value and its parameters; ``None`` if SQL cannot compare it."""
+    if value is None:
+        return _NULL, []
+    if value is True:
+        return _TRUE, []
+    if value is False:
+        return _FALSE, []
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or abs(value) >= _EXACT_NUMBERS:
+            return None
+        return "?", [value]
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")  # lone surrogates cannot be sent to SQLite
+        except UnicodeEncodeError:
+            return None
+        return ("?", [value]) if "\x00" not in value else None
+    return None
+
+
+def term(path: str, value: Any) -> Optional[Tuple[str, list, str]]:
+    """Translate one query term to SQL.
+
+    Returns:
+        ``(condition, parameters, needs_check)``: the rows meeting ``condition``
+        include every match; those meeting ``needs_check`` must also pass the
+        matcher. ``None`` when SQL can narrow nothing: every row is checked.
+    """
+    if not sql_addressable(path):
+        return None
+    key = path_key(path)
+    if isinstance(value, dict):
+        # a dict equals only a dict; the matcher compares the two
+        return f"{key} IN ({_OBJECT}, {UNSURE})", [], "1"
+    if isinstance(value, (list, tuple)):
+        # a list equals only a list, and lists are UNSURE
+        return f"{key} = {UNSURE}", [], "1"
+    value_key = _value_key(value)
+    if value_key is None:
+        return None
+    sql, parameters = value_key
+    return f"{key} IN ({sql}, {UNSURE})", parameters, f"{key} = {UNSURE}"
+
+
+def where(query: dict) -> Tuple[List[str], list, str]:
+    """Translate a validated query.
+
+    Returns:
+        ``(conditions, parameters, needs_check)``: the SQL conditions every match
+        meets, their parameters, and the SQL expression true for the rows the
+        matcher must check.
+    """
+    conditions: List[str] = []
+    parameters: list = []
+    checks: List[str] = []
+    for path, value in query.items():
+        translated = term(path, value)
+        if translated is None:
+            checks.append("1")
+            continue
+        condition, term_parameters, check = translated
+        conditions.append(condition)
+        parameters.extend(term_parameters)
+        checks.append(check)
+    return conditions, parameters, " OR ".join(checks) if checks else "0"
