@@ -115,7 +115,11 @@ def _is_row_list(return_type) -> bool:
 
 def _format(error: Exception, code: Optional[str]) -> Dict[str, Any]:
     original = getattr(error, "original_error", None)
-    out: Dict[str, Any] = {"message": str(original) if original is not None else str(error)}
+    if original is not None:
+        message = str(original)
+    else:  # without graphql-core's excerpt of the document, as apollo reports it
+        message = error.message if isinstance(error, GraphQLError) else str(error)
+    out: Dict[str, Any] = {"message": message}
     if isinstance(error, GraphQLError):
         if error.locations:
             out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
