@@ -8,14 +8,22 @@ and the ``LocalAgent``), keeping state in memory, so that the real Prefect
 code on our side of the wire can be exercised where a real server (which needs
 Hasura) cannot run. See ``docs/server.md``.
 
+The double is no more lenient than a real server: every request is validated
+against a schema of the real server's operations (:mod:`.schema`) and an
+invalid document is answered with HTTP 400, as apollo answers it; the store
+applies the real server's rules (:mod:`.store`). ``tests/test_prefect_server_double.py``
+pins both.
+
 Usage::
 
     with ProtocolDouble() as double:
         double.url  # "http://127.0.0.1:<port>/graphql"
+        double.refused  # (status, query, errors) of every answer with errors
 """
 
 from .graphql_exec import GraphQLRequestError, execute
 from .http import ProtocolDouble
+from .schema import SCHEMA
 from .store import DoubleStore
 
-__all__ = ["DoubleStore", "GraphQLRequestError", "ProtocolDouble", "execute"]
+__all__ = ["SCHEMA", "DoubleStore", "GraphQLRequestError", "ProtocolDouble", "execute"]

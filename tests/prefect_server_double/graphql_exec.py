@@ -1,34 +1,44 @@
-"""A small GraphQL executor for the protocol double: graphql-core parses, we resolve.
+"""The double's GraphQL executor: validate against the real server's schema, then resolve.
 
-Prefect 1's client speaks Hasura-flavoured GraphQL: list fields take ``where``
-(with ``_eq``, ``_in``, ``_and``, ``_or``, relationship filters ...),
-``order_by``, ``limit``, ``offset`` and ``distinct_on``. Writing a typed
-schema for every input type the client sends would be larger than the double
-itself, so requests are parsed with graphql-core and executed over plain dicts:
+Every request is parsed and validated with graphql-core against
+:data:`.schema.SCHEMA` (the operations Prefect 1.4.1 uses, with their real
+argument names, types and required fields, plus apollo's depth limit of 7).
+A document that does not parse or validate, or whose variables do not fit their
+types, is answered with HTTP 400 and no ``data``, as apollo answers it; Prefect's
+client raises that as ``ClientError``. A valid document is executed over the
+double's plain-dict rows:
 
 - a root field is handed to a resolver (``resolvers[(operation, field)]``);
 - a value in a row that is callable is a relationship, called with the field's
-  arguments;
-- every list of rows honours the Hasura list arguments;
-- a field that a row does not have is an error naming it, so a request the
-  double does not implement fails loudly instead of returning nothing.
+  (already coerced) arguments;
+- every list of rows honours the Hasura list arguments (``where``, ``order_by``,
+  ``distinct_on``, ``limit``, ``offset``);
+- a field the schema has but the double does not keep is an error naming it, so
+  a request the double does not implement fails loudly instead of returning nothing.
+
+Errors raised by a resolver come back with HTTP 200 beside ``data``, as the real
+server's resolver errors do.
 """
 
+import json
 from datetime import datetime
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from graphql import parse
-from graphql.language import FieldNode, OperationDefinitionNode
-from graphql.utilities import value_from_ast_untyped
+from graphql import GraphQLError, GraphQLList, GraphQLNonNull, GraphQLObjectType, parse
+from graphql import execute as graphql_execute
+from graphql import get_named_type, specified_rules, validate
+
+from .schema import SCHEMA, DepthLimitRule
+
+_RULES = [*specified_rules, DepthLimitRule]
 
 
 class GraphQLRequestError(Exception):
     """An error reported to the client in the response's ``errors`` list.
 
     Args:
-        message: the error message.
-        code: the ``extensions.code`` Prefect's client reacts to (for example
-            ``VERSION_LOCKING_ERROR``).
+        message: the error message (the real server's wording where known).
+        code: an ``extensions.code`` for the error, if any.
     """
 
     def __init__(self, message: str, code: Optional[str] = None):
@@ -42,8 +52,8 @@ Resolver = Callable[[Dict[str, Any]], Any]
 
 def execute(
     resolvers: Dict[Tuple[str, str], Resolver], query: str, variables: Any = None
-) -> Dict[str, Any]:
-    """Execute one GraphQL request and return the response body.
+) -> Tuple[int, Dict[str, Any]]:
+    """Validate and execute one GraphQL request.
 
     Args:
         resolvers: ``(operation type, root field name) -> resolver(args)``.
@@ -52,76 +62,72 @@ def execute(
             client sends.
 
     Returns:
-        ``{"data": ...}`` or ``{"data": None, "errors": [...]}``.
+        ``(HTTP status, response body)``: ``400`` with ``{"errors": [...]}`` for
+        a document the real server would refuse before running it, else ``200``
+        with ``{"data": ...}`` and, if a resolver failed, ``"errors"``.
     """
-    import json
-
-    if isinstance(variables, str):
-        variables = json.loads(variables) if variables else None
-    variables = variables or {}
     try:
+        if isinstance(variables, str):
+            variables = json.loads(variables) if variables else None
         document = parse(query)
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if len(operations) != 1:
-            raise GraphQLRequestError("the double executes exactly one operation per request")
-        operation = operations[0]
-        kind = operation.operation.value  # "query" or "mutation"
-        data = {}
-        for field in operation.selection_set.selections:
-            if not isinstance(field, FieldNode):
-                raise GraphQLRequestError("fragments are not supported by the double")
-            name = field.name.value
-            resolver = resolvers.get((kind, name))
+    except (GraphQLError, ValueError) as exc:
+        return 400, {"errors": [_format(exc, "GRAPHQL_PARSE_FAILED")]}
+    errors = validate(SCHEMA, document, _RULES)
+    if errors:
+        return 400, {"errors": [_format(e, "GRAPHQL_VALIDATION_FAILED") for e in errors]}
+
+    def resolve(source, info, **args):
+        if info.parent_type in (SCHEMA.query_type, SCHEMA.mutation_type):
+            kind = info.operation.operation.value
+            resolver = resolvers.get((kind, info.field_name))
             if resolver is None:
-                raise GraphQLRequestError(f"the protocol double does not implement {kind} {name!r}")
-            args = _arguments(field, variables)
+                raise GraphQLRequestError(
+                    f"the protocol double does not implement {kind} {info.field_name!r}")
             value = resolver(args)
-            if isinstance(value, list):
-                value = apply_list_arguments(value, args)
-            data[_key(field)] = _project(value, field, variables, path=name)
-        return {"data": data}
-    except GraphQLRequestError as exc:
-        error: Dict[str, Any] = {"message": exc.message}
-        if exc.code:
-            error["extensions"] = {"code": exc.code}
-        return {"data": None, "errors": [error]}
-
-
-def _key(field: FieldNode) -> str:
-    return field.alias.value if field.alias else field.name.value
-
-
-def _arguments(field: FieldNode, variables: Dict[str, Any]) -> Dict[str, Any]:
-    return {a.name.value: value_from_ast_untyped(a.value, variables) for a in field.arguments or ()}
-
-
-def _project(value: Any, field: FieldNode, variables: Dict[str, Any], path: str) -> Any:
-    if field.selection_set is None or value is None:
+        else:
+            if not isinstance(source, dict) or info.field_name not in source:
+                raise GraphQLRequestError(
+                    f"the protocol double keeps no field {info.field_name!r} on "
+                    f"{info.parent_type.name!r}")
+            value = source[info.field_name]
+            if callable(value):
+                value = value(args)
+        if isinstance(value, list) and _is_row_list(info.return_type):
+            value = apply_list_arguments(value, args)
         return value
-    if isinstance(value, list):
-        return [_project(item, field, variables, path) for item in value]
-    if not isinstance(value, dict):
-        raise GraphQLRequestError(f"field {path!r} has no sub-fields")
-    out = {}
-    for sub in field.selection_set.selections:
-        if not isinstance(sub, FieldNode):
-            raise GraphQLRequestError("fragments are not supported by the double")
-        name = sub.name.value
-        if name == "__typename":
-            out[_key(sub)] = path
-            continue
-        if name not in value:
-            raise GraphQLRequestError(
-                f"the protocol double has no field {name!r} on {path!r}; known fields: "
-                f"{', '.join(sorted(value))}"
-            )
-        args = _arguments(sub, variables)
-        item = value[name]
-        if callable(item):
-            item = item(args)
-        if isinstance(item, list):
-            item = apply_list_arguments(item, args)
-        out[_key(sub)] = _project(item, sub, variables, f"{path}.{name}")
+
+    result = graphql_execute(SCHEMA, document, variable_values=variables or {},
+                             field_resolver=resolve)
+    if result.data is None:  # the variables did not fit: refused before execution
+        return 400, {"errors": [_format(e, "BAD_USER_INPUT") for e in result.errors or ()]}
+    body: Dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [_format(e, None) for e in result.errors]
+    return 200, body
+
+
+def _is_row_list(return_type) -> bool:
+    if isinstance(return_type, GraphQLNonNull):
+        return_type = return_type.of_type
+    return isinstance(return_type, GraphQLList) and isinstance(
+        get_named_type(return_type), GraphQLObjectType)
+
+
+def _format(error: Exception, code: Optional[str]) -> Dict[str, Any]:
+    original = getattr(error, "original_error", None)
+    if original is not None:
+        message = str(original)
+    else:  # without graphql-core's excerpt of the document, as apollo reports it
+        message = error.message if isinstance(error, GraphQLError) else str(error)
+    out: Dict[str, Any] = {"message": message}
+    if isinstance(error, GraphQLError):
+        if error.locations:
+            out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+        if error.path:
+            out["path"] = list(error.path)
+    code = getattr(original, "code", None) or code
+    if code:
+        out["extensions"] = {"code": code}
     return out
 
 

@@ -29,7 +29,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(query, (params.get("variables") or [None])[0])
 
     def _answer(self, query: str, variables):
-        self._reply(200, execute(self.server.resolvers, query, variables))
+        store = self.server.store
+        # one request at a time: resolvers and the relationships they return read
+        # the same tables, as one database transaction would
+        with store.lock:
+            store.request_headers = {k.lower(): v for k, v in self.headers.items()
+                                     if k.lower().startswith("x-prefect")}
+            status, body = execute(self.server.resolvers, query, variables)
+            if "errors" in body:
+                self.server.refused.append((status, query, body["errors"]))
+        self._reply(status, body)
 
     def _reply(self, status: int, payload: dict):
         data = json.dumps(payload, default=str).encode()
@@ -46,6 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     resolvers: dict
+    store: DoubleStore
+    refused: list
 
 
 class ProtocolDouble:
@@ -57,6 +68,8 @@ class ProtocolDouble:
 
     Attributes:
         store: the double's state (:class:`DoubleStore`), for assertions.
+        refused: ``(HTTP status, query, errors)`` of every answer that carried
+            errors, in order: what a real server would have refused too.
         url: the GraphQL URL to point Prefect at.
     """
 
@@ -64,6 +77,8 @@ class ProtocolDouble:
         self.store = DoubleStore()
         self._httpd = _Server(("127.0.0.1", port), _Handler)
         self._httpd.resolvers = self.store.resolvers()
+        self._httpd.store = self.store
+        self.refused = self._httpd.refused = []
         self.port = self._httpd.server_address[1]
         self.path = path
         self.url = f"http://127.0.0.1:{self.port}{path}"
