@@ -100,6 +100,17 @@ def test_loading_an_unregistered_flow_names_the_flows_of_the_project(service, pr
 # --- run and return --------------------------------------------------------------
 
 
+def test_listed_flows_are_the_latest_versions_of_the_project(service, project):
+    first = register(ft.adder, project, service).flow_id
+    doubler_id = register(ft.doubler, project, service).flow_id
+
+    listed = {f["name"]: f for f in service.list_flows(project)}
+
+    assert set(listed) == {"adder", "doubler"}
+    assert listed["adder"]["flow_id"] == first and listed["adder"]["project_name"] == project
+    assert listed["doubler"]["flow_id"] == doubler_id and listed["doubler"]["version"] == 1
+
+
 def test_a_flow_loaded_by_name_returns_the_named_tasks_result(service, project):
     register(ft.doubler, project, service)
 
