@@ -4,12 +4,33 @@ One class per failure a user can act on. Every message names what is wrong and
 what would be right (the flow's parameters, its tasks, the configured
 filesystems, ...). All classes derive from :class:`LUMEServicesError`.
 
+Each class builds its message in ``__init__`` from structured arguments (names,
+paths, types, the valid alternatives), which it keeps as attributes: code that
+catches an error reads ``exc.flow_name`` or ``exc.base_image`` instead of
+parsing the message, and a message reads the same wherever it is raised.
+
+Errors come in families, each caught by one base class:
+
+* :class:`FlowOfFlowsError`: a flow of flows that cannot be built or run as
+  declared: its declaration (:class:`InvalidFlowOfFlowsError` and its
+  subclasses), its mappings, duplicate names, cycles, a composition missing.
+* :class:`ServerError`: raised only with a Prefect Server backend (``server``,
+  ``docker``, ``kubernetes``): the server does not answer or refuses a request,
+  a run timed out, a flow is not registered there.
+* :class:`DockerError`: the Docker engine is not there, or an image cannot be
+  built (:class:`ImageBuildError` and its subclasses).
+
+The errors of single flows, files and results that any backend raises derive
+from :class:`LUMEServicesError` directly. A member of a family may also derive
+from a more general class (``FlowOfFlowsNotComposedError`` is a
+``FlowNotLoadedError`` as well as a ``FlowOfFlowsError``).
+
 These errors deliberately do not derive from ``ValueError``: pydantic 1 wraps
 ``ValueError`` raised inside validators into a generic ``ValidationError``,
 and a flow of flows must refuse bad compositions with the specific class.
 """
 
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 
 def _names(names: Iterable[str]) -> str:
@@ -19,6 +40,21 @@ def _names(names: Iterable[str]) -> str:
 
 class LUMEServicesError(Exception):
     """Base class of every error raised by lume-services."""
+
+
+# --- families ----------------------------------------------------------------
+
+
+class FlowOfFlowsError(LUMEServicesError):
+    """Base class of the errors of a flow of flows: declaration, mappings, composition."""
+
+
+class ServerError(LUMEServicesError):
+    """Base class of the errors only a Prefect Server backend raises."""
+
+
+class DockerError(LUMEServicesError):
+    """Base class of the errors of the Docker engine and of building images."""
 
 
 # --- configuration -----------------------------------------------------------
@@ -41,12 +77,70 @@ class EnvironmentNotConfiguredError(LUMEServicesError):
         )
 
 
+def _alternatives(items: Iterable[str], article: str = "", conjunction: str = "or") -> str:
+    items = [f"{article}{item}" for item in items]
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
+
+
 class ExecutorNotAvailableError(LUMEServicesError):
-    """An executor was requested whose optional dependency is not installed."""
+    """An executor was requested whose optional dependency is not installed.
+
+    Args:
+        executor: the executor type asked for (e.g. ``dask``).
+        module: the package it needs.
+        extra: the lume-services extra that installs it.
+        alternatives: executor types that need nothing more.
+    """
+
+    def __init__(self, executor: str, module: str, extra: str, alternatives: Iterable[str] = ()):
+        self.executor = executor
+        self.module = module
+        self.extra = extra
+        self.alternatives = list(alternatives)
+        instead = (
+            f", or use executor {_alternatives(repr(a) for a in self.alternatives)}"
+            if self.alternatives
+            else ""
+        )
+        super().__init__(
+            f"executor {executor!r} needs the {module!r} package; install it with "
+            f"pip install 'lume-services[{extra}]'{instead}"
+        )
 
 
 class UnsupportedRunConfigError(LUMEServicesError):
-    """The scheduling backend cannot honour this kind of run config."""
+    """The scheduling backend cannot honour this kind of run config.
+
+    Args:
+        backend: the backend's class name.
+        run_config: the run config given.
+        accepted: the kinds of run config the backend runs flows with
+            (none: it takes no run config).
+        backends: the backends that do run this kind, where known
+            (``docker``, ``kubernetes``, ``server``).
+    """
+
+    def __init__(
+        self,
+        backend: str,
+        run_config: object,
+        accepted: Iterable[str],
+        backends: Iterable[str] = (),
+    ):
+        self.backend = backend
+        self.run_config = run_config
+        self.run_config_type = type(run_config).__name__
+        self.accepted = list(accepted)
+        self.backends = list(backends)
+        if self.accepted:
+            right = f"it runs flows with {_alternatives(self.accepted, article='a ')}"
+        else:
+            right = "it takes no run config"
+        if self.backends:
+            right += f", or configure the {_alternatives(self.backends)} backend"
+        super().__init__(f"the {backend} cannot honour a {self.run_config_type}; {right}")
 
 
 # --- flows and registry ------------------------------------------------------
@@ -90,21 +184,12 @@ class FlowNotSerializableError(LUMEServicesError):
         )
 
 
-class FlowNotRegistrableError(LUMEServicesError):
-    """A flow loaded from a server was changed and cannot be registered as it is."""
-
-    def __init__(self, flow_name: str, labels, image: str):
-        self.flow_name = flow_name
-        super().__init__(
-            f"flow {flow_name!r} was loaded from the server, which keeps a description "
-            "of it, not its code, so it cannot be registered again with labels "
-            f"{list(labels)!r} and image {image!r}; set prefect_flow to the Prefect flow "
-            "and register that"
-        )
-
-
 class FlowNotLoadedError(LUMEServicesError):
-    """An operation needs the Prefect flow, but it is neither set nor loadable."""
+    """An operation needs a flow that is neither set, nor registered, nor loadable.
+
+    The base of :class:`FlowOfFlowsNotComposedError`, :class:`FlowNotRegisteredError`
+    and :class:`FlowIdNotFoundError`.
+    """
 
 
 class FlowFailedError(LUMEServicesError):
@@ -139,10 +224,6 @@ class FlowFailedError(LUMEServicesError):
         else:
             details = message or "no task reported a failure"
         super().__init__(f"flow {flow_name!r} failed{run}: {details}")
-
-
-class FlowRunTimeoutError(LUMEServicesError):
-    """A flow run did not finish in the time allowed; it was cancelled."""
 
 
 class TaskNotInFlowError(LUMEServicesError):
@@ -228,7 +309,7 @@ class MissingParameterError(LUMEServicesError):
 # --- flows of flows ----------------------------------------------------------
 
 
-class ParentFlowNotInFlowsError(LUMEServicesError):
+class ParentFlowNotInFlowsError(FlowOfFlowsError):
     """A mapped parameter names a parent flow that is not a composing flow."""
 
     def __init__(self, child: str, parameter: str, parent: str, flows: Iterable[str]):
@@ -242,7 +323,7 @@ class ParentFlowNotInFlowsError(LUMEServicesError):
         )
 
 
-class UnknownMapTypeError(LUMEServicesError):
+class UnknownMapTypeError(FlowOfFlowsError):
     """A mapped parameter has a ``map_type`` other than raw, file or db."""
 
     ALLOWED = ("raw", "file", "db")
@@ -257,7 +338,7 @@ class UnknownMapTypeError(LUMEServicesError):
         )
 
 
-class MissingDBAttributeError(LUMEServicesError):
+class MissingDBAttributeError(FlowOfFlowsError):
     """A ``db`` mapped parameter does not say which attribute of the result to pass."""
 
     def __init__(self, child: str, parameter: str):
@@ -270,11 +351,177 @@ class MissingDBAttributeError(LUMEServicesError):
         )
 
 
-class InvalidFlowOfFlowsError(LUMEServicesError):
-    """A flow of flows declaration is not of the expected form (YAML or dict)."""
+class InvalidFlowOfFlowsError(FlowOfFlowsError):
+    """A flow of flows declaration is not of the expected form (YAML or dict).
+
+    The base of the errors of a declaration's form: :class:`MissingDeclarationKeyError`,
+    :class:`MalformedDeclarationError`, :class:`ComposingFlowNameMismatchError`,
+    :class:`ExposedParameterClashError` and :class:`FlowOfFlowsFileNotFoundError`.
+    """
 
 
-class DuplicateFlowNameError(LUMEServicesError):
+# The parts of a flow-of-flows declaration, and the form each must have.
+_DECLARATION_FORMS = {
+    "flow_of_flows": "a mapping with name, project_name and composing_flows",
+    "composing_flows": (
+        "a list of {name, project_name, mapped_parameters} or a dict of child name -> Flow"
+    ),
+    "composing_flow": "a mapping with name, project_name and mapped_parameters, or a Flow",
+    "mapped_parameters": "a mapping of parameter names to mappings",
+    "mapped_parameter": "a mapping with parent_flow_name, parent_task_name and map_type",
+    "from_yaml": "a path, a YAML string or a dict",
+}
+
+
+def _declaration_part(part, child=None, parameter=None, position=None) -> str:
+    if part == "flow_of_flows":
+        return "a flow of flows YAML"
+    if part == "composing_flow":
+        return f"composing flow #{position}" if child is None else f"composing flow {child!r}"
+    if part == "mapped_parameters":
+        return f"mapped_parameters of flow {child!r}"
+    if part == "mapped_parameter":
+        return f"mapped parameter {parameter!r} of flow {child!r}"
+    if part == "from_yaml":
+        return "the argument of from_yaml"
+    return part
+
+
+class MissingDeclarationKeyError(InvalidFlowOfFlowsError):
+    """A part of a flow-of-flows declaration lacks keys it needs.
+
+    Args:
+        keys: the missing keys.
+        part: the part lacking them: ``flow_of_flows`` (the declaration),
+            ``composing_flow`` (an item of ``composing_flows``) or
+            ``mapped_parameter``.
+        child: the composing flow it belongs to, where it has a name.
+        parameter: the mapped parameter, for ``part="mapped_parameter"``.
+        position: the 1-based position of a composing flow in the list.
+    """
+
+    def __init__(
+        self,
+        keys: Iterable[str],
+        part: str,
+        child: Optional[str] = None,
+        parameter: Optional[str] = None,
+        position: Optional[int] = None,
+    ):
+        self.keys = list(keys)
+        self.part = part
+        self.child = child
+        self.parameter = parameter
+        self.position = position
+        self.expected = _DECLARATION_FORMS[part]
+        subject = _declaration_part(part, child, parameter, position)
+        missing = " and ".join(self.keys)
+        if part == "flow_of_flows":
+            needs = [f"{k}: {_DECLARATION_FORMS[k]}" if k in _DECLARATION_FORMS else k for k in self.keys]
+            message = f"a flow of flows needs {'; '.join(needs)}"
+        elif part == "composing_flow":
+            message = (
+                f"{subject} has no {missing}; each item needs name, and may give "
+                "project_name and mapped_parameters"
+            )
+        else:
+            message = f"{subject} needs {missing}; it must be {self.expected}"
+        super().__init__(message)
+
+
+class MalformedDeclarationError(InvalidFlowOfFlowsError):
+    """A part of a flow-of-flows declaration is of the wrong type.
+
+    Args:
+        value: the value given for that part.
+        part: which part: ``flow_of_flows`` (the parsed YAML), ``composing_flows``,
+            ``composing_flow``, ``mapped_parameters``, ``mapped_parameter`` or
+            ``from_yaml`` (the argument given to ``FlowOfFlows.from_yaml``).
+        child: the composing flow the part belongs to.
+        parameter: the mapped parameter, for ``part="mapped_parameter"``.
+    """
+
+    def __init__(self, value: object, part: str, child: Optional[str] = None, parameter: Optional[str] = None):
+        self.value = value
+        self.part = part
+        self.child = child
+        self.parameter = parameter
+        self.got = type(value).__name__
+        self.expected = _DECLARATION_FORMS[part]
+        subject = _declaration_part(part, child, parameter)
+        super().__init__(f"{subject} must be {self.expected}; got {self.got}")
+
+
+class ComposingFlowNameMismatchError(InvalidFlowOfFlowsError):
+    """A ``Flow`` in a dict of composing flows is keyed by a name other than its own.
+
+    Args:
+        key: the dict key.
+        flow_name: the Flow's name.
+    """
+
+    def __init__(self, key: str, flow_name: str):
+        self.key = key
+        self.flow_name = flow_name
+        super().__init__(
+            f"composing flow key {key!r} differs from its Flow's name {flow_name!r}; "
+            f"key each Flow by its name ({flow_name!r}: flow)"
+        )
+
+
+class ExposedParameterClashError(InvalidFlowOfFlowsError):
+    """Unmapped parameters of two composing flows would be exposed under one name.
+
+    Args:
+        clashes: exposed name -> the ``(child, parameter)`` pairs that would get it.
+    """
+
+    def __init__(self, clashes: Dict[str, Sequence[Tuple[str, str]]]):
+        self.clashes = {name: [tuple(owner) for owner in owners] for name, owners in clashes.items()}
+        details = "; ".join(
+            f"{exposed!r} from "
+            + " and ".join(f"{parameter!r} of {child!r}" for child, parameter in owners)
+            for exposed, owners in sorted(self.clashes.items())
+        )
+        super().__init__(
+            "unmapped parameters are exposed as '<child>-<parameter>', and these would share "
+            f"a name: {details}; rename a flow or a parameter"
+        )
+
+
+class FlowOfFlowsFileNotFoundError(InvalidFlowOfFlowsError):
+    """``FlowOfFlows.from_yaml`` was given the path of a file that does not exist.
+
+    Args:
+        path: the path given.
+    """
+
+    def __init__(self, path):
+        self.path = str(path)
+        super().__init__(
+            f"flow of flows file {self.path!r} does not exist; from_yaml takes "
+            f"{_DECLARATION_FORMS['from_yaml']}"
+        )
+
+
+class FlowOfFlowsNotComposedError(FlowNotLoadedError, FlowOfFlowsError):
+    """An operation needs the composed Prefect flow of a flow of flows, which is not composed yet.
+
+    Args:
+        flow_of_flows_name: the flow of flows.
+        needed_by: the class that needs the composition (e.g. ``"ChildProgress"``).
+    """
+
+    def __init__(self, flow_of_flows_name: str, needed_by: str):
+        self.flow_of_flows_name = flow_of_flows_name
+        self.needed_by = needed_by
+        super().__init__(
+            f"flow of flows {flow_of_flows_name!r} is not composed yet; call compose() "
+            f"before creating a {needed_by} for it"
+        )
+
+
+class DuplicateFlowNameError(FlowOfFlowsError):
     """Two composing flows of a flow of flows have the same name."""
 
     def __init__(self, names: Iterable[str]):
@@ -284,7 +531,7 @@ class DuplicateFlowNameError(LUMEServicesError):
         )
 
 
-class FlowCycleError(LUMEServicesError):
+class FlowCycleError(FlowOfFlowsError):
     """The mapped parameters of a flow of flows form a cycle."""
 
     def __init__(self, cycle: List[str]):
@@ -586,7 +833,7 @@ class ResultKeyError(LUMEServicesError):
 # --- server ------------------------------------------------------------------
 
 
-class ServerUnreachableError(LUMEServicesError):
+class ServerUnreachableError(ServerError):
     """The Prefect 1 Server's GraphQL endpoint does not answer.
 
     Args:
@@ -607,14 +854,112 @@ class ServerUnreachableError(LUMEServicesError):
         )
 
 
-class ServerRequestError(LUMEServicesError):
-    """The Prefect 1 Server answered a request with an error."""
+class ServerRequestError(ServerError):
+    """The Prefect 1 Server answered a request with an error.
+
+    Args:
+        url: the server's GraphQL endpoint.
+        error: what the server answered (Prefect's ``ClientError``).
+    """
+
+    def __init__(self, url: str, error: object):
+        self.url = url
+        self.error = error
+        super().__init__(f"the Prefect Server at {url} refused a request: {error}")
+
+
+class FlowRunTimeoutError(ServerError):
+    """A flow run did not finish in the time allowed; it was cancelled.
+
+    Args:
+        flow_run_id: the run.
+        timeout: the seconds allowed.
+        state: the name of the run's last state (``Running``, ``Scheduled``, ...).
+        flow_name: the run's flow, where known.
+        waited_for: what the time limit was for, when more than this run
+            (e.g. ``"flow of flows 'diamond'"``).
+    """
+
+    def __init__(
+        self,
+        flow_run_id: str,
+        timeout: float,
+        state: str,
+        flow_name: Optional[str] = None,
+        waited_for: Optional[str] = None,
+    ):
+        self.flow_run_id = flow_run_id
+        self.timeout = timeout
+        self.state = state
+        self.flow_name = flow_name
+        self.waited_for = waited_for
+        run = f"flow run {flow_run_id}" + (f" of flow {flow_name!r}" if flow_name else "")
+        within = f"within {timeout:g} s" + (f" (the timeout of {waited_for})" if waited_for else "")
+        super().__init__(
+            f"{run} did not finish {within} (its state was {state}); it was cancelled. "
+            "Give a longer timeout (timeout=...) or check that an agent with the run's "
+            "labels is running"
+        )
+
+
+class FlowNotRegisteredError(FlowNotLoadedError, ServerError):
+    """A flow was run on a server backend without being registered there first.
+
+    Args:
+        flow_name: the flow, where known.
+    """
+
+    def __init__(self, flow_name: Optional[str] = None):
+        self.flow_name = flow_name
+        which = f"flow {flow_name!r}" if flow_name else "a flow"
+        super().__init__(
+            f"{which} must be registered before it runs on a server backend; register "
+            "it (Flow.register) or load it (Flow.load_flow) to get its flow id"
+        )
+
+
+class FlowIdNotFoundError(FlowNotLoadedError, ServerError):
+    """No flow with this id is registered on the server.
+
+    Args:
+        flow_id: the id looked up.
+        url: the server's GraphQL endpoint.
+    """
+
+    def __init__(self, flow_id: str, url: str):
+        self.flow_id = flow_id
+        self.url = url
+        super().__init__(
+            f"no flow with id {flow_id!r} is registered on {url}; flow ids are returned "
+            "by Flow.register and set by Flow.load_flow"
+        )
+
+
+class FlowNotRegistrableError(ServerError):
+    """A flow loaded from a server was changed and cannot be registered as it is.
+
+    Args:
+        flow_name: the flow.
+        labels: the labels it was given since it was loaded.
+        image: the image it was given since it was loaded.
+    """
+
+    def __init__(self, flow_name: str, labels, image: str):
+        self.flow_name = flow_name
+        self.labels = list(labels)
+        self.image = image
+        super().__init__(
+            f"flow {flow_name!r} was loaded from the server, which keeps a description "
+            "of it, not its code, so it cannot be registered again with labels "
+            f"{self.labels!r} and image {image!r}; set prefect_flow to the Prefect flow "
+            "and register that"
+        )
 
 
 # --- docker ------------------------------------------------------------------
 
 
-class DockerEngineUnavailableError(LUMEServicesError):
+class DockerEngineUnavailableError(DockerError):
     """No Docker engine answers where lume-services looks for one.
 
     Args:
@@ -632,7 +977,7 @@ class DockerEngineUnavailableError(LUMEServicesError):
         )
 
 
-class ImageBuildError(LUMEServicesError):
+class ImageBuildError(DockerError):
     """A Docker image failed to build; the message ends with the build log's last lines.
 
     Args:
@@ -652,3 +997,126 @@ class ImageBuildError(LUMEServicesError):
             f"image {image!r} failed to build: {reason}\n"
             f"last {len(last)} lines of the build log:\n{shown}"
         )
+
+
+class BaseImageNotFoundError(ImageBuildError):
+    """The image an image is to be built on is not on the engine.
+
+    Args:
+        image: the image (``name:tag``) that was to be built.
+        base_image: the missing base image.
+        role: what ``image`` is: ``runtime`` (the lume-services runtime image,
+            built on a Python image) or ``flow`` (a flow image, built on the
+            runtime image or one made from it).
+        pulled: whether a pull of the base image was tried.
+        local_base_image: for ``runtime``, the base image that
+            ``scripts/docker-engine.sh base-image`` makes.
+        registry_base_image: for ``runtime``, the base image in a registry.
+    """
+
+    ROLES = ("runtime", "flow")
+
+    def __init__(
+        self,
+        image: str,
+        base_image: str,
+        role: str,
+        pulled: bool = False,
+        local_base_image: Optional[str] = None,
+        registry_base_image: Optional[str] = None,
+    ):
+        if role not in self.ROLES:
+            raise KeyError(f"unknown image role {role!r}; roles: {_names(self.ROLES)}")
+        self.base_image = base_image
+        self.role = role
+        self.pulled = pulled
+        self.local_base_image = local_base_image
+        self.registry_base_image = registry_base_image
+        tried = "pulling it failed" if pulled else "it was not pulled"
+        if role == "runtime":
+            remedies = ["build the local one with scripts/docker-engine.sh base-image"
+                        + (f" ({local_base_image})" if local_base_image else "")]
+            if registry_base_image:
+                remedies.append(f"pull {registry_base_image}")
+            remedy = ", or ".join(remedies)
+        else:
+            remedy = (
+                "build the runtime image first (lume_services.services.scheduling."
+                "backends.docker.build_runtime_image, see docs/docker.md)"
+            )
+        super().__init__(
+            image, f"base image {base_image!r} does not exist on the engine ({tried}); {remedy}", []
+        )
+
+
+class PythonVersionMismatchError(ImageBuildError):
+    """A flow image's base runs another Python than the one that pickles the flow.
+
+    Args:
+        image: the flow image that was to be built.
+        base_image: its base image.
+        here: ``major.minor`` of the Python registering the flow.
+        there: ``major.minor`` of the base image's Python.
+    """
+
+    def __init__(self, image: str, base_image: str, here: str, there: str):
+        self.base_image = base_image
+        self.here = here
+        self.there = there
+        super().__init__(
+            image,
+            f"the flow is pickled by Python {here} here, but base image {base_image!r} runs "
+            f"Python {there}, where it cannot be loaded; build on an image with Python {here} "
+            f"(docker/Dockerfile's BASE_IMAGE), or register from Python {there}",
+            [],
+        )
+
+
+class FlowCodeNotImportableError(ImageBuildError):
+    """A flow image's health check failed: the flow uses code its base image cannot import.
+
+    Args:
+        image: the flow image that was being built.
+        base_image: its base image.
+        engine_error: the error the engine reported for the build.
+        log_lines: the build log.
+        module: the module that could not be imported, where the log names it.
+    """
+
+    def __init__(
+        self,
+        image: str,
+        base_image: str,
+        engine_error: str,
+        log_lines: Sequence[str],
+        module: Optional[str] = None,
+    ):
+        self.base_image = base_image
+        self.engine_error = engine_error
+        self.module = module
+        code = f"module {module!r}" if module else "code"
+        super().__init__(
+            image,
+            f"{engine_error}; the flow uses {code} that {base_image!r} cannot import: build "
+            "the flow image from an image with the flow's package installed (see docs/docker.md)",
+            log_lines,
+        )
+
+
+class ImageTransferError(ImageBuildError):
+    """Pulling a base image or pushing a built image failed.
+
+    Args:
+        image: the flow image being built.
+        operation: ``pull`` or ``push``.
+        transferred: the image pulled or pushed.
+        error: what failed.
+    """
+
+    OPERATIONS = {"pull": "pulling", "push": "pushing"}
+
+    def __init__(self, image: str, operation: str, transferred: str, error: object):
+        self.operation = operation
+        self.transferred = transferred
+        self.error = error
+        super().__init__(image, f"{self.OPERATIONS[operation]} {transferred} failed: {error}", [])

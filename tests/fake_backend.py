@@ -64,7 +64,7 @@ class InMemoryBackend(Backend):
 
     def start_run(self, options, *, flow=None, flow_id=None, **kwargs):
         if options.run_config is not None:
-            raise UnsupportedRunConfigError("the in-memory fake takes no run config")
+            raise UnsupportedRunConfigError(type(self).__name__, options.run_config, accepted=[])
         check_parameters(flow, options.parameters)
         return flow.run(parameters=options.parameters, run_on_schedule=False, **kwargs)
 

@@ -7,9 +7,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import yaml
 
 from lume_services.errors import (
+    ComposingFlowNameMismatchError,
     DuplicateFlowNameError,
-    InvalidFlowOfFlowsError,
+    ExposedParameterClashError,
+    FlowOfFlowsFileNotFoundError,
+    MalformedDeclarationError,
     MissingDBAttributeError,
+    MissingDeclarationKeyError,
     ParameterNotInFlowError,
     ParentFlowNotInFlowsError,
     TaskNotInFlowError,
@@ -23,7 +27,9 @@ def child_flows(raw, default_project: Optional[str]) -> Dict[str, Flow]:
     """The child ``Flow`` models a declaration's ``composing_flows`` names, not loaded yet.
 
     Raises:
-        InvalidFlowOfFlowsError: the declaration is not a list or dict of children.
+        InvalidFlowOfFlowsError: the declaration is not a list or dict of children
+            (a :class:`MissingDeclarationKeyError`, :class:`MalformedDeclarationError`
+            or :class:`ComposingFlowNameMismatchError`).
         DuplicateFlowNameError: two children share a name.
         UnknownMapTypeError: a mapping has a map_type other than raw, file, db.
         MissingDBAttributeError: a ``db`` mapping gives no ``attribute``.
@@ -43,10 +49,7 @@ def child_flows(raw, default_project: Optional[str]) -> Dict[str, Flow]:
 
 def _child_specs(raw) -> List[Tuple[str, Any]]:
     if raw is None:
-        raise InvalidFlowOfFlowsError(
-            "a flow of flows needs composing_flows: a list of {name, project_name, "
-            "mapped_parameters} or a dict of child name -> Flow"
-        )
+        raise MissingDeclarationKeyError(["composing_flows"], part="flow_of_flows")
     items: List[Tuple[str, Any]] = []
     if isinstance(raw, dict):
         for name, spec in raw.items():
@@ -55,15 +58,10 @@ def _child_specs(raw) -> List[Tuple[str, Any]]:
         for i, spec in enumerate(raw):
             name = spec.name if isinstance(spec, Flow) else (spec or {}).get("name") if isinstance(spec, dict) else None
             if not name:
-                raise InvalidFlowOfFlowsError(
-                    f"composing flow #{i + 1} has no name; each item needs name, and may "
-                    "give project_name and mapped_parameters"
-                )
+                raise MissingDeclarationKeyError(["name"], part="composing_flow", position=i + 1)
             items.append((name, _spec(name, spec)))
     else:
-        raise InvalidFlowOfFlowsError(
-            f"composing_flows must be a list or a dict; got {type(raw).__name__}"
-        )
+        raise MalformedDeclarationError(raw, part="composing_flows")
     names = [n for n, _ in items]
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:
@@ -74,17 +72,12 @@ def _child_specs(raw) -> List[Tuple[str, Any]]:
 def _spec(name: str, spec):
     if isinstance(spec, Flow):
         if spec.name != name:
-            raise InvalidFlowOfFlowsError(
-                f"composing flow key {name!r} differs from its Flow's name {spec.name!r}"
-            )
+            raise ComposingFlowNameMismatchError(name, spec.name)
         return spec
     if spec is None:
         return {"name": name}
     if not isinstance(spec, dict):
-        raise InvalidFlowOfFlowsError(
-            f"composing flow {name!r} must be a mapping with name, project_name and "
-            f"mapped_parameters, or a Flow; got {type(spec).__name__}"
-        )
+        raise MalformedDeclarationError(spec, part="composing_flow", child=name)
     return spec
 
 
@@ -92,20 +85,14 @@ def _parse_mappings(child: str, raw) -> Optional[Dict[str, MappedParameter]]:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise InvalidFlowOfFlowsError(
-            f"mapped_parameters of flow {child!r} must map parameter names to mappings; "
-            f"got {type(raw).__name__}"
-        )
+        raise MalformedDeclarationError(raw, part="mapped_parameters", child=child)
     parsed = {}
     for param, m in raw.items():
         if isinstance(m, MappedParameter):
             parsed[param] = m
             continue
         if not isinstance(m, dict):
-            raise InvalidFlowOfFlowsError(
-                f"mapped parameter {param!r} of flow {child!r} must be a mapping with "
-                "parent_flow_name, parent_task_name and map_type"
-            )
+            raise MalformedDeclarationError(m, part="mapped_parameter", child=child, parameter=param)
         map_type = m.get("map_type", "raw")
         if map_type not in MAPPED_PARAMETER_TYPES:
             raise UnknownMapTypeError(param, map_type, child=child)
@@ -113,9 +100,7 @@ def _parse_mappings(child: str, raw) -> Optional[Dict[str, MappedParameter]]:
             raise MissingDBAttributeError(child, param)
         missing = [k for k in ("parent_flow_name", "parent_task_name") if not m.get(k)]
         if missing:
-            raise InvalidFlowOfFlowsError(
-                f"mapped parameter {param!r} of flow {child!r} needs {' and '.join(missing)}"
-            )
+            raise MissingDeclarationKeyError(missing, part="mapped_parameter", child=child, parameter=param)
         parsed[param] = MAPPED_PARAMETER_TYPES[map_type](**m)
     return parsed
 
@@ -150,18 +135,14 @@ def check_mappings(children: Dict[str, Flow]) -> None:
 
 def check_exposed_names(children: Dict[str, Flow]) -> None:
     """Unmapped parameters become ``<child>-<parameter>``: two must not get one name."""
-    owners: Dict[str, List[str]] = defaultdict(list)
+    owners: Dict[str, List[Tuple[str, str]]] = defaultdict(list)
     for name, child in children.items():
         for param in child.parameters or {}:
             if param not in (child.mapped_parameters or {}):
-                owners[exposed_parameter_name(name, param)].append(f"{param!r} of {name!r}")
+                owners[exposed_parameter_name(name, param)].append((name, param))
     clashes = {exposed: who for exposed, who in owners.items() if len(who) > 1}
     if clashes:
-        details = "; ".join(f"{exposed!r} from {' and '.join(who)}" for exposed, who in sorted(clashes.items()))
-        raise InvalidFlowOfFlowsError(
-            "unmapped parameters are exposed as '<child>-<parameter>', and these would share "
-            f"a name: {details}; rename a flow or a parameter"
-        )
+        raise ExposedParameterClashError(clashes)
 
 
 def _is_file(text: str) -> bool:
@@ -181,18 +162,13 @@ def load_yaml(yaml_obj) -> dict:
     ):
         path = Path(yaml_obj)
         if not path.is_file():
-            raise InvalidFlowOfFlowsError(f"flow of flows file {str(path)!r} does not exist")
+            raise FlowOfFlowsFileNotFoundError(path)
         yaml_obj = path.read_text()
     if not isinstance(yaml_obj, str):
-        raise InvalidFlowOfFlowsError(
-            f"from_yaml takes a path, a YAML string or a dict; got {type(yaml_obj).__name__}"
-        )
+        raise MalformedDeclarationError(yaml_obj, part="from_yaml")
     data = yaml.safe_load(yaml_obj)
     if not isinstance(data, dict):
-        raise InvalidFlowOfFlowsError(
-            "a flow of flows YAML must be a mapping with name, project_name and "
-            f"composing_flows; got {type(data).__name__}"
-        )
+        raise MalformedDeclarationError(data, part="flow_of_flows")
     return data
 
 

@@ -4,7 +4,7 @@ import threading
 from collections import defaultdict
 from typing import Dict
 
-from lume_services.errors import FlowNotLoadedError
+from lume_services.errors import FlowOfFlowsNotComposedError
 
 
 class ChildProgress:
@@ -27,10 +27,7 @@ class ChildProgress:
 
     def __init__(self, flow_of_flows, callback):
         if flow_of_flows.prefect_flow is None:
-            raise FlowNotLoadedError(
-                f"flow of flows {flow_of_flows.name!r} is not composed yet; call compose() "
-                "before creating a ChildProgress for it"
-            )
+            raise FlowOfFlowsNotComposedError(flow_of_flows.name, needed_by=type(self).__name__)
         self.callback = callback
         self._lock = threading.Lock()
         self._pending: Dict[str, int] = defaultdict(int)

@@ -16,7 +16,7 @@ def _import_pymongo(module: str = "pymongo"):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingExtraError("MongodbResultsDB", "pymongo", "mongodb") from exc
+        raise MissingExtraError(feature="MongodbResultsDB", module="pymongo", extra="mongodb") from exc
 
 
 class MongodbResultsDBConfig(BaseModel):

@@ -46,8 +46,7 @@ class ExecutorConfig(BaseModel):
             from lume_services.errors import ExecutorNotAvailableError
 
             raise ExecutorNotAvailableError(
-                "executor 'dask' needs the 'distributed' package; install it with "
-                "pip install 'lume-services[dask]', or use executor 'local' or 'local_dask'"
+                self.type, module="distributed", extra="dask", alternatives=["local", "local_dask"]
             ) from exc
         if self.address:
             return DaskExecutor(address=self.address)

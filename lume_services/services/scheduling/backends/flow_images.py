@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 
 from prefect.storage import Docker as _PrefectDocker  # does not import the docker SDK
 
-from lume_services.errors import ImageBuildError
+from lume_services.errors import (
+    BaseImageNotFoundError,
+    FlowCodeNotImportableError,
+    ImageBuildError,
+    ImageTransferError,
+    PythonVersionMismatchError,
+)
 from lume_services.services.scheduling.backends.docker_engine import (
     LABEL_BASE_IMAGE,
     LABEL_BASE_IMAGE_ID,
@@ -145,19 +151,16 @@ class Docker(_PrefectDocker):
         )
         self.base_image = unwrap_flow_image(self.base_image, client)
         if not self.local_image:
-            self._quietly(self.pull_image, f"pulling {self.base_image} failed")
+            self._quietly(self.pull_image, "pull", self.base_image)
+        # named before its tag, the flows' hash, is computed below
+        to_build = f"{self.image_name}:{self.image_tag or '<flow hash>'}"
         try:
             base_id = client.images.get(self.base_image).id
         except docker.errors.ImageNotFound:
-            raise ImageBuildError(
-                f"{self.image_name}:{self.image_tag or '<flow hash>'}",
-                f"base image {self.base_image!r} does not exist on the engine "
-                f"(local_image={self.local_image}); build the runtime image first "
-                "(lume_services.services.scheduling.backends.docker.build_runtime_image, "
-                "see docs/docker.md)",
-                [],
+            raise BaseImageNotFoundError(
+                to_build, self.base_image, role="flow", pulled=not self.local_image
             ) from None
-        _check_python_version(self.base_image, base_id, f"{self.image_name}:{self.image_tag or '<flow hash>'}", client)
+        _check_python_version(self.base_image, base_id, to_build, client)
         digest = _combined_hash(flows)
         labels = {
             LABEL_ROLE: "flow",
@@ -180,19 +183,18 @@ class Docker(_PrefectDocker):
                     build_image(tmp, full_name, labels=labels, client=client)
                 except ImageBuildError as exc:
                     if any("ModuleNotFoundError" in line for line in exc.log_lines):
-                        raise ImageBuildError(
+                        raise FlowCodeNotImportableError(
                             full_name,
-                            f"{exc.reason}; the flow uses code that {self.base_image!r} "
-                            "cannot import: build the flow image from an image with the "
-                            "flow's package installed (see docs/docker.md)",
+                            self.base_image,
+                            exc.reason,
                             exc.log_lines,
+                            module=_missing_module(exc.log_lines),
                         ) from exc
                     raise
         self.image_labels = labels
         if push and self.registry_url:
             self._quietly(
-                lambda: self.push_image(self._repository(), self.image_tag),
-                f"pushing {full_name} failed",
+                lambda: self.push_image(self._repository(), self.image_tag), "push", full_name
             )
         return self
 
@@ -202,13 +204,13 @@ class Docker(_PrefectDocker):
     def _full_name(self) -> str:
         return f"{self._repository()}:{self.image_tag}"
 
-    def _quietly(self, action, failure: str) -> None:
-        """Run a Prefect pull or push, its progress printing going to the log."""
+    def _quietly(self, action, operation: str, transferred: str) -> None:
+        """Run a Prefect ``pull`` or ``push`` of ``transferred``, its progress printing going to the log."""
         with contextlib.redirect_stdout(_LogWriter()):
             try:
                 action()
             except InterruptedError as exc:
-                raise ImageBuildError(self._full_name(), f"{failure}: {exc}", []) from exc
+                raise ImageTransferError(self._full_name(), operation, transferred, exc) from exc
 
 
 # image id -> "major.minor" of its `python` ("" when it has none); images never change
@@ -242,13 +244,19 @@ def _check_python_version(base_image: str, base_id: str, image: str, client: "do
     here = "%d.%d" % sys.version_info[:2]
     there = image_python_version(base_image, base_id, client)
     if there and there != here:
-        raise ImageBuildError(
-            image,
-            f"the flow is pickled by Python {here} here, but base image {base_image!r} runs "
-            f"Python {there}, where it cannot be loaded; build on an image with Python {here} "
-            f"(docker/Dockerfile's BASE_IMAGE), or register from Python {there}",
-            [],
-        )
+        raise PythonVersionMismatchError(image, base_image, here, there)
+
+
+_NO_MODULE = re.compile(r"No module named '([^']+)'")
+
+
+def _missing_module(log_lines: List[str]) -> Optional[str]:
+    """The module a ``ModuleNotFoundError`` in a build log names, if it names one."""
+    for line in reversed(log_lines):
+        found = _NO_MODULE.search(line)
+        if found:
+            return found.group(1)
+    return None
 
 
 def _combined_hash(flows: List["prefect.Flow"]) -> str:

@@ -174,16 +174,16 @@ class LocalBackend(Backend):
             return run_config.env, run_config.working_dir, run_config.executor or executor
         if isinstance(run_config, RunConfig):
             raise UnsupportedRunConfigError(
-                f"the local backend runs flows in this process and cannot honour a "
-                f"{type(run_config).__name__}; use a LocalRunConfig, or configure the "
-                "docker, kubernetes or server backend"
+                type(self).__name__,
+                run_config,
+                [LocalRunConfig.__name__],
+                backends=["docker", "kubernetes", "server"],
             )
         from prefect.run_configs import LocalRun
 
         if not isinstance(run_config, LocalRun):
             raise UnsupportedRunConfigError(
-                f"run_config must be a LocalRunConfig, a prefect LocalRun or a "
-                f"FlowRunConfig; got {type(run_config).__name__}"
+                type(self).__name__, run_config, [LocalRunConfig.__name__, "Prefect LocalRun", "FlowRunConfig"]
             )
         return run_config.env, run_config.working_dir, executor
 

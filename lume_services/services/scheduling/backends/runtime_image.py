@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
-from lume_services.errors import ImageBuildError
+from lume_services.errors import BaseImageNotFoundError
 from lume_services.services.scheduling.backends.docker_engine import (
     LABEL_BASE_IMAGE,
     LABEL_ROLE,
@@ -109,16 +109,18 @@ def build_runtime_image(
 
     Raises:
         DockerEngineUnavailableError: no engine answers.
-        ImageBuildError: the build failed (for example the base image does not exist).
+        ImageBuildError: the build failed; a :class:`BaseImageNotFoundError` when
+            the base image does not exist.
     """
     client = client or docker_client()
     if not pull and not image_exists(base_image, client):
-        raise ImageBuildError(
+        raise BaseImageNotFoundError(
             tag,
-            f"base image {base_image!r} does not exist on the engine and pull=False; "
-            f"build the local one with scripts/docker-engine.sh base-image "
-            f"({LOCAL_BASE_IMAGE}), or pull {DEFAULT_BASE_IMAGE}",
-            [],
+            base_image,
+            role="runtime",
+            pulled=False,
+            local_base_image=LOCAL_BASE_IMAGE,
+            registry_base_image=DEFAULT_BASE_IMAGE,
         )
     with tempfile.TemporaryDirectory(prefix="lume-runtime-") as tmp:
         context = runtime_build_context(tmp, Path(source) if source else None)

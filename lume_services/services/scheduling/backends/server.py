@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Literal, Optional, Type, Union
 
 from pydantic import BaseModel, Field, SecretStr
 
-from lume_services.errors import FlowNotLoadedError, FlowNotFoundError, UnsupportedRunConfigError
+from lume_services.errors import FlowIdNotFoundError, FlowNotFoundError, UnsupportedRunConfigError
 from lume_services.services.scheduling.backends.backend import (
     DEFAULT_LABELS,
     DEFAULT_PROJECT,
@@ -438,11 +438,11 @@ class ServerBackend(Backend, ABC):
         """Return a registered flow by id, as :meth:`load_flow` does.
 
         Raises:
-            FlowNotLoadedError: no flow has this id.
+            FlowIdNotFoundError: no flow has this id (a ``FlowNotLoadedError``).
         """
         found = query_flow(self.connection, {"id": {"_eq": flow_id}})
         if found is None:
-            raise FlowNotLoadedError(f"no flow with id {flow_id!r} is registered on {self.api_url}")
+            raise FlowIdNotFoundError(flow_id, self.api_url)
         return found
 
     # --- runs ---------------------------------------------------------------------------
@@ -460,7 +460,7 @@ class ServerBackend(Backend, ABC):
             The flow run id.
 
         Raises:
-            FlowNotLoadedError: no ``flow_id`` was given.
+            FlowNotRegisteredError: no ``flow_id`` was given (a ``FlowNotLoadedError``).
             ParameterNotInFlowError: a parameter is not one of the flow's.
             MissingParameterError: a required parameter has no value.
             UnsupportedRunConfigError: the run config is not one this backend runs.
@@ -482,8 +482,7 @@ class ServerBackend(Backend, ABC):
         if isinstance(run_config, RunConfig):
             if not isinstance(run_config, self.run_config_type):
                 raise UnsupportedRunConfigError(
-                    f"the {type(self).__name__} runs flows with a "
-                    f"{self.run_config_type.__name__}; got a {type(run_config).__name__}"
+                    type(self).__name__, run_config, [self.run_config_type.__name__]
                 )
             options.run_config = self.build_run_config(run_config, labels=run_config.labels)
             if options.labels is None:
@@ -493,8 +492,9 @@ class ServerBackend(Backend, ABC):
 
             if not isinstance(run_config, PrefectRunConfig):
                 raise UnsupportedRunConfigError(
-                    f"run_config must be a {self.run_config_type.__name__}, a Prefect run "
-                    f"config or a FlowRunConfig; got {type(run_config).__name__}"
+                    type(self).__name__,
+                    run_config,
+                    [self.run_config_type.__name__, "Prefect run config", "FlowRunConfig"],
                 )
             if options.labels is None and run_config.labels:
                 options.labels = sorted(run_config.labels)

@@ -106,7 +106,7 @@ class ServerConnection:
         try:
             return client.graphql(query, **kwargs)
         except ClientError as exc:
-            raise ServerRequestError(f"the Prefect Server at {self.api_url} refused a request: {exc}") from exc
+            raise ServerRequestError(self.api_url, exc) from exc
         except requests.exceptions.ConnectionError as exc:
             self.checked_at = None
             raise ServerUnreachableError(self.api_url, f"the connection failed: {exc}") from exc

@@ -2,7 +2,7 @@
 
 from typing import Optional
 
-from lume_services.errors import FlowNotLoadedError, FlowRunTimeoutError
+from lume_services.errors import FlowNotRegisteredError, FlowRunTimeoutError
 from lume_services.services.scheduling.backends.backend import check_parameters
 from lume_services.services.scheduling.backends.waiting import Deadline
 
@@ -11,15 +11,12 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None) -> s
     """Create a flow run of a registered flow from resolved run options; return its id.
 
     Raises:
-        FlowNotLoadedError: no ``flow_id``: the flow is not registered or loaded.
+        FlowNotRegisteredError: no ``flow_id``: the flow is not registered or loaded.
         ParameterNotInFlowError: a parameter is not one of ``flow``'s.
         MissingParameterError: a required parameter of ``flow`` has no value.
     """
     if not flow_id:
-        raise FlowNotLoadedError(
-            "a flow must be registered before it runs on a server backend; register "
-            "it (Flow.register) or load it (Flow.load_flow) to get its flow id"
-        )
+        raise FlowNotRegisteredError(flow.name if flow is not None else None)
     if flow is not None:
         check_parameters(flow, options.parameters)
     return connection.client().create_flow_run(
@@ -69,13 +66,11 @@ def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: D
             return FlowRunView.from_flow_run_id(flow_run_id)
         if deadline.passed():
             client.cancel_flow_run(flow_run_id)
-            run = f"flow run {flow_run_id}{f' of flow {flow_name!r}' if flow_name else ''}"
-            within = f"within {deadline.limit.total_seconds():g} s"
-            if waited_for:
-                within += f" (the timeout of {waited_for})"
             raise FlowRunTimeoutError(
-                f"{run} did not finish {within} (its state was "
-                f"{type(state).__name__}); it was cancelled. Give a longer timeout "
-                "(timeout=...) or check that an agent with the run's labels is running"
+                flow_run_id,
+                deadline.limit.total_seconds(),
+                type(state).__name__,
+                flow_name=flow_name,
+                waited_for=waited_for,
             )
         time.sleep(deadline.capped(interval))
