@@ -101,9 +101,9 @@ def _db_loader(composed, child: str, parameter: str, m, parent_task):
 def child_plans(fof) -> List[ChildPlan]:
     """Which tasks of the inline composed flow are each child's, for the run history.
 
-    A child's tasks are its copied tasks, its exposed parameters and its ``db``
-    loaders; a ``raw`` or ``file`` mapped parameter is the parent's task, whose
-    result is the value the child received.
+    A child's tasks are its copied tasks and its ``db`` loaders (its exposed
+    parameters are the run's); a ``raw`` or ``file`` mapped parameter is the
+    parent's task, whose result is the value the child received.
     """
     from prefect import Parameter
 
@@ -118,7 +118,7 @@ def child_plans(fof) -> List[ChildPlan]:
             if not isinstance(task, Parameter):
                 tasks.setdefault(composed_task_name(child_name, task.name), None)
             elif m is None:
-                tasks.setdefault(exposed_parameter_name(child_name, task.name), None)
+                continue  # a parameter of the run: recorded with the run, and it runs first, not when the child does
             elif m.map_type == "db":
                 received[task.name] = composed_task_name(child_name, task.name)
                 tasks.setdefault(received[task.name], None)

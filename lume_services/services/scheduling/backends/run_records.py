@@ -430,6 +430,8 @@ def recorded_result(record: RunRecord, task_name: str):
         TaskNotInFlowError: the run has no such task; names its tasks.
         RunResultNotRecordedError: the run or task did not finish, or the result was not kept.
     """
+    if record.state == "Running":  # tasks are recorded when the run ends
+        raise RunResultNotRecordedError(record.run_id, task_name, "the run has not finished (Running)")
     matching = record.task(task_name)
     if not matching and "/" not in task_name:
         owners = {t.name for t in record.tasks if t.name.rpartition("/")[2] == task_name and "/" in t.name}
@@ -442,8 +444,6 @@ def recorded_result(record: RunRecord, task_name: str):
         )
     values = []
     for t in matching:
-        if record.state == "Running":
-            raise RunResultNotRecordedError(record.run_id, task_name, "the run has not finished (Running)")
         if not t.result_recorded:
             reason = t.result_note or f"its state is {t.state}" + (f" ({t.message})" if t.message else "")
             raise RunResultNotRecordedError(record.run_id, task_name, reason)
