@@ -412,6 +412,29 @@ def test_concurrent_first_use_from_several_processes_is_safe(tmp_path):
     assert len(RunHistory(path).list_runs(run_query(limit=100))) == 40
 
 
+def test_set_up_waits_while_another_process_holds_the_set_up_lock(tmp_path):
+    import fcntl
+    import threading
+
+    path = tmp_path / "fresh" / "runs.sqlite"
+    path.parent.mkdir(mode=0o700)
+    lock = os.open(path.parent / ".runs.sqlite.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # as another process setting the file up would
+    done = threading.Event()
+    from lume_services.services.scheduling.backends.run_records import run_query
+
+    setting_up = threading.Thread(target=lambda: (RunHistory(path).list_runs(run_query()), done.set()))
+    setting_up.start()
+    try:
+        assert not done.wait(0.5)  # it waits for the lock instead of setting up beside the holder
+        assert not path.exists()
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    setting_up.join(10)
+    assert done.is_set() and path.exists()
+
+
 def test_recording_can_be_turned_off_by_the_environment(lume_home, monkeypatch):
     monkeypatch.setenv("LUME_RUN_HISTORY__ENABLED", "false")
     service = config.configure().scheduling_service()
