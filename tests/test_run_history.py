@@ -351,7 +351,7 @@ def test_a_history_that_cannot_be_written_never_fails_the_run_and_is_logged(lume
 
     assert result == 8
     warnings = [r.getMessage() for r in caplog.records if r.name == "lume_services.run_history"]
-    assert len(warnings) == 1 and "was not recorded in the run history" in warnings[0]
+    assert len(warnings) == 1 and "the start of run" in warnings[0] and "could not be recorded" in warnings[0]
 
 
 def test_a_corrupt_history_is_a_one_line_error_naming_the_file_and_the_fix(lume_home, service):

@@ -182,7 +182,7 @@ class RunHistory:
             self._pid, self._process = os.getpid(), process_identity(os.getpid())
         if not self._ready:
             self._set_up()
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=60000")
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit is not an fsync; a crash keeps what committed
         self._local.conn = conn

@@ -87,15 +87,16 @@ class RunRecorder:
             fn()
         except Exception as exc:  # recording never fails a run
             logger.warning(
-                "the run %s of flow %r was not %s in the run history at %s: %s",
-                self.run_id, self.flow.name, what, self.history.path, exc,
+                "the %s of run %s of flow %r could not be recorded in the run history at %s "
+                "(the run goes on): %s",
+                what, self.run_id, self.flow.name, self.history.path, exc,
             )
             return
-        self._started = self._started or what == "recorded"
+        self._started = self._started or what == "start"
 
     def start(self) -> None:
         """Record the run as ``Running`` in this process."""
-        self._guard("recorded", lambda: self.history.begin(
+        self._guard("start", lambda: self.history.begin(
             self.run_id, self.flow.name, self.project_name, self.flow_id, self.flow_version,
             {name: mask_secrets(value, name) for name, value in self.parameters.items()},
             self.executor, datetime.now(timezone.utc),
@@ -118,7 +119,7 @@ class RunRecorder:
                 children = self._children(tasks, states)
             self.history.finish(self.run_id, end, state, message, tasks, children)
 
-        self._guard("finished", write)
+        self._guard("end", write)
 
     def _tasks(self, final_state):
         from prefect import Parameter
