@@ -96,6 +96,22 @@ class DockerSettings(BaseModel):
     network_mode: Optional[str] = None
 
 
+class RunHistorySettings(BaseModel):
+    """The local backend's run history.
+
+    Attributes:
+        enabled: record every run of the local backend (``LUME_RUN_HISTORY__ENABLED=false``
+            turns recording off; what was recorded can still be read).
+        path: the history file; ``None`` means ``<home>/history/runs.sqlite``.
+        max_result_bytes: the largest task result (as JSON) kept as a value;
+            larger ones are noted by type.
+    """
+
+    enabled: bool = True
+    path: Optional[Path] = None
+    max_result_bytes: int = Field(16 * 1024, ge=0)
+
+
 class LUMEServicesSettings(BaseSettings):
     """All lume-services settings, read from ``LUME_*`` environment variables.
 
@@ -111,6 +127,7 @@ class LUMEServicesSettings(BaseSettings):
         results_db: the results database.
         mounted_filesystem: a mounted filesystem, when flows run in containers.
         docker: how container backends build and run flow images.
+        run_history: the local backend's run history.
     """
 
     backend: Literal["local", "server", "docker", "kubernetes"] = "local"
@@ -120,6 +137,7 @@ class LUMEServicesSettings(BaseSettings):
     results_db: ResultsDBSettings = ResultsDBSettings()
     mounted_filesystem: Optional[MountedFilesystemSettings] = None
     docker: DockerSettings = DockerSettings()
+    run_history: RunHistorySettings = RunHistorySettings()
 
     class Config:
         env_prefix = ENV_PREFIX
@@ -170,7 +188,14 @@ def build_scheduling_backend(settings: LUMEServicesSettings) -> Backend:
     from lume_services.services.scheduling import backends  # lazy: the server backends' modules
 
     if settings.backend == "local":
-        return backends.LocalBackend(home=settings.home, executor=settings.executor)
+        history = settings.run_history
+        return backends.LocalBackend(
+            home=settings.home,
+            executor=settings.executor,
+            record_runs=history.enabled,
+            history_path=history.path,
+            max_result_bytes=history.max_result_bytes,
+        )
     prefect = settings.prefect
     prefect.apply()
     common = dict(config=prefect, poll_interval=prefect.poll_interval, timeout=prefect.run_timeout)

@@ -1120,3 +1120,105 @@ class ImageTransferError(ImageBuildError):
         self.transferred = transferred
         self.error = error
         super().__init__(image, f"{self.OPERATIONS[operation]} {transferred} failed: {error}", [])
+
+
+# --- run history -------------------------------------------------------------
+
+
+class RunNotFoundError(LUMEServicesError):
+    """No run with this id is in the run history.
+
+    Args:
+        run_id: the id looked up; ``None`` when the latest successful run of
+            ``flow_name`` was asked for.
+        where: where the history was searched (a file, a server's URL).
+        flow_name: the flow whose latest successful run was asked for.
+    """
+
+    def __init__(self, run_id: Optional[str], where: Optional[str] = None, flow_name: Optional[str] = None):
+        self.run_id = run_id
+        self.where = where
+        self.flow_name = flow_name
+        history = f"the run history at {where}" if where else "the run history"
+        if run_id is None:
+            message = (
+                f"flow {flow_name!r} has no successful run in {history}; run it first, or give "
+                "the id of one of its runs (`lume-services runs list --flow NAME` lists them)"
+            )
+        else:
+            message = (
+                f"no run with id {run_id!r} in {history}; "
+                "`lume-services runs list` lists the recorded runs and their ids"
+            )
+        super().__init__(message)
+
+
+class InvalidRunFilterError(LUMEServicesError):
+    """A filter of a run listing is malformed.
+
+    Args:
+        name: the filter (``state``, ``limit``, ``since``, ...).
+        value: the value given.
+        expected: what the filter accepts.
+    """
+
+    def __init__(self, name: str, value, expected: str):
+        self.name = name
+        self.value = value
+        super().__init__(f"run filter {name}={value!r} is not valid; expected {expected}")
+
+
+class RunHistoryCorruptError(LUMEServicesError):
+    """The run history file is corrupt, or is not a lume-services run history.
+
+    Args:
+        path: the file.
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(
+            f"the run history at {self.path} cannot be read: {reason}; move the file aside "
+            "(or delete it) and lume-services starts a new history there, or point "
+            "LUME_RUN_HISTORY__PATH at another file"
+        )
+
+
+class RunResultNotRecordedError(LUMEServicesError):
+    """A task of a recorded run has no recorded result to return.
+
+    Args:
+        run_id: the run.
+        task_name: the task.
+        reason: why there is no result.
+    """
+
+    def __init__(self, run_id: str, task_name: str, reason: str):
+        self.run_id = run_id
+        self.task_name = task_name
+        self.reason = reason
+        super().__init__(
+            f"task {task_name!r} of run {run_id!r} has no recorded result: {reason}; the "
+            "history keeps small JSON results, so return a file or results-database "
+            "reference (SaveFile, SaveDBResult) to keep a large one, or run the flow again"
+        )
+
+
+class RunHistoryNotPrunableError(LUMEServicesError):
+    """This backend's run history is kept by a server, which lume-services does not prune.
+
+    Args:
+        backend: the backend asked to prune (its class name).
+        url: the server that keeps its runs.
+    """
+
+    def __init__(self, backend: str, url: str):
+        self.backend = backend
+        self.url = url
+        super().__init__(
+            f"runs of the {backend} are kept by the Prefect Server at {url}, not by "
+            "lume-services; delete them there (Prefect's UI or its GraphQL API), or prune "
+            "the local backend's history (backend: local)"
+        )

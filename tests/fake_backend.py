@@ -8,17 +8,20 @@ something a backend does not declare, the fake would not have it.
 """
 
 import itertools
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
 from lume_services.errors import (
     EmptyResultError,
     FlowFailedError,
     FlowNotFoundError,
+    RunNotFoundError,
     TaskNotInFlowError,
     UnsupportedRunConfigError,
 )
 from lume_services.services.scheduling.backends.backend import Backend, check_parameters, slug_order
 from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+from lume_services.services.scheduling.backends.run_records import RunRecord, TaskRun, recorded_result
 
 
 class InMemoryBackend(Backend):
@@ -31,6 +34,8 @@ class InMemoryBackend(Backend):
         #: (project, flow name) -> versions, oldest first: {"flow_id", "flow", "fingerprint"}
         self.versions: Dict[tuple, List[dict]] = {}
         self._ids = itertools.count(1)
+        #: every run, newest first
+        self.runs: List[RunRecord] = []
 
     def create_project(self, project_name: str) -> None:
         self.projects.add(project_name)
@@ -66,7 +71,20 @@ class InMemoryBackend(Backend):
         if options.run_config is not None:
             raise UnsupportedRunConfigError(type(self).__name__, options.run_config, accepted=[])
         check_parameters(flow, options.parameters)
-        return flow.run(parameters=options.parameters, run_on_schedule=False, **kwargs)
+        start = datetime.now(timezone.utc)
+        state = flow.run(parameters=options.parameters, run_on_schedule=False, **kwargs)
+        tasks = []
+        for task in sorted(flow.tasks, key=lambda t: slug_order(flow.slugs[t])):
+            st = self._states(state).get(task)
+            done = st is not None and st.is_successful() and not st.is_skipped()
+            tasks.append(TaskRun(task.name, flow.slugs[task], type(st).__name__ if st else "Pending",
+                                 result=st.result if done else None, result_recorded=done))
+        self.runs.insert(0, RunRecord(
+            run_id=f"fake-run-{next(self._ids)}", flow_name=flow.name, state=type(state).__name__,
+            project_name=options.project_name, parameters=dict(options.parameters), start=start,
+            end=datetime.now(timezone.utc), message=state.message, tasks=tasks,
+        ))
+        return state
 
     def wait(self, handle, poll_interval=None, deadline=None, flow_name=None, waited_for=None):
         return handle
@@ -109,3 +127,27 @@ class InMemoryBackend(Backend):
     def results_by_slug(self, finished, flow) -> Dict[str, Any]:
         states = self._states(finished)
         return {flow.slugs[t]: s.result for t, s in states.items() if s.is_successful()}
+
+    def list_runs(self, query):
+        found = [
+            r for r in self.runs
+            if query.flow_name in (None, r.flow_name) and query.project_name in (None, r.project_name)
+            and query.state in (None, r.state) and (query.since is None or r.start >= query.since)
+            and (query.until is None or r.start < query.until)
+        ]
+        return found[: query.limit]
+
+    def get_run(self, run_id: str):
+        for r in self.runs:
+            if r.run_id == run_id:
+                return r
+        raise RunNotFoundError(run_id, "the in-memory fake")
+
+    def run_result(self, run_id: str, task_name: str):
+        return recorded_result(self.get_run(run_id), task_name)
+
+    def prune_runs(self, older_than) -> int:
+        cutoff = datetime.now(timezone.utc) - older_than
+        kept = [r for r in self.runs if r.start >= cutoff]
+        pruned, self.runs = len(self.runs) - len(kept), kept
+        return pruned

@@ -9,12 +9,14 @@ reference tasks of every parent, so a child starts only when its parents
 succeeded, and independent children run concurrently under a parallel executor.
 """
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from lume_services.errors import FlowFailedError
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
 from lume_services.flows._results import group_inline_results, pick
 from lume_services.services.scheduling.backends.backend import slug_order, tasks_in_slug_order
+from lume_services.services.scheduling.backends.run_options import run_options
+from lume_services.services.scheduling.backends.run_records import ChildPlan
 from lume_services.tasks.db import LoadDBResult
 
 
@@ -96,15 +98,57 @@ def _db_loader(composed, child: str, parameter: str, m, parent_task):
     return loader
 
 
+def child_plans(fof) -> List[ChildPlan]:
+    """Which tasks of the inline composed flow are each child's, for the run history.
+
+    A child's tasks are its copied tasks and its ``db`` loaders (its exposed
+    parameters are the run's); a ``raw`` or ``file`` mapped parameter is the
+    parent's task, whose result is the value the child received.
+    """
+    from prefect import Parameter
+
+    plans = []
+    for child_name in fof.execution_order():
+        child = fof.composing_flows[child_name]
+        mapped = child.mapped_parameters or {}
+        tasks: Dict[str, None] = {}
+        received = {}
+        for task in tasks_in_slug_order(child.prefect_flow):
+            m = mapped.get(task.name) if isinstance(task, Parameter) else None
+            if not isinstance(task, Parameter):
+                tasks.setdefault(composed_task_name(child_name, task.name), None)
+            elif m is None:
+                continue  # a parameter of the run: recorded with the run, and it runs first, not when the child does
+            elif m.map_type == "db":
+                received[task.name] = composed_task_name(child_name, task.name)
+                tasks.setdefault(received[task.name], None)
+            else:
+                received[task.name] = composed_task_name(m.parent_flow_name, m.parent_task_name)
+        plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), received))
+    return plans
+
+
+def start_inline(flow_of_flows, scheduling_service, parameters, run_config, **kwargs):
+    """Run a composed flow of flows as one run and return its final state.
+
+    The run is recorded (local run history) under the flow of flows' project,
+    child by child.
+    """
+    options = run_options(parameters, run_config)
+    options.project_name = flow_of_flows.project_name
+    options.children = child_plans(flow_of_flows)
+    return scheduling_service.start_run(
+        options, flow=flow_of_flows.prefect_flow, flow_id=flow_of_flows.flow_id, **kwargs
+    )
+
+
 def run_inline(flow_of_flows, scheduling_service, parameters, run_config, wanted: Optional[tuple], **kwargs):
     """Run a composed flow of flows as one run and return its results by child.
 
     Raises:
         FlowFailedError: a child failed; names the children, their failed tasks and errors.
     """
-    state = scheduling_service.run(
-        parameters, run_config, flow=flow_of_flows.prefect_flow, flow_id=flow_of_flows.flow_id, **kwargs
-    )
+    state = start_inline(flow_of_flows, scheduling_service, parameters, run_config, **kwargs)
     if state.is_failed():
         failed = scheduling_service.failed_tasks(state)
         children = sorted({name.partition("/")[0] for name in failed})

@@ -9,7 +9,7 @@ from prefect import Parameter
 from pydantic import BaseModel, Field, PrivateAttr, root_validator, validator
 
 from lume_services.config import Context
-from lume_services.errors import FlowNotRegistrableError
+from lume_services.errors import FlowNotRegistrableError, RunNotFoundError
 from lume_services.services.scheduling.backends.backend import DEFAULT_LABELS, RunConfig, slug_order
 from lume_services.services.scheduling.backends.run_options import FlowRunConfig  # noqa: F401 (API home)
 from lume_services.services.scheduling.service import SchedulingService
@@ -295,6 +295,81 @@ class Flow(BaseModel):
             flow_id=self.flow_id,
             **kwargs,
         )
+
+    # --- run history ------------------------------------------------------------
+
+    @inject
+    def runs(
+        self,
+        state: Optional[str] = None,
+        since: Union[None, str, datetime, timedelta] = None,
+        until: Union[None, str, datetime, timedelta] = None,
+        limit: int = 20,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+    ) -> list:
+        """This flow's recorded runs, newest first (``SchedulingService.list_runs`` for its name).
+
+        A registered flow's runs are those of its project; a flow run without
+        being registered is recorded without a project, so all runs of its
+        name are listed.
+
+        Args:
+            state: only runs in this state (``Success``, ``Failed``, ``Crashed``, ...).
+            since: only runs started at or after this time (datetime, ISO 8601 text or timedelta).
+            until: only runs started before this time.
+            limit: the most runs returned.
+            scheduling_service: the service to ask; injected when omitted.
+
+        Returns:
+            ``RunRecord`` s without their tasks (:meth:`last_run` and
+            ``SchedulingService.get_run`` have them).
+
+        Raises:
+            InvalidRunFilterError: a filter is malformed.
+        """
+        project = self.project_name if self.flow_id is not None else None
+        return scheduling_service.list_runs(
+            flow_name=self.name, project_name=project, state=state, since=since, until=until, limit=limit
+        )
+
+    @inject
+    def last_run(
+        self,
+        state: Optional[str] = None,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+    ):
+        """This flow's latest recorded run (in ``state``, if given) with its tasks, or ``None``."""
+        found = self.runs(state=state, limit=1, scheduling_service=scheduling_service)
+        return scheduling_service.get_run(found[0].run_id) if found else None
+
+    @inject
+    def run_result(
+        self,
+        task_name: str,
+        run_id: Optional[str] = None,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+    ):
+        """A task's result from a finished run, read from the run history without running again.
+
+        Args:
+            task_name: the task.
+            run_id: the run; ``None`` reads the latest successful run of this flow.
+            scheduling_service: the service to ask; injected when omitted.
+
+        Raises:
+            RunNotFoundError: no such run, or this flow has no successful run.
+            TaskNotInFlowError: the run has no such task.
+            RunResultNotRecordedError: the task did not finish, or its result was not kept.
+        """
+        return scheduling_service.run_result(self._run_id(run_id, scheduling_service), task_name)
+
+    def _run_id(self, run_id: Optional[str], scheduling_service: SchedulingService) -> str:
+        if run_id is not None:
+            return run_id
+        found = self.runs(state="Success", limit=1, scheduling_service=scheduling_service)
+        if not found:
+            raise RunNotFoundError(None, flow_name=self.name)
+        return found[0].run_id
 
     def _ensure_loaded(self, scheduling_service: SchedulingService) -> None:
         if self.prefect_flow is None or (scheduling_service.requires_registration and self.flow_id is None):

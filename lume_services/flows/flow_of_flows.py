@@ -26,7 +26,7 @@ from pydantic import root_validator
 
 from lume_services.config import Context
 from lume_services.errors import TaskNotInFlowError
-from lume_services.flows._compose_inline import compose_inline, run_inline
+from lume_services.flows._compose_inline import compose_inline, run_inline, start_inline
 from lume_services.flows._compose_per_child import compose_per_child, run_per_child
 from lume_services.flows._graph import parents, topological_order
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
@@ -273,6 +273,8 @@ class FlowOfFlows(Flow):
             What the backend returns for a run (the final state locally).
         """
         self.ensure_composed(scheduling_service=scheduling_service)
+        if scheduling_service.composition == "inline":  # one run: tell the history which task is whose
+            return start_inline(self, scheduling_service, parameters, run_config, **kwargs)
         return super().run(parameters, run_config, scheduling_service=scheduling_service, **kwargs)
 
     @inject
@@ -306,6 +308,35 @@ class FlowOfFlows(Flow):
         if scheduling_service.composition == "per_child":
             return run_per_child(self, scheduling_service, parameters, run_config, wanted, **kwargs)
         return run_inline(self, scheduling_service, parameters, run_config, wanted, **kwargs)
+
+    @inject
+    def run_result(
+        self,
+        task_name: str,
+        run_id: Optional[str] = None,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+    ):
+        """A child's task result from a finished run of the flow of flows, without running again.
+
+        Args:
+            task_name: ``"<child>/<task>"``, or a task name unique across children;
+                a child's mapped parameter gives the value it received.
+            run_id: the flow of flows' run; ``None`` reads its latest successful run.
+            scheduling_service: the service to ask; injected when omitted.
+
+        Raises:
+            TaskNotInFlowError: no child has that task (checked first).
+            RunNotFoundError: no such run, or no successful run.
+            RunResultNotRecordedError: the task did not finish, or its result was not kept.
+        """
+        child_name, task = self.resolve_task_name(task_name)
+        run = scheduling_service.get_run(self._run_id(run_id, scheduling_service))
+        child = next((c for c in run.children if c.name == child_name), None)
+        if child is not None and task in child.mapped:
+            return child.mapped[task]
+        if child is not None and child.run_id is not None:  # a flow run per child (servers)
+            return scheduling_service.run_result(child.run_id, task)
+        return scheduling_service.run_result(run.run_id, composed_task_name(child_name, task))
 
     def group_results(self, flat: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
         """Turn the composed flow's results into ``{child: {task: result}}``.

@@ -1,8 +1,11 @@
 """The scheduling service: the one door from the flow models to the configured backend."""
 
-from typing import Any, Dict, List, Optional
+from datetime import datetime, timedelta
+from typing import Any, Dict, List, Optional, Union
 
+from lume_services.errors import InvalidRunFilterError
 from lume_services.services.scheduling.backends.backend import Backend
+from lume_services.services.scheduling.backends.run_records import RunRecord, run_query
 
 
 class SchedulingService:
@@ -150,6 +153,71 @@ class SchedulingService:
     def results_by_slug(self, finished, flow) -> Dict[str, Any]:
         """``{task slug: result}`` of the successful tasks of a finished run."""
         return self.backend.results_by_slug(finished, flow)
+
+    # --- run history --------------------------------------------------------------
+
+    def list_runs(
+        self,
+        flow_name: Optional[str] = None,
+        project_name: Optional[str] = None,
+        state: Optional[str] = None,
+        since: Union[None, str, datetime, timedelta] = None,
+        until: Union[None, str, datetime, timedelta] = None,
+        limit: int = 20,
+    ) -> List[RunRecord]:
+        """The recorded runs, newest first: on the local backend its run history, on a server the server's runs.
+
+        Args:
+            flow_name: only runs of this flow.
+            project_name: only runs of flows of this project.
+            state: only runs in this state (``Success``, ``Failed``, ``Running``, ``Crashed``, ...; any case).
+            since: only runs started at or after this time (a datetime, an ISO 8601
+                string, or a timedelta: that long ago).
+            until: only runs started before this time.
+            limit: the most runs returned (1 to 10,000).
+
+        Returns:
+            ``RunRecord`` s without their tasks (:meth:`get_run` has them).
+
+        Raises:
+            InvalidRunFilterError: a filter is malformed; names it and what it accepts.
+            RunHistoryCorruptError: the local history file is corrupt or not ours.
+        """
+        return self.backend.list_runs(run_query(flow_name, project_name, state, since, until, limit))
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """One recorded run with its tasks (state, times, results) and, for a flow of flows, its children.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
+        return self.backend.get_run(run_id)
+
+    def run_result(self, run_id: str, task_name: str):
+        """A finished run's task result, read back without running the flow again.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+            TaskNotInFlowError: the run has no task of that name.
+            RunResultNotRecordedError: the task did not finish, or its result was not kept.
+        """
+        return self.backend.run_result(run_id, task_name)
+
+    def prune_runs(self, older_than: Union[float, timedelta]) -> int:
+        """Forget the finished runs that started more than ``older_than`` ago (days, or a ``timedelta``).
+
+        Returns:
+            How many runs were forgotten.
+
+        Raises:
+            InvalidRunFilterError: ``older_than`` is not a positive number of days.
+            RunHistoryNotPrunableError: the backend's runs are kept by a server.
+        """
+        if not isinstance(older_than, timedelta):
+            if isinstance(older_than, bool) or not isinstance(older_than, (int, float)) or older_than < 0:
+                raise InvalidRunFilterError(name="older_than", value=older_than, expected="a number of days, 0 or more")
+            older_than = timedelta(days=older_than)
+        return self.backend.prune_runs(older_than)
 
     # --- flows of flows ---------------------------------------------------------
 

@@ -252,6 +252,50 @@ class Backend(ABC):
         """A wait's time limit as a ``timedelta``: ``timeout`` when given, else the backend's (``None``: no limit)."""
         return as_timedelta(timeout)
 
+    # --- run history ----------------------------------------------------------
+
+    @abstractmethod
+    def list_runs(self, query) -> list:
+        """The recorded runs a :class:`~lume_services.services.scheduling.backends.run_records.RunQuery` selects.
+
+        Returns:
+            ``RunRecord`` s, newest first, without their tasks or children.
+
+        Raises:
+            RunHistoryCorruptError: the local history file is corrupt or not ours.
+        """
+
+    @abstractmethod
+    def get_run(self, run_id: str):
+        """One recorded run, with its tasks and, for a flow of flows, its children.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
+
+    @abstractmethod
+    def run_result(self, run_id: str, task_name: str):
+        """A finished run's task result, read from the history (the flow does not run again).
+
+        A task name several tasks share gives their results as a list, in slug order.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+            TaskNotInFlowError: the run has no task of that name.
+            RunResultNotRecordedError: the task did not finish, or its result was not kept.
+        """
+
+    @abstractmethod
+    def prune_runs(self, older_than) -> int:
+        """Forget the finished runs that started more than ``older_than`` (a ``timedelta``) ago.
+
+        Returns:
+            How many runs were forgotten.
+
+        Raises:
+            RunHistoryNotPrunableError: the history is a server's.
+        """
+
     # --- flows of flows -------------------------------------------------------
 
     def package_composed_flow(self, flow, labels: List[str], image: Optional[str], image_name: str,

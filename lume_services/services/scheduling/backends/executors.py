@@ -24,6 +24,15 @@ class ExecutorConfig(BaseModel):
     num_workers: Optional[int] = Field(None, ge=1)
     address: Optional[str] = None
 
+    def describe(self) -> str:
+        """The executor in a few words, as the run history records it (``local_dask (threads)``)."""
+        if self.type == "local":
+            return "local"
+        if self.type == "local_dask":
+            workers = f", {self.num_workers} workers" if self.num_workers else ""
+            return f"local_dask ({self.scheduler}{workers})"
+        return f"dask ({self.address})" if self.address else "dask (temporary local cluster)"
+
     def build(self):
         """Return the Prefect executor this config describes.
 

@@ -24,6 +24,9 @@ from lume_services.services.scheduling.backends.backend import (
 )
 from lume_services.services.scheduling.backends.executors import ExecutorConfig
 from lume_services.services.scheduling.backends.registry import LocalFlowRegistry
+from lume_services.services.scheduling.backends.run_history import RunHistory
+from lume_services.services.scheduling.backends.run_recorder import RunRecorder
+from lume_services.services.scheduling.backends.run_records import MAX_RESULT_BYTES, recorded_result
 
 
 class LocalRunConfig(RunConfig):
@@ -84,10 +87,16 @@ _ENVIRONMENT_LOCK = threading.RLock()
 class LocalBackend(Backend):
     """Registers flows in an on-disk registry and runs them in this process.
 
+    Every run is recorded in the run history (``run_history``), unless
+    ``record_runs`` is off; a failure to record is logged, never raised.
+
     Args:
         home: the lume-services home; the registry lives in ``home/registry.sqlite``.
         executor: the executor runs use unless their run config names another.
         default_project: the project used for flows registered without one.
+        record_runs: record every run in the run history.
+        history_path: the run history file; ``None`` means ``home/history/runs.sqlite``.
+        max_result_bytes: the largest task result (as JSON) the history keeps as a value.
     """
 
     requires_registration = False
@@ -98,11 +107,17 @@ class LocalBackend(Backend):
         home: Union[str, Path, None] = None,
         executor: Optional[ExecutorConfig] = None,
         default_project: str = DEFAULT_PROJECT,
+        record_runs: bool = True,
+        history_path: Union[str, Path, None] = None,
+        max_result_bytes: int = MAX_RESULT_BYTES,
     ):
         self.home = Path(home or "~/.lume_services").expanduser()
         self.executor = executor or ExecutorConfig()
         self.default_project = default_project
         self.registry = LocalFlowRegistry(self.home / "registry.sqlite")
+        self.record_runs = record_runs
+        self.max_result_bytes = max_result_bytes
+        self.history = RunHistory(history_path or self.home / "history" / "runs.sqlite")
 
     # --- registry -------------------------------------------------------------
 
@@ -154,13 +169,47 @@ class LocalBackend(Backend):
         """
         env, working_dir, executor = self._local_run_config(options.run_config)
         check_parameters(flow, options.parameters)
+        recorder = self._recorder(options, flow, flow_id, executor) if self.record_runs else None
+        if recorder is not None:
+            recorder.start()
+            # the run's id inside the run (prefect.context.flow_run_id) is the one recorded
+            runner_kwargs.setdefault("flow_run_id", recorder.run_id)
+            handlers = runner_kwargs.get("task_runner_state_handlers") or []
+            runner_kwargs["task_runner_state_handlers"] = [recorder.timer, *handlers]
         with _run_environment(env, working_dir):
-            return flow.run(
-                parameters=options.parameters,
-                executor=executor.build(),
-                run_on_schedule=False,
-                **runner_kwargs,
-            )
+            try:
+                state = flow.run(
+                    parameters=options.parameters,
+                    executor=executor.build(),
+                    run_on_schedule=False,
+                    **runner_kwargs,
+                )
+            except BaseException as exc:
+                if recorder is not None:
+                    recorder.finish(error=exc)
+                raise
+        if recorder is not None:
+            recorder.finish(state)
+        return state
+
+    def _recorder(self, options, flow, flow_id, executor: ExecutorConfig) -> RunRecorder:
+        registered = None
+        if flow_id is not None:
+            try:
+                registered = self.registry.describe(flow_id)
+            except Exception:  # the registry's own errors surface where it is used, not here
+                registered = None
+        return RunRecorder(
+            self.history,
+            flow,
+            {**{p.name: p.default for p in flow.parameters() if not p.required}, **options.parameters},
+            flow_id=flow_id,
+            flow_version=registered["version"] if registered else None,
+            project_name=registered["project_name"] if registered else options.project_name,
+            executor=executor.describe(),
+            children=options.children,
+            max_result_bytes=self.max_result_bytes,
+        )
 
     def wait(self, handle, poll_interval=None, deadline=None, flow_name=None, waited_for=None):
         """A local run has finished when :meth:`run` returns: its state is the finished run."""
@@ -237,6 +286,29 @@ class LocalBackend(Backend):
             for task in tasks_in_slug_order(flow)
             if task in task_states and task_states[task].is_successful()
         }
+
+
+    # --- run history ----------------------------------------------------------------
+
+    def list_runs(self, query):
+        """The recorded runs ``query`` selects, newest first (a dead run's process is checked: ``Crashed``)."""
+        return self.history.list_runs(query)
+
+    def get_run(self, run_id: str):
+        """One recorded run with its tasks and children.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
+        return self.history.get_run(run_id)
+
+    def run_result(self, run_id: str, task_name: str):
+        """A task's result as the history recorded it (small JSON values and references)."""
+        return recorded_result(self.history.get_run(run_id), task_name)
+
+    def prune_runs(self, older_than) -> int:
+        """Forget the finished runs that started more than ``older_than`` ago."""
+        return self.history.prune(older_than)
 
 
 def _task_value(flow_name: str, task, task_state):

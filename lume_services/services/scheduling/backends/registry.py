@@ -31,6 +31,7 @@ class LocalFlowRegistry:
         self.path = Path(path).expanduser()
         self._local = threading.local()
         self._flows: Dict[str, Any] = {}  # flow id -> unpickled flow (rows never change)
+        self._described: Dict[str, dict] = {}  # flow id -> project and version
         self._lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
@@ -174,6 +175,19 @@ class LocalFlowRegistry:
         if row is None:
             raise FlowNotFoundError(flow_name, project_name, self.flow_names(project_name))
         return json.loads(row[0])
+
+    def describe(self, flow_id: str) -> Optional[dict]:
+        """``{"project_name", "version"}`` of the registered flow ``flow_id``, or ``None``."""
+        found = self._described.get(flow_id)
+        if found is None:
+            row = self._connect().execute(
+                "SELECT project, version FROM flows WHERE flow_id = ?", (flow_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            found = {"project_name": row[0], "version": row[1]}
+            self._described[flow_id] = found  # rows never change
+        return found
 
     def load(self, flow_name: str, project_name: str) -> dict:
         """Return ``{"flow_id", "flow", "version"}`` for the latest version of a flow.

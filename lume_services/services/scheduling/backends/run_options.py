@@ -76,6 +76,11 @@ class RunOptions:
         run_name: the run's name (server backends).
         scheduled_start_time: when the run should start, in UTC (server backends).
         poll_interval: how often to look at the run; ``None`` uses the backend's.
+        project_name: the project the run history records the run under, for
+            a flow run without being registered (a flow of flows composed locally).
+        children: for a flow of flows run as one Prefect run (local backend),
+            which tasks are each child's (``run_records.ChildPlan``), so that
+            the run history records each child.
     """
 
     parameters: Dict[str, Any] = field(default_factory=dict)
@@ -84,6 +89,8 @@ class RunOptions:
     run_name: Optional[str] = None
     scheduled_start_time: Optional[datetime] = None
     poll_interval: Optional[timedelta] = None
+    project_name: Optional[str] = None
+    children: Optional[list] = None
 
 
 def _utc(value: datetime) -> datetime:

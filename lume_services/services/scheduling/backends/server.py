@@ -27,7 +27,12 @@ from typing import Any, Dict, List, Literal, Optional, Type, Union
 
 from pydantic import BaseModel, Field, SecretStr
 
-from lume_services.errors import FlowIdNotFoundError, FlowNotFoundError, UnsupportedRunConfigError
+from lume_services.errors import (
+    FlowIdNotFoundError,
+    FlowNotFoundError,
+    RunHistoryNotPrunableError,
+    UnsupportedRunConfigError,
+)
 from lume_services.services.scheduling.backends.backend import (
     DEFAULT_LABELS,
     DEFAULT_PROJECT,
@@ -35,6 +40,9 @@ from lume_services.services.scheduling.backends.backend import (
     RunConfig,
 )
 from lume_services.services.scheduling.backends.server_connection import ServerConnection, check_reachable
+from lume_services.services.scheduling.backends.server_history import get_run as history_run
+from lume_services.services.scheduling.backends.server_history import list_runs as history_runs
+from lume_services.services.scheduling.backends.server_history import run_result as history_result
 from lume_services.services.scheduling.backends.server_registration import (
     flow_names,
     list_flows,
@@ -564,6 +572,32 @@ class ServerBackend(Backend, ABC):
     def results_by_slug(self, finished, flow=None) -> Dict[str, Any]:
         """``{task slug: result}`` of the successful, unmapped task runs of a finished run."""
         return results_by_slug(finished)
+
+    # --- run history ----------------------------------------------------------------------
+
+    def list_runs(self, query):
+        """The server's flow runs ``query`` selects, newest (by creation) first."""
+        return history_runs(self.connection, query)
+
+    def get_run(self, run_id: str):
+        """One flow run of the server with its task runs and, for a flow of flows, its children.
+
+        Raises:
+            RunNotFoundError: the server has no run with this id.
+        """
+        return history_run(self.connection, run_id)
+
+    def run_result(self, run_id: str, task_name: str):
+        """A finished run's task result, read from where the run kept it."""
+        return history_result(self.connection, run_id, task_name)
+
+    def prune_runs(self, older_than) -> int:
+        """The server keeps its runs: lume-services does not delete them.
+
+        Raises:
+            RunHistoryNotPrunableError: always, naming the server.
+        """
+        raise RunHistoryNotPrunableError(type(self).__name__, self.api_url)
 
     # --- flows of flows -----------------------------------------------------------------
 

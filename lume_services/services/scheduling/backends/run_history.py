@@ -1,0 +1,407 @@
+"""The local run history: every run of the local backend, in one SQLite file under ``LUME_HOME``.
+
+Concurrency care as in the flow registry: WAL mode and a busy timeout let
+several processes record and read at once, each thread has its own
+connection, and a forked child opens its own. Setting the file up (folder,
+permissions, WAL, tables) happens once per process under a lock that other
+processes respect too (a lock file beside the database), so concurrent first
+use is safe. The folder is ``0700`` and the file ``0600``: parameters and
+results may be private even with secrets masked.
+
+A run is written twice: when it starts (``Running``, with the host and the
+process it runs in) and when it ends. A run whose process went away is found
+when the history is read: a ``Running`` run of this host whose process is
+gone (or is another process with the same id, after a reboot) is marked
+``Crashed``.
+"""
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+
+from lume_services.errors import RunHistoryCorruptError, RunNotFoundError
+from lume_services.services.scheduling.backends.run_records import (
+    ChildRun,
+    RunQuery,
+    RunRecord,
+    TaskRun,
+    dumps,
+)
+
+#: the application this file belongs to, in its ``meta`` table
+APPLICATION = "lume-services run history"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    flow_name TEXT NOT NULL,
+    project TEXT,
+    flow_id TEXT,
+    flow_version INTEGER,
+    parameters TEXT NOT NULL,
+    executor TEXT,
+    start REAL NOT NULL,
+    "end" REAL,
+    state TEXT NOT NULL,
+    message TEXT,
+    host TEXT,
+    pid INTEGER,
+    process TEXT);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs (start);
+CREATE INDEX IF NOT EXISTS runs_by_flow ON runs (flow_name, start);
+CREATE INDEX IF NOT EXISTS runs_by_project ON runs (project, start);
+CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, start);
+CREATE TABLE IF NOT EXISTS tasks (
+    run_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    slug TEXT NOT NULL,
+    state TEXT NOT NULL,
+    message TEXT,
+    start REAL,
+    "end" REAL,
+    result TEXT,
+    recorded INTEGER NOT NULL,
+    note TEXT,
+    PRIMARY KEY (run_id, position)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS children (
+    run_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    start REAL,
+    "end" REAL,
+    parents TEXT NOT NULL,
+    mapped TEXT NOT NULL,
+    child_run_id TEXT,
+    PRIMARY KEY (run_id, position)) WITHOUT ROWID;
+"""
+
+_RUN_COLUMNS = 'run_id, flow_name, project, flow_id, flow_version, parameters, executor, start, "end", state, message, host, pid'
+
+HOST = socket.gethostname()
+
+
+def _boot_id() -> Optional[str]:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+_BOOT_ID = _boot_id()
+
+
+def process_identity(pid: int) -> Optional[str]:
+    """What tells process ``pid`` from a later one with the same id: boot id and start time (Linux).
+
+    Returns ``None`` where it cannot be read (the process is gone, or no ``/proc``).
+    """
+    if _BOOT_ID is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: fields after its last ')'
+    fields = stat[stat.rindex(")") + 2:].split()
+    return f"{_BOOT_ID}:{fields[19]}"  # field 22, the start time in clock ticks since boot
+
+
+def _is_alive(host: Optional[str], pid: Optional[int], process: Optional[str]) -> Optional[bool]:
+    """Whether the process that ran a run still runs it: ``None`` when this host cannot tell."""
+    if host != HOST or pid is None:
+        return None
+    if process is not None:
+        return process_identity(pid) == process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ts(value: Optional[datetime]) -> Optional[float]:
+    return None if value is None else value.timestamp()
+
+
+def _dt(value: Optional[float]) -> Optional[datetime]:
+    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive lock across processes (POSIX ``flock``); only the thread lock elsewhere."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows)
+        yield
+        return
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+class RunHistory:
+    """The local backend's run history: one SQLite file.
+
+    Args:
+        path: the file; its folder is created (``0700``) when missing.
+    """
+
+    def __init__(self, path: Union[str, Path]):
+        self.path = Path(path).expanduser()
+        self._local = threading.local()
+        self._setup_lock = threading.Lock()
+        self._ready = False
+        self._process = process_identity(os.getpid())
+        self._pid = os.getpid()
+
+    # --- connections ------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        if self._pid != os.getpid():  # a forked child: its own process identity
+            self._pid, self._process = os.getpid(), process_identity(os.getpid())
+        if not self._ready:
+            self._set_up()
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=60000")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit is not an fsync; a crash keeps what committed
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        return conn
+
+    def _set_up(self) -> None:
+        with self._setup_lock:
+            if self._ready:
+                return
+            folder = self.path.parent
+            if not folder.exists():
+                folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+                os.chmod(folder, 0o700)  # mkdir's mode is reduced by the umask, never widened
+            with _file_lock(folder / f".{self.path.name}.lock"):
+                if not self.path.exists():
+                    os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+                conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+                try:
+                    conn.execute("PRAGMA busy_timeout=60000")
+                    self._check_ours(conn)
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.executescript(_SCHEMA)
+                    conn.execute(
+                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('application', ?), ('schema_version', ?)",
+                        (APPLICATION, str(SCHEMA_VERSION)),
+                    )
+                except sqlite3.DatabaseError as exc:
+                    raise RunHistoryCorruptError(self.path, f"SQLite reports {exc}") from None
+                finally:
+                    conn.close()
+            self._ready = True
+
+    def _check_ours(self, conn: sqlite3.Connection) -> None:
+        """Refuse a file that is not SQLite, or a SQLite database of something else."""
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise RunHistoryCorruptError(self.path, f"it is not a SQLite database ({exc})") from None
+        if not tables:
+            return  # a new file
+        meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
+        if meta.get("application") != APPLICATION:
+            raise RunHistoryCorruptError(
+                self.path, f"it is a SQLite database of something else (tables {', '.join(sorted(tables))})"
+            )
+        version = meta.get("schema_version", "")
+        if not version.isdigit() or int(version) > SCHEMA_VERSION:
+            raise RunHistoryCorruptError(
+                self.path,
+                f"it was written by a newer lume-services (schema {version}, this one reads {SCHEMA_VERSION})",
+            )
+
+    def _read(self, fn):
+        """Run a read, turning SQLite's complaints about the file into one error."""
+        try:
+            return fn(self._connect())
+        except sqlite3.DatabaseError as exc:
+            raise RunHistoryCorruptError(self.path, f"SQLite reports {exc}") from None
+
+    # --- recording ----------------------------------------------------------------
+
+    def begin(self, run_id: str, flow_name: str, project_name: Optional[str], flow_id: Optional[str],
+              flow_version: Optional[int], parameters: Dict[str, Any], executor: Optional[str],
+              start: datetime) -> None:
+        """Record that a run started in this process: ``Running``, with this host and process."""
+        self._connect().execute(
+            "INSERT INTO runs (run_id, flow_name, project, flow_id, flow_version, parameters, executor,"
+            " start, state, host, pid, process) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'Running', ?, ?, ?)",
+            (run_id, flow_name, project_name, flow_id, flow_version, dumps(parameters), executor,
+             start.timestamp(), HOST, self._pid, self._process),
+        )
+
+    def finish(self, run_id: str, end: datetime, state: str, message: Optional[str],
+               tasks: Sequence[TaskRun] = (), children: Sequence[ChildRun] = ()) -> None:
+        """Record how a run ended, with its tasks and (flow of flows) its children, in one transaction."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                'UPDATE runs SET "end" = ?, state = ?, message = ? WHERE run_id = ?',
+                (end.timestamp(), state, message, run_id),
+            )
+            conn.executemany(
+                'INSERT OR REPLACE INTO tasks (run_id, position, name, slug, state, message, start, "end",'
+                " result, recorded, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run_id, i, t.name, t.slug, t.state, t.message, _ts(t.start), _ts(t.end),
+                     dumps(t.result) if t.result_recorded else None, int(t.result_recorded), t.result_note)
+                    for i, t in enumerate(tasks)
+                ],
+            )
+            if children:
+                conn.executemany(
+                    'INSERT OR REPLACE INTO children (run_id, position, name, state, start, "end", parents,'
+                    " mapped, child_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (run_id, i, c.name, c.state, _ts(c.start), _ts(c.end), dumps(c.parents),
+                         dumps(c.mapped), c.run_id)
+                        for i, c in enumerate(children)
+                    ],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # --- reading ------------------------------------------------------------------
+
+    def mark_crashed(self, conn: sqlite3.Connection) -> None:
+        """Mark ``Crashed`` the ``Running`` runs of this host whose process is gone."""
+        running = conn.execute("SELECT run_id, host, pid, process FROM runs WHERE state = 'Running'").fetchall()
+        for run_id, host, pid, process in running:
+            if _is_alive(host, pid, process) is False:
+                conn.execute(
+                    "UPDATE runs SET state = 'Crashed', message = ? WHERE run_id = ? AND state = 'Running'",
+                    (f"the process that ran it (pid {pid} on {host}) ended before the run finished", run_id),
+                )
+
+    def list_runs(self, query: RunQuery) -> List[RunRecord]:
+        """The runs ``query`` selects, newest first (without their tasks)."""
+
+        def read(conn):
+            self.mark_crashed(conn)
+            where, args = [], []
+            for column, value in (("flow_name", query.flow_name), ("project", query.project_name),
+                                  ("state", query.state)):
+                if value is not None:
+                    where.append(f"{column} = ?")
+                    args.append(value)
+            if query.since is not None:
+                where.append("start >= ?")
+                args.append(query.since.timestamp())
+            if query.until is not None:
+                where.append("start < ?")
+                args.append(query.until.timestamp())
+            sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            rows = conn.execute(sql + " ORDER BY start DESC LIMIT ?", (*args, query.limit)).fetchall()
+            return [_run(row) for row in rows]
+
+        return self._read(read)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """One run with its tasks and children.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
+
+        def read(conn):
+            self.mark_crashed(conn)
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(run_id, str(self.path))
+            record = _run(row)
+            record.tasks = [
+                TaskRun(name, slug, state, message, _dt(start), _dt(end),
+                        json.loads(result) if recorded else None, bool(recorded), note)
+                for name, slug, state, message, start, end, result, recorded, note in conn.execute(
+                    'SELECT name, slug, state, message, start, "end", result, recorded, note FROM tasks'
+                    " WHERE run_id = ? ORDER BY position", (run_id,))
+            ]
+            record.children = [
+                ChildRun(name, state, _dt(start), _dt(end), json.loads(parents), json.loads(mapped), child_run_id)
+                for name, state, start, end, parents, mapped, child_run_id in conn.execute(
+                    'SELECT name, state, start, "end", parents, mapped, child_run_id FROM children'
+                    " WHERE run_id = ? ORDER BY position", (run_id,))
+            ]
+            return record
+
+        return self._read(read)
+
+    def prune(self, older_than: timedelta) -> int:
+        """Forget the runs that started more than ``older_than`` ago and are not running.
+
+        Returns:
+            How many runs were forgotten.
+        """
+        cutoff = time.time() - older_than.total_seconds()
+
+        def delete(conn):
+            self.mark_crashed(conn)
+            old = "SELECT run_id FROM runs WHERE start < ? AND state != 'Running'"
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"DELETE FROM tasks WHERE run_id IN ({old})", (cutoff,))
+                conn.execute(f"DELETE FROM children WHERE run_id IN ({old})", (cutoff,))
+                count = conn.execute("DELETE FROM runs WHERE start < ? AND state != 'Running'", (cutoff,)).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return count
+
+        return self._read(delete)
+
+    def insert_many(self, records: Iterable[RunRecord]) -> None:
+        """Write finished runs as they are, in one transaction (imports, benchmarks)."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for r in records:
+                conn.execute(
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.run_id, r.flow_name, r.project_name, r.flow_id, r.flow_version, dumps(r.parameters),
+                     r.executor, _ts(r.start), _ts(r.end), r.state, r.message, r.host, r.pid),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _run(row) -> RunRecord:
+    run_id, flow_name, project, flow_id, version, parameters, executor, start, end, state, message, host, pid = row
+    return RunRecord(
+        run_id=run_id, flow_name=flow_name, state=state, project_name=project, flow_id=flow_id,
+        flow_version=version, parameters=json.loads(parameters), executor=executor, start=_dt(start),
+        end=_dt(end), message=message, host=host, pid=pid,
+    )

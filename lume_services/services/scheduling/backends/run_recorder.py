@@ -1,0 +1,180 @@
+"""Recording one local run in the run history, without ever failing the run.
+
+:class:`RunRecorder` writes the run when it starts and when it ends; each
+task is timed by a task state handler passed to Prefect's flow runner. Every
+write is guarded: a history that cannot be written (corrupt, disk full, not
+ours) is logged as a warning, once per run, and the run goes on.
+"""
+
+import logging
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional
+
+from lume_services.services.scheduling.backends.backend import tasks_in_slug_order
+from lume_services.services.scheduling.backends.run_history import RunHistory
+from lume_services.services.scheduling.backends.run_records import (
+    MAX_RESULT_BYTES,
+    ChildPlan,
+    ChildRun,
+    TaskRun,
+    mask_secrets,
+    recordable,
+)
+
+logger = logging.getLogger("lume_services.run_history")
+
+
+class TaskTimer:
+    """A Prefect task state handler noting when each task started running and finished.
+
+    It holds nothing but two dicts, so executors that send handlers to other
+    processes can pickle it; tasks run there are not timed (their start and
+    end stay unknown).
+    """
+
+    def __init__(self):
+        self.starts: Dict[Any, float] = {}
+        self.ends: Dict[Any, float] = {}
+
+    def __call__(self, task_runner, old_state, new_state):
+        if new_state.is_running():
+            self.starts.setdefault(task_runner.task, time.time())
+        elif new_state.is_finished():
+            self.ends[task_runner.task] = time.time()
+        return new_state
+
+
+def _at(timestamp: Optional[float]) -> Optional[datetime]:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+class RunRecorder:
+    """Records one run of the local backend.
+
+    Args:
+        history: the run history.
+        flow: the Prefect flow being run.
+        parameters: the run's parameter values (masked before they are written).
+        flow_id: the registered flow's id, if any.
+        flow_version: its version.
+        project_name: its project.
+        executor: the executor, as text.
+        children: for a flow of flows, what each child is in the composed flow.
+        max_result_bytes: the largest task result kept as a value.
+    """
+
+    def __init__(self, history: RunHistory, flow, parameters: Dict[str, Any], flow_id: Optional[str] = None,
+                 flow_version: Optional[int] = None, project_name: Optional[str] = None,
+                 executor: Optional[str] = None, children: Optional[List[ChildPlan]] = None,
+                 max_result_bytes: int = MAX_RESULT_BYTES):
+        self.history = history
+        self.flow = flow
+        self.parameters = parameters
+        self.flow_id = flow_id
+        self.flow_version = flow_version
+        self.project_name = project_name
+        self.executor = executor
+        self.children = children or []
+        self.max_result_bytes = max_result_bytes
+        self.run_id = str(uuid.uuid4())
+        self.timer = TaskTimer()
+        self._started = False
+
+    def _guard(self, what: str, fn) -> None:
+        try:
+            fn()
+        except Exception as exc:  # recording never fails a run
+            logger.warning(
+                "the %s of run %s of flow %r could not be recorded in the run history at %s "
+                "(the run goes on): %s",
+                what, self.run_id, self.flow.name, self.history.path, exc,
+            )
+            return
+        self._started = self._started or what == "start"
+
+    def start(self) -> None:
+        """Record the run as ``Running`` in this process."""
+        self._guard("start", lambda: self.history.begin(
+            self.run_id, self.flow.name, self.project_name, self.flow_id, self.flow_version,
+            {name: mask_secrets(value, name) for name, value in self.parameters.items()},
+            self.executor, datetime.now(timezone.utc),
+        ))
+
+    def finish(self, final_state=None, error: Optional[BaseException] = None) -> None:
+        """Record how the run ended: its final state (or the error that stopped it), tasks and children."""
+        if not self._started:
+            return  # its start was not recorded: there is no row to finish (warned already)
+        end = datetime.now(timezone.utc)
+
+        def write():
+            if error is not None:
+                state = "Failed" if isinstance(error, Exception) else "Cancelled"
+                message = f"the run stopped: {type(error).__name__}: {error}"
+                tasks, children = [], []
+            else:
+                state, message = type(final_state).__name__, final_state.message
+                tasks, states = self._tasks(final_state)
+                children = self._children(tasks, states)
+            self.history.finish(self.run_id, end, state, message, tasks, children)
+
+        self._guard("end", write)
+
+    def _tasks(self, final_state):
+        from prefect import Parameter
+        from prefect.engine.result import NoResultType
+
+        task_states = final_state.result if isinstance(final_state.result, dict) else {}
+        records, states = [], []
+        for task in tasks_in_slug_order(self.flow):
+            st = task_states.get(task)
+            record = TaskRun(name=task.name, slug=self.flow.slugs[task], state="Pending" if st is None else type(st).__name__)
+            if st is not None:
+                record.message = st.message
+                record.start, record.end = _at(self.timer.starts.get(task)), _at(self.timer.ends.get(task))
+                if st.is_successful():
+                    if st.is_skipped() or isinstance(st._result, NoResultType):
+                        record.result_note = f"no result ({type(st).__name__})"
+                    else:
+                        value = mask_secrets(st.result, task.name if isinstance(task, Parameter) else None)
+                        record.result_recorded, record.result, record.result_note = recordable(
+                            value, self.max_result_bytes
+                        )
+            records.append(record)
+            states.append(st)
+        return records, states
+
+    def _children(self, tasks: List[TaskRun], states) -> List[ChildRun]:
+        if not self.children:
+            return []
+        from prefect.engine.state import TriggerFailed
+
+        by_name: Dict[str, list] = {}
+        for record, st in zip(tasks, states):
+            by_name.setdefault(record.name, []).append((record, st))
+        out = []
+        for plan in self.children:
+            mine = [pair for name in plan.tasks for pair in by_name.get(name, [])]
+            kinds = [st for _, st in mine if st is not None]
+            if any(st.is_failed() and not isinstance(st, TriggerFailed) for st in kinds):
+                state = "Failed"
+            elif any(isinstance(st, TriggerFailed) for st in kinds):
+                state = "TriggerFailed"
+            elif kinds and all(st.is_successful() for st in kinds) and len(kinds) == len(mine):
+                state = "Success"
+            else:
+                state = next((type(st).__name__ for st in kinds if not st.is_successful()), "Pending")
+            starts = [r.start for r, _ in mine if r.start is not None]
+            ends = [r.end for r, _ in mine if r.end is not None]
+            mapped = {}
+            for param, source in plan.mapped.items():
+                found = by_name.get(source)
+                record = found[0][0] if found else None
+                if record is not None and record.result_recorded:
+                    mapped[param] = record.result
+                else:
+                    mapped[param] = {"unrecorded": record.result_note if record else "not run"}
+            out.append(ChildRun(plan.name, state, min(starts, default=None), max(ends, default=None),
+                                list(plan.parents), mapped))
+        return out

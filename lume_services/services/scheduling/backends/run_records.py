@@ -1,0 +1,451 @@
+"""What the run history says about a run, on every backend: records, filters, masking.
+
+The local backend writes these records into its embedded store
+(``run_history``); server backends read them from the server
+(``server_history``). Both hand back the same types, so the Python API and the
+``lume-services runs`` commands read the same on every backend.
+"""
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from lume_services.errors import InvalidRunFilterError, RunResultNotRecordedError, TaskNotInFlowError
+
+#: states a run may be listed by (``Crashed``: its process went away before it finished)
+RUN_STATES = (
+    "Scheduled", "Submitted", "Pending", "Running", "Cancelling",
+    "Success", "Failed", "Cancelled", "TimedOut", "Skipped", "Crashed",
+)
+
+#: the most runs one listing returns
+MAX_LIMIT = 10_000
+
+#: a recorded task result is kept as a value up to this many bytes of JSON
+MAX_RESULT_BYTES = 16 * 1024
+
+#: what a masked secret is recorded as
+MASK = "**********"
+
+# masking too much is harmless, too little is not: any name containing one of these
+_SECRET_NAME = re.compile(r"passw(or)?d|passphrase|secret|token|api[_-]?key|credential|private[_-]?key", re.I)
+
+
+def _utc(value: Optional[datetime]) -> Optional[datetime]:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # naive: local time, as everywhere in lume-services
+        value = value.astimezone()
+    return value.astimezone(timezone.utc)
+
+
+def _iso(value: Optional[datetime]) -> Optional[str]:
+    return None if value is None else value.isoformat()
+
+
+@dataclass
+class TaskRun:
+    """One task of a recorded run.
+
+    Attributes:
+        name: the task's name (``"<child>/<task>"`` in a flow of flows run locally).
+        slug: the task's slug, unique in its flow.
+        state: its final state (``Success``, ``Failed``, ``TriggerFailed``, ...).
+        message: its state's message.
+        start: when it started running (``None`` when it did not run, or ran
+            where this process could not time it).
+        end: when it finished.
+        result: the result, when it was recorded (small and JSON-serializable:
+            file and results-database references are kept as the references they
+            are); else ``None``.
+        result_recorded: whether ``result`` is the task's result.
+        result_note: why the result was not recorded, or where it is (server).
+    """
+
+    name: str
+    slug: str
+    state: str
+    message: Optional[str] = None
+    start: Optional[datetime] = None
+    end: Optional[datetime] = None
+    result: Any = None
+    result_recorded: bool = False
+    result_note: Optional[str] = None
+
+    @property
+    def duration(self) -> Optional[float]:
+        """Seconds from start to end, when both are known."""
+        return None if self.start is None or self.end is None else (self.end - self.start).total_seconds()
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The task as JSON-ready data."""
+        return {
+            "name": self.name, "slug": self.slug, "state": self.state, "message": self.message,
+            "start": _iso(self.start), "end": _iso(self.end), "duration": self.duration,
+            "result": self.result, "result_recorded": self.result_recorded, "result_note": self.result_note,
+        }
+
+
+@dataclass
+class ChildRun:
+    """One composing flow of a recorded flow-of-flows run.
+
+    Attributes:
+        name: the child's name in the flow of flows.
+        state: ``Success``, ``Failed`` (a task of it failed), ``TriggerFailed``
+            (it did not run because a parent failed), or the state of its run.
+        start: when its first task started (its flow run, on a server).
+        end: when its last task finished.
+        parents: the children it takes mapped parameters from.
+        mapped: the values its mapped parameters received (references as they were).
+        run_id: its own flow run id (server backends: a flow run per child).
+    """
+
+    name: str
+    state: str
+    start: Optional[datetime] = None
+    end: Optional[datetime] = None
+    parents: List[str] = field(default_factory=list)
+    mapped: Dict[str, Any] = field(default_factory=dict)
+    run_id: Optional[str] = None
+
+    @property
+    def duration(self) -> Optional[float]:
+        """Seconds from start to end, when both are known."""
+        return None if self.start is None or self.end is None else (self.end - self.start).total_seconds()
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The child as JSON-ready data."""
+        return {
+            "name": self.name, "state": self.state, "start": _iso(self.start), "end": _iso(self.end),
+            "duration": self.duration, "parents": list(self.parents), "mapped": dict(self.mapped),
+            "run_id": self.run_id,
+        }
+
+
+@dataclass
+class RunRecord:
+    """One recorded flow run.
+
+    Attributes:
+        run_id: the run's id (locally also Prefect's ``flow_run_id`` inside the run).
+        flow_name: the flow's name.
+        project_name: its project (``None``: run without being registered).
+        flow_id: the registered flow's id, if it was registered.
+        flow_version: the registered version.
+        parameters: the parameter values, secrets masked.
+        executor: the executor that ran the tasks (local backend).
+        start: when the run started (on a server: when it was created, if it never started).
+        end: when it finished (``None`` while running or when it crashed).
+        state: its final state, ``Running``, or ``Crashed``.
+        message: its state's message.
+        host: the machine it ran on (local backend).
+        pid: the process it ran in (local backend).
+        tasks: its tasks (filled by ``get_run``, empty in listings).
+        children: for a flow of flows, its children (filled by ``get_run``).
+    """
+
+    run_id: str
+    flow_name: str
+    state: str
+    project_name: Optional[str] = None
+    flow_id: Optional[str] = None
+    flow_version: Optional[int] = None
+    parameters: Dict[str, Any] = field(default_factory=dict)
+    executor: Optional[str] = None
+    start: Optional[datetime] = None
+    end: Optional[datetime] = None
+    message: Optional[str] = None
+    host: Optional[str] = None
+    pid: Optional[int] = None
+    tasks: List[TaskRun] = field(default_factory=list)
+    children: List[ChildRun] = field(default_factory=list)
+
+    @property
+    def duration(self) -> Optional[float]:
+        """Seconds from start to end, when both are known."""
+        return None if self.start is None or self.end is None else (self.end - self.start).total_seconds()
+
+    @property
+    def is_flow_of_flows(self) -> bool:
+        """Whether the run is a flow of flows' (it has children)."""
+        return bool(self.children)
+
+    def task(self, task_name: str) -> List[TaskRun]:
+        """The run's tasks named ``task_name`` (several tasks may share a name), in slug order."""
+        return [t for t in self.tasks if t.name == task_name]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The run as JSON-ready data."""
+        return {
+            "run_id": self.run_id, "flow_name": self.flow_name, "project_name": self.project_name,
+            "flow_id": self.flow_id, "flow_version": self.flow_version, "parameters": self.parameters,
+            "executor": self.executor, "start": _iso(self.start), "end": _iso(self.end),
+            "duration": self.duration, "state": self.state, "message": self.message,
+            "host": self.host, "pid": self.pid,
+            "tasks": [t.to_dict() for t in self.tasks],
+            "children": [c.to_dict() for c in self.children],
+        }
+
+
+_MERMAID_CLASSES = {
+    "success": "fill:#c8e6c9,stroke:#2e7d32,color:#1b5e20",
+    "failed": "fill:#ffcdd2,stroke:#c62828,color:#b71c1c",
+    "notrun": "fill:#eeeeee,stroke:#9e9e9e,color:#616161,stroke-dasharray: 4 3",
+    "running": "fill:#bbdefb,stroke:#1565c0,color:#0d47a1",
+    "crashed": "fill:#ffe0b2,stroke:#ef6c00,color:#e65100",
+}
+
+
+def _mermaid_class(state: str) -> str:
+    if state in ("Success", "Cached"):
+        return "success"
+    if state in ("Failed", "TimedOut"):
+        return "failed"
+    if state in ("Running", "Submitted", "Scheduled", "Pending", "Cancelling"):
+        return "running"
+    if state == "Crashed":
+        return "crashed"
+    return "notrun"  # TriggerFailed (a parent failed), Skipped, Cancelled
+
+
+def mermaid(record: "RunRecord") -> str:
+    """A flow-of-flows run as a Mermaid flowchart: a node per child, coloured by its final state.
+
+    Green: succeeded; red: failed; grey (dashed): did not run (a parent failed,
+    skipped, cancelled); blue: still running; orange: crashed.
+    """
+    ids = {child.name: f"c{i}" for i, child in enumerate(record.children)}
+    lines = ["flowchart TD"]
+    for child in record.children:
+        took = f", {child.duration:.2f} s" if child.duration is not None else ""
+        label = f"{child.name}<br/>{child.state}{took}".replace('"', "#quot;")
+        lines.append(f'    {ids[child.name]}["{label}"]:::{_mermaid_class(child.state)}')
+    for child in record.children:
+        for parent in child.parents:
+            if parent in ids:
+                lines.append(f"    {ids[parent]} --> {ids[child.name]}")
+    lines += [f"    classDef {name} {style}" for name, style in _MERMAID_CLASSES.items()]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class ChildPlan:
+    """What a flow-of-flows run records about one child, given by the composer.
+
+    On the local backend a flow of flows runs as one Prefect run holding every
+    child's tasks; this says which of them are the child's.
+
+    Attributes:
+        name: the child's name.
+        parents: the children it maps parameters from.
+        tasks: names of its tasks in the composed flow (``"<child>/<task>"``).
+        mapped: mapped parameter -> the composed task whose result it received.
+    """
+
+    name: str
+    parents: List[str] = field(default_factory=list)
+    tasks: List[str] = field(default_factory=list)
+    mapped: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunQuery:
+    """Which runs to list: newest first, at most ``limit``.
+
+    Build it with :func:`run_query`, which checks every field.
+
+    Attributes:
+        flow_name: only runs of this flow.
+        project_name: only runs of flows of this project.
+        state: only runs in this state (one of :data:`RUN_STATES`).
+        since: only runs started at or after this time (UTC).
+        until: only runs started before this time (UTC).
+        limit: the most runs returned.
+    """
+
+    flow_name: Optional[str] = None
+    project_name: Optional[str] = None
+    state: Optional[str] = None
+    since: Optional[datetime] = None
+    until: Optional[datetime] = None
+    limit: int = 20
+
+
+def _when(name: str, value: Union[None, str, datetime, timedelta]) -> Optional[datetime]:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):  # "since 2 hours ago"
+        return datetime.now(timezone.utc) - value
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, str):
+        try:
+            return _utc(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+        except ValueError:
+            pass
+    raise InvalidRunFilterError(
+        name, value, "an ISO 8601 date or time (2024-05-01, 2024-05-01T12:00), a datetime or a timedelta"
+    )
+
+
+def run_query(
+    flow_name: Optional[str] = None,
+    project_name: Optional[str] = None,
+    state: Optional[str] = None,
+    since: Union[None, str, datetime, timedelta] = None,
+    until: Union[None, str, datetime, timedelta] = None,
+    limit: int = 20,
+) -> RunQuery:
+    """Check a run filter and return it as a :class:`RunQuery`.
+
+    Args:
+        flow_name: only runs of this flow.
+        project_name: only runs of this project.
+        state: only runs in this state; any case (``failed`` is ``Failed``).
+        since: only runs started at or after this time: a datetime, an ISO 8601
+            string, or a timedelta (that long ago).
+        until: only runs started before this time (same forms).
+        limit: the most runs returned, 1 to :data:`MAX_LIMIT`.
+
+    Raises:
+        InvalidRunFilterError: a value is malformed; names the field and what it accepts.
+    """
+    for name, value in (("flow", flow_name), ("project", project_name)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InvalidRunFilterError(name, value, "a non-empty name")
+    if state is not None:
+        known = {s.lower(): s for s in RUN_STATES}
+        if not isinstance(state, str) or state.strip().lower() not in known:
+            raise InvalidRunFilterError(name="state", value=state, expected="one of " + ", ".join(RUN_STATES))
+        state = known[state.strip().lower()]
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidRunFilterError(name="limit", value=limit, expected=f"a whole number from 1 to {MAX_LIMIT}")
+    since_at, until_at = _when("since", since), _when("until", until)
+    if since_at is not None and until_at is not None and since_at >= until_at:
+        raise InvalidRunFilterError(name="until", value=until, expected=f"a time after since ({since_at.isoformat()})")
+    return RunQuery(flow_name, project_name, state, since_at, until_at, limit)
+
+
+# --- what is recorded of a value ------------------------------------------------------
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a parameter or key name looks like it holds a secret (password, token, api_key, ...)."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def mask_secrets(value: Any, name: Optional[str] = None) -> Any:
+    """``value`` with secrets masked: ``SecretStr``/``SecretBytes`` values, and values of secret-looking names.
+
+    Dicts are masked key by key, lists item by item.
+    """
+    if name is not None and is_secret_name(str(name)) and value is not None:
+        return MASK
+    if type(value).__name__ in ("SecretStr", "SecretBytes"):
+        return MASK
+    if isinstance(value, dict):
+        return {k: mask_secrets(v, k if isinstance(k, str) else None) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_secrets(v) for v in value]
+    return value
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _fits(value: Any, budget: List[int]) -> bool:
+    """Whether ``value`` is plain JSON data; raises ``_TooLarge`` once ``budget`` is spent.
+
+    Walks the value instead of encoding it whole, so a large array is refused
+    after a few thousand elements, not after encoding all of it.
+    """
+    if value is None or isinstance(value, bool):
+        budget[0] -= 5
+    elif isinstance(value, int):
+        budget[0] -= 20
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            return False
+        budget[0] -= 24
+    elif isinstance(value, str):
+        budget[0] -= len(value) + 2
+    elif isinstance(value, (list, tuple)):
+        budget[0] -= 2
+        for item in value:
+            if budget[0] < 0:
+                raise _TooLarge
+            if not _fits(item, budget):
+                return False
+    elif isinstance(value, dict):
+        budget[0] -= 2
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return False
+            budget[0] -= len(k) + 4
+            if budget[0] < 0:
+                raise _TooLarge
+            if not _fits(v, budget):
+                return False
+    else:
+        return False
+    if budget[0] < 0:
+        raise _TooLarge
+    return True
+
+
+def recordable(value: Any, max_bytes: int = MAX_RESULT_BYTES) -> Tuple[bool, Any, Optional[str]]:
+    """What the history keeps of a value: ``(recorded, value or None, why not)``.
+
+    A value is kept when it is small plain JSON data (at most ``max_bytes``);
+    a file or results-database reference is such data, so it is kept as the
+    reference it is. Otherwise only its type is noted.
+    """
+    try:
+        if _fits(value, [max_bytes]):
+            return True, value, None
+        why = "not JSON-serializable"
+    except (_TooLarge, RecursionError):
+        why = f"larger than {max_bytes // 1024} KiB of JSON"
+    kind = type(value)
+    return False, None, f"{kind.__module__}.{kind.__qualname__}, {why}"
+
+
+def dumps(value: Any) -> str:
+    """JSON text of recorded data (anything else as its ``repr``)."""
+    return json.dumps(value, default=repr, separators=(",", ":"))
+
+
+def recorded_result(record: RunRecord, task_name: str):
+    """A task's recorded result from a run read from the history.
+
+    ``task_name`` is a task's name; in a flow of flows run locally, also a bare
+    task name that only one child has. A name several tasks share gives a list.
+
+    Raises:
+        TaskNotInFlowError: the run has no such task; names its tasks.
+        RunResultNotRecordedError: the run or task did not finish, or the result was not kept.
+    """
+    if record.state == "Running":  # tasks are recorded when the run ends
+        raise RunResultNotRecordedError(record.run_id, task_name, "the run has not finished (Running)")
+    matching = record.task(task_name)
+    if not matching and "/" not in task_name:
+        owners = {t.name for t in record.tasks if t.name.rpartition("/")[2] == task_name and "/" in t.name}
+        if len(owners) == 1:
+            matching = record.task(owners.pop())
+    if not matching:
+        raise TaskNotInFlowError(
+            record.flow_name, task_name, {t.name for t in record.tasks},
+            context=f"run {record.run_id!r} was asked for task {task_name!r}",
+        )
+    values = []
+    for t in matching:
+        if not t.result_recorded:
+            reason = t.result_note or f"its state is {t.state}" + (f" ({t.message})" if t.message else "")
+            raise RunResultNotRecordedError(record.run_id, task_name, reason)
+        values.append(t.result)
+    return values[0] if len(values) == 1 else values

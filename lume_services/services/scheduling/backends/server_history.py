@@ -1,0 +1,251 @@
+"""The run history of a Prefect 1 Server: its flow runs and task runs, read through Prefect's client.
+
+A server keeps every run itself, so nothing is recorded here: the same
+questions the local history answers (which runs, with which parameters, which
+task failed, what it returned) are asked of the server with GraphQL queries
+(``flow_run``, ``flow_run_by_pk``) and read into the same records.
+
+A flow of flows runs on a server as a composed flow whose ``create_flow_run``
+task of each child (slug ``create-run:<child>-1``) returns the child's flow
+run id, and whose ``get_task_run_result`` tasks (named
+``result:<parent>/<task>-><child>.<parameter>``) hand mapped values on; the
+children, their parents and the values their mapped parameters received are
+read from those.
+"""
+
+import re
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional
+
+from lume_services.errors import EmptyResultError, RunNotFoundError, RunResultNotRecordedError, TaskNotInFlowError
+from lume_services.services.scheduling.backends.backend import slug_order
+from lume_services.services.scheduling.backends.run_records import (
+    ChildRun,
+    RunQuery,
+    RunRecord,
+    TaskRun,
+    mask_secrets,
+    recordable,
+)
+from lume_services.services.scheduling.backends.server_results import results_by_slug, task_run_value
+
+#: the slug prefix of a composed flow's task that creates a child's flow run (``_compose_per_child``)
+CHILD_RUN_PREFIX = "create-run:"
+#: the name of a composed flow's task that reads a mapped value for a child
+_MAPPED_VALUE = re.compile(r"^result:(?P<parent>[^/]+)/(?P<task>.+)->(?P<child>.+)\.(?P<param>[^.]+)$")
+_DB_LOADER = re.compile(r"^load-db:(?P<child>.+)\.(?P<param>[^.]+)$")
+
+_RUN_FIELDS = {
+    "id": True,
+    "name": True,
+    "state": True,
+    "state_message": True,
+    "parameters": True,
+    "start_time": True,
+    "end_time": True,
+    "created": True,
+    "flow": {"id": True, "name": True, "version": True, "project": {"name"}},
+}
+
+
+def _at(value) -> Optional[datetime]:
+    if not value:
+        return None
+    import pendulum
+
+    parsed = pendulum.parse(str(value))
+    return datetime.fromtimestamp(parsed.timestamp(), timezone.utc)
+
+
+def _record(row) -> RunRecord:
+    parameters = row.parameters.to_dict() if hasattr(row.parameters, "to_dict") else dict(row.parameters or {})
+    return RunRecord(
+        run_id=row.id,
+        flow_name=row.flow.name,
+        state=row.state or "Pending",
+        project_name=row.flow.project.name,
+        flow_id=row.flow.id,
+        flow_version=row.flow.version,
+        parameters={name: mask_secrets(value, name) for name, value in parameters.items()},
+        start=_at(row.start_time) or _at(row.created),
+        end=_at(row.end_time),
+        message=row.state_message,
+    )
+
+
+def list_runs(connection, query: RunQuery) -> List[RunRecord]:
+    """The server's flow runs ``query`` selects, newest (by creation) first."""
+    from prefect.utilities.graphql import EnumValue, with_args
+
+    where: Dict[str, Any] = {}
+    flow: Dict[str, Any] = {}
+    if query.flow_name is not None:
+        flow["name"] = {"_eq": query.flow_name}
+    if query.project_name is not None:
+        flow["project"] = {"name": {"_eq": query.project_name}}
+    if flow:
+        where["flow"] = flow
+    if query.state is not None:
+        where["state"] = {"_eq": query.state}
+    created: Dict[str, str] = {}
+    if query.since is not None:
+        created["_gte"] = query.since.isoformat()
+    if query.until is not None:
+        created["_lt"] = query.until.isoformat()
+    if created:
+        where["created"] = created
+    args = {"where": where, "order_by": {"created": EnumValue("desc")}, "limit": query.limit}
+    gql = {"query": {with_args("flow_run", args): _RUN_FIELDS}}
+    rows = connection.graphql(connection.client(), gql).data.flow_run
+    return [_record(row) for row in rows]
+
+
+def _query_run(connection, run_id: str):
+    from prefect.utilities.graphql import with_args
+
+    try:
+        uuid.UUID(str(run_id))
+    except ValueError:  # the server refuses a malformed id as a bad request; it is simply not there
+        raise RunNotFoundError(run_id, connection.api_url) from None
+    fields = {
+        **_RUN_FIELDS,
+        "task_runs": {
+            "map_index": True,
+            "state": True,
+            "state_message": True,
+            "start_time": True,
+            "end_time": True,
+            "serialized_state": True,
+            "task": {"name", "slug"},
+        },
+    }
+    gql = {"query": {with_args("flow_run_by_pk", {"id": run_id}): fields}}
+    row = connection.graphql(connection.client(), gql).data.flow_run_by_pk
+    if row is None:
+        raise RunNotFoundError(run_id, connection.api_url)
+    return row
+
+
+def _task(task_run) -> TaskRun:
+    from prefect.engine.results import PrefectResult
+    from prefect.engine.state import State
+
+    record = TaskRun(
+        name=task_run.task.name,
+        slug=task_run.task.slug,
+        state=task_run.state or "Pending",
+        message=task_run.state_message,
+        start=_at(task_run.start_time),
+        end=_at(task_run.end_time),
+    )
+    if task_run.serialized_state and record.state in ("Success", "Cached"):
+        state = State.deserialize(task_run.serialized_state.to_dict())
+        result = state._result
+        location = getattr(result, "location", None)
+        if isinstance(result, PrefectResult) and location is not None:
+            value = mask_secrets(result.read(location).value)
+            record.result_recorded, record.result, record.result_note = recordable(value)
+        elif location is not None:
+            record.result_note = f"kept by the run as a {type(result).__name__} at {location}"
+    return record
+
+
+def get_run(connection, run_id: str) -> RunRecord:
+    """One flow run of the server with its task runs and, for a flow of flows, its children.
+
+    Raises:
+        RunNotFoundError: the server has no run with this id.
+    """
+    row = _query_run(connection, run_id)
+    record = _record(row)
+    task_runs = sorted((t for t in row.task_runs if t.map_index == -1), key=lambda t: slug_order(t.task.slug))
+    record.tasks = [_task(t) for t in task_runs]
+    if any(t.slug.startswith(CHILD_RUN_PREFIX) for t in record.tasks):
+        record.children = _children(connection, record)
+    return record
+
+
+def _children(connection, record: RunRecord) -> List[ChildRun]:
+    from prefect.utilities.graphql import with_args
+
+    parents: Dict[str, List[str]] = {}
+    mapped: Dict[str, List[str]] = {}
+    creators: Dict[str, TaskRun] = {}
+    for t in record.tasks:
+        if t.slug.startswith(CHILD_RUN_PREFIX):
+            creators[t.slug[len(CHILD_RUN_PREFIX):].rsplit("-", 1)[0]] = t
+        match = _MAPPED_VALUE.match(t.name)
+        if match:
+            parents.setdefault(match["child"], [])
+            if match["parent"] not in parents[match["child"]]:
+                parents[match["child"]].append(match["parent"])
+            mapped.setdefault(match["child"], []).append(match["param"])
+    run_ids: Dict[str, str] = {}
+    if any(t.state == "Success" for t in creators.values()):
+        from prefect.backend import FlowRunView
+
+        by_slug = results_by_slug(FlowRunView.from_flow_run_id(record.run_id))
+        run_ids = {name: by_slug[t.slug] for name, t in creators.items() if t.slug in by_slug}
+    rows = {}
+    if run_ids:
+        where = {"id": {"_in": sorted(run_ids.values())}}
+        gql = {"query": {with_args("flow_run", {"where": where}): _RUN_FIELDS}}
+        rows = {r.id: _record(r) for r in connection.graphql(connection.client(), gql).data.flow_run}
+    children = []
+    for name in _in_dependency_order(creators, parents):
+        child_run = rows.get(run_ids.get(name))
+        if child_run is None:  # never created: a parent failed, or the composed run stopped first
+            created = creators[name]
+            children.append(ChildRun(name, created.state, parents=parents.get(name, [])))
+            continue
+        children.append(ChildRun(
+            name, child_run.state, child_run.start, child_run.end, parents.get(name, []),
+            {p: child_run.parameters.get(p) for p in mapped.get(name, [])}, child_run.run_id,
+        ))
+    return children
+
+
+def _in_dependency_order(children, parents: Dict[str, List[str]]) -> List[str]:
+    order: List[str] = []
+    remaining = sorted(children)
+    while remaining:
+        ready = [c for c in remaining if all(p in order or p not in children for p in parents.get(c, []))]
+        ready = ready or remaining[:1]  # a cycle cannot be registered; never loop forever
+        order.append(ready[0])
+        remaining.remove(ready[0])
+    return order
+
+
+def run_result(connection, run_id: str, task_name: str):
+    """A finished server run's task result, read as ``run_and_return`` reads it (the flow does not run again).
+
+    Raises:
+        RunNotFoundError: the server has no run with this id.
+        TaskNotInFlowError: the run has no task of that name.
+        RunResultNotRecordedError: the run or the task did not finish, or its result cannot be read.
+    """
+    from prefect.backend import FlowRunView
+
+    row = _query_run(connection, run_id)
+    names = {t.task.slug: t.task.name for t in row.task_runs}
+    if task_name not in names.values():
+        raise TaskNotInFlowError(
+            row.flow.name, task_name, set(names.values()),
+            context=f"run {run_id!r} was asked for task {task_name!r}",
+        )
+    if row.state in (None, "Scheduled", "Submitted", "Pending", "Running", "Cancelling"):
+        raise RunResultNotRecordedError(run_id, task_name, f"the run has not finished ({row.state})")
+    view = FlowRunView.from_flow_run_id(run_id)
+    values = []
+    for task_run in sorted(view.get_all_task_runs(), key=lambda t: slug_order(t.task_slug)):
+        if task_run.map_index != -1 or names.get(task_run.task_slug) != task_name:
+            continue
+        if not task_run.state.is_successful():
+            message = f" ({task_run.state.message})" if task_run.state.message else ""
+            raise RunResultNotRecordedError(run_id, task_name, f"its state is {type(task_run.state).__name__}{message}")
+        try:
+            values.append(task_run_value(row.flow.name, task_name, task_run))
+        except EmptyResultError as exc:
+            raise RunResultNotRecordedError(run_id, task_name, str(exc)) from None
+    return values[0] if len(values) == 1 else values
