@@ -167,15 +167,17 @@ def test_a_failing_child_stops_its_descendants_and_lets_independent_branches_fin
         ],
     )
     seen = {}
-    with pytest.raises(FlowNotLoadedError, match="not composed yet"):
-        ChildProgress(fof, print)
-    fof.compose("x")
-    progress = ChildProgress(fof, lambda child, state: seen.__setitem__(child, state))
     with pytest.raises(FlowFailedError) as info:
-        fof.run_and_return({"failing-x": 3}, task_runner_state_handlers=[progress])
+        fof.run_and_return({"failing-x": 3}, progress=lambda e: e.state and seen.__setitem__(e.child, e.state))
     assert info.value.failed_tasks == {"failing/fail": "ValueError: cannot handle 3"}
     assert "'failing'" in str(info.value) and "cannot handle 3" in str(info.value)
     assert seen == {"failing": "Failed", "adder": "TriggerFailed", "doubler": "Success"}
+
+
+def test_a_child_progress_needs_the_flow_of_flows_composed(registered):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    with pytest.raises(FlowNotLoadedError, match="not composed yet"):
+        ChildProgress(fof, print)
 
 
 # A diamond: doubler feeds two branches, each waits for the other (ft.BARRIER), and

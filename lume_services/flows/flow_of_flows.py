@@ -18,8 +18,9 @@ Both share the declaration parser (``_spec``), the dependency graph
 """
 
 import re
+import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from dependency_injector.wiring import Provide, inject
 from pydantic import root_validator
@@ -33,17 +34,23 @@ from lume_services.flows._names import composed_task_name, exposed_parameter_nam
 from lume_services.flows._results import group_inline_results
 from lume_services.flows._spec import check_exposed_names, check_mappings, child_flows, load_yaml
 from lume_services.flows.flow import Flow, FlowRunConfig
-from lume_services.flows.progress import ChildProgress
+from lume_services.flows.progress import ChildEvent, ChildProgress
 from lume_services.services.scheduling.backends.backend import RunConfig
 from lume_services.services.scheduling.service import SchedulingService
 
 __all__ = [
+    "ChildEvent",
     "ChildProgress",
+    "ChildReregisteredWarning",
     "FlowOfFlows",
     "composed_task_name",
     "exposed_parameter_name",
     "topological_order",
 ]
+
+class ChildReregisteredWarning(UserWarning):
+    """A composing flow was registered again after the flow of flows was built: it would run the old version."""
+
 
 # passes the scheduling service given to from_yaml() into the validator
 _SERVICE_KEY = "__scheduling_service__"
@@ -271,7 +278,12 @@ class FlowOfFlows(Flow):
 
         Returns:
             What the backend returns for a run (the final state locally).
+
+        Warns:
+            ChildReregisteredWarning: a child was registered again since this
+                flow of flows was built (it runs the version it was built with).
         """
+        self.warn_if_children_reregistered(scheduling_service=scheduling_service)
         self.ensure_composed(scheduling_service=scheduling_service)
         return super().run(parameters, run_config, scheduling_service=scheduling_service, **kwargs)
 
@@ -282,6 +294,7 @@ class FlowOfFlows(Flow):
         run_config: Union[RunConfig, FlowRunConfig, None] = None,
         task_name: Optional[str] = None,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        progress: Optional[Callable[[ChildEvent], Any]] = None,
         **kwargs,
     ):
         """Run the flow of flows and return results by child.
@@ -292,6 +305,12 @@ class FlowOfFlows(Flow):
             task_name: ``None`` for ``{child: {task: result}}``; ``"<child>/<task>"``
                 for one task's result; or a bare task name unique across children.
             scheduling_service: the service to run with; injected when omitted.
+            progress: called with a :class:`ChildEvent` as each child starts
+                and finishes, from this process, under every executor; an
+                error in it is logged and never changes the run. Reported
+                where flows run in this process (the local backend); on
+                server backends each child is a flow run of its own, seen in
+                the server's UI.
 
         Returns:
             The results. A child's results include its parameters, with the
@@ -300,12 +319,55 @@ class FlowOfFlows(Flow):
         Raises:
             TaskNotInFlowError: ``task_name`` names no task (checked before running).
             FlowFailedError: a child failed; names the child, its failed task and the error.
+
+        Warns:
+            ChildReregisteredWarning: a child was registered again since this
+                flow of flows was built (it runs the version it was built with).
         """
         wanted = self.resolve_task_name(task_name) if task_name is not None else None
+        self.warn_if_children_reregistered(scheduling_service=scheduling_service)
         self.ensure_composed(scheduling_service=scheduling_service)
         if scheduling_service.composition == "per_child":
             return run_per_child(self, scheduling_service, parameters, run_config, wanted, **kwargs)
+        if progress is not None and scheduling_service.reports_task_events:
+            kwargs["task_events"] = ChildProgress(self, progress)
         return run_inline(self, scheduling_service, parameters, run_config, wanted, **kwargs)
+
+    @inject
+    def warn_if_children_reregistered(
+        self,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+    ) -> List[str]:
+        """Warn when a composing flow's latest registered version is not the one this flow of flows holds.
+
+        A flow of flows keeps the children it was built with; a child
+        registered again since (a notebook cell run twice, a CI job) would
+        run its old code. Build the flow of flows again to use the new versions.
+
+        Returns:
+            The names of the children registered again.
+        """
+        latest: Dict[Optional[str], Dict[str, str]] = {}
+        stale = []
+        for name, child in self.composing_flows.items():
+            if child.flow_id is None or child.project_name is None:
+                continue
+            if child.project_name not in latest:
+                rows = scheduling_service.list_flows(child.project_name)
+                latest[child.project_name] = {row["name"]: row["flow_id"] for row in rows}
+            current = latest[child.project_name].get(name)
+            if current is not None and current != child.flow_id:
+                stale.append(name)
+        if stale:
+            warnings.warn(
+                f"flow of flows {self.name!r}: {', '.join(repr(c) for c in stale)} "
+                "registered again since it was built; it runs the versions it was built with. "
+                "Build the flow of flows again (FlowOfFlows.from_yaml(...) or FlowOfFlows(...)) "
+                "to run the new versions",
+                ChildReregisteredWarning,
+                stacklevel=3,
+            )
+        return stale
 
     def group_results(self, flat: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
         """Turn the composed flow's results into ``{child: {task: result}}``.

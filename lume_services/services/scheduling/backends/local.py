@@ -24,6 +24,7 @@ from lume_services.services.scheduling.backends.backend import (
 )
 from lume_services.services.scheduling.backends.executors import ExecutorConfig
 from lume_services.services.scheduling.backends.registry import LocalFlowRegistry
+from lume_services.services.scheduling.backends.task_events import observed
 
 
 class LocalRunConfig(RunConfig):
@@ -92,6 +93,7 @@ class LocalBackend(Backend):
 
     requires_registration = False
     composition = "inline"
+    reports_task_events = True
 
     def __init__(
         self,
@@ -133,7 +135,7 @@ class LocalBackend(Backend):
 
     # --- runs -----------------------------------------------------------------
 
-    def start_run(self, options, *, flow=None, flow_id=None, **runner_kwargs):
+    def start_run(self, options, *, flow=None, flow_id=None, task_events=None, **runner_kwargs):
         """Run ``flow`` in this process and return its final Prefect state.
 
         Args:
@@ -141,6 +143,9 @@ class LocalBackend(Backend):
                 ``LocalRunConfig``, a Prefect ``LocalRun`` or ``None``.
             flow: the Prefect flow to run.
             flow_id: ignored (the local backend runs the flow object itself).
+            task_events: a :class:`~lume_services.services.scheduling.backends.task_events.TaskEvents`
+                told, in this process, when each task starts and finishes, under
+                every executor (it is never sent to the tasks).
             **runner_kwargs: passed to Prefect's ``FlowRunner.run``, for example
                 ``task_runner_state_handlers`` to follow task states as they change.
 
@@ -154,10 +159,13 @@ class LocalBackend(Backend):
         """
         env, working_dir, executor = self._local_run_config(options.run_config)
         check_parameters(flow, options.parameters)
+        prefect_executor = executor.build()
+        if task_events is not None:
+            prefect_executor = observed(prefect_executor, task_events)
         with _run_environment(env, working_dir):
             return flow.run(
                 parameters=options.parameters,
-                executor=executor.build(),
+                executor=prefect_executor,
                 run_on_schedule=False,
                 **runner_kwargs,
             )
