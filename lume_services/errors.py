@@ -652,3 +652,7 @@ class ImageBuildError(LUMEServicesError):
             f"image {image!r} failed to build: {reason}\n"
             f"last {len(last)} lines of the build log:\n{shown}"
         )
+
+
+class GraphvizNotFoundError(LUMEServicesError):
+    """Rendering a picture as svg or png needs Graphviz's ``dot`` program, which is not on PATH."""

@@ -316,3 +316,18 @@ def test_validation_does_not_load_children_again_on_assignment(registered):
     fof.labels = ["other"]
     assert {n: c.prefect_flow for n, c in fof.composing_flows.items()} == flows_before
     assert fof.labels == ["other"]
+
+
+def test_a_child_registered_again_since_the_flow_of_flows_was_built_is_warned_of(registered):
+    from lume_services.flows.flow_of_flows import ChildReregisteredWarning
+
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter
+
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    with PrefectFlow("doubler") as changed:
+        ft.double(Parameter("x", default=2))  # a new default: a new version
+    Flow(name="doubler", project_name="test", prefect_flow=changed).register()
+    with pytest.warns(ChildReregisteredWarning, match="'doubler' registered again since it was built"):
+        fof.run_and_return({"doubler-x": 1})
+    assert FlowOfFlows.from_yaml(CHAIN).warn_if_children_reregistered() == []

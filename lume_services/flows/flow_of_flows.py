@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from dependency_injector.wiring import Provide, inject
-from pydantic import root_validator
+from pydantic import PrivateAttr, root_validator
 
 from lume_services.config import Context
-from lume_services.errors import TaskNotInFlowError
+from lume_services.errors import FlowFailedError, TaskNotInFlowError
 from lume_services.flows._compose_inline import compose_inline, run_inline
 from lume_services.flows._compose_per_child import compose_per_child, run_per_child
 from lume_services.flows._graph import parents, topological_order
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
+from lume_services.flows._picture import Edge, dot, edges, mermaid
 from lume_services.flows._results import group_inline_results
 from lume_services.flows._spec import check_exposed_names, check_mappings, child_flows, load_yaml
 from lume_services.flows.flow import Flow, FlowRunConfig
@@ -42,6 +43,7 @@ __all__ = [
     "ChildEvent",
     "ChildProgress",
     "ChildReregisteredWarning",
+    "Edge",
     "FlowOfFlows",
     "composed_task_name",
     "exposed_parameter_name",
@@ -73,6 +75,9 @@ class FlowOfFlows(Flow):
     """
 
     composing_flows: dict
+
+    # child -> final state of the last run_and_return ("Success", "Failed", "TriggerFailed")
+    _child_states: Dict[str, str] = PrivateAttr(default_factory=dict)
 
     @root_validator(pre=True)
     def validate(cls, values):  # noqa: N805 (pydantic root validator; the reference API name)
@@ -142,6 +147,43 @@ class FlowOfFlows(Flow):
                     context=f"task name {task_name!r} is shared by flows {owners}; use '<child>/<task>'",
                 )
         raise TaskNotInFlowError(self.name, task_name, valid)
+
+    # --- pictures ----------------------------------------------------------------
+
+    def dag(self) -> List[Edge]:
+        """The DAG of children: one :class:`Edge` per mapped parameter (parent, task, child, parameter, map type)."""
+        return edges(self)
+
+    @property
+    def child_states(self) -> Dict[str, str]:
+        """``{child: final state}`` of the last :meth:`run_and_return` (empty before one)."""
+        return dict(self._child_states)
+
+    def to_mermaid(self, states: Optional[Dict[str, str]] = None) -> str:
+        """The DAG of children as a Mermaid flowchart, edges labelled ``"<parameter> (<map type>)"``.
+
+        Args:
+            states: ``{child: state}`` to colour the children by; ``None``
+                uses :attr:`child_states` (the last run's).
+        """
+        return mermaid(self, self._child_states if states is None else states)
+
+    def to_dot(self, states: Optional[Dict[str, str]] = None) -> str:
+        """The DAG of children as Graphviz DOT (see :meth:`to_mermaid`)."""
+        return dot(self, self._child_states if states is None else states)
+
+    def _repr_markdown_(self) -> str:
+        # Jupyter shows this when the object is a cell's value (JupyterLab >= 4.1 draws Mermaid)
+        return f"**flow of flows `{self.name}`**\n\n```mermaid\n{self.to_mermaid()}```\n"
+
+    def _repr_html_(self) -> Optional[str]:
+        # an SVG when Graphviz is here (extra "viz"); None lets Jupyter show the Markdown instead
+        from lume_services.flows._picture import render
+
+        try:
+            return render(self.to_dot(), "svg").decode()
+        except Exception:
+            return None
 
     # --- composition ----------------------------------------------------------
 
@@ -327,11 +369,22 @@ class FlowOfFlows(Flow):
         wanted = self.resolve_task_name(task_name) if task_name is not None else None
         self.warn_if_children_reregistered(scheduling_service=scheduling_service)
         self.ensure_composed(scheduling_service=scheduling_service)
+        self._child_states = {}
         if scheduling_service.composition == "per_child":
-            return run_per_child(self, scheduling_service, parameters, run_config, wanted, **kwargs)
-        if progress is not None and scheduling_service.reports_task_events:
-            kwargs["task_events"] = ChildProgress(self, progress)
-        return run_inline(self, scheduling_service, parameters, run_config, wanted, **kwargs)
+            try:
+                results = run_per_child(self, scheduling_service, parameters, run_config, wanted, **kwargs)
+            except FlowFailedError as exc:
+                self._child_states = {name.partition("/")[0]: "Failed" for name in exc.failed_tasks}
+                raise
+            self._child_states = {child: "Success" for child in self.composing_flows}
+            return results
+        listener = ChildProgress(self, progress or (lambda event: None))
+        if scheduling_service.reports_task_events:
+            kwargs["task_events"] = listener
+        try:
+            return run_inline(self, scheduling_service, parameters, run_config, wanted, **kwargs)
+        finally:
+            self._child_states = listener.final_states()
 
     @inject
     def warn_if_children_reregistered(

@@ -128,6 +128,11 @@ class ChildProgress(TaskEvents):
                 if child not in self._finished:
                     self._finish(child, now)
 
+    def final_states(self) -> Dict[str, str]:
+        """``{child: state}`` of the children reported finished so far."""
+        with self._lock:
+            return {c: self._states[c] for c in self._finished}
+
     # --- how a child's start, state and finish are decided ---------------------------
 
     def _child_of(self, task_name: str, map_index: Optional[int]) -> Optional[str]:
