@@ -3,7 +3,8 @@
 #
 #   bash scripts/test.sh [pytest arguments]
 #
-# 1. a virtual environment in .venv with the package and its test extra;
+# 1. a virtual environment in .venv with the package and its test and docs extras, and
+#    a Jupyter kernel of that venv (the docs notebook runs under it);
 # 2. a Docker engine and the local Python base image (scripts/docker-engine.sh),
 #    so the Docker tests run; where no engine can be had they skip with the reason;
 # 3. pytest (warnings are errors; see pyproject.toml).
@@ -15,10 +16,10 @@ if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv with $($PYTHON --version)"
     "$PYTHON" -m venv .venv
 fi
-echo "== installing lume-services with its test extra"
+echo "== installing lume-services with its test and docs extras"
 # pip's notes about the local package mirrors are noise here; pip's own status decides
 pip_log="$(mktemp)"
-if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' >"$pip_log" 2>&1; then
+if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,docs]' >"$pip_log" 2>&1; then
     grep -v "^WARNING: Location .* is ignored" "$pip_log" >&2 || true
     echo "== installing lume-services failed" >&2
     exit 1
@@ -26,6 +27,8 @@ fi
 grep -v "^WARNING: Location .* is ignored" "$pip_log" || true
 rm -f "$pip_log"
 .venv/bin/python -c "import lume_services, prefect; print('== lume-services', lume_services.__version__, 'on prefect', prefect.__version__)"
+# the kernel "python3" of this venv (inside it: nothing is written to the user's Jupyter)
+.venv/bin/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lume-services)" >/dev/null
 
 if [ "${LUME_SKIP_DOCKER:-0}" != "1" ]; then
     echo "== docker engine and local base image"
