@@ -245,6 +245,17 @@ def test_closed_pipes_do_not_change_the_outcome(lume_home, tmp_path):
     assert proc.wait(timeout=120) == 0
 
 
+def test_a_closed_stdout_does_not_turn_a_failed_run_into_a_success(lume_home, flows_dir):
+    invoke("flows", "register", "my_flows:failer", "--project", "demo")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lume_services.cli.main", "flows", "run", "failer", "--project", "demo", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=flows_dir,
+    )
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 1
+
+
 def test_an_invalid_yaml_file_is_a_one_line_input_error(lume_home, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")

@@ -30,6 +30,11 @@ class Failed(Exception):
     """The command did its work and some of it failed (exit 1); the details are printed already."""
 
 
+def mark_failed(ctx: click.Context) -> None:
+    """Record that the command failed, before printing it: a closed stdout then still exits 1."""
+    ctx.find_root().meta["lume.failed"] = True
+
+
 def to_jsonable(value: Any) -> Any:
     """A value as JSON can hold it: models as their fields, paths as strings, exceptions as their message.
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from lume_services.cli._options import json_option, parse_parameters, verbosity
-from lume_services.cli._output import Failed, emit, note, one_line
+from lume_services.cli._output import Failed, emit, mark_failed, note, one_line
 
 
 @click.group("flow-of-flows")
@@ -39,6 +39,7 @@ def run_and_report(ctx: click.Context, fof, parameters: dict, as_json: bool, ext
     try:
         results = fof.run_and_return(parameters, progress=progress)
     except FlowFailedError as exc:
+        mark_failed(ctx)
         if as_json:
             emit({**document, "state": "Failed", "elapsed": time.monotonic() - start, "error": one_line(exc),
                   "failed_tasks": exc.failed_tasks, "children": _children(fof, elapsed)}, True)

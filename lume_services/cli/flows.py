@@ -6,7 +6,7 @@ import click
 
 from lume_services.cli._collect import collect
 from lume_services.cli._options import json_option, parse_parameters, verbosity
-from lume_services.cli._output import Failed, InputError, emit, note, one_line
+from lume_services.cli._output import Failed, InputError, emit, mark_failed, note, one_line
 
 
 def service():
@@ -75,6 +75,8 @@ def register(ctx, flow_specs, modules, paths, project_name, name, image, labels,
         outcome["version"] = after.get(outcome["name"], {}).get("version")
     counts = {s: sum(o["status"] == s for o in outcomes) for s in ("new", "new version", "unchanged", "failed")}
     document = {"project": project_name, "flows": outcomes, "summary": counts}
+    if counts["failed"]:
+        mark_failed(ctx)
 
     def text(doc):
         for o in doc["flows"]:
@@ -138,6 +140,7 @@ def run(ctx, flow_name, project_name, params, task_name, as_json):
     try:
         results = flow.run_and_return(parameters, task_name=task_name, scheduling_service=svc)
     except FlowFailedError as exc:
+        mark_failed(ctx)
         elapsed = time.monotonic() - start
         if not quiet:
             note(f"flow {flow_name!r} finished: Failed in {elapsed:.2f} s")

@@ -92,7 +92,7 @@ class _Main(click.Group):
             # stdout closed (`| head`): what was asked is done; say nothing more
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-            ctx.exit(OK)
+            ctx.exit(FAILED if ctx.meta.get("lume.failed") else OK)
         except Exception as exc:  # LUMEServicesError, YAML, pydantic, import errors, the unexpected
             code = _error_exit_code(exc)
             message = _error_message(exc)
