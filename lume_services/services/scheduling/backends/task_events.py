@@ -17,6 +17,7 @@ the listener is not called again.
 """
 
 import logging
+import threading
 from typing import Any, Dict, Optional
 
 logger = logging.getLogger(__name__)
@@ -147,17 +148,57 @@ def _DaskCallback(prefect_callback, observed: "_ObservedLocalDask"):
 
 
 class _ObservedDask(_Observed):
+    """Reports a task when its future is done, from the client's callback thread.
+
+    A callback that cannot fetch the state (the run is ending and the cluster
+    already forgot the key) leaves the task to :meth:`wait`, which reports it
+    with the state Prefect gathered; each task is reported once.
+    """
+
+    def __init__(self, inner, events: TaskEvents):
+        super().__init__(inner, events)
+        self.tasks: Dict[Any, tuple] = {}  # future key -> (task name, map index)
+        self.reported: set = set()
+        self.lock = threading.Lock()
+
     def submit(self, fn, *args, extra_context=None, **kwargs):
         future = self.inner.submit(fn, *args, extra_context=extra_context, **kwargs)
         name, index = _task_of(extra_context)
         if name is not None:
-            future.add_done_callback(lambda f: self._done(f, name, index))
+            self.tasks[future.key] = (name, index)
+            future.add_done_callback(self._done)
         return future
 
-    def _done(self, future, name, index) -> None:
-        # runs in a thread of this process, once the future's result is here
+    def wait(self, futures):
+        resolved = self.inner.wait(futures)
+        self._report_resolved(futures, resolved)
+        return resolved
+
+    def _done(self, future) -> None:
+        # runs in a thread of this process once the future is done
+        if future.status != "finished":
+            return
         try:
-            state = future.result() if future.status == "finished" else None
-        except Exception:
-            state = None
-        self.safe.finished(name, index, state)
+            state = future.result()
+        except Exception:  # the run is ending: wait() reports it
+            return
+        self._report(future.key, state)
+
+    def _report(self, key, state) -> None:
+        with self.lock:
+            if key in self.reported or key not in self.tasks:
+                return
+            self.reported.add(key)
+        self.safe.finished(*self.tasks[key], state)
+
+    def _report_resolved(self, futures, resolved) -> None:
+        """Walk what was waited for beside what it resolved to (dicts, lists, futures)."""
+        if isinstance(futures, dict) and isinstance(resolved, dict):
+            for key, value in futures.items():
+                if key in resolved:
+                    self._report_resolved(value, resolved[key])
+        elif isinstance(futures, (list, tuple)) and isinstance(resolved, (list, tuple)):
+            for value, result in zip(futures, resolved):
+                self._report_resolved(value, result)
+        elif getattr(futures, "key", None) in self.tasks:
+            self._report(futures.key, resolved)
