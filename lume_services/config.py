@@ -369,11 +369,39 @@ def wire(module: Union[str, ModuleType]) -> None:
     """Wire a module of yours that uses ``Provide[Context...]`` to :data:`context`.
 
     Call it after the module's ``@inject`` functions are defined: in a script,
-    ``config.wire(__name__)`` at its end; in a notebook, again after a cell
-    defines new ones (wiring fills in the functions that exist when it runs).
+    ``config.wire(__name__)`` at its end. In a notebook, call it once (after
+    the first cell that defines ``@inject`` functions): from then on the
+    notebook is wired again after every cell, so functions defined in later
+    cells work from the next cell on (call ``config.wire(__name__)`` again to
+    use one in the cell that defines it).
     """
     module = sys.modules[module] if isinstance(module, str) else module
     context.wire(modules=[module])
+    _rewire_after_each_cell(module)
+
+
+_REWIRED_IN_NOTEBOOK: set = set()
+
+
+def _rewire_after_each_cell(module: ModuleType) -> None:
+    """In a Jupyter kernel, wire the notebook again after every cell, so later cells' ``@inject`` functions work.
+
+    Wiring fills in the functions that exist when it runs; a notebook defines
+    new ones cell after cell. Only the notebook's own module (``__main__``)
+    is re-wired, once per cell.
+    """
+    if module.__name__ != "__main__" or module.__name__ in _REWIRED_IN_NOTEBOOK:
+        return
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+
+    def rewire(*_):
+        context.wire(modules=[module])
+
+    shell.events.register("post_run_cell", rewire)
+    _REWIRED_IN_NOTEBOOK.add(module.__name__)
 
 
 def configure(settings: Optional[LUMEServicesSettings] = None) -> Context:

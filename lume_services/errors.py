@@ -1222,3 +1222,18 @@ class RunHistoryNotPrunableError(LUMEServicesError):
             "lume-services; delete them there (Prefect's UI or its GraphQL API), or prune "
             "the local backend's history (backend: local)"
         )
+
+
+class GraphvizNotFoundError(LUMEServicesError):
+    """Rendering a picture as svg or png needs Graphviz's ``dot`` program, which is not on PATH.
+
+    Args:
+        format: the format asked for (``svg`` or ``png``).
+    """
+
+    def __init__(self, format: str = "svg"):
+        self.format = format
+        super().__init__(
+            f"rendering {format} needs Graphviz's 'dot' program on PATH (Debian: apt-get install "
+            "graphviz); '--format dot' or '--format mermaid' need nothing"
+        )

@@ -25,8 +25,8 @@ def import_type_string(value: object, base: Type[T], error: Callable[[object, st
         error: builds the exception to raise from ``(value, reason)``.
 
     Raises:
-        The exception ``error`` builds, when the string is malformed, cannot be
-        imported, or does not name a subclass of ``base``.
+        Exception: the one ``error`` builds, when the string is malformed,
+            cannot be imported, or does not name a subclass of ``base``.
     """
     if not isinstance(value, str) or ":" not in value:
         raise error(value, "it is not a 'module:ClassName' string")
@@ -51,8 +51,8 @@ def parse_reference(value: object, keys: Sequence[str], error: Callable[[object,
         error: builds the exception to raise from ``(value, reason)``.
 
     Raises:
-        The exception ``error`` builds, when the value is not JSON, not a dict,
-        or misses a key.
+        Exception: the one ``error`` builds, when the value is not JSON, not a
+            dict, or misses a key.
     """
     if isinstance(value, str):
         try:

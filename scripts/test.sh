@@ -3,7 +3,8 @@
 #
 #   bash scripts/test.sh [pytest arguments]
 #
-# 1. a virtual environment in .venv with the package and its test extra;
+# 1. a virtual environment ($VENV, default .venv) with the package and its test and docs extras, and
+#    a Jupyter kernel of that venv (the docs notebook runs under it);
 # 2. a Docker engine and the local Python base image (scripts/docker-engine.sh),
 #    so the Docker tests run; where no engine can be had they skip with the reason;
 # 3. pytest (warnings are errors; see pyproject.toml).
@@ -11,21 +12,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-    echo "== creating .venv with $($PYTHON --version)"
-    "$PYTHON" -m venv .venv
+VENV="${VENV:-.venv}"   # another interpreter, another venv: PYTHON=python3.12 VENV=.venv312
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating $VENV with $($PYTHON --version)"
+    "$PYTHON" -m venv "$VENV"
 fi
-echo "== installing lume-services with its test extra"
+echo "== installing lume-services with its test and docs extras"
 # pip's notes about the local package mirrors are noise here; pip's own status decides
 pip_log="$(mktemp)"
-if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' >"$pip_log" 2>&1; then
+# pendulum 2 (Prefect 1) builds from source; on Python 3.12 its build script needs setuptools'
+# distutils in the venv itself, so the build tools go in first and the build is not isolated
+if ! { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check setuptools wheel 'poetry-core<2' &&
+       "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation -e '.[test,docs]'; } >"$pip_log" 2>&1; then
     grep -v "^WARNING: Location .* is ignored" "$pip_log" >&2 || true
     echo "== installing lume-services failed" >&2
     exit 1
 fi
 grep -v "^WARNING: Location .* is ignored" "$pip_log" || true
 rm -f "$pip_log"
-.venv/bin/python -c "import lume_services, prefect; print('== lume-services', lume_services.__version__, 'on prefect', prefect.__version__)"
+"$VENV/bin/python" -c "import lume_services, prefect; print('== lume-services', lume_services.__version__, 'on prefect', prefect.__version__)"
+# the kernel "python3" of this venv (inside it: nothing is written to the user's Jupyter)
+"$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lume-services)" >/dev/null
 
 if [ "${LUME_SKIP_DOCKER:-0}" != "1" ]; then
     echo "== docker engine and local base image"
@@ -38,4 +45,4 @@ if [ "${LUME_SKIP_DOCKER:-0}" != "1" ]; then
 fi
 
 echo "== pytest"
-exec .venv/bin/python -m pytest "$@"
+exec "$VENV/bin/python" -m pytest "$@"

@@ -167,15 +167,17 @@ def test_a_failing_child_stops_its_descendants_and_lets_independent_branches_fin
         ],
     )
     seen = {}
-    with pytest.raises(FlowNotLoadedError, match="not composed yet"):
-        ChildProgress(fof, print)
-    fof.compose("x")
-    progress = ChildProgress(fof, lambda child, state: seen.__setitem__(child, state))
     with pytest.raises(FlowFailedError) as info:
-        fof.run_and_return({"failing-x": 3}, task_runner_state_handlers=[progress])
+        fof.run_and_return({"failing-x": 3}, progress=lambda e: e.state and seen.__setitem__(e.child, e.state))
     assert info.value.failed_tasks == {"failing/fail": "ValueError: cannot handle 3"}
     assert "'failing'" in str(info.value) and "cannot handle 3" in str(info.value)
     assert seen == {"failing": "Failed", "adder": "TriggerFailed", "doubler": "Success"}
+
+
+def test_a_child_progress_needs_the_flow_of_flows_composed(registered):
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    with pytest.raises(FlowNotLoadedError, match="not composed yet"):
+        ChildProgress(fof, print)
 
 
 # A diamond: doubler feeds two branches, each waits for the other (ft.BARRIER), and
@@ -314,3 +316,18 @@ def test_validation_does_not_load_children_again_on_assignment(registered):
     fof.labels = ["other"]
     assert {n: c.prefect_flow for n, c in fof.composing_flows.items()} == flows_before
     assert fof.labels == ["other"]
+
+
+def test_a_child_registered_again_since_the_flow_of_flows_was_built_is_warned_of(registered):
+    from lume_services.flows.flow_of_flows import ChildReregisteredWarning
+
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter
+
+    fof = FlowOfFlows.from_yaml(CHAIN)
+    with PrefectFlow("doubler") as changed:
+        ft.double(Parameter("x", default=2))  # a new default: a new version
+    Flow(name="doubler", project_name="test", prefect_flow=changed).register()
+    with pytest.warns(ChildReregisteredWarning, match="'doubler' registered again since it was built"):
+        fof.run_and_return({"doubler-x": 1})
+    assert FlowOfFlows.from_yaml(CHAIN).warn_if_children_reregistered() == []

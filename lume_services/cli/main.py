@@ -1,301 +1,207 @@
-"""The ``lume-services`` command line."""
+"""The ``lume-services`` command line.
 
-import importlib
-import json
+Each group lives in its own module (``cli/flows.py``, ``cli/flow_of_flows.py``)
+and is added to :data:`main` at the end of this one; a new group is one more
+``main.add_command``. What every command shares is here: the verbosity and
+``--debug`` options, and the one place errors become an ``error: ...`` line
+and an exit code (see ``cli/_output.py``, and docs/cli.md for the codes).
+"""
+
+import logging
 import os
 import sys
-from pathlib import Path
-from typing import Any, Dict, Tuple
 
 import click
 
-# Prefect logs every task run at INFO to stdout; the CLI prints its own summary.
+from lume_services.cli._options import json_option, parse_parameters, verbosity
+from lume_services.cli._output import FAILED, OK, USAGE, Failed, InputError, emit, note, print_error
+
+# Prefect logs every task run at INFO; the CLI reports runs itself (-v shows Prefect's lines).
 os.environ.setdefault("PREFECT__LOGGING__LEVEL", "WARNING")
 
+_LEVELS = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}
 
-def _parse_parameters(pairs: Tuple[str, ...]) -> Dict[str, Any]:
-    params: Dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--param")
+
+def _error_exit_code(exc: BaseException) -> int:
+    """2 for input that is wrong (nothing ran), 1 for work that failed."""
+    import pydantic
+    import yaml
+
+    from lume_services import errors
+
+    input_errors = (
+        errors.EnvironmentNotConfiguredError,
+        errors.ExecutorNotAvailableError,
+        errors.UnsupportedRunConfigError,
+        errors.FlowNotFoundError,
+        errors.TaskNotInFlowError,
+        errors.ParameterNotInFlowError,
+        errors.MissingParameterError,
+        errors.ParentFlowNotInFlowsError,
+        errors.UnknownMapTypeError,
+        errors.MissingDBAttributeError,
+        errors.InvalidFlowOfFlowsError,
+        errors.DuplicateFlowNameError,
+        errors.FlowCycleError,
+        errors.MissingExtraError,
+        errors.GraphvizNotFoundError,
+        InputError,
+        yaml.YAMLError,
+        pydantic.ValidationError,
+        ImportError,
+        SyntaxError,
+    )
+    return USAGE if isinstance(exc, input_errors) else FAILED
+
+
+def _error_message(exc: BaseException) -> str:
+    import pydantic
+    import yaml
+
+    if isinstance(exc, pydantic.ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return f"invalid {exc.model.__name__}: {problems}"
+    if isinstance(exc, yaml.YAMLError):
+        return f"invalid YAML: {exc}"
+    from lume_services.errors import LUMEServicesError
+
+    if isinstance(exc, (LUMEServicesError, InputError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc} (--debug shows the traceback)"
+
+
+class _Main(click.Group):
+    """The root group: turns what a command raises into one error line and its exit code."""
+
+    def invoke(self, ctx: click.Context):
         try:
-            params[name] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[name] = raw  # a plain string
-    return params
+            return super().invoke(ctx)
+        except click.UsageError as exc:  # wrong options or arguments: one line, like every error
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            print_error(f"{exc.format_message()} (see '{where} --help')", ctx)
+            if ctx.meta.get("lume.json"):
+                emit({"error": {"type": "UsageError", "message": exc.format_message()}, "exit_code": USAGE}, True)
+            ctx.exit(USAGE)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Failed:
+            ctx.exit(FAILED)
+        except BrokenPipeError:
+            # stdout closed (`| head`): what was asked is done; say nothing more
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(FAILED if ctx.meta.get("lume.failed") else OK)
+        except Exception as exc:  # LUMEServicesError, YAML, pydantic, import errors, the unexpected
+            code = _error_exit_code(exc)
+            message = _error_message(exc)
+            print_error(message, ctx)
+            if ctx.meta.get("lume.json"):
+                emit({"error": {"type": type(exc).__name__, "message": message}, "exit_code": code}, True)
+            ctx.exit(code)
 
 
-def _import_object(spec: str):
-    module_name, sep, attr = spec.partition(":")
-    if not sep:
-        raise click.BadParameter(f"{spec!r} is not MODULE:ATTRIBUTE", param_hint="FLOW")
-    sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    finally:
-        sys.path.pop(0)
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise click.BadParameter(f"module {module_name!r} has no attribute {attr!r}", param_hint="FLOW")
+def _set_prefect_logging(level: int) -> None:
+    """Prefect's log level, and its lines on stderr (Prefect writes them to stdout)."""
+    if "prefect" not in sys.modules:
+        os.environ["PREFECT__LOGGING__LEVEL"] = logging.getLevelName(level)
+        return
+    prefect_logger = logging.getLogger("prefect")
+    prefect_logger.setLevel(level)
+    for handler in prefect_logger.handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setStream(sys.stderr)
 
 
-def _show(value: Any) -> str:
-    return json.dumps(value, indent=2, default=repr, sort_keys=True)
-
-
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(1)
-
-
-@click.group()
+@click.group(cls=_Main)
 @click.version_option(package_name="lume-services")
-def main():
+@click.option("-v", "--verbose", count=True, help="More output on stderr: -v shows Prefect's task log lines.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr (no progress).")
+@click.option("--debug", is_flag=True, envvar="LUME_DEBUG", help="Show the traceback of an error (also LUME_DEBUG=1).")
+@click.pass_context
+def main(ctx, verbose, quiet, debug):
     """Register, run and compose Prefect 1 flows with lume-services.
 
     Services are configured from LUME_* environment variables (see
     `lume-services env`); with none set, the embedded local defaults are used.
+
+    Data goes to stdout (with --json: exactly one JSON document); progress,
+    logs and errors go to stderr. Exit codes: 0 ok, 1 a run or registration
+    failed, 2 wrong usage or invalid input.
     """
+    level = -1 if quiet else min(verbose, 1)
+    ctx.meta["lume.verbosity"] = level
+    ctx.meta["lume.debug"] = debug
+    if "prefect" in sys.modules:  # in-process callers (tests, notebooks): restore afterwards
+        prefect_logger = logging.getLogger("prefect")
+        saved = prefect_logger.level, [(h, h.stream) for h in prefect_logger.handlers if type(h) is logging.StreamHandler]
+
+        def restore():
+            prefect_logger.setLevel(saved[0])
+            for handler, stream in saved[1]:
+                handler.setStream(stream)
+
+        ctx.call_on_close(restore)
+    _set_prefect_logging(_LEVELS[level] if verbose < 2 else logging.DEBUG)
 
 
 @main.command()
-def env():
-    """List the environment variables lume-services reads."""
+@json_option
+def env(as_json):
+    """List the environment variables lume-services reads (secrets shown as "(set)")."""
     from lume_services.config import get_env_vars
 
+    shown = {}
     for name in get_env_vars():
         value = os.environ.get(name)
-        shown = "(set)" if value is not None and any(s in name for s in ("PASSWORD", "KEY", "TOKEN")) else value
-        click.echo(f"{name}={shown}" if value is not None else name)
+        secret = any(s in name for s in ("PASSWORD", "KEY", "TOKEN"))
+        shown[name] = "(set)" if value is not None and secret else value
 
+    def text(values):
+        for name, value in values.items():
+            click.echo(f"{name}={value}" if value is not None else name)
 
-@main.group()
-def flows():
-    """Register and list flows."""
-
-
-@flows.command("register")
-@click.argument("flow_spec", metavar="MODULE:FLOW")
-@click.option("--name", help="Name to register under (default: the Prefect flow's name).")
-@click.option("--project", "project_name", default=None, help="Project (created when missing).")
-@click.option("--image", default=None, help="Image the flow runs in (container backends).")
-@click.option("--label", "labels", multiple=True, help="Agent label (repeatable).")
-def register_flow(flow_spec, name, project_name, image, labels):
-    """Register the Prefect flow MODULE:FLOW and print its flow id."""
-    from lume_services.errors import LUMEServicesError
-    from lume_services.flows.flow import Flow
-
-    prefect_flow = _import_object(flow_spec)
-    kwargs = {"name": name or prefect_flow.name, "project_name": project_name, "prefect_flow": prefect_flow}
-    if image:
-        kwargs["image"] = image
-    if labels:
-        kwargs["labels"] = list(labels)
-    try:
-        click.echo(Flow(**kwargs).register())
-    except LUMEServicesError as exc:
-        _fail(exc)
-
-
-@flows.command("list")
-@click.option("--project", "project_name", default=None, help="Only this project.")
-def list_flows(project_name):
-    """List the registered flows (latest versions)."""
-    for row in _service().list_flows(project_name):
-        click.echo(f"{row['project_name']}/{row['name']}  version {row['version']}  id {row['flow_id']}")
-
-
-@main.group("flow-of-flows")
-def flow_of_flows():
-    """Compose and run flows of flows."""
-
-
-def _run_flow_of_flows(fof, parameters) -> None:
-    from lume_services.flows.flow_of_flows import ChildProgress
-
-    order = fof.execution_order()
-    click.echo(f"flow of flows {fof.name!r}: {len(order)} flows, in order {', '.join(order)}")
-    fof.ensure_composed()
-    kwargs = {}
-    if _service().composition == "inline":  # children run in this process: report each
-        kwargs["task_runner_state_handlers"] = [
-            ChildProgress(fof, lambda child, state: click.echo(f"  flow {child!r} finished: {state}"))
-        ]
-    results = fof.run_and_return(parameters, **kwargs)
-    click.echo("results:")
-    click.echo(_show(results))
-
-
-def _service():
-    from lume_services.config import context
-
-    return context.scheduling_service()
-
-
-@flow_of_flows.command("run")
-@click.argument("yaml_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("-p", "--param", "params", multiple=True, help="CHILD-PARAMETER=VALUE (JSON or text).")
-def run_flow_of_flows(yaml_path, params):
-    """Compose the flow of flows in YAML_PATH and run it, printing each flow's state."""
-    from lume_services.errors import LUMEServicesError
-    from lume_services.flows.flow_of_flows import FlowOfFlows
-
-    try:
-        fof = FlowOfFlows.from_yaml(Path(yaml_path))
-        _run_flow_of_flows(fof, _parse_parameters(params))
-    except LUMEServicesError as exc:
-        _fail(exc)
+    emit(shown, as_json, text)
 
 
 @main.command()
 @click.option("--diamond", is_flag=True, help="Run the diamond-shaped example instead of the chain.")
 @click.option("-p", "--param", "params", multiple=True, help="CHILD-PARAMETER=VALUE (JSON or text).")
-def example(diamond, params):
+@json_option
+@click.pass_context
+def example(ctx, diamond, params, as_json):
     """Register the example flows (if needed) and run the example flow of flows.
 
     With no configuration it runs on the embedded local defaults under
     LUME_HOME (~/.lume_services). On a server backend the flows are registered
     and run there; container backends also need the flows' image (see
-    docs/docker.md).
+    docs/docker.md). Prints the results by child as JSON.
     """
-    from lume_services.errors import LUMEServicesError
+    from lume_services.cli.flow_of_flows import run_and_report
     from lume_services.examples import example_parameters, register_example_flows, yaml_path
     from lume_services.flows.flow_of_flows import FlowOfFlows
 
-    try:
-        for name, flow_id in register_example_flows().items():
-            click.echo(f"registered flow {name!r}: {flow_id}")
-        fof = FlowOfFlows.from_yaml(yaml_path("diamond" if diamond else "flow_of_flows"))
-        parameters = {**example_parameters(fof), **_parse_parameters(params)}
-        _run_flow_of_flows(fof, parameters)
-    except LUMEServicesError as exc:
-        _fail(exc)
+    registered = register_example_flows()
+    if verbosity(ctx) >= 0:
+        for name, flow_id in registered.items():
+            note(f"registered flow {name!r}: {flow_id}")
+    fof = FlowOfFlows.from_yaml(yaml_path("diamond" if diamond else "flow_of_flows"))
+    parameters = {**example_parameters(fof), **parse_parameters(params)}
+    run_and_report(ctx, fof, parameters, as_json, extra={"registered": registered})
 
 
-@main.group()
-def runs():
-    """What ran: the run history (local backend) or the server's runs.
+def _add_groups() -> None:
+    from lume_services.cli.flow_of_flows import flow_of_flows
+    from lume_services.cli.flows import flows
+    from lume_services.cli.runs import runs
 
-    Every run of the local backend is recorded under LUME_HOME; on a server
-    backend the server's flow runs are listed.
-    """
-
-
-def _when(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
+    main.add_command(flows)
+    main.add_command(flow_of_flows)
+    main.add_command(runs)
 
 
-def _took(seconds) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def _table(headers, rows) -> str:
-    rows = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
-
-
-def _short(value, width: int = 40) -> str:
-    text = json.dumps(value, default=repr, sort_keys=True)
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-@runs.command("list")
-@click.option("--flow", "flow_name", default=None, help="Only runs of this flow.")
-@click.option("--project", "project_name", default=None, help="Only runs of this project.")
-@click.option("--state", default=None, help="Only runs in this state (Success, Failed, Running, Crashed, ...).")
-@click.option("--since", default=None, help="Only runs started at or after this ISO 8601 date or time.")
-@click.option("--limit", default=20, show_default=True, type=int, help="The most runs listed.")
-@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
-def list_runs(flow_name, project_name, state, since, limit, as_json):
-    """List recorded runs, newest first."""
-    from lume_services.errors import LUMEServicesError
-
-    try:
-        found = _service().list_runs(flow_name, project_name, state, since=since, limit=limit)
-    except LUMEServicesError as exc:
-        _fail(exc)
-    if as_json:
-        click.echo(json.dumps([r.to_dict() for r in found], indent=2, default=repr))
-        return
-    if not found:
-        click.echo("no runs recorded" + (" match" if any((flow_name, project_name, state, since)) else ""))
-        return
-    click.echo(_table(
-        ["RUN ID", "FLOW", "PROJECT", "STATE", "STARTED (UTC)", "DURATION"],
-        [[r.run_id, r.flow_name, r.project_name or "-", r.state, _when(r.start), _took(r.duration)] for r in found],
-    ))
-
-
-@runs.command("show")
-@click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "mermaid"]), default="table",
-              show_default=True, help="mermaid: a flow of flows' children as a flowchart coloured by state.")
-def show_run(run_id, as_json, fmt):
-    """Show one run: its parameters and its tasks, or a flow of flows' children."""
-    from lume_services.errors import LUMEServicesError
-    from lume_services.services.scheduling.backends.run_records import mermaid
-
-    try:
-        run = _service().get_run(run_id)
-    except LUMEServicesError as exc:
-        _fail(exc)
-    if as_json or fmt == "json":
-        click.echo(json.dumps(run.to_dict(), indent=2, default=repr))
-        return
-    if fmt == "mermaid":
-        if not run.children:
-            raise click.UsageError(
-                f"run {run_id} is a run of flow {run.flow_name!r}, which is not a flow of flows; "
-                "--format mermaid draws a flow of flows' children (use --format table or --json)"
-            )
-        click.echo(mermaid(run), nl=False)
-        return
-    where = f"  on {run.host} (pid {run.pid})" if run.host else ""
-    version = f", version {run.flow_version}" if run.flow_version is not None else ""
-    click.echo(f"run {run.run_id} of flow {run.flow_name!r}"
-               + (f" (project {run.project_name!r}{version})" if run.project_name else ""))
-    click.echo(f"state: {run.state}" + (f" ({run.message})" if run.message else ""))
-    click.echo(f"started {_when(run.start)} UTC, took {_took(run.duration)}{where}")
-    if run.executor:
-        click.echo(f"executor: {run.executor}")
-    click.echo(f"parameters: {json.dumps(run.parameters, default=repr, sort_keys=True)}")
-    if run.children:
-        click.echo("flows:")
-        click.echo(_table(
-            ["FLOW", "STATE", "STARTED (UTC)", "DURATION", "MAPPED VALUES"],
-            [[c.name, c.state, _when(c.start), _took(c.duration), _short(c.mapped) if c.mapped else "-"]
-             for c in run.children],
-        ))
-    click.echo("tasks:")
-    click.echo(_table(
-        ["TASK", "STATE", "DURATION", "RESULT"],
-        [[t.name, t.state, _took(t.duration),
-          _short(t.result) if t.result_recorded else f"({t.result_note})" if t.result_note else "-"]
-         for t in run.tasks],
-    ))
-
-
-@runs.command("prune")
-@click.option("--older-than", "days", required=True, type=click.FloatRange(min=0),
-              help="Forget finished runs that started more than DAYS days ago.")
-def prune_runs(days):
-    """Forget finished runs older than DAYS days (local run history)."""
-    from lume_services.errors import LUMEServicesError
-
-    try:
-        count = _service().prune_runs(days)
-    except LUMEServicesError as exc:
-        _fail(exc)
-    click.echo(f"forgot {count} run{'s' if count != 1 else ''} older than {days:g} days")
-
+_add_groups()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -24,6 +24,7 @@ def compose_inline(fof):
     """Build the local composed flow: copies of every child's tasks, wired by the mappings."""
     from prefect import Flow as PrefectFlow
     from prefect import Parameter
+    from prefect.utilities.logging import get_logger
 
     composed = PrefectFlow(fof.name)
     copies: Dict[str, dict] = {}  # child -> {original task: task in the composed flow}
@@ -45,6 +46,9 @@ def compose_inline(fof):
                     new = by_name[m.parent_flow_name][m.parent_task_name]
             else:
                 new = task.copy(name=composed_task_name(child_name, task.name), slug=None)
+                # a copy keeps the original's logger ("prefect.<task>"): log as "prefect.<child>/<task>"
+                # so two children running the same task can be told apart
+                new.logger = get_logger(new.name)
             composed.add_task(new)
             replaced[task] = new
         for edge in flow.edges:
@@ -149,6 +153,9 @@ def run_inline(flow_of_flows, scheduling_service, parameters, run_config, wanted
         FlowFailedError: a child failed; names the children, their failed tasks and errors.
     """
     state = start_inline(flow_of_flows, scheduling_service, parameters, run_config, **kwargs)
+    progress = kwargs.get("task_events")
+    if progress is not None:
+        progress.finish(state)  # children the executor did not report (never run)
     if state.is_failed():
         failed = scheduling_service.failed_tasks(state)
         children = sorted({name.partition("/")[0] for name in failed})

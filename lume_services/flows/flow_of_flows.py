@@ -18,32 +18,41 @@ Both share the declaration parser (``_spec``), the dependency graph
 """
 
 import re
+import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from dependency_injector.wiring import Provide, inject
-from pydantic import root_validator
+from pydantic import PrivateAttr, root_validator
 
 from lume_services.config import Context
-from lume_services.errors import TaskNotInFlowError
+from lume_services.errors import FlowFailedError, TaskNotInFlowError
 from lume_services.flows._compose_inline import compose_inline, run_inline, start_inline
 from lume_services.flows._compose_per_child import compose_per_child, run_per_child
 from lume_services.flows._graph import parents, topological_order
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
+from lume_services.flows._picture import Edge, dot, edges, mermaid
 from lume_services.flows._results import group_inline_results
 from lume_services.flows._spec import check_exposed_names, check_mappings, child_flows, load_yaml
 from lume_services.flows.flow import Flow, FlowRunConfig
-from lume_services.flows.progress import ChildProgress
+from lume_services.flows.progress import ChildEvent, ChildProgress
 from lume_services.services.scheduling.backends.backend import RunConfig
 from lume_services.services.scheduling.service import SchedulingService
 
 __all__ = [
+    "ChildEvent",
     "ChildProgress",
+    "ChildReregisteredWarning",
+    "Edge",
     "FlowOfFlows",
     "composed_task_name",
     "exposed_parameter_name",
     "topological_order",
 ]
+
+class ChildReregisteredWarning(UserWarning):
+    """A composing flow was registered again after the flow of flows was built: it would run the old version."""
+
 
 # passes the scheduling service given to from_yaml() into the validator
 _SERVICE_KEY = "__scheduling_service__"
@@ -66,6 +75,9 @@ class FlowOfFlows(Flow):
     """
 
     composing_flows: dict
+
+    # child -> final state of the last run_and_return ("Success", "Failed", "TriggerFailed")
+    _child_states: Dict[str, str] = PrivateAttr(default_factory=dict)
 
     @root_validator(pre=True)
     def validate(cls, values):  # noqa: N805 (pydantic root validator; the reference API name)
@@ -135,6 +147,43 @@ class FlowOfFlows(Flow):
                     context=f"task name {task_name!r} is shared by flows {owners}; use '<child>/<task>'",
                 )
         raise TaskNotInFlowError(self.name, task_name, valid)
+
+    # --- pictures ----------------------------------------------------------------
+
+    def dag(self) -> List[Edge]:
+        """The DAG of children: one :class:`Edge` per mapped parameter (parent, task, child, parameter, map type)."""
+        return edges(self)
+
+    @property
+    def child_states(self) -> Dict[str, str]:
+        """``{child: final state}`` of the last :meth:`run_and_return` (empty before one)."""
+        return dict(self._child_states)
+
+    def to_mermaid(self, states: Optional[Dict[str, str]] = None) -> str:
+        """The DAG of children as a Mermaid flowchart, edges labelled ``"<parameter> (<map type>)"``.
+
+        Args:
+            states: ``{child: state}`` to colour the children by; ``None``
+                uses :attr:`child_states` (the last run's).
+        """
+        return mermaid(self, self._child_states if states is None else states)
+
+    def to_dot(self, states: Optional[Dict[str, str]] = None) -> str:
+        """The DAG of children as Graphviz DOT (see :meth:`to_mermaid`)."""
+        return dot(self, self._child_states if states is None else states)
+
+    def _repr_markdown_(self) -> str:
+        # Jupyter shows this when the object is a cell's value (JupyterLab >= 4.1 draws Mermaid)
+        return f"**flow of flows `{self.name}`**\n\n```mermaid\n{self.to_mermaid()}```\n"
+
+    def _repr_html_(self) -> Optional[str]:
+        # an SVG when Graphviz is here (extra "viz"); None lets Jupyter show the Markdown instead
+        from lume_services.flows._picture import render
+
+        try:
+            return render(self.to_dot(), "svg").decode()
+        except Exception:
+            return None
 
     # --- composition ----------------------------------------------------------
 
@@ -271,7 +320,12 @@ class FlowOfFlows(Flow):
 
         Returns:
             What the backend returns for a run (the final state locally).
+
+        Warns:
+            ChildReregisteredWarning: a child was registered again since this
+                flow of flows was built (it runs the version it was built with).
         """
+        self.warn_if_children_reregistered(scheduling_service=scheduling_service)
         self.ensure_composed(scheduling_service=scheduling_service)
         if scheduling_service.composition == "inline":  # one run: tell the history which task is whose
             return start_inline(self, scheduling_service, parameters, run_config, **kwargs)
@@ -284,6 +338,7 @@ class FlowOfFlows(Flow):
         run_config: Union[RunConfig, FlowRunConfig, None] = None,
         task_name: Optional[str] = None,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        progress: Optional[Callable[[ChildEvent], Any]] = None,
         **kwargs,
     ):
         """Run the flow of flows and return results by child.
@@ -294,6 +349,12 @@ class FlowOfFlows(Flow):
             task_name: ``None`` for ``{child: {task: result}}``; ``"<child>/<task>"``
                 for one task's result; or a bare task name unique across children.
             scheduling_service: the service to run with; injected when omitted.
+            progress: called with a :class:`ChildEvent` as each child starts
+                and finishes, from this process, under every executor; an
+                error in it is logged and never changes the run. Reported
+                where flows run in this process (the local backend); on
+                server backends each child is a flow run of its own, seen in
+                the server's UI.
 
         Returns:
             The results. A child's results include its parameters, with the
@@ -302,12 +363,66 @@ class FlowOfFlows(Flow):
         Raises:
             TaskNotInFlowError: ``task_name`` names no task (checked before running).
             FlowFailedError: a child failed; names the child, its failed task and the error.
+
+        Warns:
+            ChildReregisteredWarning: a child was registered again since this
+                flow of flows was built (it runs the version it was built with).
         """
         wanted = self.resolve_task_name(task_name) if task_name is not None else None
+        self.warn_if_children_reregistered(scheduling_service=scheduling_service)
         self.ensure_composed(scheduling_service=scheduling_service)
+        self._child_states = {}
         if scheduling_service.composition == "per_child":
-            return run_per_child(self, scheduling_service, parameters, run_config, wanted, **kwargs)
-        return run_inline(self, scheduling_service, parameters, run_config, wanted, **kwargs)
+            try:
+                results = run_per_child(self, scheduling_service, parameters, run_config, wanted, **kwargs)
+            except FlowFailedError as exc:
+                self._child_states = {name.partition("/")[0]: "Failed" for name in exc.failed_tasks}
+                raise
+            self._child_states = {child: "Success" for child in self.composing_flows}
+            return results
+        listener = ChildProgress(self, progress or (lambda event: None))
+        if scheduling_service.reports_task_events:
+            kwargs["task_events"] = listener
+        try:
+            return run_inline(self, scheduling_service, parameters, run_config, wanted, **kwargs)
+        finally:
+            self._child_states = listener.final_states()
+
+    @inject
+    def warn_if_children_reregistered(
+        self,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+    ) -> List[str]:
+        """Warn when a composing flow's latest registered version is not the one this flow of flows holds.
+
+        A flow of flows keeps the children it was built with; a child
+        registered again since (a notebook cell run twice, a CI job) would
+        run its old code. Build the flow of flows again to use the new versions.
+
+        Returns:
+            The names of the children registered again.
+        """
+        latest: Dict[Optional[str], Dict[str, str]] = {}
+        stale = []
+        for name, child in self.composing_flows.items():
+            if child.flow_id is None or child.project_name is None:
+                continue
+            if child.project_name not in latest:
+                rows = scheduling_service.list_flows(child.project_name)
+                latest[child.project_name] = {row["name"]: row["flow_id"] for row in rows}
+            current = latest[child.project_name].get(name)
+            if current is not None and current != child.flow_id:
+                stale.append(name)
+        if stale:
+            warnings.warn(
+                f"flow of flows {self.name!r}: {', '.join(repr(c) for c in stale)} "
+                "registered again since it was built; it runs the versions it was built with. "
+                "Build the flow of flows again (FlowOfFlows.from_yaml(...) or FlowOfFlows(...)) "
+                "to run the new versions",
+                ChildReregisteredWarning,
+                stacklevel=3,
+            )
+        return stale
 
     @inject
     def run_result(

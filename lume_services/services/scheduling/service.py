@@ -40,6 +40,11 @@ class SchedulingService:
         """Whether images are built from base images as they are on the engine, never pulled."""
         return self.backend.local_images
 
+    @property
+    def reports_task_events(self) -> bool:
+        """Whether runs take ``task_events=`` and report each task's start and finish (local backend)."""
+        return self.backend.reports_task_events
+
     # --- registry ---------------------------------------------------------------
 
     def create_project(self, project_name: str) -> None:

@@ -89,6 +89,12 @@ class Backend(ABC):
     #: (never pulled); only container backends build images
     local_images: bool = False
 
+    #: whether :meth:`start_run` takes ``task_events`` (a
+    #: :class:`~lume_services.services.scheduling.backends.task_events.TaskEvents`)
+    #: and reports each task's start and finish to it, from the process running
+    #: the flow; only backends that run flows in this process can
+    reports_task_events: bool = False
+
     # --- registry -------------------------------------------------------------
 
     @abstractmethod

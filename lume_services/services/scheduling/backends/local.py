@@ -27,6 +27,7 @@ from lume_services.services.scheduling.backends.registry import LocalFlowRegistr
 from lume_services.services.scheduling.backends.run_history import RunHistory
 from lume_services.services.scheduling.backends.run_recorder import RunRecorder
 from lume_services.services.scheduling.backends.run_records import MAX_RESULT_BYTES, recorded_result
+from lume_services.services.scheduling.backends.task_events import observed
 
 
 class LocalRunConfig(RunConfig):
@@ -101,6 +102,7 @@ class LocalBackend(Backend):
 
     requires_registration = False
     composition = "inline"
+    reports_task_events = True
 
     def __init__(
         self,
@@ -148,14 +150,17 @@ class LocalBackend(Backend):
 
     # --- runs -----------------------------------------------------------------
 
-    def start_run(self, options, *, flow=None, flow_id=None, **runner_kwargs):
+    def start_run(self, options, *, flow=None, flow_id=None, task_events=None, **runner_kwargs):
         """Run ``flow`` in this process and return its final Prefect state.
 
         Args:
             options: the resolved run options; their run config may be a
                 ``LocalRunConfig``, a Prefect ``LocalRun`` or ``None``.
             flow: the Prefect flow to run.
-            flow_id: ignored (the local backend runs the flow object itself).
+            flow_id: the registered flow's id, recorded in the run history (the flow object is what runs).
+            task_events: a :class:`~lume_services.services.scheduling.backends.task_events.TaskEvents`
+                told, in this process, when each task starts and finishes, under
+                every executor (it is never sent to the tasks).
             **runner_kwargs: passed to Prefect's ``FlowRunner.run``, for example
                 ``task_runner_state_handlers`` to follow task states as they change.
 
@@ -176,11 +181,14 @@ class LocalBackend(Backend):
             runner_kwargs.setdefault("flow_run_id", recorder.run_id)
             handlers = runner_kwargs.get("task_runner_state_handlers") or []
             runner_kwargs["task_runner_state_handlers"] = [recorder.timer, *handlers]
+        prefect_executor = executor.build()
+        if task_events is not None:
+            prefect_executor = observed(prefect_executor, task_events)
         with _run_environment(env, working_dir):
             try:
                 state = flow.run(
                     parameters=options.parameters,
-                    executor=executor.build(),
+                    executor=prefect_executor,
                     run_on_schedule=False,
                     **runner_kwargs,
                 )

@@ -1,0 +1,113 @@
+"""What the command line prints: data on stdout (text or one JSON document), everything else on stderr.
+
+Exit codes (documented in docs/cli.md):
+
+- ``0``: it worked;
+- ``1``: a run or a registration failed (the command tried);
+- ``2``: the command was used wrongly or its input is invalid (nothing was run).
+"""
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import sys
+import traceback
+from pathlib import PurePath
+from typing import Any, Callable, Optional
+
+import click
+
+OK, FAILED, USAGE = 0, 1, 2
+
+
+class InputError(Exception):
+    """The command's input is wrong (exit 2): a file, a module, an object that is not a flow."""
+
+
+class Failed(Exception):
+    """The command did its work and some of it failed (exit 1); the details are printed already."""
+
+
+def mark_failed(ctx: click.Context) -> None:
+    """Record that the command failed, before printing it: a closed stdout then still exits 1."""
+    ctx.find_root().meta["lume.failed"] = True
+
+
+def to_jsonable(value: Any) -> Any:
+    """A value as JSON can hold it: models as their fields, paths as strings, exceptions as their message.
+
+    Anything else JSON does not know becomes ``{"type": ..., "repr": ...}``, so
+    a document is always valid JSON and says what it could not encode.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [to_jsonable(v) for v in items]
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, BaseException):
+        return {"error": type(value).__name__, "message": str(value)}
+    jsonable_dict = getattr(value, "jsonable_dict", None)  # lume_services files
+    if callable(jsonable_dict):
+        return to_jsonable(jsonable_dict())
+    if hasattr(value, "__fields__") and hasattr(value, "json"):  # pydantic models
+        try:
+            return json.loads(value.json())
+        except Exception:
+            return to_jsonable(value.dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
+    if callable(tolist):
+        return to_jsonable(tolist())
+    return {"type": f"{type(value).__module__}.{type(value).__qualname__}", "repr": repr(value)}
+
+
+def dump(value: Any) -> str:
+    """``value`` as indented JSON (see :func:`to_jsonable`)."""
+    return json.dumps(to_jsonable(value), indent=2, sort_keys=True)
+
+
+def emit(data: Any, as_json: bool, text: Optional[Callable[[Any], None]] = None) -> None:
+    """Print a command's data on stdout: one JSON document, or ``text(data)``'s lines."""
+    if as_json or text is None:
+        click.echo(dump(data))
+    else:
+        text(data)
+
+
+def note(message: str) -> None:
+    """A line for the person watching (stderr), never for a program reading stdout."""
+    try:
+        click.echo(message, err=True)
+    except (BrokenPipeError, ValueError):  # stderr closed: the run goes on
+        pass
+
+
+def debug_enabled(ctx: Optional[click.Context] = None) -> bool:
+    """Whether tracebacks are shown: ``--debug`` or ``LUME_DEBUG=1``."""
+    root = ctx.find_root() if ctx is not None else None
+    if root is not None and root.meta.get("lume.debug"):
+        return True
+    return os.environ.get("LUME_DEBUG", "").lower() in ("1", "true", "yes")
+
+
+def one_line(message: Any) -> str:
+    """A message on one line: its lines joined with ``"; "``."""
+    return "; ".join(line.strip() for line in str(message).strip().splitlines() if line.strip())
+
+
+def print_error(message: Any, ctx: Optional[click.Context]) -> None:
+    """``error: <message>`` on one line of stderr, after the traceback when debugging."""
+    if debug_enabled(ctx) and sys.exc_info()[0] is not None:
+        traceback.print_exc(file=sys.stderr)
+    note(f"error: {one_line(message)}")

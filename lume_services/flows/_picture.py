@@ -1,0 +1,97 @@
+"""Pictures of a flow of flows: its children and mapped parameters as Mermaid text or Graphviz DOT."""
+
+import json
+from typing import Dict, List, NamedTuple, Optional
+
+#: fill colours of a child by its final state (no state: not run yet)
+STATE_COLOURS = {
+    "Success": "#c8e6c9",
+    "Failed": "#ffcdd2",
+    "TriggerFailed": "#ffe0b2",
+}
+
+
+class Edge(NamedTuple):
+    """A mapped parameter: ``child``'s ``parameter`` takes ``parent``'s ``task`` result, as ``map_type``."""
+
+    parent: str
+    task: str
+    child: str
+    parameter: str
+    map_type: str
+
+    @property
+    def label(self) -> str:
+        """``"<parameter> (<map type>)"``, the words the YAML uses."""
+        return f"{self.parameter} ({self.map_type})"
+
+
+def edges(fof) -> List[Edge]:
+    """Every mapped parameter of a flow of flows, children in execution order."""
+    found = []
+    for child in fof.execution_order():
+        for parameter, m in sorted((fof.composing_flows[child].mapped_parameters or {}).items()):
+            found.append(Edge(m.parent_flow_name, m.parent_task_name, child, parameter, m.map_type))
+    return found
+
+
+def mermaid(fof, states: Optional[Dict[str, str]] = None) -> str:
+    """The DAG as a Mermaid ``flowchart``; children filled by ``states`` (child -> final state)."""
+    states = states or {}
+    ids = {child: f"c{i}" for i, child in enumerate(fof.execution_order())}
+    lines = ["flowchart TD"]
+    for child, node in ids.items():
+        lines.append(f"    {node}[{_mermaid_text(child)}]")
+    for e in edges(fof):
+        lines.append(f"    {ids[e.parent]} -->|{_mermaid_text(e.label)}| {ids[e.child]}")
+    for state in sorted({s for s in states.values() if s in STATE_COLOURS}):
+        lines.append(f"    classDef {state} fill:{STATE_COLOURS[state]}")
+        members = ",".join(ids[c] for c, s in states.items() if s == state and c in ids)
+        lines.append(f"    class {members} {state}")
+    return "\n".join(lines) + "\n"
+
+
+def dot(fof, states: Optional[Dict[str, str]] = None) -> str:
+    """The DAG as Graphviz DOT; children filled by ``states`` (child -> final state)."""
+    states = states or {}
+    lines = [
+        f"digraph {_dot_text(fof.name)} {{",
+        "    rankdir=TB;",
+        '    node [shape=box, style="rounded,filled", fillcolor="#ffffff"];',
+    ]
+    for child in fof.execution_order():
+        colour = STATE_COLOURS.get(states.get(child, ""))
+        attrs = f' [fillcolor="{colour}", tooltip={_dot_text(states[child])}]' if colour else ""
+        lines.append(f"    {_dot_text(child)}{attrs};")
+    for e in edges(fof):
+        lines.append(f"    {_dot_text(e.parent)} -> {_dot_text(e.child)} [label={_dot_text(e.label)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(dot_text: str, fmt: str) -> bytes:
+    """Render DOT as ``svg`` or ``png`` with Graphviz.
+
+    Raises:
+        MissingExtraError: the ``graphviz`` package (extra ``viz``) is not installed.
+        GraphvizNotFoundError: Graphviz's ``dot`` program is not on PATH.
+    """
+    from lume_services.errors import GraphvizNotFoundError, MissingExtraError
+
+    try:
+        import graphviz
+    except ImportError:
+        raise MissingExtraError(feature="rendering a flow of flows as svg or png", module="graphviz", extra="viz") from None
+    try:
+        return graphviz.Source(dot_text).pipe(format=fmt)
+    except graphviz.ExecutableNotFound as exc:
+        raise GraphvizNotFoundError(fmt) from exc
+
+
+def _mermaid_text(text: str) -> str:
+    # quoted, with Mermaid's entity for a quote inside
+    return '"' + text.replace('"', "#quot;") + '"'
+
+
+def _dot_text(text: str) -> str:
+    return json.dumps(text)  # a DOT string: double quotes, backslash escapes
