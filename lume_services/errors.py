@@ -602,8 +602,8 @@ class ServerUnreachableError(LUMEServicesError):
         super().__init__(
             f"the Prefect Server at {url} did not answer{waited}: {reason}; start the "
             "server (see docker/docker-compose.yml) or point lume-services at a running "
-            "one with LUME_PREFECT__SERVER_HOST, LUME_PREFECT__SERVER_PORT and "
-            "LUME_PREFECT__GRAPHQL_PATH"
+            "one with LUME_PREFECT__SERVER__HOST, LUME_PREFECT__SERVER__HOST_PORT and "
+            "LUME_PREFECT__SERVER__GRAPHQL_PATH"
         )
 
 

@@ -63,9 +63,9 @@ def main():
 @main.command()
 def env():
     """List the environment variables lume-services reads."""
-    from lume_services.config import get_env_vars
+    from lume_services.config import env_var_names
 
-    for name in get_env_vars():
+    for name in env_var_names():
         value = os.environ.get(name)
         shown = "(set)" if value is not None and any(s in name for s in ("PASSWORD", "KEY", "TOKEN")) else value
         click.echo(f"{name}={shown}" if value is not None else name)
