@@ -445,7 +445,8 @@ def docker_run_container_settings(
 
 def build_filesystems(settings: LUMEServicesSettings) -> list:
     """Build the filesystems: the local one, and the mounted one when configured."""
-    from lume_services.services.files.filesystems import LocalFilesystem, MountedFilesystem
+    from lume_services.services.files.filesystems.local import LocalFilesystem
+    from lume_services.services.files.filesystems.mounted import MountedFilesystem
 
     filesystems = [LocalFilesystem()]
     mounted = settings.mounted_filesystem
