@@ -652,3 +652,39 @@ class ImageBuildError(LUMEServicesError):
             f"image {image!r} failed to build: {reason}\n"
             f"last {len(last)} lines of the build log:\n{shown}"
         )
+
+
+# --- names kept from LUME-services ----------------------------------------------
+
+
+class LocalBackendError(LUMEServicesError):
+    """A server-backend operation was asked of the local backend.
+
+    LUME-services' local backend raised it for registration and loading; this
+    package's local backend registers and loads flows in its own registry, so
+    it is kept for code that catches it.
+    """
+
+    def __init__(self, operation: str = "this operation"):
+        self.operation = operation
+        super().__init__(
+            f"the local backend cannot do {operation}; configure a server backend "
+            "(LUME_BACKEND=server, docker or kubernetes)"
+        )
+
+
+class ImpactNotAvailableError(LUMEServicesError, ImportError):
+    """Loading an Impact archive as a lume-impact object needs lume-impact, which is not installed.
+
+    lume-impact cannot be installed beside pydantic 1, which this package
+    (through Prefect 1) needs.
+    """
+
+    def __init__(self, archive: str):
+        self.archive = archive
+        super().__init__(
+            f"loading the Impact archive {archive!r} as an Impact object needs lume-impact, "
+            "which cannot be installed beside lume-services (Prefect 1 needs pydantic 1, "
+            "lume-impact cannot use it); read its data with result.archive.read() (an HDF5File), or "
+            "load it with lume-impact in another environment"
+        )
