@@ -482,7 +482,6 @@ WIRED_MODULES = [
     "lume_services.flows.flow_of_flows",
     "lume_services.results.result",
     "lume_services.tasks.db",
-    "lume_services.tasks.file",
 ]
 
 
@@ -593,6 +592,11 @@ def configure(settings: Optional[LUMEServicesSettings] = None) -> Context:
         settings.prefect.apply()
     _settings = settings
     return container
+
+
+def current_settings() -> LUMEServicesSettings:
+    """The settings services are built from: the configured ones, or those of the environment."""
+    return _context().settings()
 
 
 def reset() -> None:
