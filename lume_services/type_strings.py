@@ -33,6 +33,25 @@ def _import_dotted(value: str) -> Any:
     raise ImportError(f"no module of {value!r} can be imported")
 
 
+def import_object(value: str) -> Any:
+    """Import the object a ``"module:qualname"`` or dotted ``"module.qualname"`` string names.
+
+    Raises:
+        ImportError: no module of the string can be imported.
+        AttributeError: the module has no such attribute.
+        ValueError: the string names neither form.
+    """
+    if ":" in value:
+        module_name, _, qualname = value.partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        return obj
+    if "." not in value.strip("."):
+        raise ValueError(f"{value!r} is not a 'module:name' or 'module.name' string")
+    return _import_dotted(value)
+
+
 def import_type_string(value: object, base: Type[T], error: Callable[[object, str], Exception]) -> Type[T]:
     """Import the subclass of ``base`` that a ``"module:ClassName"`` (or ``"module.ClassName"``) string names.
 
@@ -48,13 +67,7 @@ def import_type_string(value: object, base: Type[T], error: Callable[[object, st
     if not isinstance(value, str) or not (":" in value or "." in value.strip(".")):
         raise error(value, "it is not a 'module:ClassName' string")
     try:
-        if ":" in value:
-            module_name, _, qualname = value.partition(":")
-            obj: Any = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
-        else:
-            obj = _import_dotted(value)
+        obj = import_object(value)
     except (ImportError, AttributeError, ValueError) as exc:
         raise error(value, f"it cannot be imported ({exc})") from exc
     if not (isinstance(obj, type) and issubclass(obj, base)):
