@@ -124,20 +124,6 @@ class MountedFilesystemSettings(BaseModel):
     identifier: str = "mounted"
     mount_type: Literal["Directory", "DirectoryOrCreate"] = "DirectoryOrCreate"
 
-    @root_validator(pre=True)
-    def accept_a_filesystem(cls, values):
-        """Take the settings of a ``MountedFilesystem`` given in their place."""
-        from lume_services.services.files.filesystems.mounted import MountedFilesystem
-
-        if isinstance(values, MountedFilesystem):
-            return {
-                "mount_path": values.mount_path,
-                "mount_alias": values.mount_alias,
-                "identifier": values.identifier,
-                "mount_type": values.mount_type,
-            }
-        return values
-
     @validator("mount_alias")
     def alias_is_absolute(cls, v):
         """Containers see the mount under an absolute path."""
@@ -197,6 +183,16 @@ class LUMEServicesSettings(BaseSettings):
         env_prefix = ENV_PREFIX
         env_nested_delimiter = ENV_DELIMITER
         validate_assignment = True
+
+    @validator("mounted_filesystem", pre=True)
+    def accept_a_filesystem(cls, v):
+        """Take the settings of a ``MountedFilesystem`` given in their place, as LUME-services' settings take one."""
+        from lume_services.services.files.filesystems.mounted import MountedFilesystem
+
+        if isinstance(v, MountedFilesystem):
+            return {"mount_path": v.mount_path, "mount_alias": v.mount_alias,
+                    "identifier": v.identifier, "mount_type": v.mount_type}
+        return v
 
     @validator("model_db", pre=True)
     def model_db_as_data(cls, v):
@@ -321,9 +317,9 @@ def env_vars_markdown(settings_cls=LUMEServicesSettings) -> str:
         for field in model.__fields__.values():
             name = f"{prefix}{field.name.upper()}"
             sub = _model_of(field)
-            meaning = docs.get(field.name, "").replace("|", "\\|")
+            meaning = docs.get(field.name, "").replace("``", "`").replace("|", "\\|")
             if sub is not None:
-                rows.append(f"| `{name}` | | {meaning} (a JSON object, or the variables below) |")
+                rows.append(f"| `{name}` | | {meaning} Whole, as a JSON object, or by the variables below. |")
                 walk(sub, name + ENV_DELIMITER)
             else:
                 rows.append(f"| `{name}` | {_default_text(field)} | {meaning} |")
