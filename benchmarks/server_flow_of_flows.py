@@ -65,10 +65,9 @@ def main(repeats: int, intervals, write: bool) -> str:
                     backend="server",
                     home=work / "server-home",
                     prefect=PrefectConfig(
-                        server_host="http://127.0.0.1",
-                        server_port=double.port,
-                        graphql_path=double.path,
-                        storage_dir=str(work / "server-storage"),
+                        server={"host": "http://127.0.0.1", "host_port": double.port,
+                                "graphql_path": double.path},
+                        agent={"storage_dir": str(work / "server-storage")},
                     ),
                 )
             )

@@ -18,12 +18,14 @@ prefect_default() {
 }
 
 if env | grep -q '^LUME_PREFECT__'; then
-    # the same mapping as PrefectConfig.apply() in lume_services/config.py
-    _host="${LUME_PREFECT__SERVER_HOST:-http://localhost}"
-    _port="${LUME_PREFECT__SERVER_PORT:-4200}"
-    _api="${_host%/}:${_port}${LUME_PREFECT__GRAPHQL_PATH:-/graphql}"
-    _ui_host="${LUME_PREFECT__UI_HOST:-http://localhost}"
-    _ui="${_ui_host%/}:${LUME_PREFECT__UI_PORT:-8080}"
+    # the same mapping as PrefectConfig.apply() (services/scheduling/backends/prefect_config.py);
+    # the flat names of earlier versions (LUME_PREFECT__SERVER_HOST, ...) still count
+    _host="${LUME_PREFECT__SERVER__HOST:-${LUME_PREFECT__SERVER_HOST:-http://localhost}}"
+    _port="${LUME_PREFECT__SERVER__HOST_PORT:-${LUME_PREFECT__SERVER_PORT:-4200}}"
+    _path="${LUME_PREFECT__SERVER__GRAPHQL_PATH:-${LUME_PREFECT__GRAPHQL_PATH:-/graphql}}"
+    _api="${_host%/}:${_port}${_path}"
+    _ui_host="${LUME_PREFECT__UI__HOST:-${LUME_PREFECT__UI_HOST:-http://localhost}}"
+    _ui="${_ui_host%/}:${LUME_PREFECT__UI__HOST_PORT:-${LUME_PREFECT__UI_PORT:-8080}}"
     prefect_default PREFECT__BACKEND "${LUME_PREFECT__BACKEND:-server}"
     prefect_default PREFECT__SERVER__HOST "$_host"
     prefect_default PREFECT__SERVER__PORT "$_port"

@@ -21,13 +21,14 @@ notebooks may also override a single service, restored when the block ends::
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, List, Literal, Optional, Tuple, Union
+from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 
 from dependency_injector import containers, providers
-from pydantic import BaseModel, BaseSettings, Field, SecretStr, ValidationError, validator
+from pydantic import BaseModel, BaseSettings, Extra, Field, SecretStr, ValidationError, root_validator, validator
 from pydantic.env_settings import SettingsError
 
 from lume_services.errors import EnvironmentNotConfiguredError
@@ -37,39 +38,91 @@ from lume_services.services.results.mongodb import MongodbResultsDBConfig  # lig
 from lume_services.services.results.service import ResultsDBService
 from lume_services.services.scheduling.backends.backend import Backend
 from lume_services.services.scheduling.backends.executors import ExecutorConfig
-from lume_services.services.scheduling.backends.server import PrefectConfig
+from lume_services.services.scheduling.backends.prefect_config import PrefectConfig
 from lume_services.services.scheduling.service import SchedulingService
 
 ENV_PREFIX = "LUME_"
 ENV_DELIMITER = "__"
 
 
+#: the connection fields of LUME-services' ``results_db`` settings (a ``MongodbResultsDBConfig``)
+_MONGODB_FIELDS = {"host", "port", "username", "password", "database", "authMechanism",
+                   "authmechanism", "auth_mechanism", "options"}
+
+
 class ResultsDBSettings(BaseModel):
     """Which results database stores results.
+
+    LUME-services' own shape is accepted too: a ``MongodbResultsDBConfig``, or
+    its fields directly under ``results_db`` (``LUME_RESULTS_DB__HOST``,
+    ``LUME_RESULTS_DB__USERNAME``, ...), mean ``type: mongodb`` with that
+    connection; its fields are also readable here (``settings.results_db.host``).
 
     Attributes:
         type: ``sqlite`` (embedded, the default) or ``mongodb``.
         path: the SQLite file; ``None`` means ``<home>/results.sqlite``.
-        mongodb: MongoDB connection settings for ``type: mongodb``.
+        mongodb: MongoDB connection settings, required for ``type: mongodb``.
     """
 
     type: Literal["sqlite", "mongodb"] = "sqlite"
     path: Optional[Path] = None
-    mongodb: MongodbResultsDBConfig = MongodbResultsDBConfig()
+    mongodb: Optional[MongodbResultsDBConfig] = None
+
+    class Config:
+        extra = Extra.forbid
+
+    @root_validator(pre=True)
+    def accept_lume_services_shape(cls, values):
+        """Read a MongoDB connection given directly, as LUME-services' settings give it."""
+        if isinstance(values, MongodbResultsDBConfig):
+            return {"type": "mongodb", "mongodb": values}
+        values = dict(values)
+        flat = {key: values.pop(key) for key in list(values) if key in _MONGODB_FIELDS}
+        if flat:
+            values.setdefault("type", "mongodb")
+            given = values.get("mongodb") or {}
+            if isinstance(given, BaseModel):
+                given = given.dict(exclude_unset=True)
+            values["mongodb"] = {**flat, **given}
+        return values
+
+    @root_validator(skip_on_failure=True)
+    def mongodb_needs_a_connection(cls, values):
+        """``type: mongodb`` needs the connection settings."""
+        if values["type"] == "mongodb" and values.get("mongodb") is None:
+            raise ValueError(
+                "results_db type 'mongodb' needs its connection: set LUME_RESULTS_DB__MONGODB__HOST, "
+                "__PORT, __USERNAME and __PASSWORD (or LUME_RESULTS_DB__HOST, ... as in LUME-services)"
+            )
+        return values
+
+    def _mongodb(self, name: str):
+        return None if self.mongodb is None else getattr(self.mongodb, name)
+
+    host = property(lambda self: self._mongodb("host"), doc="The MongoDB host (LUME-services' ``results_db.host``).")
+    port = property(lambda self: self._mongodb("port"), doc="The MongoDB port.")
+    username = property(lambda self: self._mongodb("username"), doc="The MongoDB user.")
+    password = property(lambda self: self._mongodb("password"), doc="The MongoDB password (a ``SecretStr``).")
+    database = property(lambda self: self._mongodb("database"), doc="The MongoDB database.")
 
 
 class MountedFilesystemSettings(BaseModel):
     """A host folder mounted into flow containers.
 
+    A ``MountedFilesystem`` is accepted too, as LUME-services' settings take one.
+
     Attributes:
         mount_path: the folder on the host.
         mount_alias: the path containers see it under.
         identifier: the filesystem identifier files refer to.
+        mount_type: ``DirectoryOrCreate`` (the folder is created when missing)
+            or ``Directory`` (it must exist), as Kubernetes' hostPath types.
     """
 
     mount_path: str
     mount_alias: str
     identifier: str = "mounted"
+    mount_type: Literal["Directory", "DirectoryOrCreate"] = "DirectoryOrCreate"
 
     @validator("mount_alias")
     def alias_is_absolute(cls, v):
@@ -116,8 +169,9 @@ class LUMEServicesSettings(BaseSettings):
     """All lume-services settings, read from ``LUME_*`` environment variables.
 
     Nested settings use ``__``: ``LUME_EXECUTOR__TYPE=local_dask``,
-    ``LUME_PREFECT__SERVER_HOST=http://prefect``,
-    ``LUME_RESULTS_DB__TYPE=mongodb``. See :func:`get_env_vars` for all of them.
+    ``LUME_PREFECT__SERVER__HOST=http://prefect``,
+    ``LUME_RESULTS_DB__TYPE=mongodb``. See :func:`env_var_names` for all of
+    them, and docs/environment.md (made by :func:`env_vars_markdown`).
 
     Attributes:
         backend: ``local`` (embedded, default), ``server``, ``docker`` or ``kubernetes``.
@@ -128,6 +182,9 @@ class LUMEServicesSettings(BaseSettings):
         mounted_filesystem: a mounted filesystem, when flows run in containers.
         docker: how container backends build and run flow images.
         run_history: the local backend's run history.
+        model_db: accepted so that LUME-services' settings and ``LUME_MODEL_DB__*``
+            variables still validate; the model database is not part of this
+            package and nothing reads it.
     """
 
     backend: Literal["local", "server", "docker", "kubernetes"] = "local"
@@ -138,13 +195,35 @@ class LUMEServicesSettings(BaseSettings):
     mounted_filesystem: Optional[MountedFilesystemSettings] = None
     docker: DockerSettings = DockerSettings()
     run_history: RunHistorySettings = RunHistorySettings()
+    model_db: Optional[Dict[str, Any]] = None
 
     class Config:
         env_prefix = ENV_PREFIX
         env_nested_delimiter = ENV_DELIMITER
+        validate_assignment = True
+
+    @validator("mounted_filesystem", pre=True)
+    def accept_a_filesystem(cls, v):
+        """Take the settings of a ``MountedFilesystem`` given in their place, as LUME-services' settings take one."""
+        from lume_services.services.files.filesystems.mounted import MountedFilesystem
+
+        if isinstance(v, MountedFilesystem):
+            return {"mount_path": v.mount_path, "mount_alias": v.mount_alias,
+                    "identifier": v.identifier, "mount_type": v.mount_type}
+        return v
+
+    @validator("model_db", pre=True)
+    def model_db_as_data(cls, v):
+        """Keep whatever model-database settings are given as plain data (they are not used)."""
+        return v.dict() if isinstance(v, BaseModel) else v
 
 
-def get_env_vars(settings_cls=LUMEServicesSettings) -> List[str]:
+def _model_of(field) -> Optional[type]:
+    sub = field.type_
+    return sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
+
+
+def env_var_names(settings_cls=LUMEServicesSettings) -> List[str]:
     """Return the name of every environment variable lume-services reads.
 
     Nested models are listed both whole (``LUME_EXECUTOR``, a JSON object) and
@@ -156,12 +235,115 @@ def get_env_vars(settings_cls=LUMEServicesSettings) -> List[str]:
         for field in model.__fields__.values():
             name = f"{prefix}{field.name.upper()}"
             names.append(name)
-            sub = field.outer_type_
-            if isinstance(sub, type) and issubclass(sub, BaseModel):
+            sub = _model_of(field)
+            if sub is not None:
                 walk(sub, name + ENV_DELIMITER)
 
     walk(settings_cls, ENV_PREFIX)
     return names
+
+
+def get_env_vars(settings: type = LUMEServicesSettings) -> Dict[str, List[str]]:
+    """Return the environment variables of the settings, grouped as LUME-services groups them.
+
+    Returns:
+        ``{"base": [top-level variables], "<section>": [its field variables], ...}``,
+        e.g. ``{"base": ["LUME_BACKEND", ...], "prefect": ["LUME_PREFECT__SERVER__HOST", ...]}``.
+    """
+    groups: Dict[str, List[str]] = {"base": []}
+
+    def leaves(model, prefix: str) -> List[str]:
+        names = []
+        for field in model.__fields__.values():
+            name = f"{prefix}{field.name.upper()}"
+            sub = _model_of(field)
+            names.extend([name] if sub is None else leaves(sub, name + ENV_DELIMITER))
+        return names
+
+    for field in settings.__fields__.values():
+        name = f"{ENV_PREFIX}{field.name.upper()}"
+        sub = _model_of(field)
+        if sub is None:
+            groups["base"].append(name)
+        else:
+            groups[field.name] = leaves(sub, name + ENV_DELIMITER)
+    return groups
+
+
+def list_env_vars(
+    schema: Optional[dict] = None,
+    prefix: str = ENV_PREFIX,
+    delimiter: str = ENV_DELIMITER,
+) -> Dict[str, List[str]]:
+    """LUME-services' first name of :func:`get_env_vars`; the same groups.
+
+    Args:
+        schema: accepted for LUME-services' signature; the variables are always
+            those of ``LUMEServicesSettings``.
+        prefix: accepted for LUME-services' signature (always ``LUME_``).
+        delimiter: accepted for LUME-services' signature (always ``__``).
+    """
+    return get_env_vars(LUMEServicesSettings)
+
+
+_ATTRIBUTE = re.compile(r"^\s{8}(\w+): (.*)$")
+
+
+def _attribute_docs(model: type) -> Dict[str, str]:
+    """``{field: description}`` from the ``Attributes:`` section of a model's docstring."""
+    docs: Dict[str, str] = {}
+    lines = (model.__doc__ or "").splitlines()
+    current = None
+    inside = False
+    for line in lines:
+        if line.strip() == "Attributes:":
+            inside = True
+            continue
+        if not inside:
+            continue
+        match = _ATTRIBUTE.match(line)
+        if match:
+            current = match.group(1)
+            docs[current] = match.group(2).strip()
+        elif current and line.startswith(" " * 12) and line.strip():
+            docs[current] += " " + line.strip()
+        elif line.strip() and not line.startswith(" " * 8):
+            break
+    return docs
+
+
+def _default_text(field) -> str:
+    if field.required:
+        return "required"
+    default = field.get_default()
+    if isinstance(default, BaseModel) or default is None:
+        return ""
+    if isinstance(default, Path) and str(default).startswith(str(Path.home())):
+        default = "~" + str(default)[len(str(Path.home())):]
+    return f"`{default}`"
+
+
+def env_vars_markdown(settings_cls=LUMEServicesSettings) -> str:
+    """Return the table of every ``LUME_*`` variable, made from the settings models.
+
+    docs/environment.md is this text; a test checks that it is current.
+    """
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+
+    def walk(model, prefix: str) -> None:
+        docs = _attribute_docs(model)
+        for field in model.__fields__.values():
+            name = f"{prefix}{field.name.upper()}"
+            sub = _model_of(field)
+            meaning = docs.get(field.name, "").replace("``", "`").replace("|", "\\|")
+            if sub is not None:
+                rows.append(f"| `{name}` | | {meaning} Whole, as a JSON object, or by the variables below. |")
+                walk(sub, name + ENV_DELIMITER)
+            else:
+                rows.append(f"| `{name}` | {_default_text(field)} | {meaning} |")
+
+    walk(settings_cls, ENV_PREFIX)
+    return "\n".join(rows) + "\n"
 
 
 def settings_from_environment() -> LUMEServicesSettings:
@@ -173,7 +355,7 @@ def settings_from_environment() -> LUMEServicesSettings:
     try:
         return LUMEServicesSettings()
     except (ValidationError, SettingsError) as exc:  # SettingsError: a nested value is not JSON
-        raise EnvironmentNotConfiguredError(get_env_vars(), exc) from exc
+        raise EnvironmentNotConfiguredError(env_var_names(), exc) from exc
 
 
 def build_scheduling_backend(settings: LUMEServicesSettings) -> Backend:
@@ -200,7 +382,7 @@ def build_scheduling_backend(settings: LUMEServicesSettings) -> Backend:
     prefect.apply()
     common = dict(config=prefect, poll_interval=prefect.poll_interval, timeout=prefect.run_timeout)
     if settings.backend == "server":
-        storage_dir = prefect.storage_dir or Path(settings.home) / "server"
+        storage_dir = prefect.agent.storage_dir or Path(settings.home) / "server"
         return backends.LocalAgentBackend(storage_dir=storage_dir, **common)
     docker = settings.docker
     if settings.backend == "docker":
@@ -252,6 +434,7 @@ def docker_run_container_settings(
             LUME_MOUNTED_FILESYSTEM__MOUNT_PATH=mounted.mount_alias,
             LUME_MOUNTED_FILESYSTEM__MOUNT_ALIAS=mounted.mount_alias,
             LUME_MOUNTED_FILESYSTEM__IDENTIFIER=mounted.identifier,
+            LUME_MOUNTED_FILESYSTEM__MOUNT_TYPE=mounted.mount_type,
         )
     db = settings.results_db
     env["LUME_RESULTS_DB__TYPE"] = db.type
@@ -268,7 +451,8 @@ def docker_run_container_settings(
         prefix = "LUME_RESULTS_DB__MONGODB__"
         env[prefix + "HOST"] = mongodb.host
         env[prefix + "PORT"] = str(mongodb.port)
-        env[prefix + "DATABASE"] = mongodb.database
+        if mongodb.database is not None:
+            env[prefix + "DATABASE"] = mongodb.database
         if mongodb.username is not None:
             env[prefix + "USERNAME"] = mongodb.username
         if mongodb.password is not None:
@@ -282,7 +466,8 @@ def docker_run_container_settings(
 
 def build_filesystems(settings: LUMEServicesSettings) -> list:
     """Build the filesystems: the local one, and the mounted one when configured."""
-    from lume_services.services.files.filesystems import LocalFilesystem, MountedFilesystem
+    from lume_services.services.files.filesystems.local import LocalFilesystem
+    from lume_services.services.files.filesystems.mounted import MountedFilesystem
 
     filesystems = [LocalFilesystem()]
     mounted = settings.mounted_filesystem
@@ -292,6 +477,7 @@ def build_filesystems(settings: LUMEServicesSettings) -> list:
                 mount_path=mounted.mount_path,
                 mount_alias=mounted.mount_alias,
                 identifier=mounted.identifier,
+                mount_type=mounted.mount_type,
             )
         )
     return filesystems
@@ -318,6 +504,13 @@ WIRED_MODULES = [
     "lume_services.results.result",
     "lume_services.tasks.db",
 ]
+
+
+def mounted_filesystem_of(filesystems: list):
+    """The first ``MountedFilesystem`` of the filesystems, or ``None``."""
+    from lume_services.services.files.filesystems.mounted import MountedFilesystem
+
+    return next((fs for fs in filesystems if isinstance(fs, MountedFilesystem)), None)
 
 
 class Context(containers.DeclarativeContainer):
@@ -354,6 +547,8 @@ class Context(containers.DeclarativeContainer):
         instance_of=list, default=providers.ThreadSafeSingleton(build_filesystems, settings)
     )
     file_service = providers.Factory(FileService, filesystems)
+    #: the mounted filesystem among ``filesystems`` (``None`` when there is none), as in LUME-services
+    mounted_filesystem = providers.Callable(mounted_filesystem_of, filesystems)
 
     results_db = providers.Dependency(
         instance_of=ResultsDB, default=providers.ThreadSafeSingleton(build_results_db, settings)
@@ -361,8 +556,20 @@ class Context(containers.DeclarativeContainer):
     results_db_service = providers.Factory(ResultsDBService, results_db)
 
 
-#: The one container instance the lume-services packages are wired to.
-context = Context()
+#: The one container instance the lume-services packages are wired to. Code
+#: written for LUME-services may set it to ``None``; :func:`configure` then makes
+#: a new one (wired to the packages again).
+context: Optional[Context] = Context()
+
+#: The settings of the last :func:`configure` (``None`` before), as in LUME-services.
+_settings: Optional[LUMEServicesSettings] = None
+
+
+def _context() -> Context:
+    global context
+    if context is None:
+        context = Context()
+    return context
 
 
 def wire(module: Union[str, ModuleType]) -> None:
@@ -376,7 +583,7 @@ def wire(module: Union[str, ModuleType]) -> None:
     use one in the cell that defines it).
     """
     module = sys.modules[module] if isinstance(module, str) else module
-    context.wire(modules=[module])
+    _context().wire(modules=[module])
     _rewire_after_each_cell(module)
 
 
@@ -398,7 +605,7 @@ def _rewire_after_each_cell(module: ModuleType) -> None:
         return
 
     def rewire(*_):
-        context.wire(modules=[module])
+        _context().wire(modules=[module])
 
     shell.events.register("post_run_cell", rewire)
     _REWIRED_IN_NOTEBOOK.add(module.__name__)
@@ -407,8 +614,11 @@ def _rewire_after_each_cell(module: ModuleType) -> None:
 def configure(settings: Optional[LUMEServicesSettings] = None) -> Context:
     """Configure every service from settings, or from the environment.
 
-    Services built before are dropped; the next use builds them anew. The
-    scheduling settings are also applied to Prefect (server backends).
+    Services built before are dropped; the next use builds them anew. For
+    the server backends (``server``, ``docker``, ``kubernetes``) the Prefect
+    settings are applied at once (``PrefectConfig.apply``). When
+    ``config.context`` was set to ``None`` (as LUME-services' code does), a new
+    container is made and wired.
 
     Args:
         settings: the settings; ``None`` reads ``LUME_*`` environment variables.
@@ -420,16 +630,29 @@ def configure(settings: Optional[LUMEServicesSettings] = None) -> Context:
         EnvironmentNotConfiguredError: ``settings`` is ``None`` and the
             environment variables do not form valid settings.
     """
+    global _settings
     if settings is None:
         settings = settings_from_environment()
-    context.settings.override(providers.Object(settings))
-    context.config.from_dict(settings.dict())
-    context.reset_singletons()
-    return context
+    container = _context()
+    container.settings.override(providers.Object(settings))
+    container.config.from_dict(settings.dict())
+    container.reset_singletons()
+    if settings.backend != "local":
+        settings.prefect.apply()
+    _settings = settings
+    return container
+
+
+def current_settings() -> LUMEServicesSettings:
+    """The settings services are built from: the configured ones, or those of the environment."""
+    return _context().settings()
 
 
 def reset() -> None:
     """Forget any configuration: the next use builds services from the environment again."""
-    context.settings.reset_override()
-    context.reset_singletons()
+    global _settings
+    container = _context()
+    container.settings.reset_override()
+    container.reset_singletons()
+    _settings = None
 

@@ -849,8 +849,8 @@ class ServerUnreachableError(ServerError):
         super().__init__(
             f"the Prefect Server at {url} did not answer{waited}: {reason}; start the "
             "server (see docker/docker-compose.yml) or point lume-services at a running "
-            "one with LUME_PREFECT__SERVER_HOST, LUME_PREFECT__SERVER_PORT and "
-            "LUME_PREFECT__GRAPHQL_PATH"
+            "one with LUME_PREFECT__SERVER__HOST, LUME_PREFECT__SERVER__HOST_PORT and "
+            "LUME_PREFECT__SERVER__GRAPHQL_PATH"
         )
 
 
@@ -1236,4 +1236,40 @@ class GraphvizNotFoundError(LUMEServicesError):
         super().__init__(
             f"rendering {format} needs Graphviz's 'dot' program on PATH (Debian: apt-get install "
             "graphviz); '--format dot' or '--format mermaid' need nothing"
+        )
+
+
+# --- names kept from LUME-services ----------------------------------------------
+
+
+class LocalBackendError(LUMEServicesError):
+    """A server-backend operation was asked of the local backend.
+
+    LUME-services' local backend raised it for registration and loading; this
+    package's local backend registers and loads flows in its own registry, so
+    it is kept for code that catches it.
+    """
+
+    def __init__(self, operation: str = "this operation"):
+        self.operation = operation
+        super().__init__(
+            f"the local backend cannot do {operation}; configure a server backend "
+            "(LUME_BACKEND=server, docker or kubernetes)"
+        )
+
+
+class ImpactNotAvailableError(LUMEServicesError, ImportError):
+    """Loading an Impact archive as a lume-impact object needs lume-impact, which is not installed.
+
+    lume-impact cannot be installed beside pydantic 1, which this package
+    (through Prefect 1) needs.
+    """
+
+    def __init__(self, archive: str):
+        self.archive = archive
+        super().__init__(
+            f"loading the Impact archive {archive!r} as an Impact object needs lume-impact, "
+            "which cannot be installed beside lume-services (Prefect 1 needs pydantic 1, "
+            "lume-impact cannot use it); read its data with result.archive.read() (an HDF5File), or "
+            "load it with lume-impact in another environment"
         )

@@ -1,7 +1,9 @@
 """References that name their type by an importable ``"module:ClassName"`` string.
 
 File references and stored results name their type this way, so that any
-process can rebuild them as the class that wrote them.
+process can rebuild them as the class that wrote them. The dotted form
+``"module.ClassName"`` (which later LUME-services releases write) names the
+same class and is read too.
 """
 
 import importlib
@@ -16,8 +18,42 @@ def type_string(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def _import_dotted(value: str) -> Any:
+    """Import ``"package.module.Class"``: the longest importable prefix is the module."""
+    parts = value.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for part in parts[split:]:
+            obj = getattr(obj, part)
+        return obj
+    raise ImportError(f"no module of {value!r} can be imported")
+
+
+def import_object(value: str) -> Any:
+    """Import the object a ``"module:qualname"`` or dotted ``"module.qualname"`` string names.
+
+    Raises:
+        ImportError: no module of the string can be imported.
+        AttributeError: the module has no such attribute.
+        ValueError: the string names neither form.
+    """
+    if ":" in value:
+        module_name, _, qualname = value.partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        return obj
+    if "." not in value.strip("."):
+        raise ValueError(f"{value!r} is not a 'module:name' or 'module.name' string")
+    return _import_dotted(value)
+
+
 def import_type_string(value: object, base: Type[T], error: Callable[[object, str], Exception]) -> Type[T]:
-    """Import the subclass of ``base`` that a ``"module:ClassName"`` string names.
+    """Import the subclass of ``base`` that a ``"module:ClassName"`` (or ``"module.ClassName"``) string names.
 
     Args:
         value: the string.
@@ -28,14 +64,11 @@ def import_type_string(value: object, base: Type[T], error: Callable[[object, st
         Exception: the one ``error`` builds, when the string is malformed,
             cannot be imported, or does not name a subclass of ``base``.
     """
-    if not isinstance(value, str) or ":" not in value:
+    if not isinstance(value, str) or not (":" in value or "." in value.strip(".")):
         raise error(value, "it is not a 'module:ClassName' string")
-    module_name, _, qualname = value.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
+        obj = import_object(value)
+    except (ImportError, AttributeError, ValueError) as exc:
         raise error(value, f"it cannot be imported ({exc})") from exc
     if not (isinstance(obj, type) and issubclass(obj, base)):
         raise error(value, f"it is not a {base.__name__} subclass")

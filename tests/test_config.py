@@ -38,12 +38,12 @@ def test_configure_without_settings_reads_the_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("LUME_HOME", str(tmp_path / "env-home"))
     monkeypatch.setenv("LUME_EXECUTOR__TYPE", "local_dask")
     monkeypatch.setenv("LUME_EXECUTOR__SCHEDULER", "processes")
-    monkeypatch.setenv("LUME_PREFECT__SERVER_PORT", "4300")
+    monkeypatch.setenv("LUME_PREFECT__SERVER__HOST_PORT", "4300")
     config.configure()
     settings = config.context.settings()
     assert settings.home == tmp_path / "env-home"
     assert settings.executor == ExecutorConfig(type="local_dask", scheduler="processes")
-    assert settings.prefect.server_port == 4300
+    assert settings.prefect.server.host_port == 4300
     assert config.context.scheduling_backend().executor.scheduler == "processes"
 
 
@@ -68,13 +68,13 @@ def test_a_nested_variable_that_is_not_json_is_reported_the_same_way(monkeypatch
 
 
 def test_get_env_vars_lists_every_setting():
-    names = config.get_env_vars()
+    names = config.env_var_names()
     for expected in [
         "LUME_BACKEND",
         "LUME_HOME",
         "LUME_EXECUTOR__TYPE",
         "LUME_EXECUTOR__ADDRESS",
-        "LUME_PREFECT__SERVER_HOST",
+        "LUME_PREFECT__SERVER__HOST",
         "LUME_RESULTS_DB__TYPE",
         "LUME_RESULTS_DB__MONGODB__PASSWORD",
         "LUME_MOUNTED_FILESYSTEM",

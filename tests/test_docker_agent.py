@@ -95,7 +95,7 @@ def docker_service(prefect_protocol_double, docker_agent, lume_home, tmp_path):
     double = prefect_protocol_double
     backend = DockerBackend(
         config=PrefectConfig(
-            server_host="http://127.0.0.1", server_port=double.port, graphql_path=double.path
+            server={"host": "http://127.0.0.1", "host_port": double.port, "graphql_path": double.path}
         ),
         network_mode="host",
         poll_interval=0.2,
@@ -355,8 +355,11 @@ def settings_service(prefect_protocol_double, docker_agent, lume_home, tmp_path)
     settings = LUMEServicesSettings(
         backend="local",  # flows outside containers run here; runs in containers use `backend`
         home=lume_home,
-        prefect=PrefectConfig(server_host="http://127.0.0.1", server_port=double.port,
-                              graphql_path=double.path, poll_interval=0.2, run_timeout=180),
+        prefect=PrefectConfig(
+            server={"host": "http://127.0.0.1", "host_port": double.port, "graphql_path": double.path},
+            poll_interval=0.2,
+            run_timeout=180,
+        ),
         mounted_filesystem={"mount_path": str(host_folder), "mount_alias": alias},
     )
     config.configure(settings)
@@ -452,7 +455,9 @@ def test_a_value_json_cannot_hold_comes_back_through_the_results_folder(
         digits(Parameter("n"))
     double = prefect_protocol_double
     backend = DockerBackend(
-        config=PrefectConfig(server_host="http://127.0.0.1", server_port=double.port, graphql_path=double.path),
+        config=PrefectConfig(
+            server={"host": "http://127.0.0.1", "host_port": double.port, "graphql_path": double.path}
+        ),
         network_mode="host",
         results_dir=tmp_path / "results",
         poll_interval=0.2,

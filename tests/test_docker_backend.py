@@ -83,7 +83,8 @@ def test_the_mounted_filesystem_of_the_settings_is_bound_into_runs_and_configure
     assert "/srv/data:/lume/data" in run.host_config["binds"]
     # in the container the folder is at the alias: there the mount path is the alias
     assert _in_container(run.env).mounted_filesystem.dict() == {
-        "mount_path": "/lume/data", "mount_alias": "/lume/data", "identifier": "shared"
+        "mount_path": "/lume/data", "mount_alias": "/lume/data", "identifier": "shared",
+        "mount_type": "DirectoryOrCreate",
     }
 
 

@@ -97,7 +97,7 @@ def test_entrypoint_points_prefect_at_the_configured_server(docker_engine, runti
         docker_engine,
         runtime_image,
         "import prefect; print(prefect.config.backend, prefect.config.cloud.api)",
-        env={"LUME_PREFECT__SERVER_HOST": "http://prefect-apollo", "LUME_PREFECT__SERVER_PORT": "4300"},
+        env={"LUME_PREFECT__SERVER__HOST": "http://prefect-apollo", "LUME_PREFECT__SERVER__HOST_PORT": "4300"},
     )
     assert out == "server http://prefect-apollo:4300/graphql"
 
@@ -107,7 +107,7 @@ def test_entrypoint_keeps_the_api_an_agent_set(docker_engine, runtime_image):
         docker_engine,
         runtime_image,
         "import prefect; print(prefect.config.cloud.api)",
-        env={"LUME_PREFECT__SERVER_HOST": "http://prefect-apollo", "PREFECT__CLOUD__API": "http://agent-says:4200"},
+        env={"LUME_PREFECT__SERVER__HOST": "http://prefect-apollo", "PREFECT__CLOUD__API": "http://agent-says:4200"},
     )
     assert out == "http://agent-says:4200"
 

@@ -68,7 +68,9 @@ def kubernetes_backend(prefect_protocol_double):
 
     double = prefect_protocol_double
     return KubernetesBackend(
-        config=PrefectConfig(server_host="http://127.0.0.1", server_port=double.port, graphql_path=double.path)
+        config=PrefectConfig(
+            server={"host": "http://127.0.0.1", "host_port": double.port, "graphql_path": double.path}
+        )
     )
 
 

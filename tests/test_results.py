@@ -34,6 +34,21 @@ from lume_services.services.results.sqlite import SQLiteResultsDB
 MONGO_HOST = "mongo.test"
 
 
+def mongo_config(**fields) -> MongodbResultsDBConfig:
+    """A connection to the fake server (MongoDB needs a user and password, as in LUME-services)."""
+    return MongodbResultsDBConfig(**{"host": MONGO_HOST, "port": 27017, "username": "lume",
+                                     "password": "pw", **fields})
+
+
+def mongo_environment(monkeypatch) -> None:
+    """The LUME_RESULTS_DB__MONGODB__* variables of a connection to the fake server."""
+    monkeypatch.setenv("LUME_RESULTS_DB__TYPE", "mongodb")
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__HOST", MONGO_HOST)
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__PORT", "27017")
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__USERNAME", "lume")
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__PASSWORD", "pw")
+
+
 @pytest.fixture
 def mongo():
     """pymongo's MongoClient replaced by mongomock for one fake server."""
@@ -50,7 +65,7 @@ def results_db(request, tmp_path):
         db.close()
     else:
         with mongomock.patch(servers=((MONGO_HOST, 27017),)):
-            db = MongodbResultsDB(MongodbResultsDBConfig(host=MONGO_HOST, database="test"))
+            db = MongodbResultsDB(mongo_config(database="test"))
             yield db
             db.close()
 
@@ -438,15 +453,13 @@ def test_results_dbs_pickle_without_their_connections(tmp_path, mongo):
     db = SQLiteResultsDB(tmp_path / "r.sqlite")
     db.insert_one("p", {"a": 1})
     assert pickle.loads(pickle.dumps(db)).find_all("p") == [{"a": 1}]
-    mongo_db = MongodbResultsDB(MongodbResultsDBConfig(host=MONGO_HOST))
+    mongo_db = MongodbResultsDB(mongo_config())
     mongo_db.insert_one("p", {"a": 1})
     assert pickle.loads(pickle.dumps(mongo_db)).config == mongo_db.config
 
 
 def test_mongodb_password_never_appears_in_reprs_or_settings(monkeypatch, mongo):
-    monkeypatch.setenv("LUME_RESULTS_DB__TYPE", "mongodb")
-    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__HOST", MONGO_HOST)
-    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__USERNAME", "lume")
+    mongo_environment(monkeypatch)
     monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__PASSWORD", "hunter2-secret")
     context = config.configure()
     db = context.results_db()
@@ -457,8 +470,7 @@ def test_mongodb_password_never_appears_in_reprs_or_settings(monkeypatch, mongo)
 
 
 def test_mongodb_is_configured_from_environment_variables(monkeypatch, mongo):
-    monkeypatch.setenv("LUME_RESULTS_DB__TYPE", "mongodb")
-    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__HOST", MONGO_HOST)
+    mongo_environment(monkeypatch)
     monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__DATABASE", "beams")
     config.configure()
     db = config.context.results_db()
@@ -470,8 +482,7 @@ def test_mongodb_is_configured_from_environment_variables(monkeypatch, mongo):
 
 
 def test_mongodb_client_options_are_given_as_json_in_the_environment(monkeypatch, mongo):
-    monkeypatch.setenv("LUME_RESULTS_DB__TYPE", "mongodb")
-    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__HOST", MONGO_HOST)
+    mongo_environment(monkeypatch)
     monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__OPTIONS", '{"connect": false}')
     config.configure()
     assert config.context.results_db().config.client_kwargs()["connect"] is False
@@ -502,7 +513,7 @@ def test_mongodb_config_builds_client_arguments():
 def test_mongodb_without_pymongo_names_the_extra_to_install(monkeypatch):
     from lume_services.errors import MissingExtraError
 
-    db = MongodbResultsDB(MongodbResultsDBConfig(host=MONGO_HOST))
+    db = MongodbResultsDB(mongo_config())
     monkeypatch.setitem(sys.modules, "pymongo", None)  # makes the import fail
     with pytest.raises(MissingExtraError, match=r"lume-services\[mongodb\]"):
         db.find_all("p")

@@ -106,9 +106,9 @@ def test_load_flow_in_another_process_configured_from_environment(server_backend
     prefect = server_settings.prefect
     env = {
         "LUME_BACKEND": "server",
-        "LUME_PREFECT__SERVER_HOST": prefect.server_host,
-        "LUME_PREFECT__SERVER_PORT": str(prefect.server_port),
-        "LUME_PREFECT__GRAPHQL_PATH": prefect.graphql_path,
+        "LUME_PREFECT__SERVER__HOST": prefect.server.host,
+        "LUME_PREFECT__SERVER__HOST_PORT": str(prefect.server.host_port),
+        "LUME_PREFECT__SERVER__GRAPHQL_PATH": prefect.server.graphql_path,
     }
     code = (
         "import json; from lume_services.flows.flow import Flow;"
@@ -257,7 +257,7 @@ def test_an_unreachable_server_errors_within_seconds(lume_home):
         LUMEServicesSettings(
             backend="server",
             home=lume_home,
-            prefect=PrefectConfig(server_host="http://127.0.0.1", server_port=port, check_timeout=2),
+            prefect=PrefectConfig(server={"host": "http://127.0.0.1", "host_port": port, "check_timeout": 2}),
         )
     )
     started = time.monotonic()
@@ -306,11 +306,11 @@ def _stop(double):
     double.stopped = True
 
 
-def _backend_for(double, tmp_path, **prefect):
+def _backend_for(double, tmp_path, **server):
     from lume_services.config import PrefectConfig
 
-    config = PrefectConfig(server_host="http://127.0.0.1", server_port=double.port,
-                           graphql_path=double.path, check_timeout=2, **prefect)
+    config = PrefectConfig(server={"host": "http://127.0.0.1", "host_port": double.port,
+                                   "graphql_path": double.path, "check_timeout": 2, **server})
     return LocalAgentBackend(config=config, storage_dir=tmp_path / "private-storage")
 
 

@@ -25,9 +25,9 @@ def prefect_config_restored():
 
 def test_prefect_settings_come_from_lume_prefect_environment_variables(monkeypatch):
     monkeypatch.setenv("LUME_BACKEND", "server")
-    monkeypatch.setenv("LUME_PREFECT__SERVER_HOST", "http://prefect.example")
-    monkeypatch.setenv("LUME_PREFECT__SERVER_PORT", "4300")
-    monkeypatch.setenv("LUME_PREFECT__GRAPHQL_PATH", "/api")
+    monkeypatch.setenv("LUME_PREFECT__SERVER__HOST", "http://prefect.example")
+    monkeypatch.setenv("LUME_PREFECT__SERVER__HOST_PORT", "4300")
+    monkeypatch.setenv("LUME_PREFECT__SERVER__GRAPHQL_PATH", "/api")
     monkeypatch.setenv("LUME_PREFECT__POLL_INTERVAL", "0.5")
 
     settings = LUMEServicesSettings()
@@ -36,24 +36,26 @@ def test_prefect_settings_come_from_lume_prefect_environment_variables(monkeypat
     assert settings.prefect.poll_interval == 0.5
 
 
-def test_apply_points_prefect_at_the_server_without_writing_prefects_home(prefect_config_restored, tmp_path):
+def test_apply_points_prefect_at_the_server_and_saves_only_the_backend(prefect_config_restored, tmp_path):
     import prefect
+    from prefect.utilities.backend import load_backend, save_backend
 
-    home = tmp_path / "prefect-home"
-    PrefectConfig(server_host="http://prefect.example", server_port=4300).apply()
+    save_backend("cloud")
+    applied = PrefectConfig(server={"host": "http://prefect.example", "host_port": 4300}).apply()
 
+    assert applied is prefect.config
     assert prefect.config.backend == "server"
     assert prefect.config.cloud.api == "http://prefect.example:4300/graphql"
     assert prefect.Client().api_server == "http://prefect.example:4300/graphql"
-    assert not home.exists()
-    assert not (__import__("pathlib").Path(prefect.config.home_dir) / "backend.toml").exists()
+    assert load_backend() == {"backend": "server"}
+    assert not (__import__("pathlib").Path(prefect.config.home_dir) / "config.toml").exists()
 
 
 def test_write_user_config_writes_prefects_user_configuration(prefect_config_restored, tmp_path):
     import toml
 
     home = tmp_path / "prefect-home"
-    PrefectConfig(server_port=4300, home_dir=str(home), write_user_config=True).apply()
+    PrefectConfig(server={"host_port": 4300}, home_dir=str(home), write_user_config=True).apply()
 
     assert toml.loads((home / "backend.toml").read_text()) == {"backend": "server"}
     assert toml.loads((home / "config.toml").read_text())["server"]["endpoint"] == "http://localhost:4300/graphql"
@@ -130,6 +132,6 @@ def test_a_poll_interval_set_in_the_flow_run_config_wins_even_when_it_equals_the
 
 
 def test_recheck_interval_comes_from_the_environment(monkeypatch):
-    monkeypatch.setenv("LUME_PREFECT__RECHECK_INTERVAL", "5")
+    monkeypatch.setenv("LUME_PREFECT__SERVER__RECHECK_INTERVAL", "5")
 
-    assert LUMEServicesSettings().prefect.recheck_interval == 5
+    assert LUMEServicesSettings().prefect.server.recheck_interval == 5

@@ -290,6 +290,9 @@ def test_results_pass_between_flow_runs_through_mongodb_too(monkeypatch):
 
     monkeypatch.setenv("LUME_RESULTS_DB__TYPE", "mongodb")
     monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__HOST", "mongo.test")
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__PORT", "27017")
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__USERNAME", "lume")
+    monkeypatch.setenv("LUME_RESULTS_DB__MONGODB__PASSWORD", "pw")
     with mongomock.patch(servers=(("mongo.test", 27017),)):
         config.configure()
         with Flow("save-in-mongo") as flow:

@@ -150,10 +150,10 @@ def main(ctx, verbose, quiet, debug):
 @json_option
 def env(as_json):
     """List the environment variables lume-services reads (secrets shown as "(set)")."""
-    from lume_services.config import get_env_vars
+    from lume_services.config import env_var_names
 
     shown = {}
-    for name in get_env_vars():
+    for name in env_var_names():
         value = os.environ.get(name)
         secret = any(s in name for s in ("PASSWORD", "KEY", "TOKEN"))
         shown[name] = "(set)" if value is not None and secret else value

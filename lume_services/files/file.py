@@ -23,15 +23,12 @@ from lume_services.errors import (
     InvalidFileReferenceError,
     UnknownFileTypeError,
 )
-from lume_services.files.serializers import (
-    HDF5Serializer,
-    ImageSerializer,
-    JSONSerializer,
-    Serializer,
-    TextSerializer,
-    YAMLSerializer,
-    import_extra,
-)
+from lume_services.files.serializers.base import Serializer, import_extra
+from lume_services.files.serializers.hdf5 import HDF5Serializer
+from lume_services.files.serializers.image import ImageSerializer
+from lume_services.files.serializers.json import JSONSerializer
+from lume_services.files.serializers.text import TextSerializer
+from lume_services.files.serializers.yaml import YAMLSerializer
 
 if TYPE_CHECKING:  # the service imports the serializers of this package
     from lume_services.services.files.service import FileService

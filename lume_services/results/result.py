@@ -9,6 +9,7 @@ from dependency_injector.wiring import Provide, inject
 from pydantic import BaseModel, Field, root_validator
 
 from lume_services.config import Context
+from lume_services.files.file import File, file_from_reference
 from lume_services.type_strings import import_type_string, parse_reference, type_string
 from lume_services.errors import (
     InvalidResultReferenceError,
@@ -21,8 +22,12 @@ from lume_services.services.results.encoding import json_data, json_default
 if TYPE_CHECKING:
     from lume_services.services.results.service import ResultsDBService
 
-#: The keys of a result reference (:meth:`Result.unique_rep`).
-REFERENCE_KEYS = ("project_name", "result_type_string", "query")
+#: The keys of a result reference (:meth:`Result.unique_rep`); LUME-services'
+#: first references had no ``project_name`` (the type's collection is used).
+REFERENCE_KEYS = ("result_type_string", "query")
+
+#: names LUME-services gave the project (collection) field
+_PROJECT_ALIASES = ("collection", "model_type")
 
 
 def _flow_id_from_context() -> Optional[str]:
@@ -36,8 +41,21 @@ def _flow_id_from_context() -> Optional[str]:
     return None if flow_id is None else str(flow_id)
 
 
+def _project_from_context() -> Optional[str]:
+    """The project of the flow being run, when Prefect's context names one (server runs)."""
+    import sys
+
+    prefect = sys.modules.get("prefect")
+    return None if prefect is None else prefect.context.get("project_name")
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _reference_of_files(value: Any) -> Any:
+    """A file held by a result is stored as its reference (``File.jsonable_dict()``)."""
+    return value.jsonable_dict() if isinstance(value, File) else value
 
 
 class Result(BaseModel):
@@ -53,6 +71,11 @@ class Result(BaseModel):
     result's id: inserting is idempotent, so re-running a flow on the same
     inputs does not duplicate its results.
 
+    LUME-services' names are accepted: ``collection=`` and ``model_type=`` give
+    the project (read back as :attr:`model_type`); without one, the project of
+    the Prefect flow run is used, else the type's default (``generic`` for
+    ``Result``, as LUME-services' default collection).
+
     Attributes:
         project_name: the project; results are stored in a collection of this name.
         inputs: the run's inputs (JSON data).
@@ -67,7 +90,7 @@ class Result(BaseModel):
         result_type_string: ``"module:ClassName"`` of its type; set automatically.
     """
 
-    project_name: str
+    project_name: str = "generic"
     inputs: Dict[str, Any] = {}
     outputs: Dict[str, Any] = {}
     flow_id: Optional[str] = Field(default_factory=_flow_id_from_context)
@@ -75,6 +98,25 @@ class Result(BaseModel):
     unique_on: List[str] = ["inputs", "outputs"]
     unique_hash: str = ""
     result_type_string: str = ""
+
+    @root_validator(pre=True)
+    def accept_lume_services_names(cls, values):
+        """Read the project from ``collection`` / ``model_type``, or from the flow run."""
+        values = dict(values)
+        for alias in _PROJECT_ALIASES:
+            if alias in values:
+                given = values.pop(alias)
+                values.setdefault("project_name", given)
+        if "project_name" not in values:
+            project = _project_from_context()
+            if project:
+                values["project_name"] = project
+        return values
+
+    @property
+    def model_type(self) -> str:
+        """LUME-services' name of :attr:`project_name` (its ``collection``)."""
+        return self.project_name
 
     @root_validator(skip_on_failure=True)
     def set_identity(cls, values):
@@ -115,14 +157,29 @@ class Result(BaseModel):
     def document(self) -> Dict[str, Any]:
         """Return the result as the JSON document stored in the results database.
 
-        numpy arrays and scalars in the fields are stored as lists and numbers.
+        numpy arrays and scalars in the fields are stored as lists and numbers,
+        files as their references.
         """
         return json_data(self._fields())
+
+    def jsonable_dict(self) -> Dict[str, Any]:
+        """LUME-services' item form: the document with its ``collection``.
+
+        ``ResultsDBService.insert_one(result.jsonable_dict())`` stores it, as in LUME-services.
+        """
+        return {"collection": self.project_name, **self.document()}
+
+    #: LUME-services' later name of :meth:`jsonable_dict`
+    get_db_dict = jsonable_dict
+
+    def get_unique_result_index(self) -> Dict[str, Any]:
+        """The values of the fields that define the result's identity (``unique_on``)."""
+        return {name: getattr(self, name) for name in self.unique_on}
 
     def _fields(self) -> Dict[str, Any]:
         # the field values as they are (pydantic's own exclusions applied): the
         # database encodes them once, without .dict()'s deep copy or a JSON round trip
-        return dict(self._iter(to_dict=False))
+        return {name: _reference_of_files(value) for name, value in self._iter(to_dict=False)}
 
     def _prepare_insert(self) -> Dict[str, Any]:
         if self.flow_id is None:
@@ -191,16 +248,18 @@ class Result(BaseModel):
     @inject
     def load_from_query(
         cls,
-        project_name: str,
-        query: Dict[str, Any],
+        project_name: Union[str, Dict[str, Any]],
+        query: Optional[Dict[str, Any]] = None,
         results_db_service: "ResultsDBService" = Provide[Context.results_db_service],
     ) -> "Result":
         """Load the one result of the project that matches the query.
 
-        The result comes back as the type that stored it.
+        The result comes back as the type that stored it. As in LUME-services'
+        first releases, ``load_from_query(query)`` searches the type's default
+        collection (``generic`` for ``Result``).
 
         Args:
-            project_name: the project (collection) to search.
+            project_name: the project (collection) to search; or the query.
             query: dotted paths mapped to the values they must equal, e.g.
                 ``{"unique_hash": ...}`` or ``{"inputs.x": 3}``.
             results_db_service: the results service; injected when omitted.
@@ -214,6 +273,8 @@ class Result(BaseModel):
             UnknownResultTypeError: the stored type cannot be imported here.
             UnsupportedQueryError: the query is not equality on dotted paths.
         """
+        if query is None and isinstance(project_name, dict):
+            project_name, query = cls.default_project_name(), project_name
         documents = results_db_service.find(project_name, query)
         if not documents:
             raise ResultNotFoundError(project_name, query, results_db_service.count(project_name))
@@ -222,6 +283,11 @@ class Result(BaseModel):
         document = documents[0]
         result_type = get_result_from_string(document.get("result_type_string") or "")
         return result_type.parse_obj(document)
+
+    @classmethod
+    def default_project_name(cls) -> str:
+        """The project (collection) of results of this type created without one."""
+        return cls.__fields__["project_name"].default
 
 
 def get_result_from_string(result_type_string: str) -> Type[Result]:
@@ -263,7 +329,43 @@ def load_result(
     if not isinstance(result_rep["query"], dict):
         raise InvalidResultReferenceError(result_rep, "its query is not a dict")
     result_type = get_result_from_string(result_rep["result_type_string"])
+    project_name = result_rep.get("project_name") or result_type.default_project_name()
     return result_type.load_from_query(
-        result_rep["project_name"], result_rep["query"], results_db_service=results_db_service
+        project_name, result_rep["query"], results_db_service=results_db_service
     )
+
+
+def _bson_default(obj: Any) -> Any:
+    if isinstance(obj, File):
+        return obj.jsonable_dict()
+    if type(obj).__name__ == "DataFrame" and hasattr(obj, "to_json"):  # pandas, without importing it
+        return obj.to_json()
+    return json_default(obj)
+
+
+def get_bson_dict(dictionary: Dict[str, Any]) -> Dict[str, Any]:
+    """Return a dict (a query or a document) as the data the results database stores.
+
+    LUME-services' name: there numpy arrays became BSON binaries; here every
+    database stores JSON data, so arrays and numpy numbers become lists and
+    numbers (as in inserts, so a query with an array finds the stored one),
+    files their references, pandas DataFrames their JSON text.
+    """
+    return json.loads(json.dumps(dictionary, default=_bson_default))
+
+
+def load_db_dict(dictionary: Dict[str, Any]) -> Dict[str, Any]:
+    """Return a stored document with its file references (dicts with a ``file_type_string``) as files.
+
+    LUME-services' name. Arrays stay lists: JSON data does not say a list was an array.
+    """
+
+    def load(value: Any) -> Any:
+        if isinstance(value, dict):
+            if "file_type_string" in value:
+                return file_from_reference(value)
+            return {key: load(item) for key, item in value.items()}
+        return value
+
+    return load(dictionary)
 

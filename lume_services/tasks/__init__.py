@@ -3,12 +3,25 @@
 # The composition root first: its container wires this package when it is made.
 import lume_services.config  # noqa: F401,I001
 
-from lume_services.tasks.configure import ConfigureLUMEServices, configure_lume_services
+from lume_services.tasks.configure import (
+    CheckLocalExecution,
+    ConfigureLUMEServices,
+    PrepareLUMEModelVariables,
+    check_local_execution,
+    configure_lume_services,
+    configure_services,
+    prepare_lume_model_variables,
+)
 from lume_services.tasks.db import LoadDBResult, SaveDBResult, load_db_result_value
 from lume_services.tasks.file import LoadFile, SaveFile, load_file
 
 __all__ = [
+    "CheckLocalExecution",
     "ConfigureLUMEServices",
+    "PrepareLUMEModelVariables",
+    "check_local_execution",
+    "configure_services",
+    "prepare_lume_model_variables",
     "LoadDBResult",
     "LoadFile",
     "SaveDBResult",

@@ -16,6 +16,7 @@ from lume_services.config import Context
 from lume_services.errors import ResultAttributeError, ResultKeyError
 from lume_services.results.result import Result, load_result
 from lume_services.services.results.service import ResultsDBService
+from lume_services.tasks.file import given_services
 
 
 class SaveDBResult(Task):
@@ -34,16 +35,18 @@ class SaveDBResult(Task):
         kwargs.setdefault("result", PrefectResult())
         super().__init__(**kwargs)
 
-    def run(self, result: Result) -> Dict[str, Any]:
+    def run(self, result: Result, results_db_service: Optional[ResultsDBService] = None) -> Dict[str, Any]:
         """Insert the result.
 
         Args:
             result: the result to store.
+            results_db_service: the results service, as LUME-services' task
+                takes it; ``None`` uses the configured one.
 
         Returns:
             Its reference: ``{"project_name", "result_type_string", "query"}``.
         """
-        result.insert()
+        result.insert(**given_services(results_db_service=results_db_service))
         return result.unique_rep()
 
 
@@ -58,7 +61,9 @@ def load_db_result_value(
 
     ``load_db_result_value(rep, "outputs", ["text"])`` returns
     ``result.outputs["text"]``. Keys index dicts; for lists, a key is an
-    index (``"0"`` or ``0``).
+    index (``"0"`` or ``0``). Without ``attribute``, the first key of
+    ``attribute_index`` names the attribute, as in LUME-services' later
+    releases (``attribute_index=["outputs", "text"]``).
 
     Args:
         result_rep: the reference returned by ``SaveDBResult`` (a dict, or its JSON text).
@@ -76,6 +81,8 @@ def load_db_result_value(
         ResultKeyError: a key is missing; names the keys that exist there.
     """
     result = load_result(result_rep, results_db_service=results_db_service)
+    if attribute is None and attribute_index:
+        attribute, *attribute_index = attribute_index
     if attribute is None:
         return result
     if attribute not in result.__fields__:
@@ -117,13 +124,17 @@ class LoadDBResult(Task):
         result_rep: Union[Dict[str, Any], str],
         attribute: Optional[str] = None,
         attribute_index: Optional[Sequence[Any]] = None,
+        results_db_service: Optional[ResultsDBService] = None,
     ) -> Any:
         """Return ``getattr(result, attribute)`` indexed by each key of ``attribute_index``.
 
         Args:
             result_rep: the reference returned by ``SaveDBResult``.
-            attribute: the attribute of the result; ``None`` returns the whole result.
+            attribute: the attribute of the result; ``None`` takes it from the
+                first key of ``attribute_index``, or returns the whole result.
             attribute_index: keys applied in turn to the attribute's value.
+            results_db_service: the results service, as LUME-services' task
+                takes it; ``None`` uses the configured one.
 
         Returns:
             The value (see :func:`load_db_result_value`).
@@ -133,5 +144,7 @@ class LoadDBResult(Task):
             ResultAttributeError: the result has no such attribute.
             ResultKeyError: a key is missing.
         """
-        return load_db_result_value(result_rep, attribute, attribute_index)
+        return load_db_result_value(
+            result_rep, attribute, attribute_index, **given_services(results_db_service=results_db_service)
+        )
 

@@ -6,12 +6,24 @@ the packaged :data:`load_file` task. Downstream loading must use the packaged
 ``load_file`` task in ``lume_services.tasks.file``.
 """
 
-from typing import Any, Dict, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Type, Union
 
 from prefect import Task
 from prefect.engine.results import PrefectResult
 
 from lume_services.files.file import File, TextFile, file_from_reference, get_file_type
+
+if TYPE_CHECKING:
+    from lume_services.services.files.service import FileService
+
+
+def given_services(**services) -> Dict[str, Any]:
+    """The services a task was given; the others are injected where they are used.
+
+    A task's ``run`` defaults must be plain values: Prefect binds them as task
+    inputs, which registration pickles.
+    """
+    return {name: service for name, service in services.items() if service is not None}
 
 
 class SaveFile(Task):
@@ -35,6 +47,7 @@ class SaveFile(Task):
         filename: str,
         filesystem_identifier: str = "local",
         file_type: Union[Type[File], str] = TextFile,
+        file_service: Optional["FileService"] = None,
     ) -> Dict[str, str]:
         """Write ``obj`` to ``filename``, creating missing directories.
 
@@ -43,6 +56,8 @@ class SaveFile(Task):
             filename: the path on the filesystem.
             filesystem_identifier: the filesystem (``local``, ``mounted``, ...).
             file_type: the ``File`` subclass, or its ``"module:ClassName"`` string.
+            file_service: the file service, as LUME-services' task takes it;
+                ``None`` uses the configured one.
 
         Returns:
             The file's reference: ``{"file_type_string", "filename",
@@ -56,7 +71,7 @@ class SaveFile(Task):
         if isinstance(file_type, str):
             file_type = get_file_type(file_type)
         file = file_type(filename=filename, filesystem_identifier=filesystem_identifier)
-        file.write(obj, create_dir=True)
+        file.write(obj, create_dir=True, **given_services(file_service=file_service))
         return file.jsonable_dict()
 
 
@@ -71,11 +86,17 @@ class LoadFile(Task):
         kwargs.setdefault("name", "load_file")
         super().__init__(**kwargs)
 
-    def run(self, file_rep: Union[Dict[str, str], str]) -> Any:
+    def run(
+        self,
+        file_rep: Union[Dict[str, str], str],
+        file_service: Optional["FileService"] = None,
+    ) -> Any:
         """Read the file a reference points to.
 
         Args:
             file_rep: the reference returned by ``SaveFile`` (a dict, or its JSON text).
+            file_service: the file service, as LUME-services' task takes it;
+                ``None`` uses the configured one.
 
         Returns:
             The object stored in the file.
@@ -85,7 +106,7 @@ class LoadFile(Task):
             FilesystemNotConfiguredError: its filesystem is not configured here.
             FileNotFoundError: the file does not exist.
         """
-        return file_from_reference(file_rep).load_file()
+        return file_from_reference(file_rep).load_file(**given_services(file_service=file_service))
 
 
 #: The packaged task that loads a file from its reference (call it in a flow:

@@ -4,10 +4,11 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Dict, List
 
 from lume_services.errors import DuplicateFilesystemError, FilesystemNotConfiguredError
-from lume_services.services.files.filesystems import Filesystem
+from lume_services.services.files.filesystems.filesystem import Filesystem
+from lume_services.services.files.filesystems.mounted import MountedFilesystem
 
 if TYPE_CHECKING:  # pragma: no cover (files/ is the layer above; only its type is named)
-    from lume_services.files.serializers import Serializer
+    from lume_services.files.serializers.base import Serializer
 
 
 class FileService:
@@ -85,13 +86,25 @@ class FileService:
         """Return whether ``filename`` is a file on the filesystem."""
         return self.get_filesystem(filesystem_identifier).file_exists(filename)
 
-    def dir_exists(self, filesystem_identifier: str, dirname: str) -> bool:
-        """Return whether ``dirname`` is a directory on the filesystem."""
-        return self.get_filesystem(filesystem_identifier).dir_exists(dirname)
+    def dir_exists(self, filesystem_identifier: str, dirname: str, create_dir: bool = False) -> bool:
+        """Return whether ``dirname`` is a directory on the filesystem.
+
+        Args:
+            filesystem_identifier: the filesystem.
+            dirname: the directory's path on it.
+            create_dir: create it when it is missing (the answer is then ``True``).
+        """
+        return self.get_filesystem(filesystem_identifier).dir_exists(dirname, create_dir=create_dir)
 
     def create_dir(self, filesystem_identifier: str, dirname: str) -> None:
         """Create the directory ``dirname`` (and its parents) on the filesystem."""
         self.get_filesystem(filesystem_identifier).create_dir(dirname)
+
+    def get_mounted_filesystems(self) -> Dict[str, MountedFilesystem]:
+        """Return the mounted filesystems, by identifier (to bind them into run containers)."""
+        return {
+            identifier: fs for identifier, fs in self._filesystems.items() if isinstance(fs, MountedFilesystem)
+        }
 
     def __repr__(self) -> str:
         return f"FileService({list(self._filesystems.values())!r})"

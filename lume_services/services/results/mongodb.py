@@ -4,7 +4,7 @@ import importlib
 import json
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
-from pydantic import BaseModel, SecretStr, validator
+from pydantic import BaseModel, Field, SecretStr, root_validator, validator
 
 from lume_services.errors import MissingExtraError
 from lume_services.services.results.db import ResultsDB
@@ -22,23 +22,43 @@ def _import_pymongo(module: str = "pymongo"):
 class MongodbResultsDBConfig(BaseModel):
     """How to reach the MongoDB database that stores results.
 
+    As in LUME-services, the host, port, user and password must be given;
+    ``authMechanism`` is accepted as the name of ``auth_mechanism``, whose
+    ``"DEFAULT"`` (LUME-services' default) lets pymongo choose as ``None`` does.
+
     Attributes:
         host: server host (or a ``mongodb://`` URI without credentials).
         port: server port.
         database: database name; each project is a collection in it.
-        username: user to authenticate as; ``None`` connects without authentication.
+        username: user to authenticate as.
         password: the user's password; never shown in a repr, log line or error.
         auth_mechanism: e.g. ``SCRAM-SHA-256``; ``None`` lets pymongo choose.
         options: further keyword arguments of ``pymongo.MongoClient``.
     """
 
-    host: str = "localhost"
-    port: int = 27017
+    host: str
+    port: int
     database: str = "lume_services"
-    username: Optional[str] = None
-    password: Optional[SecretStr] = None
-    auth_mechanism: Optional[str] = None
+    username: str
+    password: SecretStr
+    auth_mechanism: Optional[str] = Field(None, alias="authMechanism")
     options: Dict[str, Any] = {}
+
+    class Config:
+        allow_population_by_field_name = True
+
+    @root_validator(pre=True)
+    def accept_auth_mechanism_from_environment(cls, values):
+        """``LUME_RESULTS_DB__AUTHMECHANISM`` arrives lower-cased; read it as ``authMechanism``."""
+        if "authmechanism" in values:
+            values = dict(values)
+            values.setdefault("authMechanism", values.pop("authmechanism"))
+        return values
+
+    @validator("auth_mechanism")
+    def default_means_pymongos_choice(cls, v):
+        """LUME-services' ``"DEFAULT"`` is pymongo's own choice."""
+        return None if v == "DEFAULT" else v
 
     @validator("options", pre=True)
     def options_from_json(cls, v):
@@ -52,11 +72,12 @@ class MongodbResultsDBConfig(BaseModel):
 
     def client_kwargs(self) -> Dict[str, Any]:
         """The keyword arguments of ``pymongo.MongoClient``, credentials included."""
-        kwargs: Dict[str, Any] = {"host": self.host, "port": self.port}
-        if self.username is not None:
-            kwargs["username"] = self.username
-        if self.password is not None:
-            kwargs["password"] = self.password.get_secret_value()
+        kwargs: Dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "username": self.username,
+            "password": self.password.get_secret_value(),
+        }
         if self.auth_mechanism is not None:
             kwargs["authMechanism"] = self.auth_mechanism
         kwargs.update(self.options)
@@ -72,13 +93,17 @@ class MongodbResultsDB(ResultsDB):
     ``flow_id``, as the embedded database has.
 
     Args:
-        config: the connection settings.
+        db_config: the connection settings.
+        connect: connect (create the client) now rather than on first use, as
+            LUME-services did by default.
     """
 
-    def __init__(self, config: MongodbResultsDBConfig):
-        self.config = config
+    def __init__(self, db_config: MongodbResultsDBConfig, connect: bool = False):
+        self.config = db_config
         self._client = None
         self._indexed: Set[str] = set()
+        if connect:
+            self._connect()
 
     def __repr__(self) -> str:
         user = f", username={self.config.username!r}" if self.config.username else ""
@@ -93,10 +118,14 @@ class MongodbResultsDB(ResultsDB):
     def __setstate__(self, state):
         self.__init__(state["config"])
 
-    def _collection(self, collection: str):
+    def _connect(self):
         if self._client is None:
             pymongo = _import_pymongo()
             self._client = pymongo.MongoClient(**self.config.client_kwargs())
+        return self._client
+
+    def _collection(self, collection: str):
+        self._connect()
         coll = self._client[self.config.database][collection]
         if collection not in self._indexed:
             # unique among string hashes only: like SQLite, documents without a hash
@@ -116,6 +145,9 @@ class MongodbResultsDB(ResultsDB):
             self._client.close()
             self._client = None
             self._indexed.clear()
+
+    #: LUME-services' name of :meth:`close`
+    disconnect = close
 
     def insert_one(self, collection: str, document: dict) -> str:
         """Insert a document; idempotent on ``unique_hash`` (see :class:`ResultsDB`)."""

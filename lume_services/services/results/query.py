@@ -21,6 +21,7 @@ refuses them with :class:`~lume_services.errors.UnsupportedQueryError`.
 from typing import Any, Iterator, List, Sequence, Union
 
 from lume_services.errors import InvalidIndexError, UnsupportedQueryError
+from lume_services.services.results.encoding import json_default
 
 _SCALARS = (str, int, float, bool, type(None))
 _MISSING = object()
@@ -50,6 +51,9 @@ def validate_index_fields(fields: Union[str, Sequence[str]]) -> List[str]:
 def validate_query(query: Any) -> dict:
     """Check that a query is equality on dotted paths and return it (``None`` -> ``{}``).
 
+    Values are taken as inserts store them: numpy arrays and numbers as lists
+    and numbers, datetimes as ISO text (``encoding.json_default``).
+
     Raises:
         UnsupportedQueryError: the query is not a dict of dotted paths to plain
             values, or uses an operator.
@@ -63,8 +67,24 @@ def validate_query(query: Any) -> dict:
             raise UnsupportedQueryError(query, f"{path!r} is not a dotted field path")
         if path.startswith("$"):
             raise UnsupportedQueryError(query, f"operator {path!r} is not supported")
+    query = {path: _as_stored(value) for path, value in query.items()}
+    for value in query.values():
         _check_value(query, value)
     return query
+
+
+def _as_stored(value: Any) -> Any:
+    """The value as inserts store it: what ``json`` cannot encode, as ``json_default`` encodes it."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_as_stored(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_stored(item) for key, item in value.items()}
+    try:
+        return _as_stored(json_default(value))
+    except TypeError:
+        return value  # refused by _check_value, naming it
 
 
 def _check_value(query: dict, value: Any) -> None:

@@ -1,6 +1,6 @@
 """The results database service: what results use to store and find themselves."""
 
-from typing import List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from lume_services.services.results.db import ResultsDB
 
@@ -18,16 +18,22 @@ class ResultsDBService:
     def __repr__(self) -> str:
         return f"ResultsDBService({self.results_db!r})"
 
-    def insert_one(self, collection: str, document: dict) -> str:
+    def insert_one(self, collection: Union[str, Dict[str, Any]], document: Optional[dict] = None) -> str:
         """Insert a document; a known ``unique_hash`` writes nothing.
 
+        LUME-services' form, one item holding its ``collection``
+        (``insert_one(result.jsonable_dict())``), is accepted too.
+
         Args:
-            collection: the collection (a result's project name).
+            collection: the collection (a result's project name); or the item.
             document: the document.
 
         Returns:
             The id of the stored document (the existing one for a known hash).
         """
+        if document is None and isinstance(collection, dict):
+            document = dict(collection)
+            collection = document.pop("collection")
         return self.results_db.insert_one(collection, document)
 
     def insert_many(self, collection: str, documents: List[dict]) -> List[str]:
@@ -58,13 +64,22 @@ class ResultsDBService:
         """
         self.results_db.create_index(collection, fields)
 
-    def find(self, collection: str, query: Optional[dict] = None) -> List[dict]:
+    def find(self, collection: str, query: Optional[dict] = None, fields: Optional[List[str]] = None) -> List[dict]:
         """Return the documents matching the query (equality on dotted paths).
+
+        Args:
+            collection: the collection (a result's project name).
+            query: dotted paths mapped to the values they must equal; numpy
+                values are compared as stored (lists and numbers).
+            fields: return only these top-level fields of each document (LUME-services' projection).
 
         Raises:
             UnsupportedQueryError: the query is not equality on dotted paths.
         """
-        return self.results_db.find(collection, query)
+        documents = self.results_db.find(collection, query)
+        if fields is None:
+            return documents
+        return [{name: doc[name] for name in fields if name in doc} for doc in documents]
 
     def find_all(self, collection: str) -> List[dict]:
         """Return every document of the collection."""

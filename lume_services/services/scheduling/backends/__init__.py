@@ -13,7 +13,14 @@ from lume_services.services.scheduling.backends.executors import ExecutorConfig
 from lume_services.services.scheduling.backends.kubernetes import KubernetesBackend, KubernetesRunConfig
 from lume_services.services.scheduling.backends.local import LocalBackend, LocalRunConfig
 from lume_services.services.scheduling.backends.local_agent import LocalAgentBackend
-from lume_services.services.scheduling.backends.server import PrefectConfig, ServerBackend
+from lume_services.services.scheduling.backends.prefect_config import (
+    PrefectAgentConfig,
+    PrefectConfig,
+    PrefectServerConfig,
+    PrefectTelemetryConfig,
+    PrefectUIConfig,
+)
+from lume_services.services.scheduling.backends.server import ServerBackend
 
 __all__ = [
     "Backend",
@@ -25,7 +32,11 @@ __all__ = [
     "LocalAgentBackend",
     "LocalBackend",
     "LocalRunConfig",
+    "PrefectAgentConfig",
     "PrefectConfig",
+    "PrefectServerConfig",
+    "PrefectTelemetryConfig",
+    "PrefectUIConfig",
     "RunConfig",
     "ServerBackend",
 ]

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional
 
-from pydantic import validator
+from pydantic import root_validator, validator
 
 from lume_services.services.scheduling.backends.run_options import RunConfig
 from lume_services.services.scheduling.backends.server import ServerBackend
@@ -23,8 +23,9 @@ class KubernetesRunConfig(RunConfig):
         cpu_request: CPU request in the same units.
         memory_limit: memory limit in Kubernetes units (``"1Gi"``, ``"512Mi"``, ``"1G"``).
         memory_request: memory request in the same units.
-        job_template: a job template as a dict; ``None`` uses ``job_template_path``
-            or else the template packaged with lume-services.
+        job_template: a job template as a dict; when not given it is loaded,
+            when the config is made, from ``job_template_path`` or else the
+            template packaged with lume-services (as in LUME-services).
         job_template_path: path of a job template YAML file.
         image_pull_policy: ``Always``, ``IfNotPresent`` or ``Never``.
         service_account_name: the service account the job runs as.
@@ -72,14 +73,19 @@ class KubernetesRunConfig(RunConfig):
             raise ValueError(f"job_template_path {v!r} is not an existing file")
         return v
 
-    def load_job_template(self) -> Dict[str, Any]:
-        """Return the job template: the given dict, the file, or the packaged default."""
-        import yaml
+    @root_validator(skip_on_failure=True)
+    def load_the_job_template(cls, values):
+        """Load the template from its file (or the packaged one) when no dict is given."""
+        if values.get("job_template") is None:
+            import yaml
 
-        if self.job_template is not None:
-            return self.job_template
-        path = Path(self.job_template_path or Path(__file__).parent / "kubernetes_job.yaml")
-        return yaml.safe_load(path.read_text())
+            path = Path(values.get("job_template_path") or Path(__file__).parent / "kubernetes_job.yaml")
+            values["job_template"] = yaml.safe_load(path.read_text())
+        return values
+
+    def load_job_template(self) -> Dict[str, Any]:
+        """Return the job template: the given dict, or the one loaded from its file."""
+        return self.job_template
 
     def build_job(self) -> Dict[str, Any]:
         """Return the job template with this config applied.

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from pydantic import validator
+from pydantic import Field, validator
 
 from lume_services.errors import (
     EmptyResultError,
@@ -34,11 +34,12 @@ class LocalRunConfig(RunConfig):
     """Run in the current process (local backend) or by a Prefect ``LocalAgent``.
 
     Attributes:
-        working_dir: directory the run executes in; it must exist.
+        working_dir: directory the run executes in; it must exist. Defaults to
+            the current directory when the config is made, as in LUME-services.
         executor: executor for the local backend; ``None`` uses the configured one.
     """
 
-    working_dir: Optional[str] = None
+    working_dir: Optional[str] = Field(default_factory=os.getcwd)
     executor: Optional[ExecutorConfig] = None
 
     @validator("working_dir")
@@ -60,6 +61,8 @@ class LocalRunConfig(RunConfig):
 @contextlib.contextmanager
 def _run_environment(env: Optional[Dict[str, str]], working_dir: Optional[str]):
     """Set environment variables and the working directory for one run, then restore them."""
+    if working_dir and os.path.abspath(working_dir) == os.getcwd():
+        working_dir = None  # already there: no need to hold the lock for it
     if not env and not working_dir:
         yield
         return
@@ -326,4 +329,6 @@ def _task_value(flow_name: str, task, task_state):
         raise EmptyResultError(flow_name, task.name, "not run")
     if task_state.is_skipped() or isinstance(task_state._result, NoResultType):
         raise EmptyResultError(flow_name, task.name, type(task_state).__name__)
+    if task_state.result is None:  # a task that returns nothing has no result, as in LUME-services
+        raise EmptyResultError(flow_name, task.name, f"{type(task_state).__name__}, but it returned None")
     return task_state.result

@@ -16,16 +16,16 @@ hooks (:meth:`ServerBackend.build_run_config`, :meth:`ServerBackend.build_storag
 - ``KubernetesBackend`` (``kubernetes``; settings ``backend: kubernetes``): a
   ``KubernetesAgent``, flow images pushed to a registry.
 
-:class:`PrefectConfig` says where the server is.
+:class:`PrefectConfig` (and its sections ``PrefectServerConfig``,
+``PrefectUIConfig``, ``PrefectTelemetryConfig``, ``PrefectAgentConfig``, kept in
+``prefect_config`` and importable from here as in LUME-services) says where the
+server is.
 """
 
 import copy
 from abc import ABC, abstractmethod
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional, Type, Union
-
-from pydantic import BaseModel, Field, SecretStr
+from typing import Any, Dict, List, Optional, Type, Union
 
 from lume_services.errors import (
     FlowIdNotFoundError,
@@ -39,7 +39,14 @@ from lume_services.services.scheduling.backends.backend import (
     Backend,
     RunConfig,
 )
-from lume_services.services.scheduling.backends.server_connection import ServerConnection, check_reachable
+from lume_services.services.scheduling.backends.prefect_config import (  # noqa: F401 (their home in LUME-services)
+    PrefectAgentConfig,
+    PrefectConfig,
+    PrefectServerConfig,
+    PrefectTelemetryConfig,
+    PrefectUIConfig,
+)
+from lume_services.services.scheduling.backends.server_connection import ServerConnection
 from lume_services.services.scheduling.backends.server_history import get_run as history_run
 from lume_services.services.scheduling.backends.server_history import list_runs as history_runs
 from lume_services.services.scheduling.backends.server_history import run_result as history_result
@@ -60,130 +67,6 @@ from lume_services.services.scheduling.backends.server_runs import create_flow_r
 from lume_services.services.scheduling.backends.waiting import Deadline, as_timedelta
 
 DEFAULT_TENANT = "default"
-
-
-class PrefectConfig(BaseModel):
-    """Where the Prefect 1 Server and its parts are (server, docker, kubernetes backends).
-
-    lume-services applies these settings to ``prefect.config`` in-process
-    (:meth:`apply`), so a script, notebook or test points Prefect's client, its
-    tasks (``create_flow_run`` ...) and an agent started from the same process at
-    the server without touching ``~/.prefect``. Set ``write_user_config`` to also
-    write them to Prefect's user configuration, for Prefect's own CLI.
-
-    Attributes:
-        server_host: URL of the host of the Prefect Server's Apollo (GraphQL) endpoint.
-        server_port: its port.
-        graphql_path: path of the GraphQL endpoint.
-        agent_host: host the agent's health server binds.
-        agent_port: port of the agent's health server.
-        ui_host: host of the Prefect UI.
-        ui_port: port of the Prefect UI.
-        backend: Prefect's backend kind; lume-services uses ``server``.
-        api_key: API key sent to the server, where it needs one (never logged).
-        home_dir: Prefect's home directory; ``None`` keeps Prefect's default.
-        write_user_config: write these settings to Prefect's user configuration
-            (``~/.prefect/backend.toml`` and ``config.toml``) as well (off by default).
-        check_timeout: seconds the reachability check waits for the server.
-        recheck_interval: seconds a successful reachability check is trusted;
-            the next request to the server after that checks again (``0``:
-            before every request), so a server that went away is reported in
-            seconds rather than after Prefect's minute of retries.
-        storage_dir: where the ``server`` backend keeps registered flows and task
-            results for a ``LocalAgent`` on this machine; ``None`` means
-            ``<LUME_HOME>/server``.
-        poll_interval: seconds between looks at a run's state while waiting for
-            it, when the run has no ``FlowRunConfig.poll_interval``.
-        run_timeout: seconds to wait for a run before cancelling it; ``None``
-            waits without limit.
-    """
-
-    server_host: str = "http://localhost"
-    server_port: int = 4200
-    graphql_path: str = "/graphql"
-    agent_host: str = "http://localhost"
-    agent_port: int = 5000
-    ui_host: str = "http://localhost"
-    ui_port: int = 8080
-    backend: Literal["server"] = "server"
-    api_key: Optional[SecretStr] = None
-    home_dir: Optional[str] = None
-    write_user_config: bool = False
-    check_timeout: float = Field(3.0, gt=0)
-    recheck_interval: float = Field(30.0, ge=0)
-    storage_dir: Optional[str] = None
-    poll_interval: float = Field(1.0, gt=0)
-    run_timeout: Optional[float] = Field(3600.0, gt=0)
-
-    @property
-    def api_url(self) -> str:
-        """The server's GraphQL URL, e.g. ``http://localhost:4200/graphql``."""
-        return f"{self.server_host.rstrip('/')}:{self.server_port}{self.graphql_path}"
-
-    @property
-    def agent_address(self) -> str:
-        """The address of the agent's health server, e.g. ``http://localhost:5000``."""
-        return f"{self.agent_host.rstrip('/')}:{self.agent_port}"
-
-    @property
-    def ui_url(self) -> str:
-        """The Prefect UI's URL, e.g. ``http://localhost:8080``."""
-        return f"{self.ui_host.rstrip('/')}:{self.ui_port}"
-
-    def apply(self) -> None:
-        """Point Prefect (``prefect.config``) at this server, in this process.
-
-        Sets the backend, the server endpoint (which Prefect's client reads as
-        ``cloud.api``), the API key, the UI endpoint and, when given, Prefect's
-        home directory. Writes Prefect's user configuration only when
-        ``write_user_config`` is set.
-        """
-        import prefect  # lazy: only server backends need Prefect's config
-
-        for cfg in {id(c): c for c in (prefect.config, prefect.context.config)}.values():
-            cfg.backend = self.backend
-            cfg.server.host = self.server_host
-            cfg.server.port = self.server_port
-            cfg.server.endpoint = self.api_url
-            cfg.server.ui.endpoint = self.ui_url
-            cfg.server.ui.apollo_url = self.api_url
-            cfg.cloud.api = self.api_url
-            cfg.cloud.graphql = self.api_url
-            cfg.cloud.api_key = self.api_key.get_secret_value() if self.api_key else None
-            if self.home_dir:
-                cfg.home_dir = str(Path(self.home_dir).expanduser())
-        if self.write_user_config:
-            self.write_prefect_user_config()
-
-    def write_prefect_user_config(self) -> Path:
-        """Write the backend and endpoint to Prefect's user configuration.
-
-        Returns:
-            The directory written (Prefect's home, ``~/.prefect`` by default).
-        """
-        import toml
-
-        home = Path(self.home_dir or "~/.prefect").expanduser()
-        home.mkdir(parents=True, exist_ok=True)
-        (home / "backend.toml").write_text(toml.dumps({"backend": self.backend}))
-        config_path = home / "config.toml"
-        user = toml.loads(config_path.read_text()) if config_path.exists() else {}
-        server = user.setdefault("server", {})
-        server.update(host=self.server_host, port=self.server_port, endpoint=self.api_url)
-        server.setdefault("ui", {}).update(endpoint=self.ui_url, apollo_url=self.api_url)
-        config_path.write_text(toml.dumps(user))
-        return home
-
-    def check_reachable(self) -> None:
-        """Check, within ``check_timeout`` seconds, that the GraphQL endpoint answers.
-
-        Prefect's client retries a refused connection for about a minute; this
-        check fails fast instead.
-
-        Raises:
-            ServerUnreachableError: no answer, naming the URL.
-        """
-        check_reachable(self.api_url, self.check_timeout)
 
 
 class ServerBackend(Backend, ABC):

@@ -2,8 +2,8 @@
 
 Prefect's client retries a refused connection for about a minute (its urllib3
 retry is hard-coded). Every request here is preceded by a check within
-``check_timeout`` seconds once the last successful one is older than
-``recheck_interval`` seconds, so a server that is not there, or went away, is
+``server.check_timeout`` seconds once the last successful one is older than
+``server.recheck_interval`` seconds, so a server that is not there, or went away, is
 reported in seconds as :class:`~lume_services.errors.ServerUnreachableError`
 naming the URL.
 """
@@ -67,7 +67,7 @@ class ServerConnection:
         """
         import prefect
 
-        self.config.apply()
+        self.config.apply_in_process()
         self.ensure_reachable()
         client = prefect.Client(api_server=self.api_url)
         if not self._tenant_ready:
@@ -86,11 +86,11 @@ class ServerConnection:
             ServerUnreachableError: the server does not answer; names the URL.
         """
         now = time.monotonic()
-        recent = self.checked_at is not None and now - self.checked_at < self.config.recheck_interval
+        recent = self.checked_at is not None and now - self.checked_at < self.config.server.recheck_interval
         if recent and not force:
             return
         self.checked_at = None
-        check_reachable(self.api_url, self.config.check_timeout)
+        check_reachable(self.api_url, self.config.server.check_timeout)
         self.checked_at = time.monotonic()
 
     def graphql(self, client, query, **kwargs):

@@ -53,6 +53,9 @@ def collect_results(view, flow_name: str, task_names: Dict[str, str], task_name:
         if task_name not in grouped:
             raise TaskNotInFlowError(flow_name, task_name, set(task_names.values()))
         values = [task_run_value(flow_name, task_name, t) for t in grouped[task_name]]
+        for task_run, value in zip(grouped[task_name], values):
+            if value is None:  # a task that returns nothing has no result, as in LUME-services
+                raise EmptyResultError(flow_name, task_name, f"{type(task_run.state).__name__}, but it returned None")
         return values[0] if len(values) == 1 else values
     results = {}
     for name, task_runs in grouped.items():

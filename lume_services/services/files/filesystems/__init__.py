@@ -1,0 +1,15 @@
+"""Filesystems that files live on: the local one and a folder mounted into containers.
+
+A filesystem maps the path a file reference holds to a real local path and
+reads or writes through a serializer. The two differ only in that mapping:
+the local filesystem takes paths as they are; a mounted filesystem takes paths
+under its alias (what a container sees) and refuses any that lead outside it.
+Each lives in the module LUME-services put it in (``.filesystem``, ``.local``,
+``.mounted``); all are importable from here.
+"""
+
+from lume_services.services.files.filesystems.filesystem import Filesystem
+from lume_services.services.files.filesystems.local import LocalFilesystem
+from lume_services.services.files.filesystems.mounted import MountedFilesystem
+
+__all__ = ["Filesystem", "LocalFilesystem", "MountedFilesystem"]

@@ -1,0 +1,105 @@
+"""The filesystem interface: where files live, and how they are read and written there."""
+
+import os
+import uuid
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover (files/ is the layer above; only its type is named)
+    from lume_services.files.serializers.base import Serializer
+
+
+class Filesystem(ABC):
+    """Where files live, named by an identifier that file references carry.
+
+    Attributes:
+        identifier: the name file references use for this filesystem.
+    """
+
+    identifier: str
+
+    @abstractmethod
+    def resolve(self, path: str) -> str:
+        """Return the real local path of ``path``, checking that it may be used."""
+
+    @abstractmethod
+    def absolute_path(self, path: str) -> str:
+        """Return ``path`` made absolute and normalised, in this filesystem's own terms."""
+
+    def read(self, path: str, serializer: "Serializer") -> Any:
+        """Read the object stored at ``path``.
+
+        Args:
+            path: the file's path on this filesystem.
+            serializer: how the file type stores its object.
+
+        Returns:
+            The object.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+        """
+        return serializer.deserialize(self.resolve(path))
+
+    def write(self, path: str, obj: Any, serializer: "Serializer", create_dir: bool = False) -> str:
+        """Write ``obj`` to ``path``; readers see the old file or the new one, never a part.
+
+        Args:
+            path: the file's path on this filesystem.
+            obj: the object to write.
+            serializer: how the file type stores its object.
+            create_dir: create missing parent directories.
+
+        Returns:
+            The absolute path written, in this filesystem's terms.
+
+        Raises:
+            FileNotFoundError: the directory is missing and ``create_dir`` is false.
+        """
+        target = self.resolve(path)
+        directory, name = os.path.split(target)
+        if create_dir:
+            os.makedirs(directory, exist_ok=True)
+        elif not os.path.isdir(directory):
+            raise FileNotFoundError(
+                f"directory of {path!r} does not exist on filesystem {self.identifier!r}; "
+                "pass create_dir=True to create it"
+            )
+        # the suffix stays last: some serializers (images) choose the format by it
+        suffix = os.path.splitext(name)[1]
+        tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex}.part{suffix}")
+        try:
+            serializer.serialize(tmp, obj)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return self.absolute_path(path)
+
+    def file_exists(self, path: str) -> bool:
+        """Return whether a file exists at ``path``."""
+        return os.path.isfile(self.resolve(path))
+
+    def dir_exists(self, path: str, create_dir: bool = False) -> bool:
+        """Return whether a directory exists at ``path``.
+
+        Args:
+            path: the directory's path on this filesystem.
+            create_dir: create it (and its parents) when it is missing; the
+                answer is then ``True``.
+        """
+        if create_dir:
+            self.create_dir(path)
+            return True
+        return os.path.isdir(self.resolve(path))
+
+    def create_dir(self, path: str) -> None:
+        """Create the directory ``path`` and its missing parents."""
+        os.makedirs(self.resolve(path), exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(identifier={self.identifier!r})"
+
+
+def _within(path: str, root: str, sep: str) -> bool:
+    return path == root or path.startswith(root.rstrip(sep) + sep)
