@@ -504,6 +504,185 @@ class FlowOfFlowsFileNotFoundError(InvalidFlowOfFlowsError):
         )
 
 
+def _closest(key: object, valid: Iterable[str]) -> Optional[str]:
+    import difflib
+
+    matches = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+class UnknownDeclarationKeyError(InvalidFlowOfFlowsError):
+    """A part of a flow-of-flows declaration has a key that no part of that kind takes.
+
+    A misspelled key would otherwise be dropped and the flow of flows run on
+    defaults, so every level (the top, each composing flow, each mapping) is strict.
+
+    Args:
+        key: the unknown key.
+        part: where it is: ``flow_of_flows``, ``composing_flow`` or ``mapped_parameter``.
+        valid: the keys that part takes.
+        child: the composing flow it belongs to.
+        parameter: the mapped parameter, for ``part="mapped_parameter"``.
+    """
+
+    def __init__(
+        self,
+        key: object,
+        part: str,
+        valid: Iterable[str],
+        child: Optional[str] = None,
+        parameter: Optional[str] = None,
+    ):
+        self.key = key
+        self.part = part
+        self.valid = sorted(valid)
+        self.child = child
+        self.parameter = parameter
+        self.suggestion = _closest(key, self.valid)
+        subject = "the top level of a flow of flows" if part == "flow_of_flows" else _declaration_part(
+            part, child, parameter
+        )
+        hint = f"did you mean {self.suggestion!r}? " if self.suggestion else ""
+        super().__init__(
+            f"{subject} has unknown key {key!r}; {hint}valid keys there: {_names(self.valid)}"
+        )
+
+
+class KeyNotForMapTypeError(InvalidFlowOfFlowsError):
+    """A mapping gives a key that only another map type takes (``attribute`` on a raw mapping).
+
+    Args:
+        child: the composing flow.
+        parameter: the mapped parameter.
+        key: the key given.
+        map_type: the mapping's map type.
+        belongs_to: the map types that take the key.
+    """
+
+    def __init__(self, child: str, parameter: str, key: str, map_type: str, belongs_to: Iterable[str]):
+        self.child = child
+        self.parameter = parameter
+        self.key = key
+        self.map_type = map_type
+        self.belongs_to = sorted(belongs_to)
+        super().__init__(
+            f"mapped parameter {parameter!r} of flow {child!r} has map_type {map_type!r}, which "
+            f"takes no {key!r}; {key!r} belongs to map_type {_alternatives(repr(t) for t in self.belongs_to)}: "
+            f"set map_type: {self.belongs_to[0]} or remove {key!r}"
+        )
+
+
+class DuplicateDeclarationKeyError(InvalidFlowOfFlowsError):
+    """A YAML mapping of a declaration gives one key twice (YAML would keep only the last).
+
+    Args:
+        key: the repeated key.
+        source: the file, or ``"<string>"`` for YAML text.
+        line: the 1-based line of the second occurrence.
+        column: its 1-based column.
+        first_line: the 1-based line of the first occurrence.
+    """
+
+    def __init__(self, key: object, source: str, line: int, column: int, first_line: int):
+        self.key = key
+        self.source = str(source)
+        self.line = line
+        self.column = column
+        self.first_line = first_line
+        super().__init__(
+            f"{self.source}:{line}:{column}: key {key!r} is given twice in one mapping "
+            f"(first on line {first_line}); YAML would silently keep only the last: "
+            "remove or rename one"
+        )
+
+
+class DeclarationYAMLError(InvalidFlowOfFlowsError):
+    """A flow-of-flows declaration is not well-formed YAML.
+
+    Args:
+        source: the file, or ``"<string>"`` for YAML text.
+        problem: what the YAML parser reports.
+        line: the 1-based line, where the parser knows it.
+        column: the 1-based column, where the parser knows it.
+    """
+
+    def __init__(self, source: str, problem: str, line: Optional[int] = None, column: Optional[int] = None):
+        self.source = str(source)
+        self.problem = problem
+        self.line = line
+        self.column = column
+        where = self.source + (f":{line}" if line is not None else "") + (f":{column}" if column is not None else "")
+        super().__init__(f"{where}: not valid YAML: {problem}")
+
+
+# The rules names in a declaration follow, by the role of the name.
+_NAME_RULES = {
+    "flow_of_flows": "a flow of flows needs a non-empty name",
+    "composing_flow": (
+        "a composing flow needs a non-empty name without '/' (results are addressed as "
+        "'<child>/<task>', so the first '/' ends the child's name)"
+    ),
+}
+
+
+class InvalidDeclarationNameError(InvalidFlowOfFlowsError):
+    """A name in a flow-of-flows declaration breaks the rule names follow there.
+
+    Args:
+        name: the name given.
+        role: ``flow_of_flows`` or ``composing_flow``.
+        position: the 1-based position of a composing flow in the list, where known.
+    """
+
+    def __init__(self, name: object, role: str, position: Optional[int] = None):
+        self.name = name
+        self.role = role
+        self.position = position
+        self.rule = _NAME_RULES[role]
+        where = f" (composing flow #{position})" if position is not None else ""
+        super().__init__(f"name {name!r}{where} is refused: {self.rule}")
+
+
+class NoComposingFlowsError(InvalidFlowOfFlowsError):
+    """A flow of flows declares no composing flows.
+
+    Args:
+        flow_of_flows_name: the flow of flows.
+    """
+
+    def __init__(self, flow_of_flows_name: object):
+        self.flow_of_flows_name = flow_of_flows_name
+        super().__init__(
+            f"flow of flows {flow_of_flows_name!r} has an empty composing_flows; a flow of "
+            "flows composes at least one registered flow (composing_flows: - name: <flow>)"
+        )
+
+
+class InvalidDeclarationValueError(InvalidFlowOfFlowsError):
+    """A value in a flow-of-flows declaration is of the wrong type (pydantic refused it).
+
+    Args:
+        flow_name: the flow (a composing flow, or the flow of flows) the value is for.
+        validation_error: pydantic's ``ValidationError``.
+        parameter: the mapped parameter, when the value is inside a mapping.
+    """
+
+    def __init__(self, flow_name: object, validation_error: Exception, parameter: Optional[str] = None):
+        self.flow_name = flow_name
+        self.parameter = parameter
+        self.validation_error = validation_error
+        problems = getattr(validation_error, "errors", None)
+        if callable(problems):
+            self.problems = [
+                (".".join(str(p) for p in e.get("loc", ())), e.get("msg", "")) for e in problems()
+            ]
+        else:
+            self.problems = [("", str(validation_error))]
+        where = f"mapped parameter {parameter!r} of flow {flow_name!r}" if parameter else f"flow {flow_name!r}"
+        details = "; ".join(f"{loc or 'value'}: {msg}" for loc, msg in self.problems)
+        super().__init__(f"{where} in the declaration has an invalid value: {details}")
+
+
 class FlowOfFlowsNotComposedError(FlowNotLoadedError, FlowOfFlowsError):
     """An operation needs the composed Prefect flow of a flow of flows, which is not composed yet.
 

@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from dependency_injector.wiring import Provide, inject
-from pydantic import root_validator
+from pydantic import ValidationError, root_validator
 
 from lume_services.config import Context
-from lume_services.errors import TaskNotInFlowError
+from lume_services.errors import InvalidDeclarationValueError, TaskNotInFlowError
 from lume_services.flows._compose_inline import compose_inline, run_inline
 from lume_services.flows._compose_per_child import compose_per_child, run_per_child
 from lume_services.flows._graph import parents, topological_order
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
 from lume_services.flows._results import group_inline_results
-from lume_services.flows._spec import check_exposed_names, check_mappings, child_flows, load_yaml
+from lume_services.flows._spec import check_exposed_names, check_mappings, check_top_level, child_flows, load_yaml
 from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.flows.progress import ChildProgress
 from lume_services.services.scheduling.backends.backend import RunConfig
@@ -82,6 +82,7 @@ class FlowOfFlows(Flow):
             FlowCycleError: the mappings form a cycle.
         """
         service = values.pop(_SERVICE_KEY, None)
+        check_top_level(values, cls.__fields__)
         children = child_flows(values.get("composing_flows"), values.get("project_name"))
         for child in children.values():
             if child.prefect_flow is None:
@@ -210,7 +211,10 @@ class FlowOfFlows(Flow):
             InvalidFlowOfFlowsError: the YAML is not a mapping with a name and composing flows.
         """
         data = load_yaml(yaml_obj)
-        return cls(**data, **{_SERVICE_KEY: scheduling_service})
+        try:
+            return cls(**data, **{_SERVICE_KEY: scheduling_service})
+        except ValidationError as exc:  # a value of the wrong type at the top level
+            raise InvalidDeclarationValueError(data.get("name"), exc) from exc
 
     def _compose_for(self, scheduling_service: SchedulingService) -> None:
         """Compose with the image from the model's fields and the backend's pull default."""
