@@ -39,6 +39,7 @@ from lume_services.services.scheduling.backends.backend import Backend
 from lume_services.services.scheduling.backends.executors import ExecutorConfig
 from lume_services.services.scheduling.backends.server import PrefectConfig
 from lume_services.services.scheduling.service import SchedulingService
+from lume_services.storage import private_dir
 
 ENV_PREFIX = "LUME_"
 ENV_DELIMITER = "__"
@@ -233,7 +234,7 @@ def docker_run_container_settings(
     if db.type == "sqlite":
         path = Path(db.path or Path(settings.home) / "results.sqlite").expanduser().resolve()
         # made here: a folder the engine creates for a bind belongs to root
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, "results_db")
         from lume_services.services.scheduling.backends.docker import CONTAINER_RESULTS_DB_DIR
 
         folder = volumes.setdefault(str(path.parent), CONTAINER_RESULTS_DB_DIR)
