@@ -171,7 +171,9 @@ def build_scheduling_backend(settings: LUMEServicesSettings) -> Backend:
     from lume_services.services.scheduling import backends  # lazy: the server backends' modules
 
     if settings.backend == "local":
-        return backends.LocalBackend(home=settings.home, executor=settings.executor)
+        # a run timeout applies to local runs when it is set (its default is for servers)
+        timeout = settings.prefect.run_timeout if "run_timeout" in settings.prefect.__fields_set__ else None
+        return backends.LocalBackend(home=settings.home, executor=settings.executor, timeout=timeout)
     prefect = settings.prefect
     prefect.apply()
     common = dict(config=prefect, poll_interval=prefect.poll_interval, timeout=prefect.run_timeout)

@@ -1152,35 +1152,51 @@ class ServerRequestError(ServerError):
 class FlowRunTimeoutError(ServerError):
     """A flow run did not finish in the time allowed; it was cancelled.
 
+    Server backends cancel the run on the server. The local backend (``local=True``)
+    raises it too: there the run is stopped, tasks not started yet are
+    cancelled, and a task that is running finishes in the background (Python
+    cannot stop a thread), its result discarded.
+
     Args:
-        flow_run_id: the run.
+        flow_run_id: the run (``None`` for a local run, which has no id).
         timeout: the seconds allowed.
         state: the name of the run's last state (``Running``, ``Scheduled``, ...).
         flow_name: the run's flow, where known.
         waited_for: what the time limit was for, when more than this run
             (e.g. ``"flow of flows 'diamond'"``).
+        local: whether the run was a local one (the local backend).
     """
 
     def __init__(
         self,
-        flow_run_id: str,
+        flow_run_id: Optional[str],
         timeout: float,
         state: str,
         flow_name: Optional[str] = None,
         waited_for: Optional[str] = None,
+        local: bool = False,
     ):
         self.flow_run_id = flow_run_id
         self.timeout = timeout
         self.state = state
         self.flow_name = flow_name
         self.waited_for = waited_for
-        run = f"flow run {flow_run_id}" + (f" of flow {flow_name!r}" if flow_name else "")
+        self.local = local
+        of_flow = f" of flow {flow_name!r}" if flow_name else ""
+        run = f"the local run{of_flow}" if local else f"flow run {flow_run_id}{of_flow}"
         within = f"within {timeout:g} s" + (f" (the timeout of {waited_for})" if waited_for else "")
-        super().__init__(
-            f"{run} did not finish {within} (its state was {state}); it was cancelled. "
-            "Give a longer timeout (timeout=...) or check that an agent with the run's "
-            "labels is running"
-        )
+        if local:
+            outcome = (
+                "it was stopped: tasks not started were cancelled, a task still running finishes "
+                "in the background and its result is dropped. Give a longer timeout (timeout=..., "
+                "or LUME_PREFECT__RUN_TIMEOUT)"
+            )
+        else:
+            outcome = (
+                "it was cancelled. Give a longer timeout (timeout=...) or check that an agent "
+                "with the run's labels is running"
+            )
+        super().__init__(f"{run} did not finish {within} (its state was {state}); {outcome}")
 
 
 class FlowNotRegisteredError(FlowNotLoadedError, ServerError):

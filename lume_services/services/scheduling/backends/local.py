@@ -11,6 +11,7 @@ from pydantic import validator
 from lume_services.errors import (
     EmptyResultError,
     FlowFailedError,
+    FlowRunTimeoutError,
     TaskNotInFlowError,
     UnsupportedRunConfigError,
 )
@@ -20,10 +21,13 @@ from lume_services.services.scheduling.backends.backend import (
     Backend,
     RunConfig,
     check_parameters,
+    check_task_name,
     tasks_in_slug_order,
 )
 from lume_services.services.scheduling.backends.executors import ExecutorConfig
 from lume_services.services.scheduling.backends.registry import LocalFlowRegistry
+from lume_services.services.scheduling.backends.run_options import run_options
+from lume_services.services.scheduling.backends.waiting import as_timedelta
 
 
 class LocalRunConfig(RunConfig):
@@ -88,6 +92,8 @@ class LocalBackend(Backend):
         home: the lume-services home; the registry lives in ``home/registry.sqlite``.
         executor: the executor runs use unless their run config names another.
         default_project: the project used for flows registered without one.
+        timeout: seconds (or a ``timedelta``) a run may take unless it is given
+            its own ``timeout``; ``None``: no limit.
     """
 
     requires_registration = False
@@ -98,8 +104,10 @@ class LocalBackend(Backend):
         home: Union[str, Path, None] = None,
         executor: Optional[ExecutorConfig] = None,
         default_project: str = DEFAULT_PROJECT,
+        timeout=None,
     ):
         self.home = Path(home or "~/.lume_services").expanduser()
+        self.timeout = as_timedelta(timeout)
         self.executor = executor or ExecutorConfig()
         self.default_project = default_project
         self.registry = LocalFlowRegistry(self.home / "registry.sqlite")
@@ -133,14 +141,20 @@ class LocalBackend(Backend):
 
     # --- runs -----------------------------------------------------------------
 
-    def start_run(self, options, *, flow=None, flow_id=None, **runner_kwargs):
+    def start_run(self, options, *, flow=None, flow_id=None, timeout=None, **runner_kwargs):
         """Run ``flow`` in this process and return its final Prefect state.
+
+        With a time limit (``timeout``, else the backend's) the run goes on in a
+        worker thread, and this call gives up at the limit: tasks not started
+        by then are cancelled, a task that is running finishes in the background
+        (a thread cannot be stopped) and its result is dropped.
 
         Args:
             options: the resolved run options; their run config may be a
                 ``LocalRunConfig``, a Prefect ``LocalRun`` or ``None``.
             flow: the Prefect flow to run.
             flow_id: ignored (the local backend runs the flow object itself).
+            timeout: seconds or a ``timedelta`` the run may take; ``None`` uses the backend's.
             **runner_kwargs: passed to Prefect's ``FlowRunner.run``, for example
                 ``task_runner_state_handlers`` to follow task states as they change.
 
@@ -151,16 +165,44 @@ class LocalBackend(Backend):
             ParameterNotInFlowError: a parameter is not one of the flow's.
             MissingParameterError: a required parameter has no value.
             UnsupportedRunConfigError: the run config is not a local one.
+            FlowRunTimeoutError: the run did not finish within the time limit.
         """
         env, working_dir, executor = self._local_run_config(options.run_config)
         check_parameters(flow, options.parameters)
-        with _run_environment(env, working_dir):
-            return flow.run(
-                parameters=options.parameters,
-                executor=executor.build(),
-                run_on_schedule=False,
-                **runner_kwargs,
-            )
+
+        def run(**kwargs):
+            with _run_environment(env, working_dir):
+                return flow.run(
+                    parameters=options.parameters,
+                    executor=executor.build(),
+                    run_on_schedule=False,
+                    **kwargs,
+                )
+
+        limit = self.time_limit(timeout)
+        if limit is None:
+            return run(**runner_kwargs)
+        return _run_with_time_limit(run, runner_kwargs, limit, flow.name)
+
+    def run_and_return(self, parameters, run_config=None, task_name=None, *, flow=None, flow_id=None,
+                       timeout=None, **kwargs):
+        """Run a flow and return a task's result (see :meth:`Backend.run_and_return`).
+
+        A local run has finished when :meth:`start_run` returns, so the time
+        limit is applied there: the run is stopped at it.
+
+        Raises:
+            FlowRunTimeoutError: the run did not finish within ``timeout`` (else the backend's).
+        """
+        check_task_name(flow, task_name)
+        finished = self.start_run(run_options(parameters, run_config), flow=flow, flow_id=flow_id,
+                                  timeout=timeout, **kwargs)
+        self.raise_if_failed(finished, flow.name)
+        return self.collect_results(finished, flow, task_name)
+
+    def time_limit(self, timeout):
+        """``timeout`` when given, else the backend's (``None``: no limit)."""
+        return self.timeout if timeout is None else as_timedelta(timeout)
 
     def wait(self, handle, poll_interval=None, deadline=None, flow_name=None, waited_for=None):
         """A local run has finished when :meth:`run` returns: its state is the finished run."""
@@ -237,6 +279,37 @@ class LocalBackend(Backend):
             for task in tasks_in_slug_order(flow)
             if task in task_states and task_states[task].is_successful()
         }
+
+
+def _run_with_time_limit(run, runner_kwargs: Dict[str, Any], limit, flow_name: str):
+    """Run ``run(**runner_kwargs)`` in a worker thread; at ``limit`` cancel the tasks not started and raise."""
+    from prefect.engine.state import Cancelled
+
+    stopped = threading.Event()
+
+    def cancel_once_stopped(task_runner, old_state, new_state):
+        if stopped.is_set() and new_state.is_running():
+            return Cancelled(f"the local run of flow {flow_name!r} was stopped at its time limit")
+        return new_state
+
+    outcome: Dict[str, Any] = {}
+
+    def worker():
+        try:
+            handlers = [*runner_kwargs.get("task_runner_state_handlers", ()), cancel_once_stopped]
+            outcome["state"] = run(**{**runner_kwargs, "task_runner_state_handlers": handlers})
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=worker, name=f"lume-services run of {flow_name}", daemon=True)
+    thread.start()
+    thread.join(limit.total_seconds())
+    if thread.is_alive():
+        stopped.set()
+        raise FlowRunTimeoutError(None, limit.total_seconds(), "Running", flow_name=flow_name, local=True)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["state"]
 
 
 def _task_value(flow_name: str, task, task_state):
