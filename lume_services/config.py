@@ -147,6 +147,36 @@ def get_env_vars(settings_cls=LUMEServicesSettings) -> List[str]:
     return names
 
 
+def secret_field_names(settings_cls=LUMEServicesSettings) -> List[str]:
+    """The names of the settings fields that hold secrets (typed ``SecretStr``), at any depth."""
+    names: List[str] = []
+
+    def walk(model) -> None:
+        for field in model.__fields__.values():
+            sub = field.outer_type_
+            if sub is SecretStr or field.type_ is SecretStr:
+                names.append(field.name)
+            elif isinstance(sub, type) and issubclass(sub, BaseModel):
+                walk(sub)
+
+    walk(settings_cls)
+    return sorted(set(names))
+
+
+def shown_env_value(name: str, value: str) -> str:
+    """An environment variable's value as ``lume-services env`` may print it: every secret masked.
+
+    Secret fields (``LUME_PREFECT__API_KEY``), secrets inside whole-JSON
+    variables (``LUME_PREFECT='{"api_key": ...}'``, ``..._MONGODB__OPTIONS``) and
+    passwords in URIs (``mongodb://user:pass@host``) are shown as ``**********``;
+    a variable that is a secret as a whole as ``(set)``.
+    """
+    from lume_services.masking import MASK, mask_text
+
+    shown = mask_text(name, value, secret_field_names())
+    return "(set)" if shown == MASK else shown
+
+
 def settings_from_environment() -> LUMEServicesSettings:
     """Read settings from the environment.
 

@@ -918,6 +918,31 @@ class UnknownResultTypeError(LUMEServicesError):
         )
 
 
+class ResultsDBUnreachableError(LUMEServicesError):
+    """The MongoDB server that stores results did not answer in time.
+
+    Args:
+        host: the configured host (a URI's password masked).
+        port: the configured port.
+        database: the configured database.
+        timeout: the seconds the client waited for a server.
+        reason: what pymongo reported.
+    """
+
+    def __init__(self, host: str, port: int, database: str, timeout: float, reason: str):
+        self.host = host
+        self.port = port
+        self.database = database
+        self.timeout = timeout
+        self.reason = reason
+        super().__init__(
+            f"no MongoDB server answered at {host}:{port} (database {database!r}) within "
+            f"{timeout:g} s: {reason}; start it, or check LUME_RESULTS_DB__MONGODB__HOST, "
+            "LUME_RESULTS_DB__MONGODB__PORT, LUME_RESULTS_DB__MONGODB__USERNAME/PASSWORD and "
+            "LUME_RESULTS_DB__MONGODB__OPTIONS (serverSelectionTimeoutMS sets how long to wait)"
+        )
+
+
 class ResultNotFoundError(LUMEServicesError):
     """No stored result matches the query.
 

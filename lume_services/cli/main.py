@@ -63,11 +63,11 @@ def main():
 @main.command()
 def env():
     """List the environment variables lume-services reads."""
-    from lume_services.config import get_env_vars
+    from lume_services.config import get_env_vars, shown_env_value
 
     for name in get_env_vars():
         value = os.environ.get(name)
-        shown = "(set)" if value is not None and any(s in name for s in ("PASSWORD", "KEY", "TOKEN")) else value
+        shown = shown_env_value(name, value) if value is not None else value
         click.echo(f"{name}={shown}" if value is not None else name)
 
 
