@@ -2,10 +2,21 @@
 
 File references and stored results name their type this way, so that any
 process can rebuild them as the class that wrote them.
+
+A type string resolves only to a subclass of the expected base (``File``,
+``Result``), and is checked this way: the module and class names must be
+dotted Python identifiers with no private (``_``) part; a module already
+imported is looked into without importing anything; a module not imported yet
+is imported (the one named, and so its packages, nothing else), then checked.
+Nothing named is ever called: ``os:system`` is refused because it is not a
+class. Importing a module runs its top-level code, so references are to be read
+only from stores you trust (the SQLite stores refuse files others may write).
 """
 
 import importlib
 import json
+import re
+import sys
 from typing import Any, Callable, Dict, Sequence, Type, TypeVar
 
 T = TypeVar("T")
@@ -31,8 +42,10 @@ def import_type_string(value: object, base: Type[T], error: Callable[[object, st
     if not isinstance(value, str) or ":" not in value:
         raise error(value, "it is not a 'module:ClassName' string")
     module_name, _, qualname = value.partition(":")
+    if not (_DOTTED.fullmatch(module_name) and _DOTTED.fullmatch(qualname)):
+        raise error(value, "module and class must be dotted Python names without private parts")
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
@@ -40,6 +53,10 @@ def import_type_string(value: object, base: Type[T], error: Callable[[object, st
     if not (isinstance(obj, type) and issubclass(obj, base)):
         raise error(value, f"it is not a {base.__name__} subclass")
     return obj
+
+
+# dotted identifiers, none of whose parts starts with "_" (no dunders, no private names)
+_DOTTED = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*")
 
 
 def parse_reference(value: object, keys: Sequence[str], error: Callable[[object, str], Exception]) -> Dict[str, Any]:
