@@ -17,7 +17,6 @@ Both share the declaration parser (``_spec``), the dependency graph
 ``docs/flow_of_flows.md`` and ``docs/architecture.md``.
 """
 
-import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -33,6 +32,7 @@ from lume_services.flows._names import composed_task_name, exposed_parameter_nam
 from lume_services.flows._results import group_inline_results
 from lume_services.flows._spec import check_exposed_names, check_mappings, check_top_level, child_flows, load_yaml
 from lume_services.flows.flow import Flow, FlowRunConfig
+from lume_services.image_names import image_name
 from lume_services.flows.progress import ChildProgress
 from lume_services.services.scheduling.backends.backend import RunConfig
 from lume_services.services.scheduling.service import SchedulingService
@@ -227,13 +227,12 @@ class FlowOfFlows(Flow):
 
         The name is ``lume-flow-<project>-<name>`` (Docker-valid, distinct from
         ``image``, which the composed image is built on, and from flows of flows
-        of the same name in other projects); the tag is ``None``: the image
+        of the same name in other projects; a short hash is added when the names
+        are not already lower-case ASCII, see :mod:`lume_services.image_names`); the tag is ``None``: the image
         builder tags the image with the composed flow's hash, so each version
         of the composition keeps its own image.
         """
-        parts = ["lume-flow", self.project_name or "", self.name]
-        slug = "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts if p)
-        return re.sub(r"-{2,}", "-", slug)[:120], None
+        return image_name(self.name, self.project_name), None
 
     # --- runs -------------------------------------------------------------------
 
