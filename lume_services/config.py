@@ -29,6 +29,7 @@ from typing import Dict, List, Literal, Optional, Tuple, Union
 from dependency_injector import containers, providers
 from pydantic import BaseModel, BaseSettings, Field, SecretStr, ValidationError, validator
 from pydantic.env_settings import SettingsError
+from pydantic.fields import SHAPE_DICT, SHAPE_MAPPING
 
 from lume_services.errors import EnvironmentNotConfiguredError
 from lume_services.services.files.service import FileService
@@ -177,12 +178,61 @@ def shown_env_value(name: str, value: str) -> str:
     return "(set)" if shown == MASK else shown
 
 
+#: ``LUME_*`` variables read by other parts than the settings (the CLI's traceback switch).
+OTHER_ENV_VARS = ("LUME_DEBUG",)
+
+
+def warn_unknown_env_vars(environ=None) -> List[str]:
+    """Warn of each ``LUME_*`` variable that is no setting, naming the closest one; return them.
+
+    Variables below a field that is a mapping (``LUME_RESULTS_DB__MONGODB__OPTIONS__TLS``) are settings.
+    """
+    import difflib
+    import os
+    import warnings
+
+    from lume_services.errors import UnknownSettingWarning
+
+    environ = os.environ if environ is None else environ
+    known = set(get_env_vars()) | set(OTHER_ENV_VARS)
+    mappings = tuple(f"{name}{ENV_DELIMITER}" for name in _mapping_env_vars())
+    unknown = [
+        name for name in environ
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known and not name.upper().startswith(mappings)
+    ]
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.75)
+        warnings.warn(UnknownSettingWarning(name, close[0] if close else None), stacklevel=2)
+    return unknown
+
+
+def _mapping_env_vars(settings_cls=LUMEServicesSettings) -> List[str]:
+    names: List[str] = []
+
+    def walk(model, prefix: str) -> None:
+        for field in model.__fields__.values():
+            name = f"{prefix}{field.name.upper()}"
+            sub = field.outer_type_
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                walk(sub, name + ENV_DELIMITER)
+            elif field.shape in (SHAPE_DICT, SHAPE_MAPPING):
+                names.append(name)
+
+    walk(settings_cls, ENV_PREFIX)
+    return names
+
+
 def settings_from_environment() -> LUMEServicesSettings:
     """Read settings from the environment.
 
+    A ``LUME_*`` variable that is no setting is reported with an
+    :class:`~lume_services.errors.UnknownSettingWarning` naming the closest one.
+
     Raises:
-        EnvironmentNotConfiguredError: the variables do not form valid settings.
+        EnvironmentNotConfiguredError: the variables do not form valid settings
+            (an invalid port, a host without its scheme, ...).
     """
+    warn_unknown_env_vars()
     try:
         return LUMEServicesSettings()
     except (ValidationError, SettingsError) as exc:  # SettingsError: a nested value is not JSON

@@ -79,6 +79,26 @@ class EnvironmentNotConfiguredError(LUMEServicesError):
         )
 
 
+class UnknownSettingWarning(LUMEServicesError, UserWarning):
+    """An environment variable starts with ``LUME_`` but is no setting lume-services reads.
+
+    A misspelled variable (``LUME_BAKEND=server``) would otherwise be ignored silently.
+
+    Args:
+        name: the variable.
+        suggestion: the closest variable lume-services reads, if any is close.
+    """
+
+    def __init__(self, name: str, suggestion: Optional[str] = None):
+        self.name = name
+        self.suggestion = suggestion
+        hint = f"did you mean {suggestion}? " if suggestion else ""
+        super().__init__(
+            f"environment variable {name} is not a lume-services setting and is ignored; "
+            f"{hint}`lume-services env` lists the variables read"
+        )
+
+
 def _alternatives(items: Iterable[str], article: str = "", conjunction: str = "or") -> str:
     items = [f"{article}{item}" for item in items]
     if len(items) < 2:

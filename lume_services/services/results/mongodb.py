@@ -5,7 +5,7 @@ import importlib
 import json
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
-from pydantic import BaseModel, SecretStr, validator
+from pydantic import BaseModel, Field, SecretStr, validator
 
 from lume_services.errors import LUMEServicesError, MissingExtraError, ResultsDBUnreachableError
 from lume_services.services.results.db import ResultsDB
@@ -63,7 +63,7 @@ class MongodbResultsDBConfig(BaseModel):
     """
 
     host: str = "localhost"
-    port: int = 27017
+    port: int = Field(27017, ge=1, le=65535)
     database: str = "lume_services"
     username: Optional[str] = None
     password: Optional[SecretStr] = None

@@ -25,7 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Type, Union
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, validator
 
 from lume_services.errors import FlowIdNotFoundError, FlowNotFoundError, UnsupportedRunConfigError
 from lume_services.services.scheduling.backends.backend import (
@@ -52,6 +52,13 @@ from lume_services.services.scheduling.backends.server_runs import create_flow_r
 from lume_services.services.scheduling.backends.waiting import Deadline, as_timedelta
 
 DEFAULT_TENANT = "default"
+
+
+def _url_with_scheme(value: str) -> str:
+    """A host is a URL with its scheme: ``localhost`` alone would be read as a path and never answer."""
+    if not str(value).startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} needs its scheme: write 'http://{value}' (or https://)")
+    return value
 
 
 class PrefectConfig(BaseModel):
@@ -91,12 +98,12 @@ class PrefectConfig(BaseModel):
     """
 
     server_host: str = "http://localhost"
-    server_port: int = 4200
+    server_port: int = Field(4200, ge=1, le=65535)
     graphql_path: str = "/graphql"
     agent_host: str = "http://localhost"
-    agent_port: int = 5000
+    agent_port: int = Field(5000, ge=1, le=65535)
     ui_host: str = "http://localhost"
-    ui_port: int = 8080
+    ui_port: int = Field(8080, ge=1, le=65535)
     backend: Literal["server"] = "server"
     api_key: Optional[SecretStr] = None
     home_dir: Optional[str] = None
@@ -106,6 +113,10 @@ class PrefectConfig(BaseModel):
     storage_dir: Optional[str] = None
     poll_interval: float = Field(1.0, gt=0)
     run_timeout: Optional[float] = Field(3600.0, gt=0)
+
+    _hosts_have_a_scheme = validator("server_host", "agent_host", "ui_host", allow_reuse=True)(
+        lambda v: _url_with_scheme(v)
+    )
 
     @property
     def api_url(self) -> str:
