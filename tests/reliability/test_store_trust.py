@@ -138,3 +138,13 @@ def test_a_store_of_ours_in_a_sticky_shared_folder_is_used(tmp_path):
     db = SQLiteResultsDB(shared / "results.sqlite")
     db.insert_one("p", {"x": 1})
     assert db.find("p") == [{"x": 1}]
+
+
+def test_the_examples_folder_under_home_is_private_whatever_the_umask(lume_home, open_umask):
+    from types import SimpleNamespace
+
+    from lume_services.examples.registration import example_parameters
+
+    params = example_parameters(SimpleNamespace(composing_flows={"save-text": None}))
+    assert params["save-text-filename"].startswith(str(lume_home / "examples"))
+    assert mode(lume_home / "examples") == 0o700 and mode(lume_home) == 0o700
