@@ -3,7 +3,8 @@
 Needs a Docker engine and the local base image (``scripts/docker-engine.sh start``
 and ``base-image``). Builds its own runtime image (``lume-services:bench``), so
 the figures do not depend on what the tests left in the cache, and removes the
-flow images it made.
+flow images it made, with the untagged ones rebuilds leave behind (the runtime
+image it replaced, flow images built on it).
 
     python benchmarks/docker_images.py [--repeats 5]
 
@@ -60,6 +61,7 @@ def main() -> None:
         sys.exit(f"the local base image {base} is missing: run scripts/docker-engine.sh base-image")
 
     print("building the runtime image without the layer cache ...", file=sys.stderr)
+    replaced = client.images.get(RUNTIME).id if engine.image_exists(RUNTIME, client) else None
     runtime_cold, _ = timed(lambda: runtime.build_runtime_image(RUNTIME, base, nocache=True, client=client))
     runtime_cached = statistics.median(
         timed(lambda: runtime.build_runtime_image(RUNTIME, base, client=client))[0] for _ in range(args.repeats)
@@ -83,6 +85,9 @@ def main() -> None:
     base_size = engine.image_size(base, client)
     for name in made:
         client.images.remove(name, force=True)
+    engine.remove_images({engine.LABEL_BASE_IMAGE: RUNTIME}, client)  # the rebuilds' untagged flow images
+    if replaced is not None and replaced != client.images.get(RUNTIME).id:
+        client.images.remove(replaced, force=True)  # the runtime image the cold build replaced
 
     rebuild_median = statistics.median(rebuilt)
     md = "\n".join(

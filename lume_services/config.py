@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 from dependency_injector import containers, providers
 from pydantic import BaseModel, BaseSettings, Extra, Field, SecretStr, ValidationError, root_validator, validator
 from pydantic.env_settings import SettingsError
+from pydantic.fields import SHAPE_DICT, SHAPE_MAPPING
 
 from lume_services.errors import EnvironmentNotConfiguredError
 from lume_services.services.files.service import FileService
@@ -40,6 +41,7 @@ from lume_services.services.scheduling.backends.backend import Backend
 from lume_services.services.scheduling.backends.executors import ExecutorConfig
 from lume_services.services.scheduling.backends.prefect_config import PrefectConfig
 from lume_services.services.scheduling.service import SchedulingService
+from lume_services.storage import private_dir
 
 ENV_PREFIX = "LUME_"
 ENV_DELIMITER = "__"
@@ -346,12 +348,91 @@ def env_vars_markdown(settings_cls=LUMEServicesSettings) -> str:
     return "\n".join(rows) + "\n"
 
 
+def secret_field_names(settings_cls=LUMEServicesSettings) -> List[str]:
+    """The names of the settings fields that hold secrets (typed ``SecretStr``), at any depth."""
+    names: List[str] = []
+
+    def walk(model) -> None:
+        for field in model.__fields__.values():
+            sub = field.outer_type_
+            if sub is SecretStr or field.type_ is SecretStr:
+                names.append(field.name)
+            elif isinstance(sub, type) and issubclass(sub, BaseModel):
+                walk(sub)
+
+    walk(settings_cls)
+    return sorted(set(names))
+
+
+def shown_env_value(name: str, value: str) -> str:
+    """An environment variable's value as ``lume-services env`` may print it: every secret masked.
+
+    Secret fields (``LUME_PREFECT__API_KEY``), secrets inside whole-JSON
+    variables (``LUME_PREFECT='{"api_key": ...}'``, ``..._MONGODB__OPTIONS``) and
+    passwords in URIs (``mongodb://user:pass@host``) are shown as ``**********``;
+    a variable that is a secret as a whole as ``(set)``.
+    """
+    from lume_services.masking import MASK, mask_text
+
+    shown = mask_text(name, value, secret_field_names())
+    return "(set)" if shown == MASK else shown
+
+
+#: ``LUME_*`` variables read by other parts than the settings (the CLI's traceback switch).
+OTHER_ENV_VARS = ("LUME_DEBUG",)
+
+
+def warn_unknown_env_vars(environ=None) -> List[str]:
+    """Warn of each ``LUME_*`` variable that is no setting, naming the closest one; return them.
+
+    Variables below a field that is a mapping (``LUME_RESULTS_DB__MONGODB__OPTIONS__TLS``) are settings.
+    """
+    import difflib
+    import os
+    import warnings
+
+    from lume_services.errors import UnknownSettingWarning
+
+    environ = os.environ if environ is None else environ
+    known = set(env_var_names()) | set(OTHER_ENV_VARS)
+    mappings = tuple(f"{name}{ENV_DELIMITER}" for name in _mapping_env_vars())
+    unknown = [
+        name for name in environ
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known and not name.upper().startswith(mappings)
+    ]
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.75)
+        warnings.warn(UnknownSettingWarning(name, close[0] if close else None), stacklevel=2)
+    return unknown
+
+
+def _mapping_env_vars(settings_cls=LUMEServicesSettings) -> List[str]:
+    names: List[str] = []
+
+    def walk(model, prefix: str) -> None:
+        for field in model.__fields__.values():
+            name = f"{prefix}{field.name.upper()}"
+            sub = field.outer_type_
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                walk(sub, name + ENV_DELIMITER)
+            elif field.shape in (SHAPE_DICT, SHAPE_MAPPING):
+                names.append(name)
+
+    walk(settings_cls, ENV_PREFIX)
+    return names
+
+
 def settings_from_environment() -> LUMEServicesSettings:
     """Read settings from the environment.
 
+    A ``LUME_*`` variable that is no setting is reported with an
+    :class:`~lume_services.errors.UnknownSettingWarning` naming the closest one.
+
     Raises:
-        EnvironmentNotConfiguredError: the variables do not form valid settings.
+        EnvironmentNotConfiguredError: the variables do not form valid settings
+            (an invalid port, a host without its scheme, ...).
     """
+    warn_unknown_env_vars()
     try:
         return LUMEServicesSettings()
     except (ValidationError, SettingsError) as exc:  # SettingsError: a nested value is not JSON
@@ -371,12 +452,15 @@ def build_scheduling_backend(settings: LUMEServicesSettings) -> Backend:
 
     if settings.backend == "local":
         history = settings.run_history
+        # a run timeout applies to local runs when it is set (its default is for servers)
+        timeout = settings.prefect.run_timeout if "run_timeout" in settings.prefect.__fields_set__ else None
         return backends.LocalBackend(
             home=settings.home,
             executor=settings.executor,
             record_runs=history.enabled,
             history_path=history.path,
             max_result_bytes=history.max_result_bytes,
+            timeout=timeout,
         )
     prefect = settings.prefect
     prefect.apply()
@@ -441,7 +525,7 @@ def docker_run_container_settings(
     if db.type == "sqlite":
         path = Path(db.path or Path(settings.home) / "results.sqlite").expanduser().resolve()
         # made here: a folder the engine creates for a bind belongs to root
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, "results_db")
         from lume_services.services.scheduling.backends.docker import CONTAINER_RESULTS_DB_DIR
 
         folder = volumes.setdefault(str(path.parent), CONTAINER_RESULTS_DB_DIR)

@@ -19,6 +19,8 @@ Errors come in families, each caught by one base class:
   a run timed out, a flow is not registered there.
 * :class:`DockerError`: the Docker engine is not there, or an image cannot be
   built (:class:`ImageBuildError` and its subclasses).
+* :class:`StorageError`: an embedded store under ``LUME_HOME`` (the flow
+  registry, the SQLite results database) is not trusted or cannot be used.
 
 The errors of single flows, files and results that any backend raises derive
 from :class:`LUMEServicesError` directly. A member of a family may also derive
@@ -74,6 +76,26 @@ class EnvironmentNotConfiguredError(LUMEServicesError):
         super().__init__(
             "lume-services could not be configured from the environment: "
             f"{validation_error}\nVariables read: {', '.join(self.env_vars)}"
+        )
+
+
+class UnknownSettingWarning(LUMEServicesError, UserWarning):
+    """An environment variable starts with ``LUME_`` but is no setting lume-services reads.
+
+    A misspelled variable (``LUME_BAKEND=server``) would otherwise be ignored silently.
+
+    Args:
+        name: the variable.
+        suggestion: the closest variable lume-services reads, if any is close.
+    """
+
+    def __init__(self, name: str, suggestion: Optional[str] = None):
+        self.name = name
+        self.suggestion = suggestion
+        hint = f"did you mean {suggestion}? " if suggestion else ""
+        super().__init__(
+            f"environment variable {name} is not a lume-services setting and is ignored; "
+            f"{hint}`lume-services env` lists the variables read"
         )
 
 
@@ -504,6 +526,185 @@ class FlowOfFlowsFileNotFoundError(InvalidFlowOfFlowsError):
         )
 
 
+def _closest(key: object, valid: Iterable[str]) -> Optional[str]:
+    import difflib
+
+    matches = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+class UnknownDeclarationKeyError(InvalidFlowOfFlowsError):
+    """A part of a flow-of-flows declaration has a key that no part of that kind takes.
+
+    A misspelled key would otherwise be dropped and the flow of flows run on
+    defaults, so every level (the top, each composing flow, each mapping) is strict.
+
+    Args:
+        key: the unknown key.
+        part: where it is: ``flow_of_flows``, ``composing_flow`` or ``mapped_parameter``.
+        valid: the keys that part takes.
+        child: the composing flow it belongs to.
+        parameter: the mapped parameter, for ``part="mapped_parameter"``.
+    """
+
+    def __init__(
+        self,
+        key: object,
+        part: str,
+        valid: Iterable[str],
+        child: Optional[str] = None,
+        parameter: Optional[str] = None,
+    ):
+        self.key = key
+        self.part = part
+        self.valid = sorted(valid)
+        self.child = child
+        self.parameter = parameter
+        self.suggestion = _closest(key, self.valid)
+        subject = "the top level of a flow of flows" if part == "flow_of_flows" else _declaration_part(
+            part, child, parameter
+        )
+        hint = f"did you mean {self.suggestion!r}? " if self.suggestion else ""
+        super().__init__(
+            f"{subject} has unknown key {key!r}; {hint}valid keys there: {_names(self.valid)}"
+        )
+
+
+class KeyNotForMapTypeError(InvalidFlowOfFlowsError):
+    """A mapping gives a key that only another map type takes (``attribute`` on a raw mapping).
+
+    Args:
+        child: the composing flow.
+        parameter: the mapped parameter.
+        key: the key given.
+        map_type: the mapping's map type.
+        belongs_to: the map types that take the key.
+    """
+
+    def __init__(self, child: str, parameter: str, key: str, map_type: str, belongs_to: Iterable[str]):
+        self.child = child
+        self.parameter = parameter
+        self.key = key
+        self.map_type = map_type
+        self.belongs_to = sorted(belongs_to)
+        super().__init__(
+            f"mapped parameter {parameter!r} of flow {child!r} has map_type {map_type!r}, which "
+            f"takes no {key!r}; {key!r} belongs to map_type {_alternatives(repr(t) for t in self.belongs_to)}: "
+            f"set map_type: {self.belongs_to[0]} or remove {key!r}"
+        )
+
+
+class DuplicateDeclarationKeyError(InvalidFlowOfFlowsError):
+    """A YAML mapping of a declaration gives one key twice (YAML would keep only the last).
+
+    Args:
+        key: the repeated key.
+        source: the file, or ``"<string>"`` for YAML text.
+        line: the 1-based line of the second occurrence.
+        column: its 1-based column.
+        first_line: the 1-based line of the first occurrence.
+    """
+
+    def __init__(self, key: object, source: str, line: int, column: int, first_line: int):
+        self.key = key
+        self.source = str(source)
+        self.line = line
+        self.column = column
+        self.first_line = first_line
+        super().__init__(
+            f"{self.source}:{line}:{column}: key {key!r} is given twice in one mapping "
+            f"(first on line {first_line}); YAML would silently keep only the last: "
+            "remove or rename one"
+        )
+
+
+class DeclarationYAMLError(InvalidFlowOfFlowsError):
+    """A flow-of-flows declaration is not well-formed YAML.
+
+    Args:
+        source: the file, or ``"<string>"`` for YAML text.
+        problem: what the YAML parser reports.
+        line: the 1-based line, where the parser knows it.
+        column: the 1-based column, where the parser knows it.
+    """
+
+    def __init__(self, source: str, problem: str, line: Optional[int] = None, column: Optional[int] = None):
+        self.source = str(source)
+        self.problem = problem
+        self.line = line
+        self.column = column
+        where = self.source + (f":{line}" if line is not None else "") + (f":{column}" if column is not None else "")
+        super().__init__(f"{where}: not valid YAML: {problem}")
+
+
+# The rules names in a declaration follow, by the role of the name.
+_NAME_RULES = {
+    "flow_of_flows": "a flow of flows needs a non-empty name",
+    "composing_flow": (
+        "a composing flow needs a non-empty name without '/' (results are addressed as "
+        "'<child>/<task>', so the first '/' ends the child's name)"
+    ),
+}
+
+
+class InvalidDeclarationNameError(InvalidFlowOfFlowsError):
+    """A name in a flow-of-flows declaration breaks the rule names follow there.
+
+    Args:
+        name: the name given.
+        role: ``flow_of_flows`` or ``composing_flow``.
+        position: the 1-based position of a composing flow in the list, where known.
+    """
+
+    def __init__(self, name: object, role: str, position: Optional[int] = None):
+        self.name = name
+        self.role = role
+        self.position = position
+        self.rule = _NAME_RULES[role]
+        where = f" (composing flow #{position})" if position is not None else ""
+        super().__init__(f"name {name!r}{where} is refused: {self.rule}")
+
+
+class NoComposingFlowsError(InvalidFlowOfFlowsError):
+    """A flow of flows declares no composing flows.
+
+    Args:
+        flow_of_flows_name: the flow of flows.
+    """
+
+    def __init__(self, flow_of_flows_name: object):
+        self.flow_of_flows_name = flow_of_flows_name
+        super().__init__(
+            f"flow of flows {flow_of_flows_name!r} has an empty composing_flows; a flow of "
+            "flows composes at least one registered flow (composing_flows: - name: <flow>)"
+        )
+
+
+class InvalidDeclarationValueError(InvalidFlowOfFlowsError):
+    """A value in a flow-of-flows declaration is of the wrong type (pydantic refused it).
+
+    Args:
+        flow_name: the flow (a composing flow, or the flow of flows) the value is for.
+        validation_error: pydantic's ``ValidationError``.
+        parameter: the mapped parameter, when the value is inside a mapping.
+    """
+
+    def __init__(self, flow_name: object, validation_error: Exception, parameter: Optional[str] = None):
+        self.flow_name = flow_name
+        self.parameter = parameter
+        self.validation_error = validation_error
+        problems = getattr(validation_error, "errors", None)
+        if callable(problems):
+            self.problems = [
+                (".".join(str(p) for p in e.get("loc", ())), e.get("msg", "")) for e in problems()
+            ]
+        else:
+            self.problems = [("", str(validation_error))]
+        where = f"mapped parameter {parameter!r} of flow {flow_name!r}" if parameter else f"flow {flow_name!r}"
+        details = "; ".join(f"{loc or 'value'}: {msg}" for loc, msg in self.problems)
+        super().__init__(f"{where} in the declaration has an invalid value: {details}")
+
+
 class FlowOfFlowsNotComposedError(FlowNotLoadedError, FlowOfFlowsError):
     """An operation needs the composed Prefect flow of a flow of flows, which is not composed yet.
 
@@ -737,6 +938,31 @@ class UnknownResultTypeError(LUMEServicesError):
         )
 
 
+class ResultsDBUnreachableError(LUMEServicesError):
+    """The MongoDB server that stores results did not answer in time.
+
+    Args:
+        host: the configured host (a URI's password masked).
+        port: the configured port.
+        database: the configured database.
+        timeout: the seconds the client waited for a server.
+        reason: what pymongo reported.
+    """
+
+    def __init__(self, host: str, port: int, database: str, timeout: float, reason: str):
+        self.host = host
+        self.port = port
+        self.database = database
+        self.timeout = timeout
+        self.reason = reason
+        super().__init__(
+            f"no MongoDB server answered at {host}:{port} (database {database!r}) within "
+            f"{timeout:g} s: {reason}; start it, or check LUME_RESULTS_DB__MONGODB__HOST, "
+            "LUME_RESULTS_DB__MONGODB__PORT, LUME_RESULTS_DB__MONGODB__USERNAME/PASSWORD and "
+            "LUME_RESULTS_DB__MONGODB__OPTIONS (serverSelectionTimeoutMS sets how long to wait)"
+        )
+
+
 class ResultNotFoundError(LUMEServicesError):
     """No stored result matches the query.
 
@@ -830,6 +1056,106 @@ class ResultKeyError(LUMEServicesError):
         )
 
 
+# --- storage -----------------------------------------------------------------
+
+
+class StorageError(LUMEServicesError):
+    """Base class of the errors of the embedded stores under ``LUME_HOME``: the flow
+    registry and the SQLite results database (:class:`UntrustedStoreError`,
+    :class:`StoreUnusableError`)."""
+
+
+# The embedded stores, and the settings that say where each one is.
+_STORES = {
+    "home": ("the lume-services home", "LUME_HOME"),
+    "registry": ("the flow registry", "LUME_HOME (the registry is <LUME_HOME>/registry.sqlite)"),
+    "results_db": (
+        "the results database",
+        "LUME_RESULTS_DB__PATH (default <LUME_HOME>/results.sqlite)",
+    ),
+}
+
+_UNTRUSTED = {
+    "other_owner": "it belongs to another user (uid {owner_uid}), who could change what it holds",
+    "group_writable": "its group may write to it",
+    "world_writable": "every user may write to it",
+}
+
+
+class UntrustedStoreError(StorageError):
+    """A store's file or folder could have been written by someone else, so it is not used.
+
+    A registry holds flows as pickled code (cloudpickle): loading a flow runs
+    whatever the file holds. Like ssh with keys, lume-services uses a store only
+    when the file and its folder belong to this user (or root) and no other user
+    may write to them.
+
+    Args:
+        store: ``registry``, ``results_db`` or ``home``.
+        path: the file or folder refused.
+        problem: ``other_owner``, ``group_writable`` or ``world_writable``.
+        owner_uid: the uid that owns it.
+        uid: the uid of this process.
+    """
+
+    def __init__(self, store: str, path, problem: str, owner_uid: int, uid: int):
+        self.store = store
+        self.path = str(path)
+        self.problem = problem
+        self.owner_uid = owner_uid
+        self.uid = uid
+        what, variable = _STORES[store]
+        why = _UNTRUSTED[problem].format(owner_uid=owner_uid)
+        if problem == "other_owner":
+            fix = f"if you trust it, take it over (chown {uid} {self.path}), or set {variable} to a place of your own"
+        else:
+            fix = f"if you trust what it holds, run chmod go-w {self.path}"
+        super().__init__(
+            f"{what} at {self.path} is not used: {why}; {what} is trusted only when it and its "
+            f"folder belong to you and no one else may write to them. {fix[0].upper()}{fix[1:]}"
+        )
+
+
+_UNUSABLE = {
+    "disk_full": ("the disk is full", "free space on it, or point {variable} at another disk"),
+    "read_only": ("it is read-only (a read-only filesystem or file)", "make it writable, or point {variable} at a writable place"),
+    "permission": ("this user may not write there", "fix its permissions, or point {variable} at a place of your own"),
+    "not_a_database": ("the file is not an SQLite database (or is corrupt)", "move it away (a new one is made), or point {variable} at the right file"),
+    "is_a_directory": ("it is a folder, where a file belongs", "point {variable} at a file name, not a folder"),
+    "not_a_directory": ("a part of the path is a file, where a folder belongs", "point {variable} at a folder (or a file inside one)"),
+    "cannot_open": ("it cannot be created or opened", "check that its folder exists and is writable, or point {variable} elsewhere"),
+    "io_error": ("the disk reported an I/O error", "check the disk, or point {variable} at another"),
+}
+
+
+class StoreUnusableError(StorageError):
+    """A store cannot be read or written; the message names the cause and the setting to change.
+
+    What was stored before stays readable: a failed write is rolled back. The
+    original error is the ``__cause__``.
+
+    Args:
+        store: ``registry``, ``results_db`` or ``home``.
+        path: the file or folder.
+        cause: one of ``disk_full``, ``read_only``, ``permission``, ``not_a_database``,
+            ``is_a_directory``, ``not_a_directory``, ``cannot_open``, ``io_error``.
+        error: the original error's text.
+    """
+
+    CAUSES = tuple(_UNUSABLE)
+
+    def __init__(self, store: str, path, cause: str, error: object = None):
+        self.store = store
+        self.path = str(path)
+        self.cause = cause
+        self.error = error
+        what, variable = _STORES[store]
+        self.variable = variable.split(" ")[0]
+        reason, fix = _UNUSABLE[cause]
+        original = f" ({error})" if error else ""
+        super().__init__(f"{what} at {self.path} cannot be used: {reason}{original}; {fix.format(variable=variable)}")
+
+
 # --- server ------------------------------------------------------------------
 
 
@@ -871,35 +1197,51 @@ class ServerRequestError(ServerError):
 class FlowRunTimeoutError(ServerError):
     """A flow run did not finish in the time allowed; it was cancelled.
 
+    Server backends cancel the run on the server. The local backend (``local=True``)
+    raises it too: there the run is stopped, tasks not started yet are
+    cancelled, and a task that is running finishes in the background (Python
+    cannot stop a thread), its result discarded.
+
     Args:
-        flow_run_id: the run.
+        flow_run_id: the run (``None`` for a local run, which has no id).
         timeout: the seconds allowed.
         state: the name of the run's last state (``Running``, ``Scheduled``, ...).
         flow_name: the run's flow, where known.
         waited_for: what the time limit was for, when more than this run
             (e.g. ``"flow of flows 'diamond'"``).
+        local: whether the run was a local one (the local backend).
     """
 
     def __init__(
         self,
-        flow_run_id: str,
+        flow_run_id: Optional[str],
         timeout: float,
         state: str,
         flow_name: Optional[str] = None,
         waited_for: Optional[str] = None,
+        local: bool = False,
     ):
         self.flow_run_id = flow_run_id
         self.timeout = timeout
         self.state = state
         self.flow_name = flow_name
         self.waited_for = waited_for
-        run = f"flow run {flow_run_id}" + (f" of flow {flow_name!r}" if flow_name else "")
+        self.local = local
+        of_flow = f" of flow {flow_name!r}" if flow_name else ""
+        run = f"the local run{of_flow}" if local else f"flow run {flow_run_id}{of_flow}"
         within = f"within {timeout:g} s" + (f" (the timeout of {waited_for})" if waited_for else "")
-        super().__init__(
-            f"{run} did not finish {within} (its state was {state}); it was cancelled. "
-            "Give a longer timeout (timeout=...) or check that an agent with the run's "
-            "labels is running"
-        )
+        if local:
+            outcome = (
+                "it was stopped: tasks not started were cancelled, a task still running finishes "
+                "in the background and its result is dropped. Give a longer timeout (timeout=..., "
+                "or LUME_PREFECT__RUN_TIMEOUT)"
+            )
+        else:
+            outcome = (
+                "it was cancelled. Give a longer timeout (timeout=...) or check that an agent "
+                "with the run's labels is running"
+            )
+        super().__init__(f"{run} did not finish {within} (its state was {state}); {outcome}")
 
 
 class FlowNotRegisteredError(FlowNotLoadedError, ServerError):

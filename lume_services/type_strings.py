@@ -4,10 +4,21 @@ File references and stored results name their type this way, so that any
 process can rebuild them as the class that wrote them. The dotted form
 ``"module.ClassName"`` (which later LUME-services releases write) names the
 same class and is read too.
+
+A type string resolves only to a subclass of the expected base (``File``,
+``Result``), and is checked this way: the module and class names must be
+dotted Python identifiers with no private (``_``) part; a module already
+imported is looked into without importing anything; a module not imported yet
+is imported (the one named, and so its packages, nothing else), then checked.
+Nothing named is ever called: ``os:system`` is refused because it is not a
+class. Importing a module runs its top-level code, so references are to be read
+only from stores you trust (the SQLite stores refuse files others may write).
 """
 
 import importlib
 import json
+import re
+import sys
 from typing import Any, Callable, Dict, Sequence, Type, TypeVar
 
 T = TypeVar("T")
@@ -24,7 +35,7 @@ def _import_dotted(value: str) -> Any:
     for split in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:split])
         try:
-            obj: Any = importlib.import_module(module_name)
+            obj: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
         except ImportError:
             continue
         for part in parts[split:]:
@@ -36,6 +47,8 @@ def _import_dotted(value: str) -> Any:
 def import_object(value: str) -> Any:
     """Import the object a ``"module:qualname"`` or dotted ``"module.qualname"`` string names.
 
+    A module already imported is looked into without importing anything.
+
     Raises:
         ImportError: no module of the string can be imported.
         AttributeError: the module has no such attribute.
@@ -43,7 +56,7 @@ def import_object(value: str) -> Any:
     """
     if ":" in value:
         module_name, _, qualname = value.partition(":")
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
         return obj
@@ -66,6 +79,8 @@ def import_type_string(value: object, base: Type[T], error: Callable[[object, st
     """
     if not isinstance(value, str) or not (":" in value or "." in value.strip(".")):
         raise error(value, "it is not a 'module:ClassName' string")
+    if not _DOTTED.fullmatch(value.replace(":", ".", 1)):
+        raise error(value, "module and class must be dotted Python names without private parts")
     try:
         obj = import_object(value)
     except (ImportError, AttributeError, ValueError) as exc:
@@ -73,6 +88,10 @@ def import_type_string(value: object, base: Type[T], error: Callable[[object, st
     if not (isinstance(obj, type) and issubclass(obj, base)):
         raise error(value, f"it is not a {base.__name__} subclass")
     return obj
+
+
+# dotted identifiers, none of whose parts starts with "_" (no dunders, no private names)
+_DOTTED = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*")
 
 
 def parse_reference(value: object, keys: Sequence[str], error: Callable[[object, str], Exception]) -> Dict[str, Any]:

@@ -197,9 +197,9 @@ def test_docker_storage_is_read_back_as_prefects_own_docker_storage():
 @pytest.mark.parametrize(
     "flow_name, project, expected",
     [
-        ("My Flow", "Project A", "lume-flow-project-a-my-flow"),
-        ("flow_1", None, "lume-flow-flow-1"),
-        ("--odd--", "x", "lume-flow-x-odd"),
+        ("My Flow", "Project A", "lume-flow-project-a-my-flow-3e69f26d"),  # + a hash: the names changed
+        ("flow_1", None, "lume-flow-flow-1-b9d1ec2a"),
+        ("--odd--", "x", "lume-flow-x-odd-a6462969"),
     ],
 )
 def test_flow_image_names_are_valid_docker_names_without_a_registry(flow_name, project, expected):

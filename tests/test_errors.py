@@ -23,6 +23,7 @@ from lume_services.errors import (
     MissingDeclarationKeyError,
     PythonVersionMismatchError,
     ServerError,
+    StorageError,
     UnsupportedRunConfigError,
 )
 
@@ -46,6 +47,13 @@ FAMILIES = {
         "ComposingFlowNameMismatchError",
         "ExposedParameterClashError",
         "FlowOfFlowsFileNotFoundError",
+        "UnknownDeclarationKeyError",
+        "KeyNotForMapTypeError",
+        "DuplicateDeclarationKeyError",
+        "DeclarationYAMLError",
+        "InvalidDeclarationNameError",
+        "NoComposingFlowsError",
+        "InvalidDeclarationValueError",
         "DuplicateFlowNameError",
         "FlowCycleError",
         "FlowOfFlowsNotComposedError",
@@ -65,6 +73,10 @@ FAMILIES = {
         "PythonVersionMismatchError",
         "FlowCodeNotImportableError",
         "ImageTransferError",
+    ],
+    StorageError: [
+        "UntrustedStoreError",
+        "StoreUnusableError",
     ],
 }
 MEMBERS = [(family, name) for family, names in FAMILIES.items() for name in names]

@@ -41,7 +41,7 @@ def test_registered_flows_are_kept_in_lume_services_docker_storage_pushed_to_the
     )
 
     assert type(storage) is flow_images.Docker
-    assert storage.image_name == "lume-flow-project-a-k8s-adder"
+    assert storage.image_name == "lume-flow-project-a-k8s-adder-8378d26c"  # a hash: "Project A" is not in image form
     assert storage.image_tag is None  # the flow hash, when it is built
     assert (storage.base_image, storage.registry_url, storage.local_image) == (
         "lume-services:1", "registry.example:5000", True

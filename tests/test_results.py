@@ -506,7 +506,7 @@ def test_mongodb_config_builds_client_arguments():
     )
     assert cfg.client_kwargs() == {
         "host": "h", "port": 1, "username": "u", "password": "pw",
-        "authMechanism": "SCRAM-SHA-256", "tls": True,
+        "authMechanism": "SCRAM-SHA-256", "serverSelectionTimeoutMS": 5000, "tls": True,
     }
 
 

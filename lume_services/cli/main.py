@@ -150,13 +150,12 @@ def main(ctx, verbose, quiet, debug):
 @json_option
 def env(as_json):
     """List the environment variables lume-services reads (secrets shown as "(set)")."""
-    from lume_services.config import env_var_names
+    from lume_services.config import env_var_names, shown_env_value
 
     shown = {}
     for name in env_var_names():
         value = os.environ.get(name)
-        secret = any(s in name for s in ("PASSWORD", "KEY", "TOKEN"))
-        shown[name] = "(set)" if value is not None and secret else value
+        shown[name] = shown_env_value(name, value) if value is not None else value
 
     def text(values):
         for name, value in values.items():

@@ -6,6 +6,7 @@ from typing import Dict
 from dependency_injector.wiring import Provide, inject
 
 from lume_services.config import Context
+from lume_services.storage import private_dir
 
 PROJECT = "examples"
 _HERE = Path(__file__).parent
@@ -40,6 +41,7 @@ def example_parameters(fof, settings=Provide[Context.settings]) -> dict:
     """Parameters the example flows of flows need: where save-text writes its file."""
     params = {}
     if "save-text" in fof.composing_flows:
-        params["save-text-filename"] = str(Path(settings.home) / "examples" / "text.txt")
+        folder = private_dir(Path(settings.home) / "examples")  # under LUME_HOME: 0700 like the rest
+        params["save-text-filename"] = str(folder / "text.txt")
     return params
 

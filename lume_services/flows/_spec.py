@@ -6,21 +6,55 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from pydantic import ValidationError
+
 from lume_services.errors import (
     ComposingFlowNameMismatchError,
+    DeclarationYAMLError,
+    DuplicateDeclarationKeyError,
     DuplicateFlowNameError,
     ExposedParameterClashError,
     FlowOfFlowsFileNotFoundError,
+    InvalidDeclarationNameError,
+    InvalidDeclarationValueError,
+    KeyNotForMapTypeError,
     MalformedDeclarationError,
     MissingDBAttributeError,
     MissingDeclarationKeyError,
     ParameterNotInFlowError,
     ParentFlowNotInFlowsError,
+    NoComposingFlowsError,
     TaskNotInFlowError,
+    UnknownDeclarationKeyError,
     UnknownMapTypeError,
 )
 from lume_services.flows._names import exposed_parameter_name
 from lume_services.flows.flow import MAPPED_PARAMETER_TYPES, DBMappedParameter, Flow, MappedParameter
+
+#: The keys a composing flow of a declaration takes (a misspelled one is refused, not dropped).
+CHILD_KEYS = ("name", "project_name", "mapped_parameters", "labels", "image")
+
+#: The keys a mapping takes, by map type.
+MAPPING_KEYS = {map_type: tuple(cls.__fields__) for map_type, cls in MAPPED_PARAMETER_TYPES.items()}
+
+
+def check_top_level(values: dict, valid) -> None:
+    """Refuse a key at the top of a declaration that is not a field of the flow of flows, and an empty name.
+
+    Raises:
+        UnknownDeclarationKeyError: a key is not one of ``valid``.
+        InvalidDeclarationNameError: the name is empty.
+        NoComposingFlowsError: ``composing_flows`` is empty.
+    """
+    for key in values:
+        if key not in valid:
+            raise UnknownDeclarationKeyError(key, part="flow_of_flows", valid=valid)
+    name = values.get("name")
+    if isinstance(name, str) and not name.strip():
+        raise InvalidDeclarationNameError(name, role="flow_of_flows")
+    composing = values.get("composing_flows")
+    if isinstance(composing, (list, tuple, dict)) and not composing:
+        raise NoComposingFlowsError(name)
 
 
 def child_flows(raw, default_project: Optional[str]) -> Dict[str, Flow]:
@@ -43,7 +77,10 @@ def child_flows(raw, default_project: Optional[str]) -> Dict[str, Flow]:
         child_values = {k: v for k, v in spec.items() if k != "mapped_parameters"}
         child_values.setdefault("name", name)
         child_values.setdefault("project_name", default_project)
-        children[name] = Flow(**child_values, mapped_parameters=mapped)
+        try:
+            children[name] = Flow(**child_values, mapped_parameters=mapped)
+        except ValidationError as exc:
+            raise InvalidDeclarationValueError(name, exc) from exc
     return children
 
 
@@ -57,11 +94,14 @@ def _child_specs(raw) -> List[Tuple[str, Any]]:
     elif isinstance(raw, (list, tuple)):
         for i, spec in enumerate(raw):
             name = spec.name if isinstance(spec, Flow) else (spec or {}).get("name") if isinstance(spec, dict) else None
-            if not name:
+            if name is None:
                 raise MissingDeclarationKeyError(["name"], part="composing_flow", position=i + 1)
             items.append((name, _spec(name, spec)))
     else:
         raise MalformedDeclarationError(raw, part="composing_flows")
+    for position, (name, _) in enumerate(items, start=1):
+        if not isinstance(name, str) or not name.strip() or "/" in name:
+            raise InvalidDeclarationNameError(name, role="composing_flow", position=position)
     names = [n for n, _ in items]
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:
@@ -78,6 +118,9 @@ def _spec(name: str, spec):
         return {"name": name}
     if not isinstance(spec, dict):
         raise MalformedDeclarationError(spec, part="composing_flow", child=name)
+    for key in spec:
+        if key not in CHILD_KEYS:
+            raise UnknownDeclarationKeyError(key, part="composing_flow", valid=CHILD_KEYS, child=name)
     return spec
 
 
@@ -96,13 +139,31 @@ def _parse_mappings(child: str, raw) -> Optional[Dict[str, MappedParameter]]:
         map_type = m.get("map_type", "raw")
         if map_type not in MAPPED_PARAMETER_TYPES:
             raise UnknownMapTypeError(param, map_type, child=child)
+        _check_mapping_keys(child, param, m, map_type)
         if map_type == "db" and not m.get("attribute"):
             raise MissingDBAttributeError(child, param)
         missing = [k for k in ("parent_flow_name", "parent_task_name") if not m.get(k)]
         if missing:
             raise MissingDeclarationKeyError(missing, part="mapped_parameter", child=child, parameter=param)
-        parsed[param] = MAPPED_PARAMETER_TYPES[map_type](**m)
+        try:
+            parsed[param] = MAPPED_PARAMETER_TYPES[map_type](**m)
+        except ValidationError as exc:
+            raise InvalidDeclarationValueError(child, exc, parameter=param) from exc
     return parsed
+
+
+def _check_mapping_keys(child: str, param: str, mapping: dict, map_type: str) -> None:
+    valid = MAPPING_KEYS[map_type]
+    for key in mapping:
+        if key in valid:
+            continue
+        belongs_to = [t for t, keys in MAPPING_KEYS.items() if key in keys]
+        if belongs_to:
+            raise KeyNotForMapTypeError(child, param, key, map_type, belongs_to)
+        every_key = sorted({k for keys in MAPPING_KEYS.values() for k in keys})
+        raise UnknownDeclarationKeyError(
+            key, part="mapped_parameter", valid=every_key, child=child, parameter=param
+        )
 
 
 def check_mappings(children: Dict[str, Flow]) -> None:
@@ -155,6 +216,7 @@ def _is_file(text: str) -> bool:
 def load_yaml(yaml_obj) -> dict:
     if isinstance(yaml_obj, dict):
         return dict(yaml_obj)
+    path = None
     if isinstance(yaml_obj, str) and "\n" not in yaml_obj and _is_file(yaml_obj):
         yaml_obj = Path(yaml_obj)
     if isinstance(yaml_obj, Path) or (
@@ -166,9 +228,58 @@ def load_yaml(yaml_obj) -> dict:
         yaml_obj = path.read_text()
     if not isinstance(yaml_obj, str):
         raise MalformedDeclarationError(yaml_obj, part="from_yaml")
-    data = yaml.safe_load(yaml_obj)
+    data = parse_yaml(yaml_obj, source=str(path) if path is not None else "<string>")
     if not isinstance(data, dict):
         raise MalformedDeclarationError(data, part="flow_of_flows")
     return data
 
 
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping instead of keeping the last."""
+
+    source = "<string>"
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+            seen: Dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: SafeLoader reports it below
+                    continue
+                line = key_node.start_mark.line + 1
+                if first is not None:
+                    raise DuplicateDeclarationKeyError(
+                        key, self.source, line, key_node.start_mark.column + 1, first_line=first
+                    )
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, source: str = "<string>"):
+    """Parse declaration YAML, refusing duplicate keys and naming the source, line and column of an error.
+
+    Raises:
+        DuplicateDeclarationKeyError: a mapping gives a key twice.
+        DeclarationYAMLError: the text is not well-formed YAML.
+    """
+    loader = _StrictLoader(text)
+    loader.source = source
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
+        raise DeclarationYAMLError(
+            source, problem,
+            line=None if mark is None else mark.line + 1,
+            column=None if mark is None else mark.column + 1,
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise DeclarationYAMLError(source, str(exc)) from exc
+    finally:
+        loader.dispose()

@@ -17,25 +17,25 @@ Both share the declaration parser (``_spec``), the dependency graph
 ``docs/flow_of_flows.md`` and ``docs/architecture.md``.
 """
 
-import re
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from dependency_injector.wiring import Provide, inject
-from pydantic import PrivateAttr, root_validator
+from pydantic import PrivateAttr, ValidationError, root_validator
 
 from lume_services.config import Context
-from lume_services.errors import FlowFailedError, TaskNotInFlowError
+from lume_services.errors import FlowFailedError, InvalidDeclarationValueError, TaskNotInFlowError
 from lume_services.flows._compose_inline import compose_inline, run_inline, start_inline
 from lume_services.flows._compose_per_child import compose_per_child, run_per_child
 from lume_services.flows._graph import parents, topological_order
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
 from lume_services.flows._picture import Edge, dot, edges, mermaid
 from lume_services.flows._results import group_inline_results
-from lume_services.flows._spec import check_exposed_names, check_mappings, child_flows, load_yaml
+from lume_services.flows._spec import check_exposed_names, check_mappings, check_top_level, child_flows, load_yaml
 from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.flows.progress import ChildEvent, ChildProgress
+from lume_services.image_names import image_name
 from lume_services.services.scheduling.backends.backend import RunConfig
 from lume_services.services.scheduling.service import SchedulingService
 
@@ -94,6 +94,7 @@ class FlowOfFlows(Flow):
             FlowCycleError: the mappings form a cycle.
         """
         service = values.pop(_SERVICE_KEY, None)
+        check_top_level(values, cls.__fields__)
         children = child_flows(values.get("composing_flows"), values.get("project_name"))
         for child in children.values():
             if child.prefect_flow is None:
@@ -259,7 +260,10 @@ class FlowOfFlows(Flow):
             InvalidFlowOfFlowsError: the YAML is not a mapping with a name and composing flows.
         """
         data = load_yaml(yaml_obj)
-        return cls(**data, **{_SERVICE_KEY: scheduling_service})
+        try:
+            return cls(**data, **{_SERVICE_KEY: scheduling_service})
+        except ValidationError as exc:  # a value of the wrong type at the top level
+            raise InvalidDeclarationValueError(data.get("name"), exc) from exc
 
     def _compose_for(self, scheduling_service: SchedulingService) -> None:
         """Compose with the image from the model's fields and the backend's pull default."""
@@ -272,13 +276,12 @@ class FlowOfFlows(Flow):
 
         The name is ``lume-flow-<project>-<name>`` (Docker-valid, distinct from
         ``image``, which the composed image is built on, and from flows of flows
-        of the same name in other projects); the tag is ``None``: the image
+        of the same name in other projects; a short hash is added when the names
+        are not already lower-case ASCII, see :mod:`lume_services.image_names`); the tag is ``None``: the image
         builder tags the image with the composed flow's hash, so each version
         of the composition keeps its own image.
         """
-        parts = ["lume-flow", self.project_name or "", self.name]
-        slug = "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts if p)
-        return re.sub(r"-{2,}", "-", slug)[:120], None
+        return image_name(self.name, self.project_name), None
 
     # --- runs -------------------------------------------------------------------
 

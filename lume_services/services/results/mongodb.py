@@ -1,12 +1,13 @@
 """Results stored in MongoDB (extra ``lume-services[mongodb]``; pymongo imported on first use)."""
 
+import functools
 import importlib
 import json
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 from pydantic import BaseModel, Field, SecretStr, root_validator, validator
 
-from lume_services.errors import MissingExtraError
+from lume_services.errors import LUMEServicesError, MissingExtraError, ResultsDBUnreachableError
 from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.encoding import json_data
 from lume_services.services.results.query import validate_index_fields, validate_query
@@ -17,6 +18,35 @@ def _import_pymongo(module: str = "pymongo"):
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(feature="MongodbResultsDB", module="pymongo", extra="mongodb") from exc
+
+
+#: How long the client waits for a server before reporting it unreachable (pymongo's default is 30 s).
+SERVER_SELECTION_TIMEOUT_MS = 5000
+
+
+def _unreachable_as_error(method):
+    """Report a MongoDB server that does not answer as ResultsDBUnreachableError, naming the settings."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except LUMEServicesError:
+            raise
+        except Exception as exc:
+            errors = _import_pymongo("pymongo.errors")
+            if not isinstance(exc, (errors.ServerSelectionTimeoutError, errors.ConnectionFailure)):
+                raise
+            from lume_services.masking import mask_uri
+
+            self.close()  # the next use connects anew
+            config = self.config
+            timeout = self.config.client_kwargs().get("serverSelectionTimeoutMS", 30000) / 1000
+            raise ResultsDBUnreachableError(
+                mask_uri(config.host), config.port, config.database, timeout, mask_uri(str(exc).split(", Timeout")[0])
+            ) from exc
+
+    return guarded
 
 
 class MongodbResultsDBConfig(BaseModel):
@@ -37,7 +67,7 @@ class MongodbResultsDBConfig(BaseModel):
     """
 
     host: str
-    port: int
+    port: int = Field(..., ge=1, le=65535)
     database: str = "lume_services"
     username: str
     password: SecretStr
@@ -70,6 +100,12 @@ class MongodbResultsDBConfig(BaseModel):
                 raise ValueError(f"options must be a JSON object, e.g. '{{\"tls\": true}}': {exc}")
         return v
 
+    def __repr_args__(self):
+        # the host may be a URI holding credentials, the options may hold secrets
+        from lume_services.masking import mask
+
+        return [(name, mask(value, name)) for name, value in super().__repr_args__()]
+
     def client_kwargs(self) -> Dict[str, Any]:
         """The keyword arguments of ``pymongo.MongoClient``, credentials included."""
         kwargs: Dict[str, Any] = {
@@ -80,6 +116,8 @@ class MongodbResultsDBConfig(BaseModel):
         }
         if self.auth_mechanism is not None:
             kwargs["authMechanism"] = self.auth_mechanism
+        # an unreachable server answers within seconds, not pymongo's 30
+        kwargs["serverSelectionTimeoutMS"] = SERVER_SELECTION_TIMEOUT_MS
         kwargs.update(self.options)
         return kwargs
 
@@ -106,9 +144,11 @@ class MongodbResultsDB(ResultsDB):
             self._connect()
 
     def __repr__(self) -> str:
+        from lume_services.masking import mask_uri
+
         user = f", username={self.config.username!r}" if self.config.username else ""
         return (
-            f"MongodbResultsDB(host={self.config.host!r}, port={self.config.port}, "
+            f"MongodbResultsDB(host={mask_uri(self.config.host)!r}, port={self.config.port}, "
             f"database={self.config.database!r}{user})"
         )
 
@@ -149,6 +189,7 @@ class MongodbResultsDB(ResultsDB):
     #: LUME-services' name of :meth:`close`
     disconnect = close
 
+    @_unreachable_as_error
     def insert_one(self, collection: str, document: dict) -> str:
         """Insert a document; idempotent on ``unique_hash`` (see :class:`ResultsDB`)."""
         errors = _import_pymongo("pymongo.errors")
@@ -164,17 +205,20 @@ class MongodbResultsDB(ResultsDB):
         """Insert documents one by one, each idempotent on ``unique_hash``."""
         return [self.insert_one(collection, document) for document in documents]
 
+    @_unreachable_as_error
     def create_index(self, collection: str, fields: Union[str, Sequence[str]]) -> None:
         """Index dotted fields of the collection (see :class:`ResultsDB`); ascending keys."""
         fields = validate_index_fields(fields)
         self._collection(collection).create_index([(field, 1) for field in fields])
 
+    @_unreachable_as_error
     def find(self, collection: str, query: Optional[dict] = None) -> List[dict]:
         """Return the matching documents in insertion order (see :class:`ResultsDB`)."""
         query = validate_query(query)
         cursor = self._collection(collection).find(query, {"_id": 0}).sort("$natural", 1)
         return list(cursor)
 
+    @_unreachable_as_error
     def count(self, collection: str) -> int:
         """Return how many documents the collection holds."""
         return self._collection(collection).count_documents({})

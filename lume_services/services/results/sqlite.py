@@ -1,18 +1,27 @@
 """The embedded results database: one SQLite file, safe for several processes at once."""
 
+import functools
 import json
 import os
 import sqlite3
 import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from lume_services.errors import InvalidIndexError
 from lume_services.services.results import sqlite_query
 from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.encoding import check_document, json_default
 from lume_services.services.results.query import matches, validate_index_fields, validate_query
+from lume_services.storage import (
+    check_trusted,
+    private_dir,
+    private_file,
+    rollback,
+    setup_lock,
+    storage_errors,
+    use_wal,
+)
 
 # Without AUTOINCREMENT an id is one more than the largest stored, so ids would
 # only be reused after deleting the newest documents, which lume-services never
@@ -40,20 +49,15 @@ _LAYOUT_VERSION = 1
 DEFAULT_INDEXES: Tuple[Tuple[str, ...], ...] = (("unique_hash",), ("flow_id",))
 
 
-@contextmanager
-def _setup_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock beside the database file while setting it up."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: rely on SQLite's own locking
-        yield
-        return
-    with open(f"{path}.setup-lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _storage_errors(method):
+    """Report the database's disk and file errors as StoreUnusableError, naming the file."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        with storage_errors("results_db", self.path):
+            return method(self, *args, **kwargs)
+
+    return guarded
 
 
 class SQLiteResultsDB(ResultsDB):
@@ -70,6 +74,11 @@ class SQLiteResultsDB(ResultsDB):
     its own transaction. Uniqueness on ``unique_hash`` is enforced by the
     database, so concurrent inserts of the same result store it once. Keep the
     file on a local disk: SQLite's locking is unreliable on network filesystems.
+
+    The file is created 0600 in a 0700 folder, and is used only when it and its
+    folder belong to this user (or root) and no other user may write to them.
+    Disk and file errors raise :class:`~lume_services.errors.StoreUnusableError`
+    naming the file and the cause; what was stored stays readable.
 
     Args:
         path: the SQLite file; created, with its directory, on first use.
@@ -95,7 +104,9 @@ class SQLiteResultsDB(ResultsDB):
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent, "results_db")
+        check_trusted(self.path, "results_db")
+        private_file(self.path, "results_db")
         # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE
         # takes the write lock at once, so the busy timeout applies to it)
         conn = sqlite3.connect(
@@ -105,11 +116,10 @@ class SQLiteResultsDB(ResultsDB):
         # with WAL, NORMAL keeps the database consistent after a crash; only the
         # last commits before a power loss may be lost
         conn.execute("PRAGMA synchronous = NORMAL")
-        with _setup_lock(self.path):
+        with setup_lock(self.path):
             # switching to WAL does not wait on the busy timeout, so processes
             # opening a new database at once take turns
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(conn, self.timeout)
             conn.executescript(_SCHEMA)
             if conn.execute("PRAGMA user_version").fetchone()[0] < _LAYOUT_VERSION:
                 self._upgrade(conn)
@@ -134,7 +144,7 @@ class SQLiteResultsDB(ResultsDB):
                 conn.execute(f"PRAGMA user_version = {_LAYOUT_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)  # SQLite has rolled back already after a full disk
             raise
 
     def close(self) -> None:
@@ -144,6 +154,7 @@ class SQLiteResultsDB(ResultsDB):
             self._local.conn = None
             conn.close()
 
+    @_storage_errors
     def insert_one(self, collection: str, document: dict) -> str:
         """Insert a document; idempotent on ``unique_hash`` (see :class:`ResultsDB`)."""
         row = self._row(collection, document)
@@ -152,6 +163,7 @@ class SQLiteResultsDB(ResultsDB):
         # stored id can be read after it
         return str(self._insert(self._connection(), row))
 
+    @_storage_errors
     def insert_many(self, collection: str, documents: List[dict]) -> List[str]:
         """Insert documents in one transaction; idempotent on ``unique_hash``."""
         rows = [self._row(collection, document) for document in documents]
@@ -163,7 +175,7 @@ class SQLiteResultsDB(ResultsDB):
                 ids.append(str(self._insert(conn, row)))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)  # SQLite has rolled back already after a full disk
             raise
         return ids
 
@@ -190,6 +202,7 @@ class SQLiteResultsDB(ResultsDB):
         ).fetchone()
         return existing
 
+    @_storage_errors
     def create_index(self, collection: str, fields: Union[str, Sequence[str]]) -> None:
         """Index the dotted ``fields`` so that equality queries on them use it.
 
@@ -216,6 +229,7 @@ class SQLiteResultsDB(ResultsDB):
                 )
         self._connection().execute(sqlite_query.index_sql(fields))
 
+    @_storage_errors
     def find(self, collection: str, query: Optional[dict] = None) -> List[dict]:
         """Return the matching documents in insertion order (see :class:`ResultsDB`)."""
         query = validate_query(query)
@@ -233,6 +247,7 @@ class SQLiteResultsDB(ResultsDB):
                 documents.append(document)
         return documents
 
+    @_storage_errors
     def count(self, collection: str) -> int:
         """Return how many documents the collection holds."""
         (n,) = self._connection().execute(

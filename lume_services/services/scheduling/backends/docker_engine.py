@@ -112,6 +112,36 @@ def image_size(name: str, client: Optional["docker.DockerClient"] = None) -> int
     return int(client.images.get(name).attrs["Size"])
 
 
+def remove_images(labels: Dict[str, str], client: Optional["docker.DockerClient"] = None) -> List[str]:
+    """Remove every image carrying all these labels, tagged or not, and the containers made from them.
+
+    Untagged images count: rebuilding a tag leaves the image it replaced
+    behind, untagged ("dangling") but still labelled. An image another image
+    is built on is left (the engine refuses; it goes with its last child).
+
+    Returns:
+        The ids of the images removed.
+    """
+    import docker
+
+    client = client or docker_client()
+    filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+    removed = []
+    # children first: an image is listed after the images built on it only by chance
+    images = sorted(client.images.list(all=True, filters=filters), key=lambda i: i.attrs.get("Created", ""), reverse=True)
+    for image in images:
+        for container in client.containers.list(all=True, filters={"ancestor": image.id}):
+            container.remove(force=True)
+        try:
+            client.images.remove(image.id, force=True)
+        except docker.errors.ImageNotFound:
+            continue
+        except docker.errors.APIError:  # another image is built on it
+            continue
+        removed.append(image.id)
+    return removed
+
+
 def build_image(
     context_dir: Union[str, Path],
     tag: str,

@@ -24,6 +24,7 @@ from lume_services.errors import (
     ImageTransferError,
     PythonVersionMismatchError,
 )
+from lume_services.image_names import image_name
 from lume_services.services.scheduling.backends.docker_engine import (
     LABEL_BASE_IMAGE,
     LABEL_BASE_IMAGE_ID,
@@ -67,11 +68,10 @@ def flow_hash(flow: "prefect.Flow") -> str:
 def flow_image_name(flow_name: str, project_name: Optional[str] = None, prefix: str = "lume-flow") -> str:
     """A Docker-valid image name (no tag, no registry) for a flow: ``<prefix>-<project>-<flow>``.
 
+    Distinct names get distinct images (see :mod:`lume_services.image_names`).
     The name has no ``/``, so a Prefect ``DockerAgent`` does not try to pull it.
     """
-    parts = [prefix, project_name or "", flow_name]
-    slug = "-".join(re.sub(r"[^a-z0-9]+", "-", p.lower()).strip("-") for p in parts if p)
-    return re.sub(r"-{2,}", "-", slug)[:120]
+    return image_name(flow_name, project_name, prefix)
 
 
 class Docker(_PrefectDocker):

@@ -11,6 +11,7 @@ from pydantic import Field, validator
 from lume_services.errors import (
     EmptyResultError,
     FlowFailedError,
+    FlowRunTimeoutError,
     TaskNotInFlowError,
     UnsupportedRunConfigError,
 )
@@ -20,6 +21,7 @@ from lume_services.services.scheduling.backends.backend import (
     Backend,
     RunConfig,
     check_parameters,
+    check_task_name,
     tasks_in_slug_order,
 )
 from lume_services.services.scheduling.backends.executors import ExecutorConfig
@@ -27,7 +29,9 @@ from lume_services.services.scheduling.backends.registry import LocalFlowRegistr
 from lume_services.services.scheduling.backends.run_history import RunHistory
 from lume_services.services.scheduling.backends.run_recorder import RunRecorder
 from lume_services.services.scheduling.backends.run_records import MAX_RESULT_BYTES, recorded_result
+from lume_services.services.scheduling.backends.run_options import run_options
 from lume_services.services.scheduling.backends.task_events import observed
+from lume_services.services.scheduling.backends.waiting import as_timedelta
 
 
 class LocalRunConfig(RunConfig):
@@ -101,6 +105,8 @@ class LocalBackend(Backend):
         record_runs: record every run in the run history.
         history_path: the run history file; ``None`` means ``home/history/runs.sqlite``.
         max_result_bytes: the largest task result (as JSON) the history keeps as a value.
+        timeout: seconds (or a ``timedelta``) a run may take unless it is given
+            its own ``timeout``; ``None``: no limit.
     """
 
     requires_registration = False
@@ -115,8 +121,10 @@ class LocalBackend(Backend):
         record_runs: bool = True,
         history_path: Union[str, Path, None] = None,
         max_result_bytes: int = MAX_RESULT_BYTES,
+        timeout=None,
     ):
         self.home = Path(home or "~/.lume_services").expanduser()
+        self.timeout = as_timedelta(timeout)
         self.executor = executor or ExecutorConfig()
         self.default_project = default_project
         self.registry = LocalFlowRegistry(self.home / "registry.sqlite")
@@ -153,8 +161,13 @@ class LocalBackend(Backend):
 
     # --- runs -----------------------------------------------------------------
 
-    def start_run(self, options, *, flow=None, flow_id=None, task_events=None, **runner_kwargs):
+    def start_run(self, options, *, flow=None, flow_id=None, task_events=None, timeout=None, **runner_kwargs):
         """Run ``flow`` in this process and return its final Prefect state.
+
+        With a time limit (``timeout``, else the backend's) the run goes on in a
+        worker thread, and this call gives up at the limit: tasks not started
+        by then are cancelled, a task that is running finishes in the background
+        (a thread cannot be stopped) and its result is dropped.
 
         Args:
             options: the resolved run options; their run config may be a
@@ -164,6 +177,7 @@ class LocalBackend(Backend):
             task_events: a :class:`~lume_services.services.scheduling.backends.task_events.TaskEvents`
                 told, in this process, when each task starts and finishes, under
                 every executor (it is never sent to the tasks).
+            timeout: seconds or a ``timedelta`` the run may take; ``None`` uses the backend's.
             **runner_kwargs: passed to Prefect's ``FlowRunner.run``, for example
                 ``task_runner_state_handlers`` to follow task states as they change.
 
@@ -174,6 +188,7 @@ class LocalBackend(Backend):
             ParameterNotInFlowError: a parameter is not one of the flow's.
             MissingParameterError: a required parameter has no value.
             UnsupportedRunConfigError: the run config is not a local one.
+            FlowRunTimeoutError: the run did not finish within the time limit.
         """
         env, working_dir, executor = self._local_run_config(options.run_config)
         check_parameters(flow, options.parameters)
@@ -184,21 +199,28 @@ class LocalBackend(Backend):
             runner_kwargs.setdefault("flow_run_id", recorder.run_id)
             handlers = runner_kwargs.get("task_runner_state_handlers") or []
             runner_kwargs["task_runner_state_handlers"] = [recorder.timer, *handlers]
-        prefect_executor = executor.build()
-        if task_events is not None:
-            prefect_executor = observed(prefect_executor, task_events)
-        with _run_environment(env, working_dir):
-            try:
-                state = flow.run(
+        def run(**kwargs):
+            prefect_executor = executor.build()
+            if task_events is not None:
+                prefect_executor = observed(prefect_executor, task_events)
+            with _run_environment(env, working_dir):
+                return flow.run(
                     parameters=options.parameters,
                     executor=prefect_executor,
                     run_on_schedule=False,
-                    **runner_kwargs,
+                    **kwargs,
                 )
-            except BaseException as exc:
-                if recorder is not None:
-                    recorder.finish(error=exc)
-                raise
+
+        limit = self.time_limit(timeout)
+        try:
+            if limit is None:
+                state = run(**runner_kwargs)
+            else:
+                state = _run_with_time_limit(run, runner_kwargs, limit, flow.name)
+        except BaseException as exc:
+            if recorder is not None:
+                recorder.finish(error=exc)
+            raise
         if recorder is not None:
             recorder.finish(state)
         return state
@@ -221,6 +243,26 @@ class LocalBackend(Backend):
             children=options.children,
             max_result_bytes=self.max_result_bytes,
         )
+
+    def run_and_return(self, parameters, run_config=None, task_name=None, *, flow=None, flow_id=None,
+                       timeout=None, **kwargs):
+        """Run a flow and return a task's result (see :meth:`Backend.run_and_return`).
+
+        A local run has finished when :meth:`start_run` returns, so the time
+        limit is applied there: the run is stopped at it.
+
+        Raises:
+            FlowRunTimeoutError: the run did not finish within ``timeout`` (else the backend's).
+        """
+        check_task_name(flow, task_name)
+        finished = self.start_run(run_options(parameters, run_config), flow=flow, flow_id=flow_id,
+                                  timeout=timeout, **kwargs)
+        self.raise_if_failed(finished, flow.name)
+        return self.collect_results(finished, flow, task_name)
+
+    def time_limit(self, timeout):
+        """``timeout`` when given, else the backend's (``None``: no limit)."""
+        return self.timeout if timeout is None else as_timedelta(timeout)
 
     def wait(self, handle, poll_interval=None, deadline=None, flow_name=None, waited_for=None):
         """A local run has finished when :meth:`run` returns: its state is the finished run."""
@@ -320,6 +362,37 @@ class LocalBackend(Backend):
     def prune_runs(self, older_than) -> int:
         """Forget the finished runs that started more than ``older_than`` ago."""
         return self.history.prune(older_than)
+
+
+def _run_with_time_limit(run, runner_kwargs: Dict[str, Any], limit, flow_name: str):
+    """Run ``run(**runner_kwargs)`` in a worker thread; at ``limit`` cancel the tasks not started and raise."""
+    from prefect.engine.state import Cancelled
+
+    stopped = threading.Event()
+
+    def cancel_once_stopped(task_runner, old_state, new_state):
+        if stopped.is_set() and new_state.is_running():
+            return Cancelled(f"the local run of flow {flow_name!r} was stopped at its time limit")
+        return new_state
+
+    outcome: Dict[str, Any] = {}
+
+    def worker():
+        try:
+            handlers = [*runner_kwargs.get("task_runner_state_handlers", ()), cancel_once_stopped]
+            outcome["state"] = run(**{**runner_kwargs, "task_runner_state_handlers": handlers})
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=worker, name=f"lume-services run of {flow_name}", daemon=True)
+    thread.start()
+    thread.join(limit.total_seconds())
+    if thread.is_alive():
+        stopped.set()
+        raise FlowRunTimeoutError(None, limit.total_seconds(), "Running", flow_name=flow_name, local=True)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["state"]
 
 
 def _task_value(flow_name: str, task, task_state):

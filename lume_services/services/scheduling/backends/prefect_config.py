@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, Field, SecretStr, root_validator
+from pydantic import BaseModel, Field, SecretStr, root_validator, validator
 
 from lume_services.services.scheduling.backends.server_connection import check_reachable
 
@@ -41,6 +41,13 @@ FLAT_NAMES = {
     "ui_host": ("ui", "host"),
     "ui_port": ("ui", "host_port"),
 }
+
+
+def _url_with_scheme(value: str) -> str:
+    """A host is a URL with its scheme: ``localhost`` alone would be read as a path and never answer."""
+    if not str(value).startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} needs its scheme: write 'http://{value}' (or https://)")
+    return value
 
 
 class PrefectServerConfig(BaseModel):
@@ -61,11 +68,13 @@ class PrefectServerConfig(BaseModel):
 
     tag: str = "core-1.4.1"
     host: str = "http://localhost"
-    host_port: int = 4200
+    host_port: int = Field(4200, ge=1, le=65535)
     host_ip: str = "127.0.0.1"
     graphql_path: str = "/graphql"
     check_timeout: float = Field(3.0, gt=0)
     recheck_interval: float = Field(30.0, ge=0)
+
+    _host_has_scheme = validator("host", allow_reuse=True)(_url_with_scheme)
 
 
 class PrefectUIConfig(BaseModel):
@@ -80,9 +89,11 @@ class PrefectUIConfig(BaseModel):
     """
 
     host: str = "http://localhost"
-    host_port: int = 8080
+    host_port: int = Field(8080, ge=1, le=65535)
     host_ip: str = "127.0.0.1"
     apollo_url: Optional[str] = None
+
+    _host_has_scheme = validator("host", allow_reuse=True)(_url_with_scheme)
 
 
 class PrefectTelemetryConfig(BaseModel):
@@ -107,8 +118,9 @@ class PrefectAgentConfig(BaseModel):
     """
 
     host: str = "http://localhost"
-    host_port: int = 5000
+    host_port: int = Field(5000, ge=1, le=65535)
     storage_dir: Optional[str] = None
+
 
 
 class PrefectConfig(BaseModel):

@@ -1,5 +1,6 @@
 """The local flow registry: registered flows on disk, in one SQLite file under ``LUME_HOME``."""
 
+import functools
 import json
 import os
 import sqlite3
@@ -12,8 +13,28 @@ from typing import Any, Dict, List, Optional, Union
 from lume_services.errors import FlowNotFoundError, FlowNotSerializableError
 from lume_services.services.scheduling.backends.backend import tasks_in_slug_order
 from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+from lume_services.storage import (
+    check_trusted,
+    private_dir,
+    private_file,
+    rollback,
+    setup_lock,
+    storage_errors,
+    use_wal,
+)
 
 _ID_NAMESPACE = uuid.UUID("6f1d3f0e-52c4-4a8e-9a1e-2d6c3b7f1a55")
+
+
+def _storage_errors(method):
+    """Report the registry's disk and database errors as StoreUnusableError, naming the file."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        with storage_errors("registry", self.path):
+            return method(self, *args, **kwargs)
+
+    return guarded
 
 
 class LocalFlowRegistry:
@@ -22,6 +43,11 @@ class LocalFlowRegistry:
     SQLite gives what a registry needs across processes: each registration is
     one transaction (an interrupted one leaves the previous state intact), and
     WAL mode with a busy timeout lets several processes register and load at once.
+
+    Registered flows are code: loading one unpickles it (cloudpickle), which runs
+    what the file holds. The registry is used only when it and its folder belong
+    to this user (or root) and no other user may write to them; it is created
+    0600 in a 0700 folder (see :mod:`lume_services.storage`).
 
     Args:
         path: the registry file; its directory is created when missing.
@@ -39,30 +65,36 @@ class LocalFlowRegistry:
         if conn is not None and self._local.pid != os.getpid():
             conn = None  # a forked child must not share its parent's connection
         if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent, "home")
+            check_trusted(self.path, "registry")
+            private_file(self.path, "registry")
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=60000")
-            conn.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS projects (
-                    name TEXT PRIMARY KEY, created TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS flows (
-                    flow_id TEXT PRIMARY KEY,
-                    project TEXT NOT NULL,
-                    name TEXT NOT NULL,
-                    version INTEGER NOT NULL,
-                    fingerprint TEXT NOT NULL,
-                    metadata TEXT NOT NULL,
-                    flow BLOB NOT NULL,
-                    created TEXT NOT NULL,
-                    UNIQUE (project, name, version));
-                """
-            )
+            with setup_lock(self.path):
+                # switching to WAL does not wait on the busy timeout: processes
+                # opening a new registry at once take turns
+                use_wal(conn, timeout=60)
+                conn.executescript(
+                    """
+                    CREATE TABLE IF NOT EXISTS projects (
+                        name TEXT PRIMARY KEY, created TEXT NOT NULL);
+                    CREATE TABLE IF NOT EXISTS flows (
+                        flow_id TEXT PRIMARY KEY,
+                        project TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        fingerprint TEXT NOT NULL,
+                        metadata TEXT NOT NULL,
+                        flow BLOB NOT NULL,
+                        created TEXT NOT NULL,
+                        UNIQUE (project, name, version));
+                    """
+                )
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn
 
+    @_storage_errors
     def create_project(self, project_name: str) -> None:
         """Create a project; an existing one is left as it is."""
         self._connect().execute(
@@ -70,6 +102,7 @@ class LocalFlowRegistry:
             (project_name, _now()),
         )
 
+    @_storage_errors
     def register(self, flow, project_name: str, image: Optional[str], labels: List[str]) -> str:
         """Register ``flow`` and return its flow id.
 
@@ -132,7 +165,7 @@ class LocalFlowRegistry:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)  # SQLite has rolled back already after a full disk
             raise
         return flow_id
 
@@ -146,6 +179,7 @@ class LocalFlowRegistry:
             return None
         return {"flow_id": row[0], "version": row[1], "fingerprint": row[2]}
 
+    @_storage_errors
     def list_flows(self, project_name: Optional[str] = None) -> List[dict]:
         """Return the metadata of the latest version of every flow (of one project, if given)."""
         query = (
@@ -159,6 +193,7 @@ class LocalFlowRegistry:
         rows = self._connect().execute(query + " ORDER BY project, name", args)
         return [json.loads(r[0]) for r in rows]
 
+    @_storage_errors
     def flow_names(self, project_name: str) -> List[str]:
         """Return the names of the flows registered in a project."""
         rows = self._connect().execute(
@@ -166,6 +201,7 @@ class LocalFlowRegistry:
         )
         return [r[0] for r in rows]
 
+    @_storage_errors
     def metadata(self, flow_name: str, project_name: str) -> dict:
         """Return the metadata of the latest version of a flow."""
         row = self._connect().execute(
@@ -189,11 +225,14 @@ class LocalFlowRegistry:
             self._described[flow_id] = found  # rows never change
         return found
 
+    @_storage_errors
     def load(self, flow_name: str, project_name: str) -> dict:
         """Return ``{"flow_id", "flow", "version"}`` for the latest version of a flow.
 
         Raises:
             FlowNotFoundError: no flow of that name is registered in the project.
+            UntrustedStoreError: the registry file or its folder belongs to another
+                user or others may write to it (unpickling would run their code).
         """
         import cloudpickle
 
@@ -205,6 +244,7 @@ class LocalFlowRegistry:
         flow = self._flows.get(flow_id)
         if flow is None:
             (blob,) = conn.execute("SELECT flow FROM flows WHERE flow_id = ?", (flow_id,)).fetchone()
+            check_trusted(self.path, "registry")  # unpickling runs what the file holds
             flow = cloudpickle.loads(blob)
             with self._lock:
                 self._flows[flow_id] = flow
