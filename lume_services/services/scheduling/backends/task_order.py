@@ -1,0 +1,71 @@
+"""A topological order of a Prefect flow's tasks in time linear in tasks and edges.
+
+Prefect 1's ``Flow.sorted_tasks`` rescans the list of unsorted tasks for
+every upstream task of every task, pass after pass: on a long chain it is
+cubic in the worst case (a 1000-task composed chain: about 10 s before its
+first task runs). This sort gives the same kind of answer (every task after
+all its upstream tasks) with Kahn's algorithm; ties go to the task added to
+the flow first, so a flow composed child by child runs child by child.
+"""
+
+import heapq
+from typing import Dict, Iterable, List, Optional, Tuple
+
+
+def sorted_flow_tasks(flow, root_tasks: Optional[Iterable] = None) -> Tuple:
+    """The flow's tasks, each after all its upstream tasks, as ``Flow.sorted_tasks`` returns them.
+
+    Args:
+        flow: a Prefect flow.
+        root_tasks: start from these tasks and keep only them and the tasks
+            downstream of them (as Prefect does); ``None`` or empty: every task.
+
+    Returns:
+        A tuple of tasks in a topological order.
+
+    Raises:
+        ValueError: a root task is not in the flow, or the edges form a cycle
+            (Prefect's own messages).
+    """
+    # insertion order of flow.slugs (a dict): the order tasks were added
+    rank: Dict = {task: i for i, task in enumerate(flow.slugs)}
+    unranked = len(rank)
+    for task in flow.tasks:
+        if task not in rank:
+            rank[task] = unranked
+            unranked += 1
+    downstream: Dict = {task: [] for task in flow.tasks}
+    for edge in flow.edges:
+        downstream[edge.upstream_task].append(edge.downstream_task)
+    roots = tuple(root_tasks or ())
+    if roots:
+        for task in roots:
+            if task not in flow.tasks:
+                raise ValueError("Task {t} was not found in Flow {f}".format(t=task, f=flow))
+        wanted = set(roots)
+        stack = list(roots)
+        while stack:
+            for task in downstream[stack.pop()]:
+                if task not in wanted:
+                    wanted.add(task)
+                    stack.append(task)
+    else:
+        wanted = flow.tasks
+    indegree = {task: 0 for task in wanted}
+    for task in wanted:
+        for nxt in downstream[task]:
+            indegree[nxt] += 1  # every downstream task of a wanted task is wanted
+    ready = [(rank[task], task) for task, n in indegree.items() if n == 0]
+    # (rank, task) pairs never compare tasks: ranks are unique
+    heapq.heapify(ready)
+    order: List = []
+    while ready:
+        _, task = heapq.heappop(ready)
+        order.append(task)
+        for nxt in downstream[task]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                heapq.heappush(ready, (rank[nxt], nxt))
+    if len(order) < len(indegree):
+        raise ValueError("Cycle found; flows must be acyclic!")
+    return tuple(order)
