@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Union
 from lume_services.errors import FlowNotFoundError, FlowNotSerializableError
 from lume_services.services.scheduling.backends.backend import tasks_in_slug_order
 from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+from lume_services.services.scheduling.backends.task_order import validate_flow
 
 _ID_NAMESPACE = uuid.UUID("6f1d3f0e-52c4-4a8e-9a1e-2d6c3b7f1a55")
 
@@ -41,6 +42,10 @@ class LocalFlowRegistry:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL: a commit is not synced to disk by itself (WAL is synced at checkpoints);
+            # the file stays consistent, and only a power loss or OS crash, not a killed
+            # process, can undo the last registrations. FULL costs about 0.3 ms a registration.
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=60000")
             conn.executescript(
                 """
@@ -78,6 +83,7 @@ class LocalFlowRegistry:
         """
         import cloudpickle
 
+        validate_flow(flow)  # as Flow.serialize() did when the fingerprint used it
         fingerprint = flow_fingerprint(flow, image, labels)
         conn = self._connect()
         latest = self._latest(conn, flow.name, project_name)
