@@ -5,7 +5,7 @@ import time
 import pytest
 from prefect import Flow, Task
 
-from lume_services.services.scheduling.backends.task_order import sorted_flow_tasks
+from lume_services.services.scheduling.backends.task_order import sorted_flow_tasks, widest_layer
 
 
 def chain_added_backwards(n):
@@ -63,3 +63,14 @@ def test_a_long_chain_sorts_in_linear_time():
     assert sorted_flow_tasks(large) == tuple(tasks)
     large_s = time.perf_counter() - start
     assert large_s < 2.0 and large_s < 40 * max(small_s, 1e-3)
+
+
+def test_the_widest_layer_counts_the_tasks_that_can_run_at_once():
+    flow, tasks = chain_added_backwards(4)
+    assert widest_layer(flow) == 1
+    for up in tasks[:2]:
+        for _ in range(3):
+            flow.add_edge(up, Task(name="leaf"), validate=False)
+    # layer 1: t1 and t0's three leaves; layer 2: t2 and t1's three leaves
+    assert widest_layer(flow) == 4
+    assert widest_layer(Flow("empty")) == 0

@@ -22,7 +22,7 @@ from lume_services.services.scheduling.backends.backend import (
     check_parameters,
     tasks_in_slug_order,
 )
-from lume_services.services.scheduling.backends.executors import ExecutorConfig
+from lume_services.services.scheduling.backends.executors import ExecutorConfig, TemporaryClusters
 from lume_services.services.scheduling.backends.registry import LocalFlowRegistry
 
 
@@ -103,6 +103,7 @@ class LocalBackend(Backend):
         self.executor = executor or ExecutorConfig()
         self.default_project = default_project
         self.registry = LocalFlowRegistry(self.home / "registry.sqlite")
+        self.clusters = TemporaryClusters()  # dask clusters kept across runs (reuse_cluster)
 
     # --- registry -------------------------------------------------------------
 
@@ -157,7 +158,7 @@ class LocalBackend(Backend):
         with _run_environment(env, working_dir):
             return flow.run(
                 parameters=options.parameters,
-                executor=executor.build(),
+                executor=executor.build(flow=flow, clusters=self.clusters),
                 run_on_schedule=False,
                 **runner_kwargs,
             )
@@ -165,6 +166,10 @@ class LocalBackend(Backend):
     def wait(self, handle, poll_interval=None, deadline=None, flow_name=None, waited_for=None):
         """A local run has finished when :meth:`run` returns: its state is the finished run."""
         return handle
+
+    def close(self) -> None:
+        """Close the dask clusters kept for this backend's runs (``reuse_cluster``)."""
+        self.clusters.close()
 
     def _local_run_config(self, run_config):
         executor = self.executor

@@ -85,3 +85,21 @@ def validate_flow(flow) -> None:
     # the reference tasks that were set (the default ones, terminal tasks, are in the flow)
     if any(t not in tasks for t in vars(flow).get("_reference_tasks", ())):
         raise ValueError("Some reference tasks are not contained in this flow.")
+
+
+def widest_layer(flow) -> int:
+    """The largest number of the flow's tasks that can run at once, layer by layer.
+
+    A task's layer is the length of the longest path of edges leading to it;
+    the tasks of one layer never depend on each other.
+    """
+    layer: Dict = {}
+    upstream: Dict = {task: [] for task in flow.tasks}
+    for edge in flow.edges:
+        upstream[edge.downstream_task].append(edge.upstream_task)
+    widths: Dict[int, int] = {}
+    for task in sorted_flow_tasks(flow):
+        depth = 1 + max((layer[u] for u in upstream[task]), default=-1)
+        layer[task] = depth
+        widths[depth] = widths.get(depth, 0) + 1
+    return max(widths.values(), default=0)
