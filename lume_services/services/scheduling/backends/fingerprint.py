@@ -14,6 +14,7 @@ and the description of each code object, which cannot change, is kept.
 """
 
 import hashlib
+import inspect
 import json
 import re
 import types
@@ -24,8 +25,9 @@ from lume_services.services.scheduling.backends.backend import tasks_in_slug_ord
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _MAX_DEPTH = 6
-# described apart (slug, name), or state that runs change
-_TASK_ATTRIBUTES_SKIPPED = frozenset({"slug", "name", "logger"})
+# described apart (slug, name), state that runs change (logger), or Prefect's cache of
+# the signature of ``run`` (described apart, from ``run`` itself)
+_TASK_ATTRIBUTES_SKIPPED = frozenset({"slug", "name", "logger", "_cached_signature"})
 # described apart (the graph), derived from what is (slugs), or a cache
 _FLOW_ATTRIBUTES_SKIPPED = frozenset(
     {"tasks", "edges", "slugs", "constants", "_reference_tasks", "_cache", "_slug_counters", "logger"}
@@ -102,8 +104,22 @@ def flow_fingerprint(flow, image: Optional[str], labels: List[str]) -> str:
 
 def _update_signature(digest, task) -> None:
     # the inputs and outputs of the task's run, as Prefect's TaskSchema writes them
-    inputs = {k: (v["required"], str(v["type"])) for k, v in task.inputs().items()}
-    digest.update(_ADDRESS.sub("", repr((sorted(inputs.items()), str(task.outputs())))).encode())
+    from prefect import Task
+
+    if type(task).inputs is Task.inputs and type(task).outputs is Task.outputs:
+        # what Task.inputs() and Task.outputs() derive, from one signature instead of two
+        signature = inspect.signature(task.run)
+        empty = inspect.Parameter.empty
+        inputs = [
+            (name, p.default is empty, str(Any if p.annotation is empty else p.annotation))
+            for name, p in signature.parameters.items()
+        ]
+        returned = signature.return_annotation
+        outputs = str(Any if returned is empty else returned)
+    else:  # overridden: ask them
+        inputs = [(k, v["required"], str(v["type"])) for k, v in task.inputs().items()]
+        outputs = str(task.outputs())
+    digest.update(_ADDRESS.sub("", repr((sorted(inputs), outputs))).encode())
 
 
 def _qualified_name(cls) -> str:
