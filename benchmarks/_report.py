@@ -17,8 +17,9 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 HEADER = (
     "# Benchmarks\n\n"
     "Figures written by the scripts in `benchmarks/`; each compares the lume-services\n"
-    "path with the plain Prefect path in the same run. Re-run a script to refresh its\n"
-    "section (`python benchmarks/<script>.py`).\n"
+    "path with the plain Prefect (or plain sqlite3) path in the same run. Refresh them all\n"
+    "with `python benchmarks/run_all.py` (B5 and B7 need the server double or Docker and\n"
+    "run on their own), or one section with `python benchmarks/<script>.py`.\n"
 )
 
 

@@ -1,4 +1,4 @@
-"""B9: what the run history costs: a 10-task run with recording on vs off, and queries over 100,000 runs.
+"""B12: what the run history costs: a 10-task run with recording on vs off, and queries over 100,000 runs.
 
 Recording: the same 10-task chain run through ``SchedulingService.run`` on two
 local backends in this process, one recording, one not; runs interleaved,
@@ -163,7 +163,7 @@ def main(argv=None):
     slowest = max(median for _, median, _ in timed)
     rows = "\n".join(f"| `{name}` | {median * 1000:.2f} ms | {worst * 1000:.2f} ms |" for name, median, worst in timed)
     md = (
-        "## B9: run history: recording cost and queries over 100,000 runs\n\n"
+        "## B12: run history: recording cost and queries over 100,000 runs\n\n"
         f"Recording: a 10-task chain through `SchedulingService.run` on the local backend (LocalExecutor), "
         f"recording on vs off in one process, interleaved (both orders), median of {args.repeats} runs each. "
         f"{machine()}.\n\n"
@@ -186,7 +186,7 @@ def main(argv=None):
     )
     print(md)
     if not args.no_write:
-        write_section("B9-run-history", md)
+        write_section("B12-run-history", md)
 
 
 if __name__ == "__main__":

@@ -170,6 +170,22 @@ with Flow("meeting") as meeting:
     meet(1)
     meet(2)
 
+# Eight `gather` tasks finish only when all eight run at the same time (GATHERING).
+GATHERING = threading.Barrier(8, timeout=20)
+
+
+@task
+def gather(i):
+    import flows_for_tests  # not a global: the barrier cannot be pickled with the task
+
+    flows_for_tests.GATHERING.wait()
+    return i
+
+
+with Flow("gathering") as gathering:
+    for _i in range(8):
+        gather(_i)
+
 with Flow("meeting-a") as meeting_a:
     meet(Parameter("x", default=1))
 

@@ -213,6 +213,18 @@ def test_the_diamonds_branches_run_at_the_same_time_under_a_parallel_executor(re
     assert (a["value"], b["value"], results["meeting-total"]["total"]) == (6, 6, 12)
 
 
+def test_a_composed_flow_runs_its_tasks_in_a_topological_order_child_by_child(registered):
+    fof = FlowOfFlows.from_yaml(DIAMOND)
+    flow = fof.compose("x")
+    order = flow.sorted_tasks()
+    assert set(order) == flow.tasks and len(order) == len(flow.tasks)
+    position = {task: i for i, task in enumerate(order)}
+    assert all(position[e.upstream_task] < position[e.downstream_task] for e in flow.edges)
+    children = [t.name.partition("/")[0] for t in order if "/" in t.name]
+    assert list(dict.fromkeys(children)) == fof.execution_order()
+    assert children == sorted(children, key=fof.execution_order().index)  # no child interleaved
+
+
 # --- validation ------------------------------------------------------------------
 
 

@@ -186,6 +186,71 @@ def test_a_temporary_dask_cluster_runs_the_flow_while_port_8787_is_taken(tmp_pat
     assert flow.run_and_return({"x": 1}, task_name="inc", scheduling_service=service) == [2, 3]
 
 
+def test_a_local_dask_thread_pool_without_num_workers_fits_the_widest_layer(service):
+    ft.GATHERING.reset()
+    flow = Flow(name="gathering", prefect_flow=ft.gathering)
+    config = LocalRunConfig(executor=ExecutorConfig(type="local_dask"))
+    # all eight tasks wait for each other: this only finishes with eight threads
+    gathered = flow.run_and_return(run_config=config, task_name="gather", scheduling_service=service)
+    assert sorted(gathered) == list(range(8))
+
+
+def test_num_workers_sets_the_local_dask_pool_whatever_the_flow():
+    executor = ExecutorConfig(type="local_dask", num_workers=3).build(flow=ft.gathering)
+    assert executor.dask_config == {"num_workers": 3}
+    sized = ExecutorConfig(type="local_dask").build(flow=ft.gathering)
+    assert sized.dask_config == {"num_workers": 8}
+
+
+@pytest.fixture
+def reusing_backend(tmp_path):
+    backend = LocalBackend(home=tmp_path, executor=ExecutorConfig(type="dask", num_workers=1, reuse_cluster=True))
+    yield backend
+    backend.close()  # no test leaves a cluster running
+
+
+def test_a_kept_dask_cluster_serves_the_next_runs_until_closed(reusing_backend):
+    service = SchedulingService(reusing_backend)
+    flow = Flow(name="two-incs", prefect_flow=ft.two_incs)
+    assert flow.run_and_return({"x": 1}, task_name="inc", scheduling_service=service) == [2, 3]
+    (cluster,) = reusing_backend.clusters._clusters.values()
+    assert flow.run_and_return({"x": 2}, task_name="inc", scheduling_service=service) == [3, 4]
+    assert list(reusing_backend.clusters._clusters.values()) == [cluster]
+
+    service.close()
+    assert len(reusing_backend.clusters) == 0 and cluster.status.name == "closed"
+    # the backend stays usable: the next run starts a cluster again
+    assert flow.run_and_return({"x": 3}, task_name="inc", scheduling_service=service) == [4, 5]
+
+
+def test_a_kept_dask_cluster_is_closed_cleanly_when_the_process_exits(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    code = """
+        import flows_for_tests as ft
+        from lume_services.flows.flow import Flow
+        from lume_services.services.scheduling import SchedulingService
+        from lume_services.services.scheduling.backends import ExecutorConfig, LocalBackend
+
+        executor = ExecutorConfig(type="dask", num_workers=1, reuse_cluster=True)
+        service = SchedulingService(LocalBackend(home=%r, executor=executor))
+        flow = Flow(name="two-incs", prefect_flow=ft.two_incs)
+        print(flow.run_and_return({"x": 1}, task_name="inc", scheduling_service=service))
+    """ % str(tmp_path)
+    env = {**os.environ, "PYTHONPATH": f"{tests}{os.pathsep}{tests.parent}"}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[2, 3]"
+    assert out.stderr == ""  # no warning, no traceback from a cluster left behind
+
+
 def test_run_config_executor_overrides_the_backends(service):
     ft.BARRIER.reset()
     flow = Flow(name="meeting", prefect_flow=ft.meeting)

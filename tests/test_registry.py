@@ -282,3 +282,105 @@ def test_the_fingerprint_does_not_depend_on_the_hash_seed(lume_home):
         assert out.returncode == 0, out.stderr
         digests.add(out.stdout.strip())
     assert len(digests) == 1
+
+
+# --- what the fingerprint sees, computed afresh at every registration ---------------
+
+
+def test_a_task_attribute_changed_in_place_after_registering_is_a_new_version(lume_home):
+    from prefect import Flow as PrefectFlow
+
+    task = Scale(2)
+    prefect_flow = PrefectFlow("configured")
+    prefect_flow.add_task(task)
+    first = Flow(name="configured", prefect_flow=prefect_flow).register()
+    task.factor = 3
+    second = Flow(name="configured", prefect_flow=prefect_flow).register()
+    assert second != first
+    assert Flow(name="configured", prefect_flow=prefect_flow).register() == second
+
+
+def test_a_mutable_task_attribute_changed_in_place_is_a_new_version(lume_home):
+    from prefect import Flow as PrefectFlow
+
+    task = Scale([1, 2])
+    prefect_flow = PrefectFlow("configured")
+    prefect_flow.add_task(task)
+    first = Flow(name="configured", prefect_flow=prefect_flow).register()
+    task.factor.append(3)
+    assert Flow(name="configured", prefect_flow=prefect_flow).register() != first
+
+
+def test_a_changed_constant_argument_is_a_new_version(lume_home):
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter
+
+    def flow_with(step):
+        with PrefectFlow("stepped") as flow:
+            ft.add(Parameter("a"), step)  # the constant is bound to the task, not a task itself
+        return flow
+
+    first = Flow(name="stepped", prefect_flow=flow_with(5)).register()
+    assert Flow(name="stepped", prefect_flow=flow_with(5)).register() == first
+    assert Flow(name="stepped", prefect_flow=flow_with(6)).register() != first
+
+
+def test_a_task_function_given_new_code_or_defaults_in_place_is_a_new_version(lume_home):
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter, task
+
+    def offset(x, by=1):
+        return x + by
+
+    def scaled(x, by=1):
+        return x * by
+
+    with PrefectFlow("offset") as prefect_flow:
+        task(offset)(Parameter("x"))
+    first = Flow(name="offset", prefect_flow=prefect_flow).register()
+    offset.__defaults__ = (2,)
+    second = Flow(name="offset", prefect_flow=prefect_flow).register()
+    offset.__code__ = scaled.__code__  # the same function object, other code
+    third = Flow(name="offset", prefect_flow=prefect_flow).register()
+    assert len({first, second, third}) == 3
+
+
+def _annotated_task_class(annotation):
+    import prefect
+
+    class Annotated(prefect.Task):
+        def run(self, x: annotation):  # noqa: F821 (the annotation is a local)
+            return x
+
+    return Annotated
+
+
+def test_a_changed_annotation_of_a_tasks_run_is_a_new_version(lume_home):
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter
+
+    def flow_with(annotation):
+        with PrefectFlow("annotated") as flow:
+            _annotated_task_class(annotation)()(Parameter("x"))
+        return flow
+
+    first = Flow(name="annotated", prefect_flow=flow_with(int)).register()
+    assert Flow(name="annotated", prefect_flow=flow_with(int)).register() == first
+    assert Flow(name="annotated", prefect_flow=flow_with(str)).register() != first
+
+
+def test_new_reference_tasks_are_a_new_version(lume_home):
+    prefect_flow = ft.make_chain(n=2)
+    first = Flow(name="inc-chain", prefect_flow=prefect_flow).register()
+    chain_start = next(t for t in prefect_flow.tasks if prefect_flow.slugs[t] == "inc-1")
+    prefect_flow.set_reference_tasks([chain_start])
+    assert Flow(name="inc-chain", prefect_flow=prefect_flow).register() != first
+
+
+def test_a_flow_with_a_cycle_is_refused_at_registration(lume_home):
+    prefect_flow = ft.make_chain(n=2)
+    first, second = sorted((t for t in prefect_flow.tasks if t.name == "inc"), key=prefect_flow.slugs.get)
+    prefect_flow.add_edge(second, first, validate=False)
+    with pytest.raises(ValueError, match="Cycle found"):
+        Flow(name="inc-chain", prefect_flow=prefect_flow).register()
+    assert not (lume_home / "registry.sqlite").exists() or row_count(lume_home) == 0

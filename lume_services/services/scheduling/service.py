@@ -141,6 +141,10 @@ class SchedulingService:
         """The time limit of a wait: ``timeout`` when given, else the backend's."""
         return self.backend.time_limit(timeout)
 
+    def close(self) -> None:
+        """Release what the backend keeps for this process's runs (kept dask clusters); it stays usable."""
+        return self.backend.close()
+
     # --- reading a finished run ---------------------------------------------------
 
     def failed_tasks(self, finished) -> Dict[str, str]:

@@ -4,23 +4,49 @@
 - :class:`LocalAgentBackend` (``server``), :class:`DockerBackend` (``docker``) and
   :class:`KubernetesBackend` (``kubernetes``): a Prefect 1 Server and its agents.
 
-Importing this package does not import the docker SDK or Prefect's client.
+Importing this package imports none of the backends; each is imported when first
+named (so neither the docker SDK nor Prefect's client comes with it).
 """
 
-from lume_services.services.scheduling.backends.backend import Backend, RunConfig
-from lume_services.services.scheduling.backends.docker import DockerBackend, DockerRunConfig
-from lume_services.services.scheduling.backends.executors import ExecutorConfig
-from lume_services.services.scheduling.backends.kubernetes import KubernetesBackend, KubernetesRunConfig
-from lume_services.services.scheduling.backends.local import LocalBackend, LocalRunConfig
-from lume_services.services.scheduling.backends.local_agent import LocalAgentBackend
-from lume_services.services.scheduling.backends.prefect_config import (
-    PrefectAgentConfig,
-    PrefectConfig,
-    PrefectServerConfig,
-    PrefectTelemetryConfig,
-    PrefectUIConfig,
-)
-from lume_services.services.scheduling.backends.server import ServerBackend
+from typing import Any
+
+# Each name is imported from its module on first use (PEP 562): a script that
+# only runs flows locally does not pay for the server, docker and kubernetes
+# backends' modules.
+_HOMES = {
+    "Backend": "backend",
+    "RunConfig": "backend",
+    "DockerBackend": "docker",
+    "DockerRunConfig": "docker",
+    "ExecutorConfig": "executors",
+    "KubernetesBackend": "kubernetes",
+    "KubernetesRunConfig": "kubernetes",
+    "LocalBackend": "local",
+    "LocalRunConfig": "local",
+    "LocalAgentBackend": "local_agent",
+    "PrefectAgentConfig": "prefect_config",
+    "PrefectConfig": "prefect_config",
+    "PrefectServerConfig": "prefect_config",
+    "PrefectTelemetryConfig": "prefect_config",
+    "PrefectUIConfig": "prefect_config",
+    "ServerBackend": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "Backend",

@@ -302,6 +302,12 @@ class Backend(ABC):
             RunHistoryNotPrunableError: the history is a server's.
         """
 
+    def close(self) -> None:
+        """Release what the backend keeps for the runs of this process (kept dask clusters).
+
+        The backend stays usable: what a later run needs is made again.
+        """
+
     # --- flows of flows -------------------------------------------------------
 
     def package_composed_flow(self, flow, labels: List[str], image: Optional[str], image_name: str,

@@ -24,7 +24,7 @@ from lume_services.services.scheduling.backends.backend import (
     check_task_name,
     tasks_in_slug_order,
 )
-from lume_services.services.scheduling.backends.executors import ExecutorConfig
+from lume_services.services.scheduling.backends.executors import ExecutorConfig, TemporaryClusters
 from lume_services.services.scheduling.backends.registry import LocalFlowRegistry
 from lume_services.services.scheduling.backends.run_history import RunHistory
 from lume_services.services.scheduling.backends.run_recorder import RunRecorder
@@ -131,6 +131,7 @@ class LocalBackend(Backend):
         self.record_runs = record_runs
         self.max_result_bytes = max_result_bytes
         self.history = RunHistory(history_path or self.home / "history" / "runs.sqlite")
+        self.clusters = TemporaryClusters()  # dask clusters kept across runs (reuse_cluster)
 
     # --- registry -------------------------------------------------------------
 
@@ -200,7 +201,7 @@ class LocalBackend(Backend):
             handlers = runner_kwargs.get("task_runner_state_handlers") or []
             runner_kwargs["task_runner_state_handlers"] = [recorder.timer, *handlers]
         def run(**kwargs):
-            prefect_executor = executor.build()
+            prefect_executor = executor.build(flow=flow, clusters=self.clusters)
             if task_events is not None:
                 prefect_executor = observed(prefect_executor, task_events)
             with _run_environment(env, working_dir):
@@ -267,6 +268,10 @@ class LocalBackend(Backend):
     def wait(self, handle, poll_interval=None, deadline=None, flow_name=None, waited_for=None):
         """A local run has finished when :meth:`run` returns: its state is the finished run."""
         return handle
+
+    def close(self) -> None:
+        """Close the dask clusters kept for this backend's runs (``reuse_cluster``)."""
+        self.clusters.close()
 
     def _local_run_config(self, run_config):
         executor = self.executor

@@ -1,0 +1,105 @@
+"""A topological order of a Prefect flow's tasks in time linear in tasks and edges.
+
+Prefect 1's ``Flow.sorted_tasks`` rescans the list of unsorted tasks for
+every upstream task of every task, pass after pass: on a long chain it is
+cubic in the worst case (a 1000-task composed chain: about 10 s before its
+first task runs). This sort gives the same kind of answer (every task after
+all its upstream tasks) with Kahn's algorithm; ties go to the task added to
+the flow first, so a flow composed child by child runs child by child.
+"""
+
+import heapq
+from typing import Dict, Iterable, List, Optional, Tuple
+
+
+def sorted_flow_tasks(flow, root_tasks: Optional[Iterable] = None) -> Tuple:
+    """The flow's tasks, each after all its upstream tasks, as ``Flow.sorted_tasks`` returns them.
+
+    Args:
+        flow: a Prefect flow.
+        root_tasks: start from these tasks and keep only them and the tasks
+            downstream of them (as Prefect does); ``None`` or empty: every task.
+
+    Returns:
+        A tuple of tasks in a topological order.
+
+    Raises:
+        ValueError: a root task is not in the flow, or the edges form a cycle
+            (Prefect's own messages).
+    """
+    # insertion order of flow.slugs (a dict): the order tasks were added
+    rank: Dict = {task: i for i, task in enumerate(flow.slugs)}
+    unranked = len(rank)
+    for task in flow.tasks:
+        if task not in rank:
+            rank[task] = unranked
+            unranked += 1
+    downstream: Dict = {task: [] for task in flow.tasks}
+    for edge in flow.edges:
+        downstream[edge.upstream_task].append(edge.downstream_task)
+    roots = tuple(root_tasks or ())
+    if roots:
+        for task in roots:
+            if task not in flow.tasks:
+                raise ValueError("Task {t} was not found in Flow {f}".format(t=task, f=flow))
+        wanted = set(roots)
+        stack = list(roots)
+        while stack:
+            for task in downstream[stack.pop()]:
+                if task not in wanted:
+                    wanted.add(task)
+                    stack.append(task)
+    else:
+        wanted = flow.tasks
+    indegree = {task: 0 for task in wanted}
+    for task in wanted:
+        for nxt in downstream[task]:
+            indegree[nxt] += 1  # every downstream task of a wanted task is wanted
+    ready = [(rank[task], task) for task, n in indegree.items() if n == 0]
+    # (rank, task) pairs never compare tasks: ranks are unique
+    heapq.heapify(ready)
+    order: List = []
+    while ready:
+        _, task = heapq.heappop(ready)
+        order.append(task)
+        for nxt in downstream[task]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                heapq.heappush(ready, (rank[nxt], nxt))
+    if len(order) < len(indegree):
+        raise ValueError("Cycle found; flows must be acyclic!")
+    return tuple(order)
+
+
+def validate_flow(flow) -> None:
+    """Check a flow as Prefect's ``Flow.validate`` does, in linear time.
+
+    Raises:
+        ValueError: an edge or a reference task is not in the flow, or the
+            edges form a cycle (Prefect's own messages).
+    """
+    tasks = flow.tasks
+    if any(e.upstream_task not in tasks or e.downstream_task not in tasks for e in flow.edges):
+        raise ValueError("Some edges refer to tasks not contained in this flow.")
+    sorted_flow_tasks(flow)
+    # the reference tasks that were set (the default ones, terminal tasks, are in the flow)
+    if any(t not in tasks for t in vars(flow).get("_reference_tasks", ())):
+        raise ValueError("Some reference tasks are not contained in this flow.")
+
+
+def widest_layer(flow) -> int:
+    """The largest number of the flow's tasks that can run at once, layer by layer.
+
+    A task's layer is the length of the longest path of edges leading to it;
+    the tasks of one layer never depend on each other.
+    """
+    layer: Dict = {}
+    upstream: Dict = {task: [] for task in flow.tasks}
+    for edge in flow.edges:
+        upstream[edge.downstream_task].append(edge.upstream_task)
+    widths: Dict[int, int] = {}
+    for task in sorted_flow_tasks(flow):
+        depth = 1 + max((layer[u] for u in upstream[task]), default=-1)
+        layer[task] = depth
+        widths[depth] = widths.get(depth, 0) + 1
+    return max(widths.values(), default=0)
