@@ -465,7 +465,9 @@ class ServerBackend(Backend, ABC):
             MissingParameterError: a required parameter has no value.
             UnsupportedRunConfigError: the run config is not one this backend runs.
         """
-        return create_flow_run(self.connection, self.prefect_run_options(options), flow_id=flow_id, flow=flow)
+        poll_interval = (options.poll_interval or self.poll_interval).total_seconds()
+        return create_flow_run(self.connection, self.prefect_run_options(options), flow_id=flow_id, flow=flow,
+                               poll_interval=poll_interval)
 
     def prefect_run_options(self, options):
         """The run options with their run config as the Prefect run config this backend sends.

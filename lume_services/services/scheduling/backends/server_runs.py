@@ -6,9 +6,22 @@ from lume_services.errors import FlowNotLoadedError, FlowRunTimeoutError
 from lume_services.services.scheduling.backends.backend import check_parameters
 from lume_services.services.scheduling.backends.waiting import Deadline
 
+#: the flow run context key holding the seconds between polls of the runs a run
+#: waits for (a composed flow of flows' child runs); Prefect's flow runner puts
+#: a run's context into ``prefect.context``
+POLL_INTERVAL_CONTEXT_KEY = "lume_services_poll_interval"
 
-def create_flow_run(connection, options, flow_id: Optional[str], flow=None) -> str:
+#: the one request a poll of a flow run makes
+STATE_QUERY = "query($id: uuid!) { flow_run_by_pk(id: $id) { serialized_state } }"
+
+
+def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
+                    poll_interval: Optional[float] = None) -> str:
     """Create a flow run of a registered flow from resolved run options; return its id.
+
+    ``poll_interval`` (seconds) goes into the run's context
+    (:data:`POLL_INTERVAL_CONTEXT_KEY`): how often the run polls the runs it
+    waits for, such as a composed flow of flows' children.
 
     Raises:
         FlowNotLoadedError: no ``flow_id``: the flow is not registered or loaded.
@@ -29,6 +42,7 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None) -> s
         labels=options.labels,
         run_name=options.run_name,
         scheduled_start_time=options.scheduled_start_time,
+        context={POLL_INTERVAL_CONTEXT_KEY: poll_interval} if poll_interval else None,
     )
 
 
@@ -55,16 +69,14 @@ def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: D
 
     from prefect.backend import FlowRunView
     from prefect.engine.state import State
-    from prefect.utilities.graphql import with_args
 
     client = connection.client()
-    query = {"query": {with_args("flow_run_by_pk", {"id": flow_run_id}): {"serialized_state"}}}
     while True:
-        # a server that goes away during a wait is reported in seconds: a fast
-        # check before each poll, not Prefect's minute of retries
-        connection.ensure_reachable(force=True)
-        data = connection.graphql(client, query).data.flow_run_by_pk
-        state = State.deserialize(data.serialized_state)
+        # each poll is one request without Prefect's minute of retries, so a
+        # server that goes away during a wait is reported in seconds without a
+        # reachability check before every poll
+        data = connection.poll(STATE_QUERY, {"id": flow_run_id})["flow_run_by_pk"]
+        state = State.deserialize(data["serialized_state"])
         if state.is_finished():
             return FlowRunView.from_flow_run_id(flow_run_id)
         if deadline.passed():
