@@ -288,6 +288,20 @@ def test_without_a_poll_interval_in_the_flow_run_config_the_backends_poll_interv
     assert all(gap < 3 for gap in gaps)  # the backend's 0.2 s, not the 10 s default
 
 
+def test_a_wait_polls_without_a_reachability_check_before_each_poll(server_backend, prefect_protocol_double):
+    store = prefect_protocol_double.store
+    flow = register(ft.sleeper, "unchecked-polls")
+    checks_before = store.requests.count("query hello")
+
+    flow.run_and_return({"seconds": 2}, FAST, task_name="sleep_for")
+
+    (run,) = [r for r in store.flow_runs.values() if r["flow_id"] == flow.flow_id]
+    polls = [t for t, field, args in store.request_log if field == "flow_run_by_pk" and args.get("id") == run["id"]]
+    assert len(polls) >= 5  # 0.2 s polls over a 2 s run
+    # within the recheck interval (30 s) a poll that is answered is the check itself
+    assert store.requests.count("query hello") - checks_before <= 1
+
+
 @pytest.fixture
 def private_double():
     """A protocol double of this test's own, which the test may stop."""

@@ -27,7 +27,12 @@ from typing import Any, Dict, List, Literal, Optional, Type, Union
 
 from pydantic import BaseModel, Field, SecretStr
 
-from lume_services.errors import FlowNotLoadedError, FlowNotFoundError, UnsupportedRunConfigError
+from lume_services.errors import (
+    EmptyLabelsError,
+    FlowNotFoundError,
+    FlowNotLoadedError,
+    UnsupportedRunConfigError,
+)
 from lume_services.services.scheduling.backends.backend import (
     DEFAULT_LABELS,
     DEFAULT_PROJECT,
@@ -37,6 +42,7 @@ from lume_services.services.scheduling.backends.backend import (
 from lume_services.services.scheduling.backends.server_connection import ServerConnection, check_reachable
 from lume_services.services.scheduling.backends.server_registration import (
     flow_names,
+    flow_versions,
     list_flows,
     query_flow,
     registration_key,
@@ -369,6 +375,9 @@ class ServerBackend(Backend, ABC):
 
         Returns:
             The flow id.
+
+        Raises:
+            EmptyLabelsError: ``labels`` is empty: no lume-services agent would run the flow.
         """
         flow_id, _ = self._register(flow, project_name, image, labels)
         return flow_id
@@ -376,6 +385,8 @@ class ServerBackend(Backend, ABC):
     def _register(self, flow, project_name: Optional[str], image: Optional[str], labels: Optional[List[str]]):
         """Register a copy of ``flow``; return the flow id and the copy (its storage built)."""
         labels = list(DEFAULT_LABELS) if labels is None else list(labels)
+        if not labels:
+            raise EmptyLabelsError(f"flow {flow.name!r}", "Flow(labels=[])")
         project_name = project_name or self.default_project
         client = self.connect()
         client.create_project(project_name=project_name)
@@ -464,6 +475,9 @@ class ServerBackend(Backend, ABC):
             ParameterNotInFlowError: a parameter is not one of the flow's.
             MissingParameterError: a required parameter has no value.
             UnsupportedRunConfigError: the run config is not one this backend runs.
+            EmptyLabelsError: the run's labels are empty: no lume-services agent would run it.
+            StateTooLargeError: a parameter's value is too large for a task run's state.
+            FlowVersionArchivedError: ``flow_id`` is an archived version.
         """
         poll_interval = (options.poll_interval or self.poll_interval).total_seconds()
         return create_flow_run(self.connection, self.prefect_run_options(options), flow_id=flow_id, flow=flow,
@@ -478,8 +492,12 @@ class ServerBackend(Backend, ABC):
 
         Raises:
             UnsupportedRunConfigError: the run config is neither.
+            EmptyLabelsError: the labels are empty (``FlowRunConfig(labels=[])``, or
+                a run config's): no lume-services agent would run it.
         """
         options = copy.copy(options)
+        if options.labels is not None and not options.labels:
+            raise EmptyLabelsError("the run", "FlowRunConfig(labels=[])")
         run_config = options.run_config
         if isinstance(run_config, RunConfig):
             if not isinstance(run_config, self.run_config_type):
@@ -487,6 +505,8 @@ class ServerBackend(Backend, ABC):
                     f"the {type(self).__name__} runs flows with a "
                     f"{self.run_config_type.__name__}; got a {type(run_config).__name__}"
                 )
+            if options.labels is None and not run_config.labels:
+                raise EmptyLabelsError("the run", f"{type(run_config).__name__}(labels=[])")
             options.run_config = self.build_run_config(run_config, labels=run_config.labels)
             if options.labels is None:
                 options.labels = list(run_config.labels)
@@ -501,6 +521,15 @@ class ServerBackend(Backend, ABC):
             if options.labels is None and run_config.labels:
                 options.labels = sorted(run_config.labels)
         return options
+
+    def archived_versions(self, flow_ids: List[str]) -> Dict[str, dict]:
+        """Of ``flow_ids``, the versions the server has archived, with their flows' current versions.
+
+        Returns:
+            archived flow id -> ``{"name", "project_name", "version",
+            "current_flow_id", "current_version"}``.
+        """
+        return {flow_id: v for flow_id, v in flow_versions(self.connection, flow_ids).items() if v["archived"]}
 
     def flow_for_run(self, flow, flow_id: Optional[str]):
         """``flow``, or the flow registered as ``flow_id`` when ``flow`` is not given."""
@@ -572,6 +601,8 @@ class ServerBackend(Backend, ABC):
     def package_composed_flow(self, flow, labels, image, image_name, image_tag=None, local=None,
                               project_name=None) -> None:
         """Set the composed flow's storage, run config (``labels``) and result for this backend."""
+        if not labels:
+            raise EmptyLabelsError(f"flow of flows {flow.name!r}", "FlowOfFlows(labels=[])")
         flow.storage = self.build_flow_of_flows_storage(image, image_name, image_tag, local, project_name)
         flow.run_config = self.build_run_config(None, labels=list(labels), image=image)
         flow.result = self.build_result(flow)

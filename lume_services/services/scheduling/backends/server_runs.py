@@ -1,15 +1,26 @@
 """Flow runs on a Prefect 1 Server: creating them and waiting for them to finish."""
 
+import json
 from typing import Optional
 
-from lume_services.errors import FlowNotLoadedError, FlowRunTimeoutError
+from lume_services.errors import (
+    FlowNotLoadedError,
+    FlowRunTimeoutError,
+    FlowVersionArchivedError,
+    ServerRequestError,
+    StateTooLargeError,
+)
 from lume_services.services.scheduling.backends.backend import check_parameters
+from lume_services.services.scheduling.backends.server_registration import flow_versions
 from lume_services.services.scheduling.backends.waiting import Deadline
 
 #: the flow run context key holding the seconds between polls of the runs a run
 #: waits for (a composed flow of flows' child runs); Prefect's flow runner puts
 #: a run's context into ``prefect.context``
 POLL_INTERVAL_CONTEXT_KEY = "lume_services_poll_interval"
+
+#: the largest flow or task run state a Prefect Server accepts, in bytes
+STATE_SIZE_LIMIT = 1_000_000
 
 #: the one request a poll of a flow run makes
 STATE_QUERY = "query($id: uuid!) { flow_run_by_pk(id: $id) { serialized_state } }"
@@ -27,7 +38,13 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
         FlowNotLoadedError: no ``flow_id``: the flow is not registered or loaded.
         ParameterNotInFlowError: a parameter is not one of ``flow``'s.
         MissingParameterError: a required parameter of ``flow`` has no value.
+        StateTooLargeError: a parameter's value is too large for its task run's state.
+        FlowVersionArchivedError: the server refused the run: ``flow_id`` is an
+            archived version; names the current one.
+        ServerRequestError: the server refused the run for another reason.
     """
+    from prefect.exceptions import ClientError
+
     if not flow_id:
         raise FlowNotLoadedError(
             "a flow must be registered before it runs on a server backend; register "
@@ -35,15 +52,52 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
         )
     if flow is not None:
         check_parameters(flow, options.parameters)
-    return connection.client().create_flow_run(
-        flow_id=flow_id,
-        parameters=options.parameters,
-        run_config=options.run_config,
-        labels=options.labels,
-        run_name=options.run_name,
-        scheduled_start_time=options.scheduled_start_time,
-        context={POLL_INTERVAL_CONTEXT_KEY: poll_interval} if poll_interval else None,
-    )
+    check_state_sizes(flow.name if flow is not None else f"flow id {flow_id}", options.parameters)
+    client = connection.client()
+    try:
+        return client.create_flow_run(
+            flow_id=flow_id,
+            parameters=options.parameters,
+            run_config=options.run_config,
+            labels=options.labels,
+            run_name=options.run_name,
+            scheduled_start_time=options.scheduled_start_time,
+            context={POLL_INTERVAL_CONTEXT_KEY: poll_interval} if poll_interval else None,
+        )
+    except ClientError as exc:
+        # the real server's words: "Flow {id} is archived."
+        version = flow_versions(connection, [flow_id]).get(flow_id) if "archived" in str(exc) else None
+        if version is not None and version["archived"]:
+            raise FlowVersionArchivedError(
+                version["name"], version["project_name"], flow_id, version["version"],
+                version["current_flow_id"], version["current_version"],
+            ) from None
+        raise ServerRequestError(
+            f"the Prefect Server at {connection.api_url} refused a run of flow id {flow_id}: {exc}"
+        ) from exc
+
+
+def check_state_sizes(flow_name: str, parameters: dict) -> None:
+    """Refuse parameter values too large for the task run states that will keep them.
+
+    A Prefect ``Parameter``'s result is always a ``PrefectResult``: its value
+    is kept in its task run's state, which a Prefect Server refuses over
+    :data:`STATE_SIZE_LIMIT` bytes, so the run would fail after it started.
+
+    Raises:
+        StateTooLargeError: a value is over the limit, naming it and the limit.
+    """
+    for name, value in sorted(parameters.items()):
+        try:
+            size = len(json.dumps(value).encode())
+        except (TypeError, ValueError):
+            continue  # not JSON: PrefectResult cannot keep it at all, Prefect says so
+        # a state holds the value beside its own fields: count a margin for them
+        if size + 1_000 > STATE_SIZE_LIMIT:
+            raise StateTooLargeError(
+                flow_name, f"parameter {name!r}", size, STATE_SIZE_LIMIT,
+                "Prefect keeps every parameter's value in its task run's state (PrefectResult)",
+            )
 
 
 def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: Deadline,
