@@ -445,7 +445,9 @@ def build_scheduling_backend(settings: LUMEServicesSettings) -> Backend:
     ``local`` -> ``LocalBackend``; ``server`` -> ``LocalAgentBackend``;
     ``docker`` -> ``DockerBackend``, whose run containers get the binds and
     ``LUME_*`` environment of :func:`docker_run_container_settings`;
-    ``kubernetes`` -> ``KubernetesBackend``. Server backends also point
+    ``kubernetes`` -> ``KubernetesBackend``. The ``server`` backend's runs
+    (processes of a separately started ``LocalAgent``) get the environment of
+    :func:`run_environment`. Server backends also point
     Prefect at the server (``PrefectConfig.apply``).
     """
     from lume_services.services.scheduling import backends  # lazy: the server backends' modules
@@ -467,7 +469,7 @@ def build_scheduling_backend(settings: LUMEServicesSettings) -> Backend:
     common = dict(config=prefect, poll_interval=prefect.poll_interval, timeout=prefect.run_timeout)
     if settings.backend == "server":
         storage_dir = prefect.agent.storage_dir or Path(settings.home) / "server"
-        return backends.LocalAgentBackend(storage_dir=storage_dir, **common)
+        return backends.LocalAgentBackend(storage_dir=storage_dir, env=run_environment(settings), **common)
     docker = settings.docker
     if settings.backend == "docker":
         volumes, env = docker_run_container_settings(settings)
@@ -481,6 +483,53 @@ def build_scheduling_backend(settings: LUMEServicesSettings) -> Backend:
             **common,
         )
     return backends.KubernetesBackend(registry_url=docker.registry_url, **common)
+
+
+def run_environment(settings: LUMEServicesSettings) -> Dict[str, Union[str, SecretStr]]:
+    """The ``LUME_*`` environment that makes a flow run on this machine use ``settings``' stores.
+
+    A ``LocalAgent`` is started on its own (``prefect agent local start``),
+    with its own environment and home, and its runs build their services from
+    ``LUME_*`` variables, as any process does: without this they would save
+    results in the agent's ``~/.lume_services`` and the caller would not find
+    them. The runs get the results database (the SQLite file's absolute path,
+    or the MongoDB settings, the password as a ``SecretStr``) and the mounted
+    filesystem, as the caller has them.
+    """
+    env: Dict[str, Union[str, SecretStr]] = {"LUME_HOME": str(Path(settings.home).expanduser().resolve())}
+    mounted = settings.mounted_filesystem
+    if mounted is not None:
+        env.update(
+            LUME_MOUNTED_FILESYSTEM__MOUNT_PATH=str(Path(mounted.mount_path).expanduser().resolve()),
+            LUME_MOUNTED_FILESYSTEM__MOUNT_ALIAS=mounted.mount_alias,
+            LUME_MOUNTED_FILESYSTEM__IDENTIFIER=mounted.identifier,
+        )
+    db = settings.results_db
+    env["LUME_RESULTS_DB__TYPE"] = db.type
+    if db.type == "sqlite":
+        env["LUME_RESULTS_DB__PATH"] = str(Path(db.path or Path(settings.home) / "results.sqlite").expanduser().resolve())
+    else:
+        env.update(_mongodb_environment(db.mongodb))
+    return env
+
+
+def _mongodb_environment(mongodb) -> Dict[str, Union[str, SecretStr]]:
+    """``LUME_RESULTS_DB__MONGODB__*`` for a MongoDB results database's settings."""
+    prefix = "LUME_RESULTS_DB__MONGODB__"
+    env: Dict[str, Union[str, SecretStr]] = {
+        prefix + "HOST": mongodb.host,
+        prefix + "PORT": str(mongodb.port),
+        prefix + "DATABASE": mongodb.database,
+    }
+    if mongodb.username is not None:
+        env[prefix + "USERNAME"] = mongodb.username
+    if mongodb.password is not None:
+        env[prefix + "PASSWORD"] = mongodb.password
+    if mongodb.auth_mechanism is not None:
+        env[prefix + "AUTH_MECHANISM"] = mongodb.auth_mechanism
+    if mongodb.options:
+        env[prefix + "OPTIONS"] = json.dumps(mongodb.options)
+    return env
 
 
 def docker_run_container_settings(
@@ -531,20 +580,7 @@ def docker_run_container_settings(
         folder = volumes.setdefault(str(path.parent), CONTAINER_RESULTS_DB_DIR)
         env["LUME_RESULTS_DB__PATH"] = f"{folder.rstrip('/')}/{path.name}"
     else:
-        mongodb = db.mongodb
-        prefix = "LUME_RESULTS_DB__MONGODB__"
-        env[prefix + "HOST"] = mongodb.host
-        env[prefix + "PORT"] = str(mongodb.port)
-        if mongodb.database is not None:
-            env[prefix + "DATABASE"] = mongodb.database
-        if mongodb.username is not None:
-            env[prefix + "USERNAME"] = mongodb.username
-        if mongodb.password is not None:
-            env[prefix + "PASSWORD"] = mongodb.password
-        if mongodb.auth_mechanism is not None:
-            env[prefix + "AUTH_MECHANISM"] = mongodb.auth_mechanism
-        if mongodb.options:
-            env[prefix + "OPTIONS"] = json.dumps(mongodb.options)
+        env.update(_mongodb_environment(db.mongodb))
     return volumes, env
 
 

@@ -1186,12 +1186,15 @@ class ServerRequestError(ServerError):
     Args:
         url: the server's GraphQL endpoint.
         error: what the server answered (Prefect's ``ClientError``).
+        flow_id: the flow a refused run was of, where the request was a run.
     """
 
-    def __init__(self, url: str, error: object):
+    def __init__(self, url: str, error: object, flow_id: Optional[str] = None):
         self.url = url
         self.error = error
-        super().__init__(f"the Prefect Server at {url} refused a request: {error}")
+        self.flow_id = flow_id
+        what = f"a run of flow id {flow_id}" if flow_id else "a request"
+        super().__init__(f"the Prefect Server at {url} refused {what}: {error}")
 
 
 class FlowRunTimeoutError(ServerError):
@@ -1295,6 +1298,129 @@ class FlowNotRegistrableError(ServerError):
             "of it, not its code, so it cannot be registered again with labels "
             f"{self.labels!r} and image {image!r}; set prefect_flow to the Prefect flow "
             "and register that"
+        )
+
+
+class FlowVersionArchivedError(LUMEServicesError):
+    """A run was asked of a flow version that the server has archived.
+
+    Registering a changed flow makes a new version and archives the older
+    ones; a Prefect Server refuses to run an archived version ("Flow {id} is
+    archived."). A ``Flow`` model loaded by name runs the current version
+    instead; one that holds its own Prefect flow raises this error.
+
+    Args:
+        flow_name: the flow.
+        project_name: its project.
+        flow_id: the archived version's flow id.
+        version: its version number.
+        current_flow_id: the current version's flow id (``None``: no version is current).
+        current_version: the current version's number.
+    """
+
+    def __init__(self, flow_name: str, project_name: str, flow_id: str, version: Optional[int],
+                 current_flow_id: Optional[str] = None, current_version: Optional[int] = None):
+        self.flow_name = flow_name
+        self.project_name = project_name
+        self.flow_id = flow_id
+        self.version = version
+        self.current_flow_id = current_flow_id
+        self.current_version = current_version
+        if current_flow_id:
+            current = (
+                f"the current version is {current_version} (flow id {current_flow_id}): load it "
+                "(Flow.load_flow(), after which runs follow new versions) or register this flow "
+                "again to make it the current version"
+            )
+        else:
+            current = "no version of it is current: register it again"
+        super().__init__(
+            f"flow {flow_name!r} of project {project_name!r}: version {version} (flow id "
+            f"{flow_id}) is archived, and a Prefect Server runs only a flow's current version; "
+            + current
+        )
+
+
+class ChildFlowArchivedError(LUMEServicesError):
+    """A flow of flows was composed with child versions that the server has archived since.
+
+    Its composed flow starts each child's run by the child's flow id; a
+    Prefect Server refuses to run an archived version, so the run would fail
+    child by child.
+
+    Args:
+        flow_of_flows: the flow of flows' name.
+        children: child name -> ``(composed flow id, composed version,
+            current flow id or None, current version or None)``.
+    """
+
+    def __init__(self, flow_of_flows: str, children: dict):
+        self.flow_of_flows = flow_of_flows
+        self.children = dict(children)
+        described = []
+        for child, (flow_id, version, current_id, current_version) in sorted(self.children.items()):
+            now = (f"now version {current_version} (flow id {current_id})" if current_id
+                   else "no version is current")
+            described.append(f"{child!r} version {version} (flow id {flow_id}), {now}")
+        super().__init__(
+            f"flow of flows {flow_of_flows!r} was composed with archived versions of its "
+            f"children: {'; '.join(described)}. A Prefect Server runs only a flow's current "
+            "version. Build the flow of flows again (FlowOfFlows.from_yaml(...) loads the "
+            "current children) and compose_and_register() it, or register the children's "
+            "composed versions again"
+        )
+
+
+class EmptyLabelsError(LUMEServicesError):
+    """A flow or run on a server backend has no agent labels, so no lume-services agent would run it.
+
+    Args:
+        kind: what has the empty labels: ``flow``, ``flow of flows`` or ``run``.
+        model: the class the empty labels were given to (``Flow``, ``FlowRunConfig``, ...).
+        name: the flow's name, where there is one.
+    """
+
+    def __init__(self, kind: str, model: str, name: Optional[str] = None):
+        self.kind = kind
+        self.model = model
+        self.name = name
+        self.what = f"{kind} {name!r}" if name else f"the {kind}"
+        self.where = f"{model}(labels=[])"
+        super().__init__(
+            f"{self.what} has no labels ({self.where}): a Prefect Server gives a run without labels only to "
+            "an agent without labels, and lume-services' agents have the label 'lume-services', "
+            "so the run would wait until it timed out. Leave labels unset for the default "
+            "['lume-services'], or name the labels of an agent that runs"
+        )
+
+
+class StateTooLargeError(LUMEServicesError):
+    """A value would be kept in a run's state, and is larger than a Prefect Server accepts.
+
+    Prefect keeps a value inside its task run's state where its result is a
+    ``PrefectResult``: always for a flow's parameters, and for task results on
+    the Kubernetes backend and the Docker backend without a ``results_dir``. A
+    Prefect Server refuses states over 1 MB, so the run would fail after it
+    started.
+
+    Args:
+        flow_name: the flow.
+        what: the value (``"parameter 'text'"``).
+        size: its size in bytes, as JSON.
+        limit: the server's limit in bytes.
+        kept: why it is kept in a state (``"Prefect keeps every parameter's value in ..."``).
+    """
+
+    def __init__(self, flow_name: str, what: str, size: int, limit: int, kept: str):
+        self.flow_name = flow_name
+        self.what = what
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"{what} of flow {flow_name!r} is {size:,} bytes as JSON; {kept}, and a Prefect "
+            f"Server refuses states over {limit:,} bytes (1 MB). Pass a file or a "
+            "results-database reference instead (SaveFile, SaveDBResult, and a file or db "
+            "mapping in a flow of flows)"
         )
 
 

@@ -288,6 +288,20 @@ def test_without_a_poll_interval_in_the_flow_run_config_the_backends_poll_interv
     assert all(gap < 3 for gap in gaps)  # the backend's 0.2 s, not the 10 s default
 
 
+def test_a_wait_polls_without_a_reachability_check_before_each_poll(server_backend, prefect_protocol_double):
+    store = prefect_protocol_double.store
+    flow = register(ft.sleeper, "unchecked-polls")
+    checks_before = store.requests.count("query hello")
+
+    flow.run_and_return({"seconds": 2}, FAST, task_name="sleep_for")
+
+    (run,) = [r for r in store.flow_runs.values() if r["flow_id"] == flow.flow_id]
+    polls = [t for t, field, args in store.request_log if field == "flow_run_by_pk" and args.get("id") == run["id"]]
+    assert len(polls) >= 5  # 0.2 s polls over a 2 s run
+    # within the recheck interval (30 s) a poll that is answered is the check itself
+    assert store.requests.count("query hello") - checks_before <= 1
+
+
 @pytest.fixture
 def private_double():
     """A protocol double of this test's own, which the test may stop."""
@@ -371,3 +385,32 @@ def test_a_server_gone_during_a_wait_is_reported_within_seconds(private_double, 
     assert not waiter.is_alive()
     assert isinstance(outcome.get("error"), ServerUnreachableError)
     assert outcome["seconds"] < 6
+
+
+def test_runs_of_an_agent_with_its_own_home_use_the_callers_results_db_and_filesystem(
+    server_backend, server_settings, prefect_protocol_double, tmp_path
+):
+    """The agent is started as docs/server.md says, in a shell of its own: no LUME_*
+    variables, another HOME. Its runs still save results where the caller reads them."""
+    from fixtures.server import running_local_agent
+
+    from lume_services.examples.flows import save_text, store_text
+    from lume_services.results import load_result
+
+    labels = ["lume-services-own-home"]  # not the session agent's: this agent takes the runs
+    saved = tmp_path / "text.txt"
+    (tmp_path / "agent").mkdir()
+    with running_local_agent(prefect_protocol_double, tmp_path / "agent", labels, home=tmp_path / "agent-home") as agent:
+        saver = Flow(name="save-text", project_name="own-home", prefect_flow=save_text, labels=labels)
+        saver.register()
+        file_rep = saver.run_and_return({"filename": str(saved)}, FAST, task_name="save_file")
+        storer = Flow(name="store-text", project_name="own-home", prefect_flow=store_text, labels=labels)
+        storer.register()
+        reference = storer.run_and_return({"file_rep": file_rep}, FAST, task_name="save_db_result")
+
+    # read in this process, from this process's results database
+    stored = load_result(reference)
+    assert stored.outputs == {"text": "hello world", "length": 11}
+    assert saved.read_text() == "hello world"
+    assert not (agent["lume_home"] / "results.sqlite").exists()
+    assert not (tmp_path / "agent-home" / ".lume_services").exists()

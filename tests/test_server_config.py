@@ -135,3 +135,36 @@ def test_recheck_interval_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("LUME_PREFECT__SERVER__RECHECK_INTERVAL", "5")
 
     assert LUMEServicesSettings().prefect.server.recheck_interval == 5
+
+
+def test_the_server_backends_runs_get_the_callers_results_db_and_mounted_filesystem(prefect_config_restored, tmp_path):
+    from lume_services.config import MountedFilesystemSettings
+
+    settings = LUMEServicesSettings(
+        backend="server",
+        home=tmp_path,
+        mounted_filesystem=MountedFilesystemSettings(mount_path=str(tmp_path / "data"), mount_alias="/data"),
+        results_db={"type": "mongodb", "mongodb": {"host": "db.example", "port": 27018, "username": "lume", "password": "s3cret"}},
+    )
+
+    run_config = build_scheduling_backend(settings).build_run_config()
+
+    env = run_config.env
+    assert env["LUME_RESULTS_DB__TYPE"] == "mongodb"
+    assert env["LUME_RESULTS_DB__MONGODB__HOST"] == "db.example"
+    assert env["LUME_RESULTS_DB__MONGODB__PORT"] == "27018"
+    assert env["LUME_RESULTS_DB__MONGODB__PASSWORD"] == "s3cret"  # the run needs it in clear
+    assert env["LUME_MOUNTED_FILESYSTEM__MOUNT_PATH"] == str((tmp_path / "data").resolve())
+    assert env["LUME_MOUNTED_FILESYSTEM__MOUNT_ALIAS"] == "/data"
+    assert env["LUME_HOME"] == str(tmp_path.resolve())
+
+
+def test_a_local_run_configs_own_env_wins_over_the_backends(prefect_config_restored, tmp_path):
+    from lume_services.services.scheduling.backends.local import LocalRunConfig
+
+    backend = build_scheduling_backend(LUMEServicesSettings(backend="server", home=tmp_path))
+
+    env = backend.build_run_config(LocalRunConfig(env={"LUME_RESULTS_DB__PATH": "/elsewhere.sqlite"})).env
+
+    assert env["LUME_RESULTS_DB__PATH"] == "/elsewhere.sqlite"
+    assert env["LUME_RESULTS_DB__TYPE"] == "sqlite"

@@ -266,3 +266,64 @@ def test_the_timeout_is_a_deadline_for_the_whole_flow_of_flows_run(server_backen
     assert "'sleeper'" in str(info.value) and "flow of flows 'sleepy'" in str(info.value)
     (child_run,) = _runs_of(store, child_id, before)
     assert child_run["state"] in ("Cancelling", "Cancelled")
+
+
+
+def _record_graphql_calls(monkeypatch):
+    """Times of the requests Prefect's client sends from this process."""
+    import time
+
+    import prefect
+
+    calls = []
+    graphql = prefect.Client.graphql
+
+    def recorded(self, *args, **kwargs):
+        calls.append(time.time())
+        return graphql(self, *args, **kwargs)
+
+    monkeypatch.setattr(prefect.Client, "graphql", recorded)
+    return calls
+
+
+def test_waiting_for_a_child_polls_at_the_runs_poll_interval_and_ends_when_the_child_finished(
+    server_backend, prefect_protocol_double, monkeypatch
+):
+    from datetime import datetime
+
+    import prefect
+
+    from lume_services.flows._child_runs import WaitForChildRun
+    from lume_services.services.scheduling.backends.server_runs import POLL_INTERVAL_CONTEXT_KEY
+
+    child = Flow(name="sleeper", project_name="server-test-child-wait", prefect_flow=ft.sleeper)
+    child.register()
+    flow_run_id = child.run({"seconds": 2})
+    calls = _record_graphql_calls(monkeypatch)
+
+    # the interval comes with the composed run's context; the task's own is the fallback
+    with prefect.context(**{POLL_INTERVAL_CONTEXT_KEY: 0.3}):
+        assert WaitForChildRun(poll_interval=5).run(flow_run_id) == flow_run_id
+
+    run = prefect_protocol_double.store.flow_runs[flow_run_id]
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    assert len(gaps) >= 4
+    assert all(0.28 <= gap < 1.2 for gap in gaps), gaps  # 0.3 s, not 2-10 s nor the task's 5 s
+    # the first poll after the end was the last: no sleep after the child finished
+    assert calls[-1] - datetime.fromisoformat(run["end_time"]).timestamp() < 1.2
+
+
+def test_waiting_for_a_failed_child_fails_with_its_state(server_backend):
+    from prefect.engine import signals
+
+    from lume_services.flows._child_runs import WaitForChildRun
+
+    child = Flow(name="failing", project_name="server-test-child-wait", prefect_flow=ft.failing)
+    child.register()
+    flow_run_id = child.run({"x": 1})
+
+    with pytest.raises(signals.FAIL) as info:
+        WaitForChildRun(poll_interval=0.2).run(flow_run_id)
+
+    assert flow_run_id in str(info.value)
+    assert "Failed" in str(info.value)

@@ -11,6 +11,7 @@ waits for them and hands mapped values on. The backend supplies what differs
 from typing import Dict, Optional
 
 from lume_services.errors import FlowFailedError
+from lume_services.flows._child_runs import WaitForChildRun
 from lume_services.flows._names import exposed_parameter_name
 from lume_services.services.scheduling.backends.run_options import run_options
 from lume_services.services.scheduling.backends.waiting import Deadline
@@ -30,8 +31,9 @@ def compose_per_child(flow_of_flows):
     its mapped parameters, taken from the parent's finished run with
     ``get_task_run_result`` (``raw`` and ``file`` by value, ``db`` through
     ``LoadDBResult`` with ``attribute`` and ``attribute_index``); then a
-    ``wait_for_flow_run`` with ``raise_final_state=True``, so a failed child fails
-    the composed flow and its descendants do not run. Each ``create_flow_run``
+    ``WaitForChildRun`` (``_child_runs``), which polls the child's run at the
+    composed run's poll interval and takes on its final state, so a failed
+    child fails the composed flow and its descendants do not run. Each ``create_flow_run``
     task is tagged with its child's flow id, so that registering a child anew
     changes the composed flow's fingerprint.
 
@@ -44,7 +46,7 @@ def compose_per_child(flow_of_flows):
     """
     from prefect import Flow as PrefectFlow
     from prefect import Parameter
-    from prefect.tasks.prefect import create_flow_run, get_task_run_result, wait_for_flow_run
+    from prefect.tasks.prefect import create_flow_run, get_task_run_result
 
     children = flow_of_flows.composing_flows
     with PrefectFlow(flow_of_flows.name) as composed:
@@ -96,13 +98,7 @@ def compose_per_child(flow_of_flows):
                 ),
             )
             created[child_name] = run_id
-            finished[child_name] = wait_for_flow_run(
-                run_id,
-                raise_final_state=True,
-                stream_states=False,
-                # its result is a FlowRunView: not worth (or able to be) checkpointed
-                task_args=dict(name=f"wait:{child_name}", checkpoint=False),
-            )
+            finished[child_name] = WaitForChildRun(name=f"wait:{child_name}")(run_id)
     return composed
 
 

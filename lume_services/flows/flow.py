@@ -9,7 +9,7 @@ from prefect import Parameter
 from pydantic import BaseModel, Field, PrivateAttr, root_validator, validator
 
 from lume_services.config import Context
-from lume_services.errors import FlowNotRegistrableError, RunNotFoundError
+from lume_services.errors import FlowNotRegistrableError, FlowVersionArchivedError, RunNotFoundError
 from lume_services.services.scheduling.backends.backend import DEFAULT_LABELS, RunConfig, slug_order
 from lume_services.services.scheduling.backends.run_options import FlowRunConfig  # noqa: F401 (API home)
 from lume_services.services.scheduling.service import SchedulingService
@@ -254,10 +254,16 @@ class Flow(BaseModel):
         Raises:
             ParameterNotInFlowError: a parameter is not one of the flow's.
             MissingParameterError: a required parameter has no value.
+            FlowVersionArchivedError: on a server, the flow's version was replaced
+                by a newer one and this model holds its own Prefect flow (a model
+                loaded by name runs the current version instead).
         """
         self._ensure_loaded(scheduling_service)
-        return scheduling_service.run(
-            parameters, run_config, flow=self.prefect_flow, flow_id=self.flow_id, **kwargs
+        return self._on_current_version(
+            scheduling_service,
+            lambda: scheduling_service.run(
+                parameters, run_config, flow=self.prefect_flow, flow_id=self.flow_id, **kwargs
+            ),
         )
 
     @inject
@@ -285,15 +291,14 @@ class Flow(BaseModel):
             FlowFailedError: the run failed; the error names each failed task.
             TaskNotInFlowError: the flow has no such task.
             EmptyResultError: the task finished without a result.
+            FlowVersionArchivedError: as for :meth:`run`.
         """
         self._ensure_loaded(scheduling_service)
-        return scheduling_service.run_and_return(
-            parameters,
-            run_config,
-            task_name,
-            flow=self.prefect_flow,
-            flow_id=self.flow_id,
-            **kwargs,
+        return self._on_current_version(
+            scheduling_service,
+            lambda: scheduling_service.run_and_return(
+                parameters, run_config, task_name, flow=self.prefect_flow, flow_id=self.flow_id, **kwargs
+            ),
         )
 
     # --- run history ------------------------------------------------------------
@@ -370,6 +375,20 @@ class Flow(BaseModel):
         if not found:
             raise RunNotFoundError(None, flow_name=self.name)
         return found[0].run_id
+
+    def _on_current_version(self, scheduling_service: SchedulingService, start):
+        """Call ``start``; if the server refused an archived version, and this model was
+        loaded by name, load the current version and call it once more."""
+        try:
+            return start()
+        except FlowVersionArchivedError:
+            # a model holding its own Prefect flow means that code: running another
+            # version would run other code, so only a loaded model follows the server
+            loaded_by_name = self._loaded_flow is not None and self.prefect_flow is self._loaded_flow
+            if not loaded_by_name:
+                raise
+        self.load_flow(scheduling_service=scheduling_service)
+        return start()
 
     def _ensure_loaded(self, scheduling_service: SchedulingService) -> None:
         if self.prefect_flow is None or (scheduling_service.requires_registration and self.flow_id is None):

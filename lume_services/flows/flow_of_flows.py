@@ -25,7 +25,12 @@ from dependency_injector.wiring import Provide, inject
 from pydantic import PrivateAttr, ValidationError, root_validator
 
 from lume_services.config import Context
-from lume_services.errors import FlowFailedError, InvalidDeclarationValueError, TaskNotInFlowError
+from lume_services.errors import (
+    ChildFlowArchivedError,
+    FlowFailedError,
+    InvalidDeclarationValueError,
+    TaskNotInFlowError,
+)
 from lume_services.flows._compose_inline import compose_inline, run_inline, start_inline
 from lume_services.flows._compose_per_child import compose_per_child, run_per_child
 from lume_services.flows._graph import parents, topological_order
@@ -298,12 +303,36 @@ class FlowOfFlows(Flow):
 
         Args:
             scheduling_service: the service to compose for; injected when omitted.
+
+        Raises:
+            ChildFlowArchivedError: on a server, a child was registered anew since
+                the flow of flows was built: its composed run would start the
+                archived version, which the server refuses. Names the child.
         """
         if self.prefect_flow is None:
             self._compose_for(scheduling_service)
-        if scheduling_service.requires_registration and self.flow_id is None:
-            # a server runs registered flows only
-            self.register(scheduling_service=scheduling_service)
+        if scheduling_service.requires_registration:
+            self._check_children_current(scheduling_service)
+            if self.flow_id is None:
+                # a server runs registered flows only
+                self.register(scheduling_service=scheduling_service)
+
+    def _check_children_current(self, scheduling_service: SchedulingService) -> None:
+        """Refuse to run with children whose composed versions the server has archived.
+
+        Re-composing silently would run other code than was validated (a new
+        version may have other parameters and tasks): the user builds the flow
+        of flows again instead, which loads and checks the current children.
+        """
+        children = {name: child.flow_id for name, child in self.composing_flows.items()}
+        archived = scheduling_service.archived_versions(list(children.values()))
+        stale = {
+            name: (flow_id, archived[flow_id]["version"], archived[flow_id]["current_flow_id"],
+                   archived[flow_id]["current_version"])
+            for name, flow_id in children.items() if flow_id in archived
+        }
+        if stale:
+            raise ChildFlowArchivedError(self.name, stale)
 
     @inject
     def run(

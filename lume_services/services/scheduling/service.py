@@ -90,6 +90,15 @@ class SchedulingService:
         """
         return self.backend.list_flows(project_name)
 
+    def archived_versions(self, flow_ids: List[str]) -> Dict[str, dict]:
+        """Of ``flow_ids``, the versions that can no longer run, with their flows' current versions.
+
+        Returns:
+            archived flow id -> ``{"name", "project_name", "version",
+            "current_flow_id", "current_version"}``.
+        """
+        return self.backend.archived_versions(flow_ids)
+
     def registered_image(self, flow_id: str) -> Optional[str]:
         """The image a registered flow runs in, when the backend built one for it (container backends)."""
         return self.backend.registered_image(flow_id)

@@ -250,6 +250,16 @@ class Backend(ABC):
         self.raise_if_failed(finished, flow.name)
         return self.collect_results(finished, flow, task_name)
 
+    def archived_versions(self, flow_ids: List[str]) -> Dict[str, dict]:
+        """Of ``flow_ids``, the versions that can no longer run because a newer one replaced them.
+
+        Returns:
+            archived flow id -> ``{"name", "project_name", "version",
+            "current_flow_id", "current_version"}``; none on backends that run
+            any registered version (the local backend).
+        """
+        return {}
+
     def flow_for_run(self, flow, flow_id: Optional[str]):
         """The Prefect flow a run is checked against: ``flow``, or (servers) the one registered as ``flow_id``."""
         return flow

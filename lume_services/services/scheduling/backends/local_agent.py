@@ -1,7 +1,9 @@
 """The ``server`` backend: flows on a Prefect 1 Server, run by a Prefect ``LocalAgent`` on this machine."""
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Dict, Optional, Union
+
+from pydantic import SecretStr
 
 from lume_services.services.scheduling.backends.local import LocalRunConfig
 from lume_services.services.scheduling.backends.server import ServerBackend
@@ -17,22 +19,36 @@ class LocalAgentBackend(ServerBackend):
     picklable value. Runs use ``LocalRun`` run configs; a ``LocalRunConfig``
     gives their environment and working directory.
 
+    The agent is a process of its own, started with its own environment (and
+    maybe its own home): ``env`` is set in every run's environment, on top of
+    the agent's, so that runs use this process's results database and
+    filesystems (``config.run_environment`` builds it from the settings).
+
     Args:
         storage_dir: the shared directory; ``None`` means ``~/.lume_services/server``.
+        env: environment variables set in every run (a ``LocalRunConfig``'s own win).
         **kwargs: as for :class:`ServerBackend`.
     """
 
     run_config_type = LocalRunConfig
 
-    def __init__(self, storage_dir: Union[str, Path, None] = None, **kwargs):
+    def __init__(self, storage_dir: Union[str, Path, None] = None,
+                 env: Optional[Dict[str, Union[str, SecretStr]]] = None, **kwargs):
         super().__init__(**kwargs)
         self.storage_dir = Path(storage_dir or "~/.lume_services/server").expanduser()
+        self.env = dict(env or {})
 
     def build_run_config(self, run_config: Optional[LocalRunConfig] = None, labels=None, image=None):
-        """A Prefect ``LocalRun`` from a ``LocalRunConfig`` (env, working dir, labels)."""
+        """A Prefect ``LocalRun`` from a ``LocalRunConfig`` (env, working dir, labels), with this backend's env."""
         run_config = run_config or LocalRunConfig()
+        update: Dict[str, object] = {}
         if labels is not None:
-            run_config = run_config.copy(update={"labels": list(labels)})
+            update["labels"] = list(labels)
+        if self.env:
+            env = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in self.env.items()}
+            update["env"] = {**env, **(run_config.env or {})}
+        if update:
+            run_config = run_config.copy(update=update)
         return run_config.build()
 
     def build_storage(self, flow, image: Optional[str] = None, project_name: Optional[str] = None):

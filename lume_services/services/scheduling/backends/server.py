@@ -28,6 +28,7 @@ from datetime import timedelta
 from typing import Any, Dict, List, Optional, Type, Union
 
 from lume_services.errors import (
+    EmptyLabelsError,
     FlowIdNotFoundError,
     FlowNotFoundError,
     RunHistoryNotPrunableError,
@@ -52,6 +53,7 @@ from lume_services.services.scheduling.backends.server_history import list_runs 
 from lume_services.services.scheduling.backends.server_history import run_result as history_result
 from lume_services.services.scheduling.backends.server_registration import (
     flow_names,
+    flow_versions,
     list_flows,
     query_flow,
     registration_key,
@@ -260,6 +262,9 @@ class ServerBackend(Backend, ABC):
 
         Returns:
             The flow id.
+
+        Raises:
+            EmptyLabelsError: ``labels`` is empty: no lume-services agent would run the flow.
         """
         flow_id, _ = self._register(flow, project_name, image, labels)
         return flow_id
@@ -267,6 +272,8 @@ class ServerBackend(Backend, ABC):
     def _register(self, flow, project_name: Optional[str], image: Optional[str], labels: Optional[List[str]]):
         """Register a copy of ``flow``; return the flow id and the copy (its storage built)."""
         labels = list(DEFAULT_LABELS) if labels is None else list(labels)
+        if not labels:
+            raise EmptyLabelsError(kind="flow", model="Flow", name=flow.name)
         project_name = project_name or self.default_project
         client = self.connect()
         client.create_project(project_name=project_name)
@@ -355,8 +362,13 @@ class ServerBackend(Backend, ABC):
             ParameterNotInFlowError: a parameter is not one of the flow's.
             MissingParameterError: a required parameter has no value.
             UnsupportedRunConfigError: the run config is not one this backend runs.
+            EmptyLabelsError: the run's labels are empty: no lume-services agent would run it.
+            StateTooLargeError: a parameter's value is too large for a task run's state.
+            FlowVersionArchivedError: ``flow_id`` is an archived version.
         """
-        return create_flow_run(self.connection, self.prefect_run_options(options), flow_id=flow_id, flow=flow)
+        poll_interval = (options.poll_interval or self.poll_interval).total_seconds()
+        return create_flow_run(self.connection, self.prefect_run_options(options), flow_id=flow_id, flow=flow,
+                               poll_interval=poll_interval)
 
     def prefect_run_options(self, options):
         """The run options with their run config as the Prefect run config this backend sends.
@@ -367,14 +379,20 @@ class ServerBackend(Backend, ABC):
 
         Raises:
             UnsupportedRunConfigError: the run config is neither.
+            EmptyLabelsError: the labels are empty (``FlowRunConfig(labels=[])``, or
+                a run config's): no lume-services agent would run it.
         """
         options = copy.copy(options)
+        if options.labels is not None and not options.labels:
+            raise EmptyLabelsError(kind="run", model="FlowRunConfig")
         run_config = options.run_config
         if isinstance(run_config, RunConfig):
             if not isinstance(run_config, self.run_config_type):
                 raise UnsupportedRunConfigError(
                     type(self).__name__, run_config, [self.run_config_type.__name__]
                 )
+            if options.labels is None and not run_config.labels:
+                raise EmptyLabelsError(kind="run", model=type(run_config).__name__)
             options.run_config = self.build_run_config(run_config, labels=run_config.labels)
             if options.labels is None:
                 options.labels = list(run_config.labels)
@@ -390,6 +408,15 @@ class ServerBackend(Backend, ABC):
             if options.labels is None and run_config.labels:
                 options.labels = sorted(run_config.labels)
         return options
+
+    def archived_versions(self, flow_ids: List[str]) -> Dict[str, dict]:
+        """Of ``flow_ids``, the versions the server has archived, with their flows' current versions.
+
+        Returns:
+            archived flow id -> ``{"name", "project_name", "version",
+            "current_flow_id", "current_version"}``.
+        """
+        return {flow_id: v for flow_id, v in flow_versions(self.connection, flow_ids).items() if v["archived"]}
 
     def flow_for_run(self, flow, flow_id: Optional[str]):
         """``flow``, or the flow registered as ``flow_id`` when ``flow`` is not given."""
@@ -487,6 +514,8 @@ class ServerBackend(Backend, ABC):
     def package_composed_flow(self, flow, labels, image, image_name, image_tag=None, local=None,
                               project_name=None) -> None:
         """Set the composed flow's storage, run config (``labels``) and result for this backend."""
+        if not labels:
+            raise EmptyLabelsError(kind="flow of flows", model="FlowOfFlows", name=flow.name)
         flow.storage = self.build_flow_of_flows_storage(image, image_name, image_tag, local, project_name)
         flow.run_config = self.build_run_config(None, labels=list(labels), image=image)
         flow.result = self.build_result(flow)

@@ -6,6 +6,12 @@ retry is hard-coded). Every request here is preceded by a check within
 ``server.recheck_interval`` seconds, so a server that is not there, or went away, is
 reported in seconds as :class:`~lume_services.errors.ServerUnreachableError`
 naming the URL.
+
+Polls of a run being waited for (:meth:`ServerConnection.poll`) do not go
+through Prefect's client: each is one request with the check's timeout and no
+retries, so it is its own reachability check. A wait then costs one request
+per poll, and a server that goes away mid-wait is still reported within
+``check_timeout`` seconds.
 """
 
 import time
@@ -92,6 +98,44 @@ class ServerConnection:
         self.checked_at = None
         check_reachable(self.api_url, self.config.server.check_timeout)
         self.checked_at = time.monotonic()
+
+    def poll(self, query: str, variables: Optional[dict] = None) -> dict:
+        """Send one small GraphQL query straight to the server and return its ``data``.
+
+        One request with the reachability check's timeout and no retries
+        (Prefect's client would retry a lost server for a minute), so a poll
+        also proves the server answers: a successful one counts as a check.
+
+        Raises:
+            ServerUnreachableError: no answer within ``check_timeout`` seconds, naming the URL.
+            ServerRequestError: the server answered with errors.
+        """
+        import requests
+
+        headers = {}
+        if self.config.api_key is not None:
+            headers["Authorization"] = f"Bearer {self.config.api_key.get_secret_value()}"
+        try:
+            response = requests.post(
+                self.api_url, json={"query": query, "variables": variables or {}},
+                headers=headers, timeout=self.config.check_timeout,
+            )
+        except requests.RequestException:
+            self.checked_at = None
+            # says why (refused, timed out) in the same words as every other check
+            check_reachable(self.api_url, self.config.check_timeout)
+            raise ServerUnreachableError(
+                self.api_url, "a poll failed although the server answered a check just after", None
+            ) from None
+        if response.status_code >= 500 or response.status_code == 404:
+            self.checked_at = None
+            raise ServerUnreachableError(self.api_url, f"HTTP {response.status_code} from the endpoint",
+                                         self.config.check_timeout)
+        body = response.json()
+        if body.get("errors") or response.status_code >= 400:
+            raise ServerRequestError(self.api_url, body.get("errors") or response.text)
+        self.checked_at = time.monotonic()
+        return body["data"]
 
     def graphql(self, client, query, **kwargs):
         """Send a GraphQL query with ``client``, turning Prefect's errors into lume-services' ones.

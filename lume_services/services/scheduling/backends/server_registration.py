@@ -2,7 +2,7 @@
 
 import copy
 import hashlib
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
 
@@ -134,3 +134,49 @@ def query_flow(connection, where: dict) -> Optional[dict]:
         "storage": StorageSchema().load(row.storage.to_dict()) if row.storage else None,
         "run_config": RunConfigSchema().load(row.run_config.to_dict()) if row.run_config else None,
     }
+
+
+def flow_versions(connection, flow_ids: List[str]) -> Dict[str, dict]:
+    """What the server knows of the versions ``flow_ids``, and of their flows' current versions.
+
+    Returns:
+        flow id -> ``{"name", "project_name", "version", "archived",
+        "current_flow_id", "current_version"}`` (the current version is the
+        latest unarchived one of the same flow; ``None`` when there is none).
+        Ids the server does not know are left out.
+    """
+    from prefect.utilities.graphql import with_args
+
+    ids = sorted({i for i in flow_ids if i})
+    if not ids:
+        return {}
+    query = {
+        "query": {
+            with_args("flow", {"where": {"id": {"_in": ids}}}): {
+                "id": True, "name": True, "version": True, "archived": True,
+                "version_group_id": True, "project": {"name"},
+            }
+        }
+    }
+    rows = connection.graphql(connection.client(), query).data.flow
+    groups = sorted({row.version_group_id for row in rows if row.archived})
+    current: Dict[str, Any] = {}
+    if groups:
+        where = {"version_group_id": {"_in": groups}, "archived": {"_eq": False}}
+        query = {"query": {with_args("flow", {"where": where}): {"id", "version", "version_group_id"}}}
+        for row in connection.graphql(connection.client(), query).data.flow:
+            best = current.get(row.version_group_id)
+            if best is None or row.version > best.version:
+                current[row.version_group_id] = row
+    versions = {}
+    for row in rows:
+        latest = row if not row.archived else current.get(row.version_group_id)
+        versions[row.id] = {
+            "name": row.name,
+            "project_name": row.project.name,
+            "version": row.version,
+            "archived": bool(row.archived),
+            "current_flow_id": latest.id if latest is not None else None,
+            "current_version": latest.version if latest is not None else None,
+        }
+    return versions

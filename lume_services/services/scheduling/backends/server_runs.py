@@ -1,32 +1,98 @@
 """Flow runs on a Prefect 1 Server: creating them and waiting for them to finish."""
 
+import json
 from typing import Optional
 
-from lume_services.errors import FlowNotRegisteredError, FlowRunTimeoutError
+from lume_services.errors import (
+    FlowNotRegisteredError,
+    FlowRunTimeoutError,
+    FlowVersionArchivedError,
+    ServerRequestError,
+    StateTooLargeError,
+)
 from lume_services.services.scheduling.backends.backend import check_parameters
+from lume_services.services.scheduling.backends.server_registration import flow_versions
 from lume_services.services.scheduling.backends.waiting import Deadline
 
+#: the flow run context key holding the seconds between polls of the runs a run
+#: waits for (a composed flow of flows' child runs); Prefect's flow runner puts
+#: a run's context into ``prefect.context``
+POLL_INTERVAL_CONTEXT_KEY = "lume_services_poll_interval"
 
-def create_flow_run(connection, options, flow_id: Optional[str], flow=None) -> str:
+#: the largest flow or task run state a Prefect Server accepts, in bytes
+STATE_SIZE_LIMIT = 1_000_000
+
+#: the one request a poll of a flow run makes
+STATE_QUERY = "query($id: uuid!) { flow_run_by_pk(id: $id) { serialized_state } }"
+
+
+def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
+                    poll_interval: Optional[float] = None) -> str:
     """Create a flow run of a registered flow from resolved run options; return its id.
+
+    ``poll_interval`` (seconds) goes into the run's context
+    (:data:`POLL_INTERVAL_CONTEXT_KEY`): how often the run polls the runs it
+    waits for, such as a composed flow of flows' children.
 
     Raises:
         FlowNotRegisteredError: no ``flow_id``: the flow is not registered or loaded.
         ParameterNotInFlowError: a parameter is not one of ``flow``'s.
         MissingParameterError: a required parameter of ``flow`` has no value.
+        StateTooLargeError: a parameter's value is too large for its task run's state.
+        FlowVersionArchivedError: the server refused the run: ``flow_id`` is an
+            archived version; names the current one.
+        ServerRequestError: the server refused the run for another reason.
     """
+    from prefect.exceptions import ClientError
+
     if not flow_id:
         raise FlowNotRegisteredError(flow.name if flow is not None else None)
     if flow is not None:
         check_parameters(flow, options.parameters)
-    return connection.client().create_flow_run(
-        flow_id=flow_id,
-        parameters=options.parameters,
-        run_config=options.run_config,
-        labels=options.labels,
-        run_name=options.run_name,
-        scheduled_start_time=options.scheduled_start_time,
-    )
+    check_state_sizes(flow.name if flow is not None else f"flow id {flow_id}", options.parameters)
+    client = connection.client()
+    try:
+        return client.create_flow_run(
+            flow_id=flow_id,
+            parameters=options.parameters,
+            run_config=options.run_config,
+            labels=options.labels,
+            run_name=options.run_name,
+            scheduled_start_time=options.scheduled_start_time,
+            context={POLL_INTERVAL_CONTEXT_KEY: poll_interval} if poll_interval else None,
+        )
+    except ClientError as exc:
+        # the real server's words: "Flow {id} is archived."
+        version = flow_versions(connection, [flow_id]).get(flow_id) if "archived" in str(exc) else None
+        if version is not None and version["archived"]:
+            raise FlowVersionArchivedError(
+                version["name"], version["project_name"], flow_id, version["version"],
+                version["current_flow_id"], version["current_version"],
+            ) from None
+        raise ServerRequestError(connection.api_url, exc, flow_id=flow_id) from exc
+
+
+def check_state_sizes(flow_name: str, parameters: dict) -> None:
+    """Refuse parameter values too large for the task run states that will keep them.
+
+    A Prefect ``Parameter``'s result is always a ``PrefectResult``: its value
+    is kept in its task run's state, which a Prefect Server refuses over
+    :data:`STATE_SIZE_LIMIT` bytes, so the run would fail after it started.
+
+    Raises:
+        StateTooLargeError: a value is over the limit, naming it and the limit.
+    """
+    for name, value in sorted(parameters.items()):
+        try:
+            size = len(json.dumps(value).encode())
+        except (TypeError, ValueError):
+            continue  # not JSON: PrefectResult cannot keep it at all, Prefect says so
+        # a state holds the value beside its own fields: count a margin for them
+        if size + 1_000 > STATE_SIZE_LIMIT:
+            raise StateTooLargeError(
+                flow_name, f"parameter {name!r}", size, STATE_SIZE_LIMIT,
+                "Prefect keeps every parameter's value in its task run's state (PrefectResult)",
+            )
 
 
 def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: Deadline,
@@ -52,16 +118,14 @@ def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: D
 
     from prefect.backend import FlowRunView
     from prefect.engine.state import State
-    from prefect.utilities.graphql import with_args
 
     client = connection.client()
-    query = {"query": {with_args("flow_run_by_pk", {"id": flow_run_id}): {"serialized_state"}}}
     while True:
-        # a server that goes away during a wait is reported in seconds: a fast
-        # check before each poll, not Prefect's minute of retries
-        connection.ensure_reachable(force=True)
-        data = connection.graphql(client, query).data.flow_run_by_pk
-        state = State.deserialize(data.serialized_state)
+        # each poll is one request without Prefect's minute of retries, so a
+        # server that goes away during a wait is reported in seconds without a
+        # reachability check before every poll
+        data = connection.poll(STATE_QUERY, {"id": flow_run_id})["flow_run_by_pk"]
+        state = State.deserialize(data["serialized_state"])
         if state.is_finished():
             return FlowRunView.from_flow_run_id(flow_run_id)
         if deadline.passed():

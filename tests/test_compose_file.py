@@ -1,0 +1,157 @@
+"""docker/docker-compose.yml gives the Prefect 1 Server what Prefect 1.4.1's own server start does.
+
+A real Prefect Server cannot be brought up here (no Hasura image), so the file
+is checked against the one Prefect itself brings up with ``prefect server
+start``: the compose file inside the installed prefect package, with the
+values ``prefect/cli/server.py`` fills in for its variables. Services, images,
+commands, environment and health checks must match where the server depends on
+them; where our file differs on purpose (ports not published, a named volume)
+the test says so.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SERVER_SERVICES = ["postgres", "hasura", "graphql", "towel", "apollo", "ui"]
+
+
+def _resolve(value, env):
+    """Compose's interpolation: ``${VAR}``, ``${VAR:-default}`` (an empty value takes the default too), ``$$``."""
+    if not isinstance(value, str):
+        return value
+
+    def sub(match):
+        name, default = match.group(1), match.group(3)
+        found = env.get(name)
+        if match.group(2) == ":-":
+            return found if found else (default or "")
+        return found if found is not None else (default or "")
+
+    text = re.sub(r"\$\{([A-Za-z0-9_]+)(:?-)?([^}]*)?\}", sub, value.replace("$$", "\0"))
+    return text.replace("\0", "$").strip('"')
+
+
+@pytest.fixture(scope="module")
+def prefects():
+    """Prefect 1.4.1's compose file with the variables its ``prefect server start`` sets."""
+    import prefect
+    from prefect.cli.server import setup_compose_env
+
+    path = Path(prefect.__file__).parent / "cli" / "docker-compose.yml"
+    env = setup_compose_env(
+        version=None, ui_version=None, no_upgrade=False, postgres_port=5432, hasura_port=3000,
+        graphql_port=4201, ui_port=8080, server_port=4200, volume_path="/pg",
+    )
+    env = {k: v for k, v in env.items() if not k.startswith("HASURA_GRAPHQL_ADMIN")}
+    services = yaml.safe_load(path.read_text())["services"]
+    return {name: _service(svc, env) for name, svc in services.items()}
+
+
+@pytest.fixture(scope="module")
+def ours():
+    """Our compose file with no variables set (its defaults)."""
+    services = yaml.safe_load((REPO / "docker" / "docker-compose.yml").read_text())["services"]
+    return {name: _service(svc, {}) for name, svc in services.items()}
+
+
+def _service(svc, env):
+    environment = svc.get("environment") or {}
+    return {
+        "image": _resolve(svc.get("image"), env),
+        "command": _resolve(svc["command"] if isinstance(svc.get("command"), str)
+                            else " ".join(svc.get("command") or []), env),
+        "environment": {k: str(_resolve(v, env)) for k, v in environment.items()},
+        "healthcheck": svc.get("healthcheck"),
+    }
+
+
+def test_the_server_has_prefects_services(prefects, ours):
+    assert sorted(prefects) == sorted(SERVER_SERVICES)
+    assert set(SERVER_SERVICES) <= set(ours)
+
+
+@pytest.mark.parametrize("service", SERVER_SERVICES)
+def test_each_server_service_runs_prefects_image_for_1_4_1(prefects, ours, service):
+    assert prefects[service]["image"] == ours[service]["image"]
+    assert "core-1.4.1" in ours[service]["image"] or service in ("postgres", "hasura")
+
+
+@pytest.mark.parametrize("service", SERVER_SERVICES)
+def test_each_server_service_runs_prefects_command(prefects, ours, service):
+    def normal(command):
+        return " ".join(command.replace("$PREFECT_SERVER_DB_CMD", "${PREFECT_SERVER_DB_CMD}").split())
+
+    theirs = normal(prefects[service]["command"])
+    mine = normal(ours[service]["command"])
+    if service == "graphql":  # Prefect puts the upgrade command in the text, we in its variable
+        upgrade = prefects["graphql"]["environment"]["PREFECT_SERVER_DB_CMD"]
+        assert upgrade == ours["graphql"]["environment"]["PREFECT_SERVER_DB_CMD"]
+        mine = mine.replace("${PREFECT_SERVER_DB_CMD}", upgrade)
+    assert mine == theirs
+
+
+# variables Prefect's file sets that ours sets otherwise, on purpose
+DIFFERENT_ON_PURPOSE = {
+    # no telemetry from a lume-services stack
+    ("apollo", "PREFECT_SERVER__TELEMETRY__ENABLED"),
+    # the browser reaches apollo on the published port, which may be changed
+    ("ui", "PREFECT_SERVER__APOLLO_URL"),
+}
+
+
+@pytest.mark.parametrize("service", SERVER_SERVICES)
+def test_each_server_service_gets_prefects_environment(prefects, ours, service):
+    theirs, mine = prefects[service]["environment"], ours[service]["environment"]
+
+    missing = sorted(set(theirs) - set(mine))
+    assert missing == []
+    for name, value in theirs.items():
+        if (service, name) not in DIFFERENT_ON_PURPOSE:
+            assert mine[name] == value, name
+
+
+def test_hasura_has_no_admin_secret_as_in_prefects_own_server(ours):
+    """No Prefect component sends one: with a secret, graphql's metadata upgrade fails."""
+    for name, svc in ours.items():
+        assert not any(k.startswith("HASURA_GRAPHQL_ADMIN_SECRET") for k in svc["environment"]), name
+    text = (REPO / "docker" / "docker-compose.yml").read_text()
+    assert "HASURA_GRAPHQL_ADMIN_SECRET" not in text
+
+
+@pytest.mark.parametrize(
+    "service, probe",
+    [
+        ("postgres", "pg_isready"),
+        ("hasura", "/healthz"),
+        ("graphql", ":4201/health"),
+        ("apollo", ":4200/.well-known/apollo/server-health"),
+        ("ui", ":8080/"),
+    ],
+)
+def test_each_server_service_has_prefects_health_check(prefects, ours, service, probe):
+    def test_text(check):
+        test = check["test"]
+        return test if isinstance(test, str) else " ".join(test)
+
+    assert probe in test_text(prefects[service]["healthcheck"])
+    assert probe in test_text(ours[service]["healthcheck"])
+
+
+def test_services_wait_for_the_health_of_what_they_need(ours):
+    services = yaml.safe_load((REPO / "docker" / "docker-compose.yml").read_text())["services"]
+    needs = {"hasura": "postgres", "graphql": "hasura", "towel": "graphql", "apollo": "graphql",
+             "tenant": "apollo"}
+    for service, needed in needs.items():
+        assert services[service]["depends_on"][needed]["condition"] == "service_healthy", service
+
+
+def test_the_agent_gives_its_runs_the_stacks_results_database(ours):
+    agent = yaml.safe_load((REPO / "docker" / "docker-compose.yml").read_text())["services"]["agent"]
+    command = agent["command"]
+    assert "--label lume-services" in command
+    assert "LUME_RESULTS_DB__TYPE=mongodb" in command
+    assert "LUME_RESULTS_DB__MONGODB__HOST=mongodb" in command
