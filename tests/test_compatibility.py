@@ -75,7 +75,8 @@ PUBLIC_NAMES = [
                                        "prepare_lume_model_variables", "check_local_execution"]),
     ("lume_services.utils", ["docker_api_version", "fingerprint_dict", "flatten_dict", "get_jsonable_dict",
                              "get_callable_from_string", "JSON_ENCODERS", "select_python_version",
-                             "flatten_dict_for_query"]),
+                             "flatten_dict_for_query", "ObjLoader", "ObjType", "CallableModel", "SignatureModel",
+                             "validate_and_compose_signature"]),
 ]
 
 
@@ -511,3 +512,102 @@ def test_the_example_flows_run_on_the_server_backend(server_backend, local_agent
     fast = FlowRunConfig(poll_interval=timedelta(seconds=0.2))
     # a server run's context names the flow's project, which the result takes
     assert run_the_example_flows(model, tmp_path, agent_results, "test", fast) is True
+
+
+# --- found by running the original's own test suite here (docs/compatibility.md) --------
+
+
+def area(x, y=1, *rest, **options):
+    return x * y, rest, options
+
+
+class Shape:
+    def __init__(self, sides=4, name="square"):
+        self.sides, self.name = sides, name
+
+    def scaled(self, factor, offset=0):
+        return self.sides * factor + offset
+
+    @classmethod
+    def kind(cls, x):
+        return cls.__name__, x
+
+    @staticmethod
+    def double(x):
+        return 2 * x
+
+
+def test_a_signature_keeps_checked_arguments_and_builds_a_call():
+    from lume_services.utils import SignatureModel, validate_and_compose_signature
+
+    signature = validate_and_compose_signature(area, 3, extra=True)
+    assert isinstance(signature, SignatureModel)
+    assert signature.x == 3 and signature.y == 1  # given, and the default
+    args, kwargs = signature.build()
+    assert area(*args, **kwargs) == (3, (), {"extra": True})
+    # arguments given at call time win; more positionals go to *rest
+    args, kwargs = signature.build(2, 5, 7)
+    assert area(*args, **kwargs) == (10, (7,), {"extra": True})
+
+
+@pytest.mark.parametrize("args, kwargs", [((1, 2), {"x": 3}), ((), {"unknown": 1})])
+def test_arguments_that_do_not_fit_the_signature_are_refused(args, kwargs):
+    from lume_services.utils import validate_and_compose_signature
+
+    def keyword_only(*, x=4):
+        return x
+
+    with pytest.raises(TypeError):
+        validate_and_compose_signature(keyword_only, *args, **kwargs)
+
+
+def test_a_missing_required_argument_is_left_to_the_call():
+    from lume_services.utils import validate_and_compose_signature
+
+    args, kwargs = validate_and_compose_signature(area).build()
+    with pytest.raises(TypeError):
+        area(*args, **kwargs)
+
+
+def test_a_callable_model_calls_and_round_trips_through_json():
+    from lume_services.utils import CallableModel
+
+    model = CallableModel(callable=f"{__name__}.area", kwargs={"y": 4})
+    assert model(2) == (8, (), {})
+    again = CallableModel.parse_raw(model.json())
+    assert again.callable is area and again(3) == (12, (), {})
+
+
+def test_a_callable_model_binds_instance_methods_only():
+    from pydantic import ValidationError
+
+    from lume_services.utils import CallableModel, get_callable_from_string
+
+    shape = Shape(sides=3)
+    assert CallableModel(callable=f"{__name__}.Shape.scaled", bind=shape)(2, offset=1) == 7
+    assert CallableModel(callable=f"{__name__}.Shape.kind")(5) == ("Shape", 5)
+    for not_an_instance_method in ("kind", "double"):
+        with pytest.raises(ValueError):
+            get_callable_from_string(f"{__name__}.Shape.{not_an_instance_method}", bind=shape)
+        with pytest.raises(ValidationError):
+            CallableModel(callable=f"{__name__}.Shape.{not_an_instance_method}", bind=shape)
+
+
+def test_an_obj_loader_makes_objects_of_its_type_and_round_trips_through_json():
+    import json
+    from functools import partial
+
+    from pydantic.json import custom_pydantic_encoder
+
+    from lume_services.utils import JSON_ENCODERS, ObjLoader
+
+    loader = ObjLoader[Shape](sides=6, name="hexagon")
+    assert loader.object_type is Shape
+    made = loader.load()
+    assert isinstance(made, Shape) and (made.sides, made.name) == (6, "hexagon") and loader.object is None
+    assert loader.load(store=True) is loader.object
+    text = json.dumps(loader, default=partial(custom_pydantic_encoder, JSON_ENCODERS))
+    again = ObjLoader[Shape].parse_raw(text)
+    assert again.load().name == "hexagon"
+    with pytest.raises(ValueError):
+        ObjLoader[Shape](loader={"callable": f"{__name__}.area"})
