@@ -25,7 +25,8 @@ PUBLIC_NAMES = [
                               "get_env_vars", "_settings"]),
     ("lume_services.errors", ["EnvironmentNotConfiguredError", "FlowNotFoundError", "ParameterNotInFlowError",
                               "ParentFlowNotInFlowsError", "TaskNotInFlowError", "FlowFailedError",
-                              "EmptyResultError", "LocalBackendError", "PathNotInMount"]),
+                              "EmptyResultError", "LocalBackendError", "PathNotInMount",
+                              "TaskNotCompletedError", "FlowOfFlowsNotFoundError"]),
     ("lume_services.files", ["File", "TextFile", "HDF5File", "ImageFile", "YAMLFile"]),
     ("lume_services.files.file", ["File", "TextFile", "HDF5File", "ImageFile", "YAMLFile"]),
     ("lume_services.files.serializers", ["TextSerializer", "YAMLSerializer", "ImageSerializer"]),
@@ -611,3 +612,14 @@ def test_an_obj_loader_makes_objects_of_its_type_and_round_trips_through_json():
     assert again.load().name == "hexagon"
     with pytest.raises(ValueError):
         ObjLoader[Shape](loader={"callable": f"{__name__}.area"})
+
+
+def test_the_originals_task_and_flow_of_flows_errors_carry_their_facts():
+    from lume_services.errors import FlowOfFlowsNotFoundError, LUMEServicesError, TaskNotCompletedError
+
+    task = TaskNotCompletedError("save_text_file-1", "flow-id", "run-id")
+    assert (task.task_slug, task.flow_id, task.flow_run_id) == ("save_text_file-1", "flow-id", "run-id")
+    assert "save_text_file-1" in str(task) and "run-id" in str(task)
+    missing = FlowOfFlowsNotFoundError({"name": "fof"})
+    assert missing.query == {"name": "fof"} and "fof" in str(missing)
+    assert isinstance(task, LUMEServicesError) and isinstance(missing, LUMEServicesError)
