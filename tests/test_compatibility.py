@@ -623,3 +623,26 @@ def test_the_originals_task_and_flow_of_flows_errors_carry_their_facts():
     missing = FlowOfFlowsNotFoundError({"name": "fof"})
     assert missing.query == {"name": "fof"} and "fof" in str(missing)
     assert isinstance(task, LUMEServicesError) and isinstance(missing, LUMEServicesError)
+
+
+def test_files_and_the_file_service_take_the_originals_keyword_names(tmp_path):
+    from lume_services.files.serializers.text import TextSerializer
+    from lume_services.services.files import FileService
+    from lume_services.services.files.filesystems import LocalFilesystem
+
+    fs = LocalFilesystem()
+    folder = str(tmp_path / "made")
+    fs.create_dir(dir=folder)
+    assert fs.dir_exists(dir=folder, create_dir=False)
+    fs.write(filepath=f"{folder}/a.txt", object="hey", serializer=TextSerializer())
+    assert fs.file_exists(filepath=f"{folder}/a.txt")
+    assert fs.read(filepath=f"{folder}/a.txt", serializer=TextSerializer()) == "hey"
+
+    service = FileService([fs])
+    service.create_dir("local", dir=str(tmp_path / "other"))
+    assert service.dir_exists("local", dir=str(tmp_path / "other"), create_dir=False)
+    service.write("local", filepath=str(tmp_path / "other/b.txt"), object="you", serializer=TextSerializer())
+    assert service.file_exists("local", file=str(tmp_path / "other/b.txt"))
+    assert service.read("local", file=str(tmp_path / "other/b.txt"), serializer=TextSerializer()) == "you"
+    with pytest.raises(TypeError):
+        fs.read(f"{folder}/a.txt", filepath=f"{folder}/a.txt", serializer=TextSerializer())
