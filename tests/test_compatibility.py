@@ -44,7 +44,8 @@ PUBLIC_NAMES = [
     ("lume_services.results.utils", ["get_result_from_string", "get_result_types", "get_collections",
                                      "get_unique_hash"]),
     ("lume_services.services.files", ["FileService"]),
-    ("lume_services.services.files.filesystems", ["Filesystem", "LocalFilesystem", "MountedFilesystem"]),
+    ("lume_services.services.files.filesystems", ["Filesystem", "LocalFilesystem", "MountedFilesystem",
+                                                  "PathNotInMount"]),
     ("lume_services.services.files.filesystems.filesystem", ["Filesystem"]),
     ("lume_services.services.files.filesystems.local", ["LocalFilesystem"]),
     ("lume_services.services.files.filesystems.mounted", ["MountedFilesystem"]),
@@ -646,3 +647,21 @@ def test_files_and_the_file_service_take_the_originals_keyword_names(tmp_path):
     assert service.read("local", file=str(tmp_path / "other/b.txt"), serializer=TextSerializer()) == "you"
     with pytest.raises(TypeError):
         fs.read(f"{folder}/a.txt", filepath=f"{folder}/a.txt", serializer=TextSerializer())
+
+
+def test_serializers_deserialize_on_the_class_as_the_originals_did(tmp_path):
+    from lume_services.files.serializers.text import TextSerializer
+    from lume_services.files.serializers.yaml import YAMLSerializer
+
+    TextSerializer().serialize(str(tmp_path / "a.txt"), "text")
+    YAMLSerializer().serialize(str(tmp_path / "a.yml"), {"k": [1, 2]})
+    assert TextSerializer.deserialize(str(tmp_path / "a.txt")) == "text"
+    assert YAMLSerializer.deserialize(str(tmp_path / "a.yml")) == {"k": [1, 2]}
+    assert TextSerializer().deserialize(str(tmp_path / "a.txt")) == "text"
+
+
+def test_path_not_in_mount_imports_from_the_filesystems_package():
+    from lume_services.errors import PathNotInMount
+    from lume_services.services.files.filesystems import PathNotInMount as from_filesystems
+
+    assert from_filesystems is PathNotInMount
