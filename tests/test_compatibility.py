@@ -665,3 +665,27 @@ def test_path_not_in_mount_imports_from_the_filesystems_package():
     from lume_services.services.files.filesystems import PathNotInMount as from_filesystems
 
     assert from_filesystems is PathNotInMount
+
+
+class ColumnsTable:
+    """What results need of a pandas DataFrame (pandas is not a dependency)."""
+
+    def __init__(self, columns):
+        self._data = columns
+        self.columns = list(columns)
+
+    def to_dict(self, orient="dict"):
+        assert orient == "list"
+        return {k: list(v) for k, v in self._data.items()}
+
+
+def test_a_dataframe_in_a_result_is_stored_as_its_columns_and_found_by_a_query(lume_home):
+    from lume_services.results import Result
+    from lume_services.results.generic import get_bson_dict
+
+    table = ColumnsTable({"x": [0, 1, 2], "y": [1, 2, 3]})
+    result = Result(flow_id="f", inputs={"a": np.array([1, 2])}, outputs={"table": table})
+    result.insert()
+    stored = Result.load_from_query("generic", get_bson_dict({"outputs.table": table}))
+    assert stored.outputs["table"] == {"x": [0, 1, 2], "y": [1, 2, 3]}
+    assert Result.parse_raw(result.json()).inputs == {"a": [1, 2]}  # .json() encodes numpy values
