@@ -689,3 +689,17 @@ def test_a_dataframe_in_a_result_is_stored_as_its_columns_and_found_by_a_query(l
     stored = Result.load_from_query("generic", get_bson_dict({"outputs.table": table}))
     assert stored.outputs["table"] == {"x": [0, 1, 2], "y": [1, 2, 3]}
     assert Result.parse_raw(result.json()).inputs == {"a": [1, 2]}  # .json() encodes numpy values
+
+
+def test_model_db_settings_read_back_as_the_originals_did(monkeypatch, tmp_path):
+    from lume_services.config import LUMEServicesSettings
+
+    monkeypatch.setenv("LUME_MODEL_DB__HOST", "mysql")
+    monkeypatch.setenv("LUME_MODEL_DB__USER", "root")
+    monkeypatch.setenv("LUME_MODEL_DB__PASSWORD", "secret")
+    monkeypatch.setenv("LUME_MODEL_DB__PORT", "3306")
+    monkeypatch.setenv("LUME_MODEL_DB__CONNECTION__POOL_SIZE", "2")
+    settings = LUMEServicesSettings(home=tmp_path)
+    model_db = settings.model_db
+    assert (model_db.host, model_db.user, model_db.port) == ("mysql", "root", 3306)
+    assert model_db.password.get_secret_value() == "secret" and model_db.connection.pool_size == 2
