@@ -703,3 +703,15 @@ def test_model_db_settings_read_back_as_the_originals_did(monkeypatch, tmp_path)
     model_db = settings.model_db
     assert (model_db.host, model_db.user, model_db.port) == ("mysql", "root", 3306)
     assert model_db.password.get_secret_value() == "secret" and model_db.connection.pool_size == 2
+
+
+def test_the_ui_apollo_url_reads_back_as_the_servers_graphql_url():
+    import prefect
+
+    from lume_services.services.scheduling.backends.server import PrefectConfig
+
+    config = PrefectConfig(server={"host": "http://prefect", "host_port": 4300})
+    assert config.ui.apollo_url == "http://prefect:4300/graphql"
+    assert PrefectConfig(ui={"apollo_url": "http://ui/graphql"}).ui.apollo_url == "http://ui/graphql"
+    config.apply()
+    assert prefect.config.server.ui.apollo_url == config.ui.apollo_url
