@@ -167,6 +167,49 @@ class RunHistorySettings(BaseModel):
     max_result_bytes: int = Field(16 * 1024, ge=0)
 
 
+class ModelDBConnectionSettings(BaseModel):
+    """The connection pool of LUME-services' model database (kept as data, not used).
+
+    Attributes:
+        pool_size: connections kept in the pool.
+        pool_pre_ping: test a connection before each use.
+    """
+
+    pool_size: Optional[int] = None
+    pool_pre_ping: Optional[bool] = None
+
+    class Config:
+        extra = Extra.allow
+
+
+class ModelDBSettings(BaseModel):
+    """LUME-services' model-database settings: accepted and readable, not used.
+
+    The model database (MySQL) is not part of this package. These settings
+    validate as LUME-services' ``ModelDBConfig`` did (``LUME_MODEL_DB__HOST``,
+    ...), so its settings objects, variables and the code that reads them
+    (``settings.model_db.host``) keep working; further fields are kept as given.
+
+    Attributes:
+        host: the database host.
+        port: its port.
+        user: the user.
+        password: the password (a ``SecretStr``).
+        database: the database name.
+        connection: the connection pool.
+    """
+
+    host: Optional[str] = None
+    port: Optional[int] = None
+    user: Optional[str] = None
+    password: Optional[SecretStr] = None
+    database: Optional[str] = None
+    connection: ModelDBConnectionSettings = ModelDBConnectionSettings()
+
+    class Config:
+        extra = Extra.allow
+
+
 class LUMEServicesSettings(BaseSettings):
     """All lume-services settings, read from ``LUME_*`` environment variables.
 
@@ -185,8 +228,8 @@ class LUMEServicesSettings(BaseSettings):
         docker: how container backends build and run flow images.
         run_history: the local backend's run history.
         model_db: accepted so that LUME-services' settings and ``LUME_MODEL_DB__*``
-            variables still validate; the model database is not part of this
-            package and nothing reads it.
+            variables still validate and read back; the model database is not
+            part of this package and nothing uses it.
     """
 
     backend: Literal["local", "server", "docker", "kubernetes"] = "local"
@@ -197,7 +240,7 @@ class LUMEServicesSettings(BaseSettings):
     mounted_filesystem: Optional[MountedFilesystemSettings] = None
     docker: DockerSettings = DockerSettings()
     run_history: RunHistorySettings = RunHistorySettings()
-    model_db: Optional[Dict[str, Any]] = None
+    model_db: Optional[ModelDBSettings] = None
 
     class Config:
         env_prefix = ENV_PREFIX
@@ -216,8 +259,8 @@ class LUMEServicesSettings(BaseSettings):
 
     @validator("model_db", pre=True)
     def model_db_as_data(cls, v):
-        """Keep whatever model-database settings are given as plain data (they are not used)."""
-        return v.dict() if isinstance(v, BaseModel) else v
+        """Take LUME-services' ``ModelDBConfig`` (or any settings object) by its values."""
+        return v.dict() if isinstance(v, BaseModel) and not isinstance(v, ModelDBSettings) else v
 
 
 def _model_of(field) -> Optional[type]:

@@ -1741,3 +1741,40 @@ class ImpactNotAvailableError(LUMEServicesError, ImportError):
             "lume-impact cannot use it); read its data with result.archive.read() (an HDF5File), or "
             "load it with lume-impact in another environment"
         )
+
+
+class TaskNotCompletedError(LUMEServicesError):
+    """A task of a flow run did not complete successfully (LUME-services' name).
+
+    Kept for code that raises or catches it; this package's backends report a
+    failed run with :class:`FlowFailedError` and a task without a result with
+    :class:`EmptyResultError`.
+
+    Args:
+        task_slug: the slug of the task.
+        flow_id: the id of the flow.
+        flow_run_id: the id of the flow run.
+    """
+
+    def __init__(self, task_slug: str, flow_id: str, flow_run_id: str):
+        self.task_slug = task_slug
+        self.flow_id = flow_id
+        self.flow_run_id = flow_run_id
+        super().__init__(
+            f"task {task_slug!r} did not complete in flow run {flow_run_id!r} of flow {flow_id!r}"
+        )
+
+
+class FlowOfFlowsNotFoundError(LUMEServicesError):
+    """No flow of flows matches a query (LUME-services' name, from its model database).
+
+    Kept for code that raises or catches it; this package finds flows of
+    flows by name on a backend and raises :class:`FlowNotFoundError` there.
+
+    Args:
+        query: the query that matched nothing.
+    """
+
+    def __init__(self, query: dict):
+        self.query = query
+        super().__init__(f"no flow of flows matches {query!r}")

@@ -25,7 +25,8 @@ PUBLIC_NAMES = [
                               "get_env_vars", "_settings"]),
     ("lume_services.errors", ["EnvironmentNotConfiguredError", "FlowNotFoundError", "ParameterNotInFlowError",
                               "ParentFlowNotInFlowsError", "TaskNotInFlowError", "FlowFailedError",
-                              "EmptyResultError", "LocalBackendError", "PathNotInMount"]),
+                              "EmptyResultError", "LocalBackendError", "PathNotInMount",
+                              "TaskNotCompletedError", "FlowOfFlowsNotFoundError"]),
     ("lume_services.files", ["File", "TextFile", "HDF5File", "ImageFile", "YAMLFile"]),
     ("lume_services.files.file", ["File", "TextFile", "HDF5File", "ImageFile", "YAMLFile"]),
     ("lume_services.files.serializers", ["TextSerializer", "YAMLSerializer", "ImageSerializer"]),
@@ -43,7 +44,8 @@ PUBLIC_NAMES = [
     ("lume_services.results.utils", ["get_result_from_string", "get_result_types", "get_collections",
                                      "get_unique_hash"]),
     ("lume_services.services.files", ["FileService"]),
-    ("lume_services.services.files.filesystems", ["Filesystem", "LocalFilesystem", "MountedFilesystem"]),
+    ("lume_services.services.files.filesystems", ["Filesystem", "LocalFilesystem", "MountedFilesystem",
+                                                  "PathNotInMount"]),
     ("lume_services.services.files.filesystems.filesystem", ["Filesystem"]),
     ("lume_services.services.files.filesystems.local", ["LocalFilesystem"]),
     ("lume_services.services.files.filesystems.mounted", ["MountedFilesystem"]),
@@ -75,7 +77,8 @@ PUBLIC_NAMES = [
                                        "prepare_lume_model_variables", "check_local_execution"]),
     ("lume_services.utils", ["docker_api_version", "fingerprint_dict", "flatten_dict", "get_jsonable_dict",
                              "get_callable_from_string", "JSON_ENCODERS", "select_python_version",
-                             "flatten_dict_for_query"]),
+                             "flatten_dict_for_query", "ObjLoader", "ObjType", "CallableModel", "SignatureModel",
+                             "validate_and_compose_signature"]),
 ]
 
 
@@ -511,3 +514,204 @@ def test_the_example_flows_run_on_the_server_backend(server_backend, local_agent
     fast = FlowRunConfig(poll_interval=timedelta(seconds=0.2))
     # a server run's context names the flow's project, which the result takes
     assert run_the_example_flows(model, tmp_path, agent_results, "test", fast) is True
+
+
+# --- found by running the original's own test suite here (docs/compatibility.md) --------
+
+
+def area(x, y=1, *rest, **options):
+    return x * y, rest, options
+
+
+class Shape:
+    def __init__(self, sides=4, name="square"):
+        self.sides, self.name = sides, name
+
+    def scaled(self, factor, offset=0):
+        return self.sides * factor + offset
+
+    @classmethod
+    def kind(cls, x):
+        return cls.__name__, x
+
+    @staticmethod
+    def double(x):
+        return 2 * x
+
+
+def test_a_signature_keeps_checked_arguments_and_builds_a_call():
+    from lume_services.utils import SignatureModel, validate_and_compose_signature
+
+    signature = validate_and_compose_signature(area, 3, extra=True)
+    assert isinstance(signature, SignatureModel)
+    assert signature.x == 3 and signature.y == 1  # given, and the default
+    args, kwargs = signature.build()
+    assert area(*args, **kwargs) == (3, (), {"extra": True})
+    # arguments given at call time win; more positionals go to *rest
+    args, kwargs = signature.build(2, 5, 7)
+    assert area(*args, **kwargs) == (10, (7,), {"extra": True})
+
+
+@pytest.mark.parametrize("args, kwargs", [((1, 2), {"x": 3}), ((), {"unknown": 1})])
+def test_arguments_that_do_not_fit_the_signature_are_refused(args, kwargs):
+    from lume_services.utils import validate_and_compose_signature
+
+    def keyword_only(*, x=4):
+        return x
+
+    with pytest.raises(TypeError):
+        validate_and_compose_signature(keyword_only, *args, **kwargs)
+
+
+def test_a_missing_required_argument_is_left_to_the_call():
+    from lume_services.utils import validate_and_compose_signature
+
+    args, kwargs = validate_and_compose_signature(area).build()
+    with pytest.raises(TypeError):
+        area(*args, **kwargs)
+
+
+def test_a_callable_model_calls_and_round_trips_through_json():
+    from lume_services.utils import CallableModel
+
+    model = CallableModel(callable=f"{__name__}.area", kwargs={"y": 4})
+    assert model(2) == (8, (), {})
+    again = CallableModel.parse_raw(model.json())
+    assert again.callable is area and again(3) == (12, (), {})
+
+
+def test_a_callable_model_binds_instance_methods_only():
+    from pydantic import ValidationError
+
+    from lume_services.utils import CallableModel, get_callable_from_string
+
+    shape = Shape(sides=3)
+    assert CallableModel(callable=f"{__name__}.Shape.scaled", bind=shape)(2, offset=1) == 7
+    assert CallableModel(callable=f"{__name__}.Shape.kind")(5) == ("Shape", 5)
+    for not_an_instance_method in ("kind", "double"):
+        with pytest.raises(ValueError):
+            get_callable_from_string(f"{__name__}.Shape.{not_an_instance_method}", bind=shape)
+        with pytest.raises(ValidationError):
+            CallableModel(callable=f"{__name__}.Shape.{not_an_instance_method}", bind=shape)
+
+
+def test_an_obj_loader_makes_objects_of_its_type_and_round_trips_through_json():
+    import json
+    from functools import partial
+
+    from pydantic.json import custom_pydantic_encoder
+
+    from lume_services.utils import JSON_ENCODERS, ObjLoader
+
+    loader = ObjLoader[Shape](sides=6, name="hexagon")
+    assert loader.object_type is Shape
+    made = loader.load()
+    assert isinstance(made, Shape) and (made.sides, made.name) == (6, "hexagon") and loader.object is None
+    assert loader.load(store=True) is loader.object
+    text = json.dumps(loader, default=partial(custom_pydantic_encoder, JSON_ENCODERS))
+    again = ObjLoader[Shape].parse_raw(text)
+    assert again.load().name == "hexagon"
+    with pytest.raises(ValueError):
+        ObjLoader[Shape](loader={"callable": f"{__name__}.area"})
+
+
+def test_the_originals_task_and_flow_of_flows_errors_carry_their_facts():
+    from lume_services.errors import FlowOfFlowsNotFoundError, LUMEServicesError, TaskNotCompletedError
+
+    task = TaskNotCompletedError("save_text_file-1", "flow-id", "run-id")
+    assert (task.task_slug, task.flow_id, task.flow_run_id) == ("save_text_file-1", "flow-id", "run-id")
+    assert "save_text_file-1" in str(task) and "run-id" in str(task)
+    missing = FlowOfFlowsNotFoundError({"name": "fof"})
+    assert missing.query == {"name": "fof"} and "fof" in str(missing)
+    assert isinstance(task, LUMEServicesError) and isinstance(missing, LUMEServicesError)
+
+
+def test_files_and_the_file_service_take_the_originals_keyword_names(tmp_path):
+    from lume_services.files.serializers.text import TextSerializer
+    from lume_services.services.files import FileService
+    from lume_services.services.files.filesystems import LocalFilesystem
+
+    fs = LocalFilesystem()
+    folder = str(tmp_path / "made")
+    fs.create_dir(dir=folder)
+    assert fs.dir_exists(dir=folder, create_dir=False)
+    fs.write(filepath=f"{folder}/a.txt", object="hey", serializer=TextSerializer())
+    assert fs.file_exists(filepath=f"{folder}/a.txt")
+    assert fs.read(filepath=f"{folder}/a.txt", serializer=TextSerializer()) == "hey"
+
+    service = FileService([fs])
+    service.create_dir("local", dir=str(tmp_path / "other"))
+    assert service.dir_exists("local", dir=str(tmp_path / "other"), create_dir=False)
+    service.write("local", filepath=str(tmp_path / "other/b.txt"), object="you", serializer=TextSerializer())
+    assert service.file_exists("local", file=str(tmp_path / "other/b.txt"))
+    assert service.read("local", file=str(tmp_path / "other/b.txt"), serializer=TextSerializer()) == "you"
+    with pytest.raises(TypeError):
+        fs.read(f"{folder}/a.txt", filepath=f"{folder}/a.txt", serializer=TextSerializer())
+
+
+def test_serializers_deserialize_on_the_class_as_the_originals_did(tmp_path):
+    from lume_services.files.serializers.text import TextSerializer
+    from lume_services.files.serializers.yaml import YAMLSerializer
+
+    TextSerializer().serialize(str(tmp_path / "a.txt"), "text")
+    YAMLSerializer().serialize(str(tmp_path / "a.yml"), {"k": [1, 2]})
+    assert TextSerializer.deserialize(str(tmp_path / "a.txt")) == "text"
+    assert YAMLSerializer.deserialize(str(tmp_path / "a.yml")) == {"k": [1, 2]}
+    assert TextSerializer().deserialize(str(tmp_path / "a.txt")) == "text"
+
+
+def test_path_not_in_mount_imports_from_the_filesystems_package():
+    from lume_services.errors import PathNotInMount
+    from lume_services.services.files.filesystems import PathNotInMount as from_filesystems
+
+    assert from_filesystems is PathNotInMount
+
+
+class ColumnsTable:
+    """What results need of a pandas DataFrame (pandas is not a dependency)."""
+
+    def __init__(self, columns):
+        self._data = columns
+        self.columns = list(columns)
+
+    def to_dict(self, orient="dict"):
+        assert orient == "list"
+        return {k: list(v) for k, v in self._data.items()}
+
+
+def test_a_dataframe_in_a_result_is_stored_as_its_columns_and_found_by_a_query(lume_home):
+    from lume_services.results import Result
+    from lume_services.results.generic import get_bson_dict
+
+    table = ColumnsTable({"x": [0, 1, 2], "y": [1, 2, 3]})
+    result = Result(flow_id="f", inputs={"a": np.array([1, 2])}, outputs={"table": table})
+    result.insert()
+    stored = Result.load_from_query("generic", get_bson_dict({"outputs.table": table}))
+    assert stored.outputs["table"] == {"x": [0, 1, 2], "y": [1, 2, 3]}
+    assert Result.parse_raw(result.json()).inputs == {"a": [1, 2]}  # .json() encodes numpy values
+
+
+def test_model_db_settings_read_back_as_the_originals_did(monkeypatch, tmp_path):
+    from lume_services.config import LUMEServicesSettings
+
+    monkeypatch.setenv("LUME_MODEL_DB__HOST", "mysql")
+    monkeypatch.setenv("LUME_MODEL_DB__USER", "root")
+    monkeypatch.setenv("LUME_MODEL_DB__PASSWORD", "secret")
+    monkeypatch.setenv("LUME_MODEL_DB__PORT", "3306")
+    monkeypatch.setenv("LUME_MODEL_DB__CONNECTION__POOL_SIZE", "2")
+    settings = LUMEServicesSettings(home=tmp_path)
+    model_db = settings.model_db
+    assert (model_db.host, model_db.user, model_db.port) == ("mysql", "root", 3306)
+    assert model_db.password.get_secret_value() == "secret" and model_db.connection.pool_size == 2
+
+
+def test_the_ui_apollo_url_reads_back_as_the_servers_graphql_url():
+    import prefect
+
+    from lume_services.services.scheduling.backends.server import PrefectConfig
+
+    config = PrefectConfig(server={"host": "http://prefect", "host_port": 4300})
+    assert config.ui.apollo_url == "http://prefect:4300/graphql"
+    assert PrefectConfig(ui={"apollo_url": "http://ui/graphql"}).ui.apollo_url == "http://ui/graphql"
+    config.apply()
+    assert prefect.config.server.ui.apollo_url == config.ui.apollo_url

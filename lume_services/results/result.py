@@ -172,6 +172,14 @@ class Result(BaseModel):
     #: LUME-services' later name of :meth:`jsonable_dict`
     get_db_dict = jsonable_dict
 
+    def json(self, **kwargs) -> str:
+        """The result as JSON text; numpy values and DataFrames are encoded as in the database.
+
+        ``Result.parse_raw(result.json())`` gives the result back (arrays as lists).
+        """
+        kwargs.setdefault("encoder", json_default)
+        return super().json(**kwargs)
+
     def get_unique_result_index(self) -> Dict[str, Any]:
         """The values of the fields that define the result's identity (``unique_on``)."""
         return {name: getattr(self, name) for name in self.unique_on}
@@ -338,8 +346,6 @@ def load_result(
 def _bson_default(obj: Any) -> Any:
     if isinstance(obj, File):
         return obj.jsonable_dict()
-    if type(obj).__name__ == "DataFrame" and hasattr(obj, "to_json"):  # pandas, without importing it
-        return obj.to_json()
     return json_default(obj)
 
 
@@ -348,8 +354,9 @@ def get_bson_dict(dictionary: Dict[str, Any]) -> Dict[str, Any]:
 
     LUME-services' name: there numpy arrays became BSON binaries; here every
     database stores JSON data, so arrays and numpy numbers become lists and
-    numbers (as in inserts, so a query with an array finds the stored one),
-    files their references, pandas DataFrames their JSON text.
+    numbers, pandas DataFrames their columns (``{column: [values]}``), as
+    inserts store them, so a query with an array or a DataFrame finds the
+    stored one; files become their references.
     """
     return json.loads(json.dumps(dictionary, default=_bson_default))
 

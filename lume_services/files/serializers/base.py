@@ -29,7 +29,12 @@ def import_extra(module: str, feature: str, extra: str) -> ModuleType:
 
 
 class Serializer(ABC):
-    """Writes an object to a local path and reads it back."""
+    """Writes an object to a local path and reads it back.
+
+    The packaged serializers' ``deserialize`` is a classmethod, as in
+    LUME-services (``TextSerializer.deserialize(path)``); it is called on
+    instances too, so a subclass may define it either way.
+    """
 
     @abstractmethod
     def serialize(self, path: str, obj: Any) -> None:

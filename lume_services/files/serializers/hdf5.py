@@ -16,11 +16,12 @@ class HDF5Serializer(Serializer):
         with h5py.File(path, "w") as f:
             self._write_group(f, obj)
 
-    def deserialize(self, path: str) -> dict:
+    @classmethod
+    def deserialize(cls, path: str) -> dict:
         """Read the file into a dict of the same shape."""
         h5py = import_extra("h5py", "HDF5File", "hdf5")
         with h5py.File(path, "r") as f:
-            return self._read_group(h5py, f)
+            return cls._read_group(h5py, f)
 
     def _write_group(self, group, obj: dict) -> None:
         for key, value in obj.items():
@@ -29,11 +30,12 @@ class HDF5Serializer(Serializer):
             else:
                 group.create_dataset(str(key), data=value)
 
-    def _read_group(self, h5py, group) -> dict:
+    @classmethod
+    def _read_group(cls, h5py, group) -> dict:
         out = {}
         for key, item in group.items():
             if isinstance(item, h5py.Group):
-                out[key] = self._read_group(h5py, item)
+                out[key] = cls._read_group(h5py, item)
             elif h5py.check_string_dtype(item.dtype) is not None:
                 out[key] = item.asstr()[()]
             else:

@@ -16,7 +16,8 @@ class ImageSerializer(Serializer):
         import_extra("PIL.Image", "ImageFile", "image")
         obj.save(path)
 
-    def deserialize(self, path: str) -> Any:
+    @classmethod
+    def deserialize(cls, path: str) -> Any:
         """Read the image fully into memory (the file is closed on return)."""
         image_module = import_extra("PIL.Image", "ImageFile", "image")
         with image_module.open(path) as image:

@@ -14,7 +14,8 @@ class JSONSerializer(Serializer):
         with open(path, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=2)
 
-    def deserialize(self, path: str) -> Any:
+    @classmethod
+    def deserialize(cls, path: str) -> Any:
         """Read the JSON document."""
         with open(path, encoding="utf-8") as f:
             return json.load(f)

@@ -11,7 +11,8 @@ class TextSerializer(Serializer):
         with open(path, "w", encoding="utf-8") as f:
             f.write(obj)
 
-    def deserialize(self, path: str) -> str:
+    @classmethod
+    def deserialize(cls, path: str) -> str:
         """Read the text."""
         with open(path, encoding="utf-8") as f:
             return f.read()

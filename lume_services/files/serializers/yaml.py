@@ -15,7 +15,8 @@ class YAMLSerializer(Serializer):
         with open(path, "w", encoding="utf-8") as f:
             yaml.safe_dump(obj, f, sort_keys=False)
 
-    def deserialize(self, path: str) -> Any:
+    @classmethod
+    def deserialize(cls, path: str) -> Any:
         """Read the YAML document."""
         with open(path, encoding="utf-8") as f:
             return yaml.safe_load(f)

@@ -4,7 +4,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Dict, List
 
 from lume_services.errors import DuplicateFilesystemError, FilesystemNotConfiguredError
-from lume_services.services.files.filesystems.filesystem import Filesystem
+from lume_services.services.files.filesystems.filesystem import Filesystem, original_keywords
 from lume_services.services.files.filesystems.mounted import MountedFilesystem
 
 if TYPE_CHECKING:  # pragma: no cover (files/ is the layer above; only its type is named)
@@ -45,6 +45,7 @@ class FileService:
         except KeyError:
             raise FilesystemNotConfiguredError(filesystem_identifier, self._filesystems) from None
 
+    @original_keywords(file="filename")
     def read(self, filesystem_identifier: str, filename: str, serializer: "Serializer") -> Any:
         """Read the object stored in ``filename`` on the filesystem.
 
@@ -58,6 +59,7 @@ class FileService:
         """
         return self.get_filesystem(filesystem_identifier).read(filename, serializer)
 
+    @original_keywords(filepath="filename", object="obj")
     def write(
         self,
         filesystem_identifier: str,
@@ -82,10 +84,12 @@ class FileService:
             filename, obj, serializer, create_dir=create_dir
         )
 
+    @original_keywords(file="filename")
     def file_exists(self, filesystem_identifier: str, filename: str) -> bool:
         """Return whether ``filename`` is a file on the filesystem."""
         return self.get_filesystem(filesystem_identifier).file_exists(filename)
 
+    @original_keywords(dir="dirname")
     def dir_exists(self, filesystem_identifier: str, dirname: str, create_dir: bool = False) -> bool:
         """Return whether ``dirname`` is a directory on the filesystem.
 
@@ -96,6 +100,7 @@ class FileService:
         """
         return self.get_filesystem(filesystem_identifier).dir_exists(dirname, create_dir=create_dir)
 
+    @original_keywords(dir="dirname")
     def create_dir(self, filesystem_identifier: str, dirname: str) -> None:
         """Create the directory ``dirname`` (and its parents) on the filesystem."""
         self.get_filesystem(filesystem_identifier).create_dir(dirname)

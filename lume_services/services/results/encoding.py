@@ -1,8 +1,9 @@
 """How documents become JSON data: the one encoding every results database uses.
 
 A document may hold values ``json`` cannot encode by itself: pydantic's types
-(datetimes, UUIDs, enums, models), numpy arrays and scalars. They are stored as
-the JSON data :func:`json_default` gives (ISO text, lists, numbers), so a
+(datetimes, UUIDs, enums, models), numpy arrays and scalars, pandas
+DataFrames. They are stored as the JSON data :func:`json_default` gives (ISO
+text, lists, numbers, a DataFrame's columns as ``{column: [values]}``), so a
 document comes back from every database as the same JSON data.
 """
 
@@ -16,7 +17,8 @@ from lume_services.errors import InvalidDocumentError
 
 
 def json_default(obj: Any) -> Any:
-    """Encode what ``json`` cannot: pydantic's types; numpy arrays and scalars as lists, numbers.
+    """Encode what ``json`` cannot: pydantic's types; numpy arrays and scalars as lists, numbers;
+    a pandas DataFrame as its columns, ``{column: [values]}``.
 
     Raises:
         TypeError: the value is none of these.
@@ -26,8 +28,10 @@ def json_default(obj: Any) -> Any:
     try:
         return pydantic_encoder(obj)
     except TypeError:
-        if hasattr(obj, "tolist"):  # numpy arrays and scalars, without importing numpy
+        if hasattr(obj, "tolist"):  # numpy arrays and scalars (and pandas Series), without importing them
             return obj.tolist()
+        if hasattr(obj, "columns") and hasattr(obj, "to_dict"):  # a pandas DataFrame, without importing pandas
+            return {str(column): values for column, values in obj.to_dict(orient="list").items()}
         raise
 
 

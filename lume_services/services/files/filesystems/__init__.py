@@ -5,11 +5,15 @@ reads or writes through a serializer. The two differ only in that mapping:
 the local filesystem takes paths as they are; a mounted filesystem takes paths
 under its alias (what a container sees) and refuses any that lead outside it.
 Each lives in the module LUME-services put it in (``.filesystem``, ``.local``,
-``.mounted``); all are importable from here.
+``.mounted``); all are importable from here, with ``PathNotInMount``, which
+LUME-services' first releases defined in ``.mounted`` (it lives in
+``lume_services.errors``).
 """
+
+from lume_services.errors import PathNotInMount
 
 from lume_services.services.files.filesystems.filesystem import Filesystem
 from lume_services.services.files.filesystems.local import LocalFilesystem
 from lume_services.services.files.filesystems.mounted import MountedFilesystem
 
-__all__ = ["Filesystem", "LocalFilesystem", "MountedFilesystem"]
+__all__ = ["Filesystem", "LocalFilesystem", "MountedFilesystem", "PathNotInMount"]

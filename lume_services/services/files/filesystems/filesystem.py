@@ -1,12 +1,40 @@
 """The filesystem interface: where files live, and how they are read and written there."""
 
+import functools
 import os
 import uuid
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:  # pragma: no cover (files/ is the layer above; only its type is named)
     from lume_services.files.serializers.base import Serializer
+
+
+def original_keywords(**aliases: str) -> Callable:
+    """Let a method also take LUME-services' keyword names (``original="ours"``).
+
+    ``fs.write(filepath=..., object=...)`` then means ``fs.write(path=..., obj=...)``.
+
+    Raises:
+        TypeError: at call time, when a parameter is given under both names.
+    """
+
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(*args, **kwargs):
+            for original, ours in aliases.items():
+                if original in kwargs:
+                    if ours in kwargs:
+                        raise TypeError(
+                            f"{method.__qualname__}() got {ours!r} and its LUME-services name {original!r}; "
+                            "give one"
+                        )
+                    kwargs[ours] = kwargs.pop(original)
+            return method(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 class Filesystem(ABC):
@@ -26,6 +54,7 @@ class Filesystem(ABC):
     def absolute_path(self, path: str) -> str:
         """Return ``path`` made absolute and normalised, in this filesystem's own terms."""
 
+    @original_keywords(filepath="path")
     def read(self, path: str, serializer: "Serializer") -> Any:
         """Read the object stored at ``path``.
 
@@ -41,6 +70,7 @@ class Filesystem(ABC):
         """
         return serializer.deserialize(self.resolve(path))
 
+    @original_keywords(filepath="path", object="obj")
     def write(self, path: str, obj: Any, serializer: "Serializer", create_dir: bool = False) -> str:
         """Write ``obj`` to ``path``; readers see the old file or the new one, never a part.
 
@@ -76,10 +106,12 @@ class Filesystem(ABC):
                 os.remove(tmp)
         return self.absolute_path(path)
 
+    @original_keywords(filepath="path")
     def file_exists(self, path: str) -> bool:
         """Return whether a file exists at ``path``."""
         return os.path.isfile(self.resolve(path))
 
+    @original_keywords(dir="path")
     def dir_exists(self, path: str, create_dir: bool = False) -> bool:
         """Return whether a directory exists at ``path``.
 
@@ -93,6 +125,7 @@ class Filesystem(ABC):
             return True
         return os.path.isdir(self.resolve(path))
 
+    @original_keywords(dir="path")
     def create_dir(self, path: str) -> None:
         """Create the directory ``path`` and its missing parents."""
         os.makedirs(self.resolve(path), exist_ok=True)

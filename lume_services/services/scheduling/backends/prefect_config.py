@@ -84,8 +84,9 @@ class PrefectUIConfig(BaseModel):
         host: URL of the UI's host.
         host_port: its port.
         host_ip: the address the UI binds on its host.
-        apollo_url: the GraphQL URL the UI talks to; ``None`` means the server's
-            (``PrefectConfig.api_url``).
+        apollo_url: the GraphQL URL the UI talks to; not given, a
+            ``PrefectConfig`` sets it to its server's (``PrefectConfig.api_url``)
+            when it is made.
     """
 
     host: str = "http://localhost"
@@ -183,6 +184,16 @@ class PrefectConfig(BaseModel):
             DeprecationWarning,
             stacklevel=2,
         )
+        return values
+
+    @root_validator(skip_on_failure=True)
+    def ui_talks_to_this_server(cls, values):
+        """Set ``ui.apollo_url``, when not given, to this server's GraphQL URL (read back as LUME-services' was)."""
+        ui, server = values.get("ui"), values.get("server")
+        if ui is not None and server is not None and ui.apollo_url is None:
+            values["ui"] = ui.copy(
+                update={"apollo_url": f"{server.host.rstrip('/')}:{server.host_port}{server.graphql_path}"}
+            )
         return values
 
     @property
