@@ -32,12 +32,12 @@ These errors deliberately do not derive from ``ValueError``: pydantic 1 wraps
 and a flow of flows must refuse bad compositions with the specific class.
 """
 
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 
-def _names(names: Iterable[str]) -> str:
-    names = sorted(str(n) for n in names)
-    return ", ".join(repr(n) for n in names) if names else "(none)"
+def _names(names: Iterable[object]) -> str:
+    sorted_names = sorted(str(n) for n in names)
+    return ", ".join(repr(n) for n in sorted_names) if sorted_names else "(none)"
 
 
 class LUMEServicesError(Exception):
@@ -498,7 +498,7 @@ class ExposedParameterClashError(InvalidFlowOfFlowsError):
         clashes: exposed name -> the ``(child, parameter)`` pairs that would get it.
     """
 
-    def __init__(self, clashes: Dict[str, Sequence[Tuple[str, str]]]):
+    def __init__(self, clashes: Mapping[str, Sequence[Tuple[str, str]]]):
         self.clashes = {name: [tuple(owner) for owner in owners] for name, owners in clashes.items()}
         details = "; ".join(
             f"{exposed!r} from "
@@ -972,7 +972,7 @@ class ResultNotFoundError(LUMEServicesError):
         stored: how many results the collection holds.
     """
 
-    def __init__(self, project_name: str, query: dict, stored: int):
+    def __init__(self, project_name: str, query: Optional[dict], stored: int):
         self.project_name = project_name
         self.query = query
         self.stored = stored
@@ -991,7 +991,7 @@ class MultipleResultsFoundError(LUMEServicesError):
         count: how many results match.
     """
 
-    def __init__(self, project_name: str, query: dict, count: int):
+    def __init__(self, project_name: str, query: Optional[dict], count: int):
         self.project_name = project_name
         self.query = query
         self.count = count

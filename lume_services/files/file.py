@@ -67,7 +67,8 @@ class File(GenericModel, Generic[ObjType]):
         arbitrary_types_allowed = True
 
     @root_validator(skip_on_failure=True)
-    def set_file_type_string(cls, values):
+    @classmethod
+    def set_file_type_string(cls, values: Dict[str, Any]) -> Dict[str, Any]:
         """Record the file's own type, so a reference loads it as that type."""
         values["file_type_string"] = type_string(cls)
         return values

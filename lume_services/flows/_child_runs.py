@@ -13,6 +13,7 @@ which Prefect's flow runner hands to every task of the run.
 """
 
 import time
+from typing import Any, Optional, cast
 
 from prefect import Task
 from prefect.utilities.tasks import defaults_from_attrs
@@ -34,13 +35,13 @@ class WaitForChildRun(Task):
         **kwargs: passed to ``prefect.Task`` (name, checkpoint, ...).
     """
 
-    def __init__(self, poll_interval: float = 1.0, **kwargs):
+    def __init__(self, poll_interval: float = 1.0, **kwargs: Any) -> None:
         self.poll_interval = poll_interval
         kwargs.setdefault("checkpoint", False)  # its result is a run id: nothing worth keeping
         super().__init__(**kwargs)
 
     @defaults_from_attrs("poll_interval")
-    def run(self, flow_run_id: str = None, poll_interval: float = None) -> str:
+    def run(self, flow_run_id: Optional[str] = None, poll_interval: Optional[float] = None) -> str:
         """Poll the child's run until it is finished.
 
         Args:
@@ -58,7 +59,7 @@ class WaitForChildRun(Task):
         from prefect.engine import signals
         from prefect.engine.state import State
 
-        interval = float(prefect.context.get(POLL_INTERVAL_CONTEXT_KEY) or poll_interval)
+        interval = float(prefect.context.get(POLL_INTERVAL_CONTEXT_KEY) or cast(float, poll_interval))  # defaults_from_attrs fills it
         client = prefect.Client()
         while True:
             data = client.graphql(STATE_QUERY, variables={"id": flow_run_id}).data
@@ -67,7 +68,7 @@ class WaitForChildRun(Task):
                 break
             time.sleep(interval)
         if state.is_successful():
-            return flow_run_id
+            return cast(str, flow_run_id)
         try:
             signal = signals.signal_from_state(state)
         except ValueError:  # Cancelled and others without a signal of their own

@@ -8,7 +8,7 @@ waits for them and hands mapped values on. The backend supplies what differs
 ``SchedulingService.package_composed_flow``.
 """
 
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 from lume_services.errors import FlowFailedError
 from lume_services.flows._child_runs import WaitForChildRun
@@ -50,8 +50,8 @@ def compose_per_child(flow_of_flows):
 
     children = flow_of_flows.composing_flows
     with PrefectFlow(flow_of_flows.name) as composed:
-        created = {}
-        finished = {}
+        created: Dict[str, Any] = {}
+        finished: Dict[str, Any] = {}
         for child_name in flow_of_flows.execution_order():
             child = children[child_name]
             mapped = dict(child.mapped_parameters or {})
@@ -144,7 +144,7 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     return results
 
 
-def _child_run_ids(results_by_slug: Dict[str, object]) -> Dict[str, str]:
+def _child_run_ids(results_by_slug: Dict[str, Any]) -> Dict[str, str]:
     """Child flow name -> the flow run id its ``create_flow_run`` task returned."""
     ids = {}
     for slug, value in results_by_slug.items():

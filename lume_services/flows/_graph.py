@@ -47,7 +47,8 @@ def topological_order(children: Dict[str, Any]) -> List[str]:
 def _find_cycle(children: Dict[str, Any], remaining) -> List[str]:
     # every node left has a parent left: walk parents until a node repeats
     start = min(remaining, key=list(children).index)
-    path, seen = [], {}
+    path: List[str] = []
+    seen: Dict[str, int] = {}
     node = start
     while node not in seen:
         seen[node] = len(path)

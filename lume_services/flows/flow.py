@@ -1,7 +1,7 @@
 """Prefect flows as pydantic models: register, load, run, and map parameters between flows."""
 
 from datetime import datetime, timedelta
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import Any, Dict, List, Literal, Optional, Type, Union, cast
 
 from dependency_injector.wiring import Provide, inject
 from prefect import Flow as PrefectFlow
@@ -34,7 +34,7 @@ class MappedParameter(BaseModel):
 class RawMappedParameter(MappedParameter):
     """The parent task's result is passed as the parameter's value."""
 
-    map_type: str = Field("raw", const=True)
+    map_type: Literal["raw"] = Field("raw", const=True)
 
 
 class FileMappedParameter(MappedParameter):
@@ -44,7 +44,7 @@ class FileMappedParameter(MappedParameter):
     ``lume_services.tasks.file``.
     """
 
-    map_type: str = Field("file", const=True)
+    map_type: Literal["file"] = Field("file", const=True)
 
 
 class DBMappedParameter(MappedParameter):
@@ -59,12 +59,12 @@ class DBMappedParameter(MappedParameter):
         attribute_index: keys to index the attribute with, in order.
     """
 
-    map_type: str = Field("db", const=True)
+    map_type: Literal["db"] = Field("db", const=True)
     attribute: str
     attribute_index: Optional[List[str]]
 
 
-MAPPED_PARAMETER_TYPES = {
+MAPPED_PARAMETER_TYPES: Dict[str, Type[MappedParameter]] = {
     "raw": RawMappedParameter,
     "file": FileMappedParameter,
     "db": DBMappedParameter,
@@ -215,8 +215,8 @@ class Flow(BaseModel):
             # replace it. To register changes, set prefect_flow to the Prefect flow.
             if (list(self.labels), self.image) != self._loaded_with:
                 raise FlowNotRegistrableError(self.name, self.labels, self.image)
-            return self.flow_id
-        flow = self.prefect_flow
+            return cast(str, self.flow_id)  # load_flow set it
+        flow = cast(PrefectFlow, self.prefect_flow)  # given, or set by load_flow
         if flow.name != self.name:
             # register under the model's name without renaming the caller's flow
             flow = flow.copy()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from dependency_injector.wiring import Provide, inject
+from prefect import Flow as PrefectFlow
 from pydantic import PrivateAttr, ValidationError, root_validator
 
 from lume_services.config import Context
@@ -85,7 +86,8 @@ class FlowOfFlows(Flow):
     _child_states: Dict[str, str] = PrivateAttr(default_factory=dict)
 
     @root_validator(pre=True)
-    def validate(cls, values):  # noqa: N805 (pydantic root validator; the reference API name)
+    @classmethod
+    def validate(cls, values: Dict[str, Any]) -> Dict[str, Any]:  # noqa: N805 (pydantic root validator; the reference API name)
         """Load every composing flow and refuse a composition that could not run.
 
         Raises:
@@ -197,10 +199,10 @@ class FlowOfFlows(Flow):
     def compose(
         self,
         image_name: str,
-        image_tag: str = "latest",
+        image_tag: Optional[str] = "latest",
         local: bool = False,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
-    ):
+    ) -> PrefectFlow:
         """Compose the children into one Prefect flow, which becomes ``prefect_flow``.
 
         Args:
@@ -266,7 +268,8 @@ class FlowOfFlows(Flow):
         """
         data = load_yaml(yaml_obj)
         try:
-            return cls(**data, **{_SERVICE_KEY: scheduling_service})
+            service: Dict[str, Any] = {_SERVICE_KEY: scheduling_service}
+            return cls(**data, **service)
         except ValidationError as exc:  # a value of the wrong type at the top level
             raise InvalidDeclarationValueError(data.get("name"), exc) from exc
 

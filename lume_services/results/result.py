@@ -3,7 +3,7 @@
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Type, Union, cast
 
 from dependency_injector.wiring import Provide, inject
 from pydantic import BaseModel, Field, root_validator
@@ -119,7 +119,8 @@ class Result(BaseModel):
         return self.project_name
 
     @root_validator(skip_on_failure=True)
-    def set_identity(cls, values):
+    @classmethod
+    def set_identity(cls, values: Dict[str, Any]) -> Dict[str, Any]:
         """Set the result type and the unique hash from the other fields."""
         values["result_type_string"] = type_string(cls)
         values["unique_hash"] = cls._hash(values)
@@ -282,12 +283,14 @@ class Result(BaseModel):
             UnsupportedQueryError: the query is not equality on dotted paths.
         """
         if query is None and isinstance(project_name, dict):
-            project_name, query = cls.default_project_name(), project_name
-        documents = results_db_service.find(project_name, query)
+            collection, query = cls.default_project_name(), project_name
+        else:
+            collection = cast(str, project_name)
+        documents = results_db_service.find(collection, query)
         if not documents:
-            raise ResultNotFoundError(project_name, query, results_db_service.count(project_name))
+            raise ResultNotFoundError(collection, query, results_db_service.count(collection))
         if len(documents) > 1:
-            raise MultipleResultsFoundError(project_name, query, len(documents))
+            raise MultipleResultsFoundError(collection, query, len(documents))
         document = documents[0]
         result_type = get_result_from_string(document.get("result_type_string") or "")
         return result_type.parse_obj(document)
