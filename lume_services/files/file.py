@@ -191,7 +191,8 @@ class ImageFile(File[Any]):
     serializer: ClassVar[Serializer] = ImageSerializer()
 
     @validator("obj")
-    def validate_image(cls, v):
+    @classmethod
+    def validate_image(cls, v: Any) -> Any:
         """Accept only Pillow images."""
         if v is None:
             return v

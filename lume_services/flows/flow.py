@@ -1,7 +1,7 @@
 """Prefect flows as pydantic models: register, load, run, and map parameters between flows."""
 
 from datetime import datetime, timedelta
-from typing import Any, Dict, List, Literal, Optional, Type, Union, cast
+from typing import Any, Callable, Dict, List, Literal, Optional, Type, Union, cast
 
 from dependency_injector.wiring import Provide, inject
 from prefect import Flow as PrefectFlow
@@ -12,6 +12,7 @@ from lume_services.config import Context
 from lume_services.errors import FlowNotRegistrableError, FlowVersionArchivedError, RunNotFoundError
 from lume_services.services.scheduling.backends.backend import DEFAULT_LABELS, RunConfig, slug_order
 from lume_services.services.scheduling.backends.run_options import FlowRunConfig  # noqa: F401 (API home)
+from lume_services.services.scheduling.backends.run_records import RunRecord
 from lume_services.services.scheduling.service import SchedulingService
 
 
@@ -143,7 +144,8 @@ class Flow(BaseModel):
         validate_assignment = True
 
     @validator("mapped_parameters", pre=True)
-    def validate_mapped_parameters(cls, v):
+    @classmethod
+    def validate_mapped_parameters(cls, v: Any) -> Any:
         """Turn each mapping into the MappedParameter subclass of its map type."""
         if v is None:
             return v
@@ -155,7 +157,8 @@ class Flow(BaseModel):
         return {name: parse_mapped_parameter(name, value) for name, value in v.items()}
 
     @root_validator(skip_on_failure=True)
-    def derive_from_prefect_flow(cls, values):
+    @classmethod
+    def derive_from_prefect_flow(cls, values: Dict[str, Any]) -> Dict[str, Any]:
         """Fill ``parameters`` and ``task_slugs`` from the Prefect flow."""
         flow = values.get("prefect_flow")
         if flow is not None:
@@ -238,8 +241,8 @@ class Flow(BaseModel):
         parameters: Optional[Dict[str, Any]] = None,
         run_config: Union[RunConfig, FlowRunConfig, None] = None,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> Any:
         """Run the flow, loading it first when needed.
 
         Args:
@@ -273,8 +276,8 @@ class Flow(BaseModel):
         run_config: Union[RunConfig, FlowRunConfig, None] = None,
         task_name: Optional[str] = None,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> Any:
         """Run the flow, wait for it and return a task's result.
 
         Args:
@@ -342,7 +345,7 @@ class Flow(BaseModel):
         self,
         state: Optional[str] = None,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
-    ):
+    ) -> Optional[RunRecord]:
         """This flow's latest recorded run (in ``state``, if given) with its tasks, or ``None``."""
         found = self.runs(state=state, limit=1, scheduling_service=scheduling_service)
         return scheduling_service.get_run(found[0].run_id) if found else None
@@ -353,7 +356,7 @@ class Flow(BaseModel):
         task_name: str,
         run_id: Optional[str] = None,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
-    ):
+    ) -> Any:
         """A task's result from a finished run, read from the run history without running again.
 
         Args:
@@ -376,7 +379,7 @@ class Flow(BaseModel):
             raise RunNotFoundError(None, flow_name=self.name)
         return found[0].run_id
 
-    def _on_current_version(self, scheduling_service: SchedulingService, start):
+    def _on_current_version(self, scheduling_service: SchedulingService, start: Callable[[], Any]) -> Any:
         """Call ``start``; if the server refused an archived version, and this model was
         loaded by name, load the current version and call it once more."""
         try:
@@ -394,7 +397,7 @@ class Flow(BaseModel):
         if self.prefect_flow is None or (scheduling_service.requires_registration and self.flow_id is None):
             self.load_flow(scheduling_service=scheduling_service)
 
-    def _set(self, **values) -> None:
+    def _set(self, **values: Any) -> None:
         """Assign fields that come from the backend without re-running the validators.
 
         Values loaded or returned by the backend are already valid; skipping

@@ -343,8 +343,8 @@ class FlowOfFlows(Flow):
         parameters: Optional[Dict[str, Any]] = None,
         run_config: Union[RunConfig, FlowRunConfig, None] = None,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> Any:
         """Run the flow of flows (composing it first when needed).
 
         Args:
@@ -374,8 +374,8 @@ class FlowOfFlows(Flow):
         task_name: Optional[str] = None,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
         progress: Optional[Callable[[ChildEvent], Any]] = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> Any:
         """Run the flow of flows and return results by child.
 
         Args:
@@ -465,7 +465,7 @@ class FlowOfFlows(Flow):
         task_name: str,
         run_id: Optional[str] = None,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
-    ):
+    ) -> Any:
         """A child's task result from a finished run of the flow of flows, without running again.
 
         Args:

@@ -68,7 +68,7 @@ class ChildProgress(TaskEvents):
         FlowOfFlowsNotComposedError: the flow of flows is not composed yet (a ``FlowNotLoadedError``).
     """
 
-    def __init__(self, flow_of_flows, callback: Callable[[ChildEvent], Any]):
+    def __init__(self, flow_of_flows: Any, callback: Callable[[ChildEvent], Any]) -> None:
         if flow_of_flows.prefect_flow is None:
             raise FlowOfFlowsNotComposedError(flow_of_flows.name, needed_by=type(self).__name__)
         self.callback = callback

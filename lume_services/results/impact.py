@@ -30,7 +30,7 @@ class ImpactResult(Result):
     pv_collection_isotime: datetime
     config: Dict[str, Any]
 
-    def load_impact(self):
+    def load_impact(self) -> Any:
         """Load the archive as a lume-impact ``Impact`` object.
 
         Raises:

@@ -100,7 +100,8 @@ class Result(BaseModel):
     result_type_string: str = ""
 
     @root_validator(pre=True)
-    def accept_lume_services_names(cls, values):
+    @classmethod
+    def accept_lume_services_names(cls, values: Dict[str, Any]) -> Dict[str, Any]:
         """Read the project from ``collection`` / ``model_type``, or from the flow run."""
         values = dict(values)
         for alias in _PROJECT_ALIASES:
@@ -173,7 +174,7 @@ class Result(BaseModel):
     #: LUME-services' later name of :meth:`jsonable_dict`
     get_db_dict = jsonable_dict
 
-    def json(self, **kwargs) -> str:
+    def json(self, **kwargs: Any) -> str:
         """The result as JSON text; numpy values and DataFrames are encoded as in the database.
 
         ``Result.parse_raw(result.json())`` gives the result back (arrays as lists).

@@ -22,7 +22,7 @@ class ConfigureLUMEServices(Task):
             ``configure_lume_services``.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("name", "configure_lume_services")
         super().__init__(**kwargs)
 
@@ -49,7 +49,7 @@ class CheckLocalExecution(Task):
         **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``check_local_execution``.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("name", "check_local_execution")
         super().__init__(**kwargs)
 
@@ -72,7 +72,7 @@ class PrepareLUMEModelVariables(Task):
         **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``prepare_lume_model_variables``.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("name", "prepare_lume_model_variables")
         super().__init__(**kwargs)
 

@@ -30,7 +30,7 @@ class SaveDBResult(Task):
         **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``save_db_result``.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("name", "save_db_result")
         kwargs.setdefault("result", PrefectResult())
         super().__init__(**kwargs)
@@ -115,7 +115,7 @@ class LoadDBResult(Task):
         **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``load_db_result``.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("name", "load_db_result")
         super().__init__(**kwargs)
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from lume_services.services.files.service import FileService
 
 
-def given_services(**services) -> Dict[str, Any]:
+def given_services(**services: Any) -> Dict[str, Any]:
     """The services a task was given; the others are injected where they are used.
 
     A task's ``run`` defaults must be plain values: Prefect binds them as task
@@ -36,7 +36,7 @@ class SaveFile(Task):
         **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``save_file``.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("name", "save_file")
         kwargs.setdefault("result", PrefectResult())
         super().__init__(**kwargs)
@@ -82,7 +82,7 @@ class LoadFile(Task):
         **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``load_file``.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("name", "load_file")
         super().__init__(**kwargs)
 
