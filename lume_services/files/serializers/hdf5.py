@@ -1,5 +1,7 @@
 """HDF5 files (``HDF5File``; needs ``h5py``)."""
 
+from typing import Any
+
 from lume_services.files.serializers.base import Serializer, import_extra
 
 
@@ -23,7 +25,7 @@ class HDF5Serializer(Serializer):
         with h5py.File(path, "r") as f:
             return cls._read_group(h5py, f)
 
-    def _write_group(self, group, obj: dict) -> None:
+    def _write_group(self, group: Any, obj: dict) -> None:
         for key, value in obj.items():
             if isinstance(value, dict):
                 self._write_group(group.create_group(str(key)), value)
@@ -31,7 +33,7 @@ class HDF5Serializer(Serializer):
                 group.create_dataset(str(key), data=value)
 
     @classmethod
-    def _read_group(cls, h5py, group) -> dict:
+    def _read_group(cls, h5py: Any, group: Any) -> dict:
         out = {}
         for key, item in group.items():
             if isinstance(item, h5py.Group):
