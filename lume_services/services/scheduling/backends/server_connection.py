@@ -118,19 +118,19 @@ class ServerConnection:
         try:
             response = requests.post(
                 self.api_url, json={"query": query, "variables": variables or {}},
-                headers=headers, timeout=self.config.check_timeout,
+                headers=headers, timeout=self.config.server.check_timeout,
             )
         except requests.RequestException:
             self.checked_at = None
             # says why (refused, timed out) in the same words as every other check
-            check_reachable(self.api_url, self.config.check_timeout)
+            check_reachable(self.api_url, self.config.server.check_timeout)
             raise ServerUnreachableError(
                 self.api_url, "a poll failed although the server answered a check just after", None
             ) from None
         if response.status_code >= 500 or response.status_code == 404:
             self.checked_at = None
             raise ServerUnreachableError(self.api_url, f"HTTP {response.status_code} from the endpoint",
-                                         self.config.check_timeout)
+                                         self.config.server.check_timeout)
         body = response.json()
         if body.get("errors") or response.status_code >= 400:
             raise ServerRequestError(self.api_url, body.get("errors") or response.text)
