@@ -1424,6 +1424,41 @@ class StateTooLargeError(LUMEServicesError):
         )
 
 
+class TaskResultTooLargeError(StateTooLargeError):
+    """A task's result would be kept in its task run's state, and is larger than a Prefect Server accepts.
+
+    Raised in the flow run, by the task's ``PrefectResult`` when it writes the
+    value, before the state is sent: the task run fails with this message
+    instead of the flow run dying on the server's refusal of the state.
+
+    Args:
+        flow_name: the flow.
+        task_name: the task (its full name, with a map index where mapped).
+        size: the result's size in bytes, as JSON inside the state.
+        limit: the server's limit in bytes.
+    """
+
+    def __init__(self, flow_name: Optional[str], task_name: Optional[str], size: int, limit: int):
+        self.flow_name = flow_name
+        self.task_name = task_name
+        self.what = f"the result of task {task_name!r}"
+        self.size = size
+        self.limit = limit
+        LUMEServicesError.__init__(
+            self,
+            f"{self.what} of flow {flow_name!r} is {size:,} bytes as JSON; it would be kept in its task "
+            f"run's state (PrefectResult: the kubernetes backend, and docker without a results_dir), "
+            f"and a Prefect Server refuses states over {limit:,} bytes (1 MB). Keep it where the runs "
+            "can reach it instead: a results_dir on the docker backend, a LocalResult in a folder the "
+            "runs and your process share or an S3Result as the task's or flow's result, or return a "
+            "file or results-database reference (SaveFile, SaveDBResult)",
+        )
+
+    def __reduce__(self):
+        # the flow runner may pickle a failed state and its exception (dask executors)
+        return type(self), (self.flow_name, self.task_name, self.size, self.limit)
+
+
 # --- docker ------------------------------------------------------------------
 
 

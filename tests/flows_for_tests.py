@@ -22,6 +22,7 @@ Flows (parameters -> tasks):
 - ``meeting``: -> meet, meet (both at once, or neither finishes)
 - ``meeting-a``: x=1 -> meet; ``meeting-b``: x=2 -> meet
 - ``meeting-total``: a, b -> total (of two ``meet`` results)
+- ``text-of-size``: n=10 -> text_of_size (a text of n characters)
 - ``make_chain(name="inc-chain", n)``: x=0 -> n inc tasks in a chain (versions of one flow)
 """
 
@@ -76,6 +77,11 @@ def append_line(path, line):
     with open(path, "a") as f:
         f.write(f"{line}\n")
     return line
+
+
+@task
+def text_of_size(n):
+    return "x" * n
 
 
 @task
@@ -156,6 +162,9 @@ with Flow("marker") as marker:
 
 with Flow("sleeper") as sleeper:
     sleep_for(Parameter("seconds", default=30))
+
+with Flow("text-of-size") as text_of_size_flow:
+    text_of_size(Parameter("n", default=10))
 
 with Flow("context") as context_flow:
     run_context()

@@ -17,13 +17,15 @@ import flows_for_tests as ft
 from lume_services.errors import (
     ChildFlowArchivedError,
     EmptyLabelsError,
+    FlowFailedError,
     FlowVersionArchivedError,
     MissingParameterError,
     StateTooLargeError,
 )
 from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.flows.flow_of_flows import FlowOfFlows
-from lume_services.services.scheduling.backends import LocalRunConfig
+from lume_services.services.scheduling.backends import LocalAgentBackend, LocalRunConfig
+from lume_services.services.scheduling.backends.server import ServerBackend
 
 pytestmark = pytest.mark.server
 
@@ -144,6 +146,44 @@ def test_a_parameter_too_large_for_a_state_is_refused_before_the_run_naming_the_
     assert "parameter 'x' of flow 'doubler' is 1,000,002 bytes" in message
     assert "over 1,000,000 bytes (1 MB)" in message
     assert _runs(prefect_protocol_double.store) == before
+
+
+class StateResultsAgentBackend(LocalAgentBackend):
+    """The server backend with the result the kubernetes and docker backends use: values kept in states."""
+
+    build_result = ServerBackend.build_result
+
+
+@pytest.fixture
+def state_results_backend(server_backend):
+    from lume_services import config
+
+    backend = StateResultsAgentBackend(config=server_backend.config, storage_dir=server_backend.storage_dir,
+                                       env=server_backend.env, poll_interval=server_backend.poll_interval)
+    config.context.scheduling_backend.override(backend)
+    yield backend
+    config.context.scheduling_backend.reset_override()
+
+
+def test_a_task_result_too_large_for_its_state_fails_the_task_naming_the_limit_and_the_fix(
+    state_results_backend, prefect_protocol_double
+):
+    flow = Flow(name="text-of-size", project_name="refusals-result-size", prefect_flow=ft.text_of_size_flow)
+    flow.register()
+
+    assert flow.run_and_return({"n": 10}, FAST, task_name="text_of_size") == "x" * 10  # kept in its state
+
+    with pytest.raises(FlowFailedError) as info:
+        flow.run_and_return({"n": 1_000_000}, FAST, task_name="text_of_size")
+
+    message = info.value.failed_tasks["text_of_size"]
+    assert "TaskResultTooLargeError" in message
+    assert "the result of task 'text_of_size' of flow 'text-of-size' is 1,000,006 bytes" in message
+    assert "over 1,000,000 bytes (1 MB)" in message
+    assert "results_dir" in message and "SaveFile" in message
+    # the run ended by its own failed state, not by the server refusing one
+    run_id = info.value.flow_run_id
+    assert prefect_protocol_double.store.flow_runs[run_id]["state"] == "Failed"
 
 
 def test_a_missing_required_parameter_of_a_flow_of_flows_is_refused_before_the_request(

@@ -86,7 +86,8 @@ class ServerBackend(Backend, ABC):
     - :meth:`build_result` ``(flow) -> prefect Result``: where task results are
       written so that :meth:`run_and_return` can read them (default:
       ``PrefectResult``, which keeps JSON-serializable values in the task run's
-      state, so it works wherever the run executes).
+      state, so it works wherever the run executes, and refuses values over
+      the server's 1 MB state limit with ``TaskResultTooLargeError``).
     - :meth:`build_flow_of_flows_storage` ``(image, image_name, image_tag, local,
       project_name) -> prefect Storage``: the storage of a composed flow of flows
       (default: lume-services' ``Docker`` storage, image ``image_name:image_tag``
@@ -158,8 +159,14 @@ class ServerBackend(Backend, ABC):
         """
 
     def build_result(self, flow):
-        """Return the Prefect result task results are written with."""
-        from prefect.engine.results import PrefectResult
+        """Return the Prefect result task results are written with.
+
+        The default is lume-services' ``PrefectResult`` (``server_state_result``):
+        Prefect's, serialized under Prefect's name, which refuses a value too
+        large for a task run's state with ``TaskResultTooLargeError`` when the
+        task's result is written, instead of the run dying on the server's refusal.
+        """
+        from lume_services.services.scheduling.backends.server_state_result import PrefectResult  # lazy: prefect
 
         return PrefectResult()
 
