@@ -501,19 +501,16 @@ def test_the_example_flows_run_on_the_server_backend(server_backend, local_agent
 
     from lume_services.flows import Flow as LUMEFlow
     from lume_services.flows.flow import FlowRunConfig
-    from lume_services.services.results import ResultsDBService
-    from lume_services.services.results.sqlite import SQLiteResultsDB
-
     def model(prefect_flow, name):
         flow = LUMEFlow(name=name, project_name="test", prefect_flow=prefect_flow)
         flow.register()
         return flow
 
-    # the agent's flow runs configure their services from its environment: its LUME_HOME
-    agent_results = ResultsDBService(SQLiteResultsDB(local_agent["lume_home"] / "results.sqlite"))
+    # the agent's flow runs are given the caller's stores (the run's environment), so the
+    # results they save are in this process's results database, not the agent's
     fast = FlowRunConfig(poll_interval=timedelta(seconds=0.2))
     # a server run's context names the flow's project, which the result takes
-    assert run_the_example_flows(model, tmp_path, agent_results, "test", fast) is True
+    assert run_the_example_flows(model, tmp_path, config.context.results_db_service(), "test", fast) is True
 
 
 # --- found by running the original's own test suite here (docs/compatibility.md) --------

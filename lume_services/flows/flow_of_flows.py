@@ -357,11 +357,13 @@ class FlowOfFlows(Flow):
             What the backend returns for a run (the final state locally).
 
         Warns:
-            ChildReregisteredWarning: a child was registered again since this
-                flow of flows was built (it runs the version it was built with).
+            ChildReregisteredWarning: on the local backend, a child was registered
+                again since this flow of flows was built (it runs the version it
+                was built with; a server refuses with ``ChildFlowArchivedError``).
         """
-        self.warn_if_children_reregistered(scheduling_service=scheduling_service)
-        self.ensure_composed(scheduling_service=scheduling_service)
+        self.ensure_composed(scheduling_service=scheduling_service)  # a server refuses archived children
+        if not scheduling_service.requires_registration:  # here old code would run without a word
+            self.warn_if_children_reregistered(scheduling_service=scheduling_service)
         if scheduling_service.composition == "inline":  # one run: tell the history which task is whose
             return start_inline(self, scheduling_service, parameters, run_config, **kwargs)
         return super().run(parameters, run_config, scheduling_service=scheduling_service, **kwargs)
@@ -400,12 +402,14 @@ class FlowOfFlows(Flow):
             FlowFailedError: a child failed; names the child, its failed task and the error.
 
         Warns:
-            ChildReregisteredWarning: a child was registered again since this
-                flow of flows was built (it runs the version it was built with).
+            ChildReregisteredWarning: on the local backend, a child was registered
+                again since this flow of flows was built (it runs the version it
+                was built with; a server refuses with ``ChildFlowArchivedError``).
         """
         wanted = self.resolve_task_name(task_name) if task_name is not None else None
-        self.warn_if_children_reregistered(scheduling_service=scheduling_service)
-        self.ensure_composed(scheduling_service=scheduling_service)
+        self.ensure_composed(scheduling_service=scheduling_service)  # a server refuses archived children
+        if not scheduling_service.requires_registration:  # here old code would run without a word
+            self.warn_if_children_reregistered(scheduling_service=scheduling_service)
         self._child_states = {}
         if scheduling_service.composition == "per_child":
             try:
