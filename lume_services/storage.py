@@ -11,6 +11,7 @@ the cause and the setting to change.
 """
 
 import errno
+import functools
 import os
 import sqlite3
 import stat
@@ -230,3 +231,21 @@ def _related(store_path: Path, other: Path) -> bool:
 
 def _text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def guarded_by_storage_errors(store: str):
+    """A method decorator: the method's storage errors as :func:`storage_errors` reports them for ``self.path``.
+
+    Args:
+        store: the store's name in the errors (``registry``, ``results_db``, ...).
+    """
+
+    def decorate(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            with storage_errors(store, self.path):
+                return method(self, *args, **kwargs)
+
+        return guarded
+
+    return decorate

@@ -1,6 +1,5 @@
 """The embedded results database: one SQLite file, safe for several processes at once."""
 
-import functools
 import json
 import os
 import sqlite3
@@ -19,7 +18,7 @@ from lume_services.storage import (
     private_file,
     rollback,
     setup_lock,
-    storage_errors,
+    guarded_by_storage_errors,
     use_wal,
 )
 
@@ -49,15 +48,8 @@ _LAYOUT_VERSION = 1
 DEFAULT_INDEXES: Tuple[Tuple[str, ...], ...] = (("unique_hash",), ("flow_id",))
 
 
-def _storage_errors(method):
-    """Report the database's disk and file errors as StoreUnusableError, naming the file."""
-
-    @functools.wraps(method)
-    def guarded(self, *args, **kwargs):
-        with storage_errors("results_db", self.path):
-            return method(self, *args, **kwargs)
-
-    return guarded
+#: report the database's disk and file errors as StoreUnusableError, naming the file
+_storage_errors = guarded_by_storage_errors("results_db")
 
 
 class SQLiteResultsDB(ResultsDB):

@@ -139,12 +139,7 @@ class DockerBackend(ServerBackend):
         flow's own image, named by its storage.
         """
         run_config = run_config or DockerRunConfig()
-        update: Dict[str, object] = {}
-        if labels is not None:
-            update["labels"] = list(labels)
-        if self.env:
-            env = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in self.env.items()}
-            update["env"] = {**env, **(run_config.env or {})}
+        update = self._run_config_update(run_config, labels, self.env)
         host_config = dict(run_config.host_config or {})
         if self.volumes:
             binds = list(host_config.get("binds") or [])

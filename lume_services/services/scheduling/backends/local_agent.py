@@ -41,12 +41,7 @@ class LocalAgentBackend(ServerBackend):
     def build_run_config(self, run_config: Optional[LocalRunConfig] = None, labels=None, image=None):
         """A Prefect ``LocalRun`` from a ``LocalRunConfig`` (env, working dir, labels), with this backend's env."""
         run_config = run_config or LocalRunConfig()
-        update: Dict[str, object] = {}
-        if labels is not None:
-            update["labels"] = list(labels)
-        if self.env:
-            env = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in self.env.items()}
-            update["env"] = {**env, **(run_config.env or {})}
+        update = self._run_config_update(run_config, labels, self.env)
         if update:
             run_config = run_config.copy(update=update)
         return run_config.build()

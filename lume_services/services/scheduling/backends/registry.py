@@ -1,6 +1,5 @@
 """The local flow registry: registered flows on disk, in one SQLite file under ``LUME_HOME``."""
 
-import functools
 import json
 import os
 import sqlite3
@@ -19,7 +18,7 @@ from lume_services.storage import (
     private_file,
     rollback,
     setup_lock,
-    storage_errors,
+    guarded_by_storage_errors,
     use_wal,
 )
 from lume_services.services.scheduling.backends.task_order import validate_flow
@@ -27,15 +26,8 @@ from lume_services.services.scheduling.backends.task_order import validate_flow
 _ID_NAMESPACE = uuid.UUID("6f1d3f0e-52c4-4a8e-9a1e-2d6c3b7f1a55")
 
 
-def _storage_errors(method):
-    """Report the registry's disk and database errors as StoreUnusableError, naming the file."""
-
-    @functools.wraps(method)
-    def guarded(self, *args, **kwargs):
-        with storage_errors("registry", self.path):
-            return method(self, *args, **kwargs)
-
-    return guarded
+#: report the registry's disk and file errors as StoreUnusableError, naming the file
+_storage_errors = guarded_by_storage_errors("registry")
 
 
 class LocalFlowRegistry:

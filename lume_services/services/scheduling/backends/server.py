@@ -27,6 +27,8 @@ from abc import ABC, abstractmethod
 from datetime import timedelta
 from typing import Any, Dict, List, Optional, Type, Union
 
+from pydantic import SecretStr
+
 from lume_services.errors import (
     EmptyLabelsError,
     FlowIdNotFoundError,
@@ -203,6 +205,20 @@ class ServerBackend(Backend, ABC):
             registry_url=self.registry_url,
             project_name=project_name,
         )
+
+    def _run_config_update(self, run_config: RunConfig, labels: Optional[List[str]], env) -> Dict[str, object]:
+        """The fields every server backend sets on a run config: the labels, and ``env`` under the run config's own.
+
+        ``env`` values may be ``SecretStr``: they are revealed here, in the run
+        config sent to the server, and nowhere else.
+        """
+        update: Dict[str, object] = {}
+        if labels is not None:
+            update["labels"] = list(labels)
+        if env:
+            revealed = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in env.items()}
+            update["env"] = {**revealed, **(run_config.env or {})}
+        return update
 
     # --- connection ---------------------------------------------------------------
 
