@@ -24,20 +24,7 @@ os.environ.setdefault("PREFECT__LOGGING__LEVEL", "WARNING")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import interleaved_medians, machine, write_section  # noqa: E402
-
-
-def build_flow():
-    from prefect import Flow, Parameter, task
-
-    @task
-    def inc(x):
-        return x + 1
-
-    with Flow("bench-10") as flow:
-        value = Parameter("x", default=0)
-        for _ in range(10):
-            value = inc(value)
-    return flow
+from bench_flow_overhead import build_flow  # noqa: E402  (B1's 10-task chain)
 
 
 def recording_cost(repeats: int):

@@ -1,10 +1,10 @@
 """The dependency graph of a flow of flows: which child maps from which, and in what order they run."""
 
-import heapq
 from collections import defaultdict
 from typing import Any, Dict, List
 
 from lume_services.errors import FlowCycleError
+from lume_services.services.scheduling.backends.task_order import stable_topological_order
 
 
 def parents(child) -> List[str]:
@@ -21,26 +21,15 @@ def topological_order(children: Dict[str, Any]) -> List[str]:
     Raises:
         FlowCycleError: the mappings form a cycle (the error names its flows).
     """
-    index = {name: i for i, name in enumerate(children)}
+    rank = {name: i for i, name in enumerate(children)}
     downstream: Dict[str, List[str]] = defaultdict(list)
-    indegree = {name: 0 for name in children}
     for name, child in children.items():
         for parent in parents(child):
             if parent in children:
                 downstream[parent].append(name)
-                indegree[name] += 1
-    ready = [(index[n], n) for n, d in indegree.items() if d == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        _, name = heapq.heappop(ready)
-        order.append(name)
-        for nxt in downstream[name]:
-            indegree[nxt] -= 1
-            if indegree[nxt] == 0:
-                heapq.heappush(ready, (index[nxt], nxt))
+    order = stable_topological_order(children, downstream, rank)
     if len(order) < len(children):
-        raise FlowCycleError(_find_cycle(children, {n for n, d in indegree.items() if d > 0}))
+        raise FlowCycleError(_find_cycle(children, set(children) - set(order)))
     return order
 
 

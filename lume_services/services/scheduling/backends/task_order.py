@@ -51,24 +51,41 @@ def sorted_flow_tasks(flow, root_tasks: Optional[Iterable] = None) -> Tuple:
                     stack.append(task)
     else:
         wanted = flow.tasks
-    indegree = {task: 0 for task in wanted}
-    for task in wanted:
-        for nxt in downstream[task]:
-            indegree[nxt] += 1  # every downstream task of a wanted task is wanted
-    ready = [(rank[task], task) for task, n in indegree.items() if n == 0]
-    # (rank, task) pairs never compare tasks: ranks are unique
+    # every downstream task of a wanted task is wanted
+    order = stable_topological_order(wanted, downstream, rank)
+    if len(order) < len(wanted):
+        raise ValueError("Cycle found; flows must be acyclic!")
+    return tuple(order)
+
+
+def stable_topological_order(nodes: Iterable, downstream: Dict, rank: Dict) -> List:
+    """Kahn's algorithm: ``nodes`` each after every node upstream of it, ties to the lowest ``rank``.
+
+    Args:
+        nodes: the nodes to order; the downstream nodes of each must be among them.
+        downstream: node -> the nodes that come after it.
+        rank: node -> a unique number; of the nodes ready at once, the lowest goes first.
+
+    Returns:
+        The order; shorter than ``nodes`` when they form a cycle (the nodes left
+        out are those on or after it).
+    """
+    indegree = {node: 0 for node in nodes}
+    for node in indegree:
+        for nxt in downstream.get(node, ()):
+            indegree[nxt] += 1
+    # (rank, node) pairs never compare nodes: ranks are unique
+    ready = [(rank[node], node) for node, n in indegree.items() if n == 0]
     heapq.heapify(ready)
     order: List = []
     while ready:
-        _, task = heapq.heappop(ready)
-        order.append(task)
-        for nxt in downstream[task]:
+        _, node = heapq.heappop(ready)
+        order.append(node)
+        for nxt in downstream.get(node, ()):
             indegree[nxt] -= 1
             if indegree[nxt] == 0:
                 heapq.heappush(ready, (rank[nxt], nxt))
-    if len(order) < len(indegree):
-        raise ValueError("Cycle found; flows must be acyclic!")
-    return tuple(order)
+    return order
 
 
 def validate_flow(flow) -> None:
