@@ -1855,3 +1855,31 @@ class FileTooLargeError(LUMEServicesError, OSError):
             f"{limit:,} bytes; raise the limit (filesystem.max_file_size = <bytes>, or None for "
             "no limit) if the file is what you meant to load"
         )
+
+
+# --- flow-of-flows declarations: bounded input (issue 19) -------------------------
+
+
+class DeclarationTooLargeError(InvalidFlowOfFlowsError):
+    """A flow-of-flows declaration is larger or deeper than any real one.
+
+    YAML aliases let a few hundred bytes stand for millions of values (an "alias
+    bomb"), and thousands of nested brackets exhaust the parser's stack; both are
+    refused while the YAML is read, before anything is built from it.
+
+    Args:
+        source: the file, or ``"<string>"`` for YAML text.
+        measure: what is over its limit (``"values, counting each alias use"``,
+            ``"levels of nesting"``, ``"characters"``).
+        limit: the limit.
+        line: the 1-based line where the limit was passed, where known.
+    """
+
+    def __init__(self, source: str, measure: str, limit: int, line: Optional[int] = None):
+        self.source, self.measure, self.limit, self.line = str(source), measure, limit, line
+        where = self.source + (f":{line}" if line is not None else "")
+        super().__init__(
+            f"{where}: the declaration has more than {limit:,} {measure}; a flow of flows "
+            "declares a few children, their parameters and mappings: check for a YAML alias "
+            "repeated inside itself or a runaway generated file"
+        )
