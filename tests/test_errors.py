@@ -57,6 +57,7 @@ FAMILIES = {
         "DuplicateFlowNameError",
         "FlowCycleError",
         "FlowOfFlowsNotComposedError",
+        "DeclarationTooLargeError",
     ],
     ServerError: [
         "ServerUnreachableError",
@@ -65,6 +66,8 @@ FAMILIES = {
         "FlowNotRegisteredError",
         "FlowIdNotFoundError",
         "FlowNotRegistrableError",
+        "ServerReplyError",
+        "FlowRegistrationError",
     ],
     DockerError: [
         "DockerEngineUnavailableError",
