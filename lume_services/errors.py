@@ -1813,3 +1813,174 @@ class FlowOfFlowsNotFoundError(LUMEServicesError):
     def __init__(self, query: dict):
         self.query = query
         super().__init__(f"no flow of flows matches {query!r}")
+
+
+# --- the model database (issue 21, i21-modeldb) --------------------------------
+# Models, deployments, projects and the flows stored for them
+# (lume_services.services.models, lume_services.models).
+
+_STORES["model_db"] = (
+    "the model database",
+    "LUME_MODEL_DB__PATH (default <LUME_HOME>/models.sqlite)",
+)
+
+
+def _criteria(query: Mapping[str, object]) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in query.items()) if query else "(no criteria)"
+
+
+class ModelDBError(LUMEServicesError):
+    """Base class of the model database's errors: a row that is not there, a row
+    that clashes with a stored one, a database that does not answer."""
+
+
+class ModelNotFoundError(ModelDBError):
+    """No model in the model database matches the criteria.
+
+    Args:
+        query: the criteria (column -> value) that matched nothing.
+    """
+
+    def __init__(self, query: Mapping[str, object]):
+        self.query = dict(query)
+        super().__init__(
+            f"no model matches {_criteria(self.query)}; store it with Model.create_model(...) "
+            "or `lume-services models create`, and list the stored ones with `lume-services models list`"
+        )
+
+
+class DeploymentNotFoundError(ModelDBError):
+    """No deployment in the model database matches the criteria.
+
+    Args:
+        query: the criteria (column -> value) that matched nothing.
+    """
+
+    def __init__(self, query: Mapping[str, object]):
+        self.query = dict(query)
+        super().__init__(
+            f"no deployment matches {_criteria(self.query)}; list the stored ones with "
+            "`lume-services deployments list`"
+        )
+
+
+class ProjectNotFoundError(ModelDBError):
+    """No project in the model database matches the criteria.
+
+    Args:
+        query: the criteria (column -> value) that matched nothing.
+    """
+
+    def __init__(self, query: Mapping[str, object]):
+        self.query = dict(query)
+        super().__init__(
+            f"no project matches {_criteria(self.query)}; store it with ModelDBService.store_project(...) "
+            "(storing a deployment stores its project)"
+        )
+
+
+class FlowNotInModelDBError(FlowNotFoundError, ModelDBError):
+    """No flow stored in the model database matches the criteria.
+
+    A :class:`FlowNotFoundError` too, which LUME-services raised here.
+
+    Args:
+        query: the criteria (column -> value) that matched nothing.
+    """
+
+    def __init__(self, query: Mapping[str, object]):
+        self.query = dict(query)
+        self.flow_name = str(self.query.get("flow_name", self.query.get("flow_id", "")))
+        self.project_name = str(self.query.get("project_name", ""))
+        self.registered = []
+        LUMEServicesError.__init__(
+            self,
+            f"no flow in the model database matches {_criteria(self.query)}; a deployment's flow is "
+            "stored with Model.store_deployment(...) or ModelDBService.store_flow(...)",
+        )
+
+
+class DeploymentNotRegisteredError(ModelDBError):
+    """A model has no deployment (or not the one asked for).
+
+    Args:
+        model_id: the model.
+        deployment_id: the deployment asked for; ``None`` when the latest was asked for.
+        deployments: the ids of the model's deployments.
+    """
+
+    def __init__(self, model_id: int, deployment_id: Optional[int] = None, deployments: Iterable[int] = ()):
+        self.model_id = model_id
+        self.deployment_id = deployment_id
+        self.deployments = sorted(deployments)
+        stored = ", ".join(str(d) for d in self.deployments) or "(none)"
+        if deployment_id is None:
+            what = f"model {model_id} has no deployment"
+        else:
+            what = f"model {model_id} has no deployment {deployment_id}"
+        super().__init__(
+            f"{what}; its deployments: {stored} (store one with Model.store_deployment(...) "
+            "or `lume-services deployments create`)"
+        )
+
+
+class ModelDBConflictError(ModelDBError):
+    """A row cannot be stored: it repeats a unique entry, or refers to a row that is not stored.
+
+    Nothing was written.
+
+    Args:
+        table: the table written to.
+        values: the values of the row (column -> value).
+        error: what the database reported.
+    """
+
+    def __init__(self, table: str, values: Mapping[str, object], error: object):
+        self.table = table
+        self.values = dict(values)
+        self.error = str(error)
+        super().__init__(
+            f"cannot store a {table} with {_criteria(self.values)}: {self.error}; a {table} must not "
+            "repeat a stored one's unique columns (a model: author, laboratory, facility, beampath and "
+            "description; a deployment: model_id and version; a flow: flow_id), and the rows it refers "
+            "to (model_id, deployment_id, project_name) must be stored first"
+        )
+
+
+class ModelDBUnreachableError(ModelDBError):
+    """The MySQL/MariaDB server of the model database cannot be used.
+
+    Args:
+        url: the database URL, its password masked.
+        error: what the driver reported.
+    """
+
+    def __init__(self, url: str, error: object):
+        self.url = url
+        self.error = str(error)
+        super().__init__(
+            f"the model database at {url} cannot be used: {self.error}; start the server, or check "
+            "LUME_MODEL_DB__HOST, __PORT, __USER, __PASSWORD and __DATABASE (unset them to use the "
+            "embedded SQLite database under LUME_HOME)"
+        )
+
+
+class UnknownColumnError(LUMEServicesError, ValueError):
+    """A query of the model database names columns its table does not have.
+
+    A ``ValueError`` too, as LUME-services raised.
+
+    Args:
+        table: the table queried.
+        unknown: the names that are not its columns.
+        columns: the table's columns.
+    """
+
+    def __init__(self, table: str, unknown: Iterable[str], columns: Iterable[str]):
+        self.table = table
+        self.unknown = sorted(unknown)
+        self.columns = list(columns)
+        super().__init__(
+            f"table {table!r} has no column {_names(self.unknown)}; its columns: "
+            f"{', '.join(repr(c) for c in self.columns)}"
+        )
