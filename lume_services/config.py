@@ -709,6 +709,7 @@ WIRED_MODULES = [
     "lume_services.files.file",
     "lume_services.flows.flow",
     "lume_services.flows.flow_of_flows",
+    "lume_services.models.model",
     "lume_services.results.result",
     "lume_services.tasks.db",
 ]

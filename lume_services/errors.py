@@ -1984,3 +1984,39 @@ class UnknownColumnError(LUMEServicesError, ValueError):
             f"table {table!r} has no column {_names(self.unknown)}; its columns: "
             f"{', '.join(repr(c) for c in self.columns)}"
         )
+
+
+class ModelNotSpecifiedError(LUMEServicesError):
+    """A ``Model`` was made without saying which stored model it is.
+
+    Args:
+        given: the names of the arguments it was given.
+    """
+
+    def __init__(self, given: Iterable[str]):
+        self.given = sorted(given)
+        super().__init__(
+            f"a Model needs model_id, deployment_id or metadata (a stored model); given: {_names(self.given)}; "
+            "make a new one with Model.create_model(author=..., laboratory=..., facility=..., beampath=..., "
+            "description=...)"
+        )
+
+
+class IncompleteDeploymentError(LUMEServicesError):
+    """A deployment cannot be stored: what it needs is not given.
+
+    Args:
+        missing: the arguments it needs and lacks.
+        hint: how to give them.
+    """
+
+    HINTS = {
+        "flow": "give flow= (a Flow, a FlowOfFlows or a prefect.Flow) or source_path= (a model package)",
+        "version": "give version= (the deployment's version, unique per model)",
+        "project_name": "give project_name= (the project the flow is registered in)",
+    }
+
+    def __init__(self, missing: Iterable[str]):
+        self.missing = sorted(missing)
+        hints = "; ".join(self.HINTS.get(name, f"give {name}=") for name in self.missing)
+        super().__init__(f"cannot store the deployment: it needs {', '.join(self.missing)}; {hints}")

@@ -204,7 +204,7 @@ def test_a_flow_of_flows_is_stored_with_its_mappings_and_loads_back_by_name(serv
     assert declaration == {
         "name": "fof", "project_name": "p", "flow_id": "id-fof",
         "composing_flows": [
-            {"name": "make", "project_name": "p", "mapped_parameters": {}},
+            {"name": "make", "project_name": "p"},
             {"name": "use", "project_name": "p", "mapped_parameters": MAPPING},
         ],
     }

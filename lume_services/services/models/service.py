@@ -178,6 +178,12 @@ class ModelDBService:
             ModelDBConflictError: a flow is not stored, or is stored already
                 as a composing flow of this flow of flows.
         """
+        self._model_db.insert_many(self._composition(parent_flow_id, composing_flows))
+        return [child["flow_id"] for child in composing_flows]
+
+    @staticmethod
+    def _composition(parent_flow_id: str, composing_flows: Sequence[Mapping[str, Any]]) -> list:
+        """The inserts of a flow of flows' entries and mapped parameters."""
         statements = []
         for position, child in enumerate(composing_flows):
             statements.append(
@@ -198,8 +204,57 @@ class ModelDBService:
                         attribute_index=None if index is None else json.dumps(list(index)),
                     )
                 )
-        self._model_db.insert_many(statements)
-        return [child["flow_id"] for child in composing_flows]
+        return statements
+
+    def store_deployment_with_flow(
+        self,
+        deployment: Mapping[str, Any],
+        flow: Mapping[str, Any],
+        composing_flows: Optional[Sequence[Mapping[str, Any]]] = None,
+        project_description: str = "",
+    ) -> int:
+        """Store a deployment, its project when missing and its flow, in one transaction.
+
+        For a flow of flows, the composing flows not stored yet are stored as
+        flows of the deployment, and the composition with its mapped
+        parameters is stored too. Nothing is written when any part is refused.
+
+        Args:
+            deployment: the arguments of :meth:`store_deployment`.
+            flow: ``flow_id``, ``flow_name``, ``project_name`` of the deployment's flow
+                (``deployment_id`` is the new deployment's).
+            composing_flows: for a flow of flows, in execution order, each with
+                ``flow_id``, ``flow_name``, ``project_name`` and ``mapped_parameters``.
+            project_description: the description of a project stored here.
+
+        Returns:
+            The new deployment's id.
+
+        Raises:
+            ModelDBConflictError: the model has this version already, or is not
+                stored; nothing was written.
+        """
+        values = dict(deployment)
+        values["package_import_name"] = values.get("package_import_name") or ""
+        values["is_live"] = bool(values.get("is_live", False))
+        flows = [dict(flow)] + [dict(child) for child in composing_flows or ()]
+        with self._model_db.transaction() as tx:
+            projects = {f["project_name"] for f in flows}
+            stored = set(tx.select(select(Project.project_name).where(Project.project_name.in_(projects))))
+            for project_name in sorted(projects - stored):
+                tx.insert(insert(Project).values(project_name=project_name, description=project_description))
+            deployment_id = tx.insert(insert(Deployment).values(**values))
+            ids = [f["flow_id"] for f in flows]
+            known = set(tx.select(select(Flow.flow_id).where(Flow.flow_id.in_(ids))))
+            for row in flows:
+                if row["flow_id"] not in known:
+                    known.add(row["flow_id"])
+                    tx.insert(insert(Flow).values(flow_id=row["flow_id"], flow_name=row["flow_name"],
+                                                  project_name=row["project_name"], deployment_id=deployment_id))
+            if composing_flows:
+                for statement in self._composition(flow["flow_id"], composing_flows):
+                    tx.insert(statement)
+        return deployment_id
 
     # --- finding ------------------------------------------------------------------
 
@@ -369,7 +424,8 @@ class ModelDBService:
 
         Returns:
             ``{"name", "project_name", "flow_id", "composing_flows": [{"name",
-            "project_name", "mapped_parameters"}, ...]}``, children in execution order.
+            "project_name", "mapped_parameters"}, ...]}``, children in execution order
+            (``mapped_parameters`` only for a child that has some).
 
         Raises:
             FlowNotInModelDBError: no flow matches.
@@ -384,7 +440,7 @@ class ModelDBService:
             "flow_id": parent.flow_id,
             "composing_flows": [
                 {"name": child.flow_name, "project_name": child.project_name,
-                 "mapped_parameters": mapped.get(child.flow_id, {})}
+                 **({"mapped_parameters": mapped[child.flow_id]} if child.flow_id in mapped else {})}
                 for child in children
             ],
         }

@@ -261,10 +261,46 @@ class ModelDB:
                 session.commit()
         return keys
 
+    @contextmanager
+    def transaction(self) -> Iterator["Transaction"]:
+        """One transaction for the block: inserts that need the keys of earlier ones, all written or none.
+
+        Yields:
+            A :class:`Transaction`, whose ``insert(statement)`` returns the new
+            row's primary key.
+
+        Raises:
+            ModelDBConflictError: a row repeats a unique entry or refers to a
+                row that is not stored; nothing was written.
+        """
+        with self.session() as session:
+            yield Transaction(self, session)
+            with self._errors():
+                session.commit()
+
     @classmethod
     def from_config_init(cls, **kwargs: Any) -> "ModelDB":
         """Make a client from the fields of a :class:`ModelDBConfig`."""
         return cls(config=ModelDBConfig(**kwargs))
+
+
+class Transaction:
+    """The inserts of one :meth:`ModelDB.transaction`."""
+
+    def __init__(self, model_db: ModelDB, session: "Session"):
+        self._model_db = model_db
+        self._session = session
+
+    def insert(self, statement: "Insert") -> Any:
+        """Run an insert; return the new row's primary key (its first column's value)."""
+        with self._model_db._errors(statement):
+            key = self._session.execute(statement).inserted_primary_key
+        return key[0] if len(key) else None
+
+    def select(self, statement: "Select") -> list:
+        """Run a selection in the transaction; the first column of each row."""
+        with self._model_db._errors(statement):
+            return self._session.execute(statement).scalars().all()
 
 
 def _values(statement: Any) -> dict:
