@@ -217,16 +217,9 @@ class ModelDBSettings(BaseModel):
         extra = Extra.allow
 
     @root_validator(skip_on_failure=True)
-    def mysql_needs_a_server(cls, values):
-        """A MySQL/MariaDB model database needs its host, user and database."""
-        kind = values.get("type") or ("mysql" if values.get("host") else "sqlite")
-        values["type"] = kind
-        missing = [f"LUME_MODEL_DB__{name.upper()}" for name in ("host", "user", "database") if not values.get(name)]
-        if kind == "mysql" and missing:
-            raise ValueError(
-                f"model_db type 'mysql' needs {', '.join(missing)} (and __PASSWORD, __PORT); "
-                "unset LUME_MODEL_DB__TYPE and __HOST to use the embedded SQLite database"
-            )
+    def type_from_host(cls, values):
+        """Unset, the type is ``mysql`` when a host is set (LUME-services' variables), else ``sqlite``."""
+        values["type"] = values.get("type") or ("mysql" if values.get("host") else "sqlite")
         return values
 
 
@@ -238,8 +231,15 @@ def build_model_db(settings: "LUMEServicesSettings"):
 
         password = db.password.get_secret_value() if db.password is not None else ""
         connection = {k: v for k, v in db.connection.dict().items() if v is not None}
-        return ModelDB(ModelDBConfig(host=db.host, port=db.port or 3306, user=db.user, password=password,
-                                     database=db.database, connection=connection, dialect_str=db.dialect_str))
+        try:
+            # host, user and database are required here, not by the settings (which read back partial ones)
+            config = ModelDBConfig(host=db.host, port=db.port or 3306, user=db.user, password=password,
+                                   database=db.database, connection=connection, dialect_str=db.dialect_str)
+        except ValidationError as exc:
+            raise EnvironmentNotConfiguredError(
+                [name for name in env_var_names() if name.startswith("LUME_MODEL_DB")], exc
+            ) from exc
+        return ModelDB(config)
     from lume_services.services.models.db.sqlite import SQLiteModelDB
 
     return SQLiteModelDB(db.path or Path(settings.home) / "models.sqlite")

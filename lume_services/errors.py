@@ -2020,3 +2020,27 @@ class IncompleteDeploymentError(LUMEServicesError):
         self.missing = sorted(missing)
         hints = "; ".join(self.HINTS.get(name, f"give {name}=") for name in self.missing)
         super().__init__(f"cannot store the deployment: it needs {', '.join(self.missing)}; {hints}")
+
+
+class FlowAlreadyDeployedError(ModelDBError):
+    """A new deployment's flow is the flow of another deployment already.
+
+    The model database keys flows by their registered id (LUME-services'
+    schema), and an unchanged flow keeps its id when registered again, so one
+    registered flow belongs to one deployment. Nothing was written.
+
+    Args:
+        flow_name: the flow.
+        flow_id: its registered id.
+        deployment_id: the deployment it belongs to.
+    """
+
+    def __init__(self, flow_name: str, flow_id: str, deployment_id: int):
+        self.flow_name = flow_name
+        self.flow_id = flow_id
+        self.deployment_id = deployment_id
+        super().__init__(
+            f"flow {flow_name!r} (id {flow_id}) is the flow of deployment {deployment_id} already: an "
+            "unchanged flow keeps its id when registered again, and a registered flow belongs to one "
+            f"deployment; deploy a changed flow, or use deployment {deployment_id}"
+        )

@@ -87,6 +87,7 @@ FAMILIES = {
         "DeploymentNotRegisteredError",
         "ModelDBConflictError",
         "ModelDBUnreachableError",
+        "FlowAlreadyDeployedError",
     ],
 }
 MEMBERS = [(family, name) for family, names in FAMILIES.items() for name in names]

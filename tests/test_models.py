@@ -205,3 +205,12 @@ def test_a_project_is_created_once_and_loaded_by_name():
     assert Project.create("injector").metadata.description == "LCLS injector"
     with pytest.raises(ProjectNotFoundError):
         Project.load("elsewhere")
+
+
+def test_an_unchanged_flow_cannot_be_a_second_deployment_and_nothing_is_stored(model):
+    from lume_services.errors import FlowAlreadyDeployedError
+
+    first = model.store_deployment(flow=mf.surrogate_v1, project_name=mf.PROJECT, version="1")
+    with pytest.raises(FlowAlreadyDeployedError, match=f"deployment {first.deployment_id}"):
+        model.store_deployment(flow=mf.surrogate_v1, project_name=mf.PROJECT, version="2")
+    assert [d.version for d in config.context.model_db_service().get_deployments(model_id=model.model_id)] == ["1"]

@@ -50,6 +50,7 @@ def _error_exit_code(exc: BaseException) -> int:
         errors.ProjectNotFoundError,
         errors.DeploymentNotRegisteredError,
         errors.ModelDBConflictError,
+        errors.FlowAlreadyDeployedError,
         errors.ModelNotSpecifiedError,
         errors.IncompleteDeploymentError,
         errors.UnknownColumnError,

@@ -10,6 +10,7 @@ from lume_services.errors import (
     DeploymentNotFoundError,
     FlowNotInModelDBError,
     FlowOfFlowsNotFoundError,
+    FlowAlreadyDeployedError,
     ModelNotFoundError,
     ProjectNotFoundError,
 )
@@ -233,6 +234,7 @@ class ModelDBService:
         Raises:
             ModelDBConflictError: the model has this version already, or is not
                 stored; nothing was written.
+            FlowAlreadyDeployedError: the flow is another deployment's already.
         """
         values = dict(deployment)
         values["package_import_name"] = values.get("package_import_name") or ""
@@ -243,6 +245,10 @@ class ModelDBService:
             stored = set(tx.select(select(Project.project_name).where(Project.project_name.in_(projects))))
             for project_name in sorted(projects - stored):
                 tx.insert(insert(Project).values(project_name=project_name, description=project_description))
+            owner = tx.select(select(Flow.deployment_id).where(Flow.flow_id == flow["flow_id"]))
+            if owner:
+                # flow_id is the flow table's key (LUME-services' schema): one deployment per registered flow
+                raise FlowAlreadyDeployedError(flow["flow_name"], flow["flow_id"], owner[0])
             deployment_id = tx.insert(insert(Deployment).values(**values))
             ids = [f["flow_id"] for f in flows]
             known = set(tx.select(select(Flow.flow_id).where(Flow.flow_id.in_(ids))))
