@@ -386,3 +386,43 @@ def test_importing_lume_services_and_its_config_does_not_import_sqlalchemy():
             "print(','.join(m for m in ('sqlalchemy', 'pymysql', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
+
+
+# --- LUME-services' module paths and names (57027da and 8adfccc) ---------------------------
+
+ORIGINAL_NAMES = [
+    ("lume_services.services.models", ["ModelDB", "ModelDBConfig", "ModelDBService", "MySQLModelDB",
+                                       "MySQLModelDBConfig"]),
+    ("lume_services.services.models.db", ["ModelDB", "ModelDBConfig", "MySQLModelDB", "MySQLModelDBConfig",
+                                          "Flow", "Model", "Deployment", "Project", "FlowOfFlows"]),
+    ("lume_services.services.models.db.db", ["ModelDB", "ModelDBConfig", "ConnectionConfig"]),
+    ("lume_services.services.models.db.mysql", ["MySQLModelDB", "MySQLModelDBConfig", "ConnectionConfig"]),
+    ("lume_services.services.models.db.schema", ["Base", "Model", "Deployment", "Project", "Flow", "FlowOfFlows"]),
+    ("lume_services.services.models.service", ["ModelDBService"]),
+    ("lume_services.services.models.utils", ["validate_kwargs_exist"]),
+    ("lume_services.models", ["Model"]),
+    ("lume_services.models.model", ["Model", "Deployment", "Project"]),
+    ("lume_services.models.templating", []),
+    ("lume_services.errors", ["ModelNotFoundError", "DeploymentNotFoundError", "ProjectNotFoundError",
+                              "FlowNotFoundError", "FlowOfFlowsNotFoundError", "DeploymentNotRegisteredError"]),
+]
+
+
+@pytest.mark.parametrize("module, names", ORIGINAL_NAMES, ids=[m for m, _ in ORIGINAL_NAMES])
+def test_the_originals_model_db_names_import_from_its_module_paths(module, names):
+    import importlib
+
+    imported = importlib.import_module(module)
+    assert [name for name in names if not hasattr(imported, name)] == []
+
+
+def test_the_first_mysql_names_are_the_model_db_client_and_its_settings():
+    from lume_services.services.models.db.mysql import MySQLModelDB, MySQLModelDBConfig
+
+    assert issubclass(MySQLModelDB, ModelDB) and issubclass(MySQLModelDBConfig, ModelDBConfig)
+    db = MySQLModelDB.from_config_init(host="h", port=3306, user="u", password="p", database="d")
+    assert isinstance(db.config, MySQLModelDBConfig) and db.url == "mysql+pymysql://u:***@h:3306/d"
+
+
+def test_a_model_db_config_never_exports_its_password():
+    assert "password" not in ModelDBConfig(host="h", port=1, user="u", password="p", database="d").dict()
