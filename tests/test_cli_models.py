@@ -79,3 +79,17 @@ def test_running_a_model_not_stored_is_one_error_line_and_exit_2(lume_home):
 def test_a_deployment_needs_a_flow(model_id):
     result = invoke("deployments", "create", model_id, "--version", "1", "--project", "p")
     assert result.exit_code == 2 and "MODULE:FLOW or --flow-of-flows" in result.stderr
+
+
+def test_a_flow_of_flows_deployment_shows_its_composing_flows_and_mappings(model_id):
+    from lume_services.examples import register_example_flows, yaml_path
+
+    register_example_flows()
+    created = data(invoke("deployments", "create", model_id, "--flow-of-flows", yaml_path("flow_of_flows"),
+                          "--version", "fof-1", "--json"))
+
+    shown = data(invoke("deployments", "show", created["deployment_id"], "--json"))
+
+    assert shown["flow"]["flow_of_flows"] is True
+    mapped = shown["flow"]["composing_flows"]["store-text"]["mapped_parameters"]
+    assert mapped["file_rep"]["parent_flow_name"] == "save-text" and mapped["file_rep"]["map_type"] == "file"
