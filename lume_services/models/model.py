@@ -571,8 +571,6 @@ def _as_flow_model(flow: Any, project_name: str, image: Optional[str]) -> Flow:
 
 def _fingerprint(model: Flow, image: Optional[str]) -> str:
     """The digest the scheduling backend registers the flow by (the flow's code and structure)."""
-    try:
-        from lume_services.services.scheduling.fingerprint import flow_fingerprint  # issue 18.1's place
-    except ImportError:
-        from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+    from lume_services.services.scheduling.fingerprint import flow_fingerprint
+
     return flow_fingerprint(model.prefect_flow, image, list(model.labels))
