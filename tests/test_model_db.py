@@ -426,3 +426,22 @@ def test_the_first_mysql_names_are_the_model_db_client_and_its_settings():
 
 def test_a_model_db_config_never_exports_its_password():
     assert "password" not in ModelDBConfig(host="h", port=1, user="u", password="p", database="d").dict()
+
+
+def test_a_statement_s_rows_are_readable_after_its_session_closed(service, model_id, model_db):
+    from sqlalchemy import select
+
+    from lume_services.services.models.db.schema import Model as ModelRow
+
+    rows = model_db.execute(select(ModelRow.model_id, ModelRow.author)).fetchall()
+    assert [tuple(row) for row in rows] == [(model_id, "Ada")]
+
+
+def test_a_model_db_client_pickles_as_its_settings(model_db):
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(model_db))
+    assert type(copy) is type(model_db) and copy.url == model_db.url
+    ModelDBService(copy).store_project("p", "d")
+    assert ModelDBService(model_db).get_project(project_name="p").description == "d"
+    copy.dispose()

@@ -514,7 +514,10 @@ class Model(BaseModel):
             by_project.setdefault(row["project_name"], {})[row["flow_id"]] = row
         found = []
         for project_name, flows in by_project.items():
-            for document in results_db_service.find(project_name, dict(query or {})):
+            criteria = dict(query or {})
+            if len(flows) == 1 and "flow_id" not in criteria:
+                criteria["flow_id"] = next(iter(flows))  # one flow: the database's flow_id index finds them
+            for document in results_db_service.find(project_name, criteria):
                 row = flows.get(document.get("flow_id"))
                 if row is None:
                     continue  # another flow's result in the same project

@@ -87,6 +87,13 @@ class ModelDB:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r})"
 
+    def __getstate__(self):
+        # an engine belongs to one process; a copy makes its own from the settings
+        return {"config": self.config}
+
+    def __setstate__(self, state):
+        self.__init__(state["config"])
+
     # --- the engine -------------------------------------------------------------
 
     def _url(self):
@@ -195,8 +202,8 @@ class ModelDB:
         logger.debug("model db executing: %s", sql)
         with self._errors(sql), self.session() as session:
             result = session.execute(sql)
-            if result.returns_rows:
-                result = result.freeze()
+            if getattr(result, "returns_rows", True):  # a CursorResult of an insert has none
+                result = result.freeze()()  # its rows, buffered: readable after the session closed
             session.commit()
         return result
 
