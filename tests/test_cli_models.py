@@ -93,3 +93,20 @@ def test_a_flow_of_flows_deployment_shows_its_composing_flows_and_mappings(model
     assert shown["flow"]["flow_of_flows"] is True
     mapped = shown["flow"]["composing_flows"]["store-text"]["mapped_parameters"]
     assert mapped["file_rep"]["parent_flow_name"] == "save-text" and mapped["file_rep"]["map_type"] == "file"
+
+
+@pytest.mark.parametrize("first_import", ["lume_services.models", "lume_services.models.model",
+                                          "lume_services.cli.models"])
+def test_models_are_injected_whichever_module_a_fresh_process_imports_first(lume_home, first_import):
+    import os
+    import subprocess
+    import sys
+
+    code = (f"import {first_import}\n"
+            "from lume_services.models import Model\n"
+            "m = Model.create_model(author='a', laboratory='l', facility='f', beampath='b', description='d')\n"
+            "print(Model(model_id=m.model_id).metadata.author)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "LUME_HOME": str(lume_home)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "a"
