@@ -55,7 +55,7 @@ class LUMEServicesError(Exception):
         self._arguments = (args, kwargs)  # what __reduce__ builds the error again from
         return self
 
-    def __reduce__(self):  # type: ignore[override]
+    def __reduce__(self):
         args, kwargs = self._arguments
         build = functools.partial(type(self), **kwargs) if kwargs else type(self)
         return build, args, dict(self.__dict__)

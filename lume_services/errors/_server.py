@@ -228,6 +228,8 @@ class StateTooLargeError(ServerError):
         kept: why it is kept in a state (``"Prefect keeps every parameter's value in ..."``).
     """
 
+    flow_name: Optional[str]  # a task's result may be written outside a flow run's context
+
     def __init__(self, flow_name: str, what: str, size: int, limit: int, kept: str):
         self.flow_name = flow_name
         self.what = what
