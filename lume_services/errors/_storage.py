@@ -114,6 +114,8 @@ class RunHistoryCorruptError(StorageError):
         reason: what is wrong with it.
     """
 
+    store = "run_history"  # which store, as UntrustedStoreError and StoreUnusableError say theirs
+
     def __init__(self, path, reason: str):
         self.path = str(path)
         self.reason = reason
