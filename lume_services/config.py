@@ -37,9 +37,9 @@ from lume_services.services.files.service import FileService
 from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.mongodb import MongodbResultsDBConfig  # light: pymongo is lazy
 from lume_services.services.results.service import ResultsDBService
-from lume_services.services.scheduling.backends.backend import Backend
-from lume_services.services.scheduling.backends.executors import ExecutorConfig
-from lume_services.services.scheduling.backends.prefect_config import PrefectConfig
+from lume_services.services.scheduling.backend import Backend
+from lume_services.services.scheduling.backends.local.executors import ExecutorConfig
+from lume_services.services.scheduling.backends.server.prefect_config import PrefectConfig
 from lume_services.services.scheduling.service import SchedulingService
 from lume_services.storage import private_dir
 

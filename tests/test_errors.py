@@ -96,11 +96,6 @@ def test_the_original_names_are_importable_from_lume_services_errors():
     )
 
 
-def test_no_module_of_the_errors_package_is_over_600_lines():
-    lengths = {path.name: len(path.read_text().splitlines()) for path in (PACKAGE / "errors").glob("*.py")}
-    assert {name: n for name, n in lengths.items() if n > 600} == {}
-
-
 # --- families ----------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from fixtures.docker_engine import (  # noqa: F401  (pytest fixtures)
     runtime_image,
 )
 from lume_services.errors import ImageBuildError
-from lume_services.services.scheduling.backends import docker_engine as engine, flow_images
+from lume_services.services.scheduling.backends.images import engine, flow_images
 from lume_services.services.scheduling.backends.kubernetes import KubernetesBackend
 
 

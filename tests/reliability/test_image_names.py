@@ -5,7 +5,7 @@ import re
 import pytest
 
 from lume_services.flows.flow_of_flows import FlowOfFlows
-from lume_services.services.scheduling.backends.flow_images import flow_image_name
+from lume_services.services.scheduling.backends.images.flow_images import flow_image_name
 
 # Docker's reference grammar for a repository path component (lower case, separators inside)
 VALID = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")

@@ -4,7 +4,7 @@ import copy
 import hashlib
 from typing import Any, Dict, List, Optional
 
-from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+from lume_services.services.scheduling.fingerprint import flow_fingerprint
 
 
 def storage_without(storage, flow_name: str):
