@@ -40,7 +40,7 @@ honour, a missing optional package) derive from :class:`LUMEServicesError`
 directly; its docstring lists them. A member of a family may also derive from a
 more general class: ``FlowOfFlowsNotComposedError`` is a ``FlowNotLoadedError``
 as well as a ``FlowOfFlowsError``, ``MissingExtraError`` an ``ImportError``,
-``InvalidDocumentError`` a ``TypeError``.
+``InvalidDocumentError`` a ``TypeError``, ``NotARegularFileError`` an ``OSError``.
 
 These errors deliberately do not derive from ``ValueError``: pydantic 1 wraps
 ``ValueError`` raised inside validators into a generic ``ValidationError``,
@@ -66,14 +66,17 @@ from lume_services.errors._files import (
     DuplicateFilesystemError,
     FileError,
     FileHasNoObjectError,
+    FileTooLargeError,
     FilesystemNotConfiguredError,
     InvalidFileReferenceError,
     InvalidMountError,
+    NotARegularFileError,
     PathNotInMount,
     UnknownFileTypeError,
 )
 from lume_services.errors._flow_of_flows import (
     ComposingFlowNameMismatchError,
+    DeclarationTooLargeError,
     DeclarationYAMLError,
     DuplicateDeclarationKeyError,
     DuplicateFlowNameError,
@@ -166,6 +169,7 @@ __all__ = [
     # flows of flows
     "FlowOfFlowsError",
     "ComposingFlowNameMismatchError",
+    "DeclarationTooLargeError",
     "DeclarationYAMLError",
     "DuplicateDeclarationKeyError",
     "DuplicateFlowNameError",
@@ -236,9 +240,11 @@ __all__ = [
     "FileError",
     "DuplicateFilesystemError",
     "FileHasNoObjectError",
+    "FileTooLargeError",
     "FilesystemNotConfiguredError",
     "InvalidFileReferenceError",
     "InvalidMountError",
+    "NotARegularFileError",
     "PathNotInMount",
     "UnknownFileTypeError",
     # settings

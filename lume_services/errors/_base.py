@@ -9,7 +9,7 @@ from structured arguments does not take.
 """
 
 import functools
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Callable, Iterable, Optional
 
 
 def _names(names: Iterable[object]) -> str:
@@ -48,14 +48,33 @@ class LUMEServicesError(Exception):
     LUME-services' :class:`LocalBackendError` and :class:`FlowOfFlowsNotFoundError`.
     """
 
-    _arguments: Tuple[Tuple[Any, ...], Dict[str, Any]]
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "LUMEServicesError":
-        self = super().__new__(cls, *args, **kwargs)
-        self._arguments = (args, kwargs)  # what __reduce__ builds the error again from
-        return self
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            setattr(cls, "__init__", _recording_arguments(init))
 
     def __reduce__(self):
-        args, kwargs = self._arguments
+        arguments = self.__dict__.get("_arguments")
+        if arguments is None:  # a class that takes its message alone, as Exception does
+            return type(self), self.args, dict(self.__dict__)
+        args, kwargs = arguments
         build = functools.partial(type(self), **kwargs) if kwargs else type(self)
         return build, args, dict(self.__dict__)
+
+
+def _recording_arguments(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a class's ``__init__`` to keep the arguments the error is built from.
+
+    The outermost ``__init__`` records them; those it calls with other arguments
+    (``super().__init__(message)``) do not. A wrapper rather than ``__new__``: an
+    error that is also an ``OSError`` must keep ``OSError``'s own ``__new__``,
+    which reads its arguments as ``errno, strerror`` when a class defines another.
+    """
+
+    @functools.wraps(init)
+    def __init__(self: BaseException, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.setdefault("_arguments", (args, kwargs))
+        init(self, *args, **kwargs)
+
+    return __init__

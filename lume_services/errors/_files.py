@@ -12,7 +12,9 @@ class FileError(LUMEServicesError):
     (:class:`InvalidMountError`), a path leaving its mount
     (:class:`PathNotInMount`), a file type or reference that is not one
     (:class:`UnknownFileTypeError`, :class:`InvalidFileReferenceError`), nothing
-    to write (:class:`FileHasNoObjectError`)."""
+    to write (:class:`FileHasNoObjectError`), a path that is not a regular file
+    or is over its filesystem's read limit (:class:`NotARegularFileError`,
+    :class:`FileTooLargeError`, both also ``OSError``)."""
 
 
 class FilesystemNotConfiguredError(FileError):
@@ -120,4 +122,43 @@ class FileHasNoObjectError(FileError):
         super().__init__(
             f"nothing to write to {filename!r}: pass the object, file.write(obj), or set "
             "file.obj first"
+        )
+
+
+class NotARegularFileError(FileError, OSError):
+    """A file to read or write is not a regular file (a device, a FIFO, a socket, a directory).
+
+    Reading ``/dev/zero`` would never end and a FIFO would block forever, so a
+    filesystem reads and writes regular files only.
+
+    Args:
+        path: the path as given.
+        kind: what is there instead (``"a FIFO"``, ``"a directory"``, ...).
+        filesystem: the filesystem's identifier.
+    """
+
+    def __init__(self, path: str, kind: str, filesystem: str):
+        self.path, self.kind, self.filesystem = path, kind, filesystem
+        super().__init__(
+            f"{path!r} on filesystem {filesystem!r} is {kind}, not a regular file; "
+            "file references name regular files only"
+        )
+
+
+class FileTooLargeError(FileError, OSError):
+    """A file to read is larger than its filesystem's read limit.
+
+    Args:
+        path: the path as given.
+        size: its size in bytes.
+        limit: the filesystem's ``max_file_size`` in bytes.
+        filesystem: the filesystem's identifier.
+    """
+
+    def __init__(self, path: str, size: int, limit: int, filesystem: str):
+        self.path, self.size, self.limit, self.filesystem = path, size, limit, filesystem
+        super().__init__(
+            f"{path!r} on filesystem {filesystem!r} is {size:,} bytes, over its read limit of "
+            f"{limit:,} bytes; raise the limit (filesystem.max_file_size = <bytes>, or None for "
+            "no limit) if the file is what you meant to load"
         )

@@ -69,7 +69,8 @@ class InvalidFlowOfFlowsError(FlowOfFlowsError):
     :class:`UnknownDeclarationKeyError`, :class:`DuplicateDeclarationKeyError`,
     :class:`KeyNotForMapTypeError`), a part of the wrong type or value
     (:class:`MalformedDeclarationError`, :class:`InvalidDeclarationValueError`),
-    YAML that does not parse (:class:`DeclarationYAMLError`), a name breaking its
+    YAML that does not parse (:class:`DeclarationYAMLError`) or is larger or deeper
+    than any real declaration (:class:`DeclarationTooLargeError`), a name breaking its
     rule or not its Flow's (:class:`InvalidDeclarationNameError`,
     :class:`ComposingFlowNameMismatchError`), no composing flows
     (:class:`NoComposingFlowsError`), exposed parameters sharing a name
@@ -392,6 +393,31 @@ class InvalidDeclarationValueError(InvalidFlowOfFlowsError):
         where = f"mapped parameter {parameter!r} of flow {flow_name!r}" if parameter else f"flow {flow_name!r}"
         details = "; ".join(f"{loc or 'value'}: {msg}" for loc, msg in self.problems)
         super().__init__(f"{where} in the declaration has an invalid value: {details}")
+
+
+class DeclarationTooLargeError(InvalidFlowOfFlowsError):
+    """A flow-of-flows declaration is larger or deeper than any real one.
+
+    YAML aliases let a few hundred bytes stand for millions of values (an "alias
+    bomb"), and thousands of nested brackets exhaust the parser's stack; both are
+    refused while the YAML is read, before anything is built from it.
+
+    Args:
+        source: the file, or ``"<string>"`` for YAML text.
+        measure: what is over its limit (``"values, counting each alias use"``,
+            ``"levels of nesting"``, ``"characters"``).
+        limit: the limit.
+        line: the 1-based line where the limit was passed, where known.
+    """
+
+    def __init__(self, source: str, measure: str, limit: int, line: Optional[int] = None):
+        self.source, self.measure, self.limit, self.line = str(source), measure, limit, line
+        where = self.source + (f":{line}" if line is not None else "")
+        super().__init__(
+            f"{where}: the declaration has more than {limit:,} {measure}; a flow of flows "
+            "declares a few children, their parameters and mappings: check for a YAML alias "
+            "repeated inside itself or a runaway generated file"
+        )
 
 
 class FlowOfFlowsNotComposedError(FlowNotLoadedError, FlowOfFlowsError):
