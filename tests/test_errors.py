@@ -25,6 +25,7 @@ from lume_services.errors import (
     InvalidFlowOfFlowsError,
     LUMEServicesError,
     MalformedDeclarationError,
+    ModelDBError,
     MissingDeclarationKeyError,
     PythonVersionMismatchError,
     ResultsError,
@@ -199,6 +200,8 @@ def tags_of(relative: str) -> set:
         tags.add("results")
     elif parts[0] == "files" or parts[:2] == ("services", "files"):
         tags.add("files")
+    elif parts[0] == "models" or parts[:2] == ("services", "models"):
+        tags.add("models")
     elif parts[0] in _CONFIG_MODULES:
         tags.add("config")
     return tags
@@ -213,6 +216,7 @@ FAMILY_OF_PLACE = {
     "flow_of_flows_declaration": ("FlowOfFlowsError",),
     "results": ("ResultsError",),
     "files": ("FileError",),
+    "models": ("ModelDBError",),
     "config": ("ConfigurationError",),
 }
 
@@ -225,6 +229,7 @@ PLACES_OF_FAMILY = {
     "FlowOfFlowsError": {"flows"},
     "ResultsError": {"results"},
     "FileError": {"files"},
+    "ModelDBError": {"models"},
     "ConfigurationError": {"config"},
 }
 
@@ -381,8 +386,8 @@ def test_an_error_in_no_family_is_a_documented_root_level_error(cls):
 @pytest.mark.parametrize("name", RAISED)
 def test_no_error_a_user_model_raises_is_wrapped_by_pydantic(name):
     # pydantic 1 turns ValueError, TypeError and AssertionError raised in a validator into a
-    # ValidationError; the models (flows, files, results, tasks) must raise their own classes
-    models = ("flows/", "files/", "results/", "tasks/")
+    # ValidationError; the models (flows, files, results, tasks, models) must raise their own classes
+    models = ("flows/", "files/", "results/", "tasks/", "models/")
     if any(site.startswith(models) for site in SITES[name]):
         assert not issubclass(getattr(errors, name), (ValueError, TypeError, AssertionError))
 
@@ -441,6 +446,8 @@ EXAMPLES = {
     "FlowVersionArchivedError": lambda: errors.FlowVersionArchivedError("f", "p", "id1", 1, "id2", 2),
     "RunHistoryNotPrunableError": lambda: errors.RunHistoryNotPrunableError("ServerBackend", "http://s/graphql"),
     "ServerRequestError": lambda: errors.ServerRequestError("http://s/graphql", "refused", flow_id="id"),
+    "ServerReplyError": lambda: errors.ServerReplyError("http://s/graphql", "query flow", "the answer is not JSON"),
+    "FlowRegistrationError": lambda: errors.FlowRegistrationError("http://s/graphql", "f", "p", "HTTP 500", True),
     "ServerUnreachableError": lambda: errors.ServerUnreachableError("http://s/graphql", "refused", timeout=1.0),
     "StateTooLargeError": lambda: StateTooLargeError("f", "parameter 'x'", 2_000_000, 1_000_000, kept="kept"),
     "TaskResultTooLargeError": lambda: errors.TaskResultTooLargeError("f", "t", 2_000_000, 1_000_000),
@@ -477,6 +484,18 @@ EXAMPLES = {
     "UnknownFileTypeError": lambda: errors.UnknownFileTypeError("os:system", "not a File"),
     "NotARegularFileError": lambda: errors.NotARegularFileError("/dev/zero", "a character device", "local"),
     "FileTooLargeError": lambda: errors.FileTooLargeError("/data/big.h5", 2**40, 2**34, "local"),
+    "ModelDBError": lambda: errors.ModelDBError("model db"),
+    "ModelNotFoundError": lambda: errors.ModelNotFoundError({"model_id": 3}),
+    "DeploymentNotFoundError": lambda: errors.DeploymentNotFoundError({"deployment_id": 4}),
+    "ProjectNotFoundError": lambda: errors.ProjectNotFoundError({"project_name": "p"}),
+    "FlowNotInModelDBError": lambda: errors.FlowNotInModelDBError({"flow_id": "id"}),
+    "DeploymentNotRegisteredError": lambda: errors.DeploymentNotRegisteredError(3, 4, [1, 2]),
+    "ModelDBConflictError": lambda: errors.ModelDBConflictError("model", {"author": "a"}, "UNIQUE constraint failed"),
+    "ModelDBUnreachableError": lambda: errors.ModelDBUnreachableError("mysql://u:***@h/db", "refused"),
+    "UnknownColumnError": lambda: errors.UnknownColumnError("model", ["autor"], ["author"]),
+    "ModelNotSpecifiedError": lambda: errors.ModelNotSpecifiedError(["name"]),
+    "IncompleteDeploymentError": lambda: errors.IncompleteDeploymentError(["version"]),
+    "FlowAlreadyDeployedError": lambda: errors.FlowAlreadyDeployedError("f", "id", 2),
     "ConfigurationError": lambda: ConfigurationError("settings"),
     "EnvironmentNotConfiguredError": lambda: errors.EnvironmentNotConfiguredError(["LUME_BACKEND"], TypeError("bad")),
     "UnknownSettingWarning": lambda: errors.UnknownSettingWarning("LUME_BAKEND", suggestion="LUME_BACKEND"),

@@ -32,6 +32,8 @@ sites):
   document it does not take, a result not found or found more than once, a
   reference, type, attribute or key that is not there.
 * :class:`FileError`: files and the file service's filesystems.
+* :class:`ModelDBError`: the model database: a model, deployment, project or
+  flow not stored, a row clashing with a stored one or missing what it needs.
 * :class:`ConfigurationError`: the ``LUME_*`` settings.
 
 The errors of a single flow that every backend raises (a flow, task or
@@ -40,11 +42,13 @@ honour, a missing optional package) derive from :class:`LUMEServicesError`
 directly; its docstring lists them. A member of a family may also derive from a
 more general class: ``FlowOfFlowsNotComposedError`` is a ``FlowNotLoadedError``
 as well as a ``FlowOfFlowsError``, ``MissingExtraError`` an ``ImportError``,
-``InvalidDocumentError`` a ``TypeError``, ``NotARegularFileError`` an ``OSError``.
+``InvalidDocumentError`` a ``TypeError``, ``NotARegularFileError`` an ``OSError``,
+``FlowNotInModelDBError`` a ``FlowNotFoundError``, ``UnknownColumnError`` a ``ValueError``.
 
-These errors deliberately do not derive from ``ValueError``: pydantic 1 wraps
-``ValueError`` raised inside validators into a generic ``ValidationError``,
-and a flow of flows must refuse bad compositions with the specific class.
+These errors deliberately do not derive from ``ValueError`` (but
+``UnknownColumnError``, as LUME-services' was): pydantic 1 wraps ``ValueError``
+raised inside validators into a generic ``ValidationError``, and a flow of
+flows must refuse bad compositions with the specific class.
 
 This package is the one public face: every class is imported from here, and
 names ``lume_services.errors`` as its module (in tracebacks and in pickles),
@@ -102,7 +106,6 @@ from lume_services.errors._flows import (
     FlowNotFoundError,
     FlowNotLoadedError,
     FlowNotSerializableError,
-    FlowOfFlowsNotFoundError,
     GraphvizNotFoundError,
     LocalBackendError,
     MissingExtraError,
@@ -110,6 +113,21 @@ from lume_services.errors._flows import (
     ParameterNotInFlowError,
     TaskNotInFlowError,
     UnsupportedRunConfigError,
+)
+from lume_services.errors._models import (
+    DeploymentNotFoundError,
+    DeploymentNotRegisteredError,
+    FlowAlreadyDeployedError,
+    FlowNotInModelDBError,
+    FlowOfFlowsNotFoundError,
+    IncompleteDeploymentError,
+    ModelDBConflictError,
+    ModelDBError,
+    ModelDBUnreachableError,
+    ModelNotFoundError,
+    ModelNotSpecifiedError,
+    ProjectNotFoundError,
+    UnknownColumnError,
 )
 from lume_services.errors._results import (
     ImpactNotAvailableError,
@@ -141,9 +159,11 @@ from lume_services.errors._server import (
     FlowIdNotFoundError,
     FlowNotRegisteredError,
     FlowNotRegistrableError,
+    FlowRegistrationError,
     FlowVersionArchivedError,
     RunHistoryNotPrunableError,
     ServerError,
+    ServerReplyError,
     ServerRequestError,
     ServerUnreachableError,
     StateTooLargeError,
@@ -158,7 +178,6 @@ __all__ = [
     "FlowNotFoundError",
     "FlowNotLoadedError",
     "FlowNotSerializableError",
-    "FlowOfFlowsNotFoundError",
     "GraphvizNotFoundError",
     "LocalBackendError",
     "MissingExtraError",
@@ -204,8 +223,10 @@ __all__ = [
     "FlowIdNotFoundError",
     "FlowNotRegisteredError",
     "FlowNotRegistrableError",
+    "FlowRegistrationError",
     "FlowVersionArchivedError",
     "RunHistoryNotPrunableError",
+    "ServerReplyError",
     "ServerRequestError",
     "ServerUnreachableError",
     "StateTooLargeError",
@@ -247,6 +268,20 @@ __all__ = [
     "NotARegularFileError",
     "PathNotInMount",
     "UnknownFileTypeError",
+    # the model database
+    "ModelDBError",
+    "DeploymentNotFoundError",
+    "DeploymentNotRegisteredError",
+    "FlowAlreadyDeployedError",
+    "FlowNotInModelDBError",
+    "FlowOfFlowsNotFoundError",
+    "IncompleteDeploymentError",
+    "ModelDBConflictError",
+    "ModelDBUnreachableError",
+    "ModelNotFoundError",
+    "ModelNotSpecifiedError",
+    "ProjectNotFoundError",
+    "UnknownColumnError",
     # settings
     "ConfigurationError",
     "EnvironmentNotConfiguredError",

@@ -37,7 +37,7 @@ class LUMEServicesError(Exception):
     Its direct subclasses are the bases of the families,
     :class:`FlowOfFlowsError`, :class:`RunError`, :class:`ServerError`,
     :class:`DockerError`, :class:`StorageError`, :class:`ResultsError`,
-    :class:`FileError` and :class:`ConfigurationError`, and the root-level
+    :class:`FileError`, :class:`ModelDBError` and :class:`ConfigurationError`, and the root-level
     errors, which belong to no family because any backend raises them about a
     flow itself, its tasks and parameters, or what it needs installed:
     :class:`FlowNotFoundError`, :class:`FlowNotSerializableError`,
@@ -45,7 +45,7 @@ class LUMEServicesError(Exception):
     :class:`ParameterNotInFlowError`, :class:`MissingParameterError`,
     :class:`UnsupportedRunConfigError`, :class:`ExecutorNotAvailableError`,
     :class:`MissingExtraError`, :class:`GraphvizNotFoundError`, and
-    LUME-services' :class:`LocalBackendError` and :class:`FlowOfFlowsNotFoundError`.
+    LUME-services' :class:`LocalBackendError`.
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

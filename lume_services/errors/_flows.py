@@ -17,6 +17,8 @@ from lume_services.errors._base import LUMEServicesError, _alternatives, _names
 class FlowNotFoundError(LUMEServicesError):
     """No flow with this name is registered in the project.
 
+    The base of :class:`FlowNotInModelDBError`, a flow not stored in the model database.
+
     Args:
         flow_name: the name looked up.
         project_name: the project searched.
@@ -235,18 +237,3 @@ class LocalBackendError(LUMEServicesError):
             f"the local backend cannot do {operation}; configure a server backend "
             "(LUME_BACKEND=server, docker or kubernetes)"
         )
-
-
-class FlowOfFlowsNotFoundError(LUMEServicesError):
-    """No flow of flows matches a query (LUME-services' name, from its model database).
-
-    Kept for code that raises or catches it; this package finds flows of
-    flows by name on a backend and raises :class:`FlowNotFoundError` there.
-
-    Args:
-        query: the query that matched nothing.
-    """
-
-    def __init__(self, query: dict):
-        self.query = query
-        super().__init__(f"no flow of flows matches {query!r}")

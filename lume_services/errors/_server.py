@@ -10,7 +10,9 @@ class ServerError(LUMEServicesError):
     """Base class of the errors only a Prefect Server backend (``server``,
     ``docker``, ``kubernetes``) raises: the server does not answer
     (:class:`ServerUnreachableError`) or refuses a request
-    (:class:`ServerRequestError`); a flow is not registered there
+    (:class:`ServerRequestError`) or answers malformed (:class:`ServerReplyError`);
+    registering a flow failed part of the way (:class:`FlowRegistrationError`);
+    a flow is not registered there
     (:class:`FlowNotRegisteredError`, :class:`FlowIdNotFoundError`), cannot be
     registered again as loaded (:class:`FlowNotRegistrableError`), or is in a
     version the server no longer runs (:class:`FlowVersionArchivedError`,
@@ -61,6 +63,62 @@ class ServerRequestError(ServerError):
         self.flow_id = flow_id
         what = f"a run of flow id {flow_id}" if flow_id else "a request"
         super().__init__(f"the Prefect Server at {url} refused {what}: {error}")
+
+
+class ServerReplyError(ServerError):
+    """The Prefect Server's answer to a request is not the answer asked for.
+
+    Not JSON (a proxy's error page), JSON without the fields requested, or a
+    field of the wrong shape: the server, or something in front of it, is not a
+    Prefect 1 Server answering normally.
+
+    Args:
+        url: the server's GraphQL endpoint.
+        request: what was asked (``"register flow 'adder'"``, ``"query flow"``).
+        problem: what is wrong with the answer.
+    """
+
+    def __init__(self, url: str, request: str, problem: str):
+        self.url, self.request, self.problem = url, request, problem
+        super().__init__(
+            f"the Prefect Server at {url} gave a malformed answer to {request}: {problem}; check that "
+            "the URL points at a Prefect 1 Server's GraphQL endpoint (apollo, port 4200, path /graphql) "
+            "and nothing in between rewrites its answers"
+        )
+
+
+class FlowRegistrationError(ServerError):
+    """Registering a flow on a Prefect Server failed part of the way.
+
+    Prefect registers a flow in steps (the flow, then its tasks, then its edges).
+    A version left without its tasks or edges looks registered but every run of
+    it fails, and registering again would find it "unchanged"; so it is deleted
+    when the registration fails, and a later registration repairs one that
+    could not be deleted then.
+
+    Args:
+        url: the server's GraphQL endpoint.
+        flow_name: the flow.
+        project_name: its project.
+        cause: what failed.
+        removed: whether an incomplete version was found and deleted (``None``:
+            none was left).
+    """
+
+    def __init__(self, url: str, flow_name: str, project_name: str, cause: object, removed: Optional[bool]):
+        self.url, self.flow_name, self.project_name = url, flow_name, project_name
+        self.cause, self.removed = cause, removed
+        if removed is None:
+            left = "no version of it was left registered"
+        elif removed:
+            left = "the incomplete version was deleted"
+        else:
+            left = ("an incomplete version may be left on the server (it could not be deleted); "
+                    "registering again repairs it")
+        super().__init__(
+            f"registering flow {flow_name!r} in project {project_name!r} on the Prefect Server at {url} "
+            f"failed: {cause}; {left}; register again once the server answers normally"
+        )
 
 
 class FlowNotRegisteredError(FlowNotLoadedError, ServerError):

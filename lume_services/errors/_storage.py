@@ -5,7 +5,7 @@ from lume_services.errors._base import LUMEServicesError
 
 class StorageError(LUMEServicesError):
     """Base class of the errors of the embedded stores under ``LUME_HOME`` (the flow
-    registry, the SQLite results database, the local run history): a store is not
+    registry, the SQLite results and model databases, the local run history): a store is not
     trusted (:class:`UntrustedStoreError`), cannot be read or written
     (:class:`StoreUnusableError`), or its file is not what it should be
     (:class:`RunHistoryCorruptError`).
@@ -21,6 +21,10 @@ _STORES = {
     "results_db": (
         "the results database",
         "LUME_RESULTS_DB__PATH (default <LUME_HOME>/results.sqlite)",
+    ),
+    "model_db": (
+        "the model database",
+        "LUME_MODEL_DB__PATH (default <LUME_HOME>/models.sqlite)",
     ),
 }
 
@@ -41,7 +45,7 @@ class UntrustedStoreError(StorageError):
     may write to them.
 
     Args:
-        store: ``registry``, ``results_db`` or ``home``.
+        store: ``registry``, ``results_db``, ``model_db`` or ``home``.
         path: the file or folder refused.
         problem: ``other_owner``, ``group_writable`` or ``world_writable``.
         owner_uid: the uid that owns it.
@@ -85,7 +89,7 @@ class StoreUnusableError(StorageError):
     original error is the ``__cause__``.
 
     Args:
-        store: ``registry``, ``results_db`` or ``home``.
+        store: ``registry``, ``results_db``, ``model_db`` or ``home``.
         path: the file or folder.
         cause: one of ``disk_full``, ``read_only``, ``permission``, ``not_a_database``,
             ``is_a_directory``, ``not_a_directory``, ``cannot_open``, ``io_error``.
