@@ -1060,9 +1060,10 @@ class ResultKeyError(LUMEServicesError):
 
 
 class StorageError(LUMEServicesError):
-    """Base class of the errors of the embedded stores under ``LUME_HOME``: the flow
-    registry and the SQLite results database (:class:`UntrustedStoreError`,
-    :class:`StoreUnusableError`)."""
+    """Base class of the errors of the stores lume-services keeps: the flow registry, the
+    SQLite results database, the run history, a server backend's flow files and task
+    results (:class:`UntrustedStoreError`, :class:`StoreUnusableError`,
+    :class:`RunHistoryCorruptError`, :class:`StoredRecordDamagedError`)."""
 
 
 # The embedded stores, and the settings that say where each one is.
@@ -1072,6 +1073,16 @@ _STORES = {
     "results_db": (
         "the results database",
         "LUME_RESULTS_DB__PATH (default <LUME_HOME>/results.sqlite)",
+    ),
+    "run_history": ("the run history", "LUME_RUN_HISTORY__PATH (default <LUME_HOME>/runs.sqlite)"),
+    "flow_storage": (
+        "the server backend's flow storage",
+        "LUME_PREFECT__AGENT__STORAGE_DIR (flows are kept in <storage_dir>/flows)",
+    ),
+    "task_results": (
+        "the task results folder",
+        "LUME_PREFECT__AGENT__STORAGE_DIR (results are kept in <storage_dir>/results; "
+        "on the docker backend, its results_dir)",
     ),
 }
 
@@ -1091,7 +1102,8 @@ class UntrustedStoreError(StorageError):
     may write to them.
 
     Args:
-        store: ``registry``, ``results_db`` or ``home``.
+        store: ``registry``, ``results_db``, ``run_history``, ``flow_storage``,
+            ``task_results`` or ``home``.
         path: the file or folder refused.
         problem: ``other_owner``, ``group_writable`` or ``world_writable``.
         owner_uid: the uid that owns it.
@@ -1120,7 +1132,8 @@ _UNUSABLE = {
     "disk_full": ("the disk is full", "free space on it, or point {variable} at another disk"),
     "read_only": ("it is read-only (a read-only filesystem or file)", "make it writable, or point {variable} at a writable place"),
     "permission": ("this user may not write there", "fix its permissions, or point {variable} at a place of your own"),
-    "not_a_database": ("the file is not an SQLite database (or is corrupt)", "move it away (a new one is made), or point {variable} at the right file"),
+    "not_a_database": ("the file is not an SQLite database", "move it aside (a new one is made there), or point {variable} at the right file"),
+    "damaged": ("SQLite reports the file damaged", "keep it: copy it aside and try sqlite3's .recover on the copy, or point {variable} at another file"),
     "is_a_directory": ("it is a folder, where a file belongs", "point {variable} at a file name, not a folder"),
     "not_a_directory": ("a part of the path is a file, where a folder belongs", "point {variable} at a folder (or a file inside one)"),
     "cannot_open": ("it cannot be created or opened", "check that its folder exists and is writable, or point {variable} elsewhere"),
@@ -1135,10 +1148,11 @@ class StoreUnusableError(StorageError):
     original error is the ``__cause__``.
 
     Args:
-        store: ``registry``, ``results_db`` or ``home``.
+        store: ``registry``, ``results_db``, ``run_history``, ``flow_storage``,
+            ``task_results`` or ``home``.
         path: the file or folder.
         cause: one of ``disk_full``, ``read_only``, ``permission``, ``not_a_database``,
-            ``is_a_directory``, ``not_a_directory``, ``cannot_open``, ``io_error``.
+            ``damaged``, ``is_a_directory``, ``not_a_directory``, ``cannot_open``, ``io_error``.
         error: the original error's text.
     """
 
@@ -1671,8 +1685,8 @@ class InvalidRunFilterError(LUMEServicesError):
         super().__init__(f"run filter {name}={value!r} is not valid; expected {expected}")
 
 
-class RunHistoryCorruptError(LUMEServicesError):
-    """The run history file is corrupt, or is not a lume-services run history.
+class RunHistoryCorruptError(StorageError):
+    """The run history file is not a lume-services run history (another application's, or a newer schema).
 
     Args:
         path: the file.
@@ -1684,7 +1698,7 @@ class RunHistoryCorruptError(LUMEServicesError):
         self.reason = reason
         super().__init__(
             f"the run history at {self.path} cannot be read: {reason}; move the file aside "
-            "(or delete it) and lume-services starts a new history there, or point "
+            "(keep it) and lume-services starts a new history there, or point "
             "LUME_RUN_HISTORY__PATH at another file"
         )
 
@@ -1813,3 +1827,45 @@ class FlowOfFlowsNotFoundError(LUMEServicesError):
     def __init__(self, query: dict):
         self.query = query
         super().__init__(f"no flow of flows matches {query!r}")
+
+
+# === issue 18.4 / 19: one store kit (added by i18-stores; belongs with the storage family) ===
+
+
+class StoredRecordDamagedError(StorageError):
+    """A record of a store cannot be read back: its bytes are damaged; the file and its other records are intact.
+
+    Args:
+        store: ``registry``, ``run_history``, ``flow_storage`` or ``task_results``.
+        path: the store's file.
+        flow_name: the flow the record is of.
+        error: the error reading it gave.
+        project_name: the flow's project, where known.
+        version: the flow's version (a registry record).
+        run_id: the run (a run history record).
+    """
+
+    def __init__(self, store: str, path, flow_name: Optional[str], error: object = None,
+                 project_name: Optional[str] = None, version: Optional[int] = None,
+                 run_id: Optional[str] = None):
+        self.store = store
+        self.path = str(path)
+        self.flow_name = flow_name
+        self.error = error
+        self.project_name = project_name
+        self.version = version
+        self.run_id = run_id
+        what = _STORES[store][0]
+        record = f"flow {flow_name!r}" if flow_name is not None else "a record"
+        if version is not None:
+            record += f" version {version}"
+        if project_name is not None:
+            record += f" of project {project_name!r}"
+        if run_id is not None:
+            record = f"run {run_id!r} of {record}"
+        original = f" ({error})" if error else ""
+        again = "register the flow again" if store in ("registry", "flow_storage") else "run it again"
+        super().__init__(
+            f"{record} in {what} at {self.path} cannot be read: it is damaged{original}; "
+            f"the file's other records are intact, so keep the file: {again}, or restore the file from a backup"
+        )
