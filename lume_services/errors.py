@@ -1074,7 +1074,7 @@ _STORES = {
         "the results database",
         "LUME_RESULTS_DB__PATH (default <LUME_HOME>/results.sqlite)",
     ),
-    "run_history": ("the run history", "LUME_RUN_HISTORY__PATH (default <LUME_HOME>/runs.sqlite)"),
+    "run_history": ("the run history", "LUME_RUN_HISTORY__PATH (default <LUME_HOME>/history/runs.sqlite)"),
     "flow_storage": (
         "the server backend's flow storage",
         "LUME_PREFECT__AGENT__STORAGE_DIR (flows are kept in <storage_dir>/flows)",
