@@ -41,7 +41,17 @@ def _names(names: Iterable[object]) -> str:
 
 
 class LUMEServicesError(Exception):
-    """Base class of every error raised by lume-services."""
+    """Base class of every error raised by lume-services.
+
+    Its message is shown with secrets masked (:func:`lume_services.masking.mask_message`):
+    a credential inside a URI or a ``password=...`` pair never reaches a terminal or a log
+    through an error, whatever fact it came with.
+    """
+
+    def __str__(self) -> str:
+        from lume_services.masking import mask_message
+
+        return mask_message(super().__str__())
 
 
 # --- families ----------------------------------------------------------------

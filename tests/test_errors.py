@@ -77,6 +77,8 @@ FAMILIES = {
     StorageError: [
         "UntrustedStoreError",
         "StoreUnusableError",
+        "RunHistoryCorruptError",
+        "StoredRecordDamagedError",
     ],
 }
 MEMBERS = [(family, name) for family, names in FAMILIES.items() for name in names]
