@@ -42,8 +42,9 @@ _SECRET_NAME = re.compile(
 # scheme://user:password@host -> the password; scheme://token@host -> the token
 _URI_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/\s]*)(?::(?P<password>[^@/\s]*))?@")
 
-# NAME=value or NAME:value (no space after the separator), as in query strings and option lists
-_PAIR = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?P<sep>=|:(?!//))(?P<value>[^\s,;&'\"}\])]+)")
+# NAME= or NAME: (not ://), then a value with no space, as in query strings and option lists
+_NAME_SEP = re.compile(r"(?<![A-Za-z0-9_.-])(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?P<sep>=|:(?!//))")
+_VALUE = re.compile(r"[^\s,;&'\"}\])]+")
 
 # "name": "value" or 'name': 'value' (JSON, or a dict's repr inside a message)
 _QUOTED_PAIR = re.compile(r"""(?P<q>["'])(?P<name>[^"']+)(?P=q)(?P<sep>\s*:\s*)(?P<vq>["'])(?P<value>(?:\\.|(?!(?P=vq)).)*)(?P=vq)""")
@@ -77,11 +78,6 @@ def mask_message(text: str) -> str:
     """
     text = mask_uri(text)
 
-    def pair(match: "re.Match[str]") -> str:
-        if not is_secret_key(match.group("name")) or match.group("value") == MASK:
-            return match.group(0)
-        return f"{match.group('name')}{match.group('sep')}{MASK}"
-
     def quoted(match: "re.Match[str]") -> str:
         if not is_secret_key(match.group("name")) or not match.group("value"):
             return match.group(0)
@@ -89,7 +85,21 @@ def mask_message(text: str) -> str:
         return f"{q}{match.group('name')}{q}{match.group('sep')}{vq}{MASK}{vq}"
 
     text = _QUOTED_PAIR.sub(quoted, text)
-    return _PAIR.sub(pair, text)
+    return _mask_pairs(text)
+
+
+def _mask_pairs(text: str) -> str:
+    """``NAME=value`` / ``NAME:value`` with NAME secret: the value masked (a value may hold further pairs)."""
+    parts, pos = [], 0
+    for match in _NAME_SEP.finditer(text):
+        if match.start() < pos or not is_secret_key(match.group("name")):
+            continue
+        value = _VALUE.match(text, match.end())
+        if value is None or value.group(0) == MASK:
+            continue
+        parts += [text[pos:match.end()], MASK]
+        pos = value.end()
+    return "".join(parts) + text[pos:]
 
 
 def mask(value: Any, key: object = None, secret_keys: Iterable[str] = ()) -> Any:
@@ -165,6 +175,8 @@ class MaskingFilter(logging.Filter):
         masked = mask_message(message)
         if masked != message:
             record.msg, record.args = masked, ()
+        if record.exc_info and not record.exc_text:  # the traceback a formatter appends: masked too
+            record.exc_text = mask_message(logging.Formatter().formatException(record.exc_info))
         return True
 
 
