@@ -202,6 +202,10 @@ class LocalBackend(Backend):
             runner_kwargs.setdefault("flow_run_id", recorder.run_id)
             handlers = runner_kwargs.get("task_runner_state_handlers") or []
             runner_kwargs["task_runner_state_handlers"] = [recorder.timer, *handlers]
+        if flow_id is not None:
+            # Prefect sets prefect.context.flow_id to the flow's *name* in local runs; results
+            # stored in the run record the registered id from here, as on a server
+            runner_kwargs["context"] = {"lume_flow_id": flow_id, **(runner_kwargs.get("context") or {})}
         def run(**kwargs):
             prefect_executor = executor.build(flow=flow, clusters=self.clusters)
             if task_events is not None:
