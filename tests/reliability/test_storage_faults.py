@@ -170,3 +170,15 @@ def test_an_intact_store_is_never_called_damaged_by_sqlites_not_a_database(tmp_p
         with storage_errors("run_history", path):
             raise sqlite3.DatabaseError("file is not a database")
     assert info.value.cause == "damaged" and "keep it" in str(info.value)
+
+
+def test_a_registry_row_with_damaged_metadata_names_the_flow_when_listed(lume_home):
+    backend = LocalBackend(home=lume_home)
+    backend.register_flow(ft.doubler, "p")
+    with sqlite3.connect(lume_home / "registry.sqlite") as conn:
+        conn.execute("UPDATE flows SET metadata = '{\"flow_id\": '")
+
+    with pytest.raises(StoredRecordDamagedError) as info:
+        LocalBackend(home=lume_home).list_flows()
+
+    assert (info.value.flow_name, info.value.version) == ("doubler", 1)

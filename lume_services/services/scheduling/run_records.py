@@ -8,7 +8,6 @@ The local backend writes these records into its embedded store
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional, Tuple, Union

@@ -147,7 +147,7 @@ class LocalFlowRegistry:
     def list_flows(self, project_name: Optional[str] = None) -> List[dict]:
         """Return the metadata of the latest version of every flow (of one project, if given)."""
         query = (
-            "SELECT metadata FROM flows f WHERE version = (SELECT MAX(version) FROM flows g"
+            "SELECT metadata, name, project, version FROM flows f WHERE version = (SELECT MAX(version) FROM flows g"
             " WHERE g.project = f.project AND g.name = f.name)"
         )
         args: tuple = ()
@@ -155,7 +155,7 @@ class LocalFlowRegistry:
             query += " AND project = ?"
             args = (project_name,)
         rows = self._connect().execute(query + " ORDER BY project, name", args)
-        return [json.loads(r[0]) for r in rows]
+        return [self._metadata(*r) for r in rows]
 
     @_storage_errors
     def flow_names(self, project_name: str) -> List[str]:
@@ -169,12 +169,23 @@ class LocalFlowRegistry:
     def metadata(self, flow_name: str, project_name: str) -> dict:
         """Return the metadata of the latest version of a flow."""
         row = self._connect().execute(
-            "SELECT metadata FROM flows WHERE project = ? AND name = ? ORDER BY version DESC LIMIT 1",
+            "SELECT metadata, name, project, version FROM flows WHERE project = ? AND name = ?"
+            " ORDER BY version DESC LIMIT 1",
             (project_name, flow_name),
         ).fetchone()
         if row is None:
             raise FlowNotFoundError(flow_name, project_name, self.flow_names(project_name))
-        return json.loads(row[0])
+        return self._metadata(*row)
+
+    def _metadata(self, text: str, flow_name: str, project_name: str, version: int) -> dict:
+        """A row's metadata; a row that does not decode is a StoredRecordDamagedError naming the flow."""
+        try:
+            return json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise StoredRecordDamagedError(
+                store="registry", path=self.path, flow_name=flow_name, error=f"{type(exc).__name__}: {exc}",
+                project_name=project_name, version=version,
+            ) from exc
 
     def describe(self, flow_id: str) -> Optional[dict]:
         """``{"project_name", "version"}`` of the registered flow ``flow_id``, or ``None``."""
