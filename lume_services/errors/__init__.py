@@ -169,7 +169,13 @@ from lume_services.errors._server import (
     StateTooLargeError,
     TaskResultTooLargeError,
 )
-from lume_services.errors._storage import RunHistoryCorruptError, StorageError, StoreUnusableError, UntrustedStoreError
+from lume_services.errors._storage import (
+    RunHistoryCorruptError,
+    StorageError,
+    StoredRecordDamagedError,
+    StoreUnusableError,
+    UntrustedStoreError,
+)
 
 __all__ = [
     # the root, and the root-level errors
@@ -243,6 +249,7 @@ __all__ = [
     "StorageError",
     "RunHistoryCorruptError",
     "StoreUnusableError",
+    "StoredRecordDamagedError",
     "UntrustedStoreError",
     # results
     "ResultsError",
