@@ -15,7 +15,7 @@ from lume_services.errors import (
     TaskNotInFlowError,
     UnknownMapTypeError,
 )
-from lume_services.flows.flow import Flow, RawMappedParameter
+from lume_services.flows.flow import DBMappedParameter, Flow, RawMappedParameter
 from lume_services.errors import InvalidFlowOfFlowsError
 from lume_services.flows.flow_of_flows import ChildProgress, FlowOfFlows
 from lume_services.services.scheduling.backends import ExecutorConfig, LocalRunConfig
@@ -270,6 +270,12 @@ def test_a_db_mapping_without_attribute_is_refused(registered):
     mapping = {**raw("doubler", "double"), "map_type": "db"}
     with pytest.raises(MissingDBAttributeError, match="flow 'adder' maps parameter 'a' with map_type 'db' but gives no 'attribute'"):
         make([{"name": "doubler"}, {"name": "adder", "mapped_parameters": {"a": mapping}}])
+
+
+def test_a_db_mapping_with_an_empty_attribute_is_refused_as_one_without(registered):
+    empty = DBMappedParameter(parent_flow_name="doubler", parent_task_name="double", attribute="")
+    with pytest.raises(MissingDBAttributeError, match="flow 'adder' maps parameter 'a' with map_type 'db'"):
+        make([{"name": "doubler"}, {"name": "adder", "mapped_parameters": {"a": empty}}])
 
 
 def test_duplicate_child_names_are_refused(registered):
