@@ -19,7 +19,8 @@ from lume_services.errors import (
     TaskNotInFlowError,
     UnsupportedRunConfigError,
 )
-from lume_services.services.scheduling.backend import Backend, check_parameters, slug_order
+from lume_services.services.scheduling.backend import Backend, check_parameters
+from lume_services.services.scheduling.task_order import slug_order
 from lume_services.services.scheduling.fingerprint import flow_fingerprint
 from lume_services.services.scheduling.run_records import ChildRun, RunRecord, TaskRun, recorded_result
 

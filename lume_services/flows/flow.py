@@ -18,7 +18,8 @@ from lume_services.flows._mapping import (  # noqa: F401 (their API home is this
     RawMappedParameter,
     parse_mapping,
 )
-from lume_services.services.scheduling.backend import DEFAULT_LABELS, RunConfig, slug_order
+from lume_services.services.scheduling.backend import DEFAULT_LABELS, RunConfig
+from lume_services.services.scheduling.task_order import slug_order
 from lume_services.services.scheduling.run_options import FlowRunConfig  # noqa: F401 (API home)
 from lume_services.services.scheduling.run_records import RunRecord
 from lume_services.services.scheduling.service import SchedulingService

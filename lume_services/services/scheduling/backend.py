@@ -7,7 +7,6 @@ composers use is declared here (abstract, or with a default that is right for
 every backend), and reached only through ``SchedulingService``.
 """
 
-import re
 from abc import ABC, abstractmethod
 from typing import Any, Dict, List, Literal, Optional
 
@@ -18,23 +17,11 @@ from lume_services.services.scheduling.run_options import (  # noqa: F401 (RunCo
     RunOptions,
     run_options,
 )
+from lume_services.services.scheduling.task_order import slug_order, tasks_in_slug_order  # noqa: F401 (their old home)
 from lume_services.services.scheduling.waiting import Deadline, as_timedelta
-
-_SLUG_NUMBER = re.compile(r"^(.*)-(\d+)$")
 
 #: the project of flows registered or loaded without one
 DEFAULT_PROJECT = "default"
-
-
-def slug_order(slug: str):
-    """Sort key for task slugs: ``inc-2`` before ``inc-10`` (Prefect numbers tasks by name)."""
-    match = _SLUG_NUMBER.match(slug)
-    return (match.group(1), int(match.group(2))) if match else (slug, 0)
-
-
-def tasks_in_slug_order(flow) -> list:
-    """The flow's tasks in a stable order: by slug, numbered tasks in numeric order."""
-    return sorted(flow.tasks, key=lambda t: slug_order(flow.slugs[t]))
 
 
 def check_task_name(flow, task_name: Optional[str]) -> None:

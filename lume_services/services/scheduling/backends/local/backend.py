@@ -12,7 +12,6 @@ from lume_services.errors import (
     EmptyResultError,
     FlowFailedError,
     FlowRunTimeoutError,
-    TaskNotInFlowError,
     UnsupportedRunConfigError,
 )
 from lume_services.services.scheduling.backend import (
@@ -22,7 +21,6 @@ from lume_services.services.scheduling.backend import (
     RunConfig,
     check_parameters,
     check_task_name,
-    tasks_in_slug_order,
 )
 from lume_services.services.scheduling.backends.local.executors import ExecutorConfig, TemporaryClusters
 from lume_services.services.scheduling.backends.local.registry import LocalFlowRegistry
@@ -31,6 +29,8 @@ from lume_services.services.scheduling.backends.local.run_recorder import RunRec
 from lume_services.services.scheduling.run_records import MAX_RESULT_BYTES, recorded_result
 from lume_services.services.scheduling.run_options import run_options
 from lume_services.services.scheduling.task_events import observed
+from lume_services.services.scheduling.task_order import tasks_in_slug_order
+from lume_services.services.scheduling.task_results import results_by_task
 from lume_services.services.scheduling.waiting import as_timedelta
 
 
@@ -321,20 +321,12 @@ class LocalBackend(Backend):
     def collect_results(self, finished, flow, task_name: Optional[str]):
         """The named task's result from a finished run, or all results by task name."""
         task_states = finished.result if isinstance(finished.result, dict) else {}
-        grouped: Dict[str, list] = {}
-        for task in tasks_in_slug_order(flow):
-            if task_name is None or task.name == task_name:
-                grouped.setdefault(task.name, []).append(task)
-        if task_name is not None:
-            if task_name not in grouped:
-                raise TaskNotInFlowError(flow.name, task_name, {t.name for t in flow.tasks})
-            values = [_task_value(flow.name, t, task_states.get(t)) for t in grouped[task_name]]
-            return values[0] if len(values) == 1 else values
-        results = {}
-        for name, tasks in grouped.items():
-            values = [None if task_states.get(t) is None else task_states[t].result for t in tasks]
-            results[name] = values[0] if len(values) == 1 else values
-        return results
+        return results_by_task(
+            flow.name,
+            ((task.name, task) for task in tasks_in_slug_order(flow)),
+            task_name,
+            lambda _, task: _task_value(flow.name, task, task_states.get(task)),
+        )
 
     def results_by_slug(self, finished, flow) -> Dict[str, Any]:
         """``{task slug: result}`` of the successful tasks of a finished run."""

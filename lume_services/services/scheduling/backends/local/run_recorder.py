@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
-from lume_services.services.scheduling.backend import tasks_in_slug_order
+from lume_services.services.scheduling.task_order import tasks_in_slug_order
 from lume_services.services.scheduling.backends.local.run_history import RunHistory
 from lume_services.services.scheduling.run_records import (
     MAX_RESULT_BYTES,

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
 from lume_services.errors import EmptyResultError, RunNotFoundError, RunResultNotRecordedError, TaskNotInFlowError
-from lume_services.services.scheduling.backend import slug_order
+from lume_services.services.scheduling.task_order import slug_order
 from lume_services.services.scheduling.run_records import (
     ChildRun,
     RunQuery,
