@@ -89,6 +89,7 @@ def text_of_size(n):
 
 @task
 def sleep_for(seconds):
+    # a run that really takes time, to be observed while it runs (allowed in tests/test_no_sleeps.py)
     time.sleep(seconds)
     return seconds
 

@@ -14,7 +14,6 @@ from lume_services.errors import FlowFailedError
 from lume_services.flows._child_runs import WaitForChildRun
 from lume_services.flows._names import db_loader, exposed_parameter_name
 from lume_services.services.scheduling.run_options import run_options
-from lume_services.services.scheduling.waiting import Deadline
 
 #: the slug prefix of the task that creates a child's flow run
 CREATE_RUN_PREFIX = "create-run:"
@@ -113,7 +112,7 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     options = run_options(parameters, run_config)
     composed = flow_of_flows.prefect_flow
     parent_run = service.start_run(options, flow=composed, flow_id=flow_of_flows.flow_id, **kwargs)
-    deadline = Deadline(service.time_limit(timeout))
+    deadline = service.deadline(timeout)
     waited_for = f"flow of flows {flow_of_flows.name!r}"
 
     def wait(handle, flow_name):
