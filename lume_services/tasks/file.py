@@ -8,7 +8,7 @@ the packaged :data:`load_file` task. Downstream loading must use the packaged
 
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Type, Union, cast
 
 from prefect import Task
 from prefect.engine.results import PrefectResult
@@ -137,7 +137,9 @@ class LoadFile(Task):
             FilesystemNotConfiguredError: its filesystem is not configured here.
             FileNotFoundError: the file does not exist.
         """
-        return file_from_reference(file_rep).load_file(**given_services(file_service=file_service))
+        # no reference at all is refused there, as any value that is not one
+        reference = cast(Union[Dict[str, str], str], file_rep)
+        return file_from_reference(reference).load_file(**given_services(file_service=file_service))
 
 
 #: The packaged task that loads a file from its reference (call it in a flow:
