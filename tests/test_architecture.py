@@ -236,7 +236,8 @@ def upward_imports(graph: Dict[str, Dict[str, Import]], lower, upper) -> List[st
     ]
 
 
-USER_MODELS = ["lume_services.flows", "lume_services.files", "lume_services.results", "lume_services.tasks"]
+USER_MODELS = ["lume_services.flows", "lume_services.files", "lume_services.results", "lume_services.tasks",
+               "lume_services.models"]
 CLI = ["lume_services.cli"]
 
 

@@ -20,6 +20,7 @@ from lume_services.errors import (
     InvalidFlowOfFlowsError,
     LUMEServicesError,
     MalformedDeclarationError,
+    ModelDBError,
     MissingDeclarationKeyError,
     PythonVersionMismatchError,
     ServerError,
@@ -57,6 +58,7 @@ FAMILIES = {
         "DuplicateFlowNameError",
         "FlowCycleError",
         "FlowOfFlowsNotComposedError",
+        "DeclarationTooLargeError",
     ],
     ServerError: [
         "ServerUnreachableError",
@@ -65,6 +67,8 @@ FAMILIES = {
         "FlowNotRegisteredError",
         "FlowIdNotFoundError",
         "FlowNotRegistrableError",
+        "ServerReplyError",
+        "FlowRegistrationError",
     ],
     DockerError: [
         "DockerEngineUnavailableError",
@@ -77,6 +81,16 @@ FAMILIES = {
     StorageError: [
         "UntrustedStoreError",
         "StoreUnusableError",
+    ],
+    ModelDBError: [
+        "ModelNotFoundError",
+        "DeploymentNotFoundError",
+        "ProjectNotFoundError",
+        "FlowNotInModelDBError",
+        "DeploymentNotRegisteredError",
+        "ModelDBConflictError",
+        "ModelDBUnreachableError",
+        "FlowAlreadyDeployedError",
     ],
 }
 MEMBERS = [(family, name) for family, names in FAMILIES.items() for name in names]
