@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from lume_services.errors import FlowNotFoundError, FlowNotSerializableError, StoredRecordDamagedError
-from lume_services.services.scheduling.backend import tasks_in_slug_order
+from lume_services.services.scheduling.task_order import tasks_in_slug_order
 from lume_services.services.scheduling.fingerprint import flow_fingerprint
 from lume_services.storage import BUSY_TIMEOUT, check_trusted, guarded_by_storage_errors, open_sqlite, rollback
 from lume_services.services.scheduling.task_order import validate_flow
