@@ -405,6 +405,7 @@ EXAMPLES = {
     "FlowNotLoadedError": lambda: FlowNotLoadedError("no flow"),
     "FlowNotSerializableError": lambda: errors.FlowNotSerializableError("f", TypeError("cannot pickle lock")),
     "FlowOfFlowsNotFoundError": lambda: errors.FlowOfFlowsNotFoundError({"name": "fof"}),
+    "AmbiguousParentTaskError": lambda: errors.AmbiguousParentTaskError("doubler", "x", "loop", "emit", ["emit-1", "emit-2"]),
     "StoredRecordDamagedError": lambda: errors.StoredRecordDamagedError(
         "registry", "/home/me/.lume/registry.sqlite", "adder", "UnpicklingError: invalid load key", "demo", 2),
     "GraphvizNotFoundError": lambda: errors.GraphvizNotFoundError(format="png"),

@@ -294,7 +294,7 @@ def test_a_cycle_is_refused_naming_its_flows(registered):
         make(
             [
                 {"name": "two-incs", "mapped_parameters": {"x": raw("adder", "add")}},
-                {"name": "doubler", "mapped_parameters": {"x": raw("two-incs", "inc")}},
+                {"name": "doubler", "mapped_parameters": {"x": raw("two-incs", "inc-2")}},
                 {"name": "adder", "mapped_parameters": {"a": raw("doubler", "double")}},
             ]
         )
@@ -306,7 +306,7 @@ def test_a_cycle_is_refused_naming_its_flows(registered):
 
 def test_a_child_mapping_from_itself_is_a_cycle(registered):
     with pytest.raises(FlowCycleError, match="'two-incs' -> 'two-incs'"):
-        make([{"name": "two-incs", "mapped_parameters": {"x": raw("two-incs", "inc")}}])
+        make([{"name": "two-incs", "mapped_parameters": {"x": raw("two-incs", "inc-1")}}])
 
 
 def test_exposed_parameter_names_that_would_clash_are_refused(lume_home):

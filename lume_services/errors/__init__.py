@@ -79,6 +79,7 @@ from lume_services.errors._files import (
     UnknownFileTypeError,
 )
 from lume_services.errors._flow_of_flows import (
+    AmbiguousParentTaskError,
     ComposingFlowNameMismatchError,
     DeclarationTooLargeError,
     DeclarationYAMLError,
@@ -178,6 +179,7 @@ from lume_services.errors._storage import (
 )
 
 __all__ = [
+    "AmbiguousParentTaskError",
     # the root, and the root-level errors
     "LUMEServicesError",
     "ExecutorNotAvailableError",
