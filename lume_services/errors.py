@@ -1813,3 +1813,293 @@ class FlowOfFlowsNotFoundError(LUMEServicesError):
     def __init__(self, query: dict):
         self.query = query
         super().__init__(f"no flow of flows matches {query!r}")
+
+
+# === issue 21 (i21-compat): model packages, archives and the services CLI ==========
+# (one contiguous block, to be moved into the errors package when merging)
+
+
+class ModelPackageError(LUMEServicesError):
+    """A model's package cannot be read, unpacked or installed into an environment.
+
+    The family of :mod:`lume_services.environment`: LUME-services' environment
+    errors (``MissingEnvironmentYamlError``, ``UnableToInstallPipDependenciesError``,
+    ...) and the archive checks this package adds.
+    """
+
+
+class ModelSourceNotFoundError(ModelPackageError):
+    """A model source path does not exist.
+
+    Args:
+        path: the path given.
+    """
+
+    def __init__(self, path: str):
+        self.path = str(path)
+        super().__init__(
+            f"model source {self.path!r} does not exist; give the path of a wheel (.whl), an sdist "
+            "(.tar.gz) or a source archive (.tar.gz, .tgz, .tar, .zip)"
+        )
+
+
+class UnsupportedModelSourceError(ModelPackageError):
+    """A model source is neither a wheel, an sdist nor a source archive, or lacks what names it.
+
+    Args:
+        path: the source.
+        problem: what is wrong with it (e.g. ``"unknown file type"``, ``"no name in its metadata"``).
+    """
+
+    def __init__(self, path: str, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(
+            f"model source {self.path!r} cannot be used: {problem}; a source is a wheel (.whl), "
+            "an sdist or a source archive (.tar.gz, .tgz, .tar, .zip) whose PKG-INFO or pyproject.toml "
+            "names the package and its version, or a GitHub release tarball URL"
+        )
+
+
+class UnsafeArchiveMemberError(ModelPackageError):
+    """An archive member would be written outside the folder it is unpacked into.
+
+    Nothing of the archive is unpacked when one member is refused.
+
+    Args:
+        archive: the archive.
+        member: the member's name.
+        reason: why it escapes (``"absolute path"``, ``"'..' in its path"``,
+            ``"link to '/etc/passwd' outside the archive"``, ``"device or fifo"``).
+    """
+
+    def __init__(self, archive: str, member: str, reason: str):
+        self.archive = str(archive)
+        self.member = member
+        self.reason = reason
+        super().__init__(
+            f"refusing to unpack {self.archive!r}: member {member!r} would escape the target folder "
+            f"({reason}); only relative paths inside the archive and links to them are unpacked"
+        )
+
+
+class WritePermissionError(ModelPackageError):
+    """The environment to install into cannot be written (LUME-services' name).
+
+    Args:
+        directory: the folder that cannot be written.
+    """
+
+    def __init__(self, directory: str):
+        self.directory = str(directory)
+        super().__init__(
+            f"cannot write to {self.directory!r}: install into a folder you may write to "
+            "(Source.install(target=...)) or a virtual environment you own"
+        )
+
+
+class NoPackagesToInstallError(ModelPackageError):
+    """Resolving an environment gave nothing to install (LUME-services' name)."""
+
+    def __init__(self) -> None:
+        super().__init__("resolving the environment gave no packages to install")
+
+
+class MissingEnvironmentYamlError(ModelPackageError):
+    """A model package holds no ``environment.yml`` where one is required (LUME-services' name).
+
+    Args:
+        directory: the unpacked package folder (or archive) that lacks it.
+    """
+
+    def __init__(self, directory: str):
+        self.directory = str(directory)
+        super().__init__(
+            f"the model package at {self.directory!r} has no environment.yml at its top folder; "
+            "add one listing its conda and pip dependencies, or do not require it"
+        )
+
+
+class NoCondaEnvironmentFoundError(ModelPackageError):
+    """Conda dependencies need an active conda environment and none is active (LUME-services' name).
+
+    Args:
+        conda_dependencies: the conda dependencies that would have been installed.
+    """
+
+    def __init__(self, conda_dependencies: Sequence[str] = ()):
+        self.conda_dependencies = list(conda_dependencies)
+        needed = f" to install {_names(self.conda_dependencies)}" if self.conda_dependencies else ""
+        super().__init__(
+            f"no conda environment is active (CONDA_PREFIX is not set){needed}; activate one, "
+            "or install only pip packages"
+        )
+
+
+class UnableToInstallCondaDependenciesError(ModelPackageError):
+    """conda could not install a package's conda dependencies (LUME-services' name).
+
+    Args:
+        conda_dependencies: the dependencies asked for.
+        output: what conda printed, if known.
+    """
+
+    def __init__(self, conda_dependencies: Sequence[str], output: str = ""):
+        self.deps = list(conda_dependencies)
+        self.output = output
+        tail = f": {output.strip()[-800:]}" if output.strip() else ""
+        super().__init__(f"conda could not install {_names(self.deps)}{tail}")
+
+
+class UnableToInstallPipDependenciesError(ModelPackageError):
+    """pip could not install a package or its dependencies (LUME-services' name).
+
+    Args:
+        pip_dependencies: what pip was asked to install.
+        python_version: the Python version installed for.
+        platform: the platform installed for.
+        e: the failure (pip's output, or the exception).
+    """
+
+    def __init__(self, pip_dependencies: Sequence[str], python_version: str, platform: str, e: object):
+        self.deps = list(pip_dependencies)
+        self.python_version = str(python_version)
+        self.platform = platform
+        self.error = e
+        detail = str(e).strip()[-1500:]
+        super().__init__(
+            f"pip could not install {', '.join(self.deps)} for Python {self.python_version} on "
+            f"{platform}: {detail} (installs are offline: put the wheels or sdists of missing "
+            "dependencies in a folder given as find_links)"
+        )
+
+
+class UnableToIndexLocalChannelError(ModelPackageError):
+    """conda could not index a local channel (LUME-services' name).
+
+    Args:
+        local_channel_directory: the channel folder.
+        return_code: the exit code of the indexing command.
+        output: what it printed.
+    """
+
+    def __init__(self, local_channel_directory: str, return_code: int, output: str):
+        self.local_channel_directory = str(local_channel_directory)
+        self.return_code = return_code
+        self.output = output
+        super().__init__(
+            f"indexing the local conda channel {self.local_channel_directory!r} failed with exit code "
+            f"{return_code}: {output.strip()[-800:]}"
+        )
+
+
+class NoFlowFoundInPackageError(ModelPackageError):
+    """An installed model package declares no flow entry point (LUME-services' name).
+
+    Args:
+        source_path: the package (distribution name or source).
+        entry_points: the ``orchestration`` entry points it does declare.
+    """
+
+    def __init__(self, source_path: str, entry_points: Sequence[str] = ()):
+        self.source_path = str(source_path)
+        self.entry_points = list(entry_points)
+        super().__init__(
+            f"the package {self.source_path!r} declares no flow: it needs an entry point "
+            "'<package>.flow' in the group 'orchestration' (e.g. in pyproject.toml: "
+            "[project.entry-points.orchestration] \"<package>.flow\" = \"<package>.flow:get_flow\"); "
+            f"its orchestration entry points: {_names(self.entry_points)}"
+        )
+
+
+class DeploymentNotRegisteredError(LUMEServicesError):
+    """A model has no deployment, or not the one asked for (LUME-services' name).
+
+    Args:
+        model_id: the model.
+        deployment_id: the deployment asked for; ``None`` for the latest.
+    """
+
+    def __init__(self, model_id: int, deployment_id: Optional[int] = None):
+        self.model_id = model_id
+        self.deployment_id = deployment_id
+        if deployment_id is None:
+            super().__init__(f"model {model_id} has no deployment registered")
+        else:
+            super().__init__(f"model {model_id} has no deployment {deployment_id}")
+
+
+class ServicesError(LUMEServicesError):
+    """The services CLI cannot start, check or stop the docker-compose services.
+
+    The family of ``lume-services docker ...`` (:mod:`lume_services.docker.compose`).
+    """
+
+
+class ComposeNotAvailableError(ServicesError):
+    """Neither ``docker compose`` (the plugin) nor ``docker-compose`` can be run here.
+
+    Args:
+        tried: the commands tried and why each cannot run.
+    """
+
+    def __init__(self, tried: Mapping[str, str]):
+        self.tried = dict(tried)
+        tried_text = "; ".join(f"{cmd}: {why}" for cmd, why in self.tried.items())
+        super().__init__(
+            f"no docker compose command can be run ({tried_text}); install Docker's compose plugin "
+            "or the docker-compose command (Debian: apt-get install docker-compose)"
+        )
+
+
+class ComposeCommandError(ServicesError):
+    """A docker compose command exited with an error.
+
+    Args:
+        command: the command line.
+        returncode: its exit code.
+        output: what it printed.
+    """
+
+    def __init__(self, command: Sequence[str], returncode: int, output: str):
+        self.command = list(command)
+        self.returncode = returncode
+        self.output = output
+        super().__init__(
+            f"{' '.join(self.command)} exited with {returncode}: {output.strip()[-1500:] or '(no output)'}"
+        )
+
+
+class ServicesNotReadyError(ServicesError):
+    """Services did not pass their readiness checks in time.
+
+    Args:
+        failed: each service that is not ready and its last check's answer.
+        timeout: the seconds waited.
+    """
+
+    def __init__(self, failed: Mapping[str, str], timeout: float):
+        self.failed = dict(failed)
+        self.timeout = timeout
+        details = "; ".join(f"{name}: {why}" for name, why in sorted(self.failed.items()))
+        super().__init__(
+            f"services not ready after {timeout:g} s: {details} (the services were stopped; "
+            "'docker compose logs' shows why, or give a longer --timeout)"
+        )
+
+
+class UnknownFilesystemTypeError(LUMEServicesError):
+    """A type string names no filesystem class (LUME-services' ``get_filesystem_from_serializer_string``).
+
+    Args:
+        filesystem_type_string: the ``"module:ClassName"`` string.
+        reason: why it cannot be used.
+    """
+
+    def __init__(self, filesystem_type_string: object, reason: str):
+        self.filesystem_type_string = filesystem_type_string
+        super().__init__(
+            f"filesystem type {filesystem_type_string!r} cannot be used: {reason}; give "
+            "'module:ClassName' of a subclass of lume_services.services.files.filesystems.Filesystem "
+            "(for example 'lume_services.services.files.filesystems.local:LocalFilesystem')"
+        )
