@@ -5,7 +5,7 @@ wheel, an sdist or a source archive on this machine, or a GitHub release
 tarball) and installs it with pip, offline, into a target folder, a virtual
 environment or the running one; the installed package's flow is found through
 its ``orchestration`` entry points, as LUME-services' model template declares
-them. See docs/environment.md.
+them. See docs/model_packages.md.
 """
 
 from lume_services.environment.solver import Installation, Source
