@@ -23,6 +23,8 @@ from lume_services.errors import (
     MissingDeclarationKeyError,
     PythonVersionMismatchError,
     ServerError,
+    ModelPackageError,
+    ServicesError,
     StorageError,
     UnsupportedRunConfigError,
 )
@@ -77,6 +79,24 @@ FAMILIES = {
     StorageError: [
         "UntrustedStoreError",
         "StoreUnusableError",
+    ],
+    ModelPackageError: [
+        "ModelSourceNotFoundError",
+        "UnsupportedModelSourceError",
+        "UnsafeArchiveMemberError",
+        "WritePermissionError",
+        "NoPackagesToInstallError",
+        "MissingEnvironmentYamlError",
+        "NoCondaEnvironmentFoundError",
+        "UnableToInstallCondaDependenciesError",
+        "UnableToInstallPipDependenciesError",
+        "UnableToIndexLocalChannelError",
+        "NoFlowFoundInPackageError",
+    ],
+    ServicesError: [
+        "ComposeNotAvailableError",
+        "ComposeCommandError",
+        "ServicesNotReadyError",
     ],
 }
 MEMBERS = [(family, name) for family, names in FAMILIES.items() for name in names]

@@ -161,6 +161,11 @@ def _zip_member_problem(info: zipfile.ZipInfo, target: Path) -> Optional[str]:
 
 
 def _tar_member_problem(member: tarfile.TarInfo, target: Path) -> Optional[str]:
+    # the "data" filter would strip a leading "/" and unpack the member anyway: refuse it here
+    if member.name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", member.name):
+        return "absolute path"
+    if ".." in PurePosixPath(member.name).parts:
+        return "'..' in its path"
     try:
         tarfile.data_filter(member, str(target))
     except tarfile.AbsolutePathError:
