@@ -119,3 +119,7 @@ def status(ctx, timeout, as_json):
 
 
 start_services.name = "start-services"
+
+#: 57027da's name of ``start-services`` (its command was ``start-docker-services``); the same command.
+start_docker_services = start_services
+docker.add_command(start_services, "start-docker-services")
