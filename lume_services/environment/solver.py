@@ -67,7 +67,7 @@ ENTRY_POINT_GROUP = "orchestration"
 VALID_KEYS = ("name", "dependencies", "prefix", "channels", "variables")
 
 # https://github.com/{owner}/{repo}/releases/download/{tag}/{file}.tar.gz, LUME-services' remote form
-_GITHUB_TARBALL = re.compile(
+_GITHUB_TARBALL_TEMPLATE = re.compile(
     r"^https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/releases/download/[A-Za-z0-9_.-]+/[A-Za-z0-9._-]+\.tar\.gz$"
 )
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
@@ -343,7 +343,7 @@ class Source(BaseModel):
         path = str(path)
         values["path"] = path
         if path.startswith(("http://", "https://")):
-            if not _GITHUB_TARBALL.match(path):
+            if not _GITHUB_TARBALL_TEMPLATE.match(path):
                 raise UnsupportedModelSourceError(path, problem="a URL that is not a GitHub release tarball")
             values["source_type"] = "url"
             local = _download(path)
