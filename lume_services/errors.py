@@ -2103,3 +2103,27 @@ class UnknownFilesystemTypeError(LUMEServicesError):
             "'module:ClassName' of a subclass of lume_services.services.files.filesystems.Filesystem "
             "(for example 'lume_services.services.files.filesystems.local:LocalFilesystem')"
         )
+
+
+class ParentProjectMismatchError(FlowOfFlowsError):
+    """A mapped parameter's ``parent_project_name`` is not the project of the parent flow it names.
+
+    Args:
+        child: the flow whose parameter is mapped.
+        parameter: the parameter.
+        parent: the parent flow.
+        declared: the ``parent_project_name`` given.
+        actual: the parent flow's project.
+    """
+
+    def __init__(self, child: str, parameter: str, parent: str, declared: str, actual: str):
+        self.child = child
+        self.parameter = parameter
+        self.parent = parent
+        self.declared = declared
+        self.actual = actual
+        super().__init__(
+            f"flow {child!r} maps parameter {parameter!r} from flow {parent!r} of project {declared!r}, "
+            f"but the composing flow {parent!r} is in project {actual!r}; give parent_project_name: "
+            f"{actual!r} or leave it out"
+        )

@@ -14,7 +14,9 @@ Only what starts Docker services is replaced, by local stand-ins:
   image build): ``docker_services`` starts this project's Prefect Server
   protocol double (``tests/prefect_server_double``) with a tenant and routes
   the MongoDB host and port of ``pytest.ini`` to mongomock for the session;
-  ``prefect_job_docker`` skips the tests that need the original's image;
+  ``prefect_job_docker`` builds nothing, and the tests that run flows in
+  containers of the original's image (those using ``docker_run_config``) are
+  skipped, saying so;
 - ``server_host`` / ``server_host_port`` of ``pytest.ini`` are given on the
   command line (``-o``) as the double's address;
 - when ``lume_services.services.models`` is not importable here (the model
@@ -67,6 +69,14 @@ def docker_services(lume_services_settings, docker_compose_project_name, mongodb
 @pytest.fixture(scope="session", autouse=True)
 def prefect_job_docker(rootdir, prefect_docker_tag, dockerfile):
     yield None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "docker_run_config" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.skip(
+                reason="stand-in: runs flows in containers of the original's image, which its Dockerfile "
+                "builds from the network"))
 '''
 
 PATH_PLUGIN = '''"""Makes the exported tests importable as lume_services.tests (written by scripts/run_original_tests.py)."""

@@ -59,6 +59,7 @@ FAMILIES = {
         "DuplicateFlowNameError",
         "FlowCycleError",
         "FlowOfFlowsNotComposedError",
+        "ParentProjectMismatchError",
     ],
     ServerError: [
         "ServerUnreachableError",

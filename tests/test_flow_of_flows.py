@@ -343,3 +343,29 @@ def test_a_child_registered_again_since_the_flow_of_flows_was_built_is_warned_of
     with pytest.warns(ChildReregisteredWarning, match="'doubler' registered again since it was built"):
         fof.run_and_return({"doubler-x": 1})
     assert FlowOfFlows.from_yaml(CHAIN).warn_if_children_reregistered() == []
+
+
+REFERENCE_STYLE = """
+name: chain
+project_name: test
+composing_flows:
+  - name: doubler
+    project_name: test
+  - name: adder
+    project_name: test
+    mapped_parameters:
+      a: {parent_flow_name: doubler, parent_project_name: %s, parent_task_name: double}
+"""
+
+
+def test_a_mapping_may_name_its_parents_project_as_the_references_declarations_do(registered):
+    fof = FlowOfFlows.from_yaml(REFERENCE_STYLE % "test")
+    assert fof.composing_flows["adder"].mapped_parameters["a"].parent_project_name == "test"
+    assert fof.run_and_return({"doubler-x": 1}, task_name="adder/add") == 12
+
+
+def test_a_mapping_naming_another_project_than_its_parents_is_refused(registered):
+    from lume_services.errors import ParentProjectMismatchError
+
+    with pytest.raises(ParentProjectMismatchError, match="project 'elsewhere'.*in project 'test'"):
+        FlowOfFlows.from_yaml(REFERENCE_STYLE % "elsewhere")

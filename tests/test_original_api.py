@@ -196,3 +196,21 @@ def test_the_originals_results_fixture_configures_mongodb_collections_and_reads_
         assert any("inputs" in str(index["key"]) for index in configured["generic"].indices.values())
         with service._results_db.client() as client:
             client.drop_database("test")
+
+
+def test_collections_dropped_through_the_client_get_their_unique_index_again():
+    """LUME-services' fixtures drop the database through ``client()`` between test classes."""
+    import mongomock
+
+    from lume_services.services.results import MongodbResultsDB, MongodbResultsDBConfig
+
+    with mongomock.patch(servers=(("results.example", 27017),)):
+        db = MongodbResultsDB(MongodbResultsDBConfig(host="results.example", port=27017, username="u",
+                                                     password="p", database="test"))
+        document = {"unique_hash": "h1", "flow_id": "f"}
+        db.insert_one("generic", dict(document))
+        with db.client() as client:
+            client.drop_database("test")
+        first = db.insert_one("generic", dict(document))
+        assert db.insert_one("generic", dict(document)) == first
+        assert db.count("generic") == 1

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from lume_services.errors import (
     ComposingFlowNameMismatchError,
+    ParentProjectMismatchError,
     DeclarationYAMLError,
     DuplicateDeclarationKeyError,
     DuplicateFlowNameError,
@@ -181,6 +182,10 @@ def check_mappings(children: Dict[str, Flow]) -> None:
             if m.parent_flow_name not in children:
                 raise ParentFlowNotInFlowsError(name, param, m.parent_flow_name, children)
             parent = children[m.parent_flow_name]
+            if m.parent_project_name is not None and parent.project_name not in (None, m.parent_project_name):
+                raise ParentProjectMismatchError(
+                    name, param, m.parent_flow_name, declared=m.parent_project_name, actual=parent.project_name
+                )
             tasks = parent.task_slugs or {}
             if m.parent_task_name not in tasks:
                 raise TaskNotInFlowError(

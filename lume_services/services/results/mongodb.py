@@ -211,9 +211,15 @@ class MongodbResultsDB(ResultsDB):
     def client(self) -> Iterator[Any]:
         """Give the ``pymongo.MongoClient`` of this database (LUME-services' context manager).
 
-        The client stays open afterwards; :meth:`close` closes it.
+        The client stays open afterwards; :meth:`close` closes it. What is
+        done with it (LUME-services' fixtures drop the database) may remove
+        collections and their indexes, so each collection's indexes are made
+        again on its next use.
         """
-        yield self._connect()
+        try:
+            yield self._connect()
+        finally:
+            self._indexed.clear()
 
     @_unreachable_as_error
     def configure(self, collections: Dict[str, Sequence[str]]) -> Dict[str, MongodbCollection]:
