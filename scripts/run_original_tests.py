@@ -15,8 +15,9 @@ Only what starts Docker services is replaced, by local stand-ins:
   protocol double (``tests/prefect_server_double``) with a tenant and routes
   the MongoDB host and port of ``pytest.ini`` to mongomock for the session;
   ``prefect_job_docker`` builds nothing, and the tests that run flows in
-  containers of the original's image (those using ``docker_run_config``) are
-  skipped, saying so;
+  containers of the original's image or build on it (those asking for
+  ``docker_run_config`` or ``prefect_docker_tag``, and 57027da's
+  ``test_flow_of_flows_id``) are skipped, saying so;
 - ``server_host`` / ``server_host_port`` of ``pytest.ini`` are given on the
   command line (``-o``) as the double's address;
 - when ``lume_services.services.models`` is not importable here (the model
@@ -71,9 +72,27 @@ def prefect_job_docker(rootdir, prefect_docker_tag, dockerfile):
     yield None
 
 
+def _requests(item, wanted):
+    """Whether the test asks for ``wanted`` through its own arguments (not through autouse fixtures)."""
+    info = item._fixtureinfo
+    seen, todo = set(), list(info.argnames)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            for fixturedef in info.name2fixturedefs.get(name, ()):
+                todo.extend(fixturedef.argnames)
+    return wanted in seen
+
+
+# builds a flow-of-flows image on the original's image (prefect_job_docker)
+_BUILDS_ON_THE_ORIGINALS_IMAGE = ("scheduling/test_flows.py::TestFlowOfFlows::test_flow_of_flows_id",)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "docker_run_config" in getattr(item, "fixturenames", ()):
+        if (_requests(item, "docker_run_config") or _requests(item, "prefect_docker_tag")
+                or item.nodeid.endswith(_BUILDS_ON_THE_ORIGINALS_IMAGE)):
             item.add_marker(pytest.mark.skip(
                 reason="stand-in: runs flows in containers of the original's image, which its Dockerfile "
                 "builds from the network"))
@@ -107,7 +126,7 @@ def model_db_available(env) -> bool:
     return probe.returncode == 0
 
 
-def run(mirror: Path, commit: str, workdir: Path, site: str, pytest_args) -> dict:
+def run(mirror: Path, commit: str, workdir: Path, site: str, pytest_args, repo: Path = REPO) -> dict:
     dest = workdir / commit
     dest.mkdir(parents=True, exist_ok=True)
     export(mirror, commit, dest)
@@ -120,7 +139,7 @@ def run(mirror: Path, commit: str, workdir: Path, site: str, pytest_args) -> dic
     port = free_port()
     env = dict(os.environ)
     env.update(
-        PYTHONPATH=os.pathsep.join(p for p in [site, str(REPO), str(REPO / "tests"), str(workdir)] if p),
+        PYTHONPATH=os.pathsep.join(p for p in [site, str(repo), str(REPO / "tests"), str(workdir)] if p),
         LUME_COMPAT_TESTS=str(dest / "lume_services"),
         LUME_COMPAT_DOUBLE_PORT=str(port),
         LUME_HOME=str(dest / "lume_home"),
@@ -155,13 +174,15 @@ def main(argv=None) -> int:
     parser.add_argument("--commit", action="append", help="commit(s) to run (default 57027da and 8adfccc)")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary folder)")
     parser.add_argument("--site", default="", help="folder with pytest 8 and pyfakefs, put first on the path")
+    parser.add_argument("--repo", type=Path, default=REPO,
+                        help="the lume-services checkout to test (default: this one), e.g. an older one for a before/after")
     parser.add_argument("pytest_args", nargs="*", help="after --: arguments for pytest (e.g. -k, a test path)")
     args = parser.parse_args(argv)
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="lume-original-tests-"))).resolve()
     if REPO in workdir.parents or workdir == REPO:
         parser.error("the scratch folder must be outside this project")
     for commit in args.commit or ["57027da", "8adfccc"]:
-        result = run(args.mirror, commit, workdir, args.site, args.pytest_args)
+        result = run(args.mirror, commit, workdir, args.site, args.pytest_args, args.repo.resolve())
         print(f"{result['commit']}: {result['summary']}  (log: {result['log']})")
     return 0
 
