@@ -16,8 +16,8 @@ Only what starts Docker services is replaced, by local stand-ins:
   the MongoDB host and port of ``pytest.ini`` to mongomock for the session;
   ``prefect_job_docker`` builds nothing, and the tests that run flows in
   containers of the original's image or build on it (those asking for
-  ``docker_run_config`` or ``prefect_docker_tag``, and 57027da's
-  ``test_flow_of_flows_id``) are skipped, saying so;
+  ``docker_run_config``, and four of 57027da named in the stand-in) are
+  skipped, saying so;
 - ``server_host`` / ``server_host_port`` of ``pytest.ini`` are given on the
   command line (``-o``) as the double's address;
 - when ``lume_services.services.models`` is not importable here (the model
@@ -85,14 +85,19 @@ def _requests(item, wanted):
     return wanted in seen
 
 
-# builds a flow-of-flows image on the original's image (prefect_job_docker)
-_BUILDS_ON_THE_ORIGINALS_IMAGE = ("scheduling/test_flows.py::TestFlowOfFlows::test_flow_of_flows_id",)
+# 57027da's tests that run flows in containers of the original's image through their class's
+# run_config, and the one that builds a flow-of-flows image on it
+_BUILDS_ON_THE_ORIGINALS_IMAGE = (
+    "scheduling/test_backends.py::TestDockerBackend::test_run_flow_and_return",
+    "scheduling/test_backends.py::TestDockerBackend::test_empty_result_error",
+    "scheduling/test_backends.py::TestDockerBackend::test_failure_check",
+    "scheduling/test_flows.py::TestFlowOfFlows::test_flow_of_flows_id",
+)
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if (_requests(item, "docker_run_config") or _requests(item, "prefect_docker_tag")
-                or item.nodeid.endswith(_BUILDS_ON_THE_ORIGINALS_IMAGE)):
+        if _requests(item, "docker_run_config") or item.nodeid.endswith(_BUILDS_ON_THE_ORIGINALS_IMAGE):
             item.add_marker(pytest.mark.skip(
                 reason="stand-in: runs flows in containers of the original's image, which its Dockerfile "
                 "builds from the network"))
