@@ -53,8 +53,8 @@ def recording_cost(repeats: int):
 
 def recording_steps(repeats: int) -> float:
     """The recorder's own work per run, timed alone: start, the task handler's calls, finish."""
-    from lume_services.services.scheduling.backends.run_history import RunHistory
-    from lume_services.services.scheduling.backends.run_recorder import RunRecorder
+    from lume_services.services.scheduling.backends.local.run_history import RunHistory
+    from lume_services.services.scheduling.backends.local.run_recorder import RunRecorder
 
     flow = build_flow()
     final = flow.run(parameters={"x": 0})
@@ -88,7 +88,7 @@ def recording_steps(repeats: int) -> float:
 def query_times(runs: int):
     from lume_services.services.scheduling import SchedulingService
     from lume_services.services.scheduling.backends import LocalBackend
-    from lume_services.services.scheduling.backends.run_records import RunRecord, TaskRun
+    from lume_services.services.scheduling.run_records import RunRecord, TaskRun
 
     home = tempfile.mkdtemp()
     backend = LocalBackend(home=home)

@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs of each cached measurement")
     args = parser.parse_args()
 
-    from lume_services.services.scheduling.backends import docker_engine as engine, flow_images, runtime_image as runtime
+    from lume_services.services.scheduling.backends.images import engine, flow_images, runtime_image as runtime
 
     client = engine.docker_client()
     base = runtime.LOCAL_BASE_IMAGE

@@ -18,7 +18,7 @@ prefect_default() {
 }
 
 if env | grep -q '^LUME_PREFECT__'; then
-    # the same mapping as PrefectConfig.apply() (services/scheduling/backends/prefect_config.py);
+    # the same mapping as PrefectConfig.apply() (services/scheduling/backends/server/prefect_config.py);
     # the flat names of earlier versions (LUME_PREFECT__SERVER_HOST, ...) still count
     _host="${LUME_PREFECT__SERVER__HOST:-${LUME_PREFECT__SERVER_HOST:-http://localhost}}"
     _port="${LUME_PREFECT__SERVER__HOST_PORT:-${LUME_PREFECT__SERVER_PORT:-4200}}"

@@ -1815,6 +1815,366 @@ class FlowOfFlowsNotFoundError(LUMEServicesError):
         super().__init__(f"no flow of flows matches {query!r}")
 
 
+# --- files: what a filesystem refuses to read or write (issue 19) -----------------
+
+
+class NotARegularFileError(LUMEServicesError, OSError):
+    """A file to read or write is not a regular file (a device, a FIFO, a socket, a directory).
+
+    Reading ``/dev/zero`` would never end and a FIFO would block forever, so a
+    filesystem reads and writes regular files only.
+
+    Args:
+        path: the path as given.
+        kind: what is there instead (``"a FIFO"``, ``"a directory"``, ...).
+        filesystem: the filesystem's identifier.
+    """
+
+    def __init__(self, path: str, kind: str, filesystem: str):
+        self.path, self.kind, self.filesystem = path, kind, filesystem
+        super().__init__(
+            f"{path!r} on filesystem {filesystem!r} is {kind}, not a regular file; "
+            "file references name regular files only"
+        )
+
+
+class FileTooLargeError(LUMEServicesError, OSError):
+    """A file to read is larger than its filesystem's read limit.
+
+    Args:
+        path: the path as given.
+        size: its size in bytes.
+        limit: the filesystem's ``max_file_size`` in bytes.
+        filesystem: the filesystem's identifier.
+    """
+
+    def __init__(self, path: str, size: int, limit: int, filesystem: str):
+        self.path, self.size, self.limit, self.filesystem = path, size, limit, filesystem
+        super().__init__(
+            f"{path!r} on filesystem {filesystem!r} is {size:,} bytes, over its read limit of "
+            f"{limit:,} bytes; raise the limit (filesystem.max_file_size = <bytes>, or None for "
+            "no limit) if the file is what you meant to load"
+        )
+
+
+# --- flow-of-flows declarations: bounded input (issue 19) -------------------------
+
+
+class DeclarationTooLargeError(InvalidFlowOfFlowsError):
+    """A flow-of-flows declaration is larger or deeper than any real one.
+
+    YAML aliases let a few hundred bytes stand for millions of values (an "alias
+    bomb"), and thousands of nested brackets exhaust the parser's stack; both are
+    refused while the YAML is read, before anything is built from it.
+
+    Args:
+        source: the file, or ``"<string>"`` for YAML text.
+        measure: what is over its limit (``"values, counting each alias use"``,
+            ``"levels of nesting"``, ``"characters"``).
+        limit: the limit.
+        line: the 1-based line where the limit was passed, where known.
+    """
+
+    def __init__(self, source: str, measure: str, limit: int, line: Optional[int] = None):
+        self.source, self.measure, self.limit, self.line = str(source), measure, limit, line
+        where = self.source + (f":{line}" if line is not None else "")
+        super().__init__(
+            f"{where}: the declaration has more than {limit:,} {measure}; a flow of flows "
+            "declares a few children, their parameters and mappings: check for a YAML alias "
+            "repeated inside itself or a runaway generated file"
+        )
+
+
+# --- the server path: half-done requests and malformed answers (issue 19) --------
+
+
+class ServerReplyError(ServerError):
+    """The Prefect Server's answer to a request is not the answer asked for.
+
+    Not JSON (a proxy's error page), JSON without the fields requested, or a
+    field of the wrong shape: the server, or something in front of it, is not a
+    Prefect 1 Server answering normally.
+
+    Args:
+        url: the server's GraphQL endpoint.
+        request: what was asked (``"register flow 'adder'"``, ``"query flow"``).
+        problem: what is wrong with the answer.
+    """
+
+    def __init__(self, url: str, request: str, problem: str):
+        self.url, self.request, self.problem = url, request, problem
+        super().__init__(
+            f"the Prefect Server at {url} gave a malformed answer to {request}: {problem}; check that "
+            "the URL points at a Prefect 1 Server's GraphQL endpoint (apollo, port 4200, path /graphql) "
+            "and nothing in between rewrites its answers"
+        )
+
+
+class FlowRegistrationError(ServerError):
+    """Registering a flow on a Prefect Server failed part of the way.
+
+    Prefect registers a flow in steps (the flow, then its tasks, then its edges).
+    A version left without its tasks or edges looks registered but every run of
+    it fails, and registering again would find it "unchanged"; so it is deleted
+    when the registration fails, and a later registration repairs one that
+    could not be deleted then.
+
+    Args:
+        url: the server's GraphQL endpoint.
+        flow_name: the flow.
+        project_name: its project.
+        cause: what failed.
+        removed: whether an incomplete version was found and deleted (``None``:
+            none was left).
+    """
+
+    def __init__(self, url: str, flow_name: str, project_name: str, cause: object, removed: Optional[bool]):
+        self.url, self.flow_name, self.project_name = url, flow_name, project_name
+        self.cause, self.removed = cause, removed
+        if removed is None:
+            left = "no version of it was left registered"
+        elif removed:
+            left = "the incomplete version was deleted"
+        else:
+            left = ("an incomplete version may be left on the server (it could not be deleted); "
+                    "registering again repairs it")
+        super().__init__(
+            f"registering flow {flow_name!r} in project {project_name!r} on the Prefect Server at {url} "
+            f"failed: {cause}; {left}; register again once the server answers normally"
+        )
+
+
+# --- the model database (issue 21, i21-modeldb) --------------------------------
+# Models, deployments, projects and the flows stored for them
+# (lume_services.services.models, lume_services.models).
+
+_STORES["model_db"] = (
+    "the model database",
+    "LUME_MODEL_DB__PATH (default <LUME_HOME>/models.sqlite)",
+)
+
+
+def _criteria(query: Mapping[str, object]) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in query.items()) if query else "(no criteria)"
+
+
+class ModelDBError(LUMEServicesError):
+    """Base class of the model database's errors: a row that is not there, a row
+    that clashes with a stored one, a database that does not answer."""
+
+
+class ModelNotFoundError(ModelDBError):
+    """No model in the model database matches the criteria.
+
+    Args:
+        query: the criteria (column -> value) that matched nothing.
+    """
+
+    def __init__(self, query: Mapping[str, object]):
+        self.query = dict(query)
+        super().__init__(
+            f"no model matches {_criteria(self.query)}; store it with Model.create_model(...) "
+            "or `lume-services models create`, and list the stored ones with `lume-services models list`"
+        )
+
+
+class DeploymentNotFoundError(ModelDBError):
+    """No deployment in the model database matches the criteria.
+
+    Args:
+        query: the criteria (column -> value) that matched nothing.
+    """
+
+    def __init__(self, query: Mapping[str, object]):
+        self.query = dict(query)
+        super().__init__(
+            f"no deployment matches {_criteria(self.query)}; list the stored ones with "
+            "`lume-services deployments list`"
+        )
+
+
+class ProjectNotFoundError(ModelDBError):
+    """No project in the model database matches the criteria.
+
+    Args:
+        query: the criteria (column -> value) that matched nothing.
+    """
+
+    def __init__(self, query: Mapping[str, object]):
+        self.query = dict(query)
+        super().__init__(
+            f"no project matches {_criteria(self.query)}; store it with ModelDBService.store_project(...) "
+            "(storing a deployment stores its project)"
+        )
+
+
+class FlowNotInModelDBError(FlowNotFoundError, ModelDBError):
+    """No flow stored in the model database matches the criteria.
+
+    A :class:`FlowNotFoundError` too, which LUME-services raised here.
+
+    Args:
+        query: the criteria (column -> value) that matched nothing.
+    """
+
+    def __init__(self, query: Mapping[str, object]):
+        self.query = dict(query)
+        self.flow_name = str(self.query.get("flow_name", self.query.get("flow_id", "")))
+        self.project_name = str(self.query.get("project_name", ""))
+        self.registered = []
+        LUMEServicesError.__init__(
+            self,
+            f"no flow in the model database matches {_criteria(self.query)}; a deployment's flow is "
+            "stored with Model.store_deployment(...) or ModelDBService.store_flow(...)",
+        )
+
+
+class DeploymentNotRegisteredError(ModelDBError):
+    """A model has no deployment (or not the one asked for).
+
+    Args:
+        model_id: the model.
+        deployment_id: the deployment asked for; ``None`` when the latest was asked for.
+        deployments: the ids of the model's deployments.
+    """
+
+    def __init__(self, model_id: int, deployment_id: Optional[int] = None, deployments: Iterable[int] = ()):
+        self.model_id = model_id
+        self.deployment_id = deployment_id
+        self.deployments = sorted(deployments)
+        stored = ", ".join(str(d) for d in self.deployments) or "(none)"
+        if deployment_id is None:
+            what = f"model {model_id} has no deployment"
+        else:
+            what = f"model {model_id} has no deployment {deployment_id}"
+        super().__init__(
+            f"{what}; its deployments: {stored} (store one with Model.store_deployment(...) "
+            "or `lume-services deployments create`)"
+        )
+
+
+class ModelDBConflictError(ModelDBError):
+    """A row cannot be stored: it repeats a unique entry, or refers to a row that is not stored.
+
+    Nothing was written.
+
+    Args:
+        table: the table written to.
+        values: the values of the row (column -> value).
+        error: what the database reported.
+    """
+
+    def __init__(self, table: str, values: Mapping[str, object], error: object):
+        self.table = table
+        self.values = dict(values)
+        self.error = str(error)
+        super().__init__(
+            f"cannot store a {table} with {_criteria(self.values)}: {self.error}; a {table} must not "
+            "repeat a stored one's unique columns (a model: author, laboratory, facility, beampath and "
+            "description; a deployment: model_id and version; a flow: flow_id), and the rows it refers "
+            "to (model_id, deployment_id, project_name) must be stored first"
+        )
+
+
+class ModelDBUnreachableError(ModelDBError):
+    """The MySQL/MariaDB server of the model database cannot be used.
+
+    Args:
+        url: the database URL, its password masked.
+        error: what the driver reported.
+    """
+
+    def __init__(self, url: str, error: object):
+        self.url = url
+        self.error = str(error)
+        super().__init__(
+            f"the model database at {url} cannot be used: {self.error}; start the server, or check "
+            "LUME_MODEL_DB__HOST, __PORT, __USER, __PASSWORD and __DATABASE (unset them to use the "
+            "embedded SQLite database under LUME_HOME)"
+        )
+
+
+class UnknownColumnError(LUMEServicesError, ValueError):
+    """A query of the model database names columns its table does not have.
+
+    A ``ValueError`` too, as LUME-services raised.
+
+    Args:
+        table: the table queried.
+        unknown: the names that are not its columns.
+        columns: the table's columns.
+    """
+
+    def __init__(self, table: str, unknown: Iterable[str], columns: Iterable[str]):
+        self.table = table
+        self.unknown = sorted(unknown)
+        self.columns = list(columns)
+        super().__init__(
+            f"table {table!r} has no column {_names(self.unknown)}; its columns: "
+            f"{', '.join(repr(c) for c in self.columns)}"
+        )
+
+
+class ModelNotSpecifiedError(LUMEServicesError):
+    """A ``Model`` was made without saying which stored model it is.
+
+    Args:
+        given: the names of the arguments it was given.
+    """
+
+    def __init__(self, given: Iterable[str]):
+        self.given = sorted(given)
+        super().__init__(
+            f"a Model needs model_id, deployment_id or metadata (a stored model); given: {_names(self.given)}; "
+            "make a new one with Model.create_model(author=..., laboratory=..., facility=..., beampath=..., "
+            "description=...)"
+        )
+
+
+class IncompleteDeploymentError(LUMEServicesError):
+    """A deployment cannot be stored: what it needs is not given.
+
+    Args:
+        missing: the arguments it needs and lacks.
+        hint: how to give them.
+    """
+
+    HINTS = {
+        "flow": "give flow= (a Flow, a FlowOfFlows or a prefect.Flow) or source_path= (a model package)",
+        "version": "give version= (the deployment's version, unique per model)",
+        "project_name": "give project_name= (the project the flow is registered in)",
+    }
+
+    def __init__(self, missing: Iterable[str]):
+        self.missing = sorted(missing)
+        hints = "; ".join(self.HINTS.get(name, f"give {name}=") for name in self.missing)
+        super().__init__(f"cannot store the deployment: it needs {', '.join(self.missing)}; {hints}")
+
+
+class FlowAlreadyDeployedError(ModelDBError):
+    """A new deployment's flow is the flow of another deployment already.
+
+    The model database keys flows by their registered id (LUME-services'
+    schema), and an unchanged flow keeps its id when registered again, so one
+    registered flow belongs to one deployment. Nothing was written.
+
+    Args:
+        flow_name: the flow.
+        flow_id: its registered id.
+        deployment_id: the deployment it belongs to.
+    """
+
+    def __init__(self, flow_name: str, flow_id: str, deployment_id: int):
+        self.flow_name = flow_name
+        self.flow_id = flow_id
+        self.deployment_id = deployment_id
+        super().__init__(
+            f"flow {flow_name!r} (id {flow_id}) is the flow of deployment {deployment_id} already: an "
+            "unchanged flow keeps its id when registered again, and a registered flow belongs to one "
+            f"deployment; deploy a changed flow, or use deployment {deployment_id}"
+        )
+
+
 # === issue 21 (i21-compat): model packages, archives and the services CLI ==========
 # (one contiguous block, to be moved into the errors package when merging)
 
@@ -2010,23 +2370,6 @@ class NoFlowFoundInPackageError(ModelPackageError):
             "[project.entry-points.orchestration] \"<package>.flow\" = \"<package>.flow:get_flow\"); "
             f"its orchestration entry points: {_names(self.entry_points)}"
         )
-
-
-class DeploymentNotRegisteredError(LUMEServicesError):
-    """A model has no deployment, or not the one asked for (LUME-services' name).
-
-    Args:
-        model_id: the model.
-        deployment_id: the deployment asked for; ``None`` for the latest.
-    """
-
-    def __init__(self, model_id: int, deployment_id: Optional[int] = None):
-        self.model_id = model_id
-        self.deployment_id = deployment_id
-        if deployment_id is None:
-            super().__init__(f"model {model_id} has no deployment registered")
-        else:
-            super().__init__(f"model {model_id} has no deployment {deployment_id}")
 
 
 class ServicesError(LUMEServicesError):

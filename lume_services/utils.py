@@ -42,7 +42,7 @@ def docker_api_version(base_url: Optional[str] = None) -> str:
     Raises:
         DockerEngineUnavailableError: no engine answers.
     """
-    from lume_services.services.scheduling.backends.docker_engine import docker_client  # lazy: the docker SDK
+    from lume_services.services.scheduling.backends.images.engine import docker_client  # lazy: the docker SDK
 
     return docker_client(base_url).api.version()["ApiVersion"]
 

@@ -1,6 +1,6 @@
 """A fake scheduling backend: flows kept in memory, runs in this process, one task at a time.
 
-It is a test double of :class:`lume_services.services.scheduling.backends.backend.Backend`
+It is a test double of :class:`lume_services.services.scheduling.backend.Backend`
 written only from the contract the models rely on, so that the backend contract
 suite (``tests/test_backend_contract.py``) holds the local and server backends
 to that contract and this fake to it too: if the models came to depend on
@@ -19,9 +19,9 @@ from lume_services.errors import (
     TaskNotInFlowError,
     UnsupportedRunConfigError,
 )
-from lume_services.services.scheduling.backends.backend import Backend, check_parameters, slug_order
-from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
-from lume_services.services.scheduling.backends.run_records import RunRecord, TaskRun, recorded_result
+from lume_services.services.scheduling.backend import Backend, check_parameters, slug_order
+from lume_services.services.scheduling.fingerprint import flow_fingerprint
+from lume_services.services.scheduling.run_records import RunRecord, TaskRun, recorded_result
 
 
 class InMemoryBackend(Backend):

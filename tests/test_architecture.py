@@ -236,7 +236,8 @@ def upward_imports(graph: Dict[str, Dict[str, Import]], lower, upper) -> List[st
     ]
 
 
-USER_MODELS = ["lume_services.flows", "lume_services.files", "lume_services.results", "lume_services.tasks"]
+USER_MODELS = ["lume_services.flows", "lume_services.files", "lume_services.results", "lume_services.tasks",
+               "lume_services.models"]
 CLI = ["lume_services.cli"]
 
 
@@ -260,6 +261,42 @@ def test_config_imports_no_flow_task_or_cli_module(graph):
         graph, ["lume_services.config"], ["lume_services.flows", "lume_services.tasks"] + CLI
     )
     assert not upward, "the composition root imports the models it wires:\n" + "\n".join(upward)
+
+
+BACKENDS = ["lume_services.services.scheduling.backends"]
+
+
+def test_no_user_model_imports_anything_under_backends(graph):
+    """The models reach a backend only through ``SchedulingService``: the vocabulary
+    they share with backends lives beside the service, not under ``backends/``."""
+    reaching = upward_imports(graph, USER_MODELS + ["lume_services.examples"], BACKENDS)
+    assert not reaching, "a user model imports a backend module:\n" + "\n".join(reaching)
+
+
+#: the size a module or a folder may grow to before it is two of them
+MAX_MODULE_LINES = 600
+MAX_FOLDER_MODULES = 15
+# being split now (issue 18): the errors package and the composition root
+PENDING_SPLIT = {"lume_services/errors.py", "lume_services/config.py"}
+
+
+def test_no_module_is_longer_than_600_lines():
+    long = {
+        str(path.relative_to(PACKAGE_DIR.parent)): n
+        for path in PACKAGE_DIR.rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    long = {name: n for name, n in long.items() if name not in PENDING_SPLIT}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them at their seams): {long}"
+
+
+def test_no_folder_holds_more_than_15_modules():
+    crowded = {
+        str(folder.relative_to(PACKAGE_DIR.parent)): n
+        for folder in [PACKAGE_DIR, *(p for p in PACKAGE_DIR.rglob("*") if p.is_dir())]
+        if (n := len([m for m in folder.glob("*.py") if m.name != "__init__.py"])) > MAX_FOLDER_MODULES
+    }
+    assert not crowded, f"folders over {MAX_FOLDER_MODULES} modules (group them by owner): {crowded}"
 
 
 # --- the graph reader itself, on a package made for it --------------------------

@@ -12,8 +12,8 @@ import pytest
 from lume_services.config import build_scheduling_backend
 from lume_services.errors import DockerEngineUnavailableError
 from lume_services.services.scheduling.backends.docker import CONTAINER_RESULTS_DB_DIR, DockerBackend, DockerRunConfig
-from lume_services.services.scheduling.backends.docker_engine import docker_client
-from lume_services.services.scheduling.backends.flow_images import Docker, flow_image_name
+from lume_services.services.scheduling.backends.images.engine import docker_client
+from lume_services.services.scheduling.backends.images.flow_images import Docker, flow_image_name
 
 
 def test_no_engine_is_a_clear_error_saying_how_to_start_one(monkeypatch, tmp_path):

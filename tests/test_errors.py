@@ -20,6 +20,7 @@ from lume_services.errors import (
     InvalidFlowOfFlowsError,
     LUMEServicesError,
     MalformedDeclarationError,
+    ModelDBError,
     MissingDeclarationKeyError,
     PythonVersionMismatchError,
     ServerError,
@@ -59,6 +60,7 @@ FAMILIES = {
         "DuplicateFlowNameError",
         "FlowCycleError",
         "FlowOfFlowsNotComposedError",
+        "DeclarationTooLargeError",
         "ParentProjectMismatchError",
     ],
     ServerError: [
@@ -68,6 +70,8 @@ FAMILIES = {
         "FlowNotRegisteredError",
         "FlowIdNotFoundError",
         "FlowNotRegistrableError",
+        "ServerReplyError",
+        "FlowRegistrationError",
     ],
     DockerError: [
         "DockerEngineUnavailableError",
@@ -98,6 +102,16 @@ FAMILIES = {
         "ComposeNotAvailableError",
         "ComposeCommandError",
         "ServicesNotReadyError",
+    ],
+    ModelDBError: [
+        "ModelNotFoundError",
+        "DeploymentNotFoundError",
+        "ProjectNotFoundError",
+        "FlowNotInModelDBError",
+        "DeploymentNotRegisteredError",
+        "ModelDBConflictError",
+        "ModelDBUnreachableError",
+        "FlowAlreadyDeployedError",
     ],
 }
 MEMBERS = [(family, name) for family, names in FAMILIES.items() for name in names]

@@ -17,7 +17,7 @@ from lume_services.flows.flow import (
     MappedParameter,
     RawMappedParameter,
 )
-from lume_services.services.scheduling.backends.backend import RunConfig
+from lume_services.services.scheduling.backend import RunConfig
 
 
 def test_flow_fields_match_the_reference():

@@ -5,9 +5,9 @@ The list was derived once from the original's sources: each module under
 top-level classes, functions and assignments of each module not starting with
 ``_`` and the names each package's ``__init__`` imports from its submodules.
 Left out: the model database and models (``lume_services.services.models``,
-``lume_services.models``, ``lume_services.cli.modeling`` and the errors
-``ModelNotFoundError``, ``DeploymentNotFoundError``, ``ProjectNotFoundError``),
-which are another part of issue 21.
+``lume_services.models`` and the errors ``ModelNotFoundError``,
+``DeploymentNotFoundError``, ``ProjectNotFoundError``), which the other half of
+issue 21 checks beside its contract.
 """
 
 import importlib
@@ -18,6 +18,7 @@ ORIGINAL_PUBLIC_API = [
     ("lume_services", []),
     ("lume_services.cli", []),
     ("lume_services.cli.cli", ["main"]),
+    ("lume_services.cli.modeling", []),
     ("lume_services.cli.docker_compose", ["docker", "start_docker_services", "start_services", "wait"]),
     ("lume_services.config", [
         "Context", "LUMEServicesSettings", "configure", "context", "get_env_vars", "list_env_vars",
@@ -124,7 +125,7 @@ def test_each_public_module_path_of_the_original_imports_with_its_names(module, 
 
 
 def test_the_list_covers_both_commits_of_the_original():
-    assert len(ORIGINAL_PUBLIC_API) == 50
+    assert len(ORIGINAL_PUBLIC_API) == 51
     assert sum(len(names) for _, names in ORIGINAL_PUBLIC_API) == 180
 
 

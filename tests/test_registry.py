@@ -265,7 +265,7 @@ def test_a_changed_attribute_of_a_task_instance_is_a_new_version(lume_home):
 def test_the_fingerprint_does_not_depend_on_the_hash_seed(lume_home):
     code = """
         from prefect import Flow, Parameter, task
-        from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+        from lume_services.services.scheduling.fingerprint import flow_fingerprint
 
         @task
         def is_known(name):

@@ -36,8 +36,8 @@ from lume_services.errors import (
 )
 from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.flows.flow_of_flows import FlowOfFlows
-from lume_services.services.scheduling.backends.run_history import RunHistory
-from lume_services.services.scheduling.backends.run_records import MASK, RunRecord, mermaid
+from lume_services.services.scheduling.backends.local.run_history import RunHistory
+from lume_services.services.scheduling.run_records import MASK, RunRecord, mermaid
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -407,7 +407,7 @@ def test_concurrent_first_use_from_several_processes_is_safe(tmp_path):
         w.join(60)
 
     assert [w.exitcode for w in workers] == [0, 0, 0, 0]
-    from lume_services.services.scheduling.backends.run_records import run_query
+    from lume_services.services.scheduling.run_records import run_query
 
     assert len(RunHistory(path).list_runs(run_query(limit=100))) == 40
 
@@ -421,7 +421,7 @@ def test_set_up_waits_while_another_process_holds_the_set_up_lock(tmp_path):
     lock = os.open(path.parent / ".runs.sqlite.lock", os.O_CREAT | os.O_RDWR, 0o600)
     fcntl.flock(lock, fcntl.LOCK_EX)  # as another process setting the file up would
     done = threading.Event()
-    from lume_services.services.scheduling.backends.run_records import run_query
+    from lume_services.services.scheduling.run_records import run_query
 
     setting_up = threading.Thread(target=lambda: (RunHistory(path).list_runs(run_query()), done.set()))
     setting_up.start()

@@ -28,7 +28,7 @@ from lume_services.errors import (
 )
 from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.services.scheduling.backends import DockerRunConfig, LocalRunConfig
-from lume_services.services.scheduling.backends.local_agent import LocalAgentBackend
+from lume_services.services.scheduling.backends.server.local_agent import LocalAgentBackend
 
 pytestmark = pytest.mark.server
 

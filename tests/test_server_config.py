@@ -7,8 +7,8 @@ import pytest
 from lume_services.config import LUMEServicesSettings, PrefectConfig, build_scheduling_backend
 from lume_services.flows.flow import FlowRunConfig
 from lume_services.services.scheduling.backends.kubernetes import KubernetesBackend, KubernetesRunConfig
-from lume_services.services.scheduling.backends.local_agent import LocalAgentBackend
-from lume_services.services.scheduling.backends.run_options import run_options
+from lume_services.services.scheduling.backends.server.local_agent import LocalAgentBackend
+from lume_services.services.scheduling.run_options import run_options
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_the_server_backends_runs_get_the_callers_results_db_and_mounted_filesys
 
 
 def test_a_local_run_configs_own_env_wins_over_the_backends(prefect_config_restored, tmp_path):
-    from lume_services.services.scheduling.backends.local import LocalRunConfig
+    from lume_services.services.scheduling.backends.local.backend import LocalRunConfig
 
     backend = build_scheduling_backend(LUMEServicesSettings(backend="server", home=tmp_path))
 

@@ -146,7 +146,7 @@ def test_a_failing_child_raises_naming_the_child_and_its_task_and_stops_its_desc
 
 
 def test_the_composed_flow_changes_when_a_child_is_registered_anew(server_backend):
-    from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+    from lume_services.services.scheduling.fingerprint import flow_fingerprint
 
     chain = CHAIN.replace("project_name: server-test", "project_name: server-test-reregistered")
     for name, flow in [("doubler", ft.doubler), ("adder", ft.adder)]:
@@ -294,7 +294,7 @@ def test_waiting_for_a_child_polls_at_the_runs_poll_interval_and_ends_when_the_c
     import prefect
 
     from lume_services.flows._child_runs import WaitForChildRun
-    from lume_services.services.scheduling.backends.server_runs import POLL_INTERVAL_CONTEXT_KEY
+    from lume_services.services.scheduling.backends.server.runs import POLL_INTERVAL_CONTEXT_KEY
 
     child = Flow(name="sleeper", project_name="server-test-child-wait", prefect_flow=ft.sleeper)
     child.register()

@@ -25,7 +25,7 @@ from lume_services.errors import (
 from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.flows.flow_of_flows import FlowOfFlows
 from lume_services.services.scheduling.backends import LocalAgentBackend, LocalRunConfig
-from lume_services.services.scheduling.backends.server import ServerBackend
+from lume_services.services.scheduling.backends.server.backend import ServerBackend
 
 pytestmark = pytest.mark.server
 

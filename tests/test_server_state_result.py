@@ -10,8 +10,8 @@ from prefect.serialization.state import StateSchema
 
 from lume_services.errors import StateTooLargeError, TaskResultTooLargeError
 from lume_services.services.scheduling.backends import DockerBackend, KubernetesBackend
-from lume_services.services.scheduling.backends.server_runs import STATE_SIZE_LIMIT
-from lume_services.services.scheduling.backends.server_state_result import (
+from lume_services.services.scheduling.backends.server.runs import STATE_SIZE_LIMIT
+from lume_services.services.scheduling.backends.server.state_result import (
     STATE_MARGIN,
     PrefectResult,
     size_in_state,

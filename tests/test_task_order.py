@@ -5,7 +5,7 @@ import time
 import pytest
 from prefect import Flow, Task
 
-from lume_services.services.scheduling.backends.task_order import sorted_flow_tasks, widest_layer
+from lume_services.services.scheduling.task_order import sorted_flow_tasks, widest_layer
 
 
 def chain_added_backwards(n):

@@ -45,6 +45,15 @@ def _error_exit_code(exc: BaseException) -> int:
         errors.FlowCycleError,
         errors.MissingExtraError,
         errors.GraphvizNotFoundError,
+        errors.ModelNotFoundError,
+        errors.DeploymentNotFoundError,
+        errors.ProjectNotFoundError,
+        errors.DeploymentNotRegisteredError,
+        errors.ModelDBConflictError,
+        errors.FlowAlreadyDeployedError,
+        errors.ModelNotSpecifiedError,
+        errors.IncompleteDeploymentError,
+        errors.UnknownColumnError,
         InputError,
         yaml.YAMLError,
         pydantic.ValidationError,
@@ -194,12 +203,15 @@ def _add_groups() -> None:
     from lume_services.cli.docker_compose import docker
     from lume_services.cli.flow_of_flows import flow_of_flows
     from lume_services.cli.flows import flows
+    from lume_services.cli.models import deployments, models
     from lume_services.cli.runs import runs
 
     main.add_command(flows)
     main.add_command(flow_of_flows)
     main.add_command(runs)
     main.add_command(docker)
+    main.add_command(models)
+    main.add_command(deployments)
 
 
 _add_groups()

@@ -75,7 +75,7 @@ def list_runs(flow_name, project_name, state, since, limit, as_json):
               show_default=True, help="mermaid: a flow of flows' children as a flowchart coloured by state.")
 def show_run(run_id, as_json, fmt):
     """Show one run: its parameters and its tasks, or a flow of flows' children."""
-    from lume_services.services.scheduling.backends.run_records import mermaid
+    from lume_services.services.scheduling.run_records import mermaid
 
     run = _service().get_run(run_id)
     if as_json or fmt == "json":

@@ -243,7 +243,7 @@ def _mongodb_status_by_hand(host: str, port: int, timeout: float) -> Optional[st
 def prefect_status(api_url: str, timeout: float = CHECK_TIMEOUT) -> Optional[str]:
     """None when the Prefect Server's GraphQL endpoint answers ``query { hello }``; else why not."""
     from lume_services.errors import ServerUnreachableError
-    from lume_services.services.scheduling.backends.server_connection import check_reachable
+    from lume_services.services.scheduling.backends.server.connection import check_reachable
 
     try:
         check_reachable(api_url, timeout)

@@ -18,7 +18,7 @@ from typing import Any, Optional, cast
 from prefect import Task
 from prefect.utilities.tasks import defaults_from_attrs
 
-from lume_services.services.scheduling.backends.server_runs import POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
+from lume_services.services.scheduling.waiting import POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
 
 
 class WaitForChildRun(Task):

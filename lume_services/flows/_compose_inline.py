@@ -20,10 +20,10 @@ from prefect import Flow as PrefectFlow
 from lume_services.errors import FlowFailedError
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
 from lume_services.flows._results import group_inline_results, pick
-from lume_services.services.scheduling.backends.backend import slug_order, tasks_in_slug_order
-from lume_services.services.scheduling.backends.run_options import run_options
-from lume_services.services.scheduling.backends.run_records import ChildPlan
-from lume_services.services.scheduling.backends.task_order import sorted_flow_tasks
+from lume_services.services.scheduling.backend import slug_order, tasks_in_slug_order
+from lume_services.services.scheduling.run_options import run_options
+from lume_services.services.scheduling.run_records import ChildPlan
+from lume_services.services.scheduling.task_order import sorted_flow_tasks
 from lume_services.tasks.db import LoadDBResult
 
 

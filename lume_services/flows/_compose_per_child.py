@@ -13,8 +13,8 @@ from typing import Any, Dict, Optional
 from lume_services.errors import FlowFailedError
 from lume_services.flows._child_runs import WaitForChildRun
 from lume_services.flows._names import exposed_parameter_name
-from lume_services.services.scheduling.backends.run_options import run_options
-from lume_services.services.scheduling.backends.waiting import Deadline
+from lume_services.services.scheduling.run_options import run_options
+from lume_services.services.scheduling.waiting import Deadline
 from lume_services.tasks.db import LoadDBResult
 
 #: the slug prefix of the task that creates a child's flow run

@@ -4,7 +4,7 @@ from collections import defaultdict
 from typing import Any, Dict, List
 
 from lume_services.errors import FlowCycleError
-from lume_services.services.scheduling.backends.task_order import stable_topological_order
+from lume_services.services.scheduling.task_order import stable_topological_order
 
 
 def parents(child) -> List[str]:

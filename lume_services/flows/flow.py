@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field, PrivateAttr, root_validator, validator
 
 from lume_services.config import Context
 from lume_services.errors import FlowNotRegistrableError, FlowVersionArchivedError, RunNotFoundError
-from lume_services.services.scheduling.backends.backend import DEFAULT_LABELS, RunConfig, slug_order
-from lume_services.services.scheduling.backends.run_options import FlowRunConfig  # noqa: F401 (API home)
-from lume_services.services.scheduling.backends.run_records import RunRecord
+from lume_services.services.scheduling.backend import DEFAULT_LABELS, RunConfig, slug_order
+from lume_services.services.scheduling.run_options import FlowRunConfig  # noqa: F401 (API home)
+from lume_services.services.scheduling.run_records import RunRecord
 from lume_services.services.scheduling.service import SchedulingService
 
 

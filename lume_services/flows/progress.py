@@ -1,7 +1,7 @@
 """Following a flow of flows child by child as it runs.
 
 A :class:`ChildProgress` listens to the task events of a local run (see
-``services/scheduling/backends/task_events.py``): it lives in the process that
+``services/scheduling/task_events.py``): it lives in the process that
 runs the flow and is never sent to the tasks, so it works under every executor
 (``local``, ``local_dask`` with threads or processes, ``dask``). What it tells
 its callback are :class:`ChildEvent` s: each child's start, then its finish with
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Literal, Optional
 
 from lume_services.errors import FlowOfFlowsNotComposedError
-from lume_services.services.scheduling.backends.task_events import TaskEvents
+from lume_services.services.scheduling.task_events import TaskEvents
 
 logger = logging.getLogger(__name__)
 

@@ -67,7 +67,7 @@ def test_setting_up_a_new_store_waits_for_the_set_up_lock(tmp_path, store):
     import threading
 
     from lume_services.services.results.sqlite import SQLiteResultsDB
-    from lume_services.services.scheduling.backends.registry import LocalFlowRegistry
+    from lume_services.services.scheduling.backends.local.registry import LocalFlowRegistry
     from lume_services.storage import setup_lock
 
     path = tmp_path / f"{store}.sqlite"

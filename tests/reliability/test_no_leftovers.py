@@ -17,7 +17,7 @@ def build_labelled(client, tag, labels):
 
 
 def test_images_with_a_label_go_tagged_or_dangling_with_their_containers(docker_engine):
-    from lume_services.services.scheduling.backends.docker_engine import LABEL_PROJECT, remove_images
+    from lume_services.services.scheduling.backends.images.engine import LABEL_PROJECT, remove_images
 
     project = f"leftover-test-{uuid.uuid4().hex[:8]}"
     tag = f"lume-leftover-test:{project}"
@@ -33,7 +33,7 @@ def test_images_with_a_label_go_tagged_or_dangling_with_their_containers(docker_
 
 
 def test_images_without_the_label_are_left(docker_engine):
-    from lume_services.services.scheduling.backends.docker_engine import LABEL_PROJECT, remove_images
+    from lume_services.services.scheduling.backends.images.engine import LABEL_PROJECT, remove_images
 
     project = f"leftover-test-{uuid.uuid4().hex[:8]}"
     other = build_labelled(docker_engine, f"lume-leftover-test:{project}", {LABEL_PROJECT: "someone-else-" + project})

@@ -3,7 +3,7 @@
 ``PrefectConfig`` and its sections are importable from here, as in LUME-services.
 """
 
-from lume_services.services.scheduling.backends.prefect_config import (
+from lume_services.services.scheduling.backends.server.prefect_config import (
     PrefectAgentConfig,
     PrefectConfig,
     PrefectServerConfig,

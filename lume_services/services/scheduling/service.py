@@ -4,8 +4,8 @@ from datetime import datetime, timedelta
 from typing import Any, Dict, List, Optional, Union
 
 from lume_services.errors import InvalidRunFilterError
-from lume_services.services.scheduling.backends.backend import Backend
-from lume_services.services.scheduling.backends.run_records import RunRecord, run_query
+from lume_services.services.scheduling.backend import Backend
+from lume_services.services.scheduling.run_records import RunRecord, run_query
 
 
 class SchedulingService:

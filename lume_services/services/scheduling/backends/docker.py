@@ -12,14 +12,14 @@ from typing import Any, Dict, List, Optional, Union
 from prefect.storage import Docker as _PrefectDocker  # does not import the docker SDK
 from pydantic import SecretStr, validator
 
-from lume_services.services.scheduling.backends.docker_engine import docker_client
-from lume_services.services.scheduling.backends.flow_images import (
+from lume_services.services.scheduling.backends.images.engine import docker_client
+from lume_services.services.scheduling.backends.images.flow_images import (
     Docker,
     flow_image_storage,
     unwrap_flow_image,
 )
-from lume_services.services.scheduling.backends.run_options import RunConfig
-from lume_services.services.scheduling.backends.server import ServerBackend
+from lume_services.services.scheduling.run_options import RunConfig
+from lume_services.services.scheduling.backends.server.backend import ServerBackend
 
 #: where run containers see the folder of the embedded (SQLite) results database
 CONTAINER_RESULTS_DB_DIR = "/lume/results-db"

@@ -7,8 +7,8 @@ from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import root_validator, validator
 
-from lume_services.services.scheduling.backends.run_options import RunConfig
-from lume_services.services.scheduling.backends.server import ServerBackend
+from lume_services.services.scheduling.run_options import RunConfig
+from lume_services.services.scheduling.backends.server.backend import ServerBackend
 
 #: The suffixes of Kubernetes memory quantities (decimal, then binary), as LUME-services listed
 #: them under this name; LUME-services wrote them with a ``B`` (``"GB"``, ``"GiB"``), which
@@ -201,7 +201,7 @@ class KubernetesBackend(ServerBackend):
         ``lume-flow-<project>-<flow>:<flow hash>``, labelled, reused when
         unchanged, built from ``image`` as it is on the engine (never pulled).
         """
-        from lume_services.services.scheduling.backends.flow_images import flow_image_storage  # lazy
+        from lume_services.services.scheduling.backends.images.flow_images import flow_image_storage  # lazy
 
         return flow_image_storage(
             flow, base_image=image, project_name=project_name, local=True, registry_url=self.registry_url

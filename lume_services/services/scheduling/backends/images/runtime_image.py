@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
 from lume_services.errors import BaseImageNotFoundError
-from lume_services.services.scheduling.backends.docker_engine import (
+from lume_services.services.scheduling.backends.images.engine import (
     LABEL_BASE_IMAGE,
     LABEL_ROLE,
     build_image,

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from lume_services.errors import FlowNotFoundError, FlowNotSerializableError
-from lume_services.services.scheduling.backends.backend import tasks_in_slug_order
-from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+from lume_services.services.scheduling.backend import tasks_in_slug_order
+from lume_services.services.scheduling.fingerprint import flow_fingerprint
 from lume_services.storage import (
     check_trusted,
     private_dir,
@@ -21,7 +21,7 @@ from lume_services.storage import (
     guarded_by_storage_errors,
     use_wal,
 )
-from lume_services.services.scheduling.backends.task_order import validate_flow
+from lume_services.services.scheduling.task_order import validate_flow
 
 _ID_NAMESPACE = uuid.UUID("6f1d3f0e-52c4-4a8e-9a1e-2d6c3b7f1a55")
 

@@ -3,7 +3,7 @@
 from typing import Any, Dict, Optional
 
 from lume_services.errors import EmptyResultError, FlowFailedError, TaskNotInFlowError
-from lume_services.services.scheduling.backends.backend import slug_order
+from lume_services.services.scheduling.backend import slug_order
 
 
 def failed_tasks(view, task_names: Dict[str, str]) -> Dict[str, str]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 from lume_services.errors import RunHistoryCorruptError, RunNotFoundError
-from lume_services.services.scheduling.backends.run_records import (
+from lume_services.services.scheduling.run_records import (
     ChildRun,
     RunQuery,
     RunRecord,

@@ -16,7 +16,7 @@ The names of the flat layout of earlier versions (``server_host``,
 accepted, as keywords and as ``LUME_PREFECT__SERVER_HOST``-style variables,
 with a ``DeprecationWarning``.
 
-The classes are re-exported from ``lume_services.services.scheduling.backends.server``
+The classes are re-exported from ``lume_services.services.scheduling.backends.server.backend``
 (their home in LUME-services), ``...backends`` and ``lume_services.services.scheduling``.
 """
 
@@ -26,7 +26,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, Field, SecretStr, root_validator, validator
 
-from lume_services.services.scheduling.backends.server_connection import check_reachable
+from lume_services.services.scheduling.backends.server.connection import check_reachable
 
 #: flat name of earlier versions -> (section, field) of the nested shape
 FLAT_NAMES = {

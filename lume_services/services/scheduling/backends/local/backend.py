@@ -15,7 +15,7 @@ from lume_services.errors import (
     TaskNotInFlowError,
     UnsupportedRunConfigError,
 )
-from lume_services.services.scheduling.backends.backend import (
+from lume_services.services.scheduling.backend import (
     DEFAULT_LABELS,
     DEFAULT_PROJECT,
     Backend,
@@ -24,14 +24,14 @@ from lume_services.services.scheduling.backends.backend import (
     check_task_name,
     tasks_in_slug_order,
 )
-from lume_services.services.scheduling.backends.executors import ExecutorConfig, TemporaryClusters
-from lume_services.services.scheduling.backends.registry import LocalFlowRegistry
-from lume_services.services.scheduling.backends.run_history import RunHistory
-from lume_services.services.scheduling.backends.run_recorder import RunRecorder
-from lume_services.services.scheduling.backends.run_records import MAX_RESULT_BYTES, recorded_result
-from lume_services.services.scheduling.backends.run_options import run_options
-from lume_services.services.scheduling.backends.task_events import observed
-from lume_services.services.scheduling.backends.waiting import as_timedelta
+from lume_services.services.scheduling.backends.local.executors import ExecutorConfig, TemporaryClusters
+from lume_services.services.scheduling.backends.local.registry import LocalFlowRegistry
+from lume_services.services.scheduling.backends.local.run_history import RunHistory
+from lume_services.services.scheduling.backends.local.run_recorder import RunRecorder
+from lume_services.services.scheduling.run_records import MAX_RESULT_BYTES, recorded_result
+from lume_services.services.scheduling.run_options import run_options
+from lume_services.services.scheduling.task_events import observed
+from lume_services.services.scheduling.waiting import as_timedelta
 
 
 class LocalRunConfig(RunConfig):
@@ -175,7 +175,7 @@ class LocalBackend(Backend):
                 ``LocalRunConfig``, a Prefect ``LocalRun`` or ``None``.
             flow: the Prefect flow to run.
             flow_id: the registered flow's id, recorded in the run history (the flow object is what runs).
-            task_events: a :class:`~lume_services.services.scheduling.backends.task_events.TaskEvents`
+            task_events: a :class:`~lume_services.services.scheduling.task_events.TaskEvents`
                 told, in this process, when each task starts and finishes, under
                 every executor (it is never sent to the tasks).
             timeout: seconds or a ``timedelta`` the run may take; ``None`` uses the backend's.
@@ -200,6 +200,10 @@ class LocalBackend(Backend):
             runner_kwargs.setdefault("flow_run_id", recorder.run_id)
             handlers = runner_kwargs.get("task_runner_state_handlers") or []
             runner_kwargs["task_runner_state_handlers"] = [recorder.timer, *handlers]
+        if flow_id is not None:
+            # Prefect sets prefect.context.flow_id to the flow's *name* in local runs; results
+            # stored in the run record the registered id from here, as on a server
+            runner_kwargs["context"] = {"lume_flow_id": flow_id, **(runner_kwargs.get("context") or {})}
         def run(**kwargs):
             prefect_executor = executor.build(flow=flow, clusters=self.clusters)
             if task_events is not None:

@@ -2,7 +2,7 @@
 
 A Prefect ``PrefectResult`` keeps a task's value, as JSON, in the task run's
 state, and a Prefect Server refuses states over
-:data:`~lume_services.services.scheduling.backends.server_runs.STATE_SIZE_LIMIT`
+:data:`~lume_services.services.scheduling.backends.server.runs.STATE_SIZE_LIMIT`
 bytes: the flow runner's state update fails and the run dies with the
 server's "State payload is too large." This module's :class:`PrefectResult`
 refuses such a value when the task's result is written, in the flow run,
@@ -28,7 +28,7 @@ import prefect
 from prefect.engine.results import PrefectResult as _PrefectsPrefectResult
 
 from lume_services.errors import TaskResultTooLargeError
-from lume_services.services.scheduling.backends.server_runs import STATE_SIZE_LIMIT
+from lume_services.services.scheduling.backends.server.runs import STATE_SIZE_LIMIT
 
 #: bytes a task run's state takes beside its result's location (type, message,
 #: timestamps), counted with the location against the limit

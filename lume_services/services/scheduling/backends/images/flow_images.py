@@ -25,7 +25,7 @@ from lume_services.errors import (
     PythonVersionMismatchError,
 )
 from lume_services.image_names import image_name
-from lume_services.services.scheduling.backends.docker_engine import (
+from lume_services.services.scheduling.backends.images.engine import (
     LABEL_BASE_IMAGE,
     LABEL_BASE_IMAGE_ID,
     LABEL_FLOW_HASH,
@@ -38,7 +38,7 @@ from lume_services.services.scheduling.backends.docker_engine import (
     docker_client,
     image_labels,
 )
-from lume_services.services.scheduling.backends.runtime_image import DEFAULT_RUNTIME_IMAGE
+from lume_services.services.scheduling.backends.images.runtime_image import DEFAULT_RUNTIME_IMAGE
 
 if TYPE_CHECKING:  # pragma: no cover
     import docker
@@ -57,7 +57,7 @@ def flow_hash(flow: "prefect.Flow") -> str:
     Storage and run config are left out: they say where the flow is kept and
     run, not what it does (and the storage is the image being built).
     """
-    from lume_services.services.scheduling.backends.fingerprint import flow_fingerprint
+    from lume_services.services.scheduling.fingerprint import flow_fingerprint
 
     bare = flow.copy()
     bare.storage = None

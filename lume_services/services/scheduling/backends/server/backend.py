@@ -36,39 +36,40 @@ from lume_services.errors import (
     RunHistoryNotPrunableError,
     UnsupportedRunConfigError,
 )
-from lume_services.services.scheduling.backends.backend import (
+from lume_services.services.scheduling.backend import (
     DEFAULT_LABELS,
     DEFAULT_PROJECT,
     Backend,
     RunConfig,
 )
-from lume_services.services.scheduling.backends.prefect_config import (  # noqa: F401 (their home in LUME-services)
+from lume_services.services.scheduling.backends.server.prefect_config import (  # noqa: F401 (their home in LUME-services)
     PrefectAgentConfig,
     PrefectConfig,
     PrefectServerConfig,
     PrefectTelemetryConfig,
     PrefectUIConfig,
 )
-from lume_services.services.scheduling.backends.server_connection import ServerConnection
-from lume_services.services.scheduling.backends.server_history import get_run as history_run
-from lume_services.services.scheduling.backends.server_history import list_runs as history_runs
-from lume_services.services.scheduling.backends.server_history import run_result as history_result
-from lume_services.services.scheduling.backends.server_registration import (
+from lume_services.services.scheduling.backends.server.connection import ServerConnection
+from lume_services.services.scheduling.backends.server.history import get_run as history_run
+from lume_services.services.scheduling.backends.server.history import list_runs as history_runs
+from lume_services.services.scheduling.backends.server.history import run_result as history_result
+from lume_services.services.scheduling.backends.server.registration import (
     flow_names,
     flow_versions,
     list_flows,
     query_flow,
+    register_completely,
     registration_key,
     storage_without,
 )
-from lume_services.services.scheduling.backends.server_results import (
+from lume_services.services.scheduling.backends.server.results import (
     collect_results,
     failed_tasks,
     raise_if_failed,
     results_by_slug,
 )
-from lume_services.services.scheduling.backends.server_runs import create_flow_run, wait_for_flow_run
-from lume_services.services.scheduling.backends.waiting import Deadline, as_timedelta
+from lume_services.services.scheduling.backends.server.runs import create_flow_run, wait_for_flow_run
+from lume_services.services.scheduling.waiting import Deadline, as_timedelta
 
 DEFAULT_TENANT = "default"
 
@@ -168,7 +169,7 @@ class ServerBackend(Backend, ABC):
         large for a task run's state with ``TaskResultTooLargeError`` when the
         task's result is written, instead of the run dying on the server's refusal.
         """
-        from lume_services.services.scheduling.backends.server_state_result import PrefectResult  # lazy: prefect
+        from lume_services.services.scheduling.backends.server.state_result import PrefectResult  # lazy: prefect
 
         return PrefectResult()
 
@@ -195,7 +196,7 @@ class ServerBackend(Backend, ABC):
             local: whether the base image is used as it is on the engine.
             project_name: the project recorded in the image's labels.
         """
-        from lume_services.services.scheduling.backends.flow_images import Docker  # lazy: image building
+        from lume_services.services.scheduling.backends.images.flow_images import Docker  # lazy: image building
 
         return Docker(
             base_image=image,
@@ -299,7 +300,8 @@ class ServerBackend(Backend, ABC):
             raise EmptyLabelsError(kind="flow", model="Flow", name=flow.name)
         project_name = project_name or self.default_project
         client = self.connect()
-        client.create_project(project_name=project_name)
+        with self.connection.answering(f"creating project {project_name!r}"):
+            client.create_project(project_name=project_name)
         # the fingerprint before storage is attached, and where this backend keeps flows
         key = registration_key(flow, image, labels, self.storage_identity())
         flow = flow.copy()  # shallow: storage, run config and result are the caller's objects
@@ -314,14 +316,7 @@ class ServerBackend(Backend, ABC):
             flow.run_config.labels = set(labels)
         if flow.result is None:
             flow.result = self.build_result(flow)
-        flow_id = client.register(
-            flow,
-            project_name=project_name,
-            build=True,
-            set_schedule_active=False,
-            no_url=True,
-            idempotency_key=key,
-        )
+        flow_id = register_completely(self.connection, client, flow, project_name, key)
         return flow_id, flow
 
     def flow_names(self, project_name: str) -> List[str]:

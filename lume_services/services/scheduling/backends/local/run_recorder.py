@@ -12,9 +12,9 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
-from lume_services.services.scheduling.backends.backend import tasks_in_slug_order
-from lume_services.services.scheduling.backends.run_history import RunHistory
-from lume_services.services.scheduling.backends.run_records import (
+from lume_services.services.scheduling.backend import tasks_in_slug_order
+from lume_services.services.scheduling.backends.local.run_history import RunHistory
+from lume_services.services.scheduling.run_records import (
     MAX_RESULT_BYTES,
     ChildPlan,
     ChildRun,

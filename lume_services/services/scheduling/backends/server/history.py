@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
 from lume_services.errors import EmptyResultError, RunNotFoundError, RunResultNotRecordedError, TaskNotInFlowError
-from lume_services.services.scheduling.backends.backend import slug_order
-from lume_services.services.scheduling.backends.run_records import (
+from lume_services.services.scheduling.backend import slug_order
+from lume_services.services.scheduling.run_records import (
     ChildRun,
     RunQuery,
     RunRecord,
@@ -28,7 +28,7 @@ from lume_services.services.scheduling.backends.run_records import (
     mask_secrets,
     recordable,
 )
-from lume_services.services.scheduling.backends.server_results import results_by_slug, task_run_value
+from lume_services.services.scheduling.backends.server.results import results_by_slug, task_run_value
 
 #: the slug prefix of a composed flow's task that creates a child's flow run (``_compose_per_child``)
 CHILD_RUN_PREFIX = "create-run:"

@@ -10,20 +10,12 @@ from lume_services.errors import (
     ServerRequestError,
     StateTooLargeError,
 )
-from lume_services.services.scheduling.backends.backend import check_parameters
-from lume_services.services.scheduling.backends.server_registration import flow_versions
-from lume_services.services.scheduling.backends.waiting import Deadline
-
-#: the flow run context key holding the seconds between polls of the runs a run
-#: waits for (a composed flow of flows' child runs); Prefect's flow runner puts
-#: a run's context into ``prefect.context``
-POLL_INTERVAL_CONTEXT_KEY = "lume_services_poll_interval"
+from lume_services.services.scheduling.backend import check_parameters
+from lume_services.services.scheduling.backends.server.registration import flow_versions
+from lume_services.services.scheduling.waiting import POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY, Deadline
 
 #: the largest flow or task run state a Prefect Server accepts, in bytes
 STATE_SIZE_LIMIT = 1_000_000
-
-#: the one request a poll of a flow run makes
-STATE_QUERY = "query($id: uuid!) { flow_run_by_pk(id: $id) { serialized_state } }"
 
 
 def create_flow_run(connection, options, flow_id: Optional[str], flow=None,

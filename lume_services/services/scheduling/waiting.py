@@ -1,8 +1,21 @@
-"""Time limits of waits for runs."""
+"""Waiting for runs: time limits, and what a wait for a server flow run polls.
+
+The composed flow of a flow of flows (``flows/_child_runs.py``) and the server
+backends (``backends/server/runs.py``) wait for flow runs the same way; the poll
+they share lives here, beside the service, so neither reaches into the other.
+"""
 
 import time
 from datetime import timedelta
 from typing import Optional, Union
+
+#: the flow run context key holding the seconds between polls of the runs a run
+#: waits for (a composed flow of flows' child runs); Prefect's flow runner puts
+#: a run's context into ``prefect.context``
+POLL_INTERVAL_CONTEXT_KEY = "lume_services_poll_interval"
+
+#: the one request a poll of a flow run makes
+STATE_QUERY = "query($id: uuid!) { flow_run_by_pk(id: $id) { serialized_state } }"
 
 
 def as_timedelta(value: Union[None, float, int, timedelta]) -> Optional[timedelta]:

@@ -8,7 +8,7 @@ from typing import Dict, Literal, Optional
 
 from pydantic import BaseModel, Field
 
-from lume_services.services.scheduling.backends.task_order import widest_layer
+from lume_services.services.scheduling.task_order import widest_layer
 
 #: the most threads a ``local_dask`` pool gets when it is sized to the flow
 MAX_DEFAULT_THREADS = 32

@@ -5,8 +5,8 @@ from typing import Dict, Optional, Union
 
 from pydantic import SecretStr
 
-from lume_services.services.scheduling.backends.local import LocalRunConfig
-from lume_services.services.scheduling.backends.server import ServerBackend
+from lume_services.services.scheduling.backends.local.backend import LocalRunConfig
+from lume_services.services.scheduling.backends.server.backend import ServerBackend
 
 
 class LocalAgentBackend(ServerBackend):
