@@ -20,6 +20,9 @@ Only what starts Docker services is replaced, by local stand-ins:
   skipped, saying so;
 - ``server_host`` / ``server_host_port`` of ``pytest.ini`` are given on the
   command line (``-o``) as the double's address;
+- ``pytest.ini``'s MySQL settings are pointed at a running MariaDB
+  (``--mysql-url``, by default ``LUME_TEST_MARIADB_URL``, which
+  ``scripts/mariadb.sh start`` prints) in place of the original's MySQL container;
 - when ``lume_services.services.models`` is not importable here (the model
   database is another part of this project), the root ``conftest.py`` line
   importing ``MySQLModelDBConfig`` falls back to a dict and
@@ -131,7 +134,18 @@ def model_db_available(env) -> bool:
     return probe.returncode == 0
 
 
-def run(mirror: Path, commit: str, workdir: Path, site: str, pytest_args, repo: Path = REPO) -> dict:
+def mysql_options(url: str) -> list:
+    """``-o`` options pointing ``pytest.ini``'s MySQL settings at a running server (our MariaDB)."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url.replace("mysql+pymysql://", "mysql://", 1))
+    values = {"mysql_host": parts.hostname, "mysql_port": parts.port or 3306,
+              "mysql_user": unquote(parts.username or ""), "mysql_password": unquote(parts.password or "")}
+    return [arg for name, value in values.items() for arg in ("-o", f"{name}={value}")]
+
+
+def run(mirror: Path, commit: str, workdir: Path, site: str, pytest_args, repo: Path = REPO,
+        mysql_url: str = "") -> dict:
     dest = workdir / commit
     dest.mkdir(parents=True, exist_ok=True)
     export(mirror, commit, dest)
@@ -165,7 +179,8 @@ def run(mirror: Path, commit: str, workdir: Path, site: str, pytest_args, repo: 
     cmd = [sys.executable, "-m", "pytest", "-p", "lume_compat_path", "-p", "no:cacheprovider",
            "-o", "server_host=http://127.0.0.1", "-o", f"server_host_port={port}",
            "-o", "addopts=", f"--basetemp={dest / 'tmp'}", "-q", "-rfEs", "-W", "ignore",
-           "--timeout", "120", "--continue-on-collection-errors", *pytest_args]
+           "--timeout", "120", "--continue-on-collection-errors",
+           *(mysql_options(mysql_url) if mysql_url else []), *pytest_args]
     with open(log, "w") as out:
         subprocess.run(cmd, cwd=dest, env=env, stdout=out, stderr=subprocess.STDOUT)
     summary = log.read_text().strip().splitlines()[-1] if log.exists() else ""
@@ -181,13 +196,17 @@ def main(argv=None) -> int:
     parser.add_argument("--site", default="", help="folder with pytest 8 and pyfakefs, put first on the path")
     parser.add_argument("--repo", type=Path, default=REPO,
                         help="the lume-services checkout to test (default: this one), e.g. an older one for a before/after")
+    parser.add_argument("--mysql-url", default=os.environ.get("LUME_TEST_MARIADB_URL", ""),
+                        help="mysql+pymysql://user:password@host:port/... of a running MariaDB/MySQL whose user may "
+                             "create databases, in place of the original's MySQL container (default: "
+                             "LUME_TEST_MARIADB_URL; scripts/mariadb.sh start gives one)")
     parser.add_argument("pytest_args", nargs="*", help="after --: arguments for pytest (e.g. -k, a test path)")
     args = parser.parse_args(argv)
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="lume-original-tests-"))).resolve()
     if REPO in workdir.parents or workdir == REPO:
         parser.error("the scratch folder must be outside this project")
     for commit in args.commit or ["57027da", "8adfccc"]:
-        result = run(args.mirror, commit, workdir, args.site, args.pytest_args, args.repo.resolve())
+        result = run(args.mirror, commit, workdir, args.site, args.pytest_args, args.repo.resolve(), args.mysql_url)
         print(f"{result['commit']}: {result['summary']}  (log: {result['log']})")
     return 0
 

@@ -301,3 +301,44 @@ def test_the_originals_cli_modules_give_the_same_command():
 
     assert original_main is main and main.commands["docker"] is docker
     assert docker.commands["start-services"] is start_services
+
+
+# --- against a real MariaDB (tests/fixtures/model_db.py starts one where it can) ---------------
+
+from fixtures.model_db import mariadb_databases, mariadb_database, mariadb_url, mariadb_config  # noqa: E402,F401
+
+
+def test_a_real_mariadb_is_ready_by_its_handshake(mariadb_url):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(mariadb_url)
+    assert compose.mysql_status(url.host, url.port, timeout=5) is None
+
+
+def test_the_packaged_init_sql_makes_a_model_database_this_package_opens(mariadb_url, mariadb_database):
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    from lume_services.docker.files import MODEL_DB_INIT
+    from lume_services.services.models.db import ModelDB
+    from lume_services.services.models.service import ModelDBService
+
+    url = make_url(mariadb_url)
+    connection = pymysql.connect(host=url.host, port=url.port, user=url.username, password=url.password,
+                                 database=mariadb_database)
+    try:
+        with connection.cursor() as cursor:
+            for statement in Path(MODEL_DB_INIT).read_text().split(";"):
+                if statement.strip():
+                    cursor.execute(statement)
+        connection.commit()
+    finally:
+        connection.close()
+    db = ModelDB(mariadb_config(mariadb_url, mariadb_database))
+    try:
+        service = ModelDBService(db)
+        model_id = service.store_model(author="a", laboratory="slac", facility="lcls", beampath="cu_hxr",
+                                       description="from the packaged SQL")
+        assert service.get_model(model_id=model_id).description == "from the packaged SQL"
+    finally:
+        db.dispose()
