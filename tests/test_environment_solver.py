@@ -254,3 +254,19 @@ def test_every_error_of_a_model_package_is_a_model_package_error():
                 WritePermissionError, MissingEnvironmentYamlError, NoCondaEnvironmentFoundError,
                 NoFlowFoundInPackageError, UnableToInstallPipDependenciesError):
         assert issubclass(cls, ModelPackageError)
+
+
+@pytest.mark.slow
+def test_a_wheel_installs_into_another_virtual_environment_and_its_entry_points_are_read_there(tmp_path):
+    import subprocess
+    import venv
+
+    venv.EnvBuilder(with_pip=True).create(tmp_path / "venv")  # ensurepip: offline
+    python = str(tmp_path / "venv" / "bin" / "python")
+    installation = Source(path=str(mp.write_wheel(tmp_path, name="venv_model"))).install(python=python)
+    listed = subprocess.run([python, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True).stdout
+    assert "venv_model==0.1.0" in listed
+    assert installation.python_version() == subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True
+    ).stdout.strip()
+    assert installation.entry_points()["venv_model.flow"] == "venv_model.flow:get_flow"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fixtures.model_db import mariadb_config, mariadb_database, mariadb_databases, mariadb_url  # noqa: F401
 from lume_services.cli.main import main
 from lume_services.config import LUMEServicesSettings
 from lume_services.docker import compose
@@ -304,8 +305,6 @@ def test_the_originals_cli_modules_give_the_same_command():
 
 
 # --- against a real MariaDB (tests/fixtures/model_db.py starts one where it can) ---------------
-
-from fixtures.model_db import mariadb_databases, mariadb_database, mariadb_url, mariadb_config  # noqa: E402,F401
 
 
 def test_a_real_mariadb_is_ready_by_its_handshake(mariadb_url):
