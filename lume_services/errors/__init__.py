@@ -195,7 +195,13 @@ from lume_services.errors._services import (
     ServicesError,
     ServicesNotReadyError,
 )
-from lume_services.errors._storage import RunHistoryCorruptError, StorageError, StoreUnusableError, UntrustedStoreError
+from lume_services.errors._storage import (
+    RunHistoryCorruptError,
+    StorageError,
+    StoredRecordDamagedError,
+    StoreUnusableError,
+    UntrustedStoreError,
+)
 
 __all__ = [
     # the root, and the root-level errors
@@ -270,6 +276,7 @@ __all__ = [
     "StorageError",
     "RunHistoryCorruptError",
     "StoreUnusableError",
+    "StoredRecordDamagedError",
     "UntrustedStoreError",
     # results
     "ResultsError",
