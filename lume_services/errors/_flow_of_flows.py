@@ -10,7 +10,8 @@ class FlowOfFlowsError(LUMEServicesError):
     """Base class of the errors of a flow of flows that cannot be built or run as
     declared: its declaration's form (:class:`InvalidFlowOfFlowsError` and its
     subclasses), its mappings (:class:`ParentFlowNotInFlowsError`,
-    :class:`UnknownMapTypeError`, :class:`MissingDBAttributeError`), duplicate
+    :class:`ParentProjectMismatchError`, :class:`UnknownMapTypeError`,
+    :class:`MissingDBAttributeError`), duplicate
     names (:class:`DuplicateFlowNameError`), a cycle (:class:`FlowCycleError`), a
     composition missing (:class:`FlowOfFlowsNotComposedError`).
 
@@ -482,4 +483,28 @@ class AmbiguousParentTaskError(InvalidFlowOfFlowsError):
             f"flow {child!r} maps parameter {parameter!r} from task {task_name!r} of {parent!r}, but "
             f"{len(self.slugs)} tasks of {parent!r} are named {task_name!r} (a task called more than once); "
             f"name the one meant by its slug as parent_task_name: {', '.join(repr(s) for s in self.slugs)}"
+        )
+
+
+class ParentProjectMismatchError(FlowOfFlowsError):
+    """A mapped parameter's ``parent_project_name`` is not the project of the parent flow it names.
+
+    Args:
+        child: the flow whose parameter is mapped.
+        parameter: the parameter.
+        parent: the parent flow.
+        declared: the ``parent_project_name`` given.
+        actual: the parent flow's project.
+    """
+
+    def __init__(self, child: str, parameter: str, parent: str, declared: str, actual: str):
+        self.child = child
+        self.parameter = parameter
+        self.parent = parent
+        self.declared = declared
+        self.actual = actual
+        super().__init__(
+            f"flow {child!r} maps parameter {parameter!r} from flow {parent!r} of project {declared!r}, "
+            f"but the composing flow {parent!r} is in project {actual!r}; give parent_project_name: "
+            f"{actual!r} or leave it out"
         )

@@ -12,6 +12,7 @@ from lume_services.errors import (
     AmbiguousParentTaskError,
     ComposingFlowNameMismatchError,
     DeclarationTooLargeError,
+    ParentProjectMismatchError,
     DeclarationYAMLError,
     DuplicateDeclarationKeyError,
     DuplicateFlowNameError,
@@ -135,6 +136,10 @@ def check_mappings(children: Dict[str, Flow]) -> None:
             if m.parent_flow_name not in children:
                 raise ParentFlowNotInFlowsError(name, param, m.parent_flow_name, children)
             parent = children[m.parent_flow_name]
+            if m.parent_project_name is not None and parent.project_name not in (None, m.parent_project_name):
+                raise ParentProjectMismatchError(
+                    name, param, m.parent_flow_name, declared=m.parent_project_name, actual=parent.project_name
+                )
             tasks = parent.task_slugs or {}
             if parent.prefect_flow is not None:
                 shared = slugs_by_task_name(parent.prefect_flow).get(m.parent_task_name, [])
