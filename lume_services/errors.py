@@ -1813,3 +1813,27 @@ class FlowOfFlowsNotFoundError(LUMEServicesError):
     def __init__(self, query: dict):
         self.query = query
         super().__init__(f"no flow of flows matches {query!r}")
+
+
+# --- issue 20: runs on a Prefect Server carry no secrets; children checked before they start ---------
+
+
+class SecretInRunConfigError(LUMEServicesError, ValueError):
+    """A run config's ``env`` holds a secret, which would be stored on the Prefect Server in clear.
+
+    A run config is kept with its flow (and flow run) on the server, whose API
+    has no authentication. Runs get secrets from where their agent runs.
+
+    Args:
+        model: the run config class (``"LocalRunConfig"``).
+        names: the variables holding secrets (their values are never shown).
+    """
+
+    def __init__(self, model: str, names: List[str]):
+        self.model = model
+        self.names = list(names)
+        super().__init__(
+            f"{model}.env holds secrets ({', '.join(self.names)}), and a run config is stored on the "
+            "Prefect Server in clear; give them to the agent instead: its environment (LocalAgent), "
+            "its --env (DockerAgent) or a Kubernetes Secret (KubernetesBackend's secretKeyRefs)"
+        )
