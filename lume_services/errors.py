@@ -1837,3 +1837,30 @@ class SecretInRunConfigError(LUMEServicesError, ValueError):
             "Prefect Server in clear; give them to the agent instead: its environment (LocalAgent), "
             "its --env (DockerAgent) or a Kubernetes Secret (KubernetesBackend's secretKeyRefs)"
         )
+
+
+class ChildRunTimeoutError(FlowOfFlowsError):
+    """A child's flow run of a composed flow of flows did not finish in time; it was cancelled.
+
+    Raised (as the message of the failed wait task) inside the composed run, so
+    that a child stuck on the server (its parameter state refused, its agent
+    gone, its heartbeat lost) fails the composed run naming the child, instead
+    of the caller's wait for the composed run running out.
+
+    Args:
+        child: the child flow.
+        flow_run_id: the child's flow run, cancelled.
+        timeout: the seconds the wait allowed.
+        state: the child's last state (``"Running"``).
+    """
+
+    def __init__(self, child: str, flow_run_id: str, timeout: float, state: str):
+        self.child = child
+        self.flow_run_id = flow_run_id
+        self.timeout = timeout
+        self.state = state
+        super().__init__(
+            f"child {child!r} (flow run {flow_run_id}) was still {state} after {timeout:.1f} s, "
+            "the time left for the flow of flows; its run was cancelled. Look at the child's run "
+            "(its agent, its logs), or allow more time with run_and_return(timeout=...)"
+        )

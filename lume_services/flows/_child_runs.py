@@ -1,24 +1,76 @@
-"""Waiting for a child's flow run inside a composed flow of flows (per-child composition).
+"""The tasks of a composed flow of flows (per-child composition) around each child's flow run.
 
-Prefect's own ``wait_for_flow_run`` task watches a run with ``watch_flow_run``,
-which polls from 2 s up to 10 s whatever interval is asked and sleeps once
-more after it saw the run finish: about 4 s per child of a chain. The task
-here polls the child's state every ``poll_interval`` seconds and returns (or
-takes on the child's final state) as soon as it is finished.
+- :class:`CheckChildParameters` checks the values passed to a child against the
+  server's state limit *before* the child's run is created: a Prefect Server
+  keeps every parameter's value in a task run state and refuses states over
+  1 MB, and a child whose parameter state is refused stays ``Running`` for
+  ever (a zombie), so an over-large mapped value fails the composed run at
+  once, naming the child, the parameter and the limit.
+- :class:`WaitForChildRun` waits for the child's run. Prefect's own
+  ``wait_for_flow_run`` task watches a run with ``watch_flow_run``, which
+  polls from 2 s up to 10 s whatever interval is asked and sleeps once more
+  after it saw the run finish: about 4 s per child of a chain. This one polls
+  the child's state every ``poll_interval`` seconds and returns (or takes on
+  the child's final state) as soon as it is finished, and has a deadline of
+  its own: a child still unfinished then is cancelled and fails the wait.
 
-The interval travels with the composed run: a server backend puts the run's
-poll interval (``FlowRunConfig.poll_interval``, else the backend's configured
-one) into the flow run's context under :data:`POLL_INTERVAL_CONTEXT_KEY`,
-which Prefect's flow runner hands to every task of the run.
+The interval and the deadline travel with the composed run: a server backend
+puts the run's poll interval (``FlowRunConfig.poll_interval``, else the
+backend's configured one) and the caller's deadline (as UTC epoch seconds) into
+the flow run's context under :data:`POLL_INTERVAL_CONTEXT_KEY` and
+:data:`DEADLINE_CONTEXT_KEY`, which Prefect's flow runner hands to every task
+of the run.
 """
 
 import time
-from typing import Any, Optional, cast
+from typing import Any, Dict, Optional, cast
 
 from prefect import Task
 from prefect.utilities.tasks import defaults_from_attrs
 
-from lume_services.services.scheduling.waiting import POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
+from lume_services.errors import ChildRunTimeoutError, StateTooLargeError
+from lume_services.services.scheduling.state_limits import check_state_sizes
+from lume_services.services.scheduling.waiting import DEADLINE_CONTEXT_KEY, POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
+
+#: seconds a wait for a child allows when the composed run's context names no
+#: deadline (a run started outside lume-services): LUME_PREFECT__RUN_TIMEOUT's default
+DEFAULT_CHILD_TIMEOUT = 3600.0
+
+
+def timed_out(message: Optional[str], child_name: str, flow_run_id: str) -> bool:
+    """Whether a wait task's failure message is :class:`WaitForChildRun` giving up on this child's run."""
+    probe = ChildRunTimeoutError(child_name, flow_run_id, 0.0, "Running")
+    return bool(message) and message.split(" was still ")[0] == str(probe).split(" was still ")[0]
+
+
+class CheckChildParameters(Task):
+    """Pass a child's parameters on unchanged, once each value fits in a task run state.
+
+    Args:
+        child_name: the child the parameters are for (named in the failure).
+        **kwargs: passed to ``prefect.Task``.
+    """
+
+    def __init__(self, child_name: str, **kwargs: Any) -> None:
+        self.child_name = child_name
+        kwargs.setdefault("checkpoint", False)  # the values are kept by the child's run already
+        super().__init__(**kwargs)
+
+    def run(self, parameters: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:  # type: ignore[override]
+        """Return ``parameters`` when every value fits in a state.
+
+        Raises:
+            prefect.engine.signals.FAIL: a value is over the server's state limit;
+                its message is the ``StateTooLargeError``'s (child, parameter, size, limit).
+        """
+        from prefect.engine import signals
+
+        parameters = dict(parameters or {})
+        try:
+            check_state_sizes(self.child_name, parameters)
+        except StateTooLargeError as exc:
+            raise signals.FAIL(message=str(exc)) from None
+        return parameters
 
 
 class WaitForChildRun(Task):
@@ -26,23 +78,32 @@ class WaitForChildRun(Task):
 
     The child's final state becomes this task's state (``Success`` returns the
     flow run id; ``Failed`` fails this task, so the child's descendants do not
-    start and the composed run fails).
+    start and the composed run fails). A child not finished by the deadline
+    (the composed run's, from its context, or ``max_wait`` seconds, whichever
+    comes first) is cancelled, and the wait fails with a
+    ``ChildRunTimeoutError``'s message naming the child.
 
     Args:
         poll_interval: seconds between looks at the child's run when the
             composed run's context does not say (a run started outside
             lume-services, e.g. from Prefect's UI).
+        child_name: the child, named when it is too late.
+        max_wait: seconds the wait allows at most; ``None``:
+            :data:`DEFAULT_CHILD_TIMEOUT` unless the context gives a deadline.
         **kwargs: passed to ``prefect.Task`` (name, checkpoint, ...).
     """
 
-    def __init__(self, poll_interval: float = 1.0, **kwargs: Any) -> None:
+    def __init__(self, poll_interval: float = 1.0, child_name: Optional[str] = None,
+                 max_wait: Optional[float] = None, **kwargs: Any) -> None:
         self.poll_interval = poll_interval
+        self.child_name = child_name
+        self.max_wait = max_wait  # not "timeout": prefect.Task's own attribute (a time limit on run())
         kwargs.setdefault("checkpoint", False)  # its result is a run id: nothing worth keeping
         super().__init__(**kwargs)
 
     @defaults_from_attrs("poll_interval")
     def run(self, flow_run_id: Optional[str] = None, poll_interval: Optional[float] = None) -> str:
-        """Poll the child's run until it is finished.
+        """Poll the child's run until it is finished, or cancel it when the deadline passes.
 
         Args:
             flow_run_id: the child's flow run id (from its ``create_flow_run`` task).
@@ -53,20 +114,35 @@ class WaitForChildRun(Task):
 
         Raises:
             prefect.engine.signals.PrefectStateSignal: the signal of the child's
-                final state when it did not succeed (``FAIL``, ``TRIGGERFAIL``, ...).
+                final state when it did not succeed (``FAIL``, ``TRIGGERFAIL``, ...),
+                or ``FAIL`` when the deadline passed (the child is then cancelled).
         """
         import prefect
         from prefect.engine import signals
         from prefect.engine.state import State
 
         interval = float(prefect.context.get(POLL_INTERVAL_CONTEXT_KEY) or cast(float, poll_interval))  # defaults_from_attrs fills it
+        started = time.time()
+        # getattr: a composed flow stored by an earlier version unpickles without them
+        max_wait = getattr(self, "max_wait", None)
+        child_name = getattr(self, "child_name", None) or self.name
+        ends = [started + (max_wait if max_wait is not None else DEFAULT_CHILD_TIMEOUT)]
+        if prefect.context.get(DEADLINE_CONTEXT_KEY):
+            ends.append(float(prefect.context[DEADLINE_CONTEXT_KEY]))
+        end = min(ends)
         client = prefect.Client()
         while True:
             data = client.graphql(STATE_QUERY, variables={"id": flow_run_id}).data
             state = State.deserialize(data.flow_run_by_pk.serialized_state)
             if state.is_finished():
                 break
-            time.sleep(interval)
+            if time.time() >= end:
+                client.cancel_flow_run(cast(str, flow_run_id))
+                error = ChildRunTimeoutError(
+                    child_name, cast(str, flow_run_id), end - started, type(state).__name__
+                )
+                raise signals.FAIL(message=str(error), result=flow_run_id)
+            time.sleep(max(0.0, min(interval, end - time.time())))
         if state.is_successful():
             return cast(str, flow_run_id)
         try:

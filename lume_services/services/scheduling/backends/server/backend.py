@@ -389,7 +389,8 @@ class ServerBackend(Backend, ABC):
 
     # --- runs ---------------------------------------------------------------------------
 
-    def start_run(self, options, *, flow=None, flow_id: Optional[str] = None, **kwargs) -> str:
+    def start_run(self, options, *, flow=None, flow_id: Optional[str] = None, deadline: Optional[Deadline] = None,
+                  **kwargs) -> str:
         """Create a flow run of a registered flow and return its id.
 
         Args:
@@ -397,6 +398,8 @@ class ServerBackend(Backend, ABC):
             flow: the Prefect flow (as loaded), used to check the parameters
                 before anything is sent.
             flow_id: the registered flow's id.
+            deadline: when the run's own waits for other runs (a composed flow
+                of flows' children) must end; goes into the run's context.
 
         Returns:
             The flow run id.
@@ -412,7 +415,7 @@ class ServerBackend(Backend, ABC):
         """
         poll_interval = (options.poll_interval or self.poll_interval).total_seconds()
         return create_flow_run(self.connection, self.prefect_run_options(options), flow_id=flow_id, flow=flow,
-                               poll_interval=poll_interval)
+                               poll_interval=poll_interval, deadline=deadline)
 
     def prefect_run_options(self, options):
         """The run options with their run config as the Prefect run config this backend sends.
