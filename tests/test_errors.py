@@ -57,6 +57,7 @@ FAMILIES = {
         "DuplicateFlowNameError",
         "FlowCycleError",
         "FlowOfFlowsNotComposedError",
+        "ChildRunTimeoutError",
     ],
     ServerError: [
         "ServerUnreachableError",

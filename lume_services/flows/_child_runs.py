@@ -39,8 +39,10 @@ DEFAULT_CHILD_TIMEOUT = 3600.0
 
 def timed_out(message: Optional[str], child_name: str, flow_run_id: str) -> bool:
     """Whether a wait task's failure message is :class:`WaitForChildRun` giving up on this child's run."""
+    if not message:
+        return False
     probe = ChildRunTimeoutError(child_name, flow_run_id, 0.0, "Running")
-    return bool(message) and message.split(" was still ")[0] == str(probe).split(" was still ")[0]
+    return message.split(" was still ")[0] == str(probe).split(" was still ")[0]
 
 
 class CheckChildParameters(Task):
