@@ -191,6 +191,7 @@ def example(ctx, diamond, params, as_json):
 
 
 def _add_groups() -> None:
+    from lume_services.cli.agent import agent
     from lume_services.cli.flow_of_flows import flow_of_flows
     from lume_services.cli.flows import flows
     from lume_services.cli.runs import runs
@@ -198,6 +199,7 @@ def _add_groups() -> None:
     main.add_command(flows)
     main.add_command(flow_of_flows)
     main.add_command(runs)
+    main.add_command(agent)
 
 
 _add_groups()
