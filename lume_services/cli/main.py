@@ -45,6 +45,15 @@ def _error_exit_code(exc: BaseException) -> int:
         errors.FlowCycleError,
         errors.MissingExtraError,
         errors.GraphvizNotFoundError,
+        errors.ModelNotFoundError,
+        errors.DeploymentNotFoundError,
+        errors.ProjectNotFoundError,
+        errors.DeploymentNotRegisteredError,
+        errors.ModelDBConflictError,
+        errors.FlowAlreadyDeployedError,
+        errors.ModelNotSpecifiedError,
+        errors.IncompleteDeploymentError,
+        errors.UnknownColumnError,
         InputError,
         yaml.YAMLError,
         pydantic.ValidationError,
@@ -194,11 +203,14 @@ def _add_groups() -> None:
     from lume_services.cli.agent import agent
     from lume_services.cli.flow_of_flows import flow_of_flows
     from lume_services.cli.flows import flows
+    from lume_services.cli.models import deployments, models
     from lume_services.cli.runs import runs
 
     main.add_command(flows)
     main.add_command(flow_of_flows)
     main.add_command(runs)
+    main.add_command(models)
+    main.add_command(deployments)
     main.add_command(agent)
 
 

@@ -29,7 +29,7 @@ from prefect import Task
 from prefect.utilities.tasks import defaults_from_attrs
 
 from lume_services.errors import ChildRunTimeoutError, StateTooLargeError
-from lume_services.services.scheduling.state_limits import check_state_sizes
+from lume_services.services.scheduling.state_limits import PARAMETER_KEPT, STATE_SIZE_LIMIT, oversized_parameter
 from lume_services.services.scheduling.waiting import DEADLINE_CONTEXT_KEY, POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
 
 #: seconds a wait for a child allows when the composed run's context names no
@@ -64,14 +64,16 @@ class CheckChildParameters(Task):
         Raises:
             prefect.engine.signals.FAIL: a value is over the server's state limit;
                 its message is the ``StateTooLargeError``'s (child, parameter, size, limit).
+            StateTooLargeError: on a server, as that FAIL's message (the task's failure).
         """
         from prefect.engine import signals
 
         parameters = dict(parameters or {})
-        try:
-            check_state_sizes(self.child_name, parameters)
-        except StateTooLargeError as exc:
-            raise signals.FAIL(message=str(exc)) from None
+        found = oversized_parameter(parameters)
+        if found is not None:
+            error = StateTooLargeError(self.child_name, f"parameter {found[0]!r}", found[1], STATE_SIZE_LIMIT,
+                                       PARAMETER_KEPT)
+            raise signals.FAIL(message=str(error))
         return parameters
 
 
@@ -118,6 +120,7 @@ class WaitForChildRun(Task):
             prefect.engine.signals.PrefectStateSignal: the signal of the child's
                 final state when it did not succeed (``FAIL``, ``TRIGGERFAIL``, ...),
                 or ``FAIL`` when the deadline passed (the child is then cancelled).
+            ChildRunTimeoutError: on a server, as that FAIL's message when the deadline passed.
         """
         import prefect
         from prefect.engine import signals

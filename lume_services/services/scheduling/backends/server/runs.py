@@ -7,12 +7,14 @@ from lume_services.errors import (
     FlowRunTimeoutError,
     FlowVersionArchivedError,
     ServerRequestError,
+    StateTooLargeError,
 )
 from lume_services.services.scheduling.backend import check_parameters
 from lume_services.services.scheduling.backends.server.registration import flow_versions
-from lume_services.services.scheduling.state_limits import (  # noqa: F401 (their former home)
+from lume_services.services.scheduling.state_limits import (
+    PARAMETER_KEPT,
     STATE_SIZE_LIMIT,
-    check_state_sizes,
+    oversized_parameter,
 )
 from lume_services.services.scheduling.waiting import (
     DEADLINE_CONTEXT_KEY,
@@ -68,6 +70,17 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
                 version["current_flow_id"], version["current_version"],
             ) from None
         raise ServerRequestError(connection.api_url, exc, flow_id=flow_id) from exc
+
+
+def check_state_sizes(flow_name: str, parameters: dict) -> None:
+    """Refuse parameter values too large for the task run states that will keep them.
+
+    Raises:
+        StateTooLargeError: a value is over the limit, naming it and the limit.
+    """
+    found = oversized_parameter(parameters)
+    if found is not None:
+        raise StateTooLargeError(flow_name, f"parameter {found[0]!r}", found[1], STATE_SIZE_LIMIT, PARAMETER_KEPT)
 
 
 def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline]) -> Optional[dict]:
