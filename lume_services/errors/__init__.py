@@ -176,6 +176,7 @@ from lume_services.errors._runs import (
 )
 from lume_services.errors._server import (
     ChildFlowArchivedError,
+    ChildRunTimeoutError,
     EmptyLabelsError,
     FlowIdNotFoundError,
     FlowNotRegisteredError,
@@ -183,6 +184,7 @@ from lume_services.errors._server import (
     FlowRegistrationError,
     FlowVersionArchivedError,
     RunHistoryNotPrunableError,
+    SecretInRunConfigError,
     ServerError,
     ServerReplyError,
     ServerRequestError,
@@ -254,6 +256,7 @@ __all__ = [
     # server backends
     "ServerError",
     "ChildFlowArchivedError",
+    "ChildRunTimeoutError",
     "EmptyLabelsError",
     "FlowIdNotFoundError",
     "FlowNotRegisteredError",
@@ -264,6 +267,7 @@ __all__ = [
     "ServerReplyError",
     "ServerRequestError",
     "ServerUnreachableError",
+    "SecretInRunConfigError",
     "StateTooLargeError",
     "TaskResultTooLargeError",
     # docker
