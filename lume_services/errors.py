@@ -1813,3 +1813,24 @@ class FlowOfFlowsNotFoundError(LUMEServicesError):
     def __init__(self, query: dict):
         self.query = query
         super().__init__(f"no flow of flows matches {query!r}")
+
+
+# --- issue 24: the command line's run ids (i24-users) ---------------------------------------
+
+
+class AmbiguousRunIdError(LUMEServicesError):
+    """A shortened run id is the beginning of more than one recorded run's id.
+
+    Args:
+        prefix: the id as given.
+        candidates: the ids of the runs it could mean.
+    """
+
+    def __init__(self, prefix: str, candidates: List[str]):
+        self.prefix = prefix
+        self.candidates = list(candidates)
+        shown = ", ".join(self.candidates[:10]) + (", ..." if len(self.candidates) > 10 else "")
+        super().__init__(
+            f"run id {prefix!r} is the beginning of {len(self.candidates)} runs' ids ({shown}); "
+            "give more of the id"
+        )
