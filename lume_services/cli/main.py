@@ -219,7 +219,26 @@ def main(ctx, verbose, quiet, debug, as_json):
                 handler.setStream(stream)
 
         ctx.call_on_close(restore)
-    _set_prefect_logging(_LEVELS[level] if verbose < 2 else logging.DEBUG)
+    if verbose or quiet:  # the flags win over LUME_PREFECT__LOGGING_LEVEL, also where the backend applies it
+        chosen = _LEVELS[level] if verbose < 2 else logging.DEBUG
+        saved_env = os.environ.get(_LEVEL_VARIABLE)
+        os.environ[_LEVEL_VARIABLE] = logging.getLevelName(chosen)
+        ctx.call_on_close(lambda: _restore_env(_LEVEL_VARIABLE, saved_env))
+    else:
+        chosen = logging.getLevelName((os.environ.get(_LEVEL_VARIABLE) or "WARNING").strip().upper())
+        chosen = chosen if isinstance(chosen, int) else logging.WARNING
+    _set_prefect_logging(chosen)
+
+
+#: the setting of Prefect's log level (``PrefectConfig.logging_level``)
+_LEVEL_VARIABLE = "LUME_PREFECT__LOGGING_LEVEL"
+
+
+def _restore_env(name: str, value) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 @main.command()
