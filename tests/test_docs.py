@@ -137,6 +137,21 @@ def test_the_docs_site_builds_strict(tmp_path):
     assert (tmp_path / "site" / "notebook" / "index.html").exists()  # the notebook is a page
 
 
+def test_the_site_draws_mermaid_blocks_and_shows_the_notebooks_outputs(tmp_path):
+    pytest.importorskip("mkdocs", reason="the docs extra is not installed (scripts/test.sh installs it)")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-q", "-d", str(tmp_path / "site")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = (tmp_path / "site" / "runs" / "index.html").read_text()
+    assert '<pre class="mermaid"><code>flowchart TD' in runs  # a diagram for mkdocs-material, not highlighted code
+    notebook = (tmp_path / "site" / "notebook" / "index.html").read_text()
+    assert "flow &#39;doubler&#39; started" in notebook or "flow 'doubler' started" in notebook  # stored outputs
+    assert 'aria-label="flow of flows double-then-add"' in notebook  # the DAG as inline SVG, no network
+    assert 'class="lume-run-report"' in notebook  # the run record's report
+
+
 def test_the_docs_notebook_runs_under_a_real_kernel_with_no_error_cell(tmp_path, lume_home):
     nbclient = pytest.importorskip("nbclient", reason="the test extra is not installed (scripts/test.sh installs it)")
     import nbformat

@@ -74,3 +74,12 @@ def test_every_picture_colours_a_state_from_the_one_table(partly_failing):
 def test_in_jupyter_the_value_of_a_cell_shows_the_dag(partly_failing):
     markdown = partly_failing._repr_markdown_()
     assert "```mermaid\nflowchart TD\n" in markdown
+
+
+def test_in_jupyter_a_flow_of_flows_is_an_inline_svg_coloured_by_state_with_or_without_graphviz(partly_failing):
+    with pytest.raises(FlowFailedError):
+        partly_failing.run_and_return({"failing-x": 1})
+    svg = partly_failing._repr_html_()
+    assert svg.lstrip().startswith(("<svg", "<?xml", "<!DOCTYPE"))
+    assert "#ffcdd2" in svg and "#c8e6c9" in svg  # failed and succeeded, from the one table
+    assert "http" not in svg.replace("http://www.w3.org", "")  # nothing to fetch

@@ -71,6 +71,16 @@ def _nodes_and_edges(record: Any) -> Tuple[List[Tuple[str, Optional[str]]], List
 def dag_svg(record: Any) -> str:
     """The run's DAG as inline SVG: a box per child (a plain flow: per task), filled by its state."""
     nodes, edges = _nodes_and_edges(record)
+    return graph_svg(nodes, edges, f"DAG of run {record.run_id}", layered=bool(record.children))
+
+
+def graph_svg(nodes: List[Tuple[str, Optional[str]]], edges: List[Tuple[str, str]], title: str,
+              layered: bool = True) -> str:
+    """A DAG as inline SVG: ``nodes`` (name, state) in execution order, ``edges`` (parent, child).
+
+    A node is filled by its state's colour (no state: white); ``layered``
+    puts each node a row below its lowest parent, else nodes go in rows of four.
+    """
     parents: Dict[str, List[str]] = {name: [] for name, _ in nodes}
     for parent, child in edges:
         parents[child].append(parent)
@@ -80,7 +90,7 @@ def dag_svg(record: Any) -> str:
     layers: Dict[int, List[str]] = {}
     for name, _ in nodes:
         layers.setdefault(depth[name], []).append(name)
-    if not record.children:  # tasks of a plain flow: rows of four
+    if not layered:  # tasks of a plain flow: rows of four
         layers = {i // 4: [n for n, _ in nodes][i:i + 4] for i in range(0, len(nodes), 4)}
     widest = max((len(v) for v in layers.values()), default=1)
     width = _MARGIN * 2 + widest * _NODE_W + (widest - 1) * _GAP_X
@@ -93,7 +103,7 @@ def dag_svg(record: Any) -> str:
             where[name] = (x0 + i * (_NODE_W + _GAP_X), _MARGIN + row * (_NODE_H + _GAP_Y))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="dag" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="DAG of run {_e(record.run_id)}">',
+        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{_e(title)}">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#616161"/></marker></defs>',
     ]
