@@ -568,3 +568,22 @@ def test_every_command_exits_as_docs_cli_says(lume_home, flows_dir, args, code):
     assert as_json.exit_code == code, as_json.output
     if args[0] != "flow-of-flows" or args[1] != "graph" or code != 0:  # graph prints a picture, not a document
         json.loads(as_json.stdout)  # exactly one document, whatever happened
+
+
+def test_a_real_ctrl_c_during_a_run_gives_the_interrupted_document_and_130(lume_home, flows_dir):
+    (flows_dir / "interrupting.py").write_text(
+        "import os, signal, threading\nfrom prefect import Flow, task\n"
+        "@task\ndef press_ctrl_c():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)  # as a terminal does on Ctrl-C\n"
+        "    threading.Event().wait()\n"
+        "with Flow('interrupting') as interrupting:\n    press_ctrl_c()\n"
+    )
+    assert invoke("flows", "register", "-p", "interrupting.py", "--project", "demo").exit_code == 0
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "LUME_HOME": str(lume_home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "lume_services.cli.main", "flows", "run", "interrupting", "--project", "demo", "--json"],
+        capture_output=True, text=True, env=env, cwd=flows_dir, timeout=120,
+    )
+    assert done.returncode == 130, done.stderr
+    assert json.loads(done.stdout)["state"] == "Interrupted"
+    assert "Traceback" not in done.stderr
