@@ -270,7 +270,7 @@ def example(ctx, diamond, params, param_file, old_params, task_name, run_name, a
     With no configuration it runs on the embedded local defaults under
     LUME_HOME (~/.lume_services). On a server backend the flows are registered
     and run there; container backends also need the flows' image (see
-    docs/docker.md). Prints the results by child as JSON.
+    docs/docker.md). Prints the run's document (state, run id, children, results).
     """
     from lume_services.cli.flow_of_flows import run_and_report
     from lume_services.examples import example_parameters, register_example_flows, yaml_path
