@@ -34,6 +34,7 @@ from pydantic.fields import SHAPE_DICT, SHAPE_MAPPING
 
 from lume_services.errors import EnvironmentNotConfiguredError
 from lume_services.services.files.service import FileService
+from lume_services.services.models.db.db import ModelDB  # light: SQLAlchemy is imported on first use
 from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.mongodb import MongodbResultsDBConfig  # light: pymongo is lazy
 from lume_services.services.results.service import ResultsDBService
@@ -168,7 +169,7 @@ class RunHistorySettings(BaseModel):
 
 
 class ModelDBConnectionSettings(BaseModel):
-    """The connection pool of LUME-services' model database (kept as data, not used).
+    """How the model database's engine keeps its connections (MySQL/MariaDB).
 
     Attributes:
         pool_size: connections kept in the pool.
@@ -183,31 +184,72 @@ class ModelDBConnectionSettings(BaseModel):
 
 
 class ModelDBSettings(BaseModel):
-    """LUME-services' model-database settings: accepted and readable, not used.
+    """Which model database stores models, deployments, projects and their flows.
 
-    The model database (MySQL) is not part of this package. These settings
-    validate as LUME-services' ``ModelDBConfig`` did (``LUME_MODEL_DB__HOST``,
-    ...), so its settings objects, variables and the code that reads them
-    (``settings.model_db.host``) keep working; further fields are kept as given.
+    With no host it is the embedded SQLite file under ``LUME_HOME``; with
+    LUME-services' settings (``LUME_MODEL_DB__HOST``, ``__PORT``, ``__USER``,
+    ``__PASSWORD``, ``__DATABASE``, or a ``ModelDBConfig``) a MySQL/MariaDB
+    server, reached through pymysql.
 
     Attributes:
-        host: the database host.
-        port: its port.
+        type: ``sqlite`` or ``mysql``; unset, ``mysql`` when a host is set, else ``sqlite``.
+        path: the SQLite file; ``None`` means ``<home>/models.sqlite``.
+        host: the MySQL/MariaDB host.
+        port: its port (3306 when unset).
         user: the user.
         password: the password (a ``SecretStr``).
         database: the database name.
         connection: the connection pool.
+        dialect_str: SQLAlchemy's dialect and driver for the server.
     """
 
+    type: Optional[Literal["sqlite", "mysql"]] = None
+    path: Optional[Path] = None
     host: Optional[str] = None
     port: Optional[int] = None
     user: Optional[str] = None
     password: Optional[SecretStr] = None
     database: Optional[str] = None
     connection: ModelDBConnectionSettings = ModelDBConnectionSettings()
+    dialect_str: str = "mysql+pymysql"
 
     class Config:
         extra = Extra.allow
+
+    @root_validator(skip_on_failure=True)
+    def type_from_host(cls, values):
+        """Unset, the type is ``mysql`` when a host is set (LUME-services' variables), else ``sqlite``."""
+        values["type"] = values.get("type") or ("mysql" if values.get("host") else "sqlite")
+        return values
+
+
+def build_model_db(settings: "LUMEServicesSettings"):
+    """Build the model database the settings name: SQLite under ``home``, or a MySQL/MariaDB server."""
+    db = settings.model_db or ModelDBSettings()
+    if db.type == "mysql":
+        from lume_services.services.models.db.db import ModelDB, ModelDBConfig
+
+        password = db.password.get_secret_value() if db.password is not None else ""
+        connection = {k: v for k, v in db.connection.dict().items() if v is not None}
+        try:
+            # host, user and database are required here, not by the settings (which read back partial ones)
+            config = ModelDBConfig(host=db.host, port=db.port or 3306, user=db.user, password=password,
+                                   database=db.database, connection=connection, dialect_str=db.dialect_str)
+        except ValidationError as exc:
+            raise EnvironmentNotConfiguredError(
+                [name for name in env_var_names() if name.startswith("LUME_MODEL_DB")], exc
+            ) from exc
+        return ModelDB(config)
+    from lume_services.services.models.db.sqlite import SQLiteModelDB
+
+    return SQLiteModelDB(db.path or Path(settings.home) / "models.sqlite")
+
+
+def build_model_db_service(model_db):
+    """The model database service on ``model_db`` (SQLAlchemy is imported here, on first use)."""
+    from lume_services.services.models.service import ModelDBService
+
+    return ModelDBService(model_db)
 
 
 class LUMEServicesSettings(BaseSettings):
@@ -227,9 +269,7 @@ class LUMEServicesSettings(BaseSettings):
         mounted_filesystem: a mounted filesystem, when flows run in containers.
         docker: how container backends build and run flow images.
         run_history: the local backend's run history.
-        model_db: accepted so that LUME-services' settings and ``LUME_MODEL_DB__*``
-            variables still validate and read back; the model database is not
-            part of this package and nothing uses it.
+        model_db: the model database (``None``: the embedded SQLite file under ``home``).
     """
 
     backend: Literal["local", "server", "docker", "kubernetes"] = "local"
@@ -259,8 +299,13 @@ class LUMEServicesSettings(BaseSettings):
 
     @validator("model_db", pre=True)
     def model_db_as_data(cls, v):
-        """Take LUME-services' ``ModelDBConfig`` (or any settings object) by its values."""
-        return v.dict() if isinstance(v, BaseModel) and not isinstance(v, ModelDBSettings) else v
+        """Take LUME-services' ``ModelDBConfig`` (or any settings object) by its values, its password too."""
+        if isinstance(v, BaseModel) and not isinstance(v, ModelDBSettings):
+            values = v.dict()
+            if getattr(v, "password", None) is not None:  # ModelDBConfig leaves it out of dict()
+                values["password"] = v.password
+            return values
+        return v
 
 
 def _model_of(field) -> Optional[type]:
@@ -665,6 +710,7 @@ WIRED_MODULES = [
     "lume_services.files.file",
     "lume_services.flows.flow",
     "lume_services.flows.flow_of_flows",
+    "lume_services.models.model",
     "lume_services.results.result",
     "lume_services.tasks.db",
 ]
@@ -682,12 +728,12 @@ class Context(containers.DeclarativeContainer):
 
     The parts that differ between deployments are ``Dependency`` providers
     with the embedded default as their default: the scheduling backend, the
-    filesystems and the results database. A deployment passes its own
+    filesystems, the results database and the model database. A deployment passes its own
     (``Context(scheduling_backend=...)``), overrides one
     (``context.results_db.override(...)``, undone by ``reset_override()``) or
     configures all of them from settings (:func:`configure`). The services
     built on them (``scheduling_service``, ``file_service``,
-    ``results_db_service``) are thin and made anew for each use, so an
+    ``results_db_service``, ``model_db_service``) are thin and made anew for each use, so an
     override takes effect on the next use, also after the service was used.
 
     Wiring is declared once, here: making the container wires the packages
@@ -718,6 +764,11 @@ class Context(containers.DeclarativeContainer):
         instance_of=ResultsDB, default=providers.ThreadSafeSingleton(build_results_db, settings)
     )
     results_db_service = providers.Factory(ResultsDBService, results_db)
+
+    model_db = providers.Dependency(
+        instance_of=ModelDB, default=providers.ThreadSafeSingleton(build_model_db, settings)
+    )
+    model_db_service = providers.Factory(build_model_db_service, model_db)
 
 
 #: The one container instance the lume-services packages are wired to. Code

@@ -472,12 +472,17 @@ def test_global_options_stand_anywhere_on_the_line(lume_home, flows_dir):
     assert "Traceback" in debug.stderr
 
 
-def test_an_option_value_that_looks_like_a_global_flag_stays_a_value():
+def test_an_option_value_or_a_commands_own_option_that_looks_like_a_global_flag_stays_where_it_is():
     from lume_services.cli.main import hoist_global_options
 
-    args = ["flows", "run", "tripler", "--run-name", "-v", "--json", "--project", "-q"]
-    assert hoist_global_options(main, args) == ["--json", "flows", "run", "tripler", "--run-name", "-v",
-                                                "--project", "-q"]
+    assert hoist_global_options(main, ["flows", "run", "tripler", "--run-name", "-v", "--project", "-q", "-v",
+                                       "--json"]) == [
+        "-v", "--json", "flows", "run", "tripler", "--run-name", "-v", "--project", "-q",
+    ]
+    assert hoist_global_options(main, ["flows", "--json", "list"]) == ["--json", "flows", "list"]
+    assert hoist_global_options(main, ["models", "results", "1", "-q", "inputs.x=3", "-q"]) == [
+        "models", "results", "1", "-q", "inputs.x=3", "-q",  # models results' own -q/--query
+    ]
 
 
 def test_with_json_stdout_holds_one_document_although_user_code_prints(lume_home, flows_dir):

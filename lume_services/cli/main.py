@@ -65,6 +65,15 @@ def _error_exit_code(exc: BaseException) -> int:
         errors.AmbiguousRunIdError,
         errors.InvalidRunFilterError,
         errors.RunResultNotRecordedError,
+        errors.ModelNotFoundError,
+        errors.DeploymentNotFoundError,
+        errors.ProjectNotFoundError,
+        errors.DeploymentNotRegisteredError,
+        errors.ModelDBConflictError,
+        errors.FlowAlreadyDeployedError,
+        errors.ModelNotSpecifiedError,
+        errors.IncompleteDeploymentError,
+        errors.UnknownColumnError,
         InputError,
         yaml.YAMLError,
         pydantic.ValidationError,
@@ -96,6 +105,12 @@ def _error_message(exc: BaseException) -> str:
 _GLOBAL_FLAGS = {"-v", "--verbose", "-q", "--quiet", "--debug", "--json"}
 
 
+def _option_of(command: click.Command, name: str):
+    """The option of ``command`` spelled ``name``, or ``None``."""
+    return next((p for p in command.params if isinstance(p, click.Option) and name in (*p.opts, *p.secondary_opts)),
+                None)
+
+
 def hoist_global_options(group: click.Group, args: List[str]) -> List[str]:
     """``args`` with the global flags (``-v``, ``-q``, ``--debug``, ``--json``) moved to the front.
 
@@ -113,13 +128,14 @@ def hoist_global_options(group: click.Group, args: List[str]) -> List[str]:
         if arg == "--":
             rest += args[i:]
             break
-        if arg in _GLOBAL_FLAGS or re.fullmatch(r"-v+", arg):
+        own = _option_of(command, arg.split("=", 1)[0]) if command is not group else None
+        if (own is None or arg == "--json") and (arg in _GLOBAL_FLAGS or re.fullmatch(r"-v+", arg)):
+            # --json is every command's: at the front it holds before a usage error is found;
+            # a command's own option of another global's name (models results -q) stays its own
             front.append(arg)
         elif arg.startswith("-") and len(arg) > 1:
             rest.append(arg)
-            name = arg.split("=", 1)[0]
-            option = next((p for p in command.params if isinstance(p, click.Option)
-                           and name in (*p.opts, *p.secondary_opts)), None)
+            option = _option_of(command, arg.split("=", 1)[0])
             attached = "=" in arg or (not arg.startswith("--") and len(arg) > 2)
             if option is not None and not option.is_flag and not option.count and not attached and i + 1 < len(args):
                 rest.append(args[i + 1])
@@ -289,11 +305,14 @@ def example(ctx, diamond, params, param_file, old_params, task_name, run_name, a
 def _add_groups() -> None:
     from lume_services.cli.flow_of_flows import flow_of_flows
     from lume_services.cli.flows import flows
+    from lume_services.cli.models import deployments, models
     from lume_services.cli.runs import runs
 
     main.add_command(flows)
     main.add_command(flow_of_flows)
     main.add_command(runs)
+    main.add_command(models)
+    main.add_command(deployments)
 
 
 _add_groups()

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from lume_services.errors import (
     ComposingFlowNameMismatchError,
+    DeclarationTooLargeError,
     DeclarationYAMLError,
     DuplicateDeclarationKeyError,
     DuplicateFlowNameError,
@@ -225,6 +226,8 @@ def load_yaml(yaml_obj) -> dict:
         path = Path(yaml_obj)
         if not path.is_file():
             raise FlowOfFlowsFileNotFoundError(path)
+        if path.stat().st_size > MAX_DECLARATION_CHARACTERS * 4:  # UTF-8: at most 4 bytes a character
+            raise DeclarationTooLargeError(str(path), "characters", MAX_DECLARATION_CHARACTERS)
         yaml_obj = path.read_text()
     if not isinstance(yaml_obj, str):
         raise MalformedDeclarationError(yaml_obj, part="from_yaml")
@@ -236,10 +239,45 @@ def load_yaml(yaml_obj) -> dict:
 
 
 
+#: Bounds of a declaration, far above any real flow of flows: the characters of its
+#: text, its values with each use of an alias counted again (what the text stands
+#: for), and its depth of nesting.
+MAX_DECLARATION_CHARACTERS = 10_000_000
+MAX_DECLARATION_VALUES = 100_000
+MAX_DECLARATION_DEPTH = 64
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping instead of keeping the last."""
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping instead of keeping the
+    last, and a document larger or deeper than a declaration can be.
+
+    Composing a node tree is where both are seen first: aliases are expanded
+    there by reference (so counting the values they stand for costs a walk of
+    the distinct nodes), and nesting is recursion there (so the depth is checked
+    before Python's own limit is reached).
+    """
 
     source = "<string>"
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DECLARATION_DEPTH:
+                raise DeclarationTooLargeError(
+                    self.source, "levels of nesting", MAX_DECLARATION_DEPTH, self.peek_event().start_mark.line + 1
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self):
+        node = super().compose_document()
+        _check_expanded_size(node, self.source)
+        return node
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -260,13 +298,51 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _check_expanded_size(root, source: str) -> None:
+    """Refuse a node tree that stands for more than MAX_DECLARATION_VALUES values.
+
+    The size of each distinct node (itself plus its children's sizes, an alias
+    counted every time it is used) is computed once, children first, without
+    recursion, so a bomb of nested aliases is measured in a few steps.
+    """
+    sizes: Dict[int, int] = {}
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        size = 1 + sum(sizes.get(id(child), 0) for child in children)
+        if size > MAX_DECLARATION_VALUES:
+            raise DeclarationTooLargeError(
+                source, "values, counting each use of an alias", MAX_DECLARATION_VALUES, node.start_mark.line + 1
+            )
+        sizes[id(node)] = size
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def parse_yaml(text: str, source: str = "<string>"):
     """Parse declaration YAML, refusing duplicate keys and naming the source, line and column of an error.
 
     Raises:
         DuplicateDeclarationKeyError: a mapping gives a key twice.
         DeclarationYAMLError: the text is not well-formed YAML.
+        DeclarationTooLargeError: the text, its values (aliases expanded) or its
+            nesting are beyond what a declaration can be.
     """
+    if len(text) > MAX_DECLARATION_CHARACTERS:
+        raise DeclarationTooLargeError(source, "characters", MAX_DECLARATION_CHARACTERS)
     loader = _StrictLoader(text)
     loader.source = source
     try:

@@ -25,6 +25,7 @@ from lume_services.services.scheduling.backend import (
     tasks_in_slug_order,
 )
 from lume_services.services.scheduling.backends.local.executors import ExecutorConfig, TemporaryClusters
+from lume_services.services.scheduling.backends.local.lean_context import lean
 from lume_services.services.scheduling.backends.local.registry import LocalFlowRegistry
 from lume_services.services.scheduling.backends.local.run_history import RunHistory
 from lume_services.services.scheduling.backends.local.run_recorder import RunRecorder
@@ -200,10 +201,15 @@ class LocalBackend(Backend):
             runner_kwargs.setdefault("flow_run_id", recorder.run_id)
             handlers = runner_kwargs.get("task_runner_state_handlers") or []
             runner_kwargs["task_runner_state_handlers"] = [recorder.timer, *handlers]
+        if flow_id is not None:
+            # Prefect sets prefect.context.flow_id to the flow's *name* in local runs; results
+            # stored in the run record the registered id from here, as on a server
+            runner_kwargs["context"] = {"lume_flow_id": flow_id, **(runner_kwargs.get("context") or {})}
         def run(**kwargs):
             prefect_executor = executor.build(flow=flow, clusters=self.clusters)
             if task_events is not None:
                 prefect_executor = observed(prefect_executor, task_events)
+            prefect_executor = lean(prefect_executor)  # no configuration copy per task
             with _run_environment(env, working_dir):
                 return flow.run(
                     parameters=options.parameters,

@@ -58,6 +58,7 @@ from lume_services.services.scheduling.backends.server.registration import (
     flow_versions,
     list_flows,
     query_flow,
+    register_completely,
     registration_key,
     storage_without,
 )
@@ -299,7 +300,8 @@ class ServerBackend(Backend, ABC):
             raise EmptyLabelsError(kind="flow", model="Flow", name=flow.name)
         project_name = project_name or self.default_project
         client = self.connect()
-        client.create_project(project_name=project_name)
+        with self.connection.answering(f"creating project {project_name!r}"):
+            client.create_project(project_name=project_name)
         # the fingerprint before storage is attached, and where this backend keeps flows
         key = registration_key(flow, image, labels, self.storage_identity())
         flow = flow.copy()  # shallow: storage, run config and result are the caller's objects
@@ -314,14 +316,7 @@ class ServerBackend(Backend, ABC):
             flow.run_config.labels = set(labels)
         if flow.result is None:
             flow.result = self.build_result(flow)
-        flow_id = client.register(
-            flow,
-            project_name=project_name,
-            build=True,
-            set_schedule_active=False,
-            no_url=True,
-            idempotency_key=key,
-        )
+        flow_id = register_completely(self.connection, client, flow, project_name, key)
         return flow_id, flow
 
     def flow_names(self, project_name: str) -> List[str]:
