@@ -188,6 +188,10 @@ def tags_of(relative: str) -> set:
             tags.add("neutral")  # the service and the vocabulary every backend shares
         if key in {"run_history", "local/run_history"}:
             tags.add("stores")
+        if key in {"registry", "local/registry"}:
+            # a store, whose other errors are about the flow (FlowNotSerializableError): it
+            # may raise a StorageError, but what only it raises is not one for that
+            tags.add("registry")
         if key in _HISTORY_MODULES or parts[-1] in _HISTORY_MODULES:
             tags.add("history")
     elif parts == ("storage",):
@@ -224,7 +228,7 @@ FAMILY_OF_PLACE = {
 PLACES_OF_FAMILY = {
     "ServerError": {"server", "flows"},  # flows/: a model's check of what a server keeps (see the Raises rule)
     "DockerError": {"images"},
-    "StorageError": {"stores"},
+    "StorageError": {"stores", "registry"},
     "RunError": {"scheduling", "flows"},
     "FlowOfFlowsError": {"flows"},
     "ResultsError": {"results"},
@@ -314,7 +318,7 @@ LAYOUTS = [
     ("services/scheduling/backends/docker_engine.py", "services/scheduling/backends/images/engine.py", {"server", "images"}),
     ("services/scheduling/backends/flow_images.py", "services/scheduling/backends/images/flow_images.py", {"server", "images"}),
     ("services/scheduling/backends/local.py", "services/scheduling/backends/local/backend.py", {"local"}),
-    ("services/scheduling/backends/registry.py", "services/scheduling/backends/local/registry.py", {"local"}),
+    ("services/scheduling/backends/registry.py", "services/scheduling/backends/local/registry.py", {"local", "registry"}),
     ("services/scheduling/backends/executors.py", "services/scheduling/backends/local/executors.py", {"local"}),
     ("services/scheduling/backends/run_history.py", "services/scheduling/backends/local/run_history.py",
      {"local", "stores", "history"}),
@@ -401,6 +405,9 @@ EXAMPLES = {
     "FlowNotLoadedError": lambda: FlowNotLoadedError("no flow"),
     "FlowNotSerializableError": lambda: errors.FlowNotSerializableError("f", TypeError("cannot pickle lock")),
     "FlowOfFlowsNotFoundError": lambda: errors.FlowOfFlowsNotFoundError({"name": "fof"}),
+    "AmbiguousParentTaskError": lambda: errors.AmbiguousParentTaskError("doubler", "x", "loop", "emit", ["emit-1", "emit-2"]),
+    "StoredRecordDamagedError": lambda: errors.StoredRecordDamagedError(
+        "registry", "/home/me/.lume/registry.sqlite", "adder", "UnpicklingError: invalid load key", "demo", 2),
     "GraphvizNotFoundError": lambda: errors.GraphvizNotFoundError(format="png"),
     "LocalBackendError": lambda: errors.LocalBackendError("load_flow"),
     "MissingExtraError": lambda: errors.MissingExtraError("HDF5File", "h5py", "files"),

@@ -193,12 +193,16 @@ class _Main(click.Group):
 
 
 def _set_prefect_logging(level: int) -> None:
-    """Prefect's log level, and its lines on stderr (Prefect writes them to stdout)."""
+    """Prefect's log level, and its lines on stderr (Prefect writes them to stdout), secrets masked."""
+    from lume_services.masking import mask_logs
+
+    mask_logs("lume_services")
     if "prefect" not in sys.modules:
         os.environ["PREFECT__LOGGING__LEVEL"] = logging.getLevelName(level)
         return
     prefect_logger = logging.getLogger("prefect")
     prefect_logger.setLevel(level)
+    mask_logs("prefect")
     for handler in prefect_logger.handlers:
         if type(handler) is logging.StreamHandler:
             handler.setStream(sys.stderr)
@@ -235,11 +239,12 @@ def main(ctx, verbose, quiet, debug, as_json):
                 handler.setStream(stream)
 
         ctx.call_on_close(restore)
+    if "prefect" in sys.modules:  # in-process callers: the levels this command sets end with it
+        saved_envs = {name: os.environ.get(name) for name in (_LEVEL_VARIABLE, "PREFECT__LOGGING__LEVEL")}
+        ctx.call_on_close(lambda: [_restore_env(name, value) for name, value in saved_envs.items()])
     if verbose or quiet:  # the flags win over LUME_PREFECT__LOGGING_LEVEL, also where the backend applies it
         chosen = _LEVELS[level] if verbose < 2 else logging.DEBUG
-        saved_env = os.environ.get(_LEVEL_VARIABLE)
         os.environ[_LEVEL_VARIABLE] = logging.getLevelName(chosen)
-        ctx.call_on_close(lambda: _restore_env(_LEVEL_VARIABLE, saved_env))
     else:
         chosen = logging.getLevelName((os.environ.get(_LEVEL_VARIABLE) or "WARNING").strip().upper())
         chosen = chosen if isinstance(chosen, int) else logging.WARNING

@@ -98,9 +98,9 @@ def list_runs(flow_name, project_name, state, since, limit, as_json):
               show_default=True, help="mermaid: a flow of flows' children as a flowchart coloured by state.")
 def show_run(run_id, last, as_json, fmt):
     """Show one run (RUN_ID, its beginning, or --last): its parameters and tasks, or a flow of flows' children."""
-    from lume_services.services.scheduling.run_records import mermaid
+    from lume_services.services.scheduling.run_records import masked_record, mermaid
 
-    run = _service().get_run(_run_id(run_id, last))
+    run = masked_record(_service().get_run(_run_id(run_id, last)))
     if as_json or fmt == "json":
         emit(run.to_dict(), True)
         return
@@ -148,9 +148,10 @@ def _show_text(run) -> None:
 @json_option
 def report(run_id, last, output, as_json):
     """Write a run's report as one HTML page: its DAG coloured by state, a timeline, parameters, results, errors."""
+    from lume_services.services.scheduling.run_records import masked_record
     from lume_services.services.scheduling.run_report import report_html
 
-    run = _service().get_run(_run_id(run_id, last))
+    run = masked_record(_service().get_run(_run_id(run_id, last)))  # secrets masked, as runs show does
     Path(output).write_text(report_html(run), encoding="utf-8")
     document = {"command": "runs report", "run_id": run.run_id, "flow_name": run.flow_name, "state": run.state,
                 "output": str(Path(output).resolve())}

@@ -79,6 +79,7 @@ from lume_services.errors._files import (
     UnknownFileTypeError,
 )
 from lume_services.errors._flow_of_flows import (
+    AmbiguousParentTaskError,
     ComposingFlowNameMismatchError,
     DeclarationTooLargeError,
     DeclarationYAMLError,
@@ -170,9 +171,16 @@ from lume_services.errors._server import (
     StateTooLargeError,
     TaskResultTooLargeError,
 )
-from lume_services.errors._storage import RunHistoryCorruptError, StorageError, StoreUnusableError, UntrustedStoreError
+from lume_services.errors._storage import (
+    RunHistoryCorruptError,
+    StorageError,
+    StoredRecordDamagedError,
+    StoreUnusableError,
+    UntrustedStoreError,
+)
 
 __all__ = [
+    "AmbiguousParentTaskError",
     # the root, and the root-level errors
     "LUMEServicesError",
     "ExecutorNotAvailableError",
@@ -245,6 +253,7 @@ __all__ = [
     "StorageError",
     "RunHistoryCorruptError",
     "StoreUnusableError",
+    "StoredRecordDamagedError",
     "UntrustedStoreError",
     # results
     "ResultsError",

@@ -46,7 +46,16 @@ class LUMEServicesError(Exception):
     :class:`UnsupportedRunConfigError`, :class:`ExecutorNotAvailableError`,
     :class:`MissingExtraError`, :class:`GraphvizNotFoundError`, and
     LUME-services' :class:`LocalBackendError`.
+
+    Its message is shown with secrets masked (:func:`lume_services.masking.mask_message`):
+    a credential inside a URI or a ``password=...`` pair never reaches a terminal or a log
+    through an error, whatever fact it came with.
     """
+
+    def __str__(self) -> str:
+        from lume_services.masking import mask_message
+
+        return mask_message(super().__str__())
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
