@@ -540,6 +540,7 @@ def build_scheduling_backend(settings: LUMEServicesSettings) -> Backend:
     """
     from lume_services.services.scheduling import backends  # lazy: the server backends' modules
 
+    settings.prefect.apply_logging()  # LUME_PREFECT__LOGGING_LEVEL, on every backend
     if settings.backend == "local":
         history = settings.run_history
         # a run timeout applies to local runs when it is set (its default is for servers)

@@ -9,7 +9,9 @@
 #    so the Docker tests run; where no engine can be had they skip with the reason;
 # 3. a throwaway MariaDB server for the model-database tests (scripts/mariadb.sh), stopped at the
 #    end; where none can be started the MariaDB tests skip with the reason (LUME_SKIP_MARIADB=1 skips it);
-# 4. pytest (warnings are errors; see pyproject.toml).
+# 4. Chromium from Debian's packages, so the pictures and the run report are checked in a real headless
+#    browser (tests/test_run_report.py); where it cannot be installed those tests skip with the reason;
+# 5. pytest (warnings are errors; see pyproject.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,6 +57,18 @@ if [ "${LUME_SKIP_MARIADB:-0}" != "1" ]; then
         trap 'bash scripts/mariadb.sh stop' EXIT
     else
         echo "== no MariaDB server could be started: the MariaDB tests will skip, saying why"
+    fi
+fi
+
+if [ "${LUME_SKIP_CHROMIUM:-0}" != "1" ]; then
+    echo "== chromium (a headless browser for the pictures and the run report)"
+    if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+        export LUME_TEST_REQUIRE_CHROMIUM=1   # installed: a test that cannot use it fails instead of skipping
+    elif [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 &&
+         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; then
+        export LUME_TEST_REQUIRE_CHROMIUM=1
+    else
+        echo "== chromium could not be installed (needs root and apt-get): the browser tests will skip, saying why"
     fi
 fi
 

@@ -451,6 +451,7 @@ EXAMPLES = {
     "FlowFailedError": lambda: errors.FlowFailedError("f", {"t": "boom"}, "Failed", flow_run_id="r"),
     "FlowRunTimeoutError": lambda: FlowRunTimeoutError(None, 2.0, "Running", flow_name="f", local=True),
     "InvalidRunFilterError": lambda: errors.InvalidRunFilterError("limit", -1, "a positive integer"),
+    "AmbiguousRunIdError": lambda: errors.AmbiguousRunIdError("5b", ["5b0c-1", "5b9f-2"]),
     "RunNotFoundError": lambda: errors.RunNotFoundError("r", where="/tmp/runs.sqlite"),
     "RunResultNotRecordedError": lambda: errors.RunResultNotRecordedError("r", "t", "too large"),
     "TaskNotCompletedError": lambda: errors.TaskNotCompletedError("t-1", "flow-id", "run-id"),

@@ -105,7 +105,7 @@ def test_a_composed_and_registered_flow_of_flows_runs_in_another_process(example
 
 def test_the_cli_example_registers_runs_and_reports_each_child(lume_home):
     env = {**os.environ, "LUME_HOME": str(lume_home)}
-    cmd = [sys.executable, "-m", "lume_services.cli.main", "example"]
+    cmd = [sys.executable, "-m", "lume_services.cli.main", "example", "--json"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = out.stderr.splitlines()  # progress on stderr, results alone on stdout
@@ -116,7 +116,7 @@ def test_the_cli_example_registers_runs_and_reports_each_child(lume_home):
         "flow 'store-text' finished: Success",
         "flow 'compare-text' finished: Success",
     ]
-    results = json.loads(out.stdout)
+    results = json.loads(out.stdout)["results"]
     assert results["compare-text"]["compare"] is True
     # registering again changes nothing: same ids
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

@@ -47,10 +47,39 @@ def test_after_a_run_the_pictures_are_coloured_by_each_childs_final_state(partly
     with pytest.raises(FlowFailedError):
         partly_failing.run_and_return({"failing-x": 1})
     assert partly_failing.child_states == {"failing": "Failed", "adder": "TriggerFailed", "doubler": "Success"}
-    assert "class c0 Failed" in partly_failing.to_mermaid()
+    assert "class c0 failed" in partly_failing.to_mermaid()
+    assert "class c1 notrun" in partly_failing.to_mermaid()
     assert '"doubler" [fillcolor="#c8e6c9"' in partly_failing.to_dot()
+
+
+def test_every_picture_colours_a_state_from_the_one_table(partly_failing):
+    from lume_services.services.scheduling.run_records import mermaid
+    from lume_services.services.scheduling.run_report import report_html
+    from lume_services.services.scheduling.state_colours import STATE_STYLES, state_kind
+
+    with pytest.raises(FlowFailedError):
+        partly_failing.run_and_return({"failing-x": 1})
+    recorded = partly_failing.last_run()
+    pictures = {
+        "to_mermaid": partly_failing.to_mermaid(), "to_dot": partly_failing.to_dot(),
+        "runs show --format mermaid": mermaid(recorded), "report": report_html(recorded),
+    }
+    for state in ("Success", "Failed", "TriggerFailed"):
+        fill = STATE_STYLES[state_kind(state)]["fill"]
+        for name, picture in pictures.items():
+            assert fill in picture, f"{name} does not fill {state} with {fill}"
+    assert "#ffe0b2" not in pictures["to_dot"]  # TriggerFailed is "did not run" (grey) everywhere
 
 
 def test_in_jupyter_the_value_of_a_cell_shows_the_dag(partly_failing):
     markdown = partly_failing._repr_markdown_()
     assert "```mermaid\nflowchart TD\n" in markdown
+
+
+def test_in_jupyter_a_flow_of_flows_is_an_inline_svg_coloured_by_state_with_or_without_graphviz(partly_failing):
+    with pytest.raises(FlowFailedError):
+        partly_failing.run_and_return({"failing-x": 1})
+    svg = partly_failing._repr_html_()
+    assert svg.lstrip().startswith(("<svg", "<?xml", "<!DOCTYPE"))
+    assert "#ffcdd2" in svg and "#c8e6c9" in svg  # failed and succeeded, from the one table
+    assert "http" not in svg.replace("http://www.w3.org", "")  # nothing to fetch

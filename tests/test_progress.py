@@ -82,3 +82,66 @@ def test_tasks_of_a_child_log_under_the_childs_name(chain):
     chain.ensure_composed()
     loggers = {t.name: t.logger.name for t in chain.prefect_flow.tasks if "/" in t.name}
     assert loggers == {"doubler/double": "prefect.doubler/double", "adder/add": "prefect.adder/add"}
+
+
+# --- the CLI's display: a live table in a terminal, plain lines elsewhere ------------------------
+
+
+def test_plain_progress_is_a_line_per_start_and_finish_with_the_last_runs_time(chain, capsys):
+    from lume_services.cli._progress import ProgressDisplay, last_durations
+
+    chain.run_and_return({"doubler-x": 2})
+    estimates = last_durations(chain.name)
+    assert set(estimates) >= {"doubler", "adder", "chain"} and all(v >= 0 for v in estimates.values())
+    capsys.readouterr()
+    with ProgressDisplay(chain.execution_order(), estimates, live=False) as display:
+        chain.run_and_return({"doubler-x": 2}, progress=display)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0].split(" in ")[0] for line in lines] == [
+        "flow 'doubler' started", "flow 'doubler' finished: Success",
+        "flow 'adder' started", "flow 'adder' finished: Success",
+    ]
+    assert "(last run took " in lines[0]
+
+
+def test_in_a_terminal_progress_is_a_live_table_of_children(chain, capsys):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from lume_services.cli._progress import ProgressDisplay
+
+    screen = StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    fof = FlowOfFlows(
+        name="partly-failing", project_name="test",
+        composing_flows=[
+            {"name": "doubler"},
+            {"name": "failing"},
+            {"name": "adder", "mapped_parameters": {"a": {"parent_flow_name": "failing", "parent_task_name": "fail"}}},
+        ],
+    )
+    with ProgressDisplay(fof.execution_order(), {"doubler": 0.5}, console=console) as display:
+        with pytest.raises(FlowFailedError):
+            fof.run_and_return({"failing-x": 1, "doubler-x": 1}, progress=display)
+    drawn = screen.getvalue()
+    assert "\x1b[" in drawn  # drawn for a terminal, in place
+    final = drawn.rsplit("flow", 1)[-1]  # the last frame: header "flow status elapsed last run"
+    assert "status" in final and "last run" in final
+    for child, status in (("doubler", "done"), ("failing", "failed"), ("adder", "not run")):
+        assert child in final and status in final
+    assert "500 ms" in final  # the estimate from the last recorded run
+    assert capsys.readouterr().err == ""  # no plain lines besides the table
+
+
+def test_with_json_the_progress_never_reaches_stdout(chain):
+    from click.testing import CliRunner
+
+    from lume_services.cli.main import main
+
+    result = CliRunner().invoke(main, ["flows", "run", "doubler", "--project", "test", "--param", "x=1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "flow 'doubler' started" in result.stderr
+    import json
+
+    assert json.loads(result.stdout)["state"] == "Success"

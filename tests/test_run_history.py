@@ -555,10 +555,10 @@ def test_cli_lists_shows_and_prunes_runs(service, diamond):
 
 def test_cli_errors_are_one_line(service):
     unknown = invoke("runs", "show", "no-such-run")
-    assert unknown.exit_code == 1 and unknown.stderr.count("\n") == 1
+    assert unknown.exit_code == 2 and unknown.stderr.count("\n") == 1
     assert unknown.stderr.startswith("error: no run with id 'no-such-run'")
     bad = invoke("runs", "list", "--state", "sucess")
-    assert bad.exit_code == 1 and "run filter state='sucess' is not valid" in bad.stderr
+    assert bad.exit_code == 2 and "run filter state='sucess' is not valid" in bad.stderr
     registered(ft.doubler, service).run(scheduling_service=service)
     plain = invoke("runs", "show", service.list_runs()[0].run_id, "--format", "mermaid")
     assert plain.exit_code == 2 and "is not a flow of flows" in plain.stderr

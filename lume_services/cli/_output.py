@@ -4,7 +4,12 @@ Exit codes (documented in docs/cli.md):
 
 - ``0``: it worked;
 - ``1``: a run or a registration failed (the command tried);
-- ``2``: the command was used wrongly or its input is invalid (nothing was run).
+- ``2``: the command was used wrongly or its input is invalid (nothing was run);
+- ``130``: interrupted (Ctrl-C); with ``--json`` its document says ``"state": "Interrupted"``.
+
+While a command runs, ``sys.stdout`` is stderr (see ``cli/main.py``): what user
+code, Prefect or a library prints goes there, and only :func:`emit` and
+:func:`out` write to the real stdout, so ``--json`` prints exactly one document.
 """
 
 import dataclasses
@@ -19,7 +24,7 @@ from typing import Any, Callable, Optional
 
 import click
 
-OK, FAILED, USAGE = 0, 1, 2
+OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 
 
 class InputError(Exception):
@@ -77,10 +82,31 @@ def dump(value: Any) -> str:
     return json.dumps(to_jsonable(value), indent=2, sort_keys=True)
 
 
+def data_stream():
+    """The stream data goes to: the real stdout, kept aside while the command runs."""
+    ctx = click.get_current_context(silent=True)
+    stream = ctx.find_root().meta.get("lume.stdout") if ctx is not None else None
+    return stream if stream is not None else sys.stdout
+
+
+def out(line: str = "") -> None:
+    """One line of a command's text output, on the real stdout."""
+    click.echo(line, file=data_stream())
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def safe(text: Any) -> str:
+    """``text`` with its control characters escaped (``\\x1b``, ``\\n``): a name cannot move the cursor or break a line."""
+    return str(text).translate(_CONTROL)
+
+
 def emit(data: Any, as_json: bool, text: Optional[Callable[[Any], None]] = None) -> None:
-    """Print a command's data on stdout: one JSON document, or ``text(data)``'s lines."""
+    """Print a command's data on stdout: one JSON document, or ``text(data)``'s lines (its rendering)."""
     if as_json or text is None:
-        click.echo(dump(data))
+        out(dump(data))
     else:
         text(data)
 

@@ -2,76 +2,131 @@
 
 import time
 from pathlib import Path
+from typing import Optional
 
 import click
 
-from lume_services.cli._options import json_option, parse_parameters, verbosity
-from lume_services.cli._output import Failed, emit, mark_failed, note, one_line
+from lume_services.cli._options import json_option, run_options, run_parameters, verbosity
+from lume_services.cli._output import Failed, emit, mark_failed, note, one_line, out, safe
+from lume_services.cli._progress import ProgressDisplay, last_durations
+from lume_services.cli._render import render_run
 
 
 @click.group("flow-of-flows")
 def flow_of_flows():
-    """Compose, run and draw flows of flows."""
+    """Compose, register, run and draw flows of flows."""
 
 
-def run_and_report(ctx: click.Context, fof, parameters: dict, as_json: bool, extra: dict = None) -> None:
-    """Run a flow of flows: progress on stderr, the results by child as JSON on stdout.
+def run_and_report(ctx: click.Context, fof, parameters: dict, as_json: bool, task_name: Optional[str] = None,
+                   run_name: Optional[str] = None, extra: Optional[dict] = None) -> None:
+    """Run a flow of flows with live progress on stderr, and print its document (JSON or its text rendering).
 
     Raises:
         Failed: a child failed (the error is printed; exit 1).
     """
+    from lume_services.cli.flows import latest_run_id, run_config_for
+    from lume_services.config import context
     from lume_services.errors import FlowFailedError
 
     show = verbosity(ctx) >= 0
     order = fof.execution_order()
     if show:
-        note(f"flow of flows {fof.name!r}: {len(order)} flows, in order {', '.join(order)}")
-    elapsed = {}
-
-    def progress(event):
-        if event.event == "finished":
-            elapsed[event.child] = event.elapsed
-        if show:
-            note(f"  {event}")
-
-    document = {**(extra or {}), "name": fof.name, "order": order}
+        note(f"flow of flows {safe(fof.name)!r}: {len(order)} flows, in order {', '.join(safe(c) for c in order)}")
+    display = ProgressDisplay(order, last_durations(fof.name, fof.project_name), enabled=show)
+    document = {"command": "flow-of-flows run", **(extra or {}), "name": fof.name, "project": fof.project_name,
+                "order": order, "run_name": run_name, "task": task_name}
+    svc = context.scheduling_service()
     start = time.monotonic()
     try:
-        results = fof.run_and_return(parameters, progress=progress)
+        with display:
+            value = fof.run_and_return(parameters, run_config_for(run_name), task_name=task_name,
+                                       scheduling_service=svc, progress=display)
     except FlowFailedError as exc:
         mark_failed(ctx)
-        if as_json:
-            emit({**document, "state": "Failed", "elapsed": time.monotonic() - start, "error": one_line(exc),
-                  "failed_tasks": exc.failed_tasks, "children": _children(fof, elapsed)}, True)
+        document.update(state="Failed", elapsed=time.monotonic() - start, run_id=latest_run_id(svc, fof.name),
+                        children=_children(fof, display), error=one_line(exc), failed_tasks=exc.failed_tasks)
+        emit(document, as_json, render_run)
         note(f"error: {one_line(exc)}")
         raise Failed() from exc
-    if as_json:
-        emit({**document, "state": "Success", "elapsed": time.monotonic() - start,
-              "children": _children(fof, elapsed), "results": results}, True)
-    else:
-        emit(results, False)
+    document.update(state="Success", elapsed=time.monotonic() - start, run_id=latest_run_id(svc, fof.name),
+                    children=_children(fof, display))
+    document["result" if task_name else "results"] = value
+    emit(document, as_json, render_run)
 
 
-def _children(fof, elapsed: dict) -> dict:
+def _children(fof, display) -> dict:
+    elapsed = display.elapsed
     return {c: {"state": fof.child_states.get(c), "elapsed": elapsed.get(c)} for c in fof.execution_order()}
 
 
 @flow_of_flows.command("run")
 @click.argument("yaml_path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
-@click.option("-p", "--param", "params", multiple=True, metavar="CHILD-PARAMETER=VALUE",
-              help="A parameter's value, as JSON or text (repeatable).")
+@run_options
 @json_option
 @click.pass_context
-def run(ctx, yaml_path, params, as_json):
+def run(ctx, yaml_path, params, param_file, old_params, task_name, run_name, as_json):
     """Compose the flow of flows in FILE (YAML) and run it.
 
-    Each child's start, finish, state and time go to stderr; the results by
-    child go to stdout as JSON. Exit code 1 when a child failed.
+    Parameters are named "<child>-<parameter>". Progress (each child's state
+    and time) goes to stderr; the run's document (state, run id, children,
+    results) to stdout. Exit code 1 when a child failed.
     """
     from lume_services.flows.flow_of_flows import FlowOfFlows
 
     fof = FlowOfFlows.from_yaml(Path(yaml_path))
-    run_and_report(ctx, fof, parse_parameters(params), as_json)
+    run_and_report(ctx, fof, run_parameters(params, old_params, param_file), as_json, task_name, run_name)
+
+
+@flow_of_flows.command("register")
+@click.argument("yaml_path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@json_option
+@click.pass_context
+def register(ctx, yaml_path, as_json):
+    """Compose the flow of flows in FILE (YAML) and register it, for CI.
+
+    Its children must be registered already (`lume-services flows register`).
+    Says of each child which registered version is composed, and of the
+    flow of flows whether it is new, a new version or unchanged; registering
+    an unchanged composition again changes nothing.
+    """
+    from lume_services.flows.flow_of_flows import FlowOfFlows
+
+    fof = FlowOfFlows.from_yaml(Path(yaml_path))
+    svc = _service()
+    project = fof.project_name
+    before = {row["name"]: row for row in svc.list_flows(project)}
+    versions = {}
+    for child in fof.composing_flows.values():
+        rows = {row["name"]: row for row in svc.list_flows(child.project_name)}
+        versions[child.name] = rows.get(child.name, {})
+    flow_id = fof.compose_and_register(scheduling_service=svc)
+    after = {row["name"]: row for row in svc.list_flows(project)}
+    previous = before.get(fof.name)
+    status = "new" if previous is None else "unchanged" if previous["flow_id"] == flow_id else "new version"
+    document = {
+        "command": "flow-of-flows register", "name": fof.name, "project": project, "flow_id": flow_id,
+        "version": after.get(fof.name, {}).get("version"), "status": status,
+        "children": [
+            {"name": c.name, "project": c.project_name, "flow_id": c.flow_id,
+             "version": versions[c.name].get("version") if versions[c.name].get("flow_id") == c.flow_id else None}
+            for c in (fof.composing_flows[name] for name in fof.execution_order())
+        ],
+    }
+
+    def text(doc):
+        for c in doc["children"]:
+            out(f"  {safe(c['name'])}  version {c['version'] if c['version'] is not None else '?'}  "
+                f"composed  id {c['flow_id']}")
+        out(f"{safe(doc['name'])}  version {doc['version']}  {doc['status']}  id {doc['flow_id']}"
+            f"  (project {safe(doc['project'])!r}, {len(doc['children'])} flows)")
+
+    emit(document, as_json, text)
+
+
+def _service():
+    from lume_services.config import context
+
+    return context.scheduling_service()
 
 
 @flow_of_flows.command("graph")
@@ -82,7 +137,7 @@ def run(ctx, yaml_path, params, as_json):
               help="Write to this file instead of stdout (png always needs one).")
 def graph(yaml_path, fmt, output):
     """Draw the DAG of the flow of flows in FILE: children, and edges labelled with mapped parameters."""
-    from lume_services.cli._output import InputError
+    from lume_services.cli._output import InputError, data_stream
     from lume_services.flows._picture import render
     from lume_services.flows.flow_of_flows import FlowOfFlows
 
@@ -96,6 +151,6 @@ def graph(yaml_path, fmt, output):
             raise InputError("--format png writes binary data: give -o FILE.png")
         data = render(fof.to_dot(), fmt)
     if output is None:
-        click.echo(data.decode(), nl=False)
+        click.echo(data.decode(), nl=False, file=data_stream())
     else:
         Path(output).write_bytes(data)

@@ -1,12 +1,14 @@
-"""``lume-services flows``: register, list and run flows."""
+"""``lume-services flows``: register, list and run flows (Prefect 1's options: ``-p/-m/-n/-l``, ``--param``)."""
 
 import time
 
 import click
 
 from lume_services.cli._collect import collect
-from lume_services.cli._options import json_option, parse_parameters, verbosity
-from lume_services.cli._output import Failed, InputError, emit, mark_failed, note, one_line
+from lume_services.cli._options import json_option, run_options, run_parameters, verbosity
+from lume_services.cli._output import Failed, InputError, emit, mark_failed, note, one_line, out, safe
+from lume_services.cli._progress import ProgressDisplay, last_durations
+from lume_services.cli._render import render_run
 
 
 def service():
@@ -21,36 +23,60 @@ def flows():
     """Register, list and run flows."""
 
 
+def _filter_by_name(found, names, rename):
+    """The flows ``-n/--name`` selects, and the name to register a single flow under.
+
+    Before Prefect 1's meaning (a filter) ``--name`` renamed the one flow
+    found: a filter that selects nothing from exactly one flow is read that
+    way, with a deprecation note.
+    """
+    if not names:
+        return found, rename
+    selected = [f for f in found if f.flow.name in names]
+    missing = [n for n in names if n not in {f.flow.name for f in found}]
+    if not selected and len(found) == 1 and len(names) == 1 and rename is None:
+        note(f"note: --name {safe(names[0])!r} as a new name is deprecated (-n/--name selects flows by name, as in "
+             f"Prefect 1); write --rename {safe(names[0])!r}")
+        return found, names[0]
+    if missing:
+        raise InputError(
+            f"-n/--name selects flows by name; no flow found is named {', '.join(repr(safe(n)) for n in missing)} "
+            f"(found: {', '.join(repr(safe(f.flow.name)) for f in found)})"
+        )
+    return selected, rename
+
+
 @flows.command("register")
 @click.argument("flow_specs", metavar="[MODULE:FLOW]...", nargs=-1)
-@click.option("-m", "--module", "modules", multiple=True, metavar="MODULE",
-              help="Register every prefect.Flow this importable module defines (repeatable).")
 @click.option("-p", "--path", "paths", multiple=True, metavar="FILE_OR_DIR",
               help="Register every prefect.Flow in this Python file, or in the .py files under this folder (repeatable).")
+@click.option("-m", "--module", "modules", multiple=True, metavar="MODULE",
+              help="Register every prefect.Flow this importable module defines (repeatable).")
+@click.option("-n", "--name", "names", multiple=True, metavar="NAME",
+              help="Register only the flows of this name (repeatable), as Prefect 1's -n.")
 @click.option("--project", "project_name", required=True, help="Project to register into (created when missing).")
-@click.option("--name", help="Name to register under (one flow only; default: the Prefect flow's name).")
+@click.option("-l", "--label", "labels", multiple=True, help="Agent label of every flow registered (repeatable).")
 @click.option("--image", default=None, help="Image the flows run in (container backends).")
-@click.option("--label", "labels", multiple=True, help="Agent label (repeatable).")
+@click.option("--rename", default=None, metavar="NAME", help="Register the one flow found under this name.")
 @json_option
 @click.pass_context
-def register(ctx, flow_specs, modules, paths, project_name, name, image, labels, as_json):
+def register(ctx, flow_specs, paths, modules, names, project_name, labels, image, rename, as_json):
     """Register flows into a project, saying of each whether it is new, a new version or unchanged.
 
-    Flows are named as MODULE:FLOW, or found in modules (-m) and files or
-    folders (-p). Every flow is tried; the exit code is 1 when any failed.
-    An unchanged flow keeps its id and version.
+    Flows are named as MODULE:FLOW, or found in files or folders (-p) and
+    modules (-m); -n keeps those of a name. Every flow is tried; the exit
+    code is 1 when any failed. An unchanged flow keeps its id and version.
     """
-    from lume_services.errors import LUMEServicesError
     from lume_services.flows.flow import Flow
 
-    found = collect(flow_specs, modules, paths)
-    if name and len(found) > 1:
-        raise InputError(f"--name renames one flow; {len(found)} were found ({', '.join(f.flow.name for f in found)})")
+    found, rename = _filter_by_name(collect(flow_specs, modules, paths), names, rename)
+    if rename and len(found) > 1:
+        raise InputError(f"--rename names one flow; {len(found)} were found ({', '.join(safe(f.flow.name) for f in found)})")
     svc = service()
     before = {row["name"]: row for row in svc.list_flows(project_name)}
     outcomes = []
     for item in found:
-        flow_name = name or item.flow.name
+        flow_name = rename or item.flow.name
         kwargs = {"name": flow_name, "project_name": project_name, "prefect_flow": item.flow}
         if image:
             kwargs["image"] = image
@@ -59,7 +85,7 @@ def register(ctx, flow_specs, modules, paths, project_name, name, image, labels,
         outcome = {"name": flow_name, "source": item.source}
         try:
             outcome["flow_id"] = Flow(**kwargs).register(scheduling_service=svc)
-        except (LUMEServicesError, Exception) as exc:  # try every flow, report each failure
+        except Exception as exc:  # try every flow, report each failure
             outcome.update(status="failed", error=one_line(f"{type(exc).__name__}: {exc}"))
         outcomes.append(outcome)
     after = {row["name"]: row for row in svc.list_flows(project_name)}
@@ -81,12 +107,12 @@ def register(ctx, flow_specs, modules, paths, project_name, name, image, labels,
     def text(doc):
         for o in doc["flows"]:
             if o["status"] == "failed":
-                click.echo(f"{o['name']}  failed: {o['error']}  ({o['source']})")
+                out(f"{safe(o['name'])}  failed: {safe(o['error'])}  ({safe(o['source'])})")
             else:
-                click.echo(f"{o['name']}  version {o['version']}  {o['status']}  id {o['flow_id']}")
+                out(f"{safe(o['name'])}  version {o['version']}  {o['status']}  id {o['flow_id']}")
         c = doc["summary"]
-        click.echo(
-            f"{len(doc['flows'])} flow(s) in project {project_name!r}: {c['new']} new, "
+        out(
+            f"{len(doc['flows'])} flow(s) in project {safe(project_name)!r}: {c['new']} new, "
             f"{c['new version']} new version, {c['unchanged']} unchanged, {c['failed']} failed"
         )
 
@@ -94,7 +120,7 @@ def register(ctx, flow_specs, modules, paths, project_name, name, image, labels,
     if counts["failed"]:
         for o in outcomes:
             if o["status"] == "failed":
-                note(f"error: registering {o['name']!r} from {o['source']} failed: {o['error']}")
+                note(f"error: registering {safe(o['name'])!r} from {safe(o['source'])} failed: {safe(o['error'])}")
         raise Failed()
 
 
@@ -107,52 +133,68 @@ def list_flows(project_name, as_json):
 
     def text(rows):
         for row in rows:
-            click.echo(f"{row['project_name']}/{row['name']}  version {row['version']}  id {row['flow_id']}")
+            out(f"{safe(row['project_name'])}/{safe(row['name'])}  version {row['version']}  id {row['flow_id']}")
 
     emit(rows, as_json, text)
+
+
+def latest_run_id(svc, flow_name: str, project_name=None):
+    """The id of the newest recorded run of a flow (the one just run), or ``None``."""
+    try:
+        found = svc.list_runs(flow_name=flow_name, project_name=project_name, limit=1)
+    except Exception:  # a backend without a history still ran the flow
+        return None
+    return found[0].run_id if found else None
+
+
+def run_config_for(run_name):
+    """A ``FlowRunConfig`` naming the run, or ``None`` when no name was given."""
+    if run_name is None:
+        return None
+    from lume_services.services.scheduling.run_options import FlowRunConfig
+
+    return FlowRunConfig(run_name=run_name)
 
 
 @flows.command("run")
 @click.argument("flow_name", metavar="NAME")
 @click.option("--project", "project_name", required=True, help="The project the flow is registered in.")
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="A parameter's value, as JSON or text (repeatable).")
-@click.option("--task", "task_name", default=None, help="Print only this task's result.")
+@run_options
 @json_option
 @click.pass_context
-def run(ctx, flow_name, project_name, params, task_name, as_json):
-    """Run the registered flow NAME and print its results (all tasks, or --task's) as JSON.
+def run(ctx, flow_name, project_name, params, param_file, old_params, task_name, run_name, as_json):
+    """Run the registered flow NAME and report its state, run id and results (all tasks, or --task's).
 
     Exit code 1 when the run failed; the error names each failed task.
     """
     from lume_services.errors import FlowFailedError
     from lume_services.flows.flow import Flow
 
-    parameters = parse_parameters(params)
+    parameters = run_parameters(params, old_params, param_file)
     flow = Flow(name=flow_name, project_name=project_name)
     svc = service()
     flow.load_flow(scheduling_service=svc)
-    quiet = verbosity(ctx) < 0
-    if not quiet:
-        note(f"flow {flow_name!r} started")
+    document = {"command": "flows run", "name": flow_name, "project": project_name, "flow_id": flow.flow_id,
+                "run_name": run_name, "task": task_name}
+    display = ProgressDisplay([flow_name], last_durations(flow_name, project_name), enabled=verbosity(ctx) >= 0)
     start = time.monotonic()
-    document = {"name": flow_name, "project": project_name, "flow_id": flow.flow_id}
     try:
-        results = flow.run_and_return(parameters, task_name=task_name, scheduling_service=svc)
+        with display:
+            display.event(flow_name, "started")
+            try:
+                value = flow.run_and_return(parameters, run_config_for(run_name), task_name=task_name,
+                                            scheduling_service=svc)
+            except FlowFailedError:
+                display.event(flow_name, "finished", "Failed", time.monotonic() - start)
+                raise
+            display.event(flow_name, "finished", "Success", time.monotonic() - start)
     except FlowFailedError as exc:
         mark_failed(ctx)
-        elapsed = time.monotonic() - start
-        if not quiet:
-            note(f"flow {flow_name!r} finished: Failed in {elapsed:.2f} s")
-        if as_json:
-            emit({**document, "state": "Failed", "elapsed": elapsed, "error": one_line(exc),
-                  "failed_tasks": exc.failed_tasks}, True)
+        document.update(state="Failed", elapsed=time.monotonic() - start, run_id=latest_run_id(svc, flow_name, project_name),
+                        error=one_line(exc), failed_tasks=exc.failed_tasks)
+        emit(document, as_json, render_run)
         note(f"error: {one_line(exc)}")
         raise Failed() from exc
-    elapsed = time.monotonic() - start
-    if not quiet:
-        note(f"flow {flow_name!r} finished: Success in {elapsed:.2f} s")
-    if as_json:
-        emit({**document, "state": "Success", "elapsed": elapsed, "results": results}, True)
-    else:
-        emit(results, False)
+    document.update(state="Success", elapsed=time.monotonic() - start, run_id=latest_run_id(svc, flow_name, project_name))
+    document["result" if task_name else "results"] = value
+    emit(document, as_json, render_run)

@@ -7,14 +7,30 @@ and is added to :data:`main` at the end of this one; a new group is one more
 and an exit code (see ``cli/_output.py``, and docs/cli.md for the codes).
 """
 
+import contextlib
 import logging
 import os
+import re
 import sys
+from typing import List
 
 import click
 
-from lume_services.cli._options import json_option, parse_parameters, verbosity
-from lume_services.cli._output import FAILED, OK, USAGE, Failed, InputError, emit, note, print_error
+from lume_services.cli._options import json_option, run_options, run_parameters, verbosity
+from lume_services.cli._output import (
+    FAILED,
+    INTERRUPTED,
+    OK,
+    USAGE,
+    Failed,
+    InputError,
+    data_stream,
+    emit,
+    note,
+    out,
+    print_error,
+    safe,
+)
 
 # Prefect logs every task run at INFO; the CLI reports runs itself (-v shows Prefect's lines).
 os.environ.setdefault("PREFECT__LOGGING__LEVEL", "WARNING")
@@ -45,6 +61,10 @@ def _error_exit_code(exc: BaseException) -> int:
         errors.FlowCycleError,
         errors.MissingExtraError,
         errors.GraphvizNotFoundError,
+        errors.RunNotFoundError,
+        errors.AmbiguousRunIdError,
+        errors.InvalidRunFilterError,
+        errors.RunResultNotRecordedError,
         errors.ModelNotFoundError,
         errors.DeploymentNotFoundError,
         errors.ProjectNotFoundError,
@@ -81,12 +101,66 @@ def _error_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc} (--debug shows the traceback)"
 
 
+#: options of the root group that may stand anywhere on the line (they are moved before the command)
+_GLOBAL_FLAGS = {"-v", "--verbose", "-q", "--quiet", "--debug", "--json"}
+
+
+def _option_of(command: click.Command, name: str):
+    """The option of ``command`` spelled ``name``, or ``None``."""
+    return next((p for p in command.params if isinstance(p, click.Option) and name in (*p.opts, *p.secondary_opts)),
+                None)
+
+
+def hoist_global_options(group: click.Group, args: List[str]) -> List[str]:
+    """``args`` with the global flags (``-v``, ``-q``, ``--debug``, ``--json``) moved to the front.
+
+    The command line is walked as click will parse it: a subcommand's name
+    selects its options, and the value of an option that takes one is never
+    taken for a flag (``--run-name -v`` names a run ``-v``). After ``--``
+    nothing is moved.
+    """
+    command: click.Command = group
+    front: List[str] = []
+    rest: List[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        own = _option_of(command, arg.split("=", 1)[0]) if command is not group else None
+        if (own is None or arg == "--json") and (arg in _GLOBAL_FLAGS or re.fullmatch(r"-v+", arg)):
+            # --json is every command's: at the front it holds before a usage error is found;
+            # a command's own option of another global's name (models results -q) stays its own
+            front.append(arg)
+        elif arg.startswith("-") and len(arg) > 1:
+            rest.append(arg)
+            option = _option_of(command, arg.split("=", 1)[0])
+            attached = "=" in arg or (not arg.startswith("--") and len(arg) > 2)
+            if option is not None and not option.is_flag and not option.count and not attached and i + 1 < len(args):
+                rest.append(args[i + 1])
+                i += 1
+        else:
+            rest.append(arg)
+            if isinstance(command, click.Group) and arg in command.commands:
+                command = command.commands[arg]
+        i += 1
+    return front + rest
+
+
 class _Main(click.Group):
-    """The root group: turns what a command raises into one error line and its exit code."""
+    """The root group: global options anywhere; what a command raises becomes one error line and its exit code."""
+
+    def main(self, args=None, *rest, **kwargs):
+        args = list(sys.argv[1:] if args is None else args)
+        return super().main(hoist_global_options(self, args), *rest, **kwargs)
 
     def invoke(self, ctx: click.Context):
+        ctx.meta["lume.stdout"] = sys.stdout
         try:
-            return super().invoke(ctx)
+            # user code, Prefect and libraries print to stdout: only emit()/out() may write there
+            with contextlib.redirect_stdout(sys.stderr):
+                return super().invoke(ctx)
         except click.UsageError as exc:  # wrong options or arguments: one line, like every error
             where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             print_error(f"{exc.format_message()} (see '{where} --help')", ctx)
@@ -97,10 +171,17 @@ class _Main(click.Group):
             raise
         except Failed:
             ctx.exit(FAILED)
+        except KeyboardInterrupt:
+            note("error: interrupted (Ctrl-C); what had finished is in `lume-services runs list`")
+            if ctx.meta.get("lume.json"):
+                emit({"state": "Interrupted", "error": {"type": "KeyboardInterrupt", "message": "interrupted (Ctrl-C)"},
+                      "exit_code": INTERRUPTED}, True)
+            ctx.exit(INTERRUPTED)
         except BrokenPipeError:
             # stdout closed (`| head`): what was asked is done; say nothing more
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            with contextlib.suppress(Exception):
+                os.dup2(devnull, data_stream().fileno())
             ctx.exit(FAILED if ctx.meta.get("lume.failed") else OK)
         except Exception as exc:  # LUMEServicesError, YAML, pydantic, import errors, the unexpected
             code = _error_exit_code(exc)
@@ -132,8 +213,9 @@ def _set_prefect_logging(level: int) -> None:
 @click.option("-v", "--verbose", count=True, help="More output on stderr: -v shows Prefect's task log lines.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr (no progress).")
 @click.option("--debug", is_flag=True, envvar="LUME_DEBUG", help="Show the traceback of an error (also LUME_DEBUG=1).")
+@json_option
 @click.pass_context
-def main(ctx, verbose, quiet, debug):
+def main(ctx, verbose, quiet, debug, as_json):
     """Register, run and compose Prefect 1 flows with lume-services.
 
     Services are configured from LUME_* environment variables (see
@@ -141,7 +223,8 @@ def main(ctx, verbose, quiet, debug):
 
     Data goes to stdout (with --json: exactly one JSON document); progress,
     logs and errors go to stderr. Exit codes: 0 ok, 1 a run or registration
-    failed, 2 wrong usage or invalid input.
+    failed, 2 wrong usage or invalid input, 130 interrupted. -v, -q, --debug
+    and --json may stand anywhere on the line.
     """
     level = -1 if quiet else min(verbose, 1)
     ctx.meta["lume.verbosity"] = level
@@ -156,7 +239,27 @@ def main(ctx, verbose, quiet, debug):
                 handler.setStream(stream)
 
         ctx.call_on_close(restore)
-    _set_prefect_logging(_LEVELS[level] if verbose < 2 else logging.DEBUG)
+    if "prefect" in sys.modules:  # in-process callers: the levels this command sets end with it
+        saved_envs = {name: os.environ.get(name) for name in (_LEVEL_VARIABLE, "PREFECT__LOGGING__LEVEL")}
+        ctx.call_on_close(lambda: [_restore_env(name, value) for name, value in saved_envs.items()])
+    if verbose or quiet:  # the flags win over LUME_PREFECT__LOGGING_LEVEL, also where the backend applies it
+        chosen = _LEVELS[level] if verbose < 2 else logging.DEBUG
+        os.environ[_LEVEL_VARIABLE] = logging.getLevelName(chosen)
+    else:
+        chosen = logging.getLevelName((os.environ.get(_LEVEL_VARIABLE) or "WARNING").strip().upper())
+        chosen = chosen if isinstance(chosen, int) else logging.WARNING
+    _set_prefect_logging(chosen)
+
+
+#: the setting of Prefect's log level (``PrefectConfig.logging_level``)
+_LEVEL_VARIABLE = "LUME_PREFECT__LOGGING_LEVEL"
+
+
+def _restore_env(name: str, value) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 @main.command()
@@ -172,23 +275,23 @@ def env(as_json):
 
     def text(values):
         for name, value in values.items():
-            click.echo(f"{name}={value}" if value is not None else name)
+            out(safe(f"{name}={value}" if value is not None else name))
 
     emit(shown, as_json, text)
 
 
 @main.command()
 @click.option("--diamond", is_flag=True, help="Run the diamond-shaped example instead of the chain.")
-@click.option("-p", "--param", "params", multiple=True, help="CHILD-PARAMETER=VALUE (JSON or text).")
+@run_options
 @json_option
 @click.pass_context
-def example(ctx, diamond, params, as_json):
+def example(ctx, diamond, params, param_file, old_params, task_name, run_name, as_json):
     """Register the example flows (if needed) and run the example flow of flows.
 
     With no configuration it runs on the embedded local defaults under
     LUME_HOME (~/.lume_services). On a server backend the flows are registered
     and run there; container backends also need the flows' image (see
-    docs/docker.md). Prints the results by child as JSON.
+    docs/docker.md). Prints the run's document (state, run id, children, results).
     """
     from lume_services.cli.flow_of_flows import run_and_report
     from lume_services.examples import example_parameters, register_example_flows, yaml_path
@@ -199,8 +302,9 @@ def example(ctx, diamond, params, as_json):
         for name, flow_id in registered.items():
             note(f"registered flow {name!r}: {flow_id}")
     fof = FlowOfFlows.from_yaml(yaml_path("diamond" if diamond else "flow_of_flows"))
-    parameters = {**example_parameters(fof), **parse_parameters(params)}
-    run_and_report(ctx, fof, parameters, as_json, extra={"registered": registered})
+    parameters = {**example_parameters(fof), **run_parameters(params, old_params, param_file)}
+    run_and_report(ctx, fof, parameters, as_json, task_name=task_name, run_name=run_name,
+                   extra={"command": "example", "registered": registered})
 
 
 def _add_groups() -> None:

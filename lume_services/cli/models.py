@@ -5,8 +5,8 @@ from typing import Any, Dict, List
 import click
 
 from lume_services.cli._collect import flow_from_spec
-from lume_services.cli._options import json_option, parse_parameters
-from lume_services.cli._output import InputError, emit, note
+from lume_services.cli._options import json_option, parse_parameters, run_parameters
+from lume_services.cli._output import InputError, emit, note, out, safe
 
 
 def _model_db_service():
@@ -62,7 +62,7 @@ def create_model(author, laboratory, facility, beampath, description, as_json):
         status = "created"
     model = Model.create_model(**values, model_db_service=service)
     document = {**_row(model.metadata, _MODEL_COLUMNS), "status": status}
-    emit(document, as_json, lambda d: click.echo(f"model {d['model_id']}  {d['status']}  {d['description']}"))
+    emit(document, as_json, lambda d: out(f"model {d['model_id']}  {d['status']}  {d['description']}"))
 
 
 @models.command("list")
@@ -73,7 +73,7 @@ def list_models(as_json):
 
     def text(rows):
         for r in rows:
-            click.echo(f"{r['model_id']}  {r['author']}  {r['laboratory']}/{r['facility']}/{r['beampath']}  "
+            out(f"{r['model_id']}  {r['author']}  {r['laboratory']}/{r['facility']}/{r['beampath']}  "
                        f"{r['description']}")
 
     emit(rows, as_json, text)
@@ -83,24 +83,35 @@ def list_models(as_json):
 @click.argument("model_id", type=int)
 @click.option("--deployment", "deployment_id", type=int, default=None,
               help="Run this deployment (default: the model's latest).")
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="A parameter's value, as JSON or text (repeatable).")
-@click.option("--task", "task_name", default=None, help="Print only this task's result.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A parameter's value, as JSON or text (repeatable); wins over --param-file.")
+@click.option("--param-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A JSON or YAML file mapping parameter names to values.")
+@click.option("-p", "old_params", multiple=True, hidden=True, metavar="NAME=VALUE", help="Deprecated spelling of --param.")
+@click.option("--task", "task_name", default=None, help="Report only this task's result.")
 @json_option
-def run_model(model_id, deployment_id, params, task_name, as_json):
-    """Run a model's deployment (the latest by default) and print its results as JSON."""
+def run_model(model_id, deployment_id, params, param_file, old_params, task_name, as_json):
+    """Run a model's deployment (the latest by default) and report its results."""
     from lume_services.models import Model
 
     model = Model(model_id=model_id)
     deployment = model.load_deployment(deployment_id)
     note(f"running deployment {deployment.deployment_id} (version {deployment.metadata.version}) "
          f"of model {model_id}: flow {deployment.flow.name!r}")
-    results = model.run_and_return(parse_parameters(params), task_name=task_name)
-    if as_json:
-        emit({"model_id": model_id, "deployment_id": deployment.deployment_id,
-              "version": deployment.metadata.version, "results": results}, True)
-    else:
-        emit(results, False)
+    results = model.run_and_return(run_parameters(params, old_params, param_file), task_name=task_name)
+    document = {"model_id": model_id, "deployment_id": deployment.deployment_id,
+                "version": deployment.metadata.version, "task": task_name, "results": results}
+
+    def text(d):
+        import json
+
+        from lume_services.cli._output import to_jsonable
+
+        out(f"model {d['model_id']}  deployment {d['deployment_id']}  version {safe(d['version'])}")
+        out((f"result of {safe(d['task'])}: " if d["task"] else "results: ")
+            + safe(json.dumps(to_jsonable(d["results"]), sort_keys=True)))
+
+    emit(document, as_json, text)
 
 
 @models.command("results")
@@ -125,7 +136,7 @@ def model_results(model_id, all_deployments, deployment_id, query, as_json):
     elif df.empty:
         note(f"model {model_id} has no results{'' if all_deployments else ' for this deployment'}")
     else:
-        click.echo(df.to_string(index=False))
+        out(df.to_string(index=False))
 
 
 @click.group()
@@ -163,7 +174,7 @@ def create_deployment(model_id, flow_spec, yaml_file, version, project_name, ima
     model = Model(model_id=model_id)
     deployment = model.store_deployment(source, project_name, is_live, flow=flow, version=version, image=image)
     document = _deployment_document(deployment)
-    emit(document, as_json, lambda d: click.echo(
+    emit(document, as_json, lambda d: out(
         f"deployment {d['deployment_id']}  model {d['model_id']}  version {d['version']}  "
         f"flow {d['flow']['project_name']}/{d['flow']['name']}  id {d['flow']['flow_id']}"))
 
@@ -196,7 +207,7 @@ def list_deployments(model_id, as_json):
         for r in rows:
             flow = r["flow"]
             where = f"{flow['project_name']}/{flow['name']}" if flow else "(no flow)"
-            click.echo(f"{r['deployment_id']}  model {r['model_id']}  version {r['version']}  "
+            out(f"{r['deployment_id']}  model {r['model_id']}  version {r['version']}  "
                        f"{'live' if r['is_live'] else 'not live'}  {where}")
 
     emit(listed, as_json, text)
@@ -216,6 +227,6 @@ def show_deployment(deployment_id, as_json):
             name: {"mapped_parameters": {p: m.dict() for p, m in (child.mapped_parameters or {}).items()}}
             for name, child in deployment.flow.composing_flows.items()
         }
-    emit(document, as_json, lambda d: click.echo(
+    emit(document, as_json, lambda d: out(
         f"deployment {d['deployment_id']}  model {d['model_id']}  version {d['version']}  "
         f"flow {d['flow']['project_name']}/{d['flow']['name']}  id {d['flow']['flow_id']}"))

@@ -1,11 +1,13 @@
 """``lume-services runs``: what ran, from the run history (local backend) or the server."""
 
 import json
+from pathlib import Path
+from typing import Optional
 
 import click
 
 from lume_services.cli._options import json_option
-from lume_services.cli._output import emit
+from lume_services.cli._output import InputError, data_stream, emit, out, safe
 
 
 def _service():
@@ -19,7 +21,8 @@ def runs():
     """What ran: the run history (local backend) or the server's runs.
 
     Every run of the local backend is recorded under LUME_HOME; on a server
-    backend the server's flow runs are listed.
+    backend the server's flow runs are listed. A run id may be shortened to
+    its beginning when no other run's id begins the same (`runs show 5b0c`).
     """
 
 
@@ -34,7 +37,7 @@ def _took(seconds) -> str:
 
 
 def _table(headers, rows) -> str:
-    rows = [[str(c) for c in row] for row in rows]
+    rows = [[safe(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
@@ -44,6 +47,23 @@ def _table(headers, rows) -> str:
 def _short(value, width: int = 40) -> str:
     text = json.dumps(value, default=repr, sort_keys=True)
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _run_id(run_id: Optional[str], last: bool) -> str:
+    """The run id asked for: RUN_ID (whole or its beginning), or with --last the newest run's."""
+    if last == (run_id is not None):
+        raise InputError("give a RUN_ID (or the beginning of one) or --last, not both and not neither")
+    if run_id is not None:
+        return run_id
+    newest = _service().list_runs(limit=1)
+    if not newest:
+        raise InputError("--last: no run is recorded yet; run a flow first (`lume-services flows run ...`)")
+    return newest[0].run_id
+
+
+def _run_argument(command):
+    command = click.option("--last", is_flag=True, help="The newest recorded run instead of RUN_ID.")(command)
+    return click.argument("run_id", metavar="[RUN_ID]", required=False)(command)
 
 
 @runs.command("list")
@@ -56,57 +76,64 @@ def _short(value, width: int = 40) -> str:
 def list_runs(flow_name, project_name, state, since, limit, as_json):
     """List recorded runs, newest first."""
     found = _service().list_runs(flow_name, project_name, state, since=since, limit=limit)
-    if as_json:
-        emit([r.to_dict() for r in found], True)
-        return
-    if not found:
-        click.echo("no runs recorded" + (" match" if any((flow_name, project_name, state, since)) else ""))
-        return
-    click.echo(_table(
-        ["RUN ID", "FLOW", "PROJECT", "STATE", "STARTED (UTC)", "DURATION"],
-        [[r.run_id, r.flow_name, r.project_name or "-", r.state, _when(r.start), _took(r.duration)] for r in found],
-    ))
+    filtered = any((flow_name, project_name, state, since))
+
+    def text(rows):
+        if not rows:
+            out("no runs recorded" + (" match" if filtered else ""))
+            return
+        out(_table(
+            ["RUN ID", "FLOW", "PROJECT", "STATE", "STARTED (UTC)", "DURATION"],
+            [[r["run_id"], r["flow_name"], r["project_name"] or "-", r["state"],
+              (r["start"] or "-")[:19].replace("T", " "), _took(r["duration"])] for r in rows],
+        ))
+
+    emit([r.to_dict() for r in found], as_json, text)
 
 
 @runs.command("show")
-@click.argument("run_id")
+@_run_argument
 @json_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "mermaid"]), default="table",
               show_default=True, help="mermaid: a flow of flows' children as a flowchart coloured by state.")
-def show_run(run_id, as_json, fmt):
-    """Show one run: its parameters and its tasks, or a flow of flows' children."""
+def show_run(run_id, last, as_json, fmt):
+    """Show one run (RUN_ID, its beginning, or --last): its parameters and tasks, or a flow of flows' children."""
     from lume_services.services.scheduling.run_records import masked_record, mermaid
 
-    run = masked_record(_service().get_run(run_id))
+    run = masked_record(_service().get_run(_run_id(run_id, last)))
     if as_json or fmt == "json":
         emit(run.to_dict(), True)
         return
     if fmt == "mermaid":
         if not run.children:
             raise click.UsageError(
-                f"run {run_id} is a run of flow {run.flow_name!r}, which is not a flow of flows; "
+                f"run {run.run_id} is a run of flow {safe(run.flow_name)!r}, which is not a flow of flows; "
                 "--format mermaid draws a flow of flows' children (use --format table or --json)"
             )
-        click.echo(mermaid(run), nl=False)
+        click.echo(mermaid(run), nl=False, file=data_stream())
         return
-    where = f"  on {run.host} (pid {run.pid})" if run.host else ""
+    emit(run.to_dict(), False, lambda _: _show_text(run))
+
+
+def _show_text(run) -> None:
+    where = f"  on {safe(run.host)} (pid {run.pid})" if run.host else ""
     version = f", version {run.flow_version}" if run.flow_version is not None else ""
-    click.echo(f"run {run.run_id} of flow {run.flow_name!r}"
-               + (f" (project {run.project_name!r}{version})" if run.project_name else ""))
-    click.echo(f"state: {run.state}" + (f" ({run.message})" if run.message else ""))
-    click.echo(f"started {_when(run.start)} UTC, took {_took(run.duration)}{where}")
+    out(f"run {run.run_id} of flow {safe(run.flow_name)!r}"
+        + (f" (project {safe(run.project_name)!r}{version})" if run.project_name else ""))
+    out(f"state: {run.state}" + (f" ({safe(run.message)})" if run.message else ""))
+    out(f"started {_when(run.start)} UTC, took {_took(run.duration)}{where}")
     if run.executor:
-        click.echo(f"executor: {run.executor}")
-    click.echo(f"parameters: {json.dumps(run.parameters, default=repr, sort_keys=True)}")
+        out(f"executor: {safe(run.executor)}")
+    out(f"parameters: {safe(json.dumps(run.parameters, default=repr, sort_keys=True))}")
     if run.children:
-        click.echo("flows:")
-        click.echo(_table(
+        out("flows:")
+        out(_table(
             ["FLOW", "STATE", "STARTED (UTC)", "DURATION", "MAPPED VALUES"],
             [[c.name, c.state, _when(c.start), _took(c.duration), _short(c.mapped) if c.mapped else "-"]
              for c in run.children],
         ))
-    click.echo("tasks:")
-    click.echo(_table(
+    out("tasks:")
+    out(_table(
         ["TASK", "STATE", "DURATION", "RESULT"],
         [[t.name, t.state, _took(t.duration),
           _short(t.result) if t.result_recorded else f"({t.result_note})" if t.result_note else "-"]
@@ -114,10 +141,30 @@ def show_run(run_id, as_json, fmt):
     ))
 
 
+@runs.command("report")
+@_run_argument
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="The HTML file to write (one self-contained page: no network needed).")
+@json_option
+def report(run_id, last, output, as_json):
+    """Write a run's report as one HTML page: its DAG coloured by state, a timeline, parameters, results, errors."""
+    from lume_services.services.scheduling.run_records import masked_record
+    from lume_services.services.scheduling.run_report import report_html
+
+    run = masked_record(_service().get_run(_run_id(run_id, last)))  # secrets masked, as runs show does
+    Path(output).write_text(report_html(run), encoding="utf-8")
+    document = {"command": "runs report", "run_id": run.run_id, "flow_name": run.flow_name, "state": run.state,
+                "output": str(Path(output).resolve())}
+    emit(document, as_json, lambda d: out(f"report of run {d['run_id']} ({safe(d['flow_name'])}, {d['state']}) "
+                                          f"written to {safe(d['output'])}"))
+
+
 @runs.command("prune")
 @click.option("--older-than", "days", required=True, type=click.FloatRange(min=0),
               help="Forget finished runs that started more than DAYS days ago.")
-def prune_runs(days):
+@json_option
+def prune_runs(days, as_json):
     """Forget finished runs older than DAYS days (local run history)."""
     count = _service().prune_runs(days)
-    click.echo(f"forgot {count} run{'s' if count != 1 else ''} older than {days:g} days")
+    emit({"command": "runs prune", "forgotten": count, "older_than_days": days}, as_json,
+         lambda d: out(f"forgot {count} run{'s' if count != 1 else ''} older than {days:g} days"))

@@ -165,6 +165,7 @@ from lume_services.errors._results import (
     UnsupportedQueryError,
 )
 from lume_services.errors._runs import (
+    AmbiguousRunIdError,
     EmptyResultError,
     FlowFailedError,
     FlowRunTimeoutError,
@@ -251,6 +252,7 @@ __all__ = [
     "FlowRunTimeoutError",
     "InvalidRunFilterError",
     "RunNotFoundError",
+    "AmbiguousRunIdError",
     "RunResultNotRecordedError",
     "TaskNotCompletedError",
     # server backends

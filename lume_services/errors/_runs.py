@@ -1,6 +1,6 @@
 """The errors of a flow run and of the runs recorded, whichever backend ran it."""
 
-from typing import Optional
+from typing import List, Optional
 
 from lume_services.errors._base import LUMEServicesError
 
@@ -12,7 +12,8 @@ class RunError(LUMEServicesError):
     (:class:`EmptyResultError`, LUME-services' :class:`TaskNotCompletedError`); or
     the runs recorded do not hold what was asked: no such run
     (:class:`RunNotFoundError`), no recorded result (:class:`RunResultNotRecordedError`),
-    a malformed filter of a listing (:class:`InvalidRunFilterError`).
+    a malformed filter of a listing (:class:`InvalidRunFilterError`), a shortened run id
+    that several runs' ids begin with (:class:`AmbiguousRunIdError`).
 
     A run history file that cannot be read is a :class:`StorageError`
     (:class:`RunHistoryCorruptError`); a server's history that lume-services
@@ -199,3 +200,21 @@ class InvalidRunFilterError(RunError):
         self.name = name
         self.value = value
         super().__init__(f"run filter {name}={value!r} is not valid; expected {expected}")
+
+
+class AmbiguousRunIdError(RunError):
+    """A shortened run id is the beginning of more than one recorded run's id.
+
+    Args:
+        prefix: the id as given.
+        candidates: the ids of the runs it could mean.
+    """
+
+    def __init__(self, prefix: str, candidates: List[str]):
+        self.prefix = prefix
+        self.candidates = list(candidates)
+        shown = ", ".join(self.candidates[:10]) + (", ..." if len(self.candidates) > 10 else "")
+        super().__init__(
+            f"run id {prefix!r} is the beginning of {len(self.candidates)} runs' ids ({shown}); "
+            "give more of the id"
+        )

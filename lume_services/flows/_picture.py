@@ -3,12 +3,10 @@
 import json
 from typing import Dict, List, NamedTuple, Optional
 
-#: fill colours of a child by its final state (no state: not run yet)
-STATE_COLOURS = {
-    "Success": "#c8e6c9",
-    "Failed": "#ffcdd2",
-    "TriggerFailed": "#ffe0b2",
-}
+from lume_services.services.scheduling.state_colours import STATE_STYLES, mermaid_class_defs, state_kind
+
+#: fill colours of a child by its final state, from the one table every picture uses
+STATE_COLOURS = {state: STATE_STYLES[state_kind(state)]["fill"] for state in ("Success", "Failed", "TriggerFailed")}
 
 
 class Edge(NamedTuple):
@@ -44,10 +42,10 @@ def mermaid(fof, states: Optional[Dict[str, str]] = None) -> str:
         lines.append(f"    {node}[{_mermaid_text(child)}]")
     for e in edges(fof):
         lines.append(f"    {ids[e.parent]} -->|{_mermaid_text(e.label)}| {ids[e.child]}")
-    for state in sorted({s for s in states.values() if s in STATE_COLOURS}):
-        lines.append(f"    classDef {state} fill:{STATE_COLOURS[state]}")
-        members = ",".join(ids[c] for c, s in states.items() if s == state and c in ids)
-        lines.append(f"    class {members} {state}")
+    kinds = {child: state_kind(state) for child, state in states.items() if child in ids}
+    for kind in sorted(set(kinds.values())):
+        lines.append(f"    class {','.join(ids[c] for c, k in kinds.items() if k == kind)} {kind}")
+    lines += mermaid_class_defs(kinds.values())
     return "\n".join(lines) + "\n"
 
 
@@ -60,8 +58,12 @@ def dot(fof, states: Optional[Dict[str, str]] = None) -> str:
         '    node [shape=box, style="rounded,filled", fillcolor="#ffffff"];',
     ]
     for child in fof.execution_order():
-        colour = STATE_COLOURS.get(states.get(child, ""))
-        attrs = f' [fillcolor="{colour}", tooltip={_dot_text(states[child])}]' if colour else ""
+        attrs = ""
+        if states.get(child):
+            style = STATE_STYLES[state_kind(states[child])]
+            dashed = ', style="rounded,filled,dashed"' if style["dashed"] else ""
+            attrs = (f' [fillcolor="{style["fill"]}", color="{style["stroke"]}", fontcolor="{style["text"]}"{dashed},'
+                     f" tooltip={_dot_text(states[child])}]")
         lines.append(f"    {_dot_text(child)}{attrs};")
     for e in edges(fof):
         lines.append(f"    {_dot_text(e.parent)} -> {_dot_text(e.child)} [label={_dot_text(e.label)}];")

@@ -185,13 +185,15 @@ class FlowOfFlows(Flow):
         return f"**flow of flows `{self.name}`**\n\n```mermaid\n{self.to_mermaid()}```\n"
 
     def _repr_html_(self) -> Optional[str]:
-        # an SVG when Graphviz is here (extra "viz"); None lets Jupyter show the Markdown instead
+        # an SVG, needing no network: Graphviz's where it is here (extra "viz"), else one drawn here
         from lume_services.flows._picture import render
+        from lume_services.services.scheduling.run_report import graph_svg
 
         try:
             return render(self.to_dot(), "svg").decode()
         except Exception:
-            return None
+            nodes = [(child, self._child_states.get(child)) for child in self.execution_order()]
+            return graph_svg(nodes, [(e.parent, e.child) for e in self.dag()], f"flow of flows {self.name}")
 
     # --- composition ----------------------------------------------------------
 

@@ -176,6 +176,12 @@ class RunRecord:
         """The run's tasks named ``task_name`` (several tasks may share a name), in slug order."""
         return [t for t in self.tasks if t.name == task_name]
 
+    def _repr_html_(self) -> str:
+        # Jupyter shows the run report (DAG, timeline, parameters, results, errors), offline
+        from lume_services.services.scheduling.run_report import report_html
+
+        return report_html(masked_record(self), fragment=True)
+
     def to_dict(self) -> Dict[str, Any]:
         """The run as JSON-ready data."""
         return {
@@ -189,44 +195,26 @@ class RunRecord:
         }
 
 
-_MERMAID_CLASSES = {
-    "success": "fill:#c8e6c9,stroke:#2e7d32,color:#1b5e20",
-    "failed": "fill:#ffcdd2,stroke:#c62828,color:#b71c1c",
-    "notrun": "fill:#eeeeee,stroke:#9e9e9e,color:#616161,stroke-dasharray: 4 3",
-    "running": "fill:#bbdefb,stroke:#1565c0,color:#0d47a1",
-    "crashed": "fill:#ffe0b2,stroke:#ef6c00,color:#e65100",
-}
-
-
-def _mermaid_class(state: str) -> str:
-    if state in ("Success", "Cached"):
-        return "success"
-    if state in ("Failed", "TimedOut"):
-        return "failed"
-    if state in ("Running", "Submitted", "Scheduled", "Pending", "Cancelling"):
-        return "running"
-    if state == "Crashed":
-        return "crashed"
-    return "notrun"  # TriggerFailed (a parent failed), Skipped, Cancelled
-
-
 def mermaid(record: "RunRecord") -> str:
     """A flow-of-flows run as a Mermaid flowchart: a node per child, coloured by its final state.
 
-    Green: succeeded; red: failed; grey (dashed): did not run (a parent failed,
+    Colours are the ones every picture uses (``state_colours.STATE_STYLES``):
+    green: succeeded; red: failed; grey (dashed): did not run (a parent failed,
     skipped, cancelled); blue: still running; orange: crashed.
     """
+    from lume_services.services.scheduling.state_colours import mermaid_class_defs, state_kind
+
     ids = {child.name: f"c{i}" for i, child in enumerate(record.children)}
     lines = ["flowchart TD"]
     for child in record.children:
         took = f", {child.duration:.2f} s" if child.duration is not None else ""
         label = f"{child.name}<br/>{child.state}{took}".replace('"', "#quot;")
-        lines.append(f'    {ids[child.name]}["{label}"]:::{_mermaid_class(child.state)}')
+        lines.append(f'    {ids[child.name]}["{label}"]:::{state_kind(child.state)}')
     for child in record.children:
         for parent in child.parents:
             if parent in ids:
                 lines.append(f"    {ids[parent]} --> {ids[child.name]}")
-    lines += [f"    classDef {name} {style}" for name, style in _MERMAID_CLASSES.items()]
+    lines += mermaid_class_defs(state_kind(c.state) for c in record.children)
     return "\n".join(lines) + "\n"
 
 

@@ -3,9 +3,9 @@
 from datetime import datetime, timedelta
 from typing import Any, Dict, List, Optional, Union
 
-from lume_services.errors import InvalidRunFilterError
+from lume_services.errors import AmbiguousRunIdError, InvalidRunFilterError
 from lume_services.services.scheduling.backend import Backend
-from lume_services.services.scheduling.run_records import RunRecord, run_query
+from lume_services.services.scheduling.run_records import MAX_LIMIT, RunRecord, run_query
 
 
 class SchedulingService:
@@ -210,10 +210,28 @@ class SchedulingService:
     def get_run(self, run_id: str) -> RunRecord:
         """One recorded run with its tasks (state, times, results) and, for a flow of flows, its children.
 
+        Args:
+            run_id: the run's id, or the beginning of it that only this run's id has (``"5b0c"``).
+
         Raises:
             RunNotFoundError: no run has this id.
+            AmbiguousRunIdError: several runs' ids begin so; names them.
         """
-        return self.backend.get_run(run_id)
+        return self.backend.get_run(self.resolve_run_id(run_id))
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """The full id of the run whose id is ``run_id`` or begins with it.
+
+        Raises:
+            RunNotFoundError: no run's id begins so.
+            AmbiguousRunIdError: several runs' ids begin so; names them.
+        """
+        if not isinstance(run_id, str) or len(run_id) >= 36:  # a whole UUID: the backend looks it up
+            return run_id
+        found = [r.run_id for r in self.list_runs(limit=MAX_LIMIT) if r.run_id.startswith(run_id)]
+        if len(found) > 1:
+            raise AmbiguousRunIdError(run_id, found)
+        return found[0] if found else run_id  # not found: the backend says so in its words
 
     def run_result(self, run_id: str, task_name: str):
         """A finished run's task result, read back without running the flow again.
@@ -223,7 +241,7 @@ class SchedulingService:
             TaskNotInFlowError: the run has no task of that name.
             RunResultNotRecordedError: the task did not finish, or its result was not kept.
         """
-        return self.backend.run_result(run_id, task_name)
+        return self.backend.run_result(self.resolve_run_id(run_id), task_name)
 
     def prune_runs(self, older_than: Union[float, timedelta]) -> int:
         """Forget the finished runs that started more than ``older_than`` ago (days, or a ``timedelta``).

@@ -150,6 +150,9 @@ class PrefectConfig(BaseModel):
             it, when the run has no ``FlowRunConfig.poll_interval``.
         run_timeout: seconds to wait for a run before cancelling it; ``None``
             waits without limit.
+        logging_level: the level of Prefect's log lines (``DEBUG``, ``INFO``,
+            ``WARNING``, ``ERROR``, ``CRITICAL``, any case) on every backend,
+            applied when the backend is built; unset keeps Prefect's (INFO).
     """
 
     server: PrefectServerConfig = PrefectServerConfig()
@@ -163,6 +166,12 @@ class PrefectConfig(BaseModel):
     write_user_config: bool = False
     poll_interval: float = Field(1.0, gt=0)
     run_timeout: Optional[float] = Field(3600.0, gt=0)
+    logging_level: Optional[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]] = None
+
+    @validator("logging_level", pre=True)
+    def level_in_any_case(cls, v):
+        """``warning`` is ``WARNING``: levels are read in any case."""
+        return v.strip().upper() if isinstance(v, str) else v
 
     @root_validator(pre=True)
     def accept_flat_names(cls, values):
@@ -240,6 +249,26 @@ class PrefectConfig(BaseModel):
         if self.write_user_config:
             self.write_prefect_user_config()
         return prefect.config
+
+    def apply_logging(self) -> None:
+        """Set Prefect's log level (``logging_level``) in this process and for the runs it starts.
+
+        Sets the ``prefect`` logger (every Prefect logger, a task's too, hangs
+        below it), ``prefect.config.logging.level``, and
+        ``PREFECT__LOGGING__LEVEL`` for processes started from this one (an
+        agent's flow runs, dask workers). Does nothing when ``logging_level`` is ``None``.
+        """
+        if self.logging_level is None:
+            return
+        import logging
+        import os
+
+        import prefect
+
+        os.environ["PREFECT__LOGGING__LEVEL"] = self.logging_level
+        for cfg in {id(c): c for c in (prefect.config, prefect.context.config)}.values():
+            cfg.logging.level = self.logging_level
+        logging.getLogger("prefect").setLevel(self.logging_level)
 
     def apply_in_process(self) -> None:
         """Set Prefect's in-process configuration as :meth:`apply` does, writing no file."""
