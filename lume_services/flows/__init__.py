@@ -5,10 +5,7 @@ Import from here or from the modules (``lume_services.flows.flow``,
 are not API.
 """
 
-# The composition root first: its container wires this package (declared once,
-# on lume_services.config.Context) when it is made, so it must exist before
-# the modules below are executed, whichever of them is imported first.
-import lume_services.config  # noqa: F401,I001
+from typing import Any
 
 from lume_services.flows.flow import (
     DBMappedParameter,
@@ -19,8 +16,26 @@ from lume_services.flows.flow import (
     MappedParameter,
     RawMappedParameter,
 )
-from lume_services.flows.flow_of_flows import FlowOfFlows
-from lume_services.flows.progress import ChildProgress
+
+# Named on first use (PEP 562): ``import lume_services.flows.flow`` runs this
+# package first, and should not pay for the flow-of-flows composers.
+_HOMES = {"FlowOfFlows": "flow_of_flows", "ChildProgress": "progress"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "ChildProgress",

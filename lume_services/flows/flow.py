@@ -3,12 +3,12 @@
 from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, List, Literal, Optional, Type, Union, cast
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import Provide
 from prefect import Flow as PrefectFlow
 from prefect import Parameter
 from pydantic import BaseModel, Field, PrivateAttr, root_validator, validator
 
-from lume_services.config import Context
+from lume_services.config import Context, inject
 from lume_services.errors import FlowNotRegistrableError, FlowVersionArchivedError, RunNotFoundError
 from lume_services.services.scheduling.backend import DEFAULT_LABELS, RunConfig, slug_order
 from lume_services.services.scheduling.run_options import FlowRunConfig  # noqa: F401 (API home)
