@@ -9,13 +9,15 @@ container. Functions that need a service declare it with
 
 Nothing is made or wired when this module is imported. The container is made
 on first use: reading ``lume_services.config.context``, :func:`configure`,
-:func:`wire`, or calling one of the package's injected functions (they are
-decorated with this module's :func:`inject`, dependency-injector's ``@inject``
-that makes the container before its first call). Making it wires the
-package's modules that inject (:data:`WIRED_MODULES`, declared once, on the
-container), importing those not imported yet; :func:`wire` wires a module of
-yours. So ``import lume_services.flows.flow`` imports the flow model and
-Prefect, not every model module, and read-only commands import no Prefect.
+:func:`wire`, or calling one of the package's injected functions. Those are
+decorated with this module's :func:`inject` (dependency-injector's ``@inject``,
+with a check before the call): the first call of a function of module M wires
+M into the current container, making the container if there is none. So a
+module is wired by the call that needs it, and only once per container; the
+composition root never imports the modules it wires (they import it, for
+``Context`` and ``inject``), ``import lume_services.flows.flow`` imports the
+flow model and Prefect and no other model, and read-only commands that use a
+service import no Prefect. :func:`wire` wires a module of yours.
 
 With no configuration at all the container provides the embedded local
 defaults (the local backend, the local filesystem and the SQLite results
@@ -28,26 +30,29 @@ notebooks may also override a single service, restored when the block ends::
         ...
 """
 
+from __future__ import annotations
+
 import functools
 import json
 import sys
 import threading
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, TypeVar, Union
 
 from dependency_injector import containers, providers
 from dependency_injector.wiring import inject as _di_inject
 from pydantic import SecretStr
 
-from lume_services.env_vars import settings_from_environment
 from lume_services.services.files.service import FileService
 from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.service import ResultsDBService
 from lume_services.services.scheduling.backend import Backend
 from lume_services.services.scheduling.service import SchedulingService
-from lume_services.settings import LUMEServicesSettings
 from lume_services.storage import private_dir
+
+if TYPE_CHECKING:  # the settings models are imported when settings are first read
+    from lume_services.settings import LUMEServicesSettings
 
 __all__ = [
     "Context",
@@ -242,8 +247,9 @@ def build_results_db(settings: LUMEServicesSettings):
     return SQLiteResultsDB(db.path or Path(settings.home) / "results.sqlite")
 
 
-#: The lume-services modules whose ``Provide[Context...]`` markers the container fills in: making the
-#: container imports and wires them (they are edges of the composition root in tests/test_architecture.py).
+#: The lume-services modules whose ``Provide[Context...]`` markers the container fills in. Each is
+#: wired by the first call of one of its functions (see :func:`inject`), never imported from here;
+#: tests/test_architecture.py checks that this list is what the package's markers say.
 WIRED_MODULES = [
     "lume_services.examples.registration",
     "lume_services.files.file",
@@ -261,6 +267,17 @@ def mounted_filesystem_of(filesystems: list):
     return next((fs for fs in filesystems if isinstance(fs, MountedFilesystem)), None)
 
 
+def _settings_from_environment() -> LUMEServicesSettings:
+    """:func:`lume_services.env_vars.settings_from_environment`, imported when first needed.
+
+    The settings models (and the backend settings they are made of) are not
+    needed to import the flow models, only to build services.
+    """
+    from lume_services.env_vars import settings_from_environment
+
+    return settings_from_environment()
+
+
 class Context(containers.DeclarativeContainer):
     """The container every lume-services service is injected from.
 
@@ -274,15 +291,13 @@ class Context(containers.DeclarativeContainer):
     ``results_db_service``) are thin and made anew for each use, so an
     override takes effect on the next use, also after the service was used.
 
-    Wiring is declared once, here: making the container wires the modules
-    in :data:`WIRED_MODULES` (importing them if they are not imported yet).
-    The container is made on first use (see the module docstring), never
-    when a module is imported.
+    Making it wires nothing: a module of :data:`WIRED_MODULES` is wired to
+    the one instance (``config.context``) by the first call of one of its
+    functions, and a module of yours by :func:`wire`. The instance is made on
+    first use (see the module docstring), never when a module is imported.
     """
 
-    wiring_config = containers.WiringConfiguration(modules=WIRED_MODULES)
-
-    settings = providers.ThreadSafeSingleton(settings_from_environment)
+    settings = providers.ThreadSafeSingleton(_settings_from_environment)
     config = providers.Configuration()
 
     scheduling_backend = providers.Dependency(
@@ -312,6 +327,9 @@ _NOT_MADE_YET: Any = object()
 #: to ``None``; the next use (or :func:`configure`) then makes a new one.
 _container: Any = _NOT_MADE_YET
 _making = threading.RLock()
+
+#: module name -> the container its ``@inject`` functions are wired to
+_wired_into: Dict[str, Any] = {}
 
 #: The settings of the last :func:`configure` (``None`` before), as in LUME-services.
 _settings: Optional[LUMEServicesSettings] = None
@@ -353,25 +371,38 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def inject(fn: F) -> F:
-    """dependency-injector's ``@inject``, for the package's own functions: the container is made before the first call.
+    """dependency-injector's ``@inject`` that wires its module on the first call: for the package's own functions.
 
     The function is decorated with dependency-injector's ``@inject`` as it
-    is (its ``Provide[Context...]`` defaults stay in its signature, and
-    wiring fills them in). Until a container exists nothing is wired, so the
-    first call makes it (which wires :data:`WIRED_MODULES`, this function's
-    module among them) and is then made again, now injected. After that a
-    call costs one check more than dependency-injector's own.
+    is: its ``Provide[Context...]`` defaults stay in its signature, and
+    wiring fills them in. Wiring needs the container and the module complete,
+    neither of which exists when the function is defined, so it happens at
+    the first call instead: when the function's module is not wired to the
+    current container (none made yet, or ``config.context`` replaced), the
+    call wires it (making the container if needed) and is made again, now
+    injected. After that a call costs one dictionary look-up more than
+    dependency-injector's own.
     """
+    module_name = fn.__module__
 
     @functools.wraps(fn)
-    def made_on_first_use(*args: Any, **kwargs: Any) -> Any:
-        if _container is _NOT_MADE_YET or _container is None:
-            _context()
+    def wired_on_first_call(*args: Any, **kwargs: Any) -> Any:
+        if _wired_into.get(module_name) is not _container or _container is None:
+            _wire_own_module(module_name)
             return injected(*args, **kwargs)
         return fn(*args, **kwargs)
 
-    injected = _di_inject(made_on_first_use)
+    injected = _di_inject(wired_on_first_call)
     return injected  # type: ignore[return-value]
+
+
+def _wire_own_module(module_name: str) -> None:
+    """Wire a module of the package to the container (made if needed), once per container."""
+    with _making:
+        container = _context()
+        if _wired_into.get(module_name) is not container:
+            container.wire(modules=[sys.modules[module_name]])
+            _wired_into[module_name] = container
 
 
 def wire(module: Union[str, ModuleType]) -> None:
@@ -434,7 +465,7 @@ def configure(settings: Optional[LUMEServicesSettings] = None) -> Context:
             environment variables do not form valid settings.
     """
     if settings is None:
-        settings = settings_from_environment()
+        settings = _settings_from_environment()
     container = _context()
     container.settings.override(providers.Object(settings))
     container.config.from_dict(settings.dict())

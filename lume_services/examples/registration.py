@@ -5,7 +5,7 @@ from typing import Dict
 
 from dependency_injector.wiring import Provide
 
-from lume_services.config import Context, inject
+from lume_services.composition import Context, inject
 from lume_services.storage import private_dir
 
 PROJECT = "examples"

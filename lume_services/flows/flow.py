@@ -8,7 +8,7 @@ from prefect import Flow as PrefectFlow
 from prefect import Parameter
 from pydantic import BaseModel, Field, PrivateAttr, root_validator, validator
 
-from lume_services.config import Context, inject
+from lume_services.composition import Context, inject
 from lume_services.errors import FlowNotRegistrableError, FlowVersionArchivedError, RunNotFoundError
 from lume_services.services.scheduling.backend import DEFAULT_LABELS, RunConfig, slug_order
 from lume_services.services.scheduling.run_options import FlowRunConfig  # noqa: F401 (API home)

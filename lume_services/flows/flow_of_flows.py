@@ -25,7 +25,7 @@ from dependency_injector.wiring import Provide
 from prefect import Flow as PrefectFlow
 from pydantic import PrivateAttr, ValidationError, root_validator
 
-from lume_services.config import Context, inject
+from lume_services.composition import Context, inject
 from lume_services.errors import (
     ChildFlowArchivedError,
     FlowFailedError,

@@ -12,7 +12,7 @@ from dependency_injector.wiring import Provide
 from prefect import Task
 from prefect.engine.results import PrefectResult
 
-from lume_services.config import Context, inject
+from lume_services.composition import Context, inject
 from lume_services.errors import ResultAttributeError, ResultKeyError
 from lume_services.results.result import Result, load_result
 from lume_services.services.results.service import ResultsDBService
