@@ -8,7 +8,9 @@ load on a shared machine). Bytecode caches are written to a temporary
 lume-services, and only it, compile every module at every import). The rows
 between ``prefect`` and the flow models show where the difference comes from;
 the ``gc.disable()`` rows show how much of it is the garbage collector walking
-Prefect's objects while more modules are imported.
+Prefect's objects while more modules are imported (``lume_services.flows``
+pauses the collector while it imports the flow models, so the second row is
+what a user pays; the third row from the bottom does the same for Prefect alone).
 
     python benchmarks/bench_import.py [--runs 11]
 """
@@ -31,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GOAL = 1.05
 STATEMENTS = [
     ("`import prefect`", "the baseline", "import prefect"),
-    ("`import lume_services.flows.flow`", "the flow models (and what their module wires)", "import lume_services.flows.flow"),
+    ("`import lume_services.flows.flow`", "the flow models (the container made and wired on first use, not here)", "import lume_services.flows.flow"),
     ("`import lume_services`", "the package alone", "import lume_services"),
     ("`import prefect, pydantic`", "what pydantic adds (the models are pydantic models)", "import prefect, pydantic"),
     (
@@ -93,15 +95,17 @@ def main(argv=None):
         f"{rows}\n\n"
         f"Goal (issue 15): `import lume_services.flows.flow` within {GOAL}x of `import prefect`: "
         f"**{ratio_wall:.2f}x wall, {ratio_cpu:.2f}x CPU, {'met' if met else 'missed'}** "
-        f"(before: 1.13-1.21x). Where the rest goes, from the rows above: pydantic alone adds "
-        f"{(cpu[3] - cpu[0]) * 1000:.0f} ms of CPU ({cpu[3] / cpu[0]:.2f}x) and dependency-injector "
-        f"{(cpu[4] - cpu[3]) * 1000:+.0f} ms more; lume-services' own modules, the container and its "
-        f"wiring the remaining {(cpu[1] - cpu[4]) * 1000:.0f} ms. Without garbage collection the flow "
-        f"models cost {cpu[6] / cpu[5]:.2f}x Prefect: much of the difference is the collector walking "
-        "Prefect's objects again each time the modules imported after it trigger a full collection, "
-        "and pydantic, which the models are made of, triggers one by itself. Importing a backend "
-        "module is now deferred to its first use (the docker, kubernetes and local-agent modules are "
-        "no longer imported with the models).\n"
+        f"(before issue 18: 1.13-1.30x). What changed: importing the flow models no longer makes and "
+        "wires the container (the composition root wired every model module, and so imported them all, "
+        "when it was imported; now each module is wired by the first call that needs it), imports no "
+        "settings model, no other model module and no backend, and `lume_services.flows` pauses the "
+        "garbage collector while it imports them: an import makes objects that live as long as the "
+        "process, and every full collection it triggers walks Prefect's again to free nothing. The "
+        f"rows above show the parts: pydantic alone adds {(cpu[3] - cpu[0]) * 1000:.0f} ms of CPU to "
+        f"Prefect ({cpu[3] / cpu[0]:.2f}x, with the collector running), dependency-injector "
+        f"{(cpu[4] - cpu[3]) * 1000:+.0f} ms more; with the collector paused for both, the flow models "
+        f"cost {cpu[6] / cpu[5]:.2f}x Prefect. Figures on a shared 2-core machine move by several "
+        "percent between runs; CPU time is the steadier of the two.\n"
     )
     print(md)
     if not args.no_write:

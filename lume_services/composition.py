@@ -49,7 +49,6 @@ from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.service import ResultsDBService
 from lume_services.services.scheduling.backend import Backend
 from lume_services.services.scheduling.service import SchedulingService
-from lume_services.storage import private_dir
 
 if TYPE_CHECKING:  # the settings models are imported when settings are first read
     from lume_services.settings import LUMEServicesSettings
@@ -205,9 +204,11 @@ def docker_run_container_settings(
     env["LUME_RESULTS_DB__TYPE"] = db.type
     if db.type == "sqlite":
         path = Path(db.path or Path(settings.home) / "results.sqlite").expanduser().resolve()
+        from lume_services.services.scheduling.backends.docker import CONTAINER_RESULTS_DB_DIR
+        from lume_services.storage import private_dir
+
         # made here: a folder the engine creates for a bind belongs to root
         private_dir(path.parent, "results_db")
-        from lume_services.services.scheduling.backends.docker import CONTAINER_RESULTS_DB_DIR
 
         folder = volumes.setdefault(str(path.parent), CONTAINER_RESULTS_DB_DIR)
         env["LUME_RESULTS_DB__PATH"] = f"{folder.rstrip('/')}/{path.name}"

@@ -5,17 +5,33 @@ Import from here or from the modules (``lume_services.flows.flow``,
 are not API.
 """
 
+import gc
 from typing import Any
 
-from lume_services.flows.flow import (
-    DBMappedParameter,
-    FileMappedParameter,
-    Flow,
-    FlowConfig,
-    FlowRunConfig,
-    MappedParameter,
-    RawMappedParameter,
-)
+# The collector is paused while the flow models (and Prefect, pydantic and
+# dependency-injector under them) are imported, and resumed right after: an
+# import makes tens of thousands of objects that all live as long as the
+# process, and each full collection it triggers walks every one of them again
+# (Prefect's above all) to free nothing. Paused, ``import lume_services.flows.flow``
+# costs about what ``import prefect`` does (docs/benchmarks.md, B11). Left as it
+# is when the program paused it itself.
+_pause_collector = gc.isenabled()
+if _pause_collector:
+    gc.disable()
+try:
+    from lume_services.flows.flow import (
+        DBMappedParameter,
+        FileMappedParameter,
+        Flow,
+        FlowConfig,
+        FlowRunConfig,
+        MappedParameter,
+        RawMappedParameter,
+    )
+finally:
+    if _pause_collector:
+        gc.enable()
+del _pause_collector
 
 # Named on first use (PEP 562): ``import lume_services.flows.flow`` runs this
 # package first, and should not pay for the flow-of-flows composers.
