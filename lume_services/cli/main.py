@@ -150,7 +150,7 @@ def main(ctx, verbose, quiet, debug):
 @json_option
 def env(as_json):
     """List the environment variables lume-services reads (secrets shown as "(set)")."""
-    from lume_services.config import env_var_names, shown_env_value
+    from lume_services.env_vars import env_var_names, shown_env_value  # the table alone: no container
 
     shown = {}
     for name in env_var_names():
