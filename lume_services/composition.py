@@ -337,7 +337,7 @@ _settings: Optional[LUMEServicesSettings] = None
 
 
 def _context() -> Context:
-    """The container: made (and the package's modules wired) when there is none."""
+    """The container, made when there is none (the package's modules are wired by their first call)."""
     global _container
     if _container is None or _container is _NOT_MADE_YET:
         with _making:

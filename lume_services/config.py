@@ -27,8 +27,6 @@ from lume_services import composition as _composition
 from lume_services.composition import (
     WIRED_MODULES,
     Context,
-    _context,
-    _mongodb_environment,
     build_filesystems,
     build_results_db,
     build_scheduling_backend,
@@ -41,6 +39,7 @@ from lume_services.composition import (
     run_environment,
     wire,
 )
+from lume_services.composition import _context, _mongodb_environment  # noqa: F401 (as in the one-file root)
 from lume_services.env_vars import (
     OTHER_ENV_VARS,
     env_var_names,
@@ -117,8 +116,6 @@ __all__ = [
     "wire",
 ]
 
-# ``_context`` and ``_mongodb_environment`` stay importable from here for code written against the one-file root.
-_ROOT_PRIVATE_NAMES = (_context, _mongodb_environment)
 
 
 class _ConfigModule(types.ModuleType):

@@ -3,7 +3,9 @@
 Layers, top to bottom: the user models (``lume_services.flows``, ``.files``,
 ``.results``, ``.tasks``) and the CLI, then the services
 (``lume_services.services``: scheduling, files, results, with their backends),
-with ``lume_services.config`` as the composition root beside them. A module may
+with the composition root beside them (``lume_services.config``, its face, and
+``settings``, ``env_vars``, ``composition``), which the models import and which
+imports none of them. A module may
 import from its own layer or below it, never from above, not even inside a
 function.
 
