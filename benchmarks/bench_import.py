@@ -114,9 +114,7 @@ def main(argv=None):
         f"shared 2-core machine (load average {LOAD[0]:.1f} when measuring) move by several percent "
         "between runs.\n"
     )
-    print(md)
-    if not args.no_write:
-        write_section("B11-import", md)
+    write_section("B11-import", md, write=not args.no_write)
 
 
 if __name__ == "__main__":

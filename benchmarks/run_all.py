@@ -9,6 +9,7 @@ left behind) and writes its own section of ``docs/benchmarks.md``:
 - B4 ``results_db_inserts.py``, B8 ``results_db.py``: the results database;
 - B9 ``bench_registration.py``: registering, vs Prefect's Local storage;
 - B12 ``bench_run_history.py``: run-history recording cost and queries;
+- B13 ``bench_engine.py``: a task inside a lume-services run vs a plain Prefect run;
 - B10 ``bench_executors.py``: 8 sleeping tasks under each executor;
 - B11 ``bench_import.py``: importing the flow models vs importing Prefect;
   ``bench_cli_startup.py``: the read-only commands over 10,000 recorded runs.
@@ -38,13 +39,14 @@ SCRIPTS = [
     ("B11", "bench_import.py"),
     ("B11", "bench_cli_startup.py"),
     ("B12", "bench_run_history.py"),
+    ("B13", "bench_engine.py"),
 ]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", help="keys to run (B3 runs with B2)")
-    parser.add_argument("--no-write", action="store_true", help="print only (where a script supports it)")
+    parser.add_argument("--no-write", action="store_true", help="print the figures, leave docs/benchmarks.md as it is")
     args = parser.parse_args(argv)
     wanted = {"B2" if k == "B3" else k for k in args.only} if args.only else None
     env = {**os.environ, "PREFECT__LOGGING__LEVEL": os.environ.get("PREFECT__LOGGING__LEVEL", "WARNING")}
@@ -55,11 +57,12 @@ def main(argv=None):
         if wanted is not None and key not in wanted:
             continue
         command = [sys.executable, str(HERE / script)]
-        if args.no_write and script.startswith("bench_"):
+        if args.no_write:
             command.append("--no-write")
-        print(f"== {key}: {script}", file=sys.stderr, flush=True)
+        print(f"== {key}: {script}", flush=True)
         t = time.perf_counter()
-        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+        # each script prints its figures (the section it writes, or would write)
+        subprocess.run(command, env=env, check=True)
         took.append((key, script, time.perf_counter() - t))
     for key, script, seconds in took:
         print(f"{key:4} {script:26} {seconds:6.0f} s")

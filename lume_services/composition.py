@@ -42,9 +42,10 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, TypeVar,
 
 from dependency_injector import containers, providers
 from dependency_injector.wiring import inject as _di_inject
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from lume_services.services.files.service import FileService
+from lume_services.services.models.db.db import ModelDB  # light: SQLAlchemy is imported on first use
 from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.service import ResultsDBService
 from lume_services.services.scheduling.backend import Backend
@@ -57,6 +58,8 @@ __all__ = [
     "Context",
     "WIRED_MODULES",
     "build_filesystems",
+    "build_model_db",
+    "build_model_db_service",
     "build_results_db",
     "build_scheduling_backend",
     "configure",
@@ -248,6 +251,40 @@ def build_results_db(settings: LUMEServicesSettings):
     return SQLiteResultsDB(db.path or Path(settings.home) / "results.sqlite")
 
 
+def build_model_db(settings: "LUMEServicesSettings"):
+    """Build the model database the settings name: SQLite under ``home``, or a MySQL/MariaDB server."""
+    from lume_services.errors import EnvironmentNotConfiguredError
+    from lume_services.settings import ModelDBSettings
+
+    db = settings.model_db or ModelDBSettings()
+    if db.type == "mysql":
+        from lume_services.services.models.db.db import ModelDB, ModelDBConfig
+
+        password = db.password.get_secret_value() if db.password is not None else ""
+        connection = {k: v for k, v in db.connection.dict().items() if v is not None}
+        try:
+            # host, user and database are required here, not by the settings (which read back partial ones)
+            config = ModelDBConfig(host=db.host, port=db.port or 3306, user=db.user, password=password,
+                                   database=db.database, connection=connection, dialect_str=db.dialect_str)
+        except ValidationError as exc:
+            from lume_services.env_vars import env_var_names
+
+            raise EnvironmentNotConfiguredError(
+                [name for name in env_var_names() if name.startswith("LUME_MODEL_DB")], exc
+            ) from exc
+        return ModelDB(config)
+    from lume_services.services.models.db.sqlite import SQLiteModelDB
+
+    return SQLiteModelDB(db.path or Path(settings.home) / "models.sqlite")
+
+
+def build_model_db_service(model_db):
+    """The model database service on ``model_db`` (SQLAlchemy is imported here, on first use)."""
+    from lume_services.services.models.service import ModelDBService
+
+    return ModelDBService(model_db)
+
+
 #: The lume-services modules whose ``Provide[Context...]`` markers the container fills in. Each is
 #: wired by the first call of one of its functions (see :func:`inject`), never imported from here;
 #: tests/test_architecture.py checks that this list is what the package's markers say.
@@ -256,6 +293,7 @@ WIRED_MODULES = [
     "lume_services.files.file",
     "lume_services.flows.flow",
     "lume_services.flows.flow_of_flows",
+    "lume_services.models.model",
     "lume_services.results.result",
     "lume_services.tasks.db",
 ]
@@ -284,12 +322,12 @@ class Context(containers.DeclarativeContainer):
 
     The parts that differ between deployments are ``Dependency`` providers
     with the embedded default as their default: the scheduling backend, the
-    filesystems and the results database. A deployment passes its own
+    filesystems, the results database and the model database. A deployment passes its own
     (``Context(scheduling_backend=...)``), overrides one
     (``context.results_db.override(...)``, undone by ``reset_override()``) or
     configures all of them from settings (:func:`configure`). The services
     built on them (``scheduling_service``, ``file_service``,
-    ``results_db_service``) are thin and made anew for each use, so an
+    ``results_db_service``, ``model_db_service``) are thin and made anew for each use, so an
     override takes effect on the next use, also after the service was used.
 
     Making it wires nothing: a module of :data:`WIRED_MODULES` is wired to
@@ -318,6 +356,11 @@ class Context(containers.DeclarativeContainer):
         instance_of=ResultsDB, default=providers.ThreadSafeSingleton(build_results_db, settings)
     )
     results_db_service = providers.Factory(ResultsDBService, results_db)
+
+    model_db = providers.Dependency(
+        instance_of=ModelDB, default=providers.ThreadSafeSingleton(build_model_db, settings)
+    )
+    model_db_service = providers.Factory(build_model_db_service, model_db)
 
 
 #: ``_container`` before the first use: the container is made then.

@@ -28,6 +28,8 @@ from lume_services.composition import (
     WIRED_MODULES,
     Context,
     build_filesystems,
+    build_model_db,
+    build_model_db_service,
     build_results_db,
     build_scheduling_backend,
     configure,
@@ -53,6 +55,7 @@ from lume_services.env_vars import (
 )
 from lume_services.errors import EnvironmentNotConfiguredError
 from lume_services.services.files.service import FileService
+from lume_services.services.models.db.db import ModelDB
 from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.service import ResultsDBService
 from lume_services.services.scheduling.backend import Backend
@@ -82,6 +85,7 @@ __all__ = [
     "ExecutorConfig",
     "FileService",
     "LUMEServicesSettings",
+    "ModelDB",
     "ModelDBConnectionSettings",
     "ModelDBSettings",
     "MongodbResultsDBConfig",
@@ -95,6 +99,8 @@ __all__ = [
     "SchedulingService",
     "WIRED_MODULES",
     "build_filesystems",
+    "build_model_db",
+    "build_model_db_service",
     "build_results_db",
     "build_scheduling_backend",
     "configure",

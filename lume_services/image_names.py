@@ -5,6 +5,14 @@ Names are transliterated (``ä`` -> ``a``); when that loses anything (case,
 punctuation, letters with no ASCII form, a name cut to fit), a short hash of
 the names as given is added, so ``fof-ä``, ``fof-ö`` and ``FOF_Ö`` get three
 images, and a name with no ASCII letter at all still gets a valid one.
+
+Distinct (project, flow) pairs get distinct names. ``-`` joins the parts, so a
+name is read back unambiguously only when the project is one word: without a
+hash, ``("rel-y", "x")`` and ``("rel", "y-x")`` would both be
+``lume-flow-rel-y-x``. So the hash is added too when the project has a ``-``,
+and, with no project, when the flow has one (``lume-flow-y-x`` could be project
+``y``'s flow ``x``). Names with a one-word project stay readable:
+``lume-flow-examples-save-text``.
 """
 
 import hashlib
@@ -30,7 +38,9 @@ def image_name(flow_name: str, project_name: Optional[str] = None, prefix: str =
     parts = [p for p in (prefix, project_name or "", flow_name) if p]
     slugs = [_slug(p) for p in parts]
     name = "-".join(s for s in slugs if s)
-    lossless = all(s == p for s, p in zip(slugs, parts)) and len(name) <= MAX_LENGTH
+    # the one part whose end must be findable: the project, or the flow when there is no project
+    first = project_name if project_name else flow_name
+    lossless = all(s == p for s, p in zip(slugs, parts)) and len(name) <= MAX_LENGTH and "-" not in first
     if lossless:
         return name
     digest = hashlib.sha256("\0".join([project_name or "", flow_name]).encode()).hexdigest()[:_HASH_LENGTH]

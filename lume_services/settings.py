@@ -155,7 +155,7 @@ class RunHistorySettings(BaseModel):
 
 
 class ModelDBConnectionSettings(BaseModel):
-    """The connection pool of LUME-services' model database (kept as data, not used).
+    """How the model database's engine keeps its connections (MySQL/MariaDB).
 
     Attributes:
         pool_size: connections kept in the pool.
@@ -170,31 +170,43 @@ class ModelDBConnectionSettings(BaseModel):
 
 
 class ModelDBSettings(BaseModel):
-    """LUME-services' model-database settings: accepted and readable, not used.
+    """Which model database stores models, deployments, projects and their flows.
 
-    The model database (MySQL) is not part of this package. These settings
-    validate as LUME-services' ``ModelDBConfig`` did (``LUME_MODEL_DB__HOST``,
-    ...), so its settings objects, variables and the code that reads them
-    (``settings.model_db.host``) keep working; further fields are kept as given.
+    With no host it is the embedded SQLite file under ``LUME_HOME``; with
+    LUME-services' settings (``LUME_MODEL_DB__HOST``, ``__PORT``, ``__USER``,
+    ``__PASSWORD``, ``__DATABASE``, or a ``ModelDBConfig``) a MySQL/MariaDB
+    server, reached through pymysql.
 
     Attributes:
-        host: the database host.
-        port: its port.
+        type: ``sqlite`` or ``mysql``; unset, ``mysql`` when a host is set, else ``sqlite``.
+        path: the SQLite file; ``None`` means ``<home>/models.sqlite``.
+        host: the MySQL/MariaDB host.
+        port: its port (3306 when unset).
         user: the user.
         password: the password (a ``SecretStr``).
         database: the database name.
         connection: the connection pool.
+        dialect_str: SQLAlchemy's dialect and driver for the server.
     """
 
+    type: Optional[Literal["sqlite", "mysql"]] = None
+    path: Optional[Path] = None
     host: Optional[str] = None
     port: Optional[int] = None
     user: Optional[str] = None
     password: Optional[SecretStr] = None
     database: Optional[str] = None
     connection: ModelDBConnectionSettings = ModelDBConnectionSettings()
+    dialect_str: str = "mysql+pymysql"
 
     class Config:
         extra = Extra.allow
+
+    @root_validator(skip_on_failure=True)
+    def type_from_host(cls, values):
+        """Unset, the type is ``mysql`` when a host is set (LUME-services' variables), else ``sqlite``."""
+        values["type"] = values.get("type") or ("mysql" if values.get("host") else "sqlite")
+        return values
 
 
 class LUMEServicesSettings(BaseSettings):
@@ -214,9 +226,7 @@ class LUMEServicesSettings(BaseSettings):
         mounted_filesystem: a mounted filesystem, when flows run in containers.
         docker: how container backends build and run flow images.
         run_history: the local backend's run history.
-        model_db: accepted so that LUME-services' settings and ``LUME_MODEL_DB__*``
-            variables still validate and read back; the model database is not
-            part of this package and nothing uses it.
+        model_db: the model database (``None``: the embedded SQLite file under ``home``).
     """
 
     backend: Literal["local", "server", "docker", "kubernetes"] = "local"
@@ -246,5 +256,10 @@ class LUMEServicesSettings(BaseSettings):
 
     @validator("model_db", pre=True)
     def model_db_as_data(cls, v):
-        """Take LUME-services' ``ModelDBConfig`` (or any settings object) by its values."""
-        return v.dict() if isinstance(v, BaseModel) and not isinstance(v, ModelDBSettings) else v
+        """Take LUME-services' ``ModelDBConfig`` (or any settings object) by its values, its password too."""
+        if isinstance(v, BaseModel) and not isinstance(v, ModelDBSettings):
+            values = v.dict()
+            if getattr(v, "password", None) is not None:  # ModelDBConfig leaves it out of dict()
+                values["password"] = v.password
+            return values
+        return v

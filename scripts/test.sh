@@ -7,7 +7,9 @@
 #    a Jupyter kernel of that venv (the docs notebook runs under it);
 # 2. a Docker engine and the local Python base image (scripts/docker-engine.sh),
 #    so the Docker tests run; where no engine can be had they skip with the reason;
-# 3. pytest (warnings are errors; see pyproject.toml).
+# 3. a throwaway MariaDB server for the model-database tests (scripts/mariadb.sh), stopped at the
+#    end; where none can be started the MariaDB tests skip with the reason (LUME_SKIP_MARIADB=1 skips it);
+# 4. pytest (warnings are errors; see pyproject.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,5 +46,20 @@ if [ "${LUME_SKIP_DOCKER:-0}" != "1" ]; then
     fi
 fi
 
+if [ "${LUME_SKIP_MARIADB:-0}" != "1" ]; then
+    echo "== mariadb server for the model-database tests"
+    if mariadb_env="$(bash scripts/mariadb.sh start)"; then
+        eval "$mariadb_env"  # LUME_TEST_MARIADB_URL
+        # a server is here: a MariaDB test that cannot use it fails instead of skipping
+        export LUME_TEST_REQUIRE_MARIADB=1
+        trap 'bash scripts/mariadb.sh stop' EXIT
+    else
+        echo "== no MariaDB server could be started: the MariaDB tests will skip, saying why"
+    fi
+fi
+
 echo "== pytest"
-exec "$VENV/bin/python" -m pytest "$@"
+# not exec: the trap above stops the MariaDB server after pytest
+set +e
+"$VENV/bin/python" -m pytest "$@"
+exit $?

@@ -26,6 +26,7 @@ from fixtures.docker_engine import (  # noqa: F401  (pytest fixtures)
     runtime_image,
 )
 from fixtures.server import _free_port, agent_environment
+from lume_services.services.scheduling.backends.images.flow_images import flow_image_name
 
 pytestmark = [pytest.mark.docker, pytest.mark.server, pytest.mark.timeout(600)]
 
@@ -151,7 +152,7 @@ def test_a_registered_flow_runs_in_its_image_through_the_docker_agent(
 
     assert results["double"] == 84
     assert results["where"] == {"in_container": True, "image": image}
-    assert image.startswith(f"lume-flow-{TEST_PROJECT}-docker-adder:")
+    assert image.startswith(flow_image_name("docker-adder", TEST_PROJECT) + ":")
 
 
 def test_the_model_records_its_image_and_registering_again_reuses_it(

@@ -173,7 +173,7 @@ def test_a_flow_image_is_labelled_with_flow_project_and_version(docker_engine, r
     assert labels[engine.LABEL_PROJECT] == TEST_PROJECT
     assert labels[engine.LABEL_VERSION] == "7"
     assert labels[engine.LABEL_BASE_IMAGE] == runtime_image
-    assert storage.name == f"lume-flow-{TEST_PROJECT}-adder:{labels[engine.LABEL_FLOW_HASH][:12]}"
+    assert storage.name == f"{flow_images.flow_image_name('adder', TEST_PROJECT)}:{labels[engine.LABEL_FLOW_HASH][:12]}"
     assert flow.storage is storage
 
 

@@ -86,7 +86,7 @@ def test_registering_builds_a_labelled_flow_image_that_the_server_names_for_the_
     stored = kubernetes_backend.load_flow_by_id(flow_id)["storage"]
     flow_image_cleanup.append(stored.name)
     labels = engine.image_labels(stored.name, docker_engine)
-    assert stored.name == f"lume-flow-{TEST_PROJECT}-k8s-adder:{labels[engine.LABEL_FLOW_HASH][:12]}"
+    assert stored.name == f"{flow_images.flow_image_name('k8s-adder', TEST_PROJECT)}:{labels[engine.LABEL_FLOW_HASH][:12]}"
     assert labels[engine.LABEL_FLOW_NAME] == "k8s-adder"
     assert labels[engine.LABEL_PROJECT] == TEST_PROJECT
     assert labels[engine.LABEL_BASE_IMAGE] == runtime_image

@@ -258,3 +258,19 @@ def test_run_config_executor_overrides_the_backends(service):
     # both tasks wait for each other: this only finishes if they run at the same time
     met = flow.run_and_return(run_config=config, task_name="meet", scheduling_service=service)
     assert [m["value"] for m in met] == [1, 2]
+
+
+# --- results record the registered flow (issue 21) -----------------------------------
+
+
+def test_a_result_stored_in_a_local_run_records_the_registered_flow_id_not_the_flow_name(lume_home):
+    # Prefect puts the flow's name in prefect.context.flow_id in local runs; a model's
+    # results are told apart by deployment through the registered id, as on a server
+    import model_flows as mf
+
+    flow = Flow(name="surrogate", project_name=mf.PROJECT, prefect_flow=mf.surrogate_v1)
+    flow_id = flow.register()
+
+    result = flow.run_and_return({"x": 1}, task_name="evaluate_v1")
+
+    assert flow_id != "surrogate" and result.flow_id == flow_id

@@ -32,6 +32,7 @@ from lume_services.errors import (
     RunHistoryNotPrunableError,
     RunNotFoundError,
     RunResultNotRecordedError,
+    StoreUnusableError,
     TaskNotInFlowError,
 )
 from lume_services.flows.flow import Flow, FlowRunConfig
@@ -359,12 +360,13 @@ def test_a_corrupt_history_is_a_one_line_error_naming_the_file_and_the_fix(lume_
     path.parent.mkdir(parents=True)
     path.write_bytes(b"garbage" * 1000)
 
-    with pytest.raises(RunHistoryCorruptError) as info:
+    with pytest.raises(StoreUnusableError) as info:
         service.list_runs()
 
+    assert (info.value.store, info.value.cause) == ("run_history", "not_a_database")
     message = str(info.value)
-    assert str(path) in message and "not a SQLite database" in message
-    assert "move the file aside" in message and "\n" not in message
+    assert str(path) in message and "not an SQLite database" in message
+    assert "move it aside" in message and "LUME_RUN_HISTORY__PATH" in message and "\n" not in message
 
 
 def test_a_sqlite_database_of_something_else_is_refused(lume_home, service):
@@ -413,24 +415,22 @@ def test_concurrent_first_use_from_several_processes_is_safe(tmp_path):
 
 
 def test_set_up_waits_while_another_process_holds_the_set_up_lock(tmp_path):
-    import fcntl
+    # the one set-up lock of every store (lume_services.storage), as the registry and results DB take it
     import threading
 
+    from lume_services.storage import setup_lock
+
     path = tmp_path / "fresh" / "runs.sqlite"
-    path.parent.mkdir(mode=0o700)
-    lock = os.open(path.parent / ".runs.sqlite.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX)  # as another process setting the file up would
     done = threading.Event()
     from lume_services.services.scheduling.run_records import run_query
 
-    setting_up = threading.Thread(target=lambda: (RunHistory(path).list_runs(run_query()), done.set()))
-    setting_up.start()
-    try:
+    path.parent.mkdir(mode=0o700)
+    with setup_lock(path):  # as another process setting the file up would
+        setting_up = threading.Thread(target=lambda: (RunHistory(path).list_runs(run_query()), done.set()))
+        setting_up.start()
         assert not done.wait(0.5)  # it waits for the lock instead of setting up beside the holder
-        assert not path.exists()
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        os.close(lock)
+        tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall() if path.exists() else []
+        assert tables == []
     setting_up.join(10)
     assert done.is_set() and path.exists()
 
@@ -655,3 +655,24 @@ def test_a_server_flow_of_flows_run_has_its_children_their_states_and_mapped_val
     assert all(c.run_id and c.start <= c.end for c in run.children)
     assert chain.run_result("adder/add", scheduling_service=on_server) == 5
     assert "c0 --> c1" in mermaid(run)
+
+
+# --- the clock ---------------------------------------------------------------------------
+
+
+def test_recorded_times_and_pruning_are_measured_on_the_backends_clock(lume_home):
+    from lume_services.services.scheduling.backends import LocalBackend
+    from lume_services.services.scheduling.clock import ManualClock
+    from lume_services.services.scheduling.service import SchedulingService
+
+    clock = ManualClock(start=datetime(2030, 1, 1, tzinfo=timezone.utc).timestamp())
+    service = SchedulingService(LocalBackend(home=lume_home, clock=clock))
+    Flow(name="doubler", prefect_flow=ft.doubler).run_and_return({"x": 1}, scheduling_service=service)
+
+    (run,) = service.list_runs(flow_name="doubler")
+    assert run.start == run.end == datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+    clock.advance(timedelta(days=2).total_seconds())
+    assert service.prune_runs(3) == 0  # two days old on the clock: kept
+    clock.advance(timedelta(days=2).total_seconds())
+    assert service.prune_runs(3) == 1

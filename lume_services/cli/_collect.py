@@ -1,5 +1,12 @@
-"""Finding the Prefect flows a command names: ``MODULE:FLOW``, every flow of a module, of a file, of a folder."""
+"""Finding the Prefect flows a command names: ``MODULE:FLOW``, every flow of a module, of a file, of a folder.
 
+Importing a flow module runs the user's code: what it prints goes to stderr (stdout
+carries the command's one document), and a module that calls ``sys.exit()`` at
+import is an input error naming it, not the end of the command (``exit(0)``
+would have ended a registration of a whole folder silently, with nothing registered).
+"""
+
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -28,7 +35,10 @@ def import_module(name: str):
     cwd = os.getcwd()
     sys.path.insert(0, cwd)
     try:
-        return importlib.import_module(name)
+        with _user_code(f"module {name!r}"):
+            return importlib.import_module(name)
+    except InputError:
+        raise
     except Exception as exc:  # SyntaxError, ImportError, or whatever the module raised
         raise InputError(
             f"cannot import module {name!r}: {type(exc).__name__}: {exc}; "
@@ -57,13 +67,30 @@ def import_file(path: Path):
     sys.modules[name] = module
     sys.path.insert(0, str(path.parent))
     try:
-        spec.loader.exec_module(module)
+        with _user_code(str(path)):
+            spec.loader.exec_module(module)
+    except InputError:
+        del sys.modules[name]
+        raise
     except Exception as exc:
         del sys.modules[name]
         raise InputError(f"cannot import {path}: {type(exc).__name__}: {exc}") from exc
     finally:
         sys.path.remove(str(path.parent))
     return module
+
+
+@contextlib.contextmanager
+def _user_code(what: str):
+    """Run a flow module's import: its prints to stderr, its ``sys.exit()`` an input error."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    except SystemExit as exc:
+        raise InputError(
+            f"{what} called sys.exit({exc.code!r}) while being imported; a flow module must not "
+            "exit at import: put its script part under `if __name__ == \"__main__\":`"
+        ) from None
 
 
 def _is_flow(value: Any) -> bool:

@@ -45,6 +45,15 @@ def _error_exit_code(exc: BaseException) -> int:
         errors.FlowCycleError,
         errors.MissingExtraError,
         errors.GraphvizNotFoundError,
+        errors.ModelNotFoundError,
+        errors.DeploymentNotFoundError,
+        errors.ProjectNotFoundError,
+        errors.DeploymentNotRegisteredError,
+        errors.ModelDBConflictError,
+        errors.FlowAlreadyDeployedError,
+        errors.ModelNotSpecifiedError,
+        errors.IncompleteDeploymentError,
+        errors.UnknownColumnError,
         InputError,
         yaml.YAMLError,
         pydantic.ValidationError,
@@ -103,12 +112,16 @@ class _Main(click.Group):
 
 
 def _set_prefect_logging(level: int) -> None:
-    """Prefect's log level, and its lines on stderr (Prefect writes them to stdout)."""
+    """Prefect's log level, and its lines on stderr (Prefect writes them to stdout), secrets masked."""
+    from lume_services.masking import mask_logs
+
+    mask_logs("lume_services")
     if "prefect" not in sys.modules:
         os.environ["PREFECT__LOGGING__LEVEL"] = logging.getLevelName(level)
         return
     prefect_logger = logging.getLogger("prefect")
     prefect_logger.setLevel(level)
+    mask_logs("prefect")
     for handler in prefect_logger.handlers:
         if type(handler) is logging.StreamHandler:
             handler.setStream(sys.stderr)
@@ -193,11 +206,14 @@ def example(ctx, diamond, params, as_json):
 def _add_groups() -> None:
     from lume_services.cli.flow_of_flows import flow_of_flows
     from lume_services.cli.flows import flows
+    from lume_services.cli.models import deployments, models
     from lume_services.cli.runs import runs
 
     main.add_command(flows)
     main.add_command(flow_of_flows)
     main.add_command(runs)
+    main.add_command(models)
+    main.add_command(deployments)
 
 
 _add_groups()

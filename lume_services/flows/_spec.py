@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from lume_services.errors import (
     ComposingFlowNameMismatchError,
+    DeclarationTooLargeError,
     DeclarationYAMLError,
     DuplicateDeclarationKeyError,
     DuplicateFlowNameError,
@@ -17,25 +18,21 @@ from lume_services.errors import (
     FlowOfFlowsFileNotFoundError,
     InvalidDeclarationNameError,
     InvalidDeclarationValueError,
-    KeyNotForMapTypeError,
     MalformedDeclarationError,
-    MissingDBAttributeError,
     MissingDeclarationKeyError,
     ParameterNotInFlowError,
     ParentFlowNotInFlowsError,
     NoComposingFlowsError,
     TaskNotInFlowError,
     UnknownDeclarationKeyError,
-    UnknownMapTypeError,
 )
 from lume_services.flows._names import exposed_parameter_name
-from lume_services.flows.flow import MAPPED_PARAMETER_TYPES, DBMappedParameter, Flow, MappedParameter
+from lume_services.flows._mapping import MAPPING_KEYS, parse_mappings  # noqa: F401 (MAPPING_KEYS: kept importable here)
+from lume_services.flows.flow import Flow
 
 #: The keys a composing flow of a declaration takes (a misspelled one is refused, not dropped).
 CHILD_KEYS = ("name", "project_name", "mapped_parameters", "labels", "image")
 
-#: The keys a mapping takes, by map type.
-MAPPING_KEYS = {map_type: tuple(cls.__fields__) for map_type, cls in MAPPED_PARAMETER_TYPES.items()}
 
 
 def check_top_level(values: dict, valid) -> None:
@@ -73,7 +70,7 @@ def child_flows(raw, default_project: Optional[str]) -> Dict[str, Flow]:
         if isinstance(spec, Flow):
             children[name] = spec
             continue
-        mapped = _parse_mappings(name, spec.get("mapped_parameters"))
+        mapped = parse_mappings(name, spec.get("mapped_parameters"))
         child_values = {k: v for k, v in spec.items() if k != "mapped_parameters"}
         child_values.setdefault("name", name)
         child_values.setdefault("project_name", default_project)
@@ -124,48 +121,6 @@ def _spec(name: str, spec):
     return spec
 
 
-def _parse_mappings(child: str, raw) -> Optional[Dict[str, MappedParameter]]:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise MalformedDeclarationError(raw, part="mapped_parameters", child=child)
-    parsed = {}
-    for param, m in raw.items():
-        if isinstance(m, MappedParameter):
-            parsed[param] = m
-            continue
-        if not isinstance(m, dict):
-            raise MalformedDeclarationError(m, part="mapped_parameter", child=child, parameter=param)
-        map_type = m.get("map_type", "raw")
-        if map_type not in MAPPED_PARAMETER_TYPES:
-            raise UnknownMapTypeError(param, map_type, child=child)
-        _check_mapping_keys(child, param, m, map_type)
-        if map_type == "db" and not m.get("attribute"):
-            raise MissingDBAttributeError(child, param)
-        missing = [k for k in ("parent_flow_name", "parent_task_name") if not m.get(k)]
-        if missing:
-            raise MissingDeclarationKeyError(missing, part="mapped_parameter", child=child, parameter=param)
-        try:
-            parsed[param] = MAPPED_PARAMETER_TYPES[map_type](**m)
-        except ValidationError as exc:
-            raise InvalidDeclarationValueError(child, exc, parameter=param) from exc
-    return parsed
-
-
-def _check_mapping_keys(child: str, param: str, mapping: dict, map_type: str) -> None:
-    valid = MAPPING_KEYS[map_type]
-    for key in mapping:
-        if key in valid:
-            continue
-        belongs_to = [t for t, keys in MAPPING_KEYS.items() if key in keys]
-        if belongs_to:
-            raise KeyNotForMapTypeError(child, param, key, map_type, belongs_to)
-        every_key = sorted({k for keys in MAPPING_KEYS.values() for k in keys})
-        raise UnknownDeclarationKeyError(
-            key, part="mapped_parameter", valid=every_key, child=child, parameter=param
-        )
-
-
 def check_mappings(children: Dict[str, Flow]) -> None:
     for name, child in children.items():
         mapped = child.mapped_parameters or {}
@@ -176,8 +131,6 @@ def check_mappings(children: Dict[str, Flow]) -> None:
                 name, unknown, params, context=f"flow {name!r} maps parameter(s) {sorted(unknown)}"
             )
         for param, m in mapped.items():
-            if isinstance(m, DBMappedParameter) and not m.attribute:
-                raise MissingDBAttributeError(name, param)
             if m.parent_flow_name not in children:
                 raise ParentFlowNotInFlowsError(name, param, m.parent_flow_name, children)
             parent = children[m.parent_flow_name]
@@ -225,6 +178,8 @@ def load_yaml(yaml_obj) -> dict:
         path = Path(yaml_obj)
         if not path.is_file():
             raise FlowOfFlowsFileNotFoundError(path)
+        if path.stat().st_size > MAX_DECLARATION_CHARACTERS * 4:  # UTF-8: at most 4 bytes a character
+            raise DeclarationTooLargeError(str(path), "characters", MAX_DECLARATION_CHARACTERS)
         yaml_obj = path.read_text()
     if not isinstance(yaml_obj, str):
         raise MalformedDeclarationError(yaml_obj, part="from_yaml")
@@ -236,10 +191,45 @@ def load_yaml(yaml_obj) -> dict:
 
 
 
+#: Bounds of a declaration, far above any real flow of flows: the characters of its
+#: text, its values with each use of an alias counted again (what the text stands
+#: for), and its depth of nesting.
+MAX_DECLARATION_CHARACTERS = 10_000_000
+MAX_DECLARATION_VALUES = 100_000
+MAX_DECLARATION_DEPTH = 64
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping instead of keeping the last."""
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping instead of keeping the
+    last, and a document larger or deeper than a declaration can be.
+
+    Composing a node tree is where both are seen first: aliases are expanded
+    there by reference (so counting the values they stand for costs a walk of
+    the distinct nodes), and nesting is recursion there (so the depth is checked
+    before Python's own limit is reached).
+    """
 
     source = "<string>"
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DECLARATION_DEPTH:
+                raise DeclarationTooLargeError(
+                    self.source, "levels of nesting", MAX_DECLARATION_DEPTH, self.peek_event().start_mark.line + 1
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self):
+        node = super().compose_document()
+        _check_expanded_size(node, self.source)
+        return node
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -260,13 +250,51 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _check_expanded_size(root, source: str) -> None:
+    """Refuse a node tree that stands for more than MAX_DECLARATION_VALUES values.
+
+    The size of each distinct node (itself plus its children's sizes, an alias
+    counted every time it is used) is computed once, children first, without
+    recursion, so a bomb of nested aliases is measured in a few steps.
+    """
+    sizes: Dict[int, int] = {}
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if not children_done:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        size = 1 + sum(sizes.get(id(child), 0) for child in children)
+        if size > MAX_DECLARATION_VALUES:
+            raise DeclarationTooLargeError(
+                source, "values, counting each use of an alias", MAX_DECLARATION_VALUES, node.start_mark.line + 1
+            )
+        sizes[id(node)] = size
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def parse_yaml(text: str, source: str = "<string>"):
     """Parse declaration YAML, refusing duplicate keys and naming the source, line and column of an error.
 
     Raises:
         DuplicateDeclarationKeyError: a mapping gives a key twice.
         DeclarationYAMLError: the text is not well-formed YAML.
+        DeclarationTooLargeError: the text, its values (aliases expanded) or its
+            nesting are beyond what a declaration can be.
     """
+    if len(text) > MAX_DECLARATION_CHARACTERS:
+        raise DeclarationTooLargeError(source, "characters", MAX_DECLARATION_CHARACTERS)
     loader = _StrictLoader(text)
     loader.source = source
     try:

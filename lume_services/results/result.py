@@ -37,7 +37,8 @@ def _flow_id_from_context() -> Optional[str]:
     prefect = sys.modules.get("prefect")  # outside a flow run there is nothing to read
     if prefect is None:
         return None
-    flow_id = prefect.context.get("flow_id")
+    # a local run puts the registered flow's id under lume_flow_id (Prefect puts the name in flow_id)
+    flow_id = prefect.context.get("lume_flow_id") or prefect.context.get("flow_id")
     return None if flow_id is None else str(flow_id)
 
 

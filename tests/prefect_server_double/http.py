@@ -29,6 +29,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(query, (params.get("variables") or [None])[0])
 
     def _answer(self, query: str, variables):
+        fault = self.server.take_fault(query)
+        if fault is not None:
+            status, body = fault
+            if isinstance(body, bytes):  # a malformed reply: not JSON at all
+                return self._reply_raw(status, body)
+            return self._reply(status, body)
         store = self.server.store
         # one request at a time: resolvers and the relationships they return read
         # the same tables, as one database transaction would
@@ -48,6 +54,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _reply_raw(self, status: int, data: bytes):
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def log_message(self, format, *args):  # quiet: tests read state, not access logs
         pass
 
@@ -57,6 +70,19 @@ class _Server(ThreadingHTTPServer):
     resolvers: dict
     store: DoubleStore
     refused: list
+    faults: list
+
+    def take_fault(self, query: str):
+        """The answer of a planned fault for this request, if one matches (used up once)."""
+        with self.fault_lock:
+            for fault in self.faults:
+                if fault["field"] + "(" in query.replace(" (", "("):
+                    fault["times"] -= 1
+                    if fault["times"] <= 0:
+                        self.faults.remove(fault)
+                    fault["answered"].append(query)
+                    return fault["status"], fault["body"]
+        return None
 
 
 class ProtocolDouble:
@@ -79,10 +105,30 @@ class ProtocolDouble:
         self._httpd.resolvers = self.store.resolvers()
         self._httpd.store = self.store
         self.refused = self._httpd.refused = []
+        self._httpd.faults = []
+        self._httpd.fault_lock = threading.Lock()
         self.port = self._httpd.server_address[1]
         self.path = path
         self.url = f"http://127.0.0.1:{self.port}{path}"
         self._thread: Optional[threading.Thread] = None
+
+    def fail(self, field: str, status: int = 500, body=None, times: int = 1) -> list:
+        """Answer the next ``times`` requests naming the root field ``field`` with a fault.
+
+        A test's way to meet what a real server does when it breaks: an HTTP 500
+        with an error document, a ``body`` that is not the GraphQL answer asked
+        for (a dict), or not JSON at all (bytes, such as a proxy's HTML page).
+        The request is not executed.
+
+        Returns:
+            The queries answered with the fault, filled as they come.
+        """
+        answered: list = []
+        default = {"errors": [{"message": "Internal Server Error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
+        with self._httpd.fault_lock:
+            self._httpd.faults.append({"field": field, "status": status, "times": times, "answered": answered,
+                                       "body": default if body is None else body})
+        return answered
 
     def start(self) -> "ProtocolDouble":
         """Start serving; returns self."""

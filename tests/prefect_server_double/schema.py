@@ -217,6 +217,7 @@ type Mutation {
   create_flow_from_compressed_string(input: create_flow_from_compressed_string_input!): flow_id_payload
   register_tasks(input: register_tasks_input!): success_payload
   register_edges(input: register_edges_input!): success_payload
+  delete_flow(input: delete_flow_input!): success_payload
   set_schedule_active(input: set_schedule_active_input!): success_payload
   create_flow_run(input: create_flow_run_input!): flow_run_id_payload
   set_flow_run_name(input: set_flow_run_name_input!): success_payload
@@ -245,6 +246,7 @@ input create_flow_from_compressed_string_input {
 }
 input register_tasks_input { serialized_tasks: JSON! flow_id: UUID! }
 input register_edges_input { serialized_edges: JSON! flow_id: UUID! }
+input delete_flow_input { flow_id: UUID! }
 input set_schedule_active_input { flow_id: UUID! }
 input create_flow_run_input {
   flow_id: UUID parameters: JSON labels: [String!] run_config: JSON context: JSON

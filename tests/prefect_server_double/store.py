@@ -88,6 +88,9 @@ class DoubleStore:
         on_flow_run_created: callables run with the new flow run id (tests use it
             to wake their agent instead of waiting for its polling back-off).
         on_agent_registered: callables run with the id of a newly registered agent.
+        on_request: callables run with ``(root field, arguments)`` after each root
+            field is answered, under the lock (tests use them to wait for a
+            request as an event instead of polling the log).
         submitted_lock_seconds: how long a flow run's ``Submitted`` state locks
             out another (the real server's 30 s).
     """
@@ -107,6 +110,7 @@ class DoubleStore:
         self.requests: List[str] = []
         self.on_flow_run_created: List[Callable[[str], None]] = []
         self.on_agent_registered: List[Callable[[str], None]] = []
+        self.on_request: List[Callable[[str, dict], None]] = []
         self.request_log: List[tuple] = []
         self.request_headers: Dict[str, str] = {}
         self.submitted_lock_seconds: float = SUBMITTED_LOCK_SECONDS
@@ -138,6 +142,7 @@ class DoubleStore:
             ("mutation", "create_flow"): self.create_flow,
             ("mutation", "register_tasks"): self.register_tasks,
             ("mutation", "register_edges"): self.register_edges,
+            ("mutation", "delete_flow"): self.delete_flow,
             ("mutation", "set_schedule_active"): lambda a: {"success": True},
             ("mutation", "create_flow_run"): self.create_flow_run,
             ("mutation", "set_flow_run_states"): self.set_flow_run_states,
@@ -159,7 +164,10 @@ class DoubleStore:
                 with self.lock:
                     self.requests.append(" ".join(name))
                     self.request_log.append((time.time(), name[1], args))
-                    return fn(args)
+                    answer = fn(args)
+                    for hook in list(self.on_request):
+                        hook(name[1], args)
+                    return answer
 
             return run
 
@@ -370,8 +378,23 @@ class DoubleStore:
             raise GraphQLRequestError("Invalid flow ID")
         for e in data["serialized_edges"]:
             edge = {"flow_id": data["flow_id"], **e}
-            if edge not in self.edges:
-                self.edges.append(edge)
+            if not any({k: v for k, v in x.items() if k != "id"} == edge for x in self.edges):
+                self.edges.append({"id": _id(), **edge})  # the real edge table's primary key
+        return {"success": True}
+
+    def delete_flow(self, args: dict) -> dict:
+        """Delete one flow version with its tasks, edges and runs; its flow group goes
+        with its last version (so a later registration starts a group afresh)."""
+        flow_id = args["input"]["flow_id"]
+        flow = self.flows.pop(flow_id, None)
+        if flow is None:
+            return {"success": False}
+        self.tasks = {k: t for k, t in self.tasks.items() if t["flow_id"] != flow_id}
+        self.edges = [e for e in self.edges if e["flow_id"] != flow_id]
+        for run_id in [r["id"] for r in self.flow_runs.values() if r["flow_id"] == flow_id]:
+            del self.flow_runs[run_id]
+        if not any(f["flow_group_id"] == flow["flow_group_id"] for f in self.flows.values()):
+            self.flow_groups.pop(flow["flow_group_id"], None)
         return {"success": True}
 
     # --- flow runs --------------------------------------------------------------

@@ -40,3 +40,25 @@ def test_names_already_in_image_form_stay_readable():
 
 def test_transliterated_names_keep_their_letters():
     assert flow_image_name("fof-ä", "rel").startswith("lume-flow-rel-fof-a-")
+
+
+@pytest.mark.parametrize("pairs", [
+    [("x", "rel-y"), ("y-x", "rel")],            # a project's dash moved into the flow
+    [("y-x", None), ("x", "y")],                 # no project against a one-word project
+    [("a-b-c", "p-q"), ("q-a-b-c", "p"), ("b-c", "p-q-a")],
+])
+def test_distinct_project_and_flow_pairs_give_distinct_images(pairs):
+    images = [flow_image_name(flow, project) for flow, project in pairs]
+
+    assert len(set(images)) == len(pairs), images
+    assert all(VALID.fullmatch(image) for image in images)
+
+
+def test_a_project_with_a_dash_keeps_its_words_and_gains_a_hash():
+    image = flow_image_name("save-text", "my-project")
+
+    assert re.fullmatch(r"lume-flow-my-project-save-text-[0-9a-f]{8}", image)
+
+
+def test_a_flow_without_a_project_stays_readable_when_it_is_one_word():
+    assert flow_image_name("adder") == "lume-flow-adder"

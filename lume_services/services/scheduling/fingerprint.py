@@ -11,17 +11,25 @@ not to have changed in place since), so it is built to be cheap: the flow's
 structure is read from the flow and its tasks directly, not through
 ``Flow.serialize()`` (a marshmallow dump, about 1.3 ms for a 3-task flow),
 and the description of each code object, which cannot change, is kept.
+
+It does not depend on how the flow's file was loaded: the same file imported as
+``pkg.mod``, as ``mod`` from its folder, or executed from its path by
+``lume-services flows register -p`` names its classes by three module names, so
+a class is named by the file it is defined in, not by the module name it was
+imported under (a CI job and a notebook must not bump each other's versions).
 """
 
 import hashlib
 import inspect
 import json
 import re
+import sys
 import types
 import weakref
+from pathlib import PurePath
 from typing import Any, List, Optional, Set, Tuple
 
-from lume_services.services.scheduling.backend import tasks_in_slug_order
+from lume_services.services.scheduling.task_order import tasks_in_slug_order
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _MAX_DEPTH = 6
@@ -82,6 +90,8 @@ def flow_fingerprint(flow, image: Optional[str], labels: List[str]) -> str:
                 continue
             digest.update(name.encode())
             value = vars(task)[name]
+            if name == "__module__" and isinstance(value, str):  # a FunctionTask's: the import route's name
+                value = _module_identity(value)
             if name == "result" and value is not None:
                 _update_result(digest, value)
             else:
@@ -123,7 +133,19 @@ def _update_signature(digest, task) -> None:
 
 
 def _qualified_name(cls) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return f"{_module_identity(cls.__module__)}.{cls.__qualname__}"
+
+
+def _module_identity(module_name: str) -> str:
+    """A module's name whatever route imported it: its file's name (``mod`` for
+    ``pkg/mod.py`` imported as ``pkg.mod``, as ``mod`` or as ``__main__``), or for a
+    module without a file (built in) its own name."""
+    module = sys.modules.get(module_name)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return module_name
+    path = PurePath(file)
+    return path.parent.name if path.stem == "__init__" else path.stem
 
 
 def _update_serialized(digest, name: str, value) -> None:
@@ -171,11 +193,11 @@ def _update(digest, value: Any, seen: Set[int], depth: int) -> None:
             digest.update(repr(key).encode())
             _update(digest, value[key], seen, depth + 1)
     elif isinstance(value, type):
-        digest.update(f"{value.__module__}.{value.__qualname__}".encode())
+        digest.update(_qualified_name(value).encode())
     else:
         # other objects: their type and readable state, never a memory address
         seen.add(id(value))
-        digest.update(f"{type(value).__module__}.{type(value).__qualname__}".encode())
+        digest.update(_qualified_name(type(value)).encode())
         state = getattr(value, "__dict__", None)
         if isinstance(state, dict) and depth < _MAX_DEPTH:
             _update(digest, state, seen, depth + 1)

@@ -150,6 +150,10 @@ class SchedulingService:
         """The time limit of a wait: ``timeout`` when given, else the backend's."""
         return self.backend.time_limit(timeout)
 
+    def deadline(self, timeout):
+        """A deadline from now on the backend's clock: ``timeout`` when given, else the backend's limit."""
+        return self.backend.deadline(timeout)
+
     def close(self) -> None:
         """Release what the backend keeps for this process's runs (kept dask clusters); it stays usable."""
         return self.backend.close()
@@ -199,7 +203,7 @@ class SchedulingService:
 
         Raises:
             InvalidRunFilterError: a filter is malformed; names it and what it accepts.
-            RunHistoryCorruptError: the local history file is corrupt or not ours.
+            StorageError: the local history file cannot be used (full disk, read-only, not ours, damaged).
         """
         return self.backend.list_runs(run_query(flow_name, project_name, state, since, until, limit))
 

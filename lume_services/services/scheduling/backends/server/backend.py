@@ -58,6 +58,7 @@ from lume_services.services.scheduling.backends.server.registration import (
     flow_versions,
     list_flows,
     query_flow,
+    register_completely,
     registration_key,
     storage_without,
 )
@@ -68,6 +69,7 @@ from lume_services.services.scheduling.backends.server.results import (
     results_by_slug,
 )
 from lume_services.services.scheduling.backends.server.runs import create_flow_run, wait_for_flow_run
+from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.waiting import Deadline, as_timedelta
 
 DEFAULT_TENANT = "default"
@@ -105,6 +107,8 @@ class ServerBackend(Backend, ABC):
             cancelling it; a ``timeout=`` keyword of the call wins. ``None``
             waits without limit.
         tenant_name: the tenant created when the server has none yet.
+        clock: the clock polls, deadlines and reachability rechecks are
+            measured on; ``None``: real time.
     """
 
     requires_registration = True
@@ -123,13 +127,15 @@ class ServerBackend(Backend, ABC):
         poll_interval: Union[float, timedelta] = timedelta(seconds=1),
         timeout: Union[None, float, timedelta] = timedelta(hours=1),
         tenant_name: str = DEFAULT_TENANT,
+        clock: Optional[Clock] = None,
     ):
+        self.clock = clock or SYSTEM_CLOCK
         self.config = config if config is not None else PrefectConfig()
         self.default_project = default_project
         self.poll_interval = as_timedelta(poll_interval)
         self.timeout = as_timedelta(timeout)
         self.tenant_name = tenant_name
-        self.connection = ServerConnection(self.config, tenant_name)
+        self.connection = ServerConnection(self.config, tenant_name, self.clock)
 
     # --- hooks ------------------------------------------------------------------
 
@@ -299,7 +305,8 @@ class ServerBackend(Backend, ABC):
             raise EmptyLabelsError(kind="flow", model="Flow", name=flow.name)
         project_name = project_name or self.default_project
         client = self.connect()
-        client.create_project(project_name=project_name)
+        with self.connection.answering(f"creating project {project_name!r}"):
+            client.create_project(project_name=project_name)
         # the fingerprint before storage is attached, and where this backend keeps flows
         key = registration_key(flow, image, labels, self.storage_identity())
         flow = flow.copy()  # shallow: storage, run config and result are the caller's objects
@@ -314,14 +321,7 @@ class ServerBackend(Backend, ABC):
             flow.run_config.labels = set(labels)
         if flow.result is None:
             flow.result = self.build_result(flow)
-        flow_id = client.register(
-            flow,
-            project_name=project_name,
-            build=True,
-            set_schedule_active=False,
-            no_url=True,
-            idempotency_key=key,
-        )
+        flow_id = register_completely(self.connection, client, flow, project_name, key)
         return flow_id, flow
 
     def flow_names(self, project_name: str) -> List[str]:
@@ -462,7 +462,7 @@ class ServerBackend(Backend, ABC):
             ServerUnreachableError: the server stopped answering.
         """
         interval = (as_timedelta(poll_interval) or self.poll_interval).total_seconds()
-        deadline = deadline if deadline is not None else Deadline(self.timeout)
+        deadline = deadline if deadline is not None else Deadline(self.timeout, self.clock)
         return wait_for_flow_run(self.connection, handle, interval, deadline, flow_name, waited_for)
 
     def wait_for_flow_run(self, flow_run_id: str, poll_interval=None, timeout=None, flow_name: Optional[str] = None):
@@ -478,7 +478,7 @@ class ServerBackend(Backend, ABC):
         Returns:
             The finished run's ``FlowRunView``.
         """
-        return self.wait(flow_run_id, poll_interval, Deadline(self.time_limit(timeout)), flow_name)
+        return self.wait(flow_run_id, poll_interval, self.deadline(timeout), flow_name)
 
     # --- reading a finished run -------------------------------------------------------
 

@@ -7,6 +7,13 @@ retry is hard-coded). Every request here is preceded by a check within
 reported in seconds as :class:`~lume_services.errors.ServerUnreachableError`
 naming the URL.
 
+Prefect's client also retries an HTTP 500 six times with a back-off (about a
+minute) and then raises a bare ``RetryError``; the client made here retries
+only a gateway's 502/503/504, twice, within a second, and a server error is
+reported at once. An answer that is not JSON, or lacks the fields asked for,
+is :class:`~lume_services.errors.ServerReplyError` naming the URL and the
+request, never a raw ``JSONDecodeError`` or ``BoxKeyError``.
+
 Polls of a run being waited for (:meth:`ServerConnection.poll`) do not go
 through Prefect's client: each is one request with the check's timeout and no
 retries, so it is its own reachability check. A wait then costs one request
@@ -14,10 +21,56 @@ per poll, and a server that goes away mid-wait is still reported within
 ``check_timeout`` seconds.
 """
 
-import time
-from typing import Optional
+import json
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
-from lume_services.errors import ServerRequestError, ServerUnreachableError
+from lume_services.errors import ServerReplyError, ServerRequestError, ServerUnreachableError
+from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
+
+#: how often the client made here retries a request a gateway answered 502, 503 or
+#: 504 (Prefect's own retries every error six times over about a minute)
+GATEWAY_RETRIES = 2
+_GATEWAY_BACKOFF = 0.25
+_CLIENT_CLASS = None
+
+
+def bounded_client(api_server: str):
+    """A ``prefect.Client`` whose retries take a second, not a minute.
+
+    Prefect's client mounts a fresh urllib3 ``Retry`` (six tries, back-off 1 s,
+    on 500-504) for every request; this one mounts :data:`GATEWAY_RETRIES` quick
+    retries on 502-504 only, so a server error (500) is answered at once.
+    """
+    global _CLIENT_CLASS
+    if _CLIENT_CLASS is None:
+        import prefect
+        import requests
+        from urllib3.util.retry import Retry
+
+        class BoundedClient(prefect.Client):
+            def _send_request(self, session, method, url, params=None, headers=None, rate_limit_counter=1):
+                retry = Retry(total=GATEWAY_RETRIES, backoff_factor=_GATEWAY_BACKOFF,
+                              status_forcelist=[502, 503, 504], allowed_methods=["DELETE", "GET", "POST"],
+                              raise_on_status=False)
+                adapter = requests.adapters.HTTPAdapter(max_retries=retry)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                return super()._send_request(session, method, url, params=params, headers=headers,
+                                             rate_limit_counter=rate_limit_counter)
+
+        _CLIENT_CLASS = BoundedClient
+    return _CLIENT_CLASS(api_server=api_server)
+
+
+def _root_fields(query) -> list:
+    """The root fields a query built as Prefect's dicts asks for (``[]`` for query text)."""
+    if not isinstance(query, dict) or len(query) != 1:
+        return []
+    (body,) = query.values()
+    if not isinstance(body, dict):
+        return []
+    return [str(key).split("(")[0].strip() for key in body]
 
 
 def check_reachable(api_url: str, timeout: float) -> None:
@@ -48,12 +101,14 @@ class ServerConnection:
     Args:
         config: where the server is (a ``PrefectConfig``).
         tenant_name: the tenant created when the server has none yet.
+        clock: the clock the recheck interval is measured on.
     """
 
-    def __init__(self, config, tenant_name: str = "default"):
+    def __init__(self, config, tenant_name: str = "default", clock: Clock = SYSTEM_CLOCK):
         self.config = config
         self.tenant_name = tenant_name
-        #: ``time.monotonic()`` of the last successful reachability check
+        self.clock = clock
+        #: ``clock.monotonic()`` of the last successful reachability check
         self.checked_at: Optional[float] = None
         self._tenant_ready = False
 
@@ -71,14 +126,13 @@ class ServerConnection:
         Raises:
             ServerUnreachableError: the server does not answer; names the URL.
         """
-        import prefect
-
         self.config.apply_in_process()
         self.ensure_reachable()
-        client = prefect.Client(api_server=self.api_url)
+        client = bounded_client(self.api_url)
         if not self._tenant_ready:
-            if not client.get_available_tenants():
-                client.create_tenant(name=self.tenant_name)
+            with self.answering("the tenant check"):
+                if not client.get_available_tenants():
+                    client.create_tenant(name=self.tenant_name)
             self._tenant_ready = True
         return client
 
@@ -91,13 +145,13 @@ class ServerConnection:
         Raises:
             ServerUnreachableError: the server does not answer; names the URL.
         """
-        now = time.monotonic()
+        now = self.clock.monotonic()
         recent = self.checked_at is not None and now - self.checked_at < self.config.server.recheck_interval
         if recent and not force:
             return
         self.checked_at = None
         check_reachable(self.api_url, self.config.server.check_timeout)
-        self.checked_at = time.monotonic()
+        self.checked_at = self.clock.monotonic()
 
     def poll(self, query: str, variables: Optional[dict] = None) -> dict:
         """Send one small GraphQL query straight to the server and return its ``data``.
@@ -134,7 +188,7 @@ class ServerConnection:
         body = response.json()
         if body.get("errors") or response.status_code >= 400:
             raise ServerRequestError(self.api_url, body.get("errors") or response.text)
-        self.checked_at = time.monotonic()
+        self.checked_at = self.clock.monotonic()
         return body["data"]
 
     def graphql(self, client, query, **kwargs):
@@ -142,15 +196,52 @@ class ServerConnection:
 
         Raises:
             ServerRequestError: the server refused the request.
-            ServerUnreachableError: the connection failed (after Prefect's retries).
+            ServerUnreachableError: the connection failed.
+            ServerReplyError: the answer is not JSON or lacks a field asked for.
+        """
+        fields = _root_fields(query)
+        request = "query " + ", ".join(fields) if fields else "a query"
+        with self.answering(request):
+            result = client.graphql(query, **kwargs)
+            data = result.get("data") if hasattr(result, "get") else None
+            if not hasattr(data, "get"):
+                raise ServerReplyError(self.api_url, request, "the answer has no 'data'")
+            missing = [f for f in fields if f not in data]
+            if missing:
+                raise ServerReplyError(self.api_url, request, f"the answer lacks {', '.join(missing)}")
+            return result
+
+    @contextmanager
+    def answering(self, request: str) -> Iterator[None]:
+        """Turn what Prefect's client raises for a broken exchange into lume-services' errors.
+
+        Args:
+            request: what is asked, in words, for the error (``"register flow 'adder'"``).
+
+        Raises:
+            ServerRequestError: the server refused the request, or answered an HTTP error.
+            ServerUnreachableError: the connection failed.
+            ServerReplyError: the answer is not JSON, or not of the shape asked for.
         """
         import requests
         from prefect.exceptions import ClientError
 
         try:
-            return client.graphql(query, **kwargs)
+            yield
+        except (ServerReplyError, ServerRequestError, ServerUnreachableError):
+            raise
         except ClientError as exc:
+            if "Malformed response" in str(exc):  # Prefect's words for an answer that is not JSON
+                raise ServerReplyError(self.api_url, request, "the answer is not JSON") from exc
             raise ServerRequestError(self.api_url, exc) from exc
         except requests.exceptions.ConnectionError as exc:
             self.checked_at = None
             raise ServerUnreachableError(self.api_url, f"the connection failed: {exc}") from exc
+        except requests.exceptions.RequestException as exc:  # an HTTP error status, retries used up
+            response = getattr(exc, "response", None)
+            status = f"HTTP {response.status_code}" if response is not None else type(exc).__name__
+            raise ServerRequestError(self.api_url, f"{status} answering {request}") from exc
+        except json.JSONDecodeError as exc:
+            raise ServerReplyError(self.api_url, request, "the answer is not JSON") from exc
+        except (KeyError, AttributeError, TypeError) as exc:  # Box's missing fields, None where a value was due
+            raise ServerReplyError(self.api_url, request, f"{type(exc).__name__}: {exc}") from exc

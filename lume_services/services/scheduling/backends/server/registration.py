@@ -1,4 +1,12 @@
-"""Registering flows on a Prefect 1 Server and reading registered flows back."""
+"""Registering flows on a Prefect 1 Server and reading registered flows back.
+
+Prefect registers a flow in three requests: the flow (with an idempotency key),
+its tasks, its edges. If a later one fails, the server keeps a version without
+its tasks: it is listed, every run of it fails, and registering again with the
+same key returns it as "unchanged". :func:`register_completely` makes the three
+one: a version found incomplete is deleted (after a failure, and before a
+registration that would return it), so a flow is registered whole or not at all.
+"""
 
 import copy
 import hashlib
@@ -34,6 +42,79 @@ def registration_key(flow, image: Optional[str], labels: List[str], storage_iden
     keeps its flow id; the same flow kept elsewhere is a new version.
     """
     return hashlib.sha256((flow_fingerprint(flow, image, labels) + storage_identity).encode()).hexdigest()
+
+
+def register_completely(connection, client, flow, project_name: str, key: str) -> str:
+    """Register ``flow`` with Prefect's client, whole or not at all; return its flow id.
+
+    Raises:
+        FlowRegistrationError: a step failed; says whether an incomplete version was deleted.
+    """
+    from lume_services.errors import FlowRegistrationError, ServerError
+
+    expected = (len(flow.tasks), len(flow.edges))
+    request = f"registering flow {flow.name!r}"
+    for attempt in (1, 2):
+        try:
+            with connection.answering(request):
+                flow_id = client.register(
+                    flow, project_name=project_name, build=True, set_schedule_active=False,
+                    no_url=True, idempotency_key=key,
+                )
+        except ServerError as exc:
+            removed = _remove_incomplete(connection, flow.name, project_name, expected, key)
+            raise FlowRegistrationError(connection.api_url, flow.name, project_name, exc.__cause__ or exc,
+                                        removed) from exc
+        if _registered_parts(connection, flow_id) == expected:
+            return flow_id
+        # the key returned a version an earlier registration left incomplete: repair it
+        _delete_flow(connection, flow_id)
+    raise FlowRegistrationError(connection.api_url, flow.name, project_name,
+                                "the server kept the flow without all its tasks and edges",
+                                _remove_incomplete(connection, flow.name, project_name, expected, key))
+
+
+def _registered_parts(connection, flow_id: str):
+    """``(tasks, edges)`` the server holds for a flow version, or ``None`` when it has no such version."""
+    from prefect.utilities.graphql import with_args
+
+    query = {"query": {with_args("flow_by_pk", {"id": flow_id}): {"tasks": {"id"}, "edges": {"id"}}}}
+    row = connection.graphql(connection.client(), query).data.flow_by_pk
+    return None if row is None else (len(row.tasks), len(row.edges))
+
+
+def _remove_incomplete(connection, flow_name: str, project_name: str, expected, key: str) -> Optional[bool]:
+    """Delete the newest version of a flow when this registration (``key``) left it incomplete.
+
+    Returns:
+        ``True`` when one was deleted, ``None`` when none was left, ``False`` when
+        the server could not be asked or did not delete it.
+    """
+    from prefect.utilities.graphql import EnumValue, with_args
+
+    from lume_services.errors import ServerError
+
+    where = {"name": {"_eq": flow_name}, "project": {"name": {"_eq": project_name}}}
+    query = {"query": {with_args("flow", {"where": where, "order_by": {"version": EnumValue("desc")}, "limit": 1}): {
+        "id": True, "tasks": {"id"}, "edges": {"id"}, "flow_group": {"settings"}}}}
+    try:
+        found = connection.graphql(connection.client(), query).data.flow
+        if not found:
+            return None
+        row = found[0]
+        settings = row.flow_group.settings if row.flow_group is not None else None
+        made_now = hasattr(settings, "get") and settings.get("idempotency_key") == key
+        if not made_now or (len(row.tasks), len(row.edges)) == expected:
+            return None
+        return _delete_flow(connection, row.id)
+    except ServerError:
+        return False
+
+
+def _delete_flow(connection, flow_id: str) -> bool:
+    query = {"mutation($input: delete_flow_input!)": {"delete_flow(input: $input)": {"success"}}}
+    result = connection.graphql(connection.client(), query, variables={"input": {"flow_id": flow_id}})
+    return bool(result.data.delete_flow.success)
 
 
 def flow_names(connection, project_name: str) -> List[str]:
