@@ -372,7 +372,7 @@ _NOT_MADE_YET: Any = object()
 _container: Any = _NOT_MADE_YET
 _making = threading.RLock()
 
-#: module name -> the container its ``@inject`` functions are wired to
+#: module name -> the container its ``@inject`` functions are wired to (all wired again when it changes)
 _wired_into: Dict[str, Any] = {}
 
 #: The settings of the last :func:`configure` (``None`` before), as in LUME-services.
@@ -386,6 +386,7 @@ def _context() -> Context:
         with _making:
             if _container is None or _container is _NOT_MADE_YET:
                 _container = Context()
+                _wire_again(_container)
     return _container
 
 
@@ -395,9 +396,29 @@ def _current_context() -> Optional[Context]:
 
 
 def _set_context(container: Optional[Context]) -> None:
-    """What ``config.context = ...`` does (LUME-services' code sets it to ``None``)."""
+    """What ``config.context = ...`` does (LUME-services' code sets it to ``None``).
+
+    The modules wired so far are wired to the new container at once (to the
+    next one made, after ``None``).
+    """
     global _container
-    _container = container
+    with _making:
+        _container = container
+        if container is not None:
+            _wire_again(container)
+
+
+def _wire_again(container: Context) -> None:
+    """Wire every module wired so far to ``container``, all at once.
+
+    Wiring one module also binds the methods of the classes it imports from
+    others (``Flow``'s, for a module that imports ``Flow``), so after a change
+    of container each one's record of where it is wired holds only if they
+    are all wired again together.
+    """
+    for name in list(_wired_into):
+        container.wire(modules=[sys.modules[name]])
+        _wired_into[name] = container
 
 
 def _set_settings(settings: Optional[LUMEServicesSettings]) -> None:
@@ -422,10 +443,12 @@ def inject(fn: F) -> F:
     wiring fills them in. Wiring needs the container and the module complete,
     neither of which exists when the function is defined, so it happens at
     the first call instead: when the function's module is not wired to the
-    current container (none made yet, or ``config.context`` replaced), the
-    call wires it (making the container if needed) and is made again, now
-    injected. After that a call costs one dictionary look-up more than
-    dependency-injector's own.
+    current container (none made yet), the call wires it (making the
+    container if needed) and is made again, now injected. Modules already
+    wired follow a new container at once (:func:`_wire_again`), except after
+    ``config.context = None``: then the first call that makes the next
+    container still gets its services from the old one. After that a call
+    costs one dictionary look-up more than dependency-injector's own.
     """
     module_name = fn.__module__
 

@@ -328,3 +328,22 @@ def test_in_any_import_order_the_first_call_of_an_injected_function_gets_its_ser
         lume_home,
     )
     assert json.loads(out) == ["hello", {"y": 2}, 6]
+
+
+def test_after_the_container_is_set_back_every_module_is_injected_from_it_again(lume_home, tmp_path):
+    """Wiring one module binds the classes it imports too (``Flow``'s methods, for the flow-of-flows
+    module), so setting the container back must re-wire every module, not only those wired since."""
+    from lume_services.flows import flow_of_flows
+    from lume_services.flows.flow import Flow
+
+    registered = Flow(name="doubler", project_name="p", prefect_flow=ft.doubler).register()  # wires flows.flow
+    old = config.context
+    config.context = None
+    try:
+        config.configure(config.LUMEServicesSettings(home=tmp_path / "other"))
+        assert flow_of_flows._injected_scheduling_service().backend.home == tmp_path / "other"
+    finally:
+        config.context = old
+    flow = Flow(name="doubler", project_name="p")
+    flow.load_flow()
+    assert flow.flow_id == registered
