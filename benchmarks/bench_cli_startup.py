@@ -152,9 +152,7 @@ def main(argv=None):
         "pydantic and dependency-injector (the settings read without their models), which is not "
         "done: `env` already skips the container.\n"
     )
-    print(md)
-    if not args.no_write:
-        write_section("B11-commands", md)
+    write_section("B11-commands", md, write=not args.no_write)
 
 
 if __name__ == "__main__":
