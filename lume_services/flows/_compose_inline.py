@@ -22,6 +22,7 @@ from lume_services.flows._names import composed_task_name, db_loader, exposed_pa
 from lume_services.flows._results import group_inline_results, pick
 from lume_services.services.scheduling.run_options import run_options
 from lume_services.services.scheduling.run_records import ChildPlan
+from lume_services.flows.flow import parent_task_slug
 from lume_services.services.scheduling.task_order import slug_order, sorted_flow_tasks, tasks_in_slug_order
 
 
@@ -52,7 +53,7 @@ def compose_inline(fof):
 
     composed = ComposedFlow(fof.name)
     copies: Dict[str, dict] = {}  # child -> {original task: task in the composed flow}
-    by_name: Dict[str, Dict[str, Any]] = {}  # child -> {task name: first copy by slug}
+    by_name: Dict[str, Dict[str, Any]] = {}  # child -> {task name or slug: its copy}
     references: Dict[str, list] = {}  # child -> its reference tasks (computed once: not cheap)
     for child_name in fof.execution_order():
         child = fof.composing_flows[child_name]
@@ -103,6 +104,8 @@ def compose_inline(fof):
         first: Dict[str, Any] = {}
         for task in tasks:
             first.setdefault(task.name, replaced[task])
+        for task in tasks:  # a mapping may name a task by its slug (a task called more than once)
+            first.setdefault(flow.slugs[task], replaced[task])
         by_name[child_name] = first
     reference = [copies[c][t] for c in fof.execution_order() for t in references[c]]
     composed.set_reference_tasks(reference)
@@ -146,7 +149,7 @@ def child_plans(fof) -> List[ChildPlan]:
                 received[task.name] = composed_task_name(child_name, task.name)
                 tasks.setdefault(received[task.name], None)
             else:
-                received[task.name] = composed_task_name(m.parent_flow_name, m.parent_task_name)
+                received[task.name] = composed_task_name(m.parent_flow_name, _task_name(fof, m))
         plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), received))
     return plans
 
@@ -186,3 +189,10 @@ def run_inline(flow_of_flows, scheduling_service, parameters, run_config, wanted
         raise FlowFailedError(flow_of_flows.name, failed, message=message)
     flat = scheduling_service.collect_results(state, flow_of_flows.prefect_flow, None)
     return pick(group_inline_results(flow_of_flows, flat), wanted)
+
+
+def _task_name(fof, mapping) -> str:
+    """The name of the parent task a mapping names (by its name, or by its slug)."""
+    flow = fof.composing_flows[mapping.parent_flow_name].prefect_flow
+    slug = parent_task_slug(flow, mapping.parent_task_name)
+    return next((t.name for t, s in flow.slugs.items() if s == slug), mapping.parent_task_name)

@@ -12,6 +12,7 @@ _HOMES = {
     "MongodbResultsDB": "mongodb",
     "MongodbResultsDBConfig": "mongodb",
     "ResultsDB": "db",
+    "ResultsDBConfig": "db",
     "ResultsDBService": "service",
 }
 
@@ -31,4 +32,4 @@ def __dir__():
     return sorted(set(globals()) | set(_HOMES))
 
 
-__all__ = ["MongodbResultsDB", "MongodbResultsDBConfig", "ResultsDB", "ResultsDBService"]
+__all__ = ["MongodbResultsDB", "MongodbResultsDBConfig", "ResultsDB", "ResultsDBConfig", "ResultsDBService"]
