@@ -8,7 +8,9 @@ load on a shared machine). Bytecode caches are written to a temporary
 lume-services, and only it, compile every module at every import). The rows
 between ``prefect`` and the flow models show where the difference comes from;
 the ``gc.disable()`` rows show how much of it is the garbage collector walking
-Prefect's objects while more modules are imported.
+Prefect's objects while more modules are imported (``lume_services.flows``
+pauses the collector while it imports the flow models, so the second row is
+what a user pays; the third row from the bottom does the same for Prefect alone).
 
     python benchmarks/bench_import.py [--runs 11]
 """
@@ -29,9 +31,10 @@ from _report import machine, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 1.05
+LOAD = [0.0]  # the load average when the runs end
 STATEMENTS = [
     ("`import prefect`", "the baseline", "import prefect"),
-    ("`import lume_services.flows.flow`", "the flow models (and what their module wires)", "import lume_services.flows.flow"),
+    ("`import lume_services.flows.flow`", "the flow models (the container made and wired on first use, not here)", "import lume_services.flows.flow"),
     ("`import lume_services`", "the package alone", "import lume_services"),
     ("`import prefect, pydantic`", "what pydantic adds (the models are pydantic models)", "import prefect, pydantic"),
     (
@@ -77,6 +80,7 @@ def main(argv=None):
             wall, cpu = run(statement)
             walls[i].append(wall)
             cpus[i].append(cpu)
+    LOAD[0] = os.getloadavg()[0]
     wall = [statistics.median(w) for w in walls]
     cpu = [statistics.median(c) for c in cpus]
     rows = "\n".join(
@@ -93,15 +97,22 @@ def main(argv=None):
         f"{rows}\n\n"
         f"Goal (issue 15): `import lume_services.flows.flow` within {GOAL}x of `import prefect`: "
         f"**{ratio_wall:.2f}x wall, {ratio_cpu:.2f}x CPU, {'met' if met else 'missed'}** "
-        f"(before: 1.13-1.21x). Where the rest goes, from the rows above: pydantic alone adds "
-        f"{(cpu[3] - cpu[0]) * 1000:.0f} ms of CPU ({cpu[3] / cpu[0]:.2f}x) and dependency-injector "
-        f"{(cpu[4] - cpu[3]) * 1000:+.0f} ms more; lume-services' own modules, the container and its "
-        f"wiring the remaining {(cpu[1] - cpu[4]) * 1000:.0f} ms. Without garbage collection the flow "
-        f"models cost {cpu[6] / cpu[5]:.2f}x Prefect: much of the difference is the collector walking "
-        "Prefect's objects again each time the modules imported after it trigger a full collection, "
-        "and pydantic, which the models are made of, triggers one by itself. Importing a backend "
-        "module is now deferred to its first use (the docker, kubernetes and local-agent modules are "
-        "no longer imported with the models).\n"
+        f"(before issue 18: 1.13-1.30x). What changed: importing the flow models no longer makes and "
+        "wires the container (the composition root wired every model module, and so imported them all, "
+        "when it was imported; now each module is wired by the first call that needs it), imports no "
+        "settings model, no other model module and no backend, and `lume_services.flows` pauses the "
+        "garbage collector while it imports them: an import makes objects that live as long as the "
+        "process, and every full collection it triggers walks Prefect's again to free nothing. What is "
+        "left is what the models are made of: pydantic, and dependency-injector (the "
+        "`Provide[Context...]` markers in the signatures need it), add "
+        f"{(cpu[4] - cpu[0]) * 1000:.0f} ms of CPU to Prefect together ({cpu[4] / cpu[0]:.2f}x, the "
+        f"collector running). The flow models, which import both and lume-services' own modules, cost "
+        f"{'less than' if cpu[1] < cpu[4] else 'as much as'} that ({ratio_cpu:.2f}x): the pause pays for "
+        "lume-services' own modules and part of the rest. With the collector off for the whole process (the last two rows) the flow models "
+        f"cost {cpu[6] / cpu[5]:.2f}x Prefect, which is the import work itself. Meeting 1.05x in CPU "
+        "would take flow models that import neither pydantic nor dependency-injector. Figures on a "
+        f"shared 2-core machine (load average {LOAD[0]:.1f} when measuring) move by several percent "
+        "between runs.\n"
     )
     write_section("B11-import", md, write=not args.no_write)
 

@@ -3,7 +3,9 @@
 Layers, top to bottom: the user models (``lume_services.flows``, ``.files``,
 ``.results``, ``.tasks``) and the CLI, then the services
 (``lume_services.services``: scheduling, files, results, with their backends),
-with ``lume_services.config`` as the composition root beside them. A module may
+with the composition root beside them (``lume_services.config``, its face, and
+``settings``, ``env_vars``, ``composition``), which the models import and which
+imports none of them. A module may
 import from its own layer or below it, never from above, not even inside a
 function.
 
@@ -14,6 +16,14 @@ the module ``a.b.c`` only, although Python also runs ``a`` and ``a.b``: a
 package's ``__init__`` is a node of its own, reached when an import names the
 package (``import a.b``, ``from a.b import name``, ``from a.b import c``, which
 is an edge to ``a.b`` and to the submodule ``a.b.c``).
+
+Imports by name count too, since they run the module as an import statement
+would: a module named in dependency-injector's wiring (``WiringConfiguration(
+modules=[...], packages=[...])``, ``container.wire(modules=[...])``, with the
+names given there or in a module-level list), in ``importlib.import_module("...")``,
+or in a package face's ``_HOMES`` table of names imported on first use (PEP 562).
+So a composition root that wires the models by name has an edge to each of
+them, and a cycle or an upward import through wiring is seen like any other.
 """
 
 import ast
@@ -85,8 +95,50 @@ def _deepest_module(dotted: str, known: Set[str]) -> Optional[str]:
     return None
 
 
+def _strings(node: Optional[ast.expr], lists: Dict[str, List[str]]) -> List[str]:
+    """The module names an argument gives: a list or tuple of strings, or a module-level list of them."""
+    if isinstance(node, ast.Name):
+        return lists.get(node.id, [])
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return []
+
+
+def _imports_by_name(tree: ast.Module, name: str, known: Set[str]) -> List[Tuple[str, int]]:
+    """``(module, line)`` for each module this one imports by name: wiring, ``import_module``, ``_HOMES``."""
+    lists = {
+        target.id: _strings(node.value, {})
+        for node in tree.body
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+    found: List[Tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if called in ("WiringConfiguration", "wire"):
+            for keyword in node.keywords:
+                for module in _strings(keyword.value, lists):
+                    if keyword.arg == "modules":
+                        found.append((module, node.lineno))
+                    elif keyword.arg == "packages":  # wiring a package imports every module under it
+                        found.extend((m, node.lineno) for m in sorted(known) if m == module or m.startswith(module + "."))
+        elif called == "import_module" and node.args and isinstance(node.args[0], ast.Constant):
+            found.append((str(node.args[0].value), node.lineno))
+    has_getattr = any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body)
+    for node in tree.body:
+        if has_getattr and isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and any(
+            isinstance(t, ast.Name) and t.id == "_HOMES" for t in node.targets
+        ):
+            homes = {v.value for v in node.value.values if isinstance(v, ast.Constant) and isinstance(v.value, str)}
+            found.extend((f"{name}.{home}", node.lineno) for home in sorted(homes))
+    return found
+
+
 def imports_of(name: str, path: Path, known: Set[str], root: Path) -> List[Import]:
-    """The imports of one module that name modules in ``known``."""
+    """The imports of one module that name modules in ``known``, by statement or by name."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     shown = str(path.relative_to(root.parent))
@@ -108,6 +160,10 @@ def imports_of(name: str, path: Path, known: Set[str], root: Path) -> List[Impor
             imported = _deepest_module(target, known)
             if imported is not None and imported != name:
                 edges.append(Import(name, imported, shown, node.lineno))
+    for target, line in _imports_by_name(tree, name, known):
+        imported = _deepest_module(target, known)
+        if imported is not None and imported != name:
+            edges.append(Import(name, imported, shown, line))
     return edges
 
 
@@ -256,11 +312,42 @@ def test_services_import_no_user_model_and_no_cli_module(graph):
     assert not upward, "the services layer imports from above it:\n" + "\n".join(upward)
 
 
-def test_config_imports_no_flow_task_or_cli_module(graph):
-    upward = upward_imports(
-        graph, ["lume_services.config"], ["lume_services.flows", "lume_services.tasks"] + CLI
-    )
-    assert not upward, "the composition root imports the models it wires:\n" + "\n".join(upward)
+#: the composition root: its face, the settings schema, the variable table, the builders and container
+ROOT = ["lume_services.config", "lume_services.settings", "lume_services.env_vars", "lume_services.composition"]
+
+
+def test_the_composition_root_imports_no_model_no_example_and_no_cli_module_not_even_to_wire_it(graph):
+    upward = upward_imports(graph, ROOT, USER_MODELS + ["lume_services.examples"] + CLI)
+    assert not upward, "the composition root imports (or wires by name) the models:\n" + "\n".join(upward)
+
+
+def _provide_defaults(path: Path) -> List[Tuple[str, List[str]]]:
+    """``(function, its decorators)`` for each function of a module with a ``Provide[...]`` default."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            defaults = node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+            if any(isinstance(d, ast.Subscript) and getattr(d.value, "id", "") == "Provide" for d in defaults):
+                found.append((node.name, [ast.unparse(d) for d in node.decorator_list]))
+    return found
+
+
+def test_the_wired_modules_are_those_with_provide_markers_and_each_wires_itself_on_first_call(graph):
+    """Wiring is an edge like an import: a wired module imports ``inject`` from the root, whose
+    first call wires that module; the root names no module to wire (the test above)."""
+    from lume_services.composition import WIRED_MODULES
+
+    modules = module_names(PACKAGE_DIR)
+    marked = {name: found for name, path in modules.items() if (found := _provide_defaults(path))}
+    assert sorted(marked) == sorted(WIRED_MODULES)
+    for name, functions in marked.items():
+        assert "lume_services.composition" in graph[name], f"{name} does not import the root's inject"
+        not_ours = [fn for fn, decorators in functions if "inject" not in decorators]
+        assert not not_ours, f"{name}: {not_ours} have Provide defaults but not the root's @inject"
+        text = modules[name].read_text(encoding="utf-8")
+        assert "from lume_services.composition import Context, inject" in text
+        assert "from dependency_injector.wiring import Provide\n" in text  # not dependency-injector's inject
 
 
 BACKENDS = ["lume_services.services.scheduling.backends"]
@@ -276,8 +363,8 @@ def test_no_user_model_imports_anything_under_backends(graph):
 #: the size a module or a folder may grow to before it is two of them
 MAX_MODULE_LINES = 600
 MAX_FOLDER_MODULES = 15
-# being split now (issue 18): the composition root
-PENDING_SPLIT = {"lume_services/config.py"}
+# nothing is being split now
+PENDING_SPLIT: set = set()
 
 
 def test_no_module_is_longer_than_600_lines():
@@ -399,3 +486,30 @@ def test_a_lower_layer_importing_an_upper_one_is_named_with_its_line(tmp_path):
     upward = upward_imports(import_graph(package), ["pkg.services"], ["pkg.models"])
 
     assert upward == ["pkg.services.store -> pkg.models.thing  (pkg/services/store.py:2)"]
+
+
+def test_modules_wired_or_imported_by_name_are_edges(tmp_path):
+    package = write_package(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/root.py": (
+            "from dependency_injector import containers\n"
+            "WIRED = ['pkg.models.thing']\n"
+            "class C(containers.DeclarativeContainer):\n"
+            "    wiring_config = containers.WiringConfiguration(modules=WIRED, packages=['pkg.more'])\n"
+            "def later(c):\n    import importlib\n    importlib.import_module('pkg.other')\n"
+        ),
+        "pkg/models/__init__.py": "",
+        "pkg/models/thing.py": "from pkg.root import C\n",
+        "pkg/more/__init__.py": "",
+        "pkg/more/leaf.py": "",
+        "pkg/other.py": "",
+        "pkg/face/__init__.py": "_HOMES = {'Thing': 'impl'}\ndef __getattr__(name):\n    pass\n",
+        "pkg/face/impl.py": "",
+    })
+
+    graph = import_graph(package)
+
+    assert set(graph["pkg.root"]) == {"pkg.models.thing", "pkg.more", "pkg.more.leaf", "pkg.other"}
+    assert set(graph["pkg.face"]) == {"pkg.face.impl"}
+    (report,) = describe_cycles(graph)
+    assert "pkg.models.thing -> pkg.root -> pkg.models.thing" in report

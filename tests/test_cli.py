@@ -601,3 +601,43 @@ def test_a_real_ctrl_c_during_a_run_gives_the_interrupted_document_and_130(lume_
     assert done.returncode == 130, done.stderr
     assert json.loads(done.stdout)["state"] == "Interrupted"
     assert "Traceback" not in done.stderr
+
+
+# --- commands that start at once --------------------------------------------------
+
+#: what a read-only command may not import: Prefect and the optional extras
+NOT_FOR_READ_ONLY_COMMANDS = ("prefect", "kubernetes", "docker", "pymongo", "sqlalchemy", "dask")
+
+READ_ONLY_COMMANDS = [
+    ["runs", "list"],
+    ["runs", "show", "{run_id}"],
+    ["flows", "list"],
+    ["env"],
+    ["--help"],
+]
+
+
+@pytest.mark.parametrize("command", READ_ONLY_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_read_only_commands_import_no_prefect_and_no_optional_extra(lume_home, flows_dir, command):
+    """The read-only commands read the stores and print: they start without Prefect (issue 23)."""
+    assert invoke("flows", "register", "-p", flows_dir, "--project", "demo").exit_code == 0
+    ran = invoke("flows", "run", "tripler", "--project", "demo", "--param", "x=2", "--json")
+    assert ran.exit_code == 0, ran.output
+    run_id = json.loads(invoke("runs", "list", "--json").stdout)[0]["run_id"]
+    args = [a.format(run_id=run_id) for a in command]
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from lume_services.cli.main import main
+        try:
+            main({args!r})
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in {NOT_FOR_READ_ONLY_COMMANDS!r})
+        print("imported:", ",".join(sorted({{m.split(".")[0] for m in heavy}})), file=sys.stderr)
+        """
+    )
+    env = {**os.environ, "LUME_HOME": str(lume_home)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "imported:", done.stderr

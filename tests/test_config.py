@@ -210,3 +210,140 @@ def test_reset_override_of_the_results_db_brings_the_configured_one_back(tmp_pat
 
     assert other.find("p", {"inputs.n": 3}) == []
     assert len(SQLiteResultsDB(lume_home / "results.sqlite").find("p", {"inputs.n": 3})) == 1
+
+
+# --- the composition root: public names, and wiring on first use, not on import --------
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+
+#: every public name of the one-file ``lume_services.config`` (LUME-services' first among them)
+ROOT_NAMES = [
+    "Context", "LUMEServicesSettings", "configure", "context", "_settings", "list_env_vars", "get_env_vars",
+    "ENV_PREFIX", "ENV_DELIMITER", "ResultsDBSettings", "MountedFilesystemSettings", "DockerSettings",
+    "RunHistorySettings", "ModelDBConnectionSettings", "ModelDBSettings", "env_var_names", "env_vars_markdown",
+    "secret_field_names", "shown_env_value", "OTHER_ENV_VARS", "warn_unknown_env_vars", "settings_from_environment",
+    "build_scheduling_backend", "run_environment", "docker_run_container_settings", "build_filesystems",
+    "build_results_db", "WIRED_MODULES", "mounted_filesystem_of", "wire", "current_settings", "reset",
+    "PrefectConfig", "ExecutorConfig", "MongodbResultsDBConfig", "SchedulingService", "FileService",
+    "ResultsDBService", "ResultsDB", "Backend", "EnvironmentNotConfiguredError",
+]
+
+
+@pytest.mark.parametrize("name", ROOT_NAMES)
+def test_every_name_of_the_one_file_root_is_still_in_config(name):
+    assert hasattr(config, name)
+
+
+def test_setting_context_to_none_makes_the_next_use_make_a_new_container_the_package_is_wired_to(lume_home):
+    from lume_services.files.file import TextFile
+    from lume_services.services.files.filesystems.local import LocalFilesystem
+
+    old = config.context
+    config.context = None
+    assert config.context is None
+    try:
+        TextFile(filename=str(lume_home / "a.txt")).write("before", create_dir=True)
+        assert config.context is not None and config.context is not old
+        config.context.filesystems.override([])  # the new container is the one injected
+        with pytest.raises(Exception, match="local"):
+            TextFile(filename=str(lume_home / "b.txt")).write("after", create_dir=True)
+        config.context.filesystems.reset_override()
+        assert isinstance(config.context.filesystems()[0], LocalFilesystem)
+    finally:
+        config.context = old
+
+
+def test_settings_given_to_configure_are_read_back_from_config(tmp_path):
+    settings = config.LUMEServicesSettings(home=tmp_path)
+    config.configure(settings)
+    assert config._settings is settings
+    config._settings = None
+    assert config._settings is None
+
+
+def _fresh_python(code: str, home) -> str:
+    env = {**os.environ, "LUME_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_importing_the_root_wires_nothing_and_imports_no_model_and_no_prefect(lume_home):
+    out = _fresh_python(
+        """
+        import json, sys
+        import lume_services.config
+        print(json.dumps(sorted(m for m in sys.modules if m == "prefect" or m in lume_services.config.WIRED_MODULES)))
+        """,
+        lume_home,
+    )
+    assert json.loads(out) == []
+
+
+#: the packages a program may import first; each must find the services injected on first use
+FIRST_IMPORTS = [
+    "lume_services.flows.flow",
+    "lume_services.flows",
+    "lume_services.flows.flow_of_flows",
+    "lume_services.files",
+    "lume_services.results",
+    "lume_services.tasks",
+    "lume_services.examples",
+]
+
+
+@pytest.mark.parametrize("first", FIRST_IMPORTS)
+def test_in_any_import_order_the_first_call_of_an_injected_function_gets_its_service(lume_home, first):
+    rest = [m for m in FIRST_IMPORTS if m != first]
+    out = _fresh_python(
+        f"""
+        import importlib, json, os
+        for name in {[first] + rest!r}:
+            importlib.import_module(name)
+        from prefect import Flow as PrefectFlow, Parameter, task
+        from lume_services.files.file import TextFile
+        from lume_services.flows.flow import Flow
+        from lume_services.results.result import Result, load_result
+
+        @task
+        def double(x):
+            return 2 * x
+
+        with PrefectFlow("doubler") as doubler:
+            double(Parameter("x"))
+
+        file = TextFile(filename=os.path.join(os.environ["LUME_HOME"], "t.txt"))
+        file.write("hello", create_dir=True)
+        result = Result(project_name="p", inputs={{"x": 1}}, outputs={{"y": 2}})
+        result.insert()
+        flow = Flow(name="doubler", project_name="p", prefect_flow=doubler)
+        flow.register()
+        print(json.dumps([file.read(), load_result(result.unique_rep()).outputs, flow.run_and_return({{"x": 3}}, task_name="double")]))
+        """,
+        lume_home,
+    )
+    assert json.loads(out) == ["hello", {"y": 2}, 6]
+
+
+def test_after_the_container_is_set_back_every_module_is_injected_from_it_again(lume_home, tmp_path):
+    """Wiring one module binds the classes it imports too (``Flow``'s methods, for the flow-of-flows
+    module), so setting the container back must re-wire every module, not only those wired since."""
+    from lume_services.flows import flow_of_flows
+    from lume_services.flows.flow import Flow
+
+    registered = Flow(name="doubler", project_name="p", prefect_flow=ft.doubler).register()  # wires flows.flow
+    old = config.context
+    config.context = None
+    try:
+        config.configure(config.LUMEServicesSettings(home=tmp_path / "other"))
+        assert flow_of_flows._injected_scheduling_service().backend.home == tmp_path / "other"
+    finally:
+        config.context = old
+    flow = Flow(name="doubler", project_name="p")
+    flow.load_flow()
+    assert flow.flow_id == registered

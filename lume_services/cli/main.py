@@ -266,7 +266,7 @@ def _restore_env(name: str, value) -> None:
 @json_option
 def env(as_json):
     """List the environment variables lume-services reads (secrets shown as "(set)")."""
-    from lume_services.config import env_var_names, shown_env_value
+    from lume_services.env_vars import env_var_names, shown_env_value  # the table alone: no container
 
     shown = {}
     for name in env_var_names():

@@ -12,9 +12,6 @@
     print(fof.run_and_return(example_parameters(fof)))
 """
 
-# The composition root first: its container wires this package when it is made.
-import lume_services.config  # noqa: F401,I001
-
 from lume_services.examples.registration import PROJECT, example_parameters, register_example_flows, yaml_path
 
 __all__ = ["PROJECT", "example_parameters", "register_example_flows", "yaml_path"]

@@ -3,9 +3,9 @@
 from pathlib import Path
 from typing import Dict
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import Provide
 
-from lume_services.config import Context
+from lume_services.composition import Context, inject
 from lume_services.storage import private_dir
 
 PROJECT = "examples"

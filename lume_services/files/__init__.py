@@ -6,9 +6,6 @@ flow run, possibly in another process or container, loads it with
 :func:`file_from_reference` (or the packaged ``load_file`` task).
 """
 
-# The composition root first: its container wires this package when it is made.
-import lume_services.config  # noqa: F401,I001
-
 from lume_services.files.file import (
     File,
     HDF5File,

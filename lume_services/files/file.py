@@ -12,11 +12,11 @@ from typing import (
     Union,
 )
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import Provide
 from pydantic import Field, root_validator, validator
 from pydantic.generics import GenericModel
 
-from lume_services.config import Context
+from lume_services.composition import Context, inject
 from lume_services.type_strings import import_type_string, parse_reference, type_string
 from lume_services.errors import (
     FileHasNoObjectError,

@@ -5,22 +5,53 @@ Import from here or from the modules (``lume_services.flows.flow``,
 are not API.
 """
 
-# The composition root first: its container wires this package (declared once,
-# on lume_services.config.Context) when it is made, so it must exist before
-# the modules below are executed, whichever of them is imported first.
-import lume_services.config  # noqa: F401,I001
+import gc
+from typing import Any
 
-from lume_services.flows.flow import (
-    DBMappedParameter,
-    FileMappedParameter,
-    Flow,
-    FlowConfig,
-    FlowRunConfig,
-    MappedParameter,
-    RawMappedParameter,
-)
-from lume_services.flows.flow_of_flows import FlowOfFlows
-from lume_services.flows.progress import ChildProgress
+# The collector is paused while the flow models (and Prefect, pydantic and
+# dependency-injector under them) are imported, and resumed right after: an
+# import makes tens of thousands of objects that all live as long as the
+# process, and each full collection it triggers walks every one of them again
+# (Prefect's above all) to free nothing. Paused, ``import lume_services.flows.flow``
+# costs about what ``import prefect`` does (docs/benchmarks.md, B11). Left as it
+# is when the program paused it itself.
+_pause_collector = gc.isenabled()
+if _pause_collector:
+    gc.disable()
+try:
+    from lume_services.flows.flow import (
+        DBMappedParameter,
+        FileMappedParameter,
+        Flow,
+        FlowConfig,
+        FlowRunConfig,
+        MappedParameter,
+        RawMappedParameter,
+    )
+finally:
+    if _pause_collector:
+        gc.enable()
+del _pause_collector
+
+# Named on first use (PEP 562): ``import lume_services.flows.flow`` runs this
+# package first, and should not pay for the flow-of-flows composers.
+_HOMES = {"FlowOfFlows": "flow_of_flows", "ChildProgress": "progress"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "ChildProgress",

@@ -3,12 +3,12 @@
 from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, List, Optional, Union, cast
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import Provide
 from prefect import Flow as PrefectFlow
 from prefect import Parameter
 from pydantic import BaseModel, PrivateAttr, root_validator, validator
 
-from lume_services.config import Context
+from lume_services.composition import Context, inject
 from lume_services.errors import FlowNotRegistrableError, FlowOfFlowsError, FlowVersionArchivedError, RunNotFoundError
 from lume_services.flows._mapping import (  # noqa: F401 (their API home is this module)
     MAPPED_PARAMETER_TYPES,

@@ -21,11 +21,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import Provide
 from prefect import Flow as PrefectFlow
 from pydantic import PrivateAttr, ValidationError, root_validator
 
-from lume_services.config import Context
+from lume_services.composition import Context, inject
 from lume_services.errors import (
     ChildFlowArchivedError,
     FlowFailedError,

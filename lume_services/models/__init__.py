@@ -10,10 +10,6 @@
     model.get_results_df(all_deployments=True)
 """
 
-# The composition root first: its container wires lume_services.models.model when it is made,
-# which needs the module whole (imported from here, it would be half-made while being wired).
-import lume_services.config  # noqa: F401,I001
-
 from lume_services.models.model import Deployment, Model, Project
 
 __all__ = ["Deployment", "Model", "Project"]

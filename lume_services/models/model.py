@@ -13,10 +13,10 @@ imported by :meth:`Model.get_results_df`.
 import logging
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import Provide
 from pydantic import BaseModel
 
-from lume_services.config import Context
+from lume_services.composition import Context, inject
 from lume_services.errors import (
     DeploymentNotFoundError,
     DeploymentNotRegisteredError,

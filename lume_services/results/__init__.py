@@ -7,9 +7,6 @@ A flow stores a :class:`Result` (or a subclass of it) and returns
 ``results.utils``.
 """
 
-# The composition root first: its container wires this package when it is made.
-import lume_services.config  # noqa: F401,I001
-
 from lume_services.results.impact import ImpactResult
 from lume_services.results.result import Result, get_bson_dict, get_result_from_string, load_db_dict, load_result
 from lume_services.results.utils import get_collections, get_result_types, get_unique_hash

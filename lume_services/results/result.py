@@ -5,10 +5,10 @@ import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Type, Union, cast
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import Provide
 from pydantic import BaseModel, Field, root_validator
 
-from lume_services.config import Context
+from lume_services.composition import Context, inject
 from lume_services.files.file import File, file_from_reference
 from lume_services.type_strings import import_type_string, parse_reference, type_string
 from lume_services.errors import (

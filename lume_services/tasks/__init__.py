@@ -1,8 +1,5 @@
 """Packaged Prefect tasks that flows use to hand files and results to each other."""
 
-# The composition root first: its container wires this package when it is made.
-import lume_services.config  # noqa: F401,I001
-
 from lume_services.tasks.configure import (
     CheckLocalExecution,
     ConfigureLUMEServices,

@@ -8,12 +8,12 @@ reference (through a ``db`` mapped parameter) gets a value out of it with
 
 from typing import Any, Dict, Optional, Sequence, Union
 
-from dependency_injector.wiring import Provide, inject
+from dependency_injector.wiring import Provide
 from prefect import Task
 from prefect.engine.results import PrefectResult
 from prefect.utilities.tasks import defaults_from_attrs
 
-from lume_services.config import Context
+from lume_services.composition import Context, inject
 from lume_services.errors import ResultAttributeError, ResultKeyError
 from lume_services.results.result import Result, load_result
 from lume_services.services.results.service import ResultsDBService

@@ -10,14 +10,33 @@ check), ``registration``, ``runs``, ``results``, ``history``, ``state_result``
 for ``ServerBackend`` and the ``Prefect*Config`` settings; they are importable from here.
 """
 
-from lume_services.services.scheduling.backends.server.backend import ServerBackend
-from lume_services.services.scheduling.backends.server.prefect_config import (
-    PrefectAgentConfig,
-    PrefectConfig,
-    PrefectServerConfig,
-    PrefectTelemetryConfig,
-    PrefectUIConfig,
-)
+from typing import Any
+
+# Each name is imported from its module on first use (PEP 562), so that importing
+# a light part (the settings' ``PrefectConfig``) does not import the backend.
+_HOMES = {
+    "PrefectAgentConfig": "prefect_config",
+    "PrefectConfig": "prefect_config",
+    "PrefectServerConfig": "prefect_config",
+    "PrefectTelemetryConfig": "prefect_config",
+    "PrefectUIConfig": "prefect_config",
+    "ServerBackend": "backend",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))
 
 __all__ = [
     "PrefectAgentConfig",
