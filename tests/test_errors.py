@@ -414,6 +414,8 @@ EXAMPLES = {
     "FlowNotFoundError": lambda: errors.FlowNotFoundError("f", "p", ["g"]),
     "FlowNotLoadedError": lambda: FlowNotLoadedError("no flow"),
     "FlowNotSerializableError": lambda: errors.FlowNotSerializableError("f", TypeError("cannot pickle lock")),
+    "FlowRegisteredWithOtherPythonError": lambda: errors.FlowRegisteredWithOtherPythonError(
+        "adder", "demo", 3, "3.12.1", "3.11.7", "3.0.0"),
     "FlowOfFlowsNotFoundError": lambda: errors.FlowOfFlowsNotFoundError({"name": "fof"}),
     "AmbiguousParentTaskError": lambda: errors.AmbiguousParentTaskError("doubler", "x", "loop", "emit", ["emit-1", "emit-2"]),
     "StoredRecordDamagedError": lambda: errors.StoredRecordDamagedError(

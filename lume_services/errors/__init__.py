@@ -109,6 +109,7 @@ from lume_services.errors._flow_of_flows import (
     UnknownMapTypeError,
 )
 from lume_services.errors._flows import (
+    FlowRegisteredWithOtherPythonError,
     ExecutorNotAvailableError,
     FlowNotFoundError,
     FlowNotLoadedError,
@@ -208,6 +209,7 @@ from lume_services.errors._storage import (
 )
 
 __all__ = [
+    "FlowRegisteredWithOtherPythonError",
     "AmbiguousParentTaskError",
     # the root, and the root-level errors
     "LUMEServicesError",

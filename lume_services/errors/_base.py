@@ -42,6 +42,7 @@ class LUMEServicesError(Exception):
     errors, which belong to no family because any backend raises them about a
     flow itself, its tasks and parameters, or what it needs installed:
     :class:`FlowNotFoundError`, :class:`FlowNotSerializableError`,
+    :class:`FlowRegisteredWithOtherPythonError`,
     :class:`FlowNotLoadedError`, :class:`TaskNotInFlowError`,
     :class:`ParameterNotInFlowError`, :class:`MissingParameterError`,
     :class:`UnsupportedRunConfigError`, :class:`ExecutorNotAvailableError`,

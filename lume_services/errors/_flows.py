@@ -237,3 +237,33 @@ class LocalBackendError(LUMEServicesError):
             f"the local backend cannot do {operation}; configure a server backend "
             "(LUME_BACKEND=server, docker or kubernetes)"
         )
+
+
+class FlowRegisteredWithOtherPythonError(LUMEServicesError):
+    """A registered flow was pickled by another Python version than the one loading it.
+
+    A pickled flow holds its tasks' code objects, whose format changes with each
+    Python minor version: unpickling one made by another version can crash the
+    interpreter (a segmentation fault, no message), so it is refused first.
+
+    Args:
+        flow_name: the flow.
+        project_name: its project.
+        version: the registered version.
+        registered_python: the Python version that registered it (``"3.12.1"``).
+        running_python: this interpreter's version.
+        registered_cloudpickle: the cloudpickle version that pickled it, where recorded.
+    """
+
+    def __init__(self, flow_name: str, project_name: str, version: int, registered_python: str,
+                 running_python: str, registered_cloudpickle: Optional[str] = None):
+        self.flow_name, self.project_name, self.version = flow_name, project_name, version
+        self.registered_python, self.running_python = registered_python, running_python
+        self.registered_cloudpickle = registered_cloudpickle
+        pickler = f", cloudpickle {registered_cloudpickle}" if registered_cloudpickle else ""
+        super().__init__(
+            f"flow {flow_name!r} version {version} of project {project_name!r} was registered with Python "
+            f"{registered_python}{pickler}; this is Python {running_python}, which cannot load what that "
+            "Python pickled: register the flow again from this Python (for example `lume-services flows "
+            f"register -p <its file> --project {project_name}`), or run it with Python {registered_python}"
+        )

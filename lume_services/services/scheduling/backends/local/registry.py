@@ -2,16 +2,23 @@
 
 import json
 import os
+import platform
 import pickle
 import sqlite3
 import struct
+import sys
 import threading
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from lume_services.errors import FlowNotFoundError, FlowNotSerializableError, StoredRecordDamagedError
+from lume_services.errors import (
+    FlowNotFoundError,
+    FlowNotSerializableError,
+    FlowRegisteredWithOtherPythonError,
+    StoredRecordDamagedError,
+)
 from lume_services.services.scheduling.task_order import tasks_in_slug_order
 from lume_services.services.scheduling.fingerprint import flow_fingerprint
 from lume_services.storage import BUSY_TIMEOUT, check_trusted, guarded_by_storage_errors, open_sqlite, rollback
@@ -108,6 +115,11 @@ class LocalFlowRegistry:
                     {"name": t.name, "slug": flow.slugs[t]}
                     for t in tasks_in_slug_order(flow)
                 ],
+                # what loading needs: the same Python (a pickle holds code objects) and the
+                # folders the flow's own modules are imported from
+                "python": platform.python_version(),
+                "cloudpickle": cloudpickle.__version__,
+                "module_roots": module_roots(flow),
             }
             conn.execute(
                 "INSERT OR IGNORE INTO projects (name, created) VALUES (?, ?)",
@@ -218,8 +230,11 @@ class LocalFlowRegistry:
         flow_id = latest["flow_id"]
         flow = self._flows.get(flow_id)
         if flow is None:
-            (blob,) = conn.execute("SELECT flow FROM flows WHERE flow_id = ?", (flow_id,)).fetchone()
+            blob, text = conn.execute("SELECT flow, metadata FROM flows WHERE flow_id = ?", (flow_id,)).fetchone()
             check_trusted(self.path, "registry")  # unpickling runs what the file holds
+            recorded = self._metadata(text, flow_name, project_name, latest["version"])
+            _check_python(recorded, flow_name, project_name, latest["version"])
+            _add_module_roots(recorded.get("module_roots") or [])
             try:
                 flow = cloudpickle.loads(blob)
             except (pickle.UnpicklingError, EOFError, ValueError, IndexError, struct.error) as exc:
@@ -231,6 +246,50 @@ class LocalFlowRegistry:
                 self._flows[flow_id] = flow
         # each caller gets its own flow object: adding a task to one must not change the others
         return {"flow_id": flow_id, "flow": flow.copy(), "version": latest["version"]}
+
+
+def _check_python(recorded: dict, flow_name: str, project_name: str, version: int) -> None:
+    """Refuse a flow pickled by another Python minor version, before unpickling can crash."""
+    registered = recorded.get("python")  # flows registered before it was recorded: not known
+    if registered and registered.split(".")[:2] != platform.python_version().split(".")[:2]:
+        raise FlowRegisteredWithOtherPythonError(
+            flow_name, project_name, version, registered, platform.python_version(), recorded.get("cloudpickle")
+        )
+
+
+def module_roots(flow) -> List[str]:
+    """The folders the flow's own task modules are imported from (not installed packages).
+
+    A task function of ``pkg.mod`` (``/work/pkg/mod.py``) is pickled by reference to
+    ``pkg.mod``, so loading the flow imports ``pkg.mod``: from ``/work``, which may be
+    on ``sys.path`` only while the registering command ran (``-m pkg.mod`` from its folder).
+    """
+    installed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    roots: List[str] = []
+    for task in flow.tasks:
+        code = getattr(task, "run", None)
+        for owner in (getattr(code, "__module__", None), type(task).__module__):
+            module = sys.modules.get(owner or "")
+            file = getattr(module, "__file__", None)
+            if not owner or owner == "__main__" or not file:
+                continue
+            path = Path(os.path.realpath(file))
+            if any(str(path).startswith(prefix + os.sep) for prefix in installed) or "site-packages" in path.parts:
+                continue
+            depth = owner.count(".") + (1 if path.stem == "__init__" else 0)
+            root = path.parent
+            for _ in range(depth):
+                root = root.parent
+            if str(root) not in roots:
+                roots.append(str(root))
+    return roots
+
+
+def _add_module_roots(roots: List[str]) -> None:
+    """Put recorded module roots at the end of ``sys.path`` (never ahead of what is there)."""
+    for root in roots:
+        if os.path.isdir(root) and root not in sys.path:
+            sys.path.append(root)
 
 
 def _create_tables(conn: sqlite3.Connection) -> None:
