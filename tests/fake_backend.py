@@ -19,9 +19,10 @@ from lume_services.errors import (
     TaskNotInFlowError,
     UnsupportedRunConfigError,
 )
-from lume_services.services.scheduling.backend import Backend, check_parameters, slug_order
+from lume_services.services.scheduling.backend import Backend, check_parameters
+from lume_services.services.scheduling.task_order import slug_order
 from lume_services.services.scheduling.fingerprint import flow_fingerprint
-from lume_services.services.scheduling.run_records import RunRecord, TaskRun, recorded_result
+from lume_services.services.scheduling.run_records import ChildRun, RunRecord, TaskRun, recorded_result
 
 
 class InMemoryBackend(Backend):
@@ -81,10 +82,31 @@ class InMemoryBackend(Backend):
                                  result=st.result if done else None, result_recorded=done))
         self.runs.insert(0, RunRecord(
             run_id=f"fake-run-{next(self._ids)}", flow_name=flow.name, state=type(state).__name__,
-            project_name=options.project_name, parameters=dict(options.parameters), start=start,
-            end=datetime.now(timezone.utc), message=state.message, tasks=tasks,
+            project_name=self._project_of(flow_id) or options.project_name, flow_id=flow_id,
+            parameters=dict(options.parameters), start=start, end=datetime.now(timezone.utc),
+            message=state.message, tasks=tasks, children=self._children(options.children, tasks),
         ))
         return state
+
+    def _project_of(self, flow_id) -> Optional[str]:
+        """The project a registered flow is in (a run records it, as the history lists runs by project)."""
+        for (project, _), versions in self.versions.items():
+            if any(v["flow_id"] == flow_id for v in versions):
+                return project
+        return None
+
+    @staticmethod
+    def _children(plans, tasks: List[TaskRun]) -> List[ChildRun]:
+        """A flow of flows' children as the composer planned them: a child succeeded when all its tasks did."""
+        states = {t.name: t.state for t in tasks}
+        children = []
+        for plan in plans or []:
+            mine = [states.get(name, "Pending") for name in plan.tasks]
+            state = next((s for s in mine if s != "Success"), "Success")
+            received = {param: next((t.result for t in tasks if t.name == source), None)
+                        for param, source in plan.mapped.items()}
+            children.append(ChildRun(plan.name, state, parents=list(plan.parents), mapped=received))
+        return children
 
     def wait(self, handle, poll_interval=None, deadline=None, flow_name=None, waited_for=None):
         return handle

@@ -19,6 +19,8 @@ Flows (parameters -> tasks):
 - ``context``: -> run_context (the flow run's name and scheduled start)
 - ``write-text``: text="hello", filename -> save_file (a TextFile reference)
 - ``read-text``: file_rep -> load_file
+- ``store-words``: text="hello there" -> words_result, save_db_result (a stored Result's reference;
+  its outputs are ``{"words": text.split(), "length": len(text)}``)
 - ``meeting``: -> meet, meet (both at once, or neither finishes)
 - ``meeting-a``: x=1 -> meet; ``meeting-b``: x=2 -> meet
 - ``meeting-total``: a, b -> total (of two ``meet`` results)
@@ -34,7 +36,8 @@ from prefect import Flow, Parameter, task
 from prefect.engine.signals import SKIP
 
 from lume_services.files import TextFile
-from lume_services.tasks import SaveFile, load_file
+from lume_services.results import Result
+from lume_services.tasks import SaveDBResult, SaveFile, load_file
 
 
 @task
@@ -86,6 +89,7 @@ def text_of_size(n):
 
 @task
 def sleep_for(seconds):
+    # a run that really takes time, to be observed while it runs (allowed in tests/test_no_sleeps.py)
     time.sleep(seconds)
     return seconds
 
@@ -174,6 +178,16 @@ with Flow("write-text") as write_text:
 
 with Flow("read-text") as read_text:
     load_file(Parameter("file_rep"))
+
+
+@task
+def words_result(text):
+    return Result(project_name="flows-for-tests", inputs={"text": text},
+                  outputs={"words": text.split(), "length": len(text)})
+
+
+with Flow("store-words") as store_words:
+    SaveDBResult()(words_result(Parameter("text", default="hello there")))
 
 with Flow("meeting") as meeting:
     meet(1)

@@ -23,6 +23,7 @@ from lume_services.errors import (
     FlowNotFoundError,
     MissingParameterError,
     ParameterNotInFlowError,
+    RunNotFoundError,
     TaskNotInFlowError,
 )
 from lume_services.flows.flow import Flow
@@ -241,3 +242,82 @@ def test_a_childs_task_that_takes_no_mapped_value_does_not_run_when_its_parent_f
 
     assert list(info.value.failed_tasks) == ["failing/fail"]
     assert not marker.exists()  # marker's append_line did not run
+
+
+# store-words --db--> doubler: x is the stored result's outputs["length"]
+DB_MAPPING = """
+name: db-mapping
+composing_flows:
+  - name: store-words
+  - name: doubler
+    mapped_parameters:
+      x: {parent_flow_name: store-words, parent_task_name: save_db_result, map_type: db,
+          attribute: outputs, attribute_index: [length]}
+"""
+
+
+@pytest.mark.parametrize("service", BACKENDS_SLOW_ON_SERVER, indirect=True)
+def test_a_flow_of_flows_passes_a_db_mapped_value_read_from_the_stored_result(service, project):
+    for flow in (ft.store_words, ft.doubler):
+        register(flow, project, service)
+    fof = FlowOfFlows.from_yaml(DB_MAPPING + f"project_name: {project}\n", scheduling_service=service)
+
+    results = fof.run_and_return({"store-words-text": "four words in all"}, scheduling_service=service)
+
+    assert results["doubler"] == {"x": 17, "double": 34}
+    assert results["store-words"]["save_db_result"]["project_name"] == "flows-for-tests"
+
+
+# --- run history -------------------------------------------------------------------
+
+
+def test_a_finished_run_is_listed_with_its_state_and_parameters(service, project):
+    register(ft.doubler, project, service).run_and_return({"x": 21}, scheduling_service=service)
+
+    (listed,) = service.list_runs(flow_name="doubler", project_name=project)
+
+    assert (listed.flow_name, listed.state, listed.parameters) == ("doubler", "Success", {"x": 21})
+    assert listed.start is not None and listed.end is not None and listed.start <= listed.end
+
+
+def test_a_listed_run_is_read_back_with_its_tasks_and_their_results(service, project):
+    register(ft.doubler, project, service).run_and_return({"x": 21}, scheduling_service=service)
+    (listed,) = service.list_runs(flow_name="doubler", project_name=project)
+
+    run = service.get_run(listed.run_id)
+
+    assert {t.name: t.state for t in run.tasks} == {"x": "Success", "double": "Success"}
+    assert service.run_result(listed.run_id, "double") == 42
+
+
+def test_runs_are_listed_by_state_newest_first(service, project):
+    flow = register(ft.failing, project, service)
+    with pytest.raises(FlowFailedError):
+        flow.run_and_return({"x": 1}, scheduling_service=service)
+    register(ft.doubler, project, service).run_and_return({"x": 2}, scheduling_service=service)
+
+    assert [r.state for r in service.list_runs(project_name=project, state="Failed")] == ["Failed"]
+    assert [r.flow_name for r in service.list_runs(project_name=project)] == ["doubler", "failing"]
+
+
+def test_an_unknown_run_id_is_not_found(service):
+    with pytest.raises(RunNotFoundError) as info:
+        service.get_run("no-such-run")
+    assert "'no-such-run'" in str(info.value)
+
+
+@pytest.mark.parametrize("service", BACKENDS_SLOW_ON_SERVER, indirect=True)
+def test_a_flow_of_flows_run_is_read_back_with_its_children(service, project):
+    for flow in (ft.store_words, ft.doubler):
+        register(flow, project, service)
+    fof = FlowOfFlows.from_yaml(DB_MAPPING + f"project_name: {project}\n", scheduling_service=service)
+    fof.run_and_return({"store-words-text": "four words in all"}, scheduling_service=service)
+    (listed,) = service.list_runs(flow_name="db-mapping", project_name=project)
+
+    run = service.get_run(listed.run_id)
+
+    assert listed.state == "Success"
+    assert [(c.name, c.state, c.parents) for c in run.children] == [
+        ("store-words", "Success", []),
+        ("doubler", "Success", ["store-words"]),
+    ]

@@ -97,8 +97,25 @@ def test_unknown_map_type_is_a_validation_error_naming_parameter_and_allowed_typ
 
 
 def test_mapped_parameter_that_is_not_a_mapping_is_a_validation_error():
-    with pytest.raises(ValidationError, match="mapped parameter 'x' must be a mapping"):
+    with pytest.raises(ValidationError, match="mapped parameter 'x' of flow 'f' must be a mapping"):
         Flow(name="f", mapped_parameters={"x": 42})
+
+
+def test_a_db_mapping_without_attribute_is_refused_by_the_flow_model_as_by_a_declaration():
+    with pytest.raises(ValidationError, match="flow 'f' maps parameter 'x' with map_type 'db' but gives no 'attribute'"):
+        Flow(name="f", mapped_parameters={"x": {"parent_flow_name": "a", "parent_task_name": "t", "map_type": "db"}})
+
+
+def test_a_db_mapped_parameter_with_an_empty_attribute_is_refused_by_the_flow_model():
+    empty = DBMappedParameter(parent_flow_name="a", parent_task_name="t", attribute="")
+    with pytest.raises(ValidationError, match="map_type 'db' but gives no 'attribute'"):
+        Flow(name="f", mapped_parameters={"x": empty})
+
+
+def test_a_key_of_another_map_type_is_refused_by_the_flow_model():
+    raw_with_attribute = {"parent_flow_name": "a", "parent_task_name": "t", "attribute": "outputs"}
+    with pytest.raises(ValidationError, match="has map_type 'raw', which takes no 'attribute'"):
+        Flow(name="f", mapped_parameters={"x": raw_with_attribute})
 
 
 def test_parameters_and_task_slugs_come_from_the_prefect_flow():

@@ -15,7 +15,7 @@ from lume_services.errors import (
     TaskNotInFlowError,
     UnknownMapTypeError,
 )
-from lume_services.flows.flow import Flow, RawMappedParameter
+from lume_services.flows.flow import DBMappedParameter, Flow, RawMappedParameter
 from lume_services.errors import InvalidFlowOfFlowsError
 from lume_services.flows.flow_of_flows import ChildProgress, FlowOfFlows
 from lume_services.services.scheduling.backends import ExecutorConfig, LocalRunConfig
@@ -272,6 +272,12 @@ def test_a_db_mapping_without_attribute_is_refused(registered):
         make([{"name": "doubler"}, {"name": "adder", "mapped_parameters": {"a": mapping}}])
 
 
+def test_a_db_mapping_with_an_empty_attribute_is_refused_as_one_without(registered):
+    empty = DBMappedParameter(parent_flow_name="doubler", parent_task_name="double", attribute="")
+    with pytest.raises(MissingDBAttributeError, match="flow 'adder' maps parameter 'a' with map_type 'db'"):
+        make([{"name": "doubler"}, {"name": "adder", "mapped_parameters": {"a": empty}}])
+
+
 def test_duplicate_child_names_are_refused(registered):
     with pytest.raises(DuplicateFlowNameError, match="duplicated: 'doubler'"):
         make([{"name": "doubler"}, {"name": "adder"}, {"name": "doubler"}])
@@ -343,3 +349,23 @@ def test_a_child_registered_again_since_the_flow_of_flows_was_built_is_warned_of
     with pytest.warns(ChildReregisteredWarning, match="'doubler' registered again since it was built"):
         fof.run_and_return({"doubler-x": 1})
     assert FlowOfFlows.from_yaml(CHAIN).warn_if_children_reregistered() == []
+
+
+def test_both_composers_build_the_db_loader_alike(registered):
+    """The inline composer (local runs) and the per-child one (server runs) read a db mapping with
+    the same task: a LoadDBResult named "<child>/<parameter>" holding the mapping's attribute path."""
+    from lume_services.flows._compose_inline import compose_inline
+    from lume_services.flows._compose_per_child import compose_per_child
+    from lume_services.tasks import LoadDBResult
+
+    Flow(name="store-words", project_name="test", prefect_flow=ft.store_words).register()
+    fof = FlowOfFlows.from_yaml(
+        "name: db-mapped\nproject_name: test\ncomposing_flows:\n  - name: store-words\n  - name: doubler\n"
+        "    mapped_parameters:\n      x: {parent_flow_name: store-words, parent_task_name: save_db_result,"
+        " map_type: db, attribute: outputs, attribute_index: [length]}\n"
+    )
+
+    def loaders(composed):
+        return [(t.name, t.attribute, t.attribute_index) for t in composed.tasks if isinstance(t, LoadDBResult)]
+
+    assert loaders(compose_inline(fof)) == loaders(compose_per_child(fof)) == [("doubler/x", "outputs", ["length"])]

@@ -655,3 +655,24 @@ def test_a_server_flow_of_flows_run_has_its_children_their_states_and_mapped_val
     assert all(c.run_id and c.start <= c.end for c in run.children)
     assert chain.run_result("adder/add", scheduling_service=on_server) == 5
     assert "c0 --> c1" in mermaid(run)
+
+
+# --- the clock ---------------------------------------------------------------------------
+
+
+def test_recorded_times_and_pruning_are_measured_on_the_backends_clock(lume_home):
+    from lume_services.services.scheduling.backends import LocalBackend
+    from lume_services.services.scheduling.clock import ManualClock
+    from lume_services.services.scheduling.service import SchedulingService
+
+    clock = ManualClock(start=datetime(2030, 1, 1, tzinfo=timezone.utc).timestamp())
+    service = SchedulingService(LocalBackend(home=lume_home, clock=clock))
+    Flow(name="doubler", prefect_flow=ft.doubler).run_and_return({"x": 1}, scheduling_service=service)
+
+    (run,) = service.list_runs(flow_name="doubler")
+    assert run.start == run.end == datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+    clock.advance(timedelta(days=2).total_seconds())
+    assert service.prune_runs(3) == 0  # two days old on the clock: kept
+    clock.advance(timedelta(days=2).total_seconds())
+    assert service.prune_runs(3) == 1

@@ -29,6 +29,7 @@ from lume_services.errors import (
 from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.services.scheduling.backends import DockerRunConfig, LocalRunConfig
 from lume_services.services.scheduling.backends.server.local_agent import LocalAgentBackend
+from lume_services.services.scheduling.clock import ManualClock
 
 pytestmark = pytest.mark.server
 
@@ -320,12 +321,12 @@ def _stop(double):
     double.stopped = True
 
 
-def _backend_for(double, tmp_path, **server):
+def _backend_for(double, tmp_path, clock=None, **server):
     from lume_services.config import PrefectConfig
 
     config = PrefectConfig(server={"host": "http://127.0.0.1", "host_port": double.port,
                                    "graphql_path": double.path, "check_timeout": 2, **server})
-    return LocalAgentBackend(config=config, storage_dir=tmp_path / "private-storage")
+    return LocalAgentBackend(config=config, storage_dir=tmp_path / "private-storage", clock=clock)
 
 
 def _checks(double):
@@ -333,15 +334,32 @@ def _checks(double):
 
 
 def test_a_recent_successful_check_is_trusted_for_the_recheck_interval(private_double, tmp_path):
-    backend = _backend_for(private_double, tmp_path, recheck_interval=3)
+    clock = ManualClock()
+    backend = _backend_for(private_double, tmp_path, clock=clock, recheck_interval=3)
 
     backend.create_project("checked-once")
+    clock.advance(2.9)
     backend.create_project("checked-once-again")
     assert _checks(private_double) == 1
 
-    time.sleep(3.1)  # the interval is time itself: nothing to wait on instead
+    clock.advance(0.2)  # 3.1 s after the check: the interval has passed
     backend.create_project("checked-again")
     assert _checks(private_double) == 2
+
+
+def test_a_wait_polls_every_interval_until_its_deadline_then_cancels_the_run(private_double, tmp_path):
+    clock = ManualClock()
+    backend = _backend_for(private_double, tmp_path, clock=clock)
+    flow_id = backend.register_flow(ft.adder, "waited-on-a-clock")
+    flow_run_id = backend.run({"a": 1}, flow_id=flow_id)  # no agent here: it stays scheduled
+
+    with pytest.raises(FlowRunTimeoutError) as info:
+        backend.wait_for_flow_run(flow_run_id, poll_interval=2, timeout=5)
+
+    polls = [a for _, f, a in private_double.store.request_log if f == "flow_run_by_pk" and a.get("id") == flow_run_id]
+    assert len(polls) == 4  # at 0, 2, 4 and 5 s: the last sleep is cut short by the deadline
+    assert info.value.timeout == 5
+    assert private_double.store.flow_runs[flow_run_id]["state"] in ("Cancelling", "Cancelled")
 
 
 def test_a_server_gone_after_a_successful_check_is_reported_within_seconds(private_double, tmp_path):
@@ -373,12 +391,14 @@ def test_a_server_gone_during_a_wait_is_reported_within_seconds(private_double, 
             outcome["error"] = exc
         outcome["seconds"] = time.monotonic() - started
 
+    polled = threading.Event()
+    private_double.store.on_request.append(
+        lambda field, args: polled.set() if field == "flow_run_by_pk" and args.get("id") == flow_run_id else None
+    )
     waiter = threading.Thread(target=wait)
     waiter.start()
     # stop the server right after the wait's first poll, well before its next one
-    while not any(f == "flow_run_by_pk" and a.get("id") == flow_run_id
-                  for _, f, a in list(private_double.store.request_log)):
-        time.sleep(0.01)
+    assert polled.wait(30)
     _stop(private_double)
     waiter.join(timeout=30)
 

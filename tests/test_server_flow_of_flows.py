@@ -10,6 +10,7 @@ from lume_services.config import LUMEServicesSettings
 from lume_services.errors import FlowFailedError, TaskNotInFlowError
 from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.flows.flow_of_flows import FlowOfFlows
+from lume_services.services.scheduling.clock import Clock
 
 pytestmark = pytest.mark.server
 
@@ -223,10 +224,24 @@ composing_flows:
 """
 
 
+class JumpingClock(Clock):
+    """Real time that a test can move forward: a deadline comes sooner, without a real wait for it."""
+
+    def __init__(self):
+        self.jumped = 0.0
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.jumped
+
+    def advance(self, seconds: float) -> None:
+        self.jumped += seconds
+
+
 @pytest.mark.slow
-def test_the_timeout_is_a_deadline_for_the_whole_flow_of_flows_run(server_backend, prefect_protocol_double):
-    """The composed run is cancelled while its child still runs: waiting on the child
-    afterwards gets what is left of the timeout, not the whole timeout again."""
+def test_the_timeout_is_a_deadline_for_the_whole_flow_of_flows_run(server_backend, prefect_protocol_double, monkeypatch):
+    """The composed run is cancelled while its child still runs, and most of the timeout passes
+    (on the backend's clock) as its cancellation is recorded: waiting on the child afterwards
+    gets what is left of the timeout, not the whole timeout again."""
     import threading
     import time
 
@@ -240,29 +255,43 @@ def test_the_timeout_is_a_deadline_for_the_whole_flow_of_flows_run(server_backen
     fof.compose_and_register()
     child_id = fof.composing_flows["sleeper"].flow_id
     before = set(store.flow_runs)
+    clock = JumpingClock()
+    monkeypatch.setattr(server_backend, "clock", clock)
 
-    timeout, cancel_at = 30, 4
-    started = time.monotonic()
+    timeout, jump = 30, 20
+    child_running = threading.Event()
+
+    def follow_the_runs(field, args):  # under the double's lock: no poll sees a state before this ran
+        if field != "set_flow_run_states":
+            return
+        if any(r["state"] == "Running" for r in _runs_of(store, child_id, before)):
+            child_running.set()
+        cancelled = [r for r in _runs_of(store, fof.flow_id, before) if r["state"] == "Cancelled"]
+        if cancelled and not clock.jumped:
+            clock.advance(jump)  # the waits of this run are seen to take most of their time
+
+    store.on_request.append(follow_the_runs)
 
     def cancel_the_composed_run_while_its_child_runs():
-        while not any(r["state"] == "Running" for r in _runs_of(store, child_id, before)):
-            if time.monotonic() - started > timeout:
-                return  # the test fails on its own; do not cancel later tests' runs
-            time.sleep(0.05)
-        # late enough that waiting the whole timeout again for the child would show
-        time.sleep(max(0.0, started + cancel_at - time.monotonic()))
+        if not child_running.wait(timeout):
+            return  # the test fails on its own; do not cancel later tests' runs
         (parent,) = _runs_of(store, fof.flow_id, before)
         prefect.Client().cancel_flow_run(parent["id"])
 
     canceller = threading.Thread(target=cancel_the_composed_run_while_its_child_runs, daemon=True)
     canceller.start()
-    with pytest.raises(FlowRunTimeoutError) as info:
-        fof.run_and_return({"sleeper-seconds": 60}, FAST, timeout=timeout)
+    started = time.monotonic()
+    try:
+        with pytest.raises(FlowRunTimeoutError) as info:
+            fof.run_and_return({"sleeper-seconds": 60}, FAST, timeout=timeout)
+    finally:
+        store.on_request.remove(follow_the_runs)
     elapsed = time.monotonic() - started
     canceller.join(timeout=5)
 
-    # the whole timeout again for the child would end after cancel_at + timeout
-    assert elapsed < timeout + 3.5 < cancel_at + timeout  # slack for a loaded machine
+    assert clock.jumped == jump
+    # the whole timeout again for the child would end no sooner than `timeout` after the cancel
+    assert elapsed < timeout
     assert "'sleeper'" in str(info.value) and "flow of flows 'sleepy'" in str(info.value)
     (child_run,) = _runs_of(store, child_id, before)
     assert child_run["state"] in ("Cancelling", "Cancelled")

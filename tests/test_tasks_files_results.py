@@ -231,6 +231,27 @@ def test_load_db_result_without_attribute_returns_the_result(stored_rep):
     assert loaded.outputs["cube"] == 27
 
 
+def test_load_db_result_configured_in_init_loads_with_those_defaults(stored_rep):
+    assert LoadDBResult(attribute="outputs", attribute_index=["nested", "a", "b"]).run(stored_rep) == "deep"
+
+
+def test_load_db_result_call_arguments_win_over_those_given_in_init(stored_rep):
+    assert LoadDBResult(attribute="inputs", attribute_index=["x"]).run(stored_rep, "outputs", ["cube"]) == 27
+
+
+def test_load_db_result_configured_in_init_loads_in_a_flow(stored_rep):
+    with Flow("load-configured") as flow:
+        LoadDBResult(attribute="outputs", attribute_index=["rows", "0"], name="first_row")(stored_rep)
+    assert LUMEFlow(name=flow.name, prefect_flow=flow).run_and_return(task_name="first_row") == 10
+
+
+def test_load_file_configured_with_a_reference_in_init_loads_it(tmp_path):
+    rep = SaveFile().run("known when the flow is written", str(tmp_path / "k.txt"))
+    assert LoadFile(file_rep=rep).run() == "known when the flow is written"
+    other = SaveFile().run("given at the call", str(tmp_path / "o.txt"))
+    assert LoadFile(file_rep=rep).run(other) == "given at the call"
+
+
 def test_load_db_result_value_is_the_same_logic_as_a_plain_function(stored_rep, tmp_path):
     assert load_db_result_value(stored_rep, "outputs", ["cube"]) == 27
     other = ResultsDBService(SQLiteResultsDB(tmp_path / "other.sqlite"))

@@ -12,12 +12,12 @@ one) into the flow run's context under :data:`POLL_INTERVAL_CONTEXT_KEY`,
 which Prefect's flow runner hands to every task of the run.
 """
 
-import time
 from typing import Any, Optional, cast
 
 from prefect import Task
 from prefect.utilities.tasks import defaults_from_attrs
 
+from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.waiting import POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
 
 
@@ -32,11 +32,13 @@ class WaitForChildRun(Task):
         poll_interval: seconds between looks at the child's run when the
             composed run's context does not say (a run started outside
             lume-services, e.g. from Prefect's UI).
+        clock: the clock the polls wait on (real time unless a test moves it).
         **kwargs: passed to ``prefect.Task`` (name, checkpoint, ...).
     """
 
-    def __init__(self, poll_interval: float = 1.0, **kwargs: Any) -> None:
+    def __init__(self, poll_interval: float = 1.0, clock: Clock = SYSTEM_CLOCK, **kwargs: Any) -> None:
         self.poll_interval = poll_interval
+        self.clock = clock
         kwargs.setdefault("checkpoint", False)  # its result is a run id: nothing worth keeping
         super().__init__(**kwargs)
 
@@ -66,7 +68,7 @@ class WaitForChildRun(Task):
             state = State.deserialize(data.flow_run_by_pk.serialized_state)
             if state.is_finished():
                 break
-            time.sleep(interval)
+            self.clock.sleep(interval)
         if state.is_successful():
             return cast(str, flow_run_id)
         try:

@@ -18,13 +18,11 @@ from typing import Any, Dict, List, Optional
 from prefect import Flow as PrefectFlow
 
 from lume_services.errors import FlowFailedError
-from lume_services.flows._names import composed_task_name, exposed_parameter_name
+from lume_services.flows._names import composed_task_name, db_loader, exposed_parameter_name
 from lume_services.flows._results import group_inline_results, pick
-from lume_services.services.scheduling.backend import slug_order, tasks_in_slug_order
 from lume_services.services.scheduling.run_options import run_options
 from lume_services.services.scheduling.run_records import ChildPlan
-from lume_services.services.scheduling.task_order import sorted_flow_tasks
-from lume_services.tasks.db import LoadDBResult
+from lume_services.services.scheduling.task_order import slug_order, sorted_flow_tasks, tasks_in_slug_order
 
 
 class ComposedFlow(PrefectFlow):
@@ -117,10 +115,9 @@ def reference_tasks(flow) -> list:
 
 
 def _db_loader(composed, child: str, parameter: str, m, parent_task):
-    loader = LoadDBResult(name=composed_task_name(child, parameter))
+    loader = db_loader(child, parameter, m)
     composed.add_task(loader)
     composed.add_edge(parent_task, loader, key="result_rep", validate=False)
-    composed.constants[loader] = {"attribute": m.attribute, "attribute_index": m.attribute_index}
     return loader
 
 

@@ -12,10 +12,8 @@ from typing import Any, Dict, Optional
 
 from lume_services.errors import FlowFailedError
 from lume_services.flows._child_runs import WaitForChildRun
-from lume_services.flows._names import exposed_parameter_name
+from lume_services.flows._names import db_loader, exposed_parameter_name
 from lume_services.services.scheduling.run_options import run_options
-from lume_services.services.scheduling.waiting import Deadline
-from lume_services.tasks.db import LoadDBResult
 
 #: the slug prefix of the task that creates a child's flow run
 CREATE_RUN_PREFIX = "create-run:"
@@ -30,7 +28,7 @@ def compose_per_child(flow_of_flows):
     ``exposed_parameter_name(child, parameter)`` with the child's defaults, and
     its mapped parameters, taken from the parent's finished run with
     ``get_task_run_result`` (``raw`` and ``file`` by value, ``db`` through
-    ``LoadDBResult`` with ``attribute`` and ``attribute_index``); then a
+    the ``LoadDBResult`` that ``_names.db_loader`` builds for both composers); then a
     ``WaitForChildRun`` (``_child_runs``), which polls the child's run at the
     composed run's poll interval and takes on its final state, so a failed
     child fails the composed flow and its descendants do not run. Each ``create_flow_run``
@@ -76,11 +74,7 @@ def compose_per_child(flow_of_flows):
                     upstream_tasks=[finished[mapping.parent_flow_name]],
                 )
                 if mapping.map_type == "db":
-                    value = LoadDBResult(name=f"load-db:{child_name}.{param_name}")(
-                        value,
-                        attribute=mapping.attribute,
-                        attribute_index=mapping.attribute_index,
-                    )
+                    value = db_loader(child_name, param_name, mapping)(value)
                 mapped_values[param_name] = value
             run_id = create_flow_run(
                 flow_id=child.flow_id,
@@ -118,7 +112,7 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     options = run_options(parameters, run_config)
     composed = flow_of_flows.prefect_flow
     parent_run = service.start_run(options, flow=composed, flow_id=flow_of_flows.flow_id, **kwargs)
-    deadline = Deadline(service.time_limit(timeout))
+    deadline = service.deadline(timeout)
     waited_for = f"flow of flows {flow_of_flows.name!r}"
 
     def wait(handle, flow_name):

@@ -18,25 +18,21 @@ from lume_services.errors import (
     FlowOfFlowsFileNotFoundError,
     InvalidDeclarationNameError,
     InvalidDeclarationValueError,
-    KeyNotForMapTypeError,
     MalformedDeclarationError,
-    MissingDBAttributeError,
     MissingDeclarationKeyError,
     ParameterNotInFlowError,
     ParentFlowNotInFlowsError,
     NoComposingFlowsError,
     TaskNotInFlowError,
     UnknownDeclarationKeyError,
-    UnknownMapTypeError,
 )
 from lume_services.flows._names import exposed_parameter_name
-from lume_services.flows.flow import MAPPED_PARAMETER_TYPES, DBMappedParameter, Flow, MappedParameter
+from lume_services.flows._mapping import MAPPING_KEYS, parse_mappings  # noqa: F401 (MAPPING_KEYS: kept importable here)
+from lume_services.flows.flow import Flow
 
 #: The keys a composing flow of a declaration takes (a misspelled one is refused, not dropped).
 CHILD_KEYS = ("name", "project_name", "mapped_parameters", "labels", "image")
 
-#: The keys a mapping takes, by map type.
-MAPPING_KEYS = {map_type: tuple(cls.__fields__) for map_type, cls in MAPPED_PARAMETER_TYPES.items()}
 
 
 def check_top_level(values: dict, valid) -> None:
@@ -74,7 +70,7 @@ def child_flows(raw, default_project: Optional[str]) -> Dict[str, Flow]:
         if isinstance(spec, Flow):
             children[name] = spec
             continue
-        mapped = _parse_mappings(name, spec.get("mapped_parameters"))
+        mapped = parse_mappings(name, spec.get("mapped_parameters"))
         child_values = {k: v for k, v in spec.items() if k != "mapped_parameters"}
         child_values.setdefault("name", name)
         child_values.setdefault("project_name", default_project)
@@ -125,48 +121,6 @@ def _spec(name: str, spec):
     return spec
 
 
-def _parse_mappings(child: str, raw) -> Optional[Dict[str, MappedParameter]]:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise MalformedDeclarationError(raw, part="mapped_parameters", child=child)
-    parsed = {}
-    for param, m in raw.items():
-        if isinstance(m, MappedParameter):
-            parsed[param] = m
-            continue
-        if not isinstance(m, dict):
-            raise MalformedDeclarationError(m, part="mapped_parameter", child=child, parameter=param)
-        map_type = m.get("map_type", "raw")
-        if map_type not in MAPPED_PARAMETER_TYPES:
-            raise UnknownMapTypeError(param, map_type, child=child)
-        _check_mapping_keys(child, param, m, map_type)
-        if map_type == "db" and not m.get("attribute"):
-            raise MissingDBAttributeError(child, param)
-        missing = [k for k in ("parent_flow_name", "parent_task_name") if not m.get(k)]
-        if missing:
-            raise MissingDeclarationKeyError(missing, part="mapped_parameter", child=child, parameter=param)
-        try:
-            parsed[param] = MAPPED_PARAMETER_TYPES[map_type](**m)
-        except ValidationError as exc:
-            raise InvalidDeclarationValueError(child, exc, parameter=param) from exc
-    return parsed
-
-
-def _check_mapping_keys(child: str, param: str, mapping: dict, map_type: str) -> None:
-    valid = MAPPING_KEYS[map_type]
-    for key in mapping:
-        if key in valid:
-            continue
-        belongs_to = [t for t, keys in MAPPING_KEYS.items() if key in keys]
-        if belongs_to:
-            raise KeyNotForMapTypeError(child, param, key, map_type, belongs_to)
-        every_key = sorted({k for keys in MAPPING_KEYS.values() for k in keys})
-        raise UnknownDeclarationKeyError(
-            key, part="mapped_parameter", valid=every_key, child=child, parameter=param
-        )
-
-
 def check_mappings(children: Dict[str, Flow]) -> None:
     for name, child in children.items():
         mapped = child.mapped_parameters or {}
@@ -177,8 +131,6 @@ def check_mappings(children: Dict[str, Flow]) -> None:
                 name, unknown, params, context=f"flow {name!r} maps parameter(s) {sorted(unknown)}"
             )
         for param, m in mapped.items():
-            if isinstance(m, DBMappedParameter) and not m.attribute:
-                raise MissingDBAttributeError(name, param)
             if m.parent_flow_name not in children:
                 raise ParentFlowNotInFlowsError(name, param, m.parent_flow_name, children)
             parent = children[m.parent_flow_name]

@@ -1,100 +1,52 @@
 """Prefect flows as pydantic models: register, load, run, and map parameters between flows."""
 
 from datetime import datetime, timedelta
-from typing import Any, Callable, Dict, List, Literal, Optional, Type, Union, cast
+from typing import Any, Callable, Dict, List, Optional, Union, cast
 
 from dependency_injector.wiring import Provide, inject
 from prefect import Flow as PrefectFlow
 from prefect import Parameter
-from pydantic import BaseModel, Field, PrivateAttr, root_validator, validator
+from pydantic import BaseModel, PrivateAttr, root_validator, validator
 
 from lume_services.config import Context
-from lume_services.errors import FlowNotRegistrableError, FlowVersionArchivedError, RunNotFoundError
-from lume_services.services.scheduling.backend import DEFAULT_LABELS, RunConfig, slug_order
+from lume_services.errors import FlowNotRegistrableError, FlowOfFlowsError, FlowVersionArchivedError, RunNotFoundError
+from lume_services.flows._mapping import (  # noqa: F401 (their API home is this module)
+    MAPPED_PARAMETER_TYPES,
+    DBMappedParameter,
+    FileMappedParameter,
+    MappedParameter,
+    RawMappedParameter,
+    parse_mapping,
+)
+from lume_services.services.scheduling.backend import DEFAULT_LABELS, RunConfig
+from lume_services.services.scheduling.task_order import slug_order
 from lume_services.services.scheduling.run_options import FlowRunConfig  # noqa: F401 (API home)
 from lume_services.services.scheduling.run_records import RunRecord
 from lume_services.services.scheduling.service import SchedulingService
 
 
-class MappedParameter(BaseModel):
-    """A child flow parameter whose value comes from a parent flow's task result.
-
-    Attributes:
-        parent_flow_name: the composing flow whose task produces the value.
-        parent_task_name: the task of that flow whose result is used.
-        map_type: how the value travels: ``raw`` (the value itself), ``file``
-            (a file reference, loaded by the child with ``load_file``) or
-            ``db`` (a results-database reference, loaded with an attribute path).
-    """
-
-    parent_flow_name: str
-    parent_task_name: str
-    map_type: Literal["file", "db", "raw"] = "raw"
-
-
-class RawMappedParameter(MappedParameter):
-    """The parent task's result is passed as the parameter's value."""
-
-    map_type: Literal["raw"] = Field("raw", const=True)
-
-
-class FileMappedParameter(MappedParameter):
-    """The parent task returned a file reference (``SaveFile``); it is passed on.
-
-    The child flow loads the file with the packaged ``load_file`` task in
-    ``lume_services.tasks.file``.
-    """
-
-    map_type: Literal["file"] = Field("file", const=True)
-
-
-class DBMappedParameter(MappedParameter):
-    """The parent task returned a result reference (``SaveDBResult``).
-
-    The value passed is ``getattr(result, attribute)``, then indexed by each key
-    of ``attribute_index`` in turn (``attribute="outputs"``,
-    ``attribute_index=["text"]`` passes ``result.outputs["text"]``).
-
-    Attributes:
-        attribute: the attribute of the stored result.
-        attribute_index: keys to index the attribute with, in order.
-    """
-
-    map_type: Literal["db"] = Field("db", const=True)
-    attribute: str
-    attribute_index: Optional[List[str]]
-
-
-MAPPED_PARAMETER_TYPES: Dict[str, Type[MappedParameter]] = {
-    "raw": RawMappedParameter,
-    "file": FileMappedParameter,
-    "db": DBMappedParameter,
-}
-
-
-def parse_mapped_parameter(name: str, value: Any) -> MappedParameter:
+def parse_mapped_parameter(name: str, value: Any, flow_name: str = "?") -> MappedParameter:
     """Turn a mapping given as a dict into the MappedParameter of its ``map_type``.
 
+    The rules are those of a flow-of-flows declaration (one parser for both,
+    ``flows/_mapping.py``), reported as a ``ValueError`` so that pydantic
+    validation of a ``Flow`` reports them as a ``ValidationError``.
+
+    Args:
+        name: the mapped parameter.
+        value: the mapping: a dict or a ``MappedParameter``.
+        flow_name: the flow whose parameter is mapped, named in the message.
+
     Raises:
-        ValueError: the value is neither a MappedParameter nor a dict, or its
-            map type is unknown; the message names the parameter and the allowed types.
+        ValueError: the value is neither a MappedParameter nor a dict, its map
+            type is unknown, it gives a key its map type does not take, or a
+            ``db`` mapping gives no attribute; the message names the parameter
+            and what would be right.
     """
-    if isinstance(value, MappedParameter):
-        return value
-    if not isinstance(value, dict):
-        raise ValueError(
-            f"mapped parameter {name!r} must be a mapping with parent_flow_name, "
-            f"parent_task_name and map_type (one of {', '.join(MAPPED_PARAMETER_TYPES)}); "
-            f"got {type(value).__name__}"
-        )
-    map_type = value.get("map_type", "raw")
-    cls = MAPPED_PARAMETER_TYPES.get(map_type) if isinstance(map_type, str) else None
-    if cls is None:
-        raise ValueError(
-            f"mapped parameter {name!r} has unknown map_type {map_type!r}; allowed "
-            f"map types: {', '.join(repr(t) for t in MAPPED_PARAMETER_TYPES)}"
-        )
-    return cls(**value)
+    try:
+        return parse_mapping(flow_name, name, value)
+    except FlowOfFlowsError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 class FlowConfig(BaseModel):
@@ -145,7 +97,7 @@ class Flow(BaseModel):
 
     @validator("mapped_parameters", pre=True)
     @classmethod
-    def validate_mapped_parameters(cls, v: Any) -> Any:
+    def validate_mapped_parameters(cls, v: Any, values: Dict[str, Any]) -> Any:
         """Turn each mapping into the MappedParameter subclass of its map type."""
         if v is None:
             return v
@@ -154,7 +106,8 @@ class Flow(BaseModel):
                 "mapped_parameters must map parameter names to mappings; got "
                 f"{type(v).__name__}"
             )
-        return {name: parse_mapped_parameter(name, value) for name, value in v.items()}
+        flow_name = values.get("name", "?")
+        return {name: parse_mapped_parameter(name, value, flow_name) for name, value in v.items()}
 
     @root_validator(skip_on_failure=True)
     @classmethod

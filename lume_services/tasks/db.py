@@ -11,12 +11,13 @@ from typing import Any, Dict, Optional, Sequence, Union
 from dependency_injector.wiring import Provide, inject
 from prefect import Task
 from prefect.engine.results import PrefectResult
+from prefect.utilities.tasks import defaults_from_attrs
 
 from lume_services.config import Context
 from lume_services.errors import ResultAttributeError, ResultKeyError
 from lume_services.results.result import Result, load_result
 from lume_services.services.results.service import ResultsDBService
-from lume_services.tasks.file import given_services
+from lume_services.tasks.file import by_keyword, given_services
 
 
 class SaveDBResult(Task):
@@ -111,14 +112,30 @@ def _index(value: Any, key: Any, path: str) -> Any:
 class LoadDBResult(Task):
     """Load a stored result from its reference and return one value out of it.
 
+    Configured as Prefect's task library tasks are: what is given here is used
+    where :meth:`run` is not given that argument (``defaults_from_attrs``), so
+    ``LoadDBResult(attribute="outputs", attribute_index=["text"])(rep)`` and
+    ``LoadDBResult()(rep, "outputs", ["text"])`` load the same value.
+
     Args:
+        attribute: the default ``attribute`` of :meth:`run`.
+        attribute_index: the default ``attribute_index`` of :meth:`run`.
         **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``load_db_result``.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        attribute: Optional[str] = None,
+        attribute_index: Optional[Sequence[Any]] = None,
+        **kwargs: Any,
+    ) -> None:
+        self.attribute = attribute
+        self.attribute_index = None if attribute_index is None else list(attribute_index)
         kwargs.setdefault("name", "load_db_result")
         super().__init__(**kwargs)
 
+    @by_keyword
+    @defaults_from_attrs("attribute", "attribute_index")
     def run(
         self,
         result_rep: Union[Dict[str, Any], str],
@@ -130,9 +147,11 @@ class LoadDBResult(Task):
 
         Args:
             result_rep: the reference returned by ``SaveDBResult``.
-            attribute: the attribute of the result; ``None`` takes it from the
-                first key of ``attribute_index``, or returns the whole result.
-            attribute_index: keys applied in turn to the attribute's value.
+            attribute: the attribute of the result (when not given, the one
+                given to ``__init__``); ``None`` takes it from the first key of
+                ``attribute_index``, or returns the whole result.
+            attribute_index: keys applied in turn to the attribute's value
+                (when not given, the ones given to ``__init__``).
             results_db_service: the results service, as LUME-services' task
                 takes it; ``None`` uses the configured one.
 

@@ -6,10 +6,13 @@ the packaged :data:`load_file` task. Downstream loading must use the packaged
 ``load_file`` task in ``lume_services.tasks.file``.
 """
 
-from typing import TYPE_CHECKING, Any, Dict, Optional, Type, Union
+import functools
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Type, Union, cast
 
 from prefect import Task
 from prefect.engine.results import PrefectResult
+from prefect.utilities.tasks import defaults_from_attrs
 
 from lume_services.files.file import File, TextFile, file_from_reference, get_file_type
 
@@ -24,6 +27,25 @@ def given_services(**services: Any) -> Dict[str, Any]:
     inputs, which registration pickles.
     """
     return {name: service for name, service in services.items() if service is not None}
+
+
+def by_keyword(run: Callable) -> Callable:
+    """Hand a ``run`` method every argument by keyword, so ``defaults_from_attrs`` sees it given.
+
+    Prefect's ``defaults_from_attrs`` fills an argument from the task's
+    attribute unless it is among the keyword arguments: an argument given by
+    position (``LoadDBResult().run(rep, "outputs")``, as LUME-services' tasks
+    are called) would be given twice. Put this outside ``defaults_from_attrs``.
+    """
+    signature = inspect.signature(run)
+
+    @functools.wraps(run)
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = dict(signature.bind_partial(self, *args, **kwargs).arguments)
+        arguments.pop(next(iter(signature.parameters)))  # self, passed as it is
+        return run(self, **arguments)
+
+    return method
 
 
 class SaveFile(Task):
@@ -78,23 +100,32 @@ class SaveFile(Task):
 class LoadFile(Task):
     """Load the object of a file from its reference.
 
+    Configured as Prefect's task library tasks are: a reference given here is
+    the default ``file_rep`` of :meth:`run` (``defaults_from_attrs``), so
+    ``LoadFile(file_rep=rep)()`` loads a file known when the flow is written.
+
     Args:
+        file_rep: the default ``file_rep`` of :meth:`run`.
         **kwargs: ``prefect.Task`` arguments; ``name`` defaults to ``load_file``.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, file_rep: Union[Dict[str, str], str, None] = None, **kwargs: Any) -> None:
+        self.file_rep = file_rep
         kwargs.setdefault("name", "load_file")
         super().__init__(**kwargs)
 
+    @by_keyword
+    @defaults_from_attrs("file_rep")
     def run(
         self,
-        file_rep: Union[Dict[str, str], str],
+        file_rep: Union[Dict[str, str], str, None] = None,
         file_service: Optional["FileService"] = None,
     ) -> Any:
         """Read the file a reference points to.
 
         Args:
-            file_rep: the reference returned by ``SaveFile`` (a dict, or its JSON text).
+            file_rep: the reference returned by ``SaveFile`` (a dict, or its JSON
+                text); when not given, the one given to ``__init__``.
             file_service: the file service, as LUME-services' task takes it;
                 ``None`` uses the configured one.
 
@@ -106,7 +137,9 @@ class LoadFile(Task):
             FilesystemNotConfiguredError: its filesystem is not configured here.
             FileNotFoundError: the file does not exist.
         """
-        return file_from_reference(file_rep).load_file(**given_services(file_service=file_service))
+        # no reference at all is refused there, as any value that is not one
+        reference = cast(Union[Dict[str, str], str], file_rep)
+        return file_from_reference(reference).load_file(**given_services(file_service=file_service))
 
 
 #: The packaged task that loads a file from its reference (call it in a flow:

@@ -88,6 +88,9 @@ class DoubleStore:
         on_flow_run_created: callables run with the new flow run id (tests use it
             to wake their agent instead of waiting for its polling back-off).
         on_agent_registered: callables run with the id of a newly registered agent.
+        on_request: callables run with ``(root field, arguments)`` after each root
+            field is answered, under the lock (tests use them to wait for a
+            request as an event instead of polling the log).
         submitted_lock_seconds: how long a flow run's ``Submitted`` state locks
             out another (the real server's 30 s).
     """
@@ -107,6 +110,7 @@ class DoubleStore:
         self.requests: List[str] = []
         self.on_flow_run_created: List[Callable[[str], None]] = []
         self.on_agent_registered: List[Callable[[str], None]] = []
+        self.on_request: List[Callable[[str, dict], None]] = []
         self.request_log: List[tuple] = []
         self.request_headers: Dict[str, str] = {}
         self.submitted_lock_seconds: float = SUBMITTED_LOCK_SECONDS
@@ -160,7 +164,10 @@ class DoubleStore:
                 with self.lock:
                     self.requests.append(" ".join(name))
                     self.request_log.append((time.time(), name[1], args))
-                    return fn(args)
+                    answer = fn(args)
+                    for hook in list(self.on_request):
+                        hook(name[1], args)
+                    return answer
 
             return run
 

@@ -11,11 +11,13 @@ from lume_services.errors import FlowRunTimeoutError
 from lume_services.flows.flow import Flow
 from lume_services.flows.flow_of_flows import FlowOfFlows
 from lume_services.services.scheduling.backends import LocalBackend
+from lume_services.services.scheduling.clock import ManualClock
 
 import flows_for_tests as ft
 
 released = threading.Event()
 after_ran = threading.Event()
+held_run_ended = threading.Event()
 
 
 @task
@@ -30,7 +32,13 @@ def after(x):
     return x
 
 
-with PrefectFlow("held") as held:
+def note_the_end(flow, old_state, new_state):
+    if new_state.is_finished():
+        held_run_ended.set()
+    return new_state
+
+
+with PrefectFlow("held", state_handlers=[note_the_end]) as held:
     after(wait_for_release(Parameter("x", default=1)))
 
 
@@ -38,6 +46,7 @@ with PrefectFlow("held") as held:
 def release_held_runs():
     released.clear()
     after_ran.clear()
+    held_run_ended.clear()
     yield
     released.set()  # let a task left running in the background finish
 
@@ -52,8 +61,8 @@ def test_run_and_return_with_a_timeout_stops_the_run_and_raises(lume_home):
     assert (exc.local, exc.timeout, exc.flow_name) == (True, 0.5, "held")
     assert "the local run of flow 'held' did not finish within 0.5 s" in str(exc)
     released.set()
-    time.sleep(0.5)  # the running task finishes; the task after it must not start
-    assert not after_ran.is_set()
+    assert held_run_ended.wait(30)  # the running task finished, and the run with it
+    assert not after_ran.is_set()  # the task after it did not start
 
 
 def test_a_run_that_finishes_in_time_returns_its_results(lume_home):
@@ -67,6 +76,18 @@ def test_the_configured_run_timeout_applies_to_local_runs(lume_home, monkeypatch
 
     with pytest.raises(FlowRunTimeoutError):
         Flow(name="held", prefect_flow=held).run_and_return({"x": 1})
+
+
+def test_the_time_limit_is_measured_on_the_backends_clock(lume_home):
+    clock = ManualClock()
+    backend = LocalBackend(home=lume_home, timeout=3600, clock=clock)
+    started = clock.monotonic()
+
+    with pytest.raises(FlowRunTimeoutError) as info:
+        backend.run_and_return({"x": 1}, flow=held)
+
+    assert clock.monotonic() - started == 3600  # an hour on the clock, no real hour
+    assert info.value.timeout == 3600
 
 
 def test_a_backend_timeout_applies_to_run_and_return(lume_home):

@@ -7,7 +7,6 @@ composers use is declared here (abstract, or with a default that is right for
 every backend), and reached only through ``SchedulingService``.
 """
 
-import re
 from abc import ABC, abstractmethod
 from typing import Any, Dict, List, Literal, Optional
 
@@ -18,23 +17,12 @@ from lume_services.services.scheduling.run_options import (  # noqa: F401 (RunCo
     RunOptions,
     run_options,
 )
+from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
+from lume_services.services.scheduling.task_order import slug_order, tasks_in_slug_order  # noqa: F401 (their old home)
 from lume_services.services.scheduling.waiting import Deadline, as_timedelta
-
-_SLUG_NUMBER = re.compile(r"^(.*)-(\d+)$")
 
 #: the project of flows registered or loaded without one
 DEFAULT_PROJECT = "default"
-
-
-def slug_order(slug: str):
-    """Sort key for task slugs: ``inc-2`` before ``inc-10`` (Prefect numbers tasks by name)."""
-    match = _SLUG_NUMBER.match(slug)
-    return (match.group(1), int(match.group(2))) if match else (slug, 0)
-
-
-def tasks_in_slug_order(flow) -> list:
-    """The flow's tasks in a stable order: by slug, numbered tasks in numeric order."""
-    return sorted(flow.tasks, key=lambda t: slug_order(flow.slugs[t]))
 
 
 def check_task_name(flow, task_name: Optional[str]) -> None:
@@ -94,6 +82,10 @@ class Backend(ABC):
     #: and reports each task's start and finish to it, from the process running
     #: the flow; only backends that run flows in this process can
     reports_task_events: bool = False
+
+    #: the clock waits, deadlines and recorded times are measured on (a
+    #: backend made with ``clock=`` has its own; tests pass a ``ManualClock``)
+    clock: Clock = SYSTEM_CLOCK
 
     # --- registry -------------------------------------------------------------
 
@@ -245,7 +237,7 @@ class Backend(ABC):
         check_task_name(flow, task_name)
         options = run_options(parameters, run_config)
         handle = self.start_run(options, flow=flow, flow_id=flow_id, **kwargs)
-        deadline = Deadline(self.time_limit(timeout))
+        deadline = self.deadline(timeout)
         finished = self.wait(handle, poll_interval=options.poll_interval, deadline=deadline, flow_name=flow.name)
         self.raise_if_failed(finished, flow.name)
         return self.collect_results(finished, flow, task_name)
@@ -267,6 +259,10 @@ class Backend(ABC):
     def time_limit(self, timeout):
         """A wait's time limit as a ``timedelta``: ``timeout`` when given, else the backend's (``None``: no limit)."""
         return as_timedelta(timeout)
+
+    def deadline(self, timeout) -> Deadline:
+        """A :class:`Deadline` from now on this backend's clock, at :meth:`time_limit` of ``timeout``."""
+        return Deadline(self.time_limit(timeout), self.clock)
 
     # --- run history ----------------------------------------------------------
 

@@ -29,7 +29,7 @@ import weakref
 from pathlib import PurePath
 from typing import Any, List, Optional, Set, Tuple
 
-from lume_services.services.scheduling.backend import tasks_in_slug_order
+from lume_services.services.scheduling.task_order import tasks_in_slug_order
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _MAX_DEPTH = 6

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from lume_services.errors import InvalidRunFilterError, RunResultNotRecordedError, TaskNotInFlowError
+from lume_services.services.scheduling.task_results import one_or_list
 
 #: states a run may be listed by (``Crashed``: its process went away before it finished)
 RUN_STATES = (
@@ -448,4 +449,4 @@ def recorded_result(record: RunRecord, task_name: str):
             reason = t.result_note or f"its state is {t.state}" + (f" ({t.message})" if t.message else "")
             raise RunResultNotRecordedError(record.run_id, task_name, reason)
         values.append(t.result)
-    return values[0] if len(values) == 1 else values
+    return one_or_list(values)

@@ -150,6 +150,10 @@ class SchedulingService:
         """The time limit of a wait: ``timeout`` when given, else the backend's."""
         return self.backend.time_limit(timeout)
 
+    def deadline(self, timeout):
+        """A deadline from now on the backend's clock: ``timeout`` when given, else the backend's limit."""
+        return self.backend.deadline(timeout)
+
     def close(self) -> None:
         """Release what the backend keeps for this process's runs (kept dask clusters); it stays usable."""
         return self.backend.close()

@@ -1,4 +1,10 @@
-"""A topological order of a Prefect flow's tasks in time linear in tasks and edges.
+"""Orders of a Prefect flow's tasks: by slug (stable, for reading runs), and topological (for running).
+
+By slug: Prefect numbers the tasks of one name ``inc-1``, ``inc-2``, ...;
+:func:`tasks_in_slug_order` gives a flow's tasks in that order, numbers in
+numeric order, which is the order results of tasks sharing a name are given in.
+
+Topological: a topological order of a Prefect flow's tasks in time linear in tasks and edges.
 
 Prefect 1's ``Flow.sorted_tasks`` rescans the list of unsorted tasks for
 every upstream task of every task, pass after pass: on a long chain it is
@@ -9,7 +15,21 @@ the flow first, so a flow composed child by child runs child by child.
 """
 
 import heapq
+import re
 from typing import Dict, Iterable, List, Optional, Tuple
+
+_SLUG_NUMBER = re.compile(r"^(.*)-(\d+)$")
+
+
+def slug_order(slug: str) -> Tuple[str, int]:
+    """Sort key for task slugs: ``inc-2`` before ``inc-10`` (Prefect numbers tasks by name)."""
+    match = _SLUG_NUMBER.match(slug)
+    return (match.group(1), int(match.group(2))) if match else (slug, 0)
+
+
+def tasks_in_slug_order(flow) -> list:
+    """The flow's tasks in a stable order: by slug, numbered tasks in numeric order."""
+    return sorted(flow.tasks, key=lambda t: slug_order(flow.slugs[t]))
 
 
 def sorted_flow_tasks(flow, root_tasks: Optional[Iterable] = None) -> Tuple:

@@ -5,9 +5,10 @@ backends (``backends/server/runs.py``) wait for flow runs the same way; the poll
 they share lives here, beside the service, so neither reaches into the other.
 """
 
-import time
 from datetime import timedelta
 from typing import Optional, Union
+
+from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 
 #: the flow run context key holding the seconds between polls of the runs a run
 #: waits for (a composed flow of flows' child runs); Prefect's flow runner puts
@@ -30,18 +31,20 @@ class Deadline:
 
     Args:
         limit: the time allowed from now; ``None`` allows any time.
+        clock: the clock it is measured on (and that waits for it sleep on).
     """
 
-    def __init__(self, limit: Optional[timedelta]):
+    def __init__(self, limit: Optional[timedelta], clock: Clock = SYSTEM_CLOCK):
         self.limit = limit
-        self._at = None if limit is None else time.monotonic() + limit.total_seconds()
+        self.clock = clock
+        self._at = None if limit is None else clock.monotonic() + limit.total_seconds()
 
     def passed(self) -> bool:
         """Whether the deadline has come."""
-        return self._at is not None and time.monotonic() >= self._at
+        return self._at is not None and self.clock.monotonic() >= self._at
 
     def capped(self, seconds: float) -> float:
         """``seconds``, or less when the deadline comes sooner."""
         if self._at is None:
             return seconds
-        return min(seconds, max(0.0, self._at - time.monotonic()))
+        return min(seconds, max(0.0, self._at - self.clock.monotonic()))

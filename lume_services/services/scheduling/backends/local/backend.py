@@ -12,7 +12,6 @@ from lume_services.errors import (
     EmptyResultError,
     FlowFailedError,
     FlowRunTimeoutError,
-    TaskNotInFlowError,
     UnsupportedRunConfigError,
 )
 from lume_services.services.scheduling.backend import (
@@ -22,15 +21,17 @@ from lume_services.services.scheduling.backend import (
     RunConfig,
     check_parameters,
     check_task_name,
-    tasks_in_slug_order,
 )
 from lume_services.services.scheduling.backends.local.executors import ExecutorConfig, TemporaryClusters
 from lume_services.services.scheduling.backends.local.registry import LocalFlowRegistry
 from lume_services.services.scheduling.backends.local.run_history import RunHistory
 from lume_services.services.scheduling.backends.local.run_recorder import RunRecorder
+from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.run_records import MAX_RESULT_BYTES, recorded_result
 from lume_services.services.scheduling.run_options import run_options
 from lume_services.services.scheduling.task_events import observed
+from lume_services.services.scheduling.task_order import tasks_in_slug_order
+from lume_services.services.scheduling.task_results import results_by_task
 from lume_services.services.scheduling.waiting import as_timedelta
 
 
@@ -107,6 +108,8 @@ class LocalBackend(Backend):
         max_result_bytes: the largest task result (as JSON) the history keeps as a value.
         timeout: seconds (or a ``timedelta``) a run may take unless it is given
             its own ``timeout``; ``None``: no limit.
+        clock: the clock time limits and the run history's times are measured
+            on; ``None``: real time.
     """
 
     requires_registration = False
@@ -122,7 +125,9 @@ class LocalBackend(Backend):
         history_path: Union[str, Path, None] = None,
         max_result_bytes: int = MAX_RESULT_BYTES,
         timeout=None,
+        clock: Optional[Clock] = None,
     ):
+        self.clock = clock or SYSTEM_CLOCK
         self.home = Path(home or "~/.lume_services").expanduser()
         self.timeout = as_timedelta(timeout)
         self.executor = executor or ExecutorConfig()
@@ -130,7 +135,7 @@ class LocalBackend(Backend):
         self.registry = LocalFlowRegistry(self.home / "registry.sqlite")
         self.record_runs = record_runs
         self.max_result_bytes = max_result_bytes
-        self.history = RunHistory(history_path or self.home / "history" / "runs.sqlite")
+        self.history = RunHistory(history_path or self.home / "history" / "runs.sqlite", self.clock)
         self.clusters = TemporaryClusters()  # dask clusters kept across runs (reuse_cluster)
 
     # --- registry -------------------------------------------------------------
@@ -221,7 +226,7 @@ class LocalBackend(Backend):
             if limit is None:
                 state = run(**runner_kwargs)
             else:
-                state = _run_with_time_limit(run, runner_kwargs, limit, flow.name)
+                state = _run_with_time_limit(run, runner_kwargs, limit, flow.name, self.clock)
         except BaseException as exc:
             if recorder is not None:
                 recorder.finish(error=exc)
@@ -247,6 +252,7 @@ class LocalBackend(Backend):
             executor=executor.describe(),
             children=options.children,
             max_result_bytes=self.max_result_bytes,
+            clock=self.clock,
         )
 
     def run_and_return(self, parameters, run_config=None, task_name=None, *, flow=None, flow_id=None,
@@ -325,20 +331,12 @@ class LocalBackend(Backend):
     def collect_results(self, finished, flow, task_name: Optional[str]):
         """The named task's result from a finished run, or all results by task name."""
         task_states = finished.result if isinstance(finished.result, dict) else {}
-        grouped: Dict[str, list] = {}
-        for task in tasks_in_slug_order(flow):
-            if task_name is None or task.name == task_name:
-                grouped.setdefault(task.name, []).append(task)
-        if task_name is not None:
-            if task_name not in grouped:
-                raise TaskNotInFlowError(flow.name, task_name, {t.name for t in flow.tasks})
-            values = [_task_value(flow.name, t, task_states.get(t)) for t in grouped[task_name]]
-            return values[0] if len(values) == 1 else values
-        results = {}
-        for name, tasks in grouped.items():
-            values = [None if task_states.get(t) is None else task_states[t].result for t in tasks]
-            results[name] = values[0] if len(values) == 1 else values
-        return results
+        return results_by_task(
+            flow.name,
+            ((task.name, task) for task in tasks_in_slug_order(flow)),
+            task_name,
+            lambda _, task: _task_value(flow.name, task, task_states.get(task)),
+        )
 
     def results_by_slug(self, finished, flow) -> Dict[str, Any]:
         """``{task slug: result}`` of the successful tasks of a finished run."""
@@ -373,8 +371,8 @@ class LocalBackend(Backend):
         return self.history.prune(older_than)
 
 
-def _run_with_time_limit(run, runner_kwargs: Dict[str, Any], limit, flow_name: str):
-    """Run ``run(**runner_kwargs)`` in a worker thread; at ``limit`` cancel the tasks not started and raise."""
+def _run_with_time_limit(run, runner_kwargs: Dict[str, Any], limit, flow_name: str, clock: Clock = SYSTEM_CLOCK):
+    """Run ``run(**runner_kwargs)`` in a worker thread; at ``limit`` (on ``clock``) cancel the tasks not started and raise."""
     from prefect.engine.state import Cancelled
 
     stopped = threading.Event()
@@ -385,6 +383,7 @@ def _run_with_time_limit(run, runner_kwargs: Dict[str, Any], limit, flow_name: s
         return new_state
 
     outcome: Dict[str, Any] = {}
+    finished = threading.Event()
 
     def worker():
         try:
@@ -392,11 +391,12 @@ def _run_with_time_limit(run, runner_kwargs: Dict[str, Any], limit, flow_name: s
             outcome["state"] = run(**{**runner_kwargs, "task_runner_state_handlers": handlers})
         except BaseException as exc:  # handed to the caller
             outcome["error"] = exc
+        finally:
+            finished.set()
 
     thread = threading.Thread(target=worker, name=f"lume-services run of {flow_name}", daemon=True)
     thread.start()
-    thread.join(limit.total_seconds())
-    if thread.is_alive():
+    if not clock.wait(finished, limit.total_seconds()):
         stopped.set()
         raise FlowRunTimeoutError(None, limit.total_seconds(), "Running", flow_name=flow_name, local=True)
     if "error" in outcome:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from lume_services.errors import FlowNotFoundError, FlowNotSerializableError
-from lume_services.services.scheduling.backend import tasks_in_slug_order
+from lume_services.services.scheduling.task_order import tasks_in_slug_order
 from lume_services.services.scheduling.fingerprint import flow_fingerprint
 from lume_services.storage import (
     check_trusted,

@@ -21,12 +21,12 @@ import os
 import socket
 import sqlite3
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 from lume_services.errors import RunHistoryCorruptError, RunNotFoundError
+from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.run_records import (
     ChildRun,
     RunQuery,
@@ -162,10 +162,12 @@ class RunHistory:
 
     Args:
         path: the file; its folder is created (``0700``) when missing.
+        clock: the clock pruning measures ages on.
     """
 
-    def __init__(self, path: Union[str, Path]):
+    def __init__(self, path: Union[str, Path], clock: Clock = SYSTEM_CLOCK):
         self.path = Path(path).expanduser()
+        self.clock = clock
         self._local = threading.local()
         self._setup_lock = threading.Lock()
         self._ready = False
@@ -363,7 +365,7 @@ class RunHistory:
         Returns:
             How many runs were forgotten.
         """
-        cutoff = time.time() - older_than.total_seconds()
+        cutoff = self.clock.time() - older_than.total_seconds()
 
         def delete(conn):
             self.mark_crashed(conn)

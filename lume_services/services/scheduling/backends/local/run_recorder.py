@@ -7,12 +7,12 @@ ours) is logged as a warning, once per run, and the run goes on.
 """
 
 import logging
-import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
-from lume_services.services.scheduling.backend import tasks_in_slug_order
+from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
+from lume_services.services.scheduling.task_order import tasks_in_slug_order
 from lume_services.services.scheduling.backends.local.run_history import RunHistory
 from lume_services.services.scheduling.run_records import (
     MAX_RESULT_BYTES,
@@ -29,20 +29,24 @@ logger = logging.getLogger("lume_services.run_history")
 class TaskTimer:
     """A Prefect task state handler noting when each task started running and finished.
 
-    It holds nothing but two dicts, so executors that send handlers to other
-    processes can pickle it; tasks run there are not timed (their start and
-    end stay unknown).
+    It holds nothing but two dicts and its clock, so executors that send
+    handlers to other processes can pickle it; tasks run there are not timed
+    (their start and end stay unknown).
+
+    Args:
+        clock: the clock the times are read from.
     """
 
-    def __init__(self):
+    def __init__(self, clock: Clock = SYSTEM_CLOCK):
+        self.clock = clock
         self.starts: Dict[Any, float] = {}
         self.ends: Dict[Any, float] = {}
 
     def __call__(self, task_runner, old_state, new_state):
         if new_state.is_running():
-            self.starts.setdefault(task_runner.task, time.time())
+            self.starts.setdefault(task_runner.task, self.clock.time())
         elif new_state.is_finished():
-            self.ends[task_runner.task] = time.time()
+            self.ends[task_runner.task] = self.clock.time()
         return new_state
 
 
@@ -63,13 +67,15 @@ class RunRecorder:
         executor: the executor, as text.
         children: for a flow of flows, what each child is in the composed flow.
         max_result_bytes: the largest task result kept as a value.
+        clock: the clock the run's and its tasks' times are read from.
     """
 
     def __init__(self, history: RunHistory, flow, parameters: Dict[str, Any], flow_id: Optional[str] = None,
                  flow_version: Optional[int] = None, project_name: Optional[str] = None,
                  executor: Optional[str] = None, children: Optional[List[ChildPlan]] = None,
-                 max_result_bytes: int = MAX_RESULT_BYTES):
+                 max_result_bytes: int = MAX_RESULT_BYTES, clock: Clock = SYSTEM_CLOCK):
         self.history = history
+        self.clock = clock
         self.flow = flow
         self.parameters = parameters
         self.flow_id = flow_id
@@ -79,7 +85,7 @@ class RunRecorder:
         self.children = children or []
         self.max_result_bytes = max_result_bytes
         self.run_id = str(uuid.uuid4())
-        self.timer = TaskTimer()
+        self.timer = TaskTimer(clock)
         self._started = False
 
     def _guard(self, what: str, fn) -> None:
@@ -99,14 +105,14 @@ class RunRecorder:
         self._guard("start", lambda: self.history.begin(
             self.run_id, self.flow.name, self.project_name, self.flow_id, self.flow_version,
             {name: mask_secrets(value, name) for name, value in self.parameters.items()},
-            self.executor, datetime.now(timezone.utc),
+            self.executor, self.clock.now(),
         ))
 
     def finish(self, final_state=None, error: Optional[BaseException] = None) -> None:
         """Record how the run ended: its final state (or the error that stopped it), tasks and children."""
         if not self._started:
             return  # its start was not recorded: there is no row to finish (warned already)
-        end = datetime.now(timezone.utc)
+        end = self.clock.now()
 
         def write():
             if error is not None:

@@ -69,6 +69,7 @@ from lume_services.services.scheduling.backends.server.results import (
     results_by_slug,
 )
 from lume_services.services.scheduling.backends.server.runs import create_flow_run, wait_for_flow_run
+from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.waiting import Deadline, as_timedelta
 
 DEFAULT_TENANT = "default"
@@ -106,6 +107,8 @@ class ServerBackend(Backend, ABC):
             cancelling it; a ``timeout=`` keyword of the call wins. ``None``
             waits without limit.
         tenant_name: the tenant created when the server has none yet.
+        clock: the clock polls, deadlines and reachability rechecks are
+            measured on; ``None``: real time.
     """
 
     requires_registration = True
@@ -124,13 +127,15 @@ class ServerBackend(Backend, ABC):
         poll_interval: Union[float, timedelta] = timedelta(seconds=1),
         timeout: Union[None, float, timedelta] = timedelta(hours=1),
         tenant_name: str = DEFAULT_TENANT,
+        clock: Optional[Clock] = None,
     ):
+        self.clock = clock or SYSTEM_CLOCK
         self.config = config if config is not None else PrefectConfig()
         self.default_project = default_project
         self.poll_interval = as_timedelta(poll_interval)
         self.timeout = as_timedelta(timeout)
         self.tenant_name = tenant_name
-        self.connection = ServerConnection(self.config, tenant_name)
+        self.connection = ServerConnection(self.config, tenant_name, self.clock)
 
     # --- hooks ------------------------------------------------------------------
 
@@ -457,7 +462,7 @@ class ServerBackend(Backend, ABC):
             ServerUnreachableError: the server stopped answering.
         """
         interval = (as_timedelta(poll_interval) or self.poll_interval).total_seconds()
-        deadline = deadline if deadline is not None else Deadline(self.timeout)
+        deadline = deadline if deadline is not None else Deadline(self.timeout, self.clock)
         return wait_for_flow_run(self.connection, handle, interval, deadline, flow_name, waited_for)
 
     def wait_for_flow_run(self, flow_run_id: str, poll_interval=None, timeout=None, flow_name: Optional[str] = None):
@@ -473,7 +478,7 @@ class ServerBackend(Backend, ABC):
         Returns:
             The finished run's ``FlowRunView``.
         """
-        return self.wait(flow_run_id, poll_interval, Deadline(self.time_limit(timeout)), flow_name)
+        return self.wait(flow_run_id, poll_interval, self.deadline(timeout), flow_name)
 
     # --- reading a finished run -------------------------------------------------------
 

@@ -22,11 +22,11 @@ per poll, and a server that goes away mid-wait is still reported within
 """
 
 import json
-import time
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from lume_services.errors import ServerReplyError, ServerRequestError, ServerUnreachableError
+from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 
 #: how often the client made here retries a request a gateway answered 502, 503 or
 #: 504 (Prefect's own retries every error six times over about a minute)
@@ -101,12 +101,14 @@ class ServerConnection:
     Args:
         config: where the server is (a ``PrefectConfig``).
         tenant_name: the tenant created when the server has none yet.
+        clock: the clock the recheck interval is measured on.
     """
 
-    def __init__(self, config, tenant_name: str = "default"):
+    def __init__(self, config, tenant_name: str = "default", clock: Clock = SYSTEM_CLOCK):
         self.config = config
         self.tenant_name = tenant_name
-        #: ``time.monotonic()`` of the last successful reachability check
+        self.clock = clock
+        #: ``clock.monotonic()`` of the last successful reachability check
         self.checked_at: Optional[float] = None
         self._tenant_ready = False
 
@@ -143,13 +145,13 @@ class ServerConnection:
         Raises:
             ServerUnreachableError: the server does not answer; names the URL.
         """
-        now = time.monotonic()
+        now = self.clock.monotonic()
         recent = self.checked_at is not None and now - self.checked_at < self.config.server.recheck_interval
         if recent and not force:
             return
         self.checked_at = None
         check_reachable(self.api_url, self.config.server.check_timeout)
-        self.checked_at = time.monotonic()
+        self.checked_at = self.clock.monotonic()
 
     def poll(self, query: str, variables: Optional[dict] = None) -> dict:
         """Send one small GraphQL query straight to the server and return its ``data``.
@@ -186,7 +188,7 @@ class ServerConnection:
         body = response.json()
         if body.get("errors") or response.status_code >= 400:
             raise ServerRequestError(self.api_url, body.get("errors") or response.text)
-        self.checked_at = time.monotonic()
+        self.checked_at = self.clock.monotonic()
         return body["data"]
 
     def graphql(self, client, query, **kwargs):

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
 from lume_services.errors import EmptyResultError, RunNotFoundError, RunResultNotRecordedError, TaskNotInFlowError
-from lume_services.services.scheduling.backend import slug_order
+from lume_services.services.scheduling.task_order import slug_order
 from lume_services.services.scheduling.run_records import (
     ChildRun,
     RunQuery,
@@ -34,7 +34,6 @@ from lume_services.services.scheduling.backends.server.results import results_by
 CHILD_RUN_PREFIX = "create-run:"
 #: the name of a composed flow's task that reads a mapped value for a child
 _MAPPED_VALUE = re.compile(r"^result:(?P<parent>[^/]+)/(?P<task>.+)->(?P<child>.+)\.(?P<param>[^.]+)$")
-_DB_LOADER = re.compile(r"^load-db:(?P<child>.+)\.(?P<param>[^.]+)$")
 
 _RUN_FIELDS = {
     "id": True,

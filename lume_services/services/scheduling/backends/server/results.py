@@ -2,8 +2,9 @@
 
 from typing import Any, Dict, Optional
 
-from lume_services.errors import EmptyResultError, FlowFailedError, TaskNotInFlowError
-from lume_services.services.scheduling.backend import slug_order
+from lume_services.errors import EmptyResultError, FlowFailedError
+from lume_services.services.scheduling.task_order import slug_order
+from lume_services.services.scheduling.task_results import results_by_task
 
 
 def failed_tasks(view, task_names: Dict[str, str]) -> Dict[str, str]:
@@ -42,31 +43,21 @@ def raise_if_failed(view, flow_name: str, task_names: Dict[str, str]) -> None:
 
 def collect_results(view, flow_name: str, task_names: Dict[str, str], task_name: Optional[str]):
     """The named task's result from a finished run, or all results by task name."""
-    grouped: Dict[str, list] = {}
-    for task_run in sorted(view.get_all_task_runs(), key=lambda t: slug_order(t.task_slug)):
-        if task_run.map_index != -1:
-            continue
-        name = task_names.get(task_run.task_slug, task_run.task_slug)
-        if task_name is None or name == task_name:
-            grouped.setdefault(name, []).append(task_run)
-    if task_name is not None:
-        if task_name not in grouped:
-            raise TaskNotInFlowError(flow_name, task_name, set(task_names.values()))
-        values = [task_run_value(flow_name, task_name, t) for t in grouped[task_name]]
-        for task_run, value in zip(grouped[task_name], values):
-            if value is None:  # a task that returns nothing has no result, as in LUME-services
-                raise EmptyResultError(flow_name, task_name, f"{type(task_run.state).__name__}, but it returned None")
-        return values[0] if len(values) == 1 else values
-    results = {}
-    for name, task_runs in grouped.items():
-        values = []
-        for t in task_runs:
-            try:
-                values.append(task_run_value(flow_name, name, t))
-            except EmptyResultError:
-                values.append(None)
-        results[name] = values[0] if len(values) == 1 else values
-    return results
+    task_runs = sorted((t for t in view.get_all_task_runs() if t.map_index == -1), key=lambda t: slug_order(t.task_slug))
+
+    def value(name: str, task_run) -> Any:
+        result = task_run_value(flow_name, name, task_run)
+        if result is None:  # a task that returns nothing has no result, as in LUME-services
+            raise EmptyResultError(flow_name, name, f"{type(task_run.state).__name__}, but it returned None")
+        return result
+
+    return results_by_task(
+        flow_name,
+        ((task_names.get(t.task_slug, t.task_slug), t) for t in task_runs),
+        task_name,
+        value,
+        known_names=task_names.values(),
+    )
 
 
 def results_by_slug(view) -> Dict[str, Any]:

@@ -95,7 +95,7 @@ def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: D
         connection: the ``ServerConnection``.
         flow_run_id: the run.
         interval: seconds between polls.
-        deadline: when to give up.
+        deadline: when to give up; its clock is the one the polls wait on.
         flow_name: the run's flow, named in the timeout error.
         waited_for: what the deadline is for, when more than this run.
 
@@ -106,8 +106,6 @@ def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: D
         FlowRunTimeoutError: not finished before the deadline; the run was cancelled.
         ServerUnreachableError: the server stopped answering.
     """
-    import time
-
     from prefect.backend import FlowRunView
     from prefect.engine.state import State
 
@@ -129,4 +127,4 @@ def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: D
                 flow_name=flow_name,
                 waited_for=waited_for,
             )
-        time.sleep(deadline.capped(interval))
+        deadline.clock.sleep(deadline.capped(interval))
