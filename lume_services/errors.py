@@ -32,7 +32,7 @@ These errors deliberately do not derive from ``ValueError``: pydantic 1 wraps
 and a flow of flows must refuse bad compositions with the specific class.
 """
 
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 
 def _names(names: Iterable[object]) -> str:
@@ -2172,4 +2172,111 @@ class FlowAlreadyDeployedError(ModelDBError):
             f"flow {flow_name!r} (id {flow_id}) is the flow of deployment {deployment_id} already: an "
             "unchanged flow keeps its id when registered again, and a registered flow belongs to one "
             f"deployment; deploy a changed flow, or use deployment {deployment_id}"
+        )
+
+
+# --- flows of flows: cached children, resume, plan (issue 22, i22-fof) ----------
+
+
+class InvalidCacheOptionError(InvalidFlowOfFlowsError):
+    """A flow of flows' ``cache`` option is not one it takes.
+
+    Args:
+        flow_of_flows: the flow of flows' name.
+        value: the value given.
+        child: the child whose ``cache:`` was given (YAML), if one.
+        unknown: children named in a ``cache`` list that are not composed.
+        valid: the composed children.
+    """
+
+    def __init__(self, flow_of_flows: Optional[str], value: Any, child: Optional[str] = None,
+                 unknown: Iterable[str] = (), valid: Iterable[str] = ()):
+        self.flow_of_flows = flow_of_flows
+        self.value = value
+        self.child = child
+        self.unknown = sorted(unknown)
+        self.valid = sorted(valid)
+        if self.unknown:
+            message = (
+                f"flow of flows {flow_of_flows!r}: cache names {_names(self.unknown)}, which are not "
+                f"composed; give true, false, or a list of its children ({_names(self.valid)})"
+            )
+        elif child is not None:
+            message = (
+                f"flow of flows {flow_of_flows!r}: child {child!r} has cache: {value!r}; give true or false"
+            )
+        else:
+            message = (
+                f"flow of flows {flow_of_flows!r}: cache={value!r}; give True, False, or a list of child names"
+            )
+        super().__init__(message)
+
+
+class RunNotOfFlowOfFlowsError(FlowOfFlowsError):
+    """A run given to resume or reproduce is not a recorded run of this flow of flows.
+
+    Args:
+        run_id: the run given.
+        flow_of_flows: the flow of flows it was given to (``None``: any).
+        run_flow: the flow the run is of.
+    """
+
+    def __init__(self, run_id: str, flow_of_flows: Optional[str], run_flow: str):
+        self.run_id = run_id
+        self.flow_of_flows = flow_of_flows
+        self.run_flow = run_flow
+        if flow_of_flows is None:
+            message = (
+                f"run {run_id!r} is a run of flow {run_flow!r}, not of a flow of flows recorded with its "
+                "declaration; give the id of a flow-of-flows run (`lume-services runs list` lists them)"
+            )
+        else:
+            message = (
+                f"run {run_id!r} is a run of {run_flow!r}, not of flow of flows {flow_of_flows!r}; give the "
+                f"id of one of its runs (`lume-services runs list --flow {flow_of_flows}` lists them)"
+            )
+        super().__init__(message)
+
+
+class ChildVersionChangedError(FlowOfFlowsError):
+    """A child whose recorded results a resume would reuse was registered anew since that run.
+
+    Its recorded results came from another version: reusing them would mix
+    versions in one result. Nothing ran.
+
+    Args:
+        flow_of_flows: the flow of flows' name.
+        run_id: the run being resumed.
+        children: child -> ``(flow id recorded in the run, flow id now)``.
+    """
+
+    def __init__(self, flow_of_flows: str, run_id: str, children: dict):
+        self.flow_of_flows = flow_of_flows
+        self.run_id = run_id
+        self.children = dict(children)
+        described = "; ".join(
+            f"{child!r} ran as flow id {then}, now {now}" for child, (then, now) in sorted(self.children.items())
+        )
+        super().__init__(
+            f"cannot resume run {run_id!r} of flow of flows {flow_of_flows!r}: a child it would reuse was "
+            f"registered anew since ({described}); run the flow of flows again instead "
+            "(`lume-services flow-of-flows run FILE`)"
+        )
+
+
+class FlowOfFlowsFeatureNotOnBackendError(FlowOfFlowsError):
+    """A flow-of-flows feature that needs the run history in this process was asked of a backend without it.
+
+    Args:
+        feature: ``cache``, ``resume`` or ``plan``.
+        backend: the backend's composition (``per_child``: a server runs each child).
+    """
+
+    def __init__(self, feature: str, backend: str):
+        self.feature = feature
+        self.backend = backend
+        super().__init__(
+            f"flow-of-flows {feature} needs the local backend's run history (children composed inline); "
+            f"this backend composes {backend!r}; run it on the local backend, or without {feature} "
+            "(`--no-cache`, use_cache=False)"
         )

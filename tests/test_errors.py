@@ -59,6 +59,10 @@ FAMILIES = {
         "FlowCycleError",
         "FlowOfFlowsNotComposedError",
         "DeclarationTooLargeError",
+        "InvalidCacheOptionError",
+        "RunNotOfFlowOfFlowsError",
+        "ChildVersionChangedError",
+        "FlowOfFlowsFeatureNotOnBackendError",
     ],
     ServerError: [
         "ServerUnreachableError",

@@ -13,13 +13,16 @@ is computed in time linear in its tasks and edges, so a deep composition's
 first run costs what its later runs cost.
 """
 
+import functools
 from typing import Any, Dict, List, Optional
 
 from prefect import Flow as PrefectFlow
+from prefect import Task
 
 from lume_services.errors import FlowFailedError
 from lume_services.flows._names import composed_task_name, db_loader, exposed_parameter_name
 from lume_services.flows._results import group_inline_results, pick
+from lume_services.flows._reuse import cache_key
 from lume_services.services.scheduling.run_options import run_options
 from lume_services.services.scheduling.run_records import ChildPlan
 from lume_services.services.scheduling.task_order import slug_order, sorted_flow_tasks, tasks_in_slug_order
@@ -45,10 +48,36 @@ class ComposedFlow(PrefectFlow):
         return sorted_flow_tasks(self, root_tasks)
 
 
-def compose_inline(fof):
-    """Build the local composed flow: copies of every child's tasks, wired by the mappings."""
+class RecordedResult(Task):
+    """Gives back a reused child's recorded task result (see ``_reuse``) instead of running the task.
+
+    Args:
+        value: the recorded result.
+        **kwargs: ``prefect.Task`` arguments (its name is ``"<child>/<task>"``).
+    """
+
+    def __init__(self, value: Any = None, **kwargs: Any) -> None:
+        self.value = value
+        kwargs.setdefault("checkpoint", False)
+        super().__init__(**kwargs)
+
+    def run(self) -> Any:
+        """Return the recorded result."""
+        return self.value
+
+
+def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
+    """Build the local composed flow: copies of every child's tasks, wired by the mappings.
+
+    Args:
+        fof: the flow of flows.
+        reuse: ``{child: _reuse.Reuse}``: children whose tasks give back
+            recorded results (:class:`RecordedResult`) instead of running.
+    """
     from prefect import Parameter
     from prefect.utilities.logging import get_logger
+
+    reuse = reuse or {}
 
     composed = ComposedFlow(fof.name)
     copies: Dict[str, dict] = {}  # child -> {original task: task in the composed flow}
@@ -60,6 +89,13 @@ def compose_inline(fof):
         mapped = child.mapped_parameters or {}
         tasks = tasks_in_slug_order(flow)
         replaced: Dict[Any, Any] = {}
+        if child_name in reuse:
+            references[child_name] = reference_tasks(flow)
+            copies[child_name] = _recorded_copies(composed, child_name, tasks, mapped, reuse[child_name].results)
+            by_name[child_name] = {}
+            for task in tasks:
+                by_name[child_name].setdefault(task.name, copies[child_name][task])
+            continue
         for task in tasks:
             if isinstance(task, Parameter):
                 m = mapped.get(task.name)
@@ -109,6 +145,21 @@ def compose_inline(fof):
     return composed
 
 
+def _recorded_copies(composed, child_name: str, tasks, mapped, results: Dict[str, Any]) -> dict:
+    """A reused child's tasks: its run parameters stay parameters, every other task gives back its recorded result."""
+    from prefect import Parameter
+
+    replaced = {}
+    for task in tasks:
+        if isinstance(task, Parameter) and task.name not in mapped:
+            new = task.copy(name=exposed_parameter_name(child_name, task.name))
+        else:
+            new = RecordedResult(results.get(task.name), name=composed_task_name(child_name, task.name))
+        composed.add_task(new)
+        replaced[task] = new
+    return replaced
+
+
 def reference_tasks(flow) -> list:
     """A flow's reference tasks (whose states decide the run's), in slug order."""
     return sorted(flow.reference_tasks(), key=lambda t: slug_order(flow.slugs[t]))
@@ -121,7 +172,7 @@ def _db_loader(composed, child: str, parameter: str, m, parent_task):
     return loader
 
 
-def child_plans(fof) -> List[ChildPlan]:
+def child_plans(fof, reuse: Optional[Dict[str, Any]] = None) -> List[ChildPlan]:
     """Which tasks of the inline composed flow are each child's, for the run history.
 
     A child's tasks are its copied tasks and its ``db`` loaders (its exposed
@@ -130,12 +181,22 @@ def child_plans(fof) -> List[ChildPlan]:
     """
     from prefect import Parameter
 
+    reuse = reuse or {}
     plans = []
     for child_name in fof.execution_order():
         child = fof.composing_flows[child_name]
         mapped = child.mapped_parameters or {}
         tasks: Dict[str, None] = {}
         received = {}
+        if child_name in reuse:  # its tasks (mapped parameters too) give back recorded results
+            for task in tasks_in_slug_order(child.prefect_flow):
+                if not isinstance(task, Parameter) or task.name in mapped:
+                    tasks.setdefault(composed_task_name(child_name, task.name), None)
+            received = {param: composed_task_name(child_name, param) for param in mapped}
+            used = reuse[child_name]
+            plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), received, flow_id=child.flow_id,
+                                   cache_key=used.cache_key, reused_from=used.run_id))
+            continue
         for task in tasks_in_slug_order(child.prefect_flow):
             m = mapped.get(task.name) if isinstance(task, Parameter) else None
             if not isinstance(task, Parameter):
@@ -147,31 +208,46 @@ def child_plans(fof) -> List[ChildPlan]:
                 tasks.setdefault(received[task.name], None)
             else:
                 received[task.name] = composed_task_name(m.parent_flow_name, m.parent_task_name)
-        plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), received))
+        plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), received, flow_id=child.flow_id,
+                               key_of=functools.partial(cache_key, fof, child_name)))
     return plans
 
 
-def start_inline(flow_of_flows, scheduling_service, parameters, run_config, **kwargs):
+def start_inline(flow_of_flows, scheduling_service, parameters, run_config, reuse=None, flow=None,
+                 run_id: Optional[str] = None, **kwargs):
     """Run a composed flow of flows as one run and return its final state.
 
     The run is recorded (local run history) under the flow of flows' project,
-    child by child.
+    child by child, with the declaration it was made from.
+
+    Args:
+        reuse: ``{child: _reuse.Reuse}``: children given back from recorded runs.
+        flow: the composed flow to run (``None``: the flow of flows' own, or
+            one composed for ``reuse``).
+        run_id: the id the run is recorded under (``None``: a new one).
     """
     options = run_options(parameters, run_config)
     options.project_name = flow_of_flows.project_name
-    options.children = child_plans(flow_of_flows)
-    return scheduling_service.start_run(
-        options, flow=flow_of_flows.prefect_flow, flow_id=flow_of_flows.flow_id, **kwargs
-    )
+    options.children = child_plans(flow_of_flows, reuse)
+    options.declaration = flow_of_flows.declaration()
+    options.run_id = run_id
+    if flow is None:
+        flow = compose_inline(flow_of_flows, reuse) if reuse else flow_of_flows.prefect_flow
+    return scheduling_service.start_run(options, flow=flow, flow_id=flow_of_flows.flow_id, **kwargs)
 
 
-def run_inline(flow_of_flows, scheduling_service, parameters, run_config, wanted: Optional[tuple], **kwargs):
+def run_inline(flow_of_flows, scheduling_service, parameters, run_config, wanted: Optional[tuple], reuse=None,
+               flow=None, **kwargs):
     """Run a composed flow of flows as one run and return its results by child.
+
+    A reused child's results are its recorded ones.
 
     Raises:
         FlowFailedError: a child failed; names the children, their failed tasks and errors.
     """
-    state = start_inline(flow_of_flows, scheduling_service, parameters, run_config, **kwargs)
+    reuse = reuse or {}
+    flow = flow or (compose_inline(flow_of_flows, reuse) if reuse else flow_of_flows.prefect_flow)
+    state = start_inline(flow_of_flows, scheduling_service, parameters, run_config, reuse, flow, **kwargs)
     progress = kwargs.get("task_events")
     if progress is not None:
         progress.finish(state)  # children the executor did not report (never run)
@@ -184,5 +260,8 @@ def run_inline(flow_of_flows, scheduling_service, parameters, run_config, wanted
             else state.message
         )
         raise FlowFailedError(flow_of_flows.name, failed, message=message)
-    flat = scheduling_service.collect_results(state, flow_of_flows.prefect_flow, None)
-    return pick(group_inline_results(flow_of_flows, flat), wanted)
+    flat = scheduling_service.collect_results(state, flow, None)
+    grouped = group_inline_results(flow_of_flows, flat)
+    for child_name, used in reuse.items():
+        grouped[child_name] = dict(used.results)
+    return pick(grouped, wanted)

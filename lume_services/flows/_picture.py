@@ -8,6 +8,7 @@ STATE_COLOURS = {
     "Success": "#c8e6c9",
     "Failed": "#ffcdd2",
     "TriggerFailed": "#ffe0b2",
+    "Cached": "#b3e5fc",  # reused from an earlier run, not run
 }
 
 
@@ -45,7 +46,8 @@ def mermaid(fof, states: Optional[Dict[str, str]] = None) -> str:
     for e in edges(fof):
         lines.append(f"    {ids[e.parent]} -->|{_mermaid_text(e.label)}| {ids[e.child]}")
     for state in sorted({s for s in states.values() if s in STATE_COLOURS}):
-        lines.append(f"    classDef {state} fill:{STATE_COLOURS[state]}")
+        dashed = ",stroke-dasharray: 5 5" if state == "Cached" else ""
+        lines.append(f"    classDef {state} fill:{STATE_COLOURS[state]}{dashed}")
         members = ",".join(ids[c] for c, s in states.items() if s == state and c in ids)
         lines.append(f"    class {members} {state}")
     return "\n".join(lines) + "\n"
@@ -61,12 +63,51 @@ def dot(fof, states: Optional[Dict[str, str]] = None) -> str:
     ]
     for child in fof.execution_order():
         colour = STATE_COLOURS.get(states.get(child, ""))
-        attrs = f' [fillcolor="{colour}", tooltip={_dot_text(states[child])}]' if colour else ""
+        style = ', style="rounded,filled,dashed"' if states.get(child) == "Cached" else ""
+        attrs = f' [fillcolor="{colour}"{style}, tooltip={_dot_text(states[child])}]' if colour else ""
         lines.append(f"    {_dot_text(child)}{attrs};")
     for e in edges(fof):
         lines.append(f"    {_dot_text(e.parent)} -> {_dot_text(e.child)} [label={_dot_text(e.label)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+class FlowOfFlowsPictures:
+    """The pictures of a ``FlowOfFlows`` (a mixin: it reads ``composing_flows`` and ``_child_states``)."""
+
+    def dag(self) -> List[Edge]:
+        """The DAG of children: one :class:`Edge` per mapped parameter (parent, task, child, parameter, map type)."""
+        return edges(self)
+
+    @property
+    def child_states(self) -> Dict[str, str]:
+        """``{child: final state}`` of the last :meth:`run_and_return` (empty before one)."""
+        return dict(self._child_states)
+
+    def to_mermaid(self, states: Optional[Dict[str, str]] = None) -> str:
+        """The DAG of children as a Mermaid flowchart, edges labelled ``"<parameter> (<map type>)"``.
+
+        Args:
+            states: ``{child: state}`` to colour the children by; ``None``
+                uses :attr:`child_states` (the last run's).
+        """
+        return mermaid(self, self._child_states if states is None else states)
+
+    def to_dot(self, states: Optional[Dict[str, str]] = None) -> str:
+        """The DAG of children as Graphviz DOT (see :meth:`to_mermaid`)."""
+        return dot(self, self._child_states if states is None else states)
+
+    def _repr_markdown_(self) -> str:
+        # Jupyter shows this when the object is a cell's value (JupyterLab >= 4.1 draws Mermaid)
+        return f"**flow of flows `{self.name}`**\n\n```mermaid\n{self.to_mermaid()}```\n"
+
+    def _repr_html_(self) -> Optional[str]:
+        # an SVG when Graphviz is here (extra "viz"); None lets Jupyter show the Markdown instead
+        try:
+            return render(self.to_dot(), "svg").decode()
+        except Exception:
+            return None
+
 
 
 def render(dot_text: str, fmt: str) -> bytes:

@@ -16,6 +16,7 @@ from lume_services.errors import (
     DuplicateFlowNameError,
     ExposedParameterClashError,
     FlowOfFlowsFileNotFoundError,
+    InvalidCacheOptionError,
     InvalidDeclarationNameError,
     InvalidDeclarationValueError,
     MalformedDeclarationError,
@@ -31,7 +32,7 @@ from lume_services.flows._mapping import MAPPING_KEYS, parse_mappings  # noqa: F
 from lume_services.flows.flow import Flow
 
 #: The keys a composing flow of a declaration takes (a misspelled one is refused, not dropped).
-CHILD_KEYS = ("name", "project_name", "mapped_parameters", "labels", "image")
+CHILD_KEYS = ("name", "project_name", "mapped_parameters", "labels", "image", "cache")
 
 
 
@@ -71,7 +72,7 @@ def child_flows(raw, default_project: Optional[str]) -> Dict[str, Flow]:
             children[name] = spec
             continue
         mapped = parse_mappings(name, spec.get("mapped_parameters"))
-        child_values = {k: v for k, v in spec.items() if k != "mapped_parameters"}
+        child_values = {k: v for k, v in spec.items() if k not in ("mapped_parameters", "cache")}
         child_values.setdefault("name", name)
         child_values.setdefault("project_name", default_project)
         try:
@@ -79,6 +80,40 @@ def child_flows(raw, default_project: Optional[str]) -> Dict[str, Flow]:
         except ValidationError as exc:
             raise InvalidDeclarationValueError(name, exc) from exc
     return children
+
+
+def cached_by_declaration(raw, flow_of_flows: Optional[str]) -> List[str]:
+    """The children whose declaration says ``cache: true``.
+
+    Raises:
+        InvalidCacheOptionError: a child's ``cache`` is not true or false.
+    """
+    specs = raw.items() if isinstance(raw, dict) else (
+        ((spec.get("name"), spec) for spec in raw) if isinstance(raw, (list, tuple)) else ())
+    cached = []
+    for name, spec in specs:
+        if not isinstance(spec, dict) or "cache" not in spec:
+            continue
+        if not isinstance(spec["cache"], bool):
+            raise InvalidCacheOptionError(flow_of_flows, spec["cache"], child=name)
+        if spec["cache"]:
+            cached.append(name)
+    return cached
+
+
+def check_cache_option(value, flow_of_flows: Optional[str], children) -> None:
+    """A flow of flows' ``cache``: true, false, or a list of its children.
+
+    Raises:
+        InvalidCacheOptionError: anything else, or a name that is not a child.
+    """
+    if isinstance(value, bool):
+        return
+    if not isinstance(value, (list, tuple, set)) or not all(isinstance(v, str) for v in value):
+        raise InvalidCacheOptionError(flow_of_flows, value)
+    unknown = [v for v in value if v not in children]
+    if unknown:
+        raise InvalidCacheOptionError(flow_of_flows, value, unknown=unknown, valid=children)
 
 
 def _child_specs(raw) -> List[Tuple[str, Any]]:

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from lume_services.errors import InvalidRunFilterError, RunResultNotRecordedError, TaskNotInFlowError
 from lume_services.services.scheduling.task_results import one_or_list
@@ -103,6 +103,12 @@ class ChildRun:
         parents: the children it takes mapped parameters from.
         mapped: the values its mapped parameters received (references as they were).
         run_id: its own flow run id (server backends: a flow run per child).
+        flow_id: the registered version of the child that ran (or was reused).
+        cache_key: what its results depend on, hashed: its version, its
+            parameters and its mapped inputs (files and stored results by
+            content); ``None`` when not known (it did not succeed).
+        reused_from: the run whose recorded results it reused instead of
+            running (state ``Cached``); ``None`` when it ran.
     """
 
     name: str
@@ -112,6 +118,9 @@ class ChildRun:
     parents: List[str] = field(default_factory=list)
     mapped: Dict[str, Any] = field(default_factory=dict)
     run_id: Optional[str] = None
+    flow_id: Optional[str] = None
+    cache_key: Optional[str] = None
+    reused_from: Optional[str] = None
 
     @property
     def duration(self) -> Optional[float]:
@@ -123,7 +132,8 @@ class ChildRun:
         return {
             "name": self.name, "state": self.state, "start": _iso(self.start), "end": _iso(self.end),
             "duration": self.duration, "parents": list(self.parents), "mapped": dict(self.mapped),
-            "run_id": self.run_id,
+            "run_id": self.run_id, "flow_id": self.flow_id, "cache_key": self.cache_key,
+            "reused_from": self.reused_from,
         }
 
 
@@ -194,6 +204,7 @@ class RunRecord:
 
 _MERMAID_CLASSES = {
     "success": "fill:#c8e6c9,stroke:#2e7d32,color:#1b5e20",
+    "cached": "fill:#e1f5fe,stroke:#0277bd,color:#01579b,stroke-width:3px",
     "failed": "fill:#ffcdd2,stroke:#c62828,color:#b71c1c",
     "notrun": "fill:#eeeeee,stroke:#9e9e9e,color:#616161,stroke-dasharray: 4 3",
     "running": "fill:#bbdefb,stroke:#1565c0,color:#0d47a1",
@@ -202,7 +213,9 @@ _MERMAID_CLASSES = {
 
 
 def _mermaid_class(state: str) -> str:
-    if state in ("Success", "Cached"):
+    if state == "Cached":
+        return "cached"
+    if state == "Success":
         return "success"
     if state in ("Failed", "TimedOut"):
         return "failed"
@@ -223,7 +236,8 @@ def mermaid(record: "RunRecord") -> str:
     lines = ["flowchart TD"]
     for child in record.children:
         took = f", {child.duration:.2f} s" if child.duration is not None else ""
-        label = f"{child.name}<br/>{child.state}{took}".replace('"', "#quot;")
+        came = f"<br/>from run {child.reused_from[:8]}" if child.reused_from else ""
+        label = f"{child.name}<br/>{child.state}{took}{came}".replace('"', "#quot;")
         lines.append(f'    {ids[child.name]}["{label}"]:::{_mermaid_class(child.state)}')
     for child in record.children:
         for parent in child.parents:
@@ -245,12 +259,22 @@ class ChildPlan:
         parents: the children it maps parameters from.
         tasks: names of its tasks in the composed flow (``"<child>/<task>"``).
         mapped: mapped parameter -> the composed task whose result it received.
+        flow_id: the child's registered version.
+        cache_key: its cache key when known before the run (a reused child's).
+        key_of: computes its cache key from the run's recorded results
+            (``{composed task name: result}``) once it succeeded; returns
+            ``None`` when an input was not recorded.
+        reused_from: the run whose results it reuses (its tasks give them back).
     """
 
     name: str
     parents: List[str] = field(default_factory=list)
     tasks: List[str] = field(default_factory=list)
     mapped: Dict[str, str] = field(default_factory=dict)
+    flow_id: Optional[str] = None
+    cache_key: Optional[str] = None
+    key_of: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None
+    reused_from: Optional[str] = None
 
 
 @dataclass
