@@ -167,3 +167,16 @@ def test_a_file_input_is_keyed_by_its_content_not_its_path(registered, tmp_path)
     # the writer is reused (same inputs); the reader's input file now has other content
     assert steps["writer"].action == "reuse" and steps["reader"].action == "run"
     assert keys["reader"] is not None
+
+
+def test_pictures_draw_a_reused_child_distinctly(registered, logs):
+    FlowOfFlows.from_yaml(chain()).run_and_return(params(logs))
+    fof = FlowOfFlows.from_yaml(chain())
+    fof.run_and_return(params(logs))
+    assert fof.child_states == {"first": "Cached", "second": "Cached"}
+    assert "classDef Cached fill:#b3e5fc,stroke-dasharray: 5 5" in fof.to_mermaid()
+    assert 'style="rounded,filled,dashed"' in fof.to_dot()
+    from lume_services.services.scheduling.run_records import mermaid
+
+    drawn = mermaid(service().get_run(fof.last_run_id))
+    assert ":::cached" in drawn and "from run" in drawn
