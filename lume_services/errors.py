@@ -2280,3 +2280,22 @@ class FlowOfFlowsFeatureNotOnBackendError(FlowOfFlowsError):
             f"this backend composes {backend!r}; run it on the local backend, or without {feature} "
             "(`--no-cache`, use_cache=False)"
         )
+
+
+class InvalidMapOverError(InvalidFlowOfFlowsError):
+    """A child's ``map_over`` is not a list of its parameters.
+
+    Args:
+        child: the child.
+        value: the ``map_over`` given.
+        parameters: the child's parameters.
+    """
+
+    def __init__(self, child: str, value: Any, parameters: Iterable[str]):
+        self.child = child
+        self.value = value
+        self.parameters = sorted(parameters)
+        super().__init__(
+            f"flow {child!r} has map_over: {value!r}; give a list of its parameters ({_names(self.parameters)}) "
+            "whose values are lists: the flow runs once per item"
+        )

@@ -63,6 +63,7 @@ FAMILIES = {
         "RunNotOfFlowOfFlowsError",
         "ChildVersionChangedError",
         "FlowOfFlowsFeatureNotOnBackendError",
+        "InvalidMapOverError",
     ],
     ServerError: [
         "ServerUnreachableError",

@@ -83,6 +83,7 @@ def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
     copies: Dict[str, dict] = {}  # child -> {original task: task in the composed flow}
     by_name: Dict[str, Dict[str, Any]] = {}  # child -> {task name: first copy by slug}
     references: Dict[str, list] = {}  # child -> its reference tasks (computed once: not cheap)
+    swept_copies: set = set()  # tasks of the composed flow that run once per item (map_over)
     for child_name in fof.execution_order():
         child = fof.composing_flows[child_name]
         flow = child.prefect_flow
@@ -112,12 +113,13 @@ def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
                 new.logger = get_logger(new.name)
             composed.add_task(new)
             replaced[task] = new
+        swept = _swept_tasks(flow, (getattr(fof, "map_over", None) or {}).get(child_name, []))
         for edge in flow.edges:
             composed.add_edge(
                 replaced[edge.upstream_task],
                 replaced[edge.downstream_task],
                 key=edge.key,
-                mapped=edge.mapped,
+                mapped=edge.mapped or edge.upstream_task in swept,
                 flattened=edge.flattened,
                 validate=False,
             )
@@ -134,8 +136,11 @@ def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
                 if all(isinstance(u, Parameter) for u in upstream):
                     for gate in gates:
                         if gate is not replaced[task]:
-                            composed.add_edge(gate, replaced[task], validate=False)
+                            # a swept task waits for its own item of a swept parent, not for every item
+                            item_wise = gate in swept_copies and task in swept
+                            composed.add_edge(gate, replaced[task], mapped=item_wise, validate=False)
         copies[child_name] = replaced
+        swept_copies.update(replaced[task] for task in swept)
         first: Dict[str, Any] = {}
         for task in tasks:
             first.setdefault(task.name, replaced[task])
@@ -143,6 +148,25 @@ def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
     reference = [copies[c][t] for c in fof.execution_order() for t in references[c]]
     composed.set_reference_tasks(reference)
     return composed
+
+
+def _swept_tasks(flow, parameters) -> set:
+    """The tasks of a child that sweep: its ``map_over`` parameters and every task downstream of them.
+
+    Their edges become mapped edges (Prefect's task mapping): each runs once
+    per item, item by item down the child, and a failed item fails only the
+    items downstream of it.
+    """
+    if not parameters:
+        return set()
+    swept = {task for task in flow.tasks if getattr(task, "name", None) in parameters and task in flow.parameters()}
+    stack = list(swept)
+    while stack:
+        for edge in flow.edges_from(stack.pop()):
+            if edge.downstream_task not in swept:
+                swept.add(edge.downstream_task)
+                stack.append(edge.downstream_task)
+    return swept
 
 
 def _recorded_copies(composed, child_name: str, tasks, mapped, results: Dict[str, Any]) -> dict:

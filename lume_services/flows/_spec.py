@@ -17,6 +17,7 @@ from lume_services.errors import (
     ExposedParameterClashError,
     FlowOfFlowsFileNotFoundError,
     InvalidCacheOptionError,
+    InvalidMapOverError,
     InvalidDeclarationNameError,
     InvalidDeclarationValueError,
     MalformedDeclarationError,
@@ -32,7 +33,7 @@ from lume_services.flows._mapping import MAPPING_KEYS, parse_mappings  # noqa: F
 from lume_services.flows.flow import Flow
 
 #: The keys a composing flow of a declaration takes (a misspelled one is refused, not dropped).
-CHILD_KEYS = ("name", "project_name", "mapped_parameters", "labels", "image", "cache")
+CHILD_KEYS = ("name", "project_name", "mapped_parameters", "labels", "image", "cache", "map_over")
 
 
 
@@ -72,7 +73,7 @@ def child_flows(raw, default_project: Optional[str]) -> Dict[str, Flow]:
             children[name] = spec
             continue
         mapped = parse_mappings(name, spec.get("mapped_parameters"))
-        child_values = {k: v for k, v in spec.items() if k not in ("mapped_parameters", "cache")}
+        child_values = {k: v for k, v in spec.items() if k not in ("mapped_parameters", "cache", "map_over")}
         child_values.setdefault("name", name)
         child_values.setdefault("project_name", default_project)
         try:
@@ -99,6 +100,34 @@ def cached_by_declaration(raw, flow_of_flows: Optional[str]) -> List[str]:
         if spec["cache"]:
             cached.append(name)
     return cached
+
+
+def sweeps_by_declaration(raw) -> Dict[str, Any]:
+    """``{child: map_over}`` as the declaration gives it (checked by :func:`check_sweeps`)."""
+    specs = raw.items() if isinstance(raw, dict) else (
+        ((spec.get("name"), spec) for spec in raw) if isinstance(raw, (list, tuple)) else ())
+    return {name: spec["map_over"] for name, spec in specs if isinstance(spec, dict) and "map_over" in spec}
+
+
+def check_sweeps(sweeps: Any, children: Dict[str, Flow], flow_of_flows: Optional[str]) -> Dict[str, List[str]]:
+    """A flow of flows' ``map_over``: child -> a non-empty list of its parameters.
+
+    Raises:
+        InvalidMapOverError: a value is not a list of the child's parameters.
+        ParentFlowNotInFlowsError: a child named is not composed.
+    """
+    if not isinstance(sweeps, dict):
+        raise InvalidMapOverError(str(flow_of_flows), sweeps, [])
+    checked = {}
+    for child, params in sweeps.items():
+        if child not in children:
+            raise InvalidMapOverError(str(child), params, [])
+        known = children[child].parameters or {}
+        if (isinstance(params, str) or not isinstance(params, (list, tuple)) or not params
+                or not all(isinstance(p, str) and p in known for p in params)):
+            raise InvalidMapOverError(child, params, known)
+        checked[child] = list(params)
+    return checked
 
 
 def check_cache_option(value, flow_of_flows: Optional[str], children) -> None:

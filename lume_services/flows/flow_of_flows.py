@@ -44,6 +44,8 @@ from lume_services.flows._reuse import (
     REUSED_STATE, PlanStep, declaration_of, plan_reuse, refuse_cache_on, resumable_run, reuse_for_run)
 from lume_services.flows._spec import (
     cached_by_declaration,
+    check_sweeps,
+    sweeps_by_declaration,
     check_cache_option,
     check_exposed_names,
     check_mappings,
@@ -90,10 +92,13 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             successful earlier run: ``True`` (all), ``False`` (none, the
             default) or a list of child names; a child's ``cache: true`` in
             YAML adds it.
+        map_over: child -> the parameters it sweeps: it runs once per item
+            of their (list) values, items in order (a child's ``map_over:`` in YAML).
     """
 
     composing_flows: dict
     cache: Union[bool, List[str]] = False
+    map_over: Dict[str, List[str]] = {}
 
     # child -> final state of the last run_and_return ("Success", "Failed", "TriggerFailed", "Cached")
     _child_states: Dict[str, str] = PrivateAttr(default_factory=dict)
@@ -130,6 +135,8 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
                     service = _injected_scheduling_service()
                 child.load_flow(scheduling_service=service)
         check_mappings(children)
+        values["map_over"] = check_sweeps({**sweeps_by_declaration(values.get("composing_flows")),
+                                           **(values.get("map_over") or {})}, children, values.get("name"))
         check_exposed_names(children)
         topological_order(children)  # raises FlowCycleError
         values["composing_flows"] = children
@@ -439,10 +446,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             return set(self.composing_flows)
         return set(self.cache or [])
 
-    @property
-    def last_run_id(self) -> Optional[str]:
-        """The id of the last run started by :meth:`run`, :meth:`run_and_return` or :meth:`resume` (local backend)."""
-        return self._last_run_id
+    last_run_id = property(lambda self: self._last_run_id, doc="The id of the last run started here (local backend).")
 
     def _new_run_id(self) -> str:
         self._last_run_id = str(uuid.uuid4())

@@ -317,13 +317,16 @@ class LocalBackend(Backend):
         failed = {}
         task_states = finished.result if isinstance(finished.result, dict) else {}
         for task, task_state in task_states.items():
-            if task_state.is_failed() and not isinstance(task_state, TriggerFailed):
-                result = task_state.result
-                if isinstance(result, BaseException):
-                    message = f"{type(result).__name__}: {result}"
-                else:
-                    message = task_state.message or repr(result)
-                failed[task.name] = message
+            # a mapped task (a flow-of-flows sweep) failed in its items: "<task>[<index>]"
+            items = [(f"{task.name}[{i}]", s) for i, s in enumerate(getattr(task_state, "map_states", None) or [])]
+            for name, state in [(task.name, task_state), *items]:
+                if state.is_failed() and not isinstance(state, TriggerFailed):
+                    result = state.result
+                    if isinstance(result, BaseException):
+                        message = f"{type(result).__name__}: {result}"
+                    else:
+                        message = state.message or repr(result)
+                    failed[name] = message
         return failed
 
     def raise_if_failed(self, finished, flow_name: str) -> None:
