@@ -9,6 +9,7 @@ left behind) and writes its own section of ``docs/benchmarks.md``:
 - B4 ``results_db_inserts.py``, B8 ``results_db.py``: the results database;
 - B9 ``bench_registration.py``: registering, vs Prefect's Local storage;
 - B12 ``bench_run_history.py``: run-history recording cost and queries;
+- B13 ``bench_engine.py``: a task inside a lume-services run vs a plain Prefect run;
 - B10 ``bench_executors.py``: 8 sleeping tasks under each executor;
 - B11 ``bench_import.py``: importing the flow models vs importing Prefect.
 
@@ -36,6 +37,7 @@ SCRIPTS = [
     ("B10", "bench_executors.py"),
     ("B11", "bench_import.py"),
     ("B12", "bench_run_history.py"),
+    ("B13", "bench_engine.py"),
 ]
 
 

@@ -23,6 +23,7 @@ from lume_services.services.scheduling.backend import (
     check_task_name,
 )
 from lume_services.services.scheduling.backends.local.executors import ExecutorConfig, TemporaryClusters
+from lume_services.services.scheduling.backends.local.lean_context import lean
 from lume_services.services.scheduling.backends.local.registry import LocalFlowRegistry
 from lume_services.services.scheduling.backends.local.run_history import RunHistory
 from lume_services.services.scheduling.backends.local.run_recorder import RunRecorder
@@ -213,6 +214,7 @@ class LocalBackend(Backend):
             prefect_executor = executor.build(flow=flow, clusters=self.clusters)
             if task_events is not None:
                 prefect_executor = observed(prefect_executor, task_events)
+            prefect_executor = lean(prefect_executor)  # no configuration copy per task
             with _run_environment(env, working_dir):
                 return flow.run(
                     parameters=options.parameters,
