@@ -2250,13 +2250,21 @@ class ChildVersionChangedError(FlowOfFlowsError):
         children: child -> ``(flow id recorded in the run, flow id now)``.
     """
 
-    def __init__(self, flow_of_flows: str, run_id: str, children: dict):
+    def __init__(self, flow_of_flows: str, run_id: str, children: dict, action: str = "resume"):
         self.flow_of_flows = flow_of_flows
         self.run_id = run_id
         self.children = dict(children)
+        self.action = action
         described = "; ".join(
             f"{child!r} ran as flow id {then}, now {now}" for child, (then, now) in sorted(self.children.items())
         )
+        if action == "reproduce":
+            super().__init__(
+                f"cannot reproduce run {run_id!r} of {flow_of_flows!r}: a flow that ran there was registered "
+                f"anew since ({described}) and only a flow's current version runs; a run is reproducible while "
+                "the versions it ran are current (`lume-services flows list` shows them)"
+            )
+            return
         super().__init__(
             f"cannot resume run {run_id!r} of flow of flows {flow_of_flows!r}: a child it would reuse was "
             f"registered anew since ({described}); run the flow of flows again instead "
@@ -2298,4 +2306,23 @@ class InvalidMapOverError(InvalidFlowOfFlowsError):
         super().__init__(
             f"flow {child!r} has map_over: {value!r}; give a list of its parameters ({_names(self.parameters)}) "
             "whose values are lists: the flow runs once per item"
+        )
+
+
+class LineageNotFoundError(LUMEServicesError):
+    """No recorded run produced the result or file asked about.
+
+    Args:
+        ref: the result's unique hash or the file's path given.
+        where: where the history was searched.
+    """
+
+    def __init__(self, ref: str, where: Optional[str] = None):
+        self.ref = ref
+        self.where = where
+        history = f"the run history at {where}" if where else "the run history"
+        super().__init__(
+            f"no recorded run produced {ref!r} in {history}; give a stored result's unique hash or the path "
+            "of a file that a flow stored with SaveDBResult or SaveFile on this backend "
+            "(`lume-services runs show RUN_ID` lists a run's results)"
         )

@@ -121,3 +121,61 @@ def prune_runs(days):
     """Forget finished runs older than DAYS days (local run history)."""
     count = _service().prune_runs(days)
     click.echo(f"forgot {count} run{'s' if count != 1 else ''} older than {days:g} days")
+
+
+@runs.command("lineage")
+@click.argument("ref")
+@json_option
+def lineage(ref, as_json):
+    """Print the chain of runs and children that produced REF: a stored result's unique hash or a file's path.
+
+    Each step names the run, the child (flow of flows), its registered
+    version, its parameters and the values its inputs received; a reused
+    child is followed to the run it came from.
+    """
+    from lume_services.flows._lineage import lineage as find_lineage
+
+    chain = find_lineage(_service(), ref)
+    if as_json:
+        emit({"ref": ref, "chain": [link.to_dict() for link in chain]}, True)
+        return
+    for depth, link in enumerate(chain):
+        who = f"child {link.child!r} of " if link.child else ""
+        what = f" made {link.task!r}" if link.task else ""
+        click.echo(f"{'  ' * depth}{who}run {link.run_id} of {link.flow_name!r}{what}"
+                   + (f" (flow id {link.flow_id})" if link.flow_id else ""))
+        if link.reused_from:
+            click.echo(f"{'  ' * depth}  reused the results of run {link.reused_from}")
+            continue
+        click.echo(f"{'  ' * depth}  parameters: {json.dumps(link.parameters, default=repr, sort_keys=True)}")
+        if link.inputs:
+            click.echo(f"{'  ' * depth}  inputs: {_short(link.inputs, 200)}")
+
+
+@runs.command("reproduce")
+@click.argument("run_id")
+@json_option
+@click.pass_context
+def reproduce(ctx, run_id, as_json):
+    """Run RUN_ID again with the same flow versions and parameters and compare each result.
+
+    Files are compared by content, stored results by their unique hash, other
+    results by value. Exit code 0 only when every result matches; otherwise
+    the first difference is printed and the exit code is 1.
+    """
+    from lume_services.cli._output import Failed, mark_failed, note
+    from lume_services.flows._lineage import reproduce as run_again
+
+    outcome = run_again(_service(), run_id)
+    if not outcome.matches:
+        mark_failed(ctx)
+    if as_json:
+        emit(outcome.to_dict(), True)
+    elif outcome.matches:
+        click.echo(f"run {run_id} reproduced by run {outcome.new_run_id}: {outcome.compared} results match")
+    if not outcome.matches:
+        task, recorded, now = outcome.differences[0]
+        note(f"error: run {run_id} not reproduced (run {outcome.new_run_id}): {len(outcome.differences)} of "
+             f"{outcome.compared} results differ; first: {task!r} was {_short(recorded, 80)},"
+             f" now {_short(now, 80)}")
+        raise Failed()

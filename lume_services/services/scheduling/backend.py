@@ -323,6 +323,10 @@ class Backend(ABC):
         """Each child's duration in the newest run of flow of flows ``flow_name`` where it ran (``{}`` here)."""
         return {}
 
+    def find_results(self, needle: str) -> List[tuple]:
+        """``(run_id, task name)`` of recorded results whose JSON holds ``needle`` (``[]`` here)."""
+        return []
+
     def run_declaration(self, run_id: str) -> Optional[dict]:
         """The flow-of-flows declaration run ``run_id`` was made from (``None`` here)."""
         return None

@@ -251,6 +251,10 @@ class SchedulingService:
         """``{child: seconds}``: each child's duration in the newest run of ``flow_name`` where it ran and succeeded."""
         return self.backend.child_durations(flow_name)
 
+    def find_results(self, needle: str) -> List[tuple]:
+        """``(run_id, task name)`` of recorded task results whose JSON holds ``needle`` (a result's hash, a path)."""
+        return self.backend.find_results(needle)
+
     def run_declaration(self, run_id: str) -> Optional[dict]:
         """The flow-of-flows declaration a recorded run was made from (``None``: none was recorded)."""
         return self.backend.run_declaration(run_id)

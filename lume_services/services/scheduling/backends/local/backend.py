@@ -383,6 +383,10 @@ class LocalBackend(Backend):
         """Each child's last recorded duration in runs of flow of flows ``flow_name``."""
         return self.history.child_durations(flow_name)
 
+    def find_results(self, needle: str):
+        """``(run_id, task name)`` of recorded results whose JSON holds ``needle``, newest first."""
+        return self.history.find_results(needle)
+
     def run_declaration(self, run_id: str):
         """The flow-of-flows declaration run ``run_id`` was made from, or ``None``."""
         return self.history.declaration(run_id)

@@ -405,6 +405,19 @@ class RunHistory:
             " ORDER BY r.start DESC LIMIT 1", (cache_key, child)).fetchone())
         return None if row is None else row[0]
 
+    def find_results(self, needle: str, limit: int = 20) -> List[tuple]:
+        """``(run_id, task name)`` of recorded task results whose JSON holds ``needle``, newest run first.
+
+        Used to find where a stored result (its unique hash) or a file (its
+        path) came from: the packaged ``SaveDBResult`` and ``SaveFile`` tasks
+        return references that hold them, and the history keeps every result.
+        """
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return self._read(lambda conn: [tuple(row) for row in conn.execute(
+            "SELECT t.run_id, t.name FROM tasks AS t JOIN runs AS r ON r.run_id = t.run_id"
+            " WHERE t.recorded = 1 AND t.result LIKE ? ESCAPE '\\' ORDER BY r.start DESC, t.position LIMIT ?",
+            (pattern, limit))])
+
     def child_durations(self, flow_name: str) -> Dict[str, float]:
         """Each child's duration in the newest run of flow of flows ``flow_name`` where it ran and succeeded."""
 
