@@ -9,7 +9,7 @@ import flows_for_tests as ft
 from lume_services import config
 from lume_services.cli.main import main
 from lume_services.errors import ChildVersionChangedError, LineageNotFoundError
-from lume_services.flows._lineage import lineage, reproduce
+from lume_services.flows.lineage import lineage, reproduce
 from lume_services.flows.flow import Flow
 from lume_services.flows.flow_of_flows import FlowOfFlows
 

@@ -133,7 +133,7 @@ def lineage(ref, as_json):
     version, its parameters and the values its inputs received; a reused
     child is followed to the run it came from.
     """
-    from lume_services.flows._lineage import lineage as find_lineage
+    from lume_services.flows.lineage import lineage as find_lineage
 
     chain = find_lineage(_service(), ref)
     if as_json:
@@ -164,7 +164,7 @@ def reproduce(ctx, run_id, as_json):
     the first difference is printed and the exit code is 1.
     """
     from lume_services.cli._output import Failed, mark_failed, note
-    from lume_services.flows._lineage import reproduce as run_again
+    from lume_services.flows.lineage import reproduce as run_again
 
     outcome = run_again(_service(), run_id)
     if not outcome.matches:
