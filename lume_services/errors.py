@@ -2276,7 +2276,7 @@ class FlowOfFlowsFeatureNotOnBackendError(FlowOfFlowsError):
     """A flow-of-flows feature that needs the run history in this process was asked of a backend without it.
 
     Args:
-        feature: ``cache``, ``resume`` or ``plan``.
+        feature: ``cache``, ``map_over``, ``resume`` or ``plan``.
         backend: the backend's composition (``per_child``: a server runs each child).
     """
 
@@ -2285,8 +2285,8 @@ class FlowOfFlowsFeatureNotOnBackendError(FlowOfFlowsError):
         self.backend = backend
         super().__init__(
             f"flow-of-flows {feature} needs the local backend's run history (children composed inline); "
-            f"this backend composes {backend!r}; run it on the local backend, or without {feature} "
-            "(`--no-cache`, use_cache=False)"
+            f"this backend composes {backend!r}; run it on the local backend, or without {feature}"
+            + (" (`--no-cache`, use_cache=False)" if feature == "cache" else "")
         )
 
 

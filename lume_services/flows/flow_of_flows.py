@@ -41,7 +41,7 @@ from lume_services.flows._names import composed_task_name, exposed_parameter_nam
 from lume_services.flows._picture import Edge, FlowOfFlowsPictures
 from lume_services.flows._results import group_inline_results
 from lume_services.flows._reuse import (
-    REUSED_STATE, PlanStep, declaration_of, plan_reuse, refuse_cache_on, resumable_run, reuse_for_run)
+    REUSED_STATE, PlanStep, declaration_of, plan_reuse, refuse_on_per_child, resumable_run, reuse_for_run)
 from lume_services.flows._spec import (
     cached_by_declaration,
     check_sweeps,
@@ -354,6 +354,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
                 again since this flow of flows was built (it runs the version it
                 was built with; a server refuses with ``ChildFlowArchivedError``).
         """
+        refuse_on_per_child(self, scheduling_service, use_cache)
         self.ensure_composed(scheduling_service=scheduling_service)  # a server refuses archived children
         if not scheduling_service.requires_registration:  # here old code would run without a word
             self.warn_if_children_reregistered(scheduling_service=scheduling_service)
@@ -361,7 +362,6 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             reuse = reuse_for_run(self, scheduling_service, parameters, run_config, use_cache)
             return start_inline(self, scheduling_service, parameters, run_config, reuse,
                                 run_id=self._new_run_id(), **kwargs)
-        refuse_cache_on(self, scheduling_service, use_cache)
         return super().run(parameters, run_config, scheduling_service=scheduling_service, **kwargs)
 
     @inject
@@ -408,12 +408,12 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
                 was built with; a server refuses with ``ChildFlowArchivedError``).
         """
         wanted = self.resolve_task_name(task_name) if task_name is not None else None
+        refuse_on_per_child(self, scheduling_service, use_cache)
         self.ensure_composed(scheduling_service=scheduling_service)  # a server refuses archived children
         if not scheduling_service.requires_registration:  # here old code would run without a word
             self.warn_if_children_reregistered(scheduling_service=scheduling_service)
         self._child_states = {}
         if scheduling_service.composition == "per_child":
-            refuse_cache_on(self, scheduling_service, use_cache)
             try:
                 results = run_per_child(self, scheduling_service, parameters, run_config, wanted, **kwargs)
             except FlowFailedError as exc:
