@@ -92,10 +92,11 @@ def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
         replaced: Dict[Any, Any] = {}
         if child_name in reuse:
             references[child_name] = reference_tasks(flow)
-            copies[child_name] = _recorded_copies(composed, child_name, tasks, mapped, reuse[child_name].results)
+            copies[child_name] = _recorded_copies(composed, child_name, tasks, mapped, reuse[child_name].results,
+                                                  _mapped_from(fof, child_name))
             by_name[child_name] = {}
-            for task in tasks:
-                by_name[child_name].setdefault(task.name, copies[child_name][task])
+            for task, new in copies[child_name].items():
+                by_name[child_name].setdefault(task.name, new)
             continue
         for task in tasks:
             if isinstance(task, Parameter):
@@ -169,14 +170,26 @@ def _swept_tasks(flow, parameters) -> set:
     return swept
 
 
-def _recorded_copies(composed, child_name: str, tasks, mapped, results: Dict[str, Any]) -> dict:
-    """A reused child's tasks: its run parameters stay parameters, every other task gives back its recorded result."""
+def _mapped_from(fof, parent: str) -> set:
+    """The names of ``parent``'s tasks some child maps a parameter from."""
+    return {m.parent_task_name for child in fof.composing_flows.values()
+            for m in (child.mapped_parameters or {}).values() if m.parent_flow_name == parent}
+
+
+def _recorded_copies(composed, child_name: str, tasks, mapped, results: Dict[str, Any], wanted: set) -> dict:
+    """A reused child's tasks: its run parameters stay parameters, every other task gives back its recorded result.
+
+    A mapped parameter gets a task only when another child maps from it (the
+    run history is given its value directly): each task costs a Prefect task run.
+    """
     from prefect import Parameter
 
     replaced = {}
     for task in tasks:
         if isinstance(task, Parameter) and task.name not in mapped:
             new = task.copy(name=exposed_parameter_name(child_name, task.name))
+        elif isinstance(task, Parameter) and task.name not in wanted:
+            continue
         else:
             new = RecordedResult(results.get(task.name), name=composed_task_name(child_name, task.name))
         composed.add_task(new)
@@ -214,12 +227,12 @@ def child_plans(fof, reuse: Optional[Dict[str, Any]] = None) -> List[ChildPlan]:
         received = {}
         if child_name in reuse:  # its tasks (mapped parameters too) give back recorded results
             for task in tasks_in_slug_order(child.prefect_flow):
-                if not isinstance(task, Parameter) or task.name in mapped:
+                if not isinstance(task, Parameter):
                     tasks.setdefault(composed_task_name(child_name, task.name), None)
-            received = {param: composed_task_name(child_name, param) for param in mapped}
             used = reuse[child_name]
-            plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), received, flow_id=child.flow_id,
-                                   cache_key=used.cache_key, reused_from=used.run_id))
+            plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), {}, flow_id=child.flow_id,
+                                   cache_key=used.cache_key, reused_from=used.run_id,
+                                   mapped_values={param: used.results.get(param) for param in mapped}))
             continue
         for task in tasks_in_slug_order(child.prefect_flow):
             m = mapped.get(task.name) if isinstance(task, Parameter) else None

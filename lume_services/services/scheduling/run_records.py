@@ -265,6 +265,8 @@ class ChildPlan:
             (``{composed task name: result}``) once it succeeded; returns
             ``None`` when an input was not recorded.
         reused_from: the run whose results it reuses (its tasks give them back).
+        mapped_values: a reused child's mapped parameter values, recorded as
+            they are (no task of the run gives them).
     """
 
     name: str
@@ -275,6 +277,7 @@ class ChildPlan:
     cache_key: Optional[str] = None
     key_of: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None
     reused_from: Optional[str] = None
+    mapped_values: Optional[Dict[str, Any]] = None
 
 
 @dataclass

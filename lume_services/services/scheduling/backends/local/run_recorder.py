@@ -178,7 +178,7 @@ class RunRecorder:
                 state = next((type(st).__name__ for st in kinds if not st.is_successful()), "Pending")
             starts = [r.start for r, _ in mine if r.start is not None]
             ends = [r.end for r, _ in mine if r.end is not None]
-            mapped = {}
+            mapped = dict(plan.mapped_values or {})
             for param, source in plan.mapped.items():
                 found = by_name.get(source)
                 record = found[0][0] if found else None
