@@ -180,3 +180,16 @@ def test_pictures_draw_a_reused_child_distinctly(registered, logs):
 
     drawn = mermaid(service().get_run(fof.last_run_id))
     assert ":::cached" in drawn and "from run" in drawn
+
+
+def test_runs_show_names_the_run_a_cached_child_came_from(registered, logs):
+    from click.testing import CliRunner
+
+    from lume_services.cli.main import main
+
+    fof = FlowOfFlows.from_yaml(chain())
+    fof.run_and_return(params(logs))
+    origin = fof.last_run_id
+    fof.run_and_return(params(logs))
+    shown = CliRunner().invoke(main, ["runs", "show", fof.last_run_id], catch_exceptions=False).stdout
+    assert f"Cached (from run {origin})" in shown

@@ -109,3 +109,9 @@ def test_a_swept_child_is_reused_from_the_cache_with_its_list_of_results(registe
     fof = FlowOfFlows.from_yaml(yaml)
     assert fof.run_and_return({"ranger-n": 3})["doubler"]["double"] == [0, 2, 4]
     assert fof.child_states == {"ranger": "Cached", "doubler": "Cached"}
+
+
+def test_the_declaration_recorded_with_a_run_keeps_the_sweeps_and_the_cache(registered):
+    fof = FlowOfFlows.from_yaml(OVER_RESULT.replace("    map_over: [x]\n", "    map_over: [x]\n    cache: true\n"))
+    again = FlowOfFlows.from_yaml(fof.declaration())
+    assert (again.map_over, again.cached_children()) == ({"doubler": ["x"]}, {"doubler"})

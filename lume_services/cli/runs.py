@@ -102,7 +102,8 @@ def show_run(run_id, as_json, fmt):
         click.echo("flows:")
         click.echo(_table(
             ["FLOW", "STATE", "STARTED (UTC)", "DURATION", "MAPPED VALUES"],
-            [[c.name, c.state, _when(c.start), _took(c.duration), _short(c.mapped) if c.mapped else "-"]
+            [[c.name, c.state + (f" (from run {c.reused_from})" if c.reused_from else ""), _when(c.start),
+              _took(c.duration), _short(c.mapped) if c.mapped else "-"]
              for c in run.children],
         ))
     click.echo("tasks:")

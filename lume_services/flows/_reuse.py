@@ -287,6 +287,8 @@ def declaration_of(fof) -> Dict[str, Any]:
             spec["mapped_parameters"] = {
                 param: m.dict(exclude_none=True) for param, m in sorted(child.mapped_parameters.items())
             }
+        if name in (fof.map_over or {}):
+            spec["map_over"] = list(fof.map_over[name])
         children.append(spec)
     return {"name": fof.name, "project_name": fof.project_name, "composing_flows": children,
             "cache": sorted(fof.cached_children())}
