@@ -1,7 +1,7 @@
 """Pictures of a flow of flows: its children and mapped parameters as Mermaid text or Graphviz DOT."""
 
 import json
-from typing import Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional
 
 #: fill colours of a child by its final state (no state: not run yet)
 STATE_COLOURS = {
@@ -74,6 +74,10 @@ def dot(fof, states: Optional[Dict[str, str]] = None) -> str:
 
 class FlowOfFlowsPictures:
     """The pictures of a ``FlowOfFlows`` (a mixin: it reads ``composing_flows`` and ``_child_states``)."""
+
+    if TYPE_CHECKING:  # given by FlowOfFlows
+        name: str
+        _child_states: Dict[str, str]
 
     def dag(self) -> List[Edge]:
         """The DAG of children: one :class:`Edge` per mapped parameter (parent, task, child, parameter, map type)."""

@@ -20,7 +20,7 @@ Both share the declaration parser (``_spec``), the dependency graph
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union, cast
 
 from dependency_injector.wiring import Provide, inject
 from prefect import Flow as PrefectFlow
@@ -424,7 +424,8 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         reuse = reuse_for_run(self, scheduling_service, parameters, run_config, use_cache)
         return self._run_inline(scheduling_service, parameters, run_config, wanted, progress, reuse, **kwargs)
 
-    def _run_inline(self, scheduling_service, parameters, run_config, wanted, progress, reuse, **kwargs):
+    def _run_inline(self, scheduling_service: SchedulingService, parameters: Any, run_config: Any, wanted: Any,
+                    progress: Any, reuse: Dict[str, Any], **kwargs: Any) -> Any:
         flow = compose_inline(self, reuse) if reuse else self.prefect_flow
         listener = ChildProgress(self, progress or (lambda event: None), flow=flow)
         if scheduling_service.reports_task_events:
@@ -518,7 +519,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             raise FlowOfFlowsFeatureNotOnBackendError(feature="resume", backend=scheduling_service.composition)
         record = resumable_run(self, scheduling_service.get_run(run_id))
         self.ensure_composed(scheduling_service=scheduling_service)
-        known = {p.name for p in self.prefect_flow.parameters()}
+        known = {p.name for p in cast(PrefectFlow, self.prefect_flow).parameters()}
         given = {k: v for k, v in record.parameters.items() if k in known}
         given.update(parameters or {})
         self._child_states = {}

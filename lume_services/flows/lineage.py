@@ -182,7 +182,7 @@ def reproduce(service, run_id: str) -> Reproduction:
         if changed:
             raise ChildVersionChangedError(record.flow_name, run_id, changed, action="reproduce")
         fof.ensure_composed(scheduling_service=service)
-        known = {p.name for p in fof.prefect_flow.parameters()}
+        known = {p.name for p in fof.prefect_flow.parameters()} if fof.prefect_flow is not None else set()
         try:
             fof.run_and_return({k: v for k, v in record.parameters.items() if k in known},
                                scheduling_service=service, use_cache=False)
