@@ -108,3 +108,25 @@ def test_the_cli_lineage_prints_one_json_document(made):
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert [link["child"] for link in document["chain"]] == ["writer", "doubler"]
+
+
+def test_a_result_stored_by_a_child_records_the_run_the_child_its_version_and_parameters(lume_home):
+    Flow(name="store-words", project_name="test", prefect_flow=ft.store_words).register()
+    fof = FlowOfFlows.from_yaml({"name": "storing", "project_name": "test",
+                                 "composing_flows": [{"name": "store-words"}]})
+    reference = fof.run_and_return({"store-words-text": "a b c"}, task_name="store-words/save_db_result")
+    [document] = config.context.results_db_service().find(reference["project_name"], reference["query"])
+    # flow_id: the composed flow is not registered, and a local run then names it by its name (as Result.flow_id)
+    assert document["lineage"] == {
+        "run_id": fof.last_run_id, "flow_id": "storing", "task": "store-words/save_db_result", "child": "store-words",
+        "child_flow_id": fof.composing_flows["store-words"].flow_id, "parameters": {"text": "a b c"},
+    }
+
+
+def test_the_lineage_of_a_stored_result_is_found_by_its_unique_hash(lume_home):
+    Flow(name="store-words", project_name="test", prefect_flow=ft.store_words).register()
+    fof = FlowOfFlows.from_yaml({"name": "storing", "project_name": "test",
+                                 "composing_flows": [{"name": "store-words"}]})
+    reference = fof.run_and_return({"store-words-text": "x y"}, task_name="store-words/save_db_result")
+    [link] = lineage(service(), reference["query"]["unique_hash"])
+    assert (link.run_id, link.child, link.parameters) == (fof.last_run_id, "store-words", {"text": "x y"})

@@ -23,6 +23,7 @@ from lume_services.errors import FlowFailedError
 from lume_services.flows._names import composed_task_name, db_loader, exposed_parameter_name
 from lume_services.flows._results import group_inline_results, pick
 from lume_services.flows._reuse import cache_key
+from lume_services.tasks.db import CHILD_FLOW_IDS_CONTEXT_KEY
 from lume_services.services.scheduling.run_options import run_options
 from lume_services.services.scheduling.run_records import ChildPlan
 from lume_services.services.scheduling.task_order import slug_order, sorted_flow_tasks, tasks_in_slug_order
@@ -270,6 +271,9 @@ def start_inline(flow_of_flows, scheduling_service, parameters, run_config, reus
     options.run_id = run_id
     if flow is None:
         flow = compose_inline(flow_of_flows, reuse) if reuse else flow_of_flows.prefect_flow
+    # each child's registered version, for the lineage the packaged SaveDBResult stores (tasks/db.py)
+    versions = {name: child.flow_id for name, child in flow_of_flows.composing_flows.items()}
+    kwargs["context"] = {CHILD_FLOW_IDS_CONTEXT_KEY: versions, **(kwargs.get("context") or {})}
     return scheduling_service.start_run(options, flow=flow, flow_id=flow_of_flows.flow_id, **kwargs)
 
 
