@@ -33,8 +33,16 @@ def machine() -> str:
     )
 
 
-def write_section(key: str, markdown: str, doc: Path = DOC) -> None:
-    """Replace (or append) the section ``key`` of the benchmarks page."""
+def write_section(key: str, markdown: str, doc: Path = DOC, write: bool = True) -> None:
+    """Print the section ``key``, and (``write``) replace or append it on the benchmarks page.
+
+    What a run measured is always printed, whether or not the page is refreshed
+    (``--no-write`` on every script turns ``write`` off).
+    """
+    print(markdown.rstrip() + "\n", flush=True)
+    if not write:
+        print(f"(--no-write: section {key} of {doc.name} left as it was)", file=sys.stderr)
+        return
     text = doc.read_text() if doc.exists() else HEADER
     block = f"<!-- BEGIN {key} -->\n{markdown.rstrip()}\n<!-- END {key} -->"
     pattern = re.compile(

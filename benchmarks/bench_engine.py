@@ -108,9 +108,7 @@ def main(argv=None):
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     text = report(measure(args.children, args.repeats), args.repeats)
-    print(text)
-    if not args.no_write:
-        write_section("B13", text)
+    write_section("B13", text, write=not args.no_write)
 
 
 if __name__ == "__main__":

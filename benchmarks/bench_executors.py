@@ -94,9 +94,7 @@ def main(argv=None):
         "or thread per core, meant for CPU-bound tasks): give `num_workers` for tasks that wait. What is "
         "left over the 0.5 s is Prefect's own work per task, done under the GIL.\n"
     )
-    print(md)
-    if not args.no_write:
-        write_section("B10-executors", md)
+    write_section("B10-executors", md, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -314,12 +314,9 @@ def main(argv=None):
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     b2 = bench_chain(args.repeats)
-    print(b2)
     b3 = bench_scaling(args.sizes, args.shapes, args.scaling_repeats)
-    print(b3)
-    if not args.no_write:
-        write_section("B2", b2)
-        write_section("B3", b3)
+    write_section("B2", b2, write=not args.no_write)
+    write_section("B3", b3, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -65,9 +65,7 @@ def main(argv=None):
         f"| `prefect_flow.run()` | {raw_s * 1000:.1f} ms |\n\n"
         f"Ratio: **{ratio:.3f}** (target <= 1.05).\n"
     )
-    print(md)
-    if not args.no_write:
-        write_section("B1", md)
+    write_section("B1", md, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -103,9 +103,7 @@ def main(argv=None):
         "module is now deferred to its first use (the docker, kubernetes and local-agent modules are "
         "no longer imported with the models).\n"
     )
-    print(md)
-    if not args.no_write:
-        write_section("B11-import", md)
+    write_section("B11-import", md, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -99,9 +99,7 @@ def main(argv=None):
         "change. Nothing else is cached: a flow changed in place is fingerprinted afresh. The "
         "registry commits with `synchronous=NORMAL` (no fsync per registration).\n"
     )
-    print(md)
-    if not args.no_write:
-        write_section("B9-registration", md)
+    write_section("B9-registration", md, write=not args.no_write)
 
 
 if __name__ == "__main__":

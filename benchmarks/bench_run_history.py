@@ -171,9 +171,7 @@ def main(argv=None):
         f"Slowest median: **{slowest * 1000:.2f} ms** (target < 50 ms); indexes on start time and on "
         "(flow, start), (project, start), (state, start) make every listing an index search already in start order (no sort step; `EXPLAIN QUERY PLAN` shows no temporary B-tree).\n"
     )
-    print(md)
-    if not args.no_write:
-        write_section("B12-run-history", md)
+    write_section("B12-run-history", md, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -119,8 +119,7 @@ def main() -> None:
             "generic Dockerfile steps (a `pip` that finds everything installed).",
         ]
     )
-    print(md)
-    write_section("B7-docker", md)
+    write_section("B7-docker", md, write="--no-write" not in sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -253,7 +253,7 @@ def main():
     ]
     markdown = "\n".join(lines)
     print(markdown)
-    write_section("B8-results-db", markdown)
+    write_section("B8-results-db", markdown, write="--no-write" not in sys.argv[1:])
 
 
 if __name__ == "__main__":

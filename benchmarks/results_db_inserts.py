@@ -163,7 +163,7 @@ def main():
     ]
     markdown = "\n".join(lines)
     print(markdown)
-    write_section("B4-results-inserts", markdown)
+    write_section("B4-results-inserts", markdown, write="--no-write" not in sys.argv[1:])
 
 
 if __name__ == "__main__":

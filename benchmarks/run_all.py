@@ -46,7 +46,7 @@ SCRIPTS = [
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", help="keys to run (B3 runs with B2)")
-    parser.add_argument("--no-write", action="store_true", help="print only (where a script supports it)")
+    parser.add_argument("--no-write", action="store_true", help="print the figures, leave docs/benchmarks.md as it is")
     args = parser.parse_args(argv)
     wanted = {"B2" if k == "B3" else k for k in args.only} if args.only else None
     env = {**os.environ, "PREFECT__LOGGING__LEVEL": os.environ.get("PREFECT__LOGGING__LEVEL", "WARNING")}
@@ -57,11 +57,12 @@ def main(argv=None):
         if wanted is not None and key not in wanted:
             continue
         command = [sys.executable, str(HERE / script)]
-        if args.no_write and script.startswith("bench_"):
+        if args.no_write:
             command.append("--no-write")
-        print(f"== {key}: {script}", file=sys.stderr, flush=True)
+        print(f"== {key}: {script}", flush=True)
         t = time.perf_counter()
-        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+        # each script prints its figures (the section it writes, or would write)
+        subprocess.run(command, env=env, check=True)
         took.append((key, script, time.perf_counter() - t))
     for key, script, seconds in took:
         print(f"{key:4} {script:26} {seconds:6.0f} s")

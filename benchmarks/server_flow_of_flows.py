@@ -179,9 +179,7 @@ def main(repeats: int, intervals, write: bool) -> str:
             f"Measured on {machine()}.",
         ]
     )
-    print(md)
-    if write:
-        write_section("B5-server", md)
+    write_section("B5-server", md, write=write)
     return md
 
 

@@ -32,6 +32,7 @@ from lume_services.errors import (
     RunHistoryNotPrunableError,
     RunNotFoundError,
     RunResultNotRecordedError,
+    StoreUnusableError,
     TaskNotInFlowError,
 )
 from lume_services.flows.flow import Flow, FlowRunConfig
@@ -359,12 +360,13 @@ def test_a_corrupt_history_is_a_one_line_error_naming_the_file_and_the_fix(lume_
     path.parent.mkdir(parents=True)
     path.write_bytes(b"garbage" * 1000)
 
-    with pytest.raises(RunHistoryCorruptError) as info:
+    with pytest.raises(StoreUnusableError) as info:
         service.list_runs()
 
+    assert (info.value.store, info.value.cause) == ("run_history", "not_a_database")
     message = str(info.value)
-    assert str(path) in message and "not a SQLite database" in message
-    assert "move the file aside" in message and "\n" not in message
+    assert str(path) in message and "not an SQLite database" in message
+    assert "move it aside" in message and "LUME_RUN_HISTORY__PATH" in message and "\n" not in message
 
 
 def test_a_sqlite_database_of_something_else_is_refused(lume_home, service):
@@ -413,24 +415,22 @@ def test_concurrent_first_use_from_several_processes_is_safe(tmp_path):
 
 
 def test_set_up_waits_while_another_process_holds_the_set_up_lock(tmp_path):
-    import fcntl
+    # the one set-up lock of every store (lume_services.storage), as the registry and results DB take it
     import threading
 
+    from lume_services.storage import setup_lock
+
     path = tmp_path / "fresh" / "runs.sqlite"
-    path.parent.mkdir(mode=0o700)
-    lock = os.open(path.parent / ".runs.sqlite.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX)  # as another process setting the file up would
     done = threading.Event()
     from lume_services.services.scheduling.run_records import run_query
 
-    setting_up = threading.Thread(target=lambda: (RunHistory(path).list_runs(run_query()), done.set()))
-    setting_up.start()
-    try:
+    path.parent.mkdir(mode=0o700)
+    with setup_lock(path):  # as another process setting the file up would
+        setting_up = threading.Thread(target=lambda: (RunHistory(path).list_runs(run_query()), done.set()))
+        setting_up.start()
         assert not done.wait(0.5)  # it waits for the lock instead of setting up beside the holder
-        assert not path.exists()
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        os.close(lock)
+        tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall() if path.exists() else []
+        assert tables == []
     setting_up.join(10)
     assert done.is_set() and path.exists()
 

@@ -102,8 +102,10 @@ def debug_enabled(ctx: Optional[click.Context] = None) -> bool:
 
 
 def one_line(message: Any) -> str:
-    """A message on one line: its lines joined with ``"; "``."""
-    return "; ".join(line.strip() for line in str(message).strip().splitlines() if line.strip())
+    """A message on one line: its lines joined with ``"; "``, secrets masked (:mod:`lume_services.masking`)."""
+    from lume_services.masking import mask_message
+
+    return mask_message("; ".join(line.strip() for line in str(message).strip().splitlines() if line.strip()))
 
 
 def print_error(message: Any, ctx: Optional[click.Context]) -> None:

@@ -102,15 +102,11 @@ def resume(ctx, run_id, params, as_json):
     that succeeded was registered anew since.
     """
     from lume_services.config import context
-    from lume_services.errors import RunNotOfFlowOfFlowsError
+    from lume_services.flows._reuse import recorded_declaration
     from lume_services.flows.flow_of_flows import FlowOfFlows
 
     service = context.scheduling_service()
-    record = service.get_run(run_id)
-    declaration = service.run_declaration(run_id)
-    if declaration is None:
-        raise RunNotOfFlowOfFlowsError(run_id, None, record.flow_name)
-    fof = FlowOfFlows.from_yaml(declaration, scheduling_service=service)
+    fof = FlowOfFlows.from_yaml(recorded_declaration(service, run_id), scheduling_service=service)
     run_and_report(ctx, fof, parse_parameters(params), as_json, extra={"resumed": run_id}, resume=run_id)
     if not as_json and fof.last_run_id and verbosity(ctx) >= 0:
         note(f"run id: {fof.last_run_id}")

@@ -112,12 +112,16 @@ class _Main(click.Group):
 
 
 def _set_prefect_logging(level: int) -> None:
-    """Prefect's log level, and its lines on stderr (Prefect writes them to stdout)."""
+    """Prefect's log level, and its lines on stderr (Prefect writes them to stdout), secrets masked."""
+    from lume_services.masking import mask_logs
+
+    mask_logs("lume_services")
     if "prefect" not in sys.modules:
         os.environ["PREFECT__LOGGING__LEVEL"] = logging.getLevelName(level)
         return
     prefect_logger = logging.getLogger("prefect")
     prefect_logger.setLevel(level)
+    mask_logs("prefect")
     for handler in prefect_logger.handlers:
         if type(handler) is logging.StreamHandler:
             handler.setStream(sys.stderr)

@@ -75,9 +75,9 @@ def list_runs(flow_name, project_name, state, since, limit, as_json):
               show_default=True, help="mermaid: a flow of flows' children as a flowchart coloured by state.")
 def show_run(run_id, as_json, fmt):
     """Show one run: its parameters and its tasks, or a flow of flows' children."""
-    from lume_services.services.scheduling.run_records import mermaid
+    from lume_services.services.scheduling.run_records import masked_record, mermaid
 
-    run = _service().get_run(run_id)
+    run = masked_record(_service().get_run(run_id))
     if as_json or fmt == "json":
         emit(run.to_dict(), True)
         return

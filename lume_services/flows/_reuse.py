@@ -342,3 +342,19 @@ def reuse_for_run(fof, service, parameters, run_config, use_cache: bool,
     given.update(parameters or {})
     reuse, _ = plan_reuse(fof, service, given, use_cache, resume)
     return reuse
+
+
+def recorded_declaration(service, run_id: str) -> Dict[str, Any]:
+    """The flow-of-flows declaration recorded with run ``run_id`` (what ``FlowOfFlows.from_yaml`` takes).
+
+    Raises:
+        RunNotFoundError: no run has this id.
+        RunNotOfFlowOfFlowsError: the run is not a flow of flows' run recorded with its declaration.
+    """
+    from lume_services.errors import RunNotOfFlowOfFlowsError
+
+    record = service.get_run(run_id)
+    declaration = service.run_declaration(run_id)
+    if declaration is None:
+        raise RunNotOfFlowOfFlowsError(run_id, None, record.flow_name)
+    return declaration

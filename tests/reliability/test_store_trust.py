@@ -148,3 +148,36 @@ def test_the_examples_folder_under_home_is_private_whatever_the_umask(lume_home,
     params = example_parameters(SimpleNamespace(composing_flows={"save-text": None}))
     assert params["save-text-filename"].startswith(str(lume_home / "examples"))
     assert mode(lume_home / "examples") == 0o700 and mode(lume_home) == 0o700
+
+
+def _history(path):
+    from datetime import datetime, timezone
+
+    from lume_services.services.scheduling.backends.local.run_history import RunHistory
+
+    history = RunHistory(path)
+    history.begin("run-1", "doubler", "p", None, 1, {"x": 1}, "local", datetime.now(timezone.utc))
+    return history
+
+
+def test_the_run_history_is_private_whatever_the_umask(tmp_path, open_umask):
+    _history(tmp_path / "history" / "runs.sqlite")
+
+    assert mode(tmp_path / "history") == 0o700
+    for path in (tmp_path / "history").iterdir():  # the file, -wal, -shm, the set-up lock
+        assert mode(path) & 0o077 == 0, path
+
+
+@as_root
+def test_a_run_history_another_user_owns_is_refused_as_every_store_is(tmp_path):
+    from lume_services.services.scheduling.backends.local.run_history import RunHistory
+    from lume_services.services.scheduling.run_records import run_query
+
+    path = tmp_path / "history" / "runs.sqlite"
+    _history(path)
+    os.chown(path, NOBODY, -1)
+
+    with pytest.raises(UntrustedStoreError) as info:
+        RunHistory(path).list_runs(run_query())
+    assert (info.value.store, info.value.path) == ("run_history", str(path))
+    assert "LUME_RUN_HISTORY__PATH" in str(info.value)

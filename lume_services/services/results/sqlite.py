@@ -12,15 +12,7 @@ from lume_services.services.results import sqlite_query
 from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.encoding import check_document, json_default
 from lume_services.services.results.query import matches, validate_index_fields, validate_query
-from lume_services.storage import (
-    check_trusted,
-    private_dir,
-    private_file,
-    rollback,
-    setup_lock,
-    guarded_by_storage_errors,
-    use_wal,
-)
+from lume_services.storage import guarded_by_storage_errors, open_sqlite, rollback
 
 # Without AUTOINCREMENT an id is one more than the largest stored, so ids would
 # only be reused after deleting the newest documents, which lume-services never
@@ -96,28 +88,16 @@ class SQLiteResultsDB(ResultsDB):
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
-        private_dir(self.path.parent, "results_db")
-        check_trusted(self.path, "results_db")
-        private_file(self.path, "results_db")
-        # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE
-        # takes the write lock at once, so the busy timeout applies to it)
-        conn = sqlite3.connect(
-            str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        # with WAL, NORMAL keeps the database consistent after a crash; only the
-        # last commits before a power loss may be lost
-        conn.execute("PRAGMA synchronous = NORMAL")
-        with setup_lock(self.path):
-            # switching to WAL does not wait on the busy timeout, so processes
-            # opening a new database at once take turns
-            use_wal(conn, self.timeout)
-            conn.executescript(_SCHEMA)
-            if conn.execute("PRAGMA user_version").fetchone()[0] < _LAYOUT_VERSION:
-                self._upgrade(conn)
+        conn = open_sqlite(self.path, "results_db", self.timeout, set_up=self._set_up, check_same_thread=False)
         self._local.conn = conn
         self._local.pid = os.getpid()
         return conn
+
+    @classmethod
+    def _set_up(cls, conn: sqlite3.Connection) -> None:
+        conn.executescript(_SCHEMA)
+        if conn.execute("PRAGMA user_version").fetchone()[0] < _LAYOUT_VERSION:
+            cls._upgrade(conn)
 
     @staticmethod
     def _upgrade(conn: sqlite3.Connection) -> None:

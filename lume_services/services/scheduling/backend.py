@@ -274,7 +274,7 @@ class Backend(ABC):
             ``RunRecord`` s, newest first, without their tasks or children.
 
         Raises:
-            RunHistoryCorruptError: the local history file is corrupt or not ours.
+            StorageError: the local history file cannot be used (full disk, read-only, not ours, damaged).
         """
 
     @abstractmethod

@@ -8,11 +8,11 @@ The local backend writes these records into its embedded store
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from lume_services import masking
 from lume_services.errors import InvalidRunFilterError, RunResultNotRecordedError, TaskNotInFlowError
 from lume_services.services.scheduling.task_results import one_or_list
 
@@ -28,11 +28,8 @@ MAX_LIMIT = 10_000
 #: a recorded task result is kept as a value up to this many bytes of JSON
 MAX_RESULT_BYTES = 16 * 1024
 
-#: what a masked secret is recorded as
-MASK = "**********"
-
-# masking too much is harmless, too little is not: any name containing one of these
-_SECRET_NAME = re.compile(r"passw(or)?d|passphrase|secret|token|api[_-]?key|credential|private[_-]?key", re.I)
+#: what a masked secret is recorded as (the one rule: :mod:`lume_services.masking`)
+MASK = masking.MASK
 
 
 def _utc(value: Optional[datetime]) -> Optional[datetime]:
@@ -362,24 +359,40 @@ def run_query(
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a parameter or key name looks like it holds a secret (password, token, api_key, ...)."""
-    return bool(_SECRET_NAME.search(name))
+    """Whether a parameter or key name holds a secret (password, pwd, token, api_key, ...): :func:`lume_services.masking.is_secret_key`."""
+    return masking.is_secret_key(name)
 
 
 def mask_secrets(value: Any, name: Optional[str] = None) -> Any:
-    """``value`` with secrets masked: ``SecretStr``/``SecretBytes`` values, and values of secret-looking names.
+    """``value`` as the run history records it: :func:`lume_services.masking.mask` (the one rule).
 
-    Dicts are masked key by key, lists item by item.
+    Values of secret-looking names, ``SecretStr``/``SecretBytes``, credentials
+    inside URIs and ``name=value`` pairs, JSON option strings key by key;
+    dicts key by key, lists item by item.
     """
-    if name is not None and is_secret_name(str(name)) and value is not None:
-        return MASK
-    if type(value).__name__ in ("SecretStr", "SecretBytes"):
-        return MASK
-    if isinstance(value, dict):
-        return {k: mask_secrets(v, k if isinstance(k, str) else None) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mask_secrets(v) for v in value]
-    return value
+    return masking.mask(value, name)
+
+
+def masked_record(record: "RunRecord") -> "RunRecord":
+    """A copy of ``record`` as it may be shown: the one masking rule over its parameters, messages and results.
+
+    Records are masked when written; this masks again what is shown (``runs
+    show``), so a record written before a rule was widened is shown masked too.
+    """
+    import dataclasses
+
+    def text(value):
+        return masking.mask_message(value) if isinstance(value, str) else value
+
+    return dataclasses.replace(
+        record,
+        parameters={name: masking.mask(value, name) for name, value in (record.parameters or {}).items()},
+        message=text(record.message),
+        tasks=[dataclasses.replace(t, message=text(t.message), result=masking.mask(t.result))
+               for t in record.tasks],
+        children=[dataclasses.replace(c, mapped={p: masking.mask(v, p) for p, v in (c.mapped or {}).items()})
+                  for c in record.children],
+    )
 
 
 class _TooLarge(Exception):

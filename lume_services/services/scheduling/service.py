@@ -203,7 +203,7 @@ class SchedulingService:
 
         Raises:
             InvalidRunFilterError: a filter is malformed; names it and what it accepts.
-            RunHistoryCorruptError: the local history file is corrupt or not ours.
+            StorageError: the local history file cannot be used (full disk, read-only, not ours, damaged).
         """
         return self.backend.list_runs(run_query(flow_name, project_name, state, since, until, limit))
 

@@ -163,9 +163,9 @@ class DockerBackend(ServerBackend):
         """``LocalResult`` files in ``results_dir`` when one is set, else ``PrefectResult``."""
         if self.results_dir is None:
             return super().build_result(flow)
-        from prefect.engine.results import LocalResult
+        from lume_services.services.scheduling.backends.server.private_store import LocalResult  # lazy: prefect
 
-        Path(self.results_dir).mkdir(parents=True, exist_ok=True)
+        # 0700 folder, 0600 files whatever the umask; files checked before they are read
         return LocalResult(dir=self.results_dir)
 
     # --- registration ---------------------------------------------------------------

@@ -14,6 +14,7 @@ from lume_services.errors import (
     FlowRunTimeoutError,
     UnsupportedRunConfigError,
 )
+from lume_services.masking import mask_logs
 from lume_services.services.scheduling.backend import (
     DEFAULT_LABELS,
     DEFAULT_PROJECT,
@@ -199,6 +200,7 @@ class LocalBackend(Backend):
         """
         env, working_dir, executor = self._local_run_config(options.run_config)
         check_parameters(flow, options.parameters)
+        mask_logs()  # Prefect's log lines (a failed task's message) with secrets masked
         recorder = self._recorder(options, flow, flow_id, executor) if self.record_runs else None
         if recorder is not None:
             recorder.start()

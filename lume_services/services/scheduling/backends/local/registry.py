@@ -2,25 +2,19 @@
 
 import json
 import os
+import pickle
 import sqlite3
+import struct
 import threading
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from lume_services.errors import FlowNotFoundError, FlowNotSerializableError
+from lume_services.errors import FlowNotFoundError, FlowNotSerializableError, StoredRecordDamagedError
 from lume_services.services.scheduling.task_order import tasks_in_slug_order
 from lume_services.services.scheduling.fingerprint import flow_fingerprint
-from lume_services.storage import (
-    check_trusted,
-    private_dir,
-    private_file,
-    rollback,
-    setup_lock,
-    guarded_by_storage_errors,
-    use_wal,
-)
+from lume_services.storage import BUSY_TIMEOUT, check_trusted, guarded_by_storage_errors, open_sqlite, rollback
 from lume_services.services.scheduling.task_order import validate_flow
 
 _ID_NAMESPACE = uuid.UUID("6f1d3f0e-52c4-4a8e-9a1e-2d6c3b7f1a55")
@@ -58,35 +52,7 @@ class LocalFlowRegistry:
         if conn is not None and self._local.pid != os.getpid():
             conn = None  # a forked child must not share its parent's connection
         if conn is None:
-            private_dir(self.path.parent, "home")
-            check_trusted(self.path, "registry")
-            private_file(self.path, "registry")
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            # NORMAL: a commit is not synced to disk by itself (WAL is synced at checkpoints);
-            # the file stays consistent, and only a power loss or OS crash, not a killed
-            # process, can undo the last registrations. FULL costs about 0.3 ms a registration.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=60000")
-            with setup_lock(self.path):
-                # switching to WAL does not wait on the busy timeout: processes
-                # opening a new registry at once take turns
-                use_wal(conn, timeout=60)
-                conn.executescript(
-                    """
-                    CREATE TABLE IF NOT EXISTS projects (
-                        name TEXT PRIMARY KEY, created TEXT NOT NULL);
-                    CREATE TABLE IF NOT EXISTS flows (
-                        flow_id TEXT PRIMARY KEY,
-                        project TEXT NOT NULL,
-                        name TEXT NOT NULL,
-                        version INTEGER NOT NULL,
-                        fingerprint TEXT NOT NULL,
-                        metadata TEXT NOT NULL,
-                        flow BLOB NOT NULL,
-                        created TEXT NOT NULL,
-                        UNIQUE (project, name, version));
-                    """
-                )
+            conn = open_sqlite(self.path, "registry", BUSY_TIMEOUT, set_up=_create_tables)
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn
@@ -181,7 +147,7 @@ class LocalFlowRegistry:
     def list_flows(self, project_name: Optional[str] = None) -> List[dict]:
         """Return the metadata of the latest version of every flow (of one project, if given)."""
         query = (
-            "SELECT metadata FROM flows f WHERE version = (SELECT MAX(version) FROM flows g"
+            "SELECT metadata, name, project, version FROM flows f WHERE version = (SELECT MAX(version) FROM flows g"
             " WHERE g.project = f.project AND g.name = f.name)"
         )
         args: tuple = ()
@@ -189,7 +155,7 @@ class LocalFlowRegistry:
             query += " AND project = ?"
             args = (project_name,)
         rows = self._connect().execute(query + " ORDER BY project, name", args)
-        return [json.loads(r[0]) for r in rows]
+        return [self._metadata(*r) for r in rows]
 
     @_storage_errors
     def flow_names(self, project_name: str) -> List[str]:
@@ -203,12 +169,23 @@ class LocalFlowRegistry:
     def metadata(self, flow_name: str, project_name: str) -> dict:
         """Return the metadata of the latest version of a flow."""
         row = self._connect().execute(
-            "SELECT metadata FROM flows WHERE project = ? AND name = ? ORDER BY version DESC LIMIT 1",
+            "SELECT metadata, name, project, version FROM flows WHERE project = ? AND name = ?"
+            " ORDER BY version DESC LIMIT 1",
             (project_name, flow_name),
         ).fetchone()
         if row is None:
             raise FlowNotFoundError(flow_name, project_name, self.flow_names(project_name))
-        return json.loads(row[0])
+        return self._metadata(*row)
+
+    def _metadata(self, text: str, flow_name: str, project_name: str, version: int) -> dict:
+        """A row's metadata; a row that does not decode is a StoredRecordDamagedError naming the flow."""
+        try:
+            return json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise StoredRecordDamagedError(
+                store="registry", path=self.path, flow_name=flow_name, error=f"{type(exc).__name__}: {exc}",
+                project_name=project_name, version=version,
+            ) from exc
 
     def describe(self, flow_id: str) -> Optional[dict]:
         """``{"project_name", "version"}`` of the registered flow ``flow_id``, or ``None``."""
@@ -243,11 +220,36 @@ class LocalFlowRegistry:
         if flow is None:
             (blob,) = conn.execute("SELECT flow FROM flows WHERE flow_id = ?", (flow_id,)).fetchone()
             check_trusted(self.path, "registry")  # unpickling runs what the file holds
-            flow = cloudpickle.loads(blob)
+            try:
+                flow = cloudpickle.loads(blob)
+            except (pickle.UnpicklingError, EOFError, ValueError, IndexError, struct.error) as exc:
+                raise StoredRecordDamagedError(
+                    store="registry", path=self.path, flow_name=flow_name, error=f"{type(exc).__name__}: {exc}",
+                    project_name=project_name, version=latest["version"],
+                ) from exc
             with self._lock:
                 self._flows[flow_id] = flow
         # each caller gets its own flow object: adding a task to one must not change the others
         return {"flow_id": flow_id, "flow": flow.copy(), "version": latest["version"]}
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    conn.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS projects (
+            name TEXT PRIMARY KEY, created TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS flows (
+            flow_id TEXT PRIMARY KEY,
+            project TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            flow BLOB NOT NULL,
+            created TEXT NOT NULL,
+            UNIQUE (project, name, version));
+        """
+    )
 
 
 def _now() -> str:

@@ -1,23 +1,30 @@
 """The local run history: every run of the local backend, in one SQLite file under ``LUME_HOME``.
 
-Concurrency care as in the flow registry: WAL mode and a busy timeout let
-several processes record and read at once, each thread has its own
-connection, and a forked child opens its own. Setting the file up (folder,
-permissions, WAL, tables) happens once per process under a lock that other
-processes respect too (a lock file beside the database), so concurrent first
-use is safe. The folder is ``0700`` and the file ``0600``: parameters and
-results may be private even with secrets masked.
+The file is a store like the flow registry and the results database, made
+and opened with the same kit (:mod:`lume_services.storage`): a ``0700``
+folder and a ``0600`` file whatever the umask (parameters and results may be
+private even with secrets masked), used only when it is ours, WAL with a busy
+timeout so several processes record and read at once, set up once under a
+lock other processes respect, and every fault named for what it is
+(:class:`~lume_services.errors.StoreUnusableError`: a full disk, a read-only
+file system; :class:`~lume_services.errors.StoredRecordDamagedError` for a
+damaged row, naming the run and its flow). Each thread has its own
+connection, and a forked child opens its own.
 
 A run is written twice: when it starts (``Running``, with the host and the
 process it runs in) and when it ends. A run whose process went away is found
 when the history is read: a ``Running`` run of this host whose process is
 gone (or is another process with the same id, after a reboot) is marked
-``Crashed``.
+``Crashed``. The process identity (boot id and start time, from Linux's
+``/proc``) is kept here rather than taken from ``psutil``: it is stored in
+every record, and a record written by an earlier version must still compare
+equal while its run goes on; psutil is only installed with the ``dask``
+extra, and on Linux it reads the same ``/proc`` fields.
 """
 
-import contextlib
 import json
 import os
+from contextlib import contextmanager
 import socket
 import sqlite3
 import threading
@@ -25,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
-from lume_services.errors import RunHistoryCorruptError, RunNotFoundError
+from lume_services.errors import RunHistoryCorruptError, RunNotFoundError, StoredRecordDamagedError
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.run_records import (
     ChildRun,
@@ -34,6 +41,7 @@ from lume_services.services.scheduling.run_records import (
     TaskRun,
     dumps,
 )
+from lume_services.storage import BUSY_TIMEOUT, guarded_by_storage_errors, open_sqlite, rollback
 
 #: the application this file belongs to, in its ``meta`` table
 APPLICATION = "lume-services run history"
@@ -150,21 +158,8 @@ def _dt(value: Optional[float]) -> Optional[datetime]:
     return None if value is None else datetime.fromtimestamp(value, timezone.utc)
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """An exclusive lock across processes (POSIX ``flock``); only the thread lock elsewhere."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover (Windows)
-        yield
-        return
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+#: report the history's disk and file errors as StoreUnusableError, naming the file
+_storage_errors = guarded_by_storage_errors("run_history")
 
 
 class RunHistory:
@@ -192,48 +187,24 @@ class RunHistory:
             return conn
         if self._pid != os.getpid():  # a forked child: its own process identity
             self._pid, self._process = os.getpid(), process_identity(os.getpid())
-        if not self._ready:
-            self._set_up()
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout=60000")
-        conn.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit is not an fsync; a crash keeps what committed
+        with self._setup_lock:
+            conn = open_sqlite(self.path, "run_history", BUSY_TIMEOUT, set_up=None if self._ready else self._set_up)
+            self._ready = True
         self._local.conn = conn
         self._local.pid = os.getpid()
         return conn
 
-    def _set_up(self) -> None:
-        with self._setup_lock:
-            if self._ready:
-                return
-            folder = self.path.parent
-            if not folder.exists():
-                folder.mkdir(parents=True, mode=0o700, exist_ok=True)
-                os.chmod(folder, 0o700)  # mkdir's mode is reduced by the umask, never widened
-            with _file_lock(folder / f".{self.path.name}.lock"):
-                if not self.path.exists():
-                    os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
-                conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-                try:
-                    conn.execute("PRAGMA busy_timeout=60000")
-                    self._check_ours(conn)
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.executescript(_SCHEMA)
-                    conn.execute(
-                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('application', ?), ('schema_version', ?)",
-                        (APPLICATION, str(SCHEMA_VERSION)),
-                    )
-                except sqlite3.DatabaseError as exc:
-                    raise RunHistoryCorruptError(self.path, f"SQLite reports {exc}") from None
-                finally:
-                    conn.close()
-            self._ready = True
+    def _set_up(self, conn: sqlite3.Connection) -> None:
+        self._check_ours(conn)
+        conn.executescript(_SCHEMA)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('application', ?), ('schema_version', ?)",
+            (APPLICATION, str(SCHEMA_VERSION)),
+        )
 
     def _check_ours(self, conn: sqlite3.Connection) -> None:
-        """Refuse a file that is not SQLite, or a SQLite database of something else."""
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        except sqlite3.DatabaseError as exc:
-            raise RunHistoryCorruptError(self.path, f"it is not a SQLite database ({exc})") from None
+        """Refuse a SQLite database of something else (a file that is not SQLite at all is a StoreUnusableError)."""
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not tables:
             return  # a new file
         meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
@@ -248,15 +219,14 @@ class RunHistory:
                 f"it was written by a newer lume-services (schema {version}, this one reads {SCHEMA_VERSION})",
             )
 
+    @_storage_errors
     def _read(self, fn):
-        """Run a read, turning SQLite's complaints about the file into one error."""
-        try:
-            return fn(self._connect())
-        except sqlite3.DatabaseError as exc:
-            raise RunHistoryCorruptError(self.path, f"SQLite reports {exc}") from None
+        """Run a read; SQLite's complaints about the file are named for what they are."""
+        return fn(self._connect())
 
     # --- recording ----------------------------------------------------------------
 
+    @_storage_errors
     def begin(self, run_id: str, flow_name: str, project_name: Optional[str], flow_id: Optional[str],
               flow_version: Optional[int], parameters: Dict[str, Any], executor: Optional[str],
               start: datetime) -> None:
@@ -268,6 +238,7 @@ class RunHistory:
              start.timestamp(), HOST, self._pid, self._process),
         )
 
+    @_storage_errors
     def finish(self, run_id: str, end: datetime, state: str, message: Optional[str],
                tasks: Sequence[TaskRun] = (), children: Sequence[ChildRun] = ()) -> None:
         """Record how a run ended, with its tasks and (flow of flows) its children, in one transaction."""
@@ -304,7 +275,7 @@ class RunHistory:
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)  # SQLite has rolled back already after a full disk
             raise
 
     # --- reading ------------------------------------------------------------------
@@ -340,7 +311,7 @@ class RunHistory:
             if where:
                 sql += " WHERE " + " AND ".join(where)
             rows = conn.execute(sql + " ORDER BY start DESC LIMIT ?", (*args, query.limit)).fetchall()
-            return [_run(row) for row in rows]
+            return [_run(row, self.path) for row in rows]
 
         return self._read(read)
 
@@ -356,28 +327,33 @@ class RunHistory:
             row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 raise RunNotFoundError(run_id, str(self.path))
-            record = _run(row)
-            record.tasks = [
-                TaskRun(name, slug, state, message, _dt(start), _dt(end),
-                        json.loads(result) if recorded else None, bool(recorded), note)
-                for name, slug, state, message, start, end, result, recorded, note in conn.execute(
-                    'SELECT name, slug, state, message, start, "end", result, recorded, note FROM tasks'
-                    " WHERE run_id = ? ORDER BY position", (run_id,))
-            ]
-            record.children = [
-                ChildRun(name, state, _dt(start), _dt(end), json.loads(parents), json.loads(mapped), child_run_id)
-                for name, state, start, end, parents, mapped, child_run_id in conn.execute(
-                    'SELECT name, state, start, "end", parents, mapped, child_run_id FROM children'
-                    " WHERE run_id = ? ORDER BY position", (run_id,))
-            ]
-            if record.children:
-                keys = {name: rest for name, *rest in conn.execute(
-                    "SELECT name, flow_id, cache_key, reused_from FROM child_keys WHERE run_id = ?", (run_id,))}
-                for child in record.children:
-                    child.flow_id, child.cache_key, child.reused_from = keys.get(child.name, (None, None, None))
+            record = _run(row, self.path)
+            with _damaged_row(self.path, record.flow_name, run_id):
+                self._read_tasks_and_children(conn, record)
             return record
 
         return self._read(read)
+
+    def _read_tasks_and_children(self, conn: sqlite3.Connection, record: RunRecord) -> None:
+        run_id = record.run_id
+        record.tasks = [
+            TaskRun(name, slug, state, message, _dt(start), _dt(end),
+                    json.loads(result) if recorded else None, bool(recorded), note)
+            for name, slug, state, message, start, end, result, recorded, note in conn.execute(
+                'SELECT name, slug, state, message, start, "end", result, recorded, note FROM tasks'
+                " WHERE run_id = ? ORDER BY position", (run_id,))
+        ]
+        record.children = [
+            ChildRun(name, state, _dt(start), _dt(end), json.loads(parents), json.loads(mapped), child_run_id)
+            for name, state, start, end, parents, mapped, child_run_id in conn.execute(
+                'SELECT name, state, start, "end", parents, mapped, child_run_id FROM children'
+                " WHERE run_id = ? ORDER BY position", (run_id,))
+        ]
+        if record.children:
+            keys = {name: rest for name, *rest in conn.execute(
+                "SELECT name, flow_id, cache_key, reused_from FROM child_keys WHERE run_id = ?", (run_id,))}
+            for child in record.children:
+                child.flow_id, child.cache_key, child.reused_from = keys.get(child.name, (None, None, None))
 
     # --- flows of flows: reuse of a child's recorded results (issue 22) ---------------
 
@@ -449,12 +425,13 @@ class RunHistory:
                 count = conn.execute("DELETE FROM runs WHERE start < ? AND state != 'Running'", (cutoff,)).rowcount
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                rollback(conn)
                 raise
             return count
 
         return self._read(delete)
 
+    @_storage_errors
     def insert_many(self, records: Iterable[RunRecord]) -> None:
         """Write finished runs as they are, in one transaction (imports, benchmarks)."""
         conn = self._connect()
@@ -468,14 +445,26 @@ class RunHistory:
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)  # SQLite has rolled back already after a full disk
             raise
 
 
-def _run(row) -> RunRecord:
+def _run(row, path: Path) -> RunRecord:
     run_id, flow_name, project, flow_id, version, parameters, executor, start, end, state, message, host, pid = row
-    return RunRecord(
-        run_id=run_id, flow_name=flow_name, state=state, project_name=project, flow_id=flow_id,
-        flow_version=version, parameters=json.loads(parameters), executor=executor, start=_dt(start),
-        end=_dt(end), message=message, host=host, pid=pid,
-    )
+    with _damaged_row(path, flow_name, run_id):
+        return RunRecord(
+            run_id=run_id, flow_name=flow_name, state=state, project_name=project, flow_id=flow_id,
+            flow_version=version, parameters=json.loads(parameters), executor=executor, start=_dt(start),
+            end=_dt(end), message=message, host=host, pid=pid,
+        )
+
+
+@contextmanager
+def _damaged_row(path: Path, flow_name: Optional[str], run_id: Optional[str]):
+    """A row whose stored values cannot be decoded: a StoredRecordDamagedError naming the run and its flow."""
+    try:
+        yield
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise StoredRecordDamagedError(
+            store="run_history", path=path, flow_name=flow_name, error=f"{type(exc).__name__}: {exc}", run_id=run_id
+        ) from exc

@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
+from lume_services.masking import mask_message
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.task_order import tasks_in_slug_order
 from lume_services.services.scheduling.backends.local.run_history import RunHistory
@@ -122,10 +123,11 @@ class RunRecorder:
         def write():
             if error is not None:
                 state = "Failed" if isinstance(error, Exception) else "Cancelled"
-                message = f"the run stopped: {type(error).__name__}: {error}"
+                message = mask_message(f"the run stopped: {type(error).__name__}: {error}")
                 tasks, children = [], []
             else:
                 state, message = type(final_state).__name__, final_state.message
+                message = mask_message(message) if isinstance(message, str) else message
                 tasks, states = self._tasks(final_state)
                 children = self._children(tasks, states)
             self.history.finish(self.run_id, end, state, message, tasks, children)
@@ -142,7 +144,7 @@ class RunRecorder:
             st = task_states.get(task)
             record = TaskRun(name=task.name, slug=self.flow.slugs[task], state="Pending" if st is None else type(st).__name__)
             if st is not None:
-                record.message = st.message
+                record.message = mask_message(st.message) if isinstance(st.message, str) else st.message
                 record.start, record.end = _at(self.timer.starts.get(task)), _at(self.timer.ends.get(task))
                 if st.is_successful():
                     if st.is_skipped() or isinstance(st._result, NoResultType):
@@ -183,7 +185,7 @@ class RunRecorder:
                 found = by_name.get(source)
                 record = found[0][0] if found else None
                 if record is not None and record.result_recorded:
-                    mapped[param] = record.result
+                    mapped[param] = mask_secrets(record.result, param)
                 else:
                     mapped[param] = {"unrecorded": record.result_note if record else "not run"}
             if plan.reused_from is not None and state == "Success":

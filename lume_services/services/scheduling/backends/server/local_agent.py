@@ -7,13 +7,16 @@ from pydantic import SecretStr
 
 from lume_services.services.scheduling.backends.local.backend import LocalRunConfig
 from lume_services.services.scheduling.backends.server.backend import ServerBackend
+from lume_services.storage import private_dir
 
 
 class LocalAgentBackend(ServerBackend):
     """Runs flows registered on a Prefect 1 Server with a Prefect ``LocalAgent`` on this machine.
 
     Flows are kept in Prefect ``Local`` storage under ``storage_dir/flows``
-    and task results in ``LocalResult`` files under ``storage_dir/results``:
+    and task results in ``LocalResult`` files under ``storage_dir/results``,
+    private (0700 folders, 0600 files) whatever the umask and checked before
+    they are unpickled (:mod:`.private_store`):
     both this process and the agent's flow runs (subprocesses on the same
     machine) read and write there, so ``run_and_return`` returns any
     picklable value. Runs use ``LocalRun`` run configs; a ``LocalRunConfig``
@@ -47,15 +50,21 @@ class LocalAgentBackend(ServerBackend):
         return run_config.build()
 
     def build_storage(self, flow, image: Optional[str] = None, project_name: Optional[str] = None):
-        """Prefect ``Local`` storage under ``storage_dir/flows`` (no hostname label added)."""
-        from prefect.storage import Local
+        """Prefect ``Local`` storage under ``storage_dir/flows`` (no hostname label added).
 
+        lume-services' ``Local`` (:mod:`.private_store`): flow files 0600 in 0700
+        folders, checked (owner, mode) by the agent's flow run before it unpickles one.
+        """
+        from lume_services.services.scheduling.backends.server.private_store import Local  # lazy: prefect
+
+        private_dir(self.storage_dir, "flow_storage")
         return Local(directory=str(self.storage_dir / "flows"), add_default_labels=False)
 
     def build_result(self, flow):
-        """``LocalResult`` files under ``storage_dir/results``."""
-        from prefect.engine.results import LocalResult
+        """``LocalResult`` files under ``storage_dir/results``: 0600 in 0700 folders, checked before they are read."""
+        from lume_services.services.scheduling.backends.server.private_store import LocalResult  # lazy: prefect
 
+        private_dir(self.storage_dir, "task_results")
         return LocalResult(dir=str(self.storage_dir / "results"))
 
     def build_flow_of_flows_storage(self, image, image_name, image_tag=None, local=None, project_name=None):

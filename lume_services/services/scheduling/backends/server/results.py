@@ -7,6 +7,13 @@ from lume_services.services.scheduling.task_order import slug_order
 from lume_services.services.scheduling.task_results import results_by_task
 
 
+def check_result_file(task_run) -> None:
+    """:func:`.private_store.check_result_file` (imported on use: it imports Prefect)."""
+    from lume_services.services.scheduling.backends.server.private_store import check_result_file as check
+
+    check(task_run)
+
+
 def failed_tasks(view, task_names: Dict[str, str]) -> Dict[str, str]:
     """``{task name: message}`` of the task runs that failed on their own (not ``TriggerFailed``).
 
@@ -66,6 +73,7 @@ def results_by_slug(view) -> Dict[str, Any]:
     for task_run in view.get_all_task_runs():
         if task_run.map_index != -1 or not task_run.state.is_successful():
             continue
+        check_result_file(task_run)  # a LocalResult file is unpickled: only when it is ours
         try:
             results[task_run.task_slug] = task_run.get_result()
         except (TypeError, ValueError, OSError):
@@ -78,10 +86,13 @@ def task_run_value(flow_name: str, task_name: str, task_run):
 
     Raises:
         EmptyResultError: the task run was skipped, did not finish, or its result cannot be read.
+        UntrustedStoreError: its ``LocalResult`` file, or the folder, could have
+            been written by another user (it is not unpickled).
     """
     state = task_run.state
     if state.is_skipped() or not state.is_finished():
         raise EmptyResultError(flow_name, task_name, type(state).__name__)
+    check_result_file(task_run)  # a LocalResult file is unpickled: only when it is ours
     try:
         return task_run.get_result()
     except (TypeError, ValueError, OSError) as exc:
