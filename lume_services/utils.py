@@ -25,6 +25,7 @@ __all__ = [
     "ObjType",
     "SignatureModel",
     "docker_api_version",
+    "filter_keys_in_settings",
     "fingerprint_dict",
     "flatten_dict",
     "flatten_dict_for_query",
@@ -360,3 +361,29 @@ class ObjLoader(GenericModel, Generic[ObjType]):
         if store:
             self.object = obj
         return obj
+
+
+def filter_keys_in_settings(dictionary: Dict[str, Any], settings_obj: Any) -> Dict[str, Any]:
+    """Keep the keys of a dict that are fields of a settings model; log the others.
+
+    LUME-services' helper (its version read attributes pydantic's settings do
+    not have); here the fields are the pydantic model's, by name or alias.
+
+    Args:
+        dictionary: the values to filter.
+        settings_obj: a pydantic settings (or model) class or instance.
+
+    Returns:
+        A new dict with only the keys the settings have.
+    """
+    import logging
+
+    fields = getattr(settings_obj, "__fields__", {})
+    allowed = set(fields) | {field.alias for field in fields.values()}
+    unknown = sorted(key for key in dictionary if key not in allowed)
+    if unknown:
+        name = settings_obj.__name__ if isinstance(settings_obj, type) else type(settings_obj).__name__
+        logging.getLogger(__name__).warning(
+            "keys %s are not settings of %s (its settings: %s)", unknown, name, sorted(fields)
+        )
+    return {key: value for key, value in dictionary.items() if key in allowed}

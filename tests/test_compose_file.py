@@ -1,4 +1,4 @@
-"""docker/docker-compose.yml gives the Prefect 1 Server what Prefect 1.4.1's own server start does.
+"""The packaged compose file (lume_services/docker/files/docker-compose.yml) gives the Prefect 1 Server what Prefect 1.4.1's own server start does.
 
 A real Prefect Server cannot be brought up here (no Hasura image), so the file
 is checked against the one Prefect itself brings up with ``prefect server
@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+from lume_services.docker.files import DOCKER_COMPOSE, MODEL_DB_INIT
+
+COMPOSE_FILE = Path(DOCKER_COMPOSE)
 SERVER_SERVICES = ["postgres", "hasura", "graphql", "towel", "apollo", "ui"]
 
 
@@ -54,7 +56,7 @@ def prefects():
 @pytest.fixture(scope="module")
 def ours():
     """Our compose file with no variables set (its defaults)."""
-    services = yaml.safe_load((REPO / "docker" / "docker-compose.yml").read_text())["services"]
+    services = yaml.safe_load((COMPOSE_FILE).read_text())["services"]
     return {name: _service(svc, {}) for name, svc in services.items()}
 
 
@@ -118,7 +120,7 @@ def test_hasura_has_no_admin_secret_as_in_prefects_own_server(ours):
     """No Prefect component sends one: with a secret, graphql's metadata upgrade fails."""
     for name, svc in ours.items():
         assert not any(k.startswith("HASURA_GRAPHQL_ADMIN_SECRET") for k in svc["environment"]), name
-    text = (REPO / "docker" / "docker-compose.yml").read_text()
+    text = (COMPOSE_FILE).read_text()
     assert "HASURA_GRAPHQL_ADMIN_SECRET" not in text
 
 
@@ -142,7 +144,7 @@ def test_each_server_service_has_prefects_health_check(prefects, ours, service, 
 
 
 def test_services_wait_for_the_health_of_what_they_need(ours):
-    services = yaml.safe_load((REPO / "docker" / "docker-compose.yml").read_text())["services"]
+    services = yaml.safe_load((COMPOSE_FILE).read_text())["services"]
     needs = {"hasura": "postgres", "graphql": "hasura", "towel": "graphql", "apollo": "graphql",
              "tenant": "apollo"}
     for service, needed in needs.items():
@@ -150,8 +152,24 @@ def test_services_wait_for_the_health_of_what_they_need(ours):
 
 
 def test_the_agent_gives_its_runs_the_stacks_results_database(ours):
-    agent = yaml.safe_load((REPO / "docker" / "docker-compose.yml").read_text())["services"]["agent"]
+    agent = yaml.safe_load((COMPOSE_FILE).read_text())["services"]["agent"]
     command = agent["command"]
     assert "--label lume-services" in command
     assert "LUME_RESULTS_DB__TYPE=mongodb" in command
     assert "LUME_RESULTS_DB__MONGODB__HOST=mongodb" in command
+
+
+def test_the_model_database_service_runs_the_packaged_init_sql_on_first_start():
+    mysql = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["mysql"]
+    mounts = [volume.split(":") for volume in mysql["volumes"]]
+    init = [m for m in mounts if m[1].startswith("/docker-entrypoint-initdb.d/")]
+    assert init and (COMPOSE_FILE.parent / init[0][0]).resolve() == Path(MODEL_DB_INIT)
+    assert "CREATE TABLE IF NOT EXISTS deployment" in Path(MODEL_DB_INIT).read_text()
+
+
+def test_the_compose_file_and_its_sql_are_package_data():
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert {"**/*.yml", "**/*.sql"} <= set(patterns["lume_services"])

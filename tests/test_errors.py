@@ -208,6 +208,10 @@ def tags_of(relative: str) -> set:
         tags.add("models")
     elif parts[0] in _CONFIG_MODULES:
         tags.add("config")
+    elif parts[0] == "environment":
+        tags.add("environment")  # the environment solver: model packages
+    elif parts[0] == "docker":
+        tags.add("services_stack")  # lume-services docker ...: the compose stack
     return tags
 
 
@@ -222,6 +226,8 @@ FAMILY_OF_PLACE = {
     "files": ("FileError",),
     "models": ("ModelDBError",),
     "config": ("ConfigurationError",),
+    "environment": ("ModelPackageError",),
+    "services_stack": ("ServicesError",),
 }
 
 # A member of this family is raised only in modules with one of these tags.
@@ -235,6 +241,8 @@ PLACES_OF_FAMILY = {
     "FileError": {"files"},
     "ModelDBError": {"models"},
     "ConfigurationError": {"config"},
+    "ModelPackageError": {"environment"},
+    "ServicesError": {"services_stack"},
 }
 
 
@@ -411,6 +419,7 @@ EXAMPLES = {
     "FlowNotLoadedError": lambda: FlowNotLoadedError("no flow"),
     "FlowNotSerializableError": lambda: errors.FlowNotSerializableError("f", TypeError("cannot pickle lock")),
     "FlowOfFlowsNotFoundError": lambda: errors.FlowOfFlowsNotFoundError({"name": "fof"}),
+    "AmbiguousParentTaskError": lambda: errors.AmbiguousParentTaskError("doubler", "x", "loop", "emit", ["emit-1", "emit-2"]),
     "StoredRecordDamagedError": lambda: errors.StoredRecordDamagedError(
         "registry", "/home/me/.lume/registry.sqlite", "adder", "UnpicklingError: invalid load key", "demo", 2),
     "GraphvizNotFoundError": lambda: errors.GraphvizNotFoundError(format="png"),
@@ -511,6 +520,25 @@ EXAMPLES = {
     "ConfigurationError": lambda: ConfigurationError("settings"),
     "EnvironmentNotConfiguredError": lambda: errors.EnvironmentNotConfiguredError(["LUME_BACKEND"], TypeError("bad")),
     "UnknownSettingWarning": lambda: errors.UnknownSettingWarning("LUME_BAKEND", suggestion="LUME_BACKEND"),
+    "UnknownFilesystemTypeError": lambda: errors.UnknownFilesystemTypeError("os:system", "not a Filesystem"),
+    "ParentProjectMismatchError": lambda: errors.ParentProjectMismatchError("c", "p", "a", "elsewhere", "test"),
+    "ModelPackageError": lambda: errors.ModelPackageError("package"),
+    "ModelSourceNotFoundError": lambda: errors.ModelSourceNotFoundError("/no/model.tar.gz"),
+    "UnsupportedModelSourceError": lambda: errors.UnsupportedModelSourceError("m.rpm", "unknown file type '.rpm'"),
+    "UnsafeArchiveMemberError": lambda: errors.UnsafeArchiveMemberError("m.tar.gz", "../x", reason="'..' in its path"),
+    "WritePermissionError": lambda: errors.WritePermissionError("/root/env"),
+    "NoPackagesToInstallError": lambda: errors.NoPackagesToInstallError(),
+    "MissingEnvironmentYamlError": lambda: errors.MissingEnvironmentYamlError("/tmp/pkg"),
+    "NoCondaEnvironmentFoundError": lambda: errors.NoCondaEnvironmentFoundError(["hdf5"]),
+    "UnableToInstallCondaDependenciesError": lambda: errors.UnableToInstallCondaDependenciesError(["hdf5"], "boom"),
+    "UnableToInstallPipDependenciesError": lambda: errors.UnableToInstallPipDependenciesError(
+        ["m.whl"], "3.11.7", "linux", "No matching distribution"),
+    "UnableToIndexLocalChannelError": lambda: errors.UnableToIndexLocalChannelError("/tmp/channel", 1, "boom"),
+    "NoFlowFoundInPackageError": lambda: errors.NoFlowFoundInPackageError("m", ["m.model"]),
+    "ServicesError": lambda: errors.ServicesError("stack"),
+    "ComposeNotAvailableError": lambda: errors.ComposeNotAvailableError({"docker-compose": "not found on PATH"}),
+    "ComposeCommandError": lambda: errors.ComposeCommandError(["docker-compose", "up"], 1, "boom"),
+    "ServicesNotReadyError": lambda: errors.ServicesNotReadyError({"mongodb": "refused"}, timeout=60.0),
 }
 
 

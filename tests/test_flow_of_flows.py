@@ -294,7 +294,7 @@ def test_a_cycle_is_refused_naming_its_flows(registered):
         make(
             [
                 {"name": "two-incs", "mapped_parameters": {"x": raw("adder", "add")}},
-                {"name": "doubler", "mapped_parameters": {"x": raw("two-incs", "inc")}},
+                {"name": "doubler", "mapped_parameters": {"x": raw("two-incs", "inc-2")}},
                 {"name": "adder", "mapped_parameters": {"a": raw("doubler", "double")}},
             ]
         )
@@ -306,7 +306,7 @@ def test_a_cycle_is_refused_naming_its_flows(registered):
 
 def test_a_child_mapping_from_itself_is_a_cycle(registered):
     with pytest.raises(FlowCycleError, match="'two-incs' -> 'two-incs'"):
-        make([{"name": "two-incs", "mapped_parameters": {"x": raw("two-incs", "inc")}}])
+        make([{"name": "two-incs", "mapped_parameters": {"x": raw("two-incs", "inc-1")}}])
 
 
 def test_exposed_parameter_names_that_would_clash_are_refused(lume_home):
@@ -369,3 +369,29 @@ def test_both_composers_build_the_db_loader_alike(registered):
         return [(t.name, t.attribute, t.attribute_index) for t in composed.tasks if isinstance(t, LoadDBResult)]
 
     assert loaders(compose_inline(fof)) == loaders(compose_per_child(fof)) == [("doubler/x", "outputs", ["length"])]
+
+
+REFERENCE_STYLE = """
+name: chain
+project_name: test
+composing_flows:
+  - name: doubler
+    project_name: test
+  - name: adder
+    project_name: test
+    mapped_parameters:
+      a: {parent_flow_name: doubler, parent_project_name: %s, parent_task_name: double}
+"""
+
+
+def test_a_mapping_may_name_its_parents_project_as_the_references_declarations_do(registered):
+    fof = FlowOfFlows.from_yaml(REFERENCE_STYLE % "test")
+    assert fof.composing_flows["adder"].mapped_parameters["a"].parent_project_name == "test"
+    assert fof.run_and_return({"doubler-x": 1}, task_name="adder/add") == 12
+
+
+def test_a_mapping_naming_another_project_than_its_parents_is_refused(registered):
+    from lume_services.errors import ParentProjectMismatchError
+
+    with pytest.raises(ParentProjectMismatchError, match="project 'elsewhere'.*in project 'test'"):
+        FlowOfFlows.from_yaml(REFERENCE_STYLE % "elsewhere")

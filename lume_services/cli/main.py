@@ -204,6 +204,7 @@ def example(ctx, diamond, params, as_json):
 
 
 def _add_groups() -> None:
+    from lume_services.cli.docker_compose import docker
     from lume_services.cli.flow_of_flows import flow_of_flows
     from lume_services.cli.flows import flows
     from lume_services.cli.models import deployments, models
@@ -212,6 +213,7 @@ def _add_groups() -> None:
     main.add_command(flows)
     main.add_command(flow_of_flows)
     main.add_command(runs)
+    main.add_command(docker)
     main.add_command(models)
     main.add_command(deployments)
 

@@ -34,6 +34,10 @@ sites):
 * :class:`FileError`: files and the file service's filesystems.
 * :class:`ModelDBError`: the model database: a model, deployment, project or
   flow not stored, a row clashing with a stored one or missing what it needs.
+* :class:`ModelPackageError`: a model's package cannot be read, unpacked
+  (an archive member that would escape) or installed (the environment solver).
+* :class:`ServicesError`: the services stack cannot be started, checked or
+  stopped with docker compose (``lume-services docker ...``).
 * :class:`ConfigurationError`: the ``LUME_*`` settings.
 
 The errors of a single flow that every backend raises (a flow, task or
@@ -77,8 +81,10 @@ from lume_services.errors._files import (
     NotARegularFileError,
     PathNotInMount,
     UnknownFileTypeError,
+    UnknownFilesystemTypeError,
 )
 from lume_services.errors._flow_of_flows import (
+    AmbiguousParentTaskError,
     ComposingFlowNameMismatchError,
     DeclarationTooLargeError,
     DeclarationYAMLError,
@@ -98,6 +104,7 @@ from lume_services.errors._flow_of_flows import (
     MissingDeclarationKeyError,
     NoComposingFlowsError,
     ParentFlowNotInFlowsError,
+    ParentProjectMismatchError,
     UnknownDeclarationKeyError,
     UnknownMapTypeError,
 )
@@ -113,6 +120,20 @@ from lume_services.errors._flows import (
     ParameterNotInFlowError,
     TaskNotInFlowError,
     UnsupportedRunConfigError,
+)
+from lume_services.errors._model_packages import (
+    MissingEnvironmentYamlError,
+    ModelPackageError,
+    ModelSourceNotFoundError,
+    NoCondaEnvironmentFoundError,
+    NoFlowFoundInPackageError,
+    NoPackagesToInstallError,
+    UnableToIndexLocalChannelError,
+    UnableToInstallCondaDependenciesError,
+    UnableToInstallPipDependenciesError,
+    UnsafeArchiveMemberError,
+    UnsupportedModelSourceError,
+    WritePermissionError,
 )
 from lume_services.errors._models import (
     DeploymentNotFoundError,
@@ -177,6 +198,12 @@ from lume_services.errors._server import (
     StateTooLargeError,
     TaskResultTooLargeError,
 )
+from lume_services.errors._services import (
+    ComposeCommandError,
+    ComposeNotAvailableError,
+    ServicesError,
+    ServicesNotReadyError,
+)
 from lume_services.errors._storage import (
     RunHistoryCorruptError,
     StorageError,
@@ -192,6 +219,7 @@ __all__ = [
     "InvalidMapOverError",
     "LineageNotFoundError",
     "RunNotOfFlowOfFlowsError",
+    "AmbiguousParentTaskError",
     # the root, and the root-level errors
     "LUMEServicesError",
     "ExecutorNotAvailableError",
@@ -225,6 +253,7 @@ __all__ = [
     "MissingDeclarationKeyError",
     "NoComposingFlowsError",
     "ParentFlowNotInFlowsError",
+    "ParentProjectMismatchError",
     "UnknownDeclarationKeyError",
     "UnknownMapTypeError",
     # runs
@@ -289,6 +318,7 @@ __all__ = [
     "NotARegularFileError",
     "PathNotInMount",
     "UnknownFileTypeError",
+    "UnknownFilesystemTypeError",
     # the model database
     "ModelDBError",
     "DeploymentNotFoundError",
@@ -303,6 +333,24 @@ __all__ = [
     "ModelNotSpecifiedError",
     "ProjectNotFoundError",
     "UnknownColumnError",
+    # model packages (the environment solver)
+    "ModelPackageError",
+    "ModelSourceNotFoundError",
+    "UnsupportedModelSourceError",
+    "UnsafeArchiveMemberError",
+    "WritePermissionError",
+    "NoPackagesToInstallError",
+    "MissingEnvironmentYamlError",
+    "NoCondaEnvironmentFoundError",
+    "UnableToInstallCondaDependenciesError",
+    "UnableToInstallPipDependenciesError",
+    "UnableToIndexLocalChannelError",
+    "NoFlowFoundInPackageError",
+    # the services stack (lume-services docker ...)
+    "ServicesError",
+    "ComposeNotAvailableError",
+    "ComposeCommandError",
+    "ServicesNotReadyError",
     # settings
     "ConfigurationError",
     "EnvironmentNotConfiguredError",

@@ -37,7 +37,8 @@ class LUMEServicesError(Exception):
     Its direct subclasses are the bases of the families,
     :class:`FlowOfFlowsError`, :class:`RunError`, :class:`ServerError`,
     :class:`DockerError`, :class:`StorageError`, :class:`ResultsError`,
-    :class:`FileError`, :class:`ModelDBError` and :class:`ConfigurationError`, and the root-level
+    :class:`FileError`, :class:`ModelDBError`, :class:`ModelPackageError`, :class:`ServicesError`
+    and :class:`ConfigurationError`, and the root-level
     errors, which belong to no family because any backend raises them about a
     flow itself, its tasks and parameters, or what it needs installed:
     :class:`FlowNotFoundError`, :class:`FlowNotSerializableError`,

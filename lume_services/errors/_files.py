@@ -10,8 +10,9 @@ class FileError(LUMEServicesError):
     configured or configured twice (:class:`FilesystemNotConfiguredError`,
     :class:`DuplicateFilesystemError`), a mount alias that is not absolute
     (:class:`InvalidMountError`), a path leaving its mount
-    (:class:`PathNotInMount`), a file type or reference that is not one
-    (:class:`UnknownFileTypeError`, :class:`InvalidFileReferenceError`), nothing
+    (:class:`PathNotInMount`), a file type, filesystem type or reference that is not one
+    (:class:`UnknownFileTypeError`, :class:`UnknownFilesystemTypeError`,
+    :class:`InvalidFileReferenceError`), nothing
     to write (:class:`FileHasNoObjectError`), a path that is not a regular file
     or is over its filesystem's read limit (:class:`NotARegularFileError`,
     :class:`FileTooLargeError`, both also ``OSError``)."""
@@ -161,4 +162,21 @@ class FileTooLargeError(FileError, OSError):
             f"{path!r} on filesystem {filesystem!r} is {size:,} bytes, over its read limit of "
             f"{limit:,} bytes; raise the limit (filesystem.max_file_size = <bytes>, or None for "
             "no limit) if the file is what you meant to load"
+        )
+
+
+class UnknownFilesystemTypeError(FileError):
+    """A type string names no filesystem class (LUME-services' ``get_filesystem_from_serializer_string``).
+
+    Args:
+        filesystem_type_string: the ``"module:ClassName"`` string.
+        reason: why it cannot be used.
+    """
+
+    def __init__(self, filesystem_type_string: object, reason: str):
+        self.filesystem_type_string = filesystem_type_string
+        super().__init__(
+            f"filesystem type {filesystem_type_string!r} cannot be used: {reason}; give "
+            "'module:ClassName' of a subclass of lume_services.services.files.filesystems.Filesystem "
+            "(for example 'lume_services.services.files.filesystems.local:LocalFilesystem')"
         )

@@ -10,7 +10,8 @@ class FlowOfFlowsError(LUMEServicesError):
     """Base class of the errors of a flow of flows that cannot be built or run as
     declared: its declaration's form (:class:`InvalidFlowOfFlowsError` and its
     subclasses), its mappings (:class:`ParentFlowNotInFlowsError`,
-    :class:`UnknownMapTypeError`, :class:`MissingDBAttributeError`), duplicate
+    :class:`ParentProjectMismatchError`, :class:`UnknownMapTypeError`,
+    :class:`MissingDBAttributeError`), duplicate
     names (:class:`DuplicateFlowNameError`), a cycle (:class:`FlowCycleError`), a
     composition missing (:class:`FlowOfFlowsNotComposedError`); and reusing recorded
     results: a run to resume that is not its own (:class:`RunNotOfFlowOfFlowsError`),
@@ -78,7 +79,8 @@ class InvalidFlowOfFlowsError(FlowOfFlowsError):
     :class:`ComposingFlowNameMismatchError`), no composing flows
     (:class:`NoComposingFlowsError`), exposed parameters sharing a name
     (:class:`ExposedParameterClashError`), a file that does not exist
-    (:class:`FlowOfFlowsFileNotFoundError`).
+    (:class:`FlowOfFlowsFileNotFoundError`), a mapping naming a task several task runs
+    share (:class:`AmbiguousParentTaskError`).
     Its ``cache`` or a child's ``map_over`` not of their form:
     :class:`InvalidCacheOptionError`, :class:`InvalidMapOverError`.
     """
@@ -461,4 +463,53 @@ class FlowCycleError(FlowOfFlowsError):
         super().__init__(
             f"the mapped parameters form a cycle: {path}; a flow of flows must be "
             "acyclic (a flow cannot depend, directly or not, on its own results)"
+        )
+
+
+class AmbiguousParentTaskError(InvalidFlowOfFlowsError):
+    """A mapped parameter names a parent task by a name several of the parent's tasks share.
+
+    A task called in a loop (``for i in range(3): emit(i)``) is one task name and
+    several task runs, each with its own slug (``emit-1``, ``emit-2``, ...). Mapping
+    by the name cannot say which result is meant, so the mapping must name a slug.
+
+    Args:
+        child: the flow whose parameter is mapped.
+        parameter: the mapped parameter.
+        parent: the parent flow.
+        task_name: the shared name.
+        slugs: the slugs of the tasks of that name.
+    """
+
+    def __init__(self, child: str, parameter: str, parent: str, task_name: str, slugs: List[str]):
+        self.child, self.parameter, self.parent = child, parameter, parent
+        self.task_name, self.slugs = task_name, list(slugs)
+        super().__init__(
+            f"flow {child!r} maps parameter {parameter!r} from task {task_name!r} of {parent!r}, but "
+            f"{len(self.slugs)} tasks of {parent!r} are named {task_name!r} (a task called more than once); "
+            f"name the one meant by its slug as parent_task_name: {', '.join(repr(s) for s in self.slugs)}"
+        )
+
+
+class ParentProjectMismatchError(FlowOfFlowsError):
+    """A mapped parameter's ``parent_project_name`` is not the project of the parent flow it names.
+
+    Args:
+        child: the flow whose parameter is mapped.
+        parameter: the parameter.
+        parent: the parent flow.
+        declared: the ``parent_project_name`` given.
+        actual: the parent flow's project.
+    """
+
+    def __init__(self, child: str, parameter: str, parent: str, declared: str, actual: str):
+        self.child = child
+        self.parameter = parameter
+        self.parent = parent
+        self.declared = declared
+        self.actual = actual
+        super().__init__(
+            f"flow {child!r} maps parameter {parameter!r} from flow {parent!r} of project {declared!r}, "
+            f"but the composing flow {parent!r} is in project {actual!r}; give parent_project_name: "
+            f"{actual!r} or leave it out"
         )

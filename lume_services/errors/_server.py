@@ -42,7 +42,7 @@ class ServerUnreachableError(ServerError):
         waited = f" within {timeout:g} s" if timeout is not None else ""
         super().__init__(
             f"the Prefect Server at {url} did not answer{waited}: {reason}; start the "
-            "server (see docker/docker-compose.yml) or point lume-services at a running "
+            "server (lume-services docker start-services) or point lume-services at a running "
             "one with LUME_PREFECT__SERVER__HOST, LUME_PREFECT__SERVER__HOST_PORT and "
             "LUME_PREFECT__SERVER__GRAPHQL_PATH"
         )

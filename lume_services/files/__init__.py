@@ -19,6 +19,7 @@ from lume_services.files.file import (
     file_from_reference,
     get_file_type,
 )
+from lume_services.files.utils import get_file_from_serializer_string
 
 __all__ = [
     "File",
@@ -28,5 +29,6 @@ __all__ = [
     "TextFile",
     "YAMLFile",
     "file_from_reference",
+    "get_file_from_serializer_string",
     "get_file_type",
 ]

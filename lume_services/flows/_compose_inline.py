@@ -26,6 +26,7 @@ from lume_services.flows._reuse import cache_key
 from lume_services.tasks.db import CHILD_FLOW_IDS_CONTEXT_KEY
 from lume_services.services.scheduling.run_options import run_options
 from lume_services.services.scheduling.run_records import ChildPlan
+from lume_services.flows.flow import parent_task_slug
 from lume_services.services.scheduling.task_order import slug_order, sorted_flow_tasks, tasks_in_slug_order
 
 
@@ -82,7 +83,7 @@ def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
 
     composed = ComposedFlow(fof.name)
     copies: Dict[str, dict] = {}  # child -> {original task: task in the composed flow}
-    by_name: Dict[str, Dict[str, Any]] = {}  # child -> {task name: first copy by slug}
+    by_name: Dict[str, Dict[str, Any]] = {}  # child -> {task name or slug: its copy}
     references: Dict[str, list] = {}  # child -> its reference tasks (computed once: not cheap)
     swept_copies: set = set()  # tasks of the composed flow that run once per item (map_over)
     for child_name in fof.execution_order():
@@ -98,6 +99,8 @@ def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
             by_name[child_name] = {}
             for task, new in copies[child_name].items():
                 by_name[child_name].setdefault(task.name, new)
+            for task, new in copies[child_name].items():  # a mapping may name a task by its slug
+                by_name[child_name].setdefault(flow.slugs[task], new)
             continue
         for task in tasks:
             if isinstance(task, Parameter):
@@ -146,6 +149,8 @@ def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
         first: Dict[str, Any] = {}
         for task in tasks:
             first.setdefault(task.name, replaced[task])
+        for task in tasks:  # a mapping may name a task by its slug (a task called more than once)
+            first.setdefault(flow.slugs[task], replaced[task])
         by_name[child_name] = first
     reference = [copies[c][t] for c in fof.execution_order() for t in references[c]]
     composed.set_reference_tasks(reference)
@@ -245,7 +250,7 @@ def child_plans(fof, reuse: Optional[Dict[str, Any]] = None) -> List[ChildPlan]:
                 received[task.name] = composed_task_name(child_name, task.name)
                 tasks.setdefault(received[task.name], None)
             else:
-                received[task.name] = composed_task_name(m.parent_flow_name, m.parent_task_name)
+                received[task.name] = composed_task_name(m.parent_flow_name, _task_name(fof, m))
         plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), received, flow_id=child.flow_id,
                                key_of=functools.partial(cache_key, fof, child_name)))
     return plans
@@ -306,3 +311,10 @@ def run_inline(flow_of_flows, scheduling_service, parameters, run_config, wanted
     for child_name, used in reuse.items():
         grouped[child_name] = dict(used.results)
     return pick(grouped, wanted)
+
+
+def _task_name(fof, mapping) -> str:
+    """The name of the parent task a mapping names (by its name, or by its slug)."""
+    flow = fof.composing_flows[mapping.parent_flow_name].prefect_flow
+    slug = parent_task_slug(flow, mapping.parent_task_name)
+    return next((t.name for t, s in flow.slugs.items() if s == slug), mapping.parent_task_name)

@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional
 from lume_services.errors import FlowFailedError
 from lume_services.flows._child_runs import WaitForChildRun
 from lume_services.flows._names import db_loader, exposed_parameter_name
+from lume_services.flows.flow import parent_task_slug
 from lume_services.services.scheduling.run_options import run_options
 
 #: the slug prefix of the task that creates a child's flow run
@@ -65,7 +66,7 @@ def compose_per_child(flow_of_flows):
             mapped_values = {}
             for param_name, mapping in sorted(mapped.items()):
                 parent = children[mapping.parent_flow_name]
-                slug = parent.task_slugs[mapping.parent_task_name]
+                slug = parent_task_slug(parent.prefect_flow, mapping.parent_task_name)
                 value = get_task_run_result(
                     created[mapping.parent_flow_name],
                     task_slug=slug,

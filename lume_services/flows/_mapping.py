@@ -36,11 +36,15 @@ class MappedParameter(BaseModel):
         map_type: how the value travels: ``raw`` (the value itself), ``file``
             (a file reference, loaded by the child with ``load_file``) or
             ``db`` (a results-database reference, loaded with an attribute path).
+        parent_project_name: the parent flow's project, as the reference's
+            declarations (57027da) name it; optional, and when given it must be
+            the project of the composing flow ``parent_flow_name``.
     """
 
     parent_flow_name: str
     parent_task_name: str
     map_type: Literal["file", "db", "raw"] = "raw"
+    parent_project_name: Optional[str] = None
 
 
 class RawMappedParameter(MappedParameter):

@@ -111,6 +111,8 @@ def file_digest(reference: Any) -> Dict[str, str]:
 def source_name(fof, parent_name: str, task: str) -> Optional[str]:
     """The name, in the inline composed flow, of the task whose result a mapping from ``parent_name``'s ``task`` passes."""
     parent = fof.composing_flows[parent_name]
+    if task not in (parent.task_slugs or {}):  # named by its slug: a task called more than once
+        return None  # its runs share one name in the history: not keyed (the child is not cached)
     if task in (parent.parameters or {}):
         if task in (parent.mapped_parameters or {}):
             return None  # a value passed on twice: not keyed (the child is not cached)

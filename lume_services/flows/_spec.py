@@ -9,8 +9,10 @@ import yaml
 from pydantic import ValidationError
 
 from lume_services.errors import (
+    AmbiguousParentTaskError,
     ComposingFlowNameMismatchError,
     DeclarationTooLargeError,
+    ParentProjectMismatchError,
     DeclarationYAMLError,
     DuplicateDeclarationKeyError,
     DuplicateFlowNameError,
@@ -30,7 +32,7 @@ from lume_services.errors import (
 )
 from lume_services.flows._names import exposed_parameter_name
 from lume_services.flows._mapping import MAPPING_KEYS, parse_mappings  # noqa: F401 (MAPPING_KEYS: kept importable here)
-from lume_services.flows.flow import Flow
+from lume_services.flows.flow import Flow, parent_task_slug, slugs_by_task_name
 
 #: The keys a composing flow of a declaration takes (a misspelled one is refused, not dropped).
 CHILD_KEYS = ("name", "project_name", "mapped_parameters", "labels", "image", "cache", "map_over")
@@ -198,7 +200,17 @@ def check_mappings(children: Dict[str, Flow]) -> None:
             if m.parent_flow_name not in children:
                 raise ParentFlowNotInFlowsError(name, param, m.parent_flow_name, children)
             parent = children[m.parent_flow_name]
+            if m.parent_project_name is not None and parent.project_name not in (None, m.parent_project_name):
+                raise ParentProjectMismatchError(
+                    name, param, m.parent_flow_name, declared=m.parent_project_name, actual=parent.project_name
+                )
             tasks = parent.task_slugs or {}
+            if parent.prefect_flow is not None:
+                shared = slugs_by_task_name(parent.prefect_flow).get(m.parent_task_name, [])
+                if len(shared) > 1:
+                    raise AmbiguousParentTaskError(name, param, m.parent_flow_name, m.parent_task_name, shared)
+                if parent_task_slug(parent.prefect_flow, m.parent_task_name) is not None:
+                    continue  # one task by name, or a task named by its slug
             if m.parent_task_name not in tasks:
                 raise TaskNotInFlowError(
                     parent.name,

@@ -373,3 +373,26 @@ def task_slugs(flow: PrefectFlow) -> Dict[str, str]:
         slugs.setdefault(task.name, slug)
     return slugs
 
+
+def slugs_by_task_name(flow: PrefectFlow) -> Dict[str, List[str]]:
+    """Return task name -> the slugs of every task of that name, in slug order."""
+    slugs: Dict[str, List[str]] = {}
+    for task, slug in sorted(flow.slugs.items(), key=lambda item: slug_order(item[1])):
+        slugs.setdefault(task.name, []).append(slug)
+    return slugs
+
+
+def parent_task_slug(flow: PrefectFlow, name_or_slug: str) -> Optional[str]:
+    """The slug of the one task a mapping names: by its name when one task has it, else by its slug.
+
+    Returns ``None`` when no task has that name or slug; a name several tasks share
+    (a task called in a loop) resolves to nothing by name: callers refuse it, naming
+    the slugs (:func:`slugs_by_task_name`).
+    """
+    named = slugs_by_task_name(flow).get(name_or_slug, [])
+    if len(named) == 1:
+        return named[0]
+    if not named and name_or_slug in set(flow.slugs.values()):
+        return name_or_slug
+    return None
+

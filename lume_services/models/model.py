@@ -408,20 +408,12 @@ class Model(BaseModel):
     @staticmethod
     def _flow_from_source(source_path: str, project_name: Optional[str], image: Optional[str]):
         """Install a model package with the environment solver and find its flow (LUME-services' way)."""
-        from importlib.metadata import distribution
-
         from lume_services.environment.solver import Source  # the environment solver (issue 21)
 
         source = Source(path=source_path)
-        source.install()
-        name = source.name
-        entry_points = {ep.name: ep for ep in distribution(name).entry_points if ep.group == "orchestration"}
-        if f"{name}.flow" not in entry_points:
-            from lume_services.errors import NoFlowFoundInPackageError  # defined with the solver
-
-            raise NoFlowFoundInPackageError(source_path)
-        flow = entry_points[f"{name}.flow"].load()
-        return flow, source.version, source.checksum, image or source.image, name, source.path
+        installation = source.install()
+        flow = installation.load_flow()  # NoFlowFoundInPackageError names the entry points it has
+        return flow, source.version, source.checksum, image or source.image, source.name, source.path
 
     # --- running ------------------------------------------------------------------
 

@@ -10,6 +10,9 @@ from lume_services.services.files.filesystems.mounted import MountedFilesystem
 if TYPE_CHECKING:  # pragma: no cover (files/ is the layer above; only its type is named)
     from lume_services.files.serializers.base import Serializer
 
+#: LUME-services' name of :class:`~lume_services.errors.FilesystemNotConfiguredError` (a re-export).
+FilesystemNotConfigured = FilesystemNotConfiguredError
+
 
 class FileService:
     """Reads and writes files on the configured filesystems, chosen by identifier.

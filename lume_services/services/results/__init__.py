@@ -4,8 +4,8 @@
 in LUME-services; importing them does not import pymongo.
 """
 
-from lume_services.services.results.db import ResultsDB
+from lume_services.services.results.db import ResultsDB, ResultsDBConfig
 from lume_services.services.results.mongodb import MongodbResultsDB, MongodbResultsDBConfig
 from lume_services.services.results.service import ResultsDBService
 
-__all__ = ["MongodbResultsDB", "MongodbResultsDBConfig", "ResultsDB", "ResultsDBService"]
+__all__ = ["MongodbResultsDB", "MongodbResultsDBConfig", "ResultsDB", "ResultsDBConfig", "ResultsDBService"]

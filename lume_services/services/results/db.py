@@ -3,6 +3,16 @@
 from abc import ABC, abstractmethod
 from typing import List, Optional, Sequence, Union
 
+from pydantic import BaseModel
+
+
+class ResultsDBConfig(BaseModel):
+    """The base of results database settings (LUME-services' name).
+
+    :class:`~lume_services.services.results.mongodb.MongodbResultsDBConfig`
+    derives from it; the embedded SQLite database is configured by ``LUME_HOME``.
+    """
+
 
 class ResultsDB(ABC):
     """Stores result documents in named collections (one per project).

@@ -1,14 +1,16 @@
 """Results stored in MongoDB (extra ``lume-services[mongodb]``; pymongo imported on first use)."""
 
+import contextlib
+import contextvars
 import functools
 import importlib
 import json
-from typing import Any, Dict, List, Optional, Sequence, Set, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Union
 
 from pydantic import BaseModel, Field, SecretStr, root_validator, validator
 
 from lume_services.errors import LUMEServicesError, MissingExtraError, ResultsDBUnreachableError
-from lume_services.services.results.db import ResultsDB
+from lume_services.services.results.db import ResultsDB, ResultsDBConfig
 from lume_services.services.results.encoding import json_data
 from lume_services.services.results.query import validate_index_fields, validate_query
 
@@ -49,7 +51,7 @@ def _unreachable_as_error(method):
     return guarded
 
 
-class MongodbResultsDBConfig(BaseModel):
+class MongodbResultsDBConfig(ResultsDBConfig):
     """How to reach the MongoDB database that stores results.
 
     As in LUME-services, the host, port, user and password must be given;
@@ -122,6 +124,20 @@ class MongodbResultsDBConfig(BaseModel):
         return kwargs
 
 
+class MongodbCollection(BaseModel):
+    """A collection of the results database and its indexes, as :meth:`MongodbResultsDB.configure` reports it.
+
+    Attributes:
+        database: the database name.
+        name: the collection name.
+        indices: pymongo's ``index_information()`` of the collection.
+    """
+
+    database: str
+    name: str
+    indices: Dict[str, Any]
+
+
 class MongodbResultsDB(ResultsDB):
     """Results stored in MongoDB, one collection per project.
 
@@ -140,6 +156,8 @@ class MongodbResultsDB(ResultsDB):
         self.config = db_config
         self._client = None
         self._indexed: Set[str] = set()
+        # LUME-services kept the configured collections here (its tests read ``_collections.get()``)
+        self._collections: contextvars.ContextVar = contextvars.ContextVar("collections", default={})
         if connect:
             self._connect()
 
@@ -188,6 +206,48 @@ class MongodbResultsDB(ResultsDB):
 
     #: LUME-services' name of :meth:`close`
     disconnect = close
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Any]:
+        """Give the ``pymongo.MongoClient`` of this database (LUME-services' context manager).
+
+        The client stays open afterwards; :meth:`close` closes it. What is
+        done with it (LUME-services' fixtures drop the database) may remove
+        collections and their indexes, so each collection's indexes are made
+        again on its next use.
+        """
+        try:
+            yield self._connect()
+        finally:
+            self._indexed.clear()
+
+    @_unreachable_as_error
+    def configure(self, collections: Dict[str, Sequence[str]]) -> Dict[str, MongodbCollection]:
+        """Create collections with an index on each one's fields (LUME-services' setup).
+
+        LUME-services made a unique index of each collection's ``unique_on``
+        fields (``get_collections()``); here a result's identity is its
+        ``unique_hash``, which every collection indexes uniquely on first use,
+        so the fields get an ordinary index (queries on them are fast, inserts
+        stay idempotent).
+
+        Args:
+            collections: collection names mapped to the fields to index.
+
+        Returns:
+            Each collection with the indexes it has now; also kept in
+            ``_collections`` as LUME-services did.
+        """
+        configured: Dict[str, MongodbCollection] = {}
+        for name, fields in collections.items():
+            coll = self._collection(name)
+            if fields:
+                self.create_index(name, list(fields))
+            configured[name] = MongodbCollection(
+                database=self.config.database, name=name, indices=coll.index_information()
+            )
+        self._collections.set({**self._collections.get(), **configured})
+        return configured
 
     @_unreachable_as_error
     def insert_one(self, collection: str, document: dict) -> str:

@@ -18,6 +18,11 @@ class ResultsDBService:
     def __repr__(self) -> str:
         return f"ResultsDBService({self.results_db!r})"
 
+    @property
+    def _results_db(self) -> ResultsDB:
+        """LUME-services' name of :attr:`results_db` (its test fixtures read it)."""
+        return self.results_db
+
     def insert_one(self, collection: Union[str, Dict[str, Any]], document: Optional[dict] = None) -> str:
         """Insert a document; a known ``unique_hash`` writes nothing.
 

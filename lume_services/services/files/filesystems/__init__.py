@@ -7,8 +7,11 @@ under its alias (what a container sees) and refuses any that lead outside it.
 Each lives in the module LUME-services put it in (``.filesystem``, ``.local``,
 ``.mounted``); all are importable from here, with ``PathNotInMount``, which
 LUME-services' first releases defined in ``.mounted`` (it lives in
-``lume_services.errors``).
+``lume_services.errors``), and LUME-services' ``get_filesystem_from_serializer_string``.
 """
+
+from typing import Type
+
 
 from lume_services.errors import PathNotInMount
 
@@ -16,4 +19,30 @@ from lume_services.services.files.filesystems.filesystem import Filesystem
 from lume_services.services.files.filesystems.local import LocalFilesystem
 from lume_services.services.files.filesystems.mounted import MountedFilesystem
 
-__all__ = ["Filesystem", "LocalFilesystem", "MountedFilesystem", "PathNotInMount"]
+
+
+def get_filesystem_from_serializer_string(filesystem_type_string: str) -> Type[Filesystem]:
+    """Return the filesystem class a ``"module:ClassName"`` (or dotted) type string names.
+
+    LUME-services' lookup of a filesystem type by the type string it stored.
+
+    Args:
+        filesystem_type_string: e.g.
+            ``"lume_services.services.files.filesystems.local:LocalFilesystem"``.
+
+    Raises:
+        UnknownFilesystemTypeError: the string names no ``Filesystem`` subclass.
+    """
+    from lume_services.errors import UnknownFilesystemTypeError
+    from lume_services.type_strings import import_type_string
+
+    return import_type_string(filesystem_type_string, Filesystem, UnknownFilesystemTypeError)
+
+
+__all__ = [
+    "Filesystem",
+    "LocalFilesystem",
+    "MountedFilesystem",
+    "PathNotInMount",
+    "get_filesystem_from_serializer_string",
+]

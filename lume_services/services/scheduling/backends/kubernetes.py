@@ -10,8 +10,13 @@ from pydantic import root_validator, validator
 from lume_services.services.scheduling.run_options import RunConfig
 from lume_services.services.scheduling.backends.server.backend import ServerBackend
 
+#: The suffixes of Kubernetes memory quantities (decimal, then binary), as LUME-services listed
+#: them under this name; LUME-services wrote them with a ``B`` (``"GB"``, ``"GiB"``), which
+#: Kubernetes refuses, so these are Kubernetes' own.
+KUBERNETES_REQUEST_SUFFIXES = ["E", "P", "T", "G", "M", "k", "Ei", "Pi", "Ti", "Gi", "Mi", "Ki"]
+
 _CPU = re.compile(r"^(\d+(\.\d+)?|\d+m)$")
-_MEMORY = re.compile(r"^\d+(\.\d+)?(E|P|T|G|M|k|Ei|Pi|Ti|Gi|Mi|Ki)?$")
+_MEMORY = re.compile(r"^\d+(\.\d+)?(" + "|".join(KUBERNETES_REQUEST_SUFFIXES) + r")?$")
 
 
 class KubernetesRunConfig(RunConfig):
