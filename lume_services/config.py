@@ -570,7 +570,9 @@ def build_scheduling_backend(settings: LUMEServicesSettings) -> Backend:
             results_dir=Path(settings.home) / "docker-results",
             **common,
         )
-    return backends.KubernetesBackend(registry_url=docker.registry_url, **common)
+    # runs carry the non-secret settings; the secrets come from the Secret "lume-services"
+    env = {k: v for k, v in run_environment(settings).items() if k != "LUME_HOME"}  # the pod has its own
+    return backends.KubernetesBackend(registry_url=docker.registry_url, env=env, **common)
 
 
 def run_environment(settings: LUMEServicesSettings) -> Dict[str, Union[str, SecretStr]]:
@@ -603,9 +605,11 @@ def run_environment(settings: LUMEServicesSettings) -> Dict[str, Union[str, Secr
 
 def _mongodb_environment(mongodb) -> Dict[str, Union[str, SecretStr]]:
     """``LUME_RESULTS_DB__MONGODB__*`` for a MongoDB results database's settings."""
+    from lume_services.masking import mask_text
+
     prefix = "LUME_RESULTS_DB__MONGODB__"
     env: Dict[str, Union[str, SecretStr]] = {
-        prefix + "HOST": mongodb.host,
+        prefix + "HOST": _secret_if_masked(prefix + "HOST", mongodb.host, mask_text),
         prefix + "PORT": str(mongodb.port),
         prefix + "DATABASE": mongodb.database,
     }
@@ -616,8 +620,13 @@ def _mongodb_environment(mongodb) -> Dict[str, Union[str, SecretStr]]:
     if mongodb.auth_mechanism is not None:
         env[prefix + "AUTH_MECHANISM"] = mongodb.auth_mechanism
     if mongodb.options:
-        env[prefix + "OPTIONS"] = json.dumps(mongodb.options)
+        env[prefix + "OPTIONS"] = _secret_if_masked(prefix + "OPTIONS", json.dumps(mongodb.options), mask_text)
     return env
+
+
+def _secret_if_masked(name: str, value: str, mask_text) -> Union[str, SecretStr]:
+    """``value`` as a ``SecretStr`` when the masking rule hides any of it (a URI password, a secret option)."""
+    return SecretStr(value) if mask_text(name, value, secret_field_names()) != value else value
 
 
 def docker_run_container_settings(

@@ -71,6 +71,12 @@ def read_env(name):
 
 
 @task
+def env_is_set(name):
+    """Whether the variable is set in the run, without returning its value (it may be a secret)."""
+    return bool(os.environ.get(name))
+
+
+@task
 def cwd():
     return os.getcwd()
 
@@ -156,6 +162,10 @@ with Flow("skipping") as skipping:
 with Flow("environment") as environment:
     read_env(Parameter("name", default="LUME_TEST_VALUE"))
     cwd()
+
+with Flow("secret-check") as secret_check:
+    env_is_set(Parameter("secret_name", default="LUME_RESULTS_DB__MONGODB__PASSWORD"))
+    read_env(Parameter("name", default="LUME_RESULTS_DB__MONGODB__USERNAME"))
 
 with Flow("side-effect") as side_effect:
     append_line(Parameter("path"), "ran")

@@ -4,9 +4,10 @@ A real Prefect Server cannot be brought up here (no Hasura image), so the file
 is checked against the one Prefect itself brings up with ``prefect server
 start``: the compose file inside the installed prefect package, with the
 values ``prefect/cli/server.py`` fills in for its variables. Services, images,
-commands, environment and health checks must match where the server depends on
-them; where our file differs on purpose (ports not published, a named volume)
-the test says so.
+commands and environment must match, and health checks probe the same
+endpoints; where our file differs on purpose (a named volume, a check an image
+can run) the test says so. What each image ships is a table of facts read from
+the images' build files (IMAGE_TOOLS), since the images cannot be pulled here.
 """
 
 import re
@@ -18,6 +19,7 @@ import yaml
 from lume_services.docker.files import DOCKER_COMPOSE, MODEL_DB_INIT
 
 COMPOSE_FILE = Path(DOCKER_COMPOSE)
+REPO = Path(__file__).resolve().parents[1]
 SERVER_SERVICES = ["postgres", "hasura", "graphql", "towel", "apollo", "ui"]
 
 
@@ -127,28 +129,145 @@ def test_hasura_has_no_admin_secret_as_in_prefects_own_server(ours):
 @pytest.mark.parametrize(
     "service, probe",
     [
-        ("postgres", "pg_isready"),
-        ("hasura", "/healthz"),
-        ("graphql", ":4201/health"),
-        ("apollo", ":4200/.well-known/apollo/server-health"),
-        ("ui", ":8080/"),
+        ("postgres", ["pg_isready"]),
+        ("hasura", ["/healthz"]),
+        ("graphql", ["4201/health"]),
+        ("apollo", ["4200/.well-known/apollo/server-health"]),
+        ("ui", ["8080", "/"]),
     ],
 )
-def test_each_server_service_has_prefects_health_check(prefects, ours, service, probe):
-    def test_text(check):
-        test = check["test"]
-        return test if isinstance(test, str) else " ".join(test)
+def test_each_server_service_probes_what_prefects_health_check_probes(prefects, ours, service, probe):
+    for part in probe:
+        assert part in _check_text(prefects[service]["healthcheck"])
+        assert part in _check_text(ours[service]["healthcheck"])
 
-    assert probe in test_text(prefects[service]["healthcheck"])
-    assert probe in test_text(ours[service]["healthcheck"])
+
+def _check_text(check):
+    test = check["test"]
+    return test if isinstance(test, str) else " ".join(test)
+
+
+# What each image ships that a health check could run, from the images' own
+# build files (read, since the images cannot be pulled here):
+# - postgres:11 (Debian): pg_isready; no curl, no wget.
+# - hasura/graphql-engine:v2.1.1: a slim Debian base with neither wget nor curl
+#   (Hasura's issues say so), which is why Prefect's `wget` check never passes.
+# - prefecthq/server (PrefectHQ/server Dockerfile, python:3.7-slim-buster):
+#   `apt install -y gcc git curl tini`, git removed again; no wget.
+# - prefecthq/apollo (services/apollo/Dockerfile, node:14-buster-slim):
+#   `apt-get install curl tini`; no wget.
+# - prefecthq/ui (PrefectHQ/ui Dockerfile, nginx:stable, Debian): curl or wget
+#   not established, so counted as neither.
+# - mongo:6 (Ubuntu): mongosh.
+# - lume-services runtime image (docker/Dockerfile, python:3.11-slim): neither.
+# bash, head and grep are Essential in Debian and Ubuntu, so every image has them.
+IMAGE_TOOLS = {
+    "postgres:11": {"pg_isready", "bash"},
+    "hasura/graphql-engine:v2.1.1": {"bash"},
+    "prefecthq/server:core-1.4.1": {"curl", "bash"},
+    "prefecthq/apollo:core-1.4.1": {"curl", "bash"},
+    "prefecthq/ui:core-1.4.1": {"bash"},
+    "mongo:6": {"mongosh", "bash"},
+    # the official MariaDB images ship their own check script (docker-library/mariadb, healthcheck.sh)
+    "mariadb:10.11": {"healthcheck.sh", "bash"},
+    "lume-services:latest": {"bash"},
+}
+PROBE_TOOLS = ("curl", "wget", "pg_isready", "mongosh", "healthcheck.sh", "bash")
+
+
+def _tools_used(check):
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_.-]*", _check_text(check))
+    return {word for word in words if word in PROBE_TOOLS}
+
+
+def test_prefects_hasura_check_needs_a_tool_its_image_lacks(prefects):
+    """The fact behind the whole issue: Prefect's own Hasura check cannot pass."""
+    assert _tools_used(prefects["hasura"]["healthcheck"]) == {"wget"}
+    assert "wget" not in IMAGE_TOOLS[prefects["hasura"]["image"]]
+
+
+def test_every_health_check_runs_a_tool_its_image_ships(ours):
+    for name, svc in ours.items():
+        if svc["healthcheck"]:
+            tools = _tools_used(svc["healthcheck"])
+            assert tools, name
+            assert tools <= IMAGE_TOOLS[svc["image"]], (name, tools)
+
+
+def test_no_service_waits_on_a_check_its_dependency_cannot_pass(ours):
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    for name, svc in services.items():
+        for needed, condition in (svc.get("depends_on") or {}).items():
+            if condition["condition"] == "service_healthy":
+                check = ours[needed]["healthcheck"]
+                assert check, (name, needed)
+                # a bash /dev/tcp probe is a best effort; gates are on a real client
+                assert _tools_used(check) - {"bash"}, (name, needed)
+                assert _tools_used(check) <= IMAGE_TOOLS[ours[needed]["image"]], (name, needed)
+
+
+def test_nothing_waits_on_hasuras_health(ours):
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    for name, svc in services.items():
+        assert (svc.get("depends_on") or {}).get("hasura", {}).get("condition") != "service_healthy", name
 
 
 def test_services_wait_for_the_health_of_what_they_need(ours):
     services = yaml.safe_load((COMPOSE_FILE).read_text())["services"]
-    needs = {"hasura": "postgres", "graphql": "hasura", "towel": "graphql", "apollo": "graphql",
-             "tenant": "apollo"}
+    needs = {"hasura": "postgres", "towel": "graphql", "apollo": "graphql", "tenant": "apollo"}
     for service, needed in needs.items():
         assert services[service]["depends_on"][needed]["condition"] == "service_healthy", service
+    assert services["graphql"]["depends_on"]["hasura"]["condition"] == "service_started"
+
+
+def _published(ports, env):
+    return [_resolve(port, env) for port in ports]
+
+
+def test_every_published_port_is_bound_to_loopback_by_default():
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    published = {name: _published(svc["ports"], {}) for name, svc in services.items() if svc.get("ports")}
+    assert sorted(published) == ["apollo", "mongodb", "mysql", "ui"]
+    for name, ports in published.items():
+        for port in ports:
+            assert port.startswith("127.0.0.1:"), (name, port)
+
+
+@pytest.mark.parametrize("service, variable", [("apollo", "APOLLO_HOST_IP"), ("ui", "UI_HOST_IP"),
+                                               ("mongodb", "MONGODB_HOST_IP"), ("mysql", "MYSQL_HOST_IP")])
+def test_a_documented_variable_opens_each_published_port(service, variable):
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    ports = _published(services[service]["ports"], {variable: "0.0.0.0"})
+    assert all(port.startswith("0.0.0.0:") for port in ports)
+    assert variable in COMPOSE_FILE.read_text().split("name: lume-services")[0]
+    assert variable in (REPO / "docs" / "server.md").read_text()
+
+
+def test_prefect_binds_apollo_and_the_ui_to_loopback_too():
+    import prefect
+
+    path = Path(prefect.__file__).parent / "cli" / "docker-compose.yml"
+    services = yaml.safe_load(path.read_text())["services"]
+    for name in ("apollo", "ui"):
+        assert all(_resolve(port, {}).startswith("127.0.0.1:") for port in services[name]["ports"])
+
+
+def test_the_header_and_the_docs_name_the_same_mongodb_host():
+    text = COMPOSE_FILE.read_text()
+    header = text.split("name: lume-services")[0]
+    hosts = set(re.findall(r"LUME_RESULTS_DB__MONGODB__HOST=(\S+)", header))
+    assert hosts == {"mongodb"}
+    docs = (REPO / "docs" / "server.md").read_text()
+    assert "LUME_RESULTS_DB__MONGODB__HOST=mongodb" in docs
+    assert "LUME_RESULTS_DB__MONGODB__HOST=localhost" not in docs + header
+    assert "127.0.0.1 mongodb" in header and "127.0.0.1 mongodb" in docs
+
+
+def test_the_agent_and_mongodb_are_on_the_network_runs_use(ours):
+    services = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert services["networks"]["default"]["name"] == "lume-services"
+    assert "--network lume-services" in services["services"]["agent"]["command"]
+    assert "mongodb" in services["services"]
 
 
 def test_the_agent_gives_its_runs_the_stacks_results_database(ours):

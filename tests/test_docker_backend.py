@@ -123,7 +123,8 @@ def test_the_default_sqlite_results_db_under_the_home_is_shared_with_run_contain
     assert run.env["LUME_RESULTS_DB__PATH"] == f"{CONTAINER_RESULTS_DB_DIR}/results.sqlite"
 
 
-def test_run_containers_get_the_mongodb_settings_with_the_password_only_in_their_environment(tmp_path, caplog):
+def test_run_containers_get_the_mongodb_settings_but_never_the_password(tmp_path, caplog):
+    """The run config is stored on the server in clear: the agent's --env gives runs the password."""
     import logging
 
     from lume_services.config import LUMEServicesSettings
@@ -137,11 +138,12 @@ def test_run_containers_get_the_mongodb_settings_with_the_password_only_in_their
         backend = build_scheduling_backend(settings)
         run = backend.build_run_config()
 
-    inside = _in_container(run.env)
+    # as the agent started with --env LUME_RESULTS_DB__MONGODB__PASSWORD=... gives it
+    inside = _in_container({**run.env, "LUME_RESULTS_DB__MONGODB__PASSWORD": "s3cret-pw"})
     assert inside.results_db.type == "mongodb"
     assert inside.results_db.mongodb == settings.results_db.mongodb
-    assert inside.results_db.mongodb.password.get_secret_value() == "s3cret-pw"
-    assert run.env["LUME_RESULTS_DB__MONGODB__PASSWORD"] == "s3cret-pw"
+    assert "LUME_RESULTS_DB__MONGODB__PASSWORD" not in run.env
+    assert "s3cret-pw" not in repr(run.env) + repr(run.host_config)
     assert not any(CONTAINER_RESULTS_DB_DIR in bind for bind in run.host_config["binds"])
     assert "s3cret-pw" not in repr(backend.env) + repr(vars(backend))
     assert "s3cret-pw" not in caplog.text

@@ -381,9 +381,11 @@ def test_an_error_documented_as_raised_on_a_server_is_a_server_error(name):
 def test_the_rules_see_the_errors_only_a_server_raises_and_those_both_backends_raise():
     # the derivation is not vacuous: it finds these where they are raised today
     server_only = {n for n in SITES if all("server" in tags_of(s) for s in SITES[n])}
-    assert {"FlowVersionArchivedError", "EmptyLabelsError", "StateTooLargeError",
+    assert {"FlowVersionArchivedError", "EmptyLabelsError", "SecretInRunConfigError",
             "TaskResultTooLargeError"} <= server_only
-    assert {"ChildFlowArchivedError", "FlowNotRegistrableError"} <= set(ON_A_SERVER)
+    # a composed run checks its children's values and deadline inside the flow (flows/_child_runs.py)
+    assert {"ChildFlowArchivedError", "FlowNotRegistrableError", "StateTooLargeError",
+            "ChildRunTimeoutError"} <= set(ON_A_SERVER)
     both = {n for n in SITES if any("local" in tags_of(s) for s in SITES[n])
             and any("server" in tags_of(s) for s in SITES[n])}
     assert "FlowRunTimeoutError" in both and not issubclass(FlowRunTimeoutError, ServerError)
@@ -460,6 +462,8 @@ EXAMPLES = {
     "TaskNotCompletedError": lambda: errors.TaskNotCompletedError("t-1", "flow-id", "run-id"),
     "ServerError": lambda: ServerError("down"),
     "ChildFlowArchivedError": lambda: errors.ChildFlowArchivedError("fof", {"a": ("id1", 1, "id2", 2)}),
+    "ChildRunTimeoutError": lambda: errors.ChildRunTimeoutError("child", "run-1", 8.0, "Running"),
+    "SecretInRunConfigError": lambda: errors.SecretInRunConfigError("LocalRunConfig", ["LUME_X__PASSWORD"]),
     "EmptyLabelsError": lambda: errors.EmptyLabelsError("flow", "Flow", name="f"),
     "FlowIdNotFoundError": lambda: errors.FlowIdNotFoundError("id", "http://server:4200/graphql"),
     "FlowNotRegisteredError": lambda: errors.FlowNotRegisteredError("f"),

@@ -104,7 +104,9 @@ def test_a_users_template_keeps_its_own_containers_and_env(tmp_path):
     assert [c.name for c in job.spec.template.spec.containers] == ["flow", "sidecar"]
 
 
-def test_the_prefect_kubernetes_agent_turns_the_run_config_into_a_valid_job(run_config, tmp_path, monkeypatch):
+@pytest.fixture
+def agent_job(tmp_path, monkeypatch):
+    """``agent_job(run_config)``: the job Prefect's real ``KubernetesAgent`` makes for a run of it."""
     # the agent loads a kube config when it is created; it never contacts the cluster here
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
@@ -127,18 +129,25 @@ def test_the_prefect_kubernetes_agent_turns_the_run_config_into_a_valid_job(run_
     from prefect.storage import Docker
     from prefect.utilities.graphql import GraphQLResult
 
-    storage = Docker(image_name="lume-flow-demo", image_tag="0a1b2c3d4e5f", registry_url="registry.example")
-    flow_run = GraphQLResult(
-        {
-            "id": "flow-run-1",
-            "name": "demo-run",
-            "flow": {"id": "flow-1", "core_version": "1.4.1", "storage": StorageSchema().dump(storage)},
-            "run_config": RunConfigSchema().dump(run_config.build()),
-        }
-    )
-    agent = KubernetesAgent(namespace="lume", labels=["lume-services"])
+    def make(prefect_run_config) -> dict:
+        storage = Docker(image_name="lume-flow-demo", image_tag="0a1b2c3d4e5f", registry_url="registry.example")
+        flow_run = GraphQLResult(
+            {
+                "id": "flow-run-1",
+                "name": "demo-run",
+                "flow": {"id": "flow-1", "core_version": "1.4.1", "storage": StorageSchema().dump(storage)},
+                # as the agent reads it back from the server: serialized and loaded
+                "run_config": RunConfigSchema().dump(prefect_run_config),
+            }
+        )
+        agent = KubernetesAgent(namespace="lume", labels=["lume-services"])
+        return agent.generate_job_spec(flow_run)
 
-    job = as_v1_job(agent.generate_job_spec(flow_run))
+    return make
+
+
+def test_the_prefect_kubernetes_agent_turns_the_run_config_into_a_valid_job(run_config, agent_job):
+    job = as_v1_job(agent_job(run_config.build()))
 
     container = flow_container(job)
     assert container.image == "registry.example/lume-flow-demo:0a1b2c3d4e5f"
@@ -149,3 +158,62 @@ def test_the_prefect_kubernetes_agent_turns_the_run_config_into_a_valid_job(run_
     assert container.resources.limits == {"cpu": "2", "memory": "1Gi"}
     assert job.metadata.labels["lume-services/agent-label-gpu"] == "true"
     assert job.metadata.labels["prefect.io/flow_run_id"] == "flow-run-1"
+
+
+def test_the_run_config_edits_the_first_container_as_the_agent_does(agent_job):
+    """Prefect's agent sets image, command and env on ``containers[0]``, whatever its name."""
+    template = {"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": {"spec": {"containers": [
+        {"name": "runner"}, {"name": "flow", "image": "busybox"}]}}}}
+    config = KubernetesRunConfig(job_template=template, env={"LUME_RESULTS_DB__TYPE": "mongodb"}, memory_limit="1Gi")
+
+    ours = as_v1_job(config.build_job()).spec.template.spec.containers
+    agents = as_v1_job(agent_job(config.build())).spec.template.spec.containers
+
+    assert ours[0].name == agents[0].name == "runner"
+    assert {e.name: e.value for e in ours[0].env} == {"LUME_RESULTS_DB__TYPE": "mongodb"}
+    assert ours[0].resources.limits == {"memory": "1Gi"}
+    assert agents[0].args == ["prefect", "execute", "flow-run"]
+    assert ours[1].env is None and ours[1].image == "busybox"
+
+
+PASSWORD = "k8s-mongo-pw-3Vb8"
+
+
+@pytest.fixture
+def configured_kubernetes_backend(tmp_path, prefect_config_restored):
+    from lume_services.config import LUMEServicesSettings, build_scheduling_backend
+
+    settings = LUMEServicesSettings(
+        backend="kubernetes", home=tmp_path,
+        results_db={"type": "mongodb", "mongodb": {"host": "mongodb.lume", "port": 27017, "database": "lume",
+                                                    "username": "flows", "password": PASSWORD}},
+    )
+    return build_scheduling_backend(settings)
+
+
+def test_kubernetes_runs_carry_the_results_database_settings_and_the_password_as_a_secret_ref(
+    configured_kubernetes_backend, agent_job
+):
+    from prefect.serialization.run_config import RunConfigSchema
+
+    run_config = configured_kubernetes_backend.build_run_config(labels=["lume-services"], image="lume:1")
+    job = as_v1_job(agent_job(run_config))
+
+    env = {e.name: e for e in job.spec.template.spec.containers[0].env}
+    assert env["LUME_RESULTS_DB__TYPE"].value == "mongodb"
+    assert env["LUME_RESULTS_DB__MONGODB__HOST"].value == "mongodb.lume"
+    assert env["LUME_RESULTS_DB__MONGODB__USERNAME"].value == "flows"
+    ref = env["LUME_RESULTS_DB__MONGODB__PASSWORD"].value_from.secret_key_ref
+    assert (ref.name, ref.key) == ("lume-services", "LUME_RESULTS_DB__MONGODB__PASSWORD")
+    assert env["LUME_RESULTS_DB__MONGODB__PASSWORD"].value is None
+    # what is stored on the server: the run config as serialized
+    assert PASSWORD not in json.dumps(RunConfigSchema().dump(run_config))
+
+
+def test_the_secret_name_of_the_kubernetes_backend_can_be_chosen(configured_kubernetes_backend):
+    configured_kubernetes_backend.secret_name = "team-a-lume"
+
+    job = as_v1_job(configured_kubernetes_backend.build_run_config().job_template)
+
+    env = {e.name: e for e in job.spec.template.spec.containers[0].env}
+    assert env["LUME_RESULTS_DB__MONGODB__PASSWORD"].value_from.secret_key_ref.name == "team-a-lume"

@@ -153,7 +153,10 @@ def test_the_server_backends_runs_get_the_callers_results_db_and_mounted_filesys
     assert env["LUME_RESULTS_DB__TYPE"] == "mongodb"
     assert env["LUME_RESULTS_DB__MONGODB__HOST"] == "db.example"
     assert env["LUME_RESULTS_DB__MONGODB__PORT"] == "27018"
-    assert env["LUME_RESULTS_DB__MONGODB__PASSWORD"] == "s3cret"  # the run needs it in clear
+    assert env["LUME_RESULTS_DB__MONGODB__USERNAME"] == "lume"
+    # the run config is stored on the server in clear: the run gets the password from its agent
+    assert "LUME_RESULTS_DB__MONGODB__PASSWORD" not in env
+    assert "s3cret" not in repr(env)
     assert env["LUME_MOUNTED_FILESYSTEM__MOUNT_PATH"] == str((tmp_path / "data").resolve())
     assert env["LUME_MOUNTED_FILESYSTEM__MOUNT_ALIAS"] == "/data"
     assert env["LUME_HOME"] == str(tmp_path.resolve())

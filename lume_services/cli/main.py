@@ -204,6 +204,7 @@ def example(ctx, diamond, params, as_json):
 
 
 def _add_groups() -> None:
+    from lume_services.cli.agent import agent
     from lume_services.cli.docker_compose import docker
     from lume_services.cli.flow_of_flows import flow_of_flows
     from lume_services.cli.flows import flows
@@ -216,6 +217,7 @@ def _add_groups() -> None:
     main.add_command(docker)
     main.add_command(models)
     main.add_command(deployments)
+    main.add_command(agent)
 
 
 _add_groups()

@@ -184,6 +184,7 @@ from lume_services.errors._runs import (
 )
 from lume_services.errors._server import (
     ChildFlowArchivedError,
+    ChildRunTimeoutError,
     EmptyLabelsError,
     FlowIdNotFoundError,
     FlowNotRegisteredError,
@@ -191,6 +192,7 @@ from lume_services.errors._server import (
     FlowRegistrationError,
     FlowVersionArchivedError,
     RunHistoryNotPrunableError,
+    SecretInRunConfigError,
     ServerError,
     ServerReplyError,
     ServerRequestError,
@@ -268,6 +270,7 @@ __all__ = [
     # server backends
     "ServerError",
     "ChildFlowArchivedError",
+    "ChildRunTimeoutError",
     "EmptyLabelsError",
     "FlowIdNotFoundError",
     "FlowNotRegisteredError",
@@ -278,6 +281,7 @@ __all__ = [
     "ServerReplyError",
     "ServerRequestError",
     "ServerUnreachableError",
+    "SecretInRunConfigError",
     "StateTooLargeError",
     "TaskResultTooLargeError",
     # docker

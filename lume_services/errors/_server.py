@@ -1,6 +1,6 @@
 """The errors only a Prefect Server backend (``server``, ``docker``, ``kubernetes``) raises."""
 
-from typing import Optional
+from typing import List, Optional
 
 from lume_services.errors._base import LUMEServicesError
 from lume_services.errors._flows import FlowNotLoadedError
@@ -19,7 +19,10 @@ class ServerError(LUMEServicesError):
     :class:`ChildFlowArchivedError`); a flow or run has labels no agent serves
     (:class:`EmptyLabelsError`); a value is over the server's 1 MB state limit
     (:class:`StateTooLargeError`); the runs are kept by the server
-    (:class:`RunHistoryNotPrunableError`).
+    (:class:`RunHistoryNotPrunableError`); a run config holds a secret the
+    server would store in clear (:class:`SecretInRunConfigError`); a child of
+    a composed run did not finish before the flow of flows' deadline
+    (:class:`ChildRunTimeoutError`).
 
     A run that does not finish in time is a :class:`RunError`
     (:class:`FlowRunTimeoutError`): the local backend raises it too. Building a
@@ -347,4 +350,52 @@ class RunHistoryNotPrunableError(ServerError):
             f"runs of the {backend} are kept by the Prefect Server at {url}, not by "
             "lume-services; delete them there (Prefect's UI or its GraphQL API), or prune "
             "the local backend's history (backend: local)"
+        )
+
+
+class SecretInRunConfigError(ServerError):
+    """A run config's ``env`` holds a secret, which would be stored on the Prefect Server in clear.
+
+    A run config is kept with its flow (and flow run) on the server, whose API
+    has no authentication. Runs get secrets from where their agent runs.
+
+    Args:
+        model: the run config class (``"LocalRunConfig"``).
+        names: the variables holding secrets (their values are never shown).
+    """
+
+    def __init__(self, model: str, names: List[str]):
+        self.model = model
+        self.names = list(names)
+        super().__init__(
+            f"{model}.env holds secrets ({', '.join(self.names)}), and a run config is stored on the "
+            "Prefect Server in clear; give them to the agent instead: its environment (LocalAgent), "
+            "its --env (DockerAgent) or a Kubernetes Secret (KubernetesBackend's secretKeyRefs)"
+        )
+
+
+class ChildRunTimeoutError(ServerError):
+    """A child's flow run of a composed flow of flows did not finish in time; it was cancelled.
+
+    Raised (as the message of the failed wait task) inside the composed run, so
+    that a child stuck on the server (its parameter state refused, its agent
+    gone, its heartbeat lost) fails the composed run naming the child, instead
+    of the caller's wait for the composed run running out.
+
+    Args:
+        child: the child flow.
+        flow_run_id: the child's flow run, cancelled.
+        timeout: the seconds the wait allowed.
+        state: the child's last state (``"Running"``).
+    """
+
+    def __init__(self, child: str, flow_run_id: str, timeout: float, state: str):
+        self.child = child
+        self.flow_run_id = flow_run_id
+        self.timeout = timeout
+        self.state = state
+        super().__init__(
+            f"child {child!r} (flow run {flow_run_id}) was still {state} after {timeout:.1f} s, "
+            "the time left for the flow of flows; its run was cancelled. Look at the child's run "
+            "(its agent, its logs), or allow more time with run_and_return(timeout=...)"
         )

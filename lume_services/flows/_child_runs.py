@@ -1,24 +1,80 @@
-"""Waiting for a child's flow run inside a composed flow of flows (per-child composition).
+"""The tasks of a composed flow of flows (per-child composition) around each child's flow run.
 
-Prefect's own ``wait_for_flow_run`` task watches a run with ``watch_flow_run``,
-which polls from 2 s up to 10 s whatever interval is asked and sleeps once
-more after it saw the run finish: about 4 s per child of a chain. The task
-here polls the child's state every ``poll_interval`` seconds and returns (or
-takes on the child's final state) as soon as it is finished.
+- :class:`CheckChildParameters` checks the values passed to a child against the
+  server's state limit *before* the child's run is created: a Prefect Server
+  keeps every parameter's value in a task run state and refuses states over
+  1 MB, and a child whose parameter state is refused stays ``Running`` for
+  ever (a zombie), so an over-large mapped value fails the composed run at
+  once, naming the child, the parameter and the limit.
+- :class:`WaitForChildRun` waits for the child's run. Prefect's own
+  ``wait_for_flow_run`` task watches a run with ``watch_flow_run``, which
+  polls from 2 s up to 10 s whatever interval is asked and sleeps once more
+  after it saw the run finish: about 4 s per child of a chain. This one polls
+  the child's state every ``poll_interval`` seconds and returns (or takes on
+  the child's final state) as soon as it is finished, and has a deadline of
+  its own: a child still unfinished then is cancelled and fails the wait.
 
-The interval travels with the composed run: a server backend puts the run's
-poll interval (``FlowRunConfig.poll_interval``, else the backend's configured
-one) into the flow run's context under :data:`POLL_INTERVAL_CONTEXT_KEY`,
-which Prefect's flow runner hands to every task of the run.
+The interval and the deadline travel with the composed run: a server backend
+puts the run's poll interval (``FlowRunConfig.poll_interval``, else the
+backend's configured one) and the caller's deadline (as UTC epoch seconds) into
+the flow run's context under :data:`POLL_INTERVAL_CONTEXT_KEY` and
+:data:`DEADLINE_CONTEXT_KEY`, which Prefect's flow runner hands to every task
+of the run.
 """
 
-from typing import Any, Optional, cast
+from typing import Any, Dict, Optional, cast
 
 from prefect import Task
 from prefect.utilities.tasks import defaults_from_attrs
 
+from lume_services.errors import ChildRunTimeoutError, StateTooLargeError
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
-from lume_services.services.scheduling.waiting import POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
+from lume_services.services.scheduling.state_limits import PARAMETER_KEPT, STATE_SIZE_LIMIT, oversized_parameter
+from lume_services.services.scheduling.waiting import DEADLINE_CONTEXT_KEY, POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
+
+#: seconds a wait for a child allows when the composed run's context names no
+#: deadline (a run started outside lume-services): LUME_PREFECT__RUN_TIMEOUT's default
+DEFAULT_CHILD_TIMEOUT = 3600.0
+
+
+def timed_out(message: Optional[str], child_name: str, flow_run_id: str) -> bool:
+    """Whether a wait task's failure message is :class:`WaitForChildRun` giving up on this child's run."""
+    if not message:
+        return False
+    probe = ChildRunTimeoutError(child_name, flow_run_id, 0.0, "Running")
+    return message.split(" was still ")[0] == str(probe).split(" was still ")[0]
+
+
+class CheckChildParameters(Task):
+    """Pass a child's parameters on unchanged, once each value fits in a task run state.
+
+    Args:
+        child_name: the child the parameters are for (named in the failure).
+        **kwargs: passed to ``prefect.Task``.
+    """
+
+    def __init__(self, child_name: str, **kwargs: Any) -> None:
+        self.child_name = child_name
+        kwargs.setdefault("checkpoint", False)  # the values are kept by the child's run already
+        super().__init__(**kwargs)
+
+    def run(self, parameters: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:  # type: ignore[override]
+        """Return ``parameters`` when every value fits in a state.
+
+        Raises:
+            prefect.engine.signals.FAIL: a value is over the server's state limit;
+                its message is the ``StateTooLargeError``'s (child, parameter, size, limit).
+            StateTooLargeError: on a server, as that FAIL's message (the task's failure).
+        """
+        from prefect.engine import signals
+
+        parameters = dict(parameters or {})
+        found = oversized_parameter(parameters)
+        if found is not None:
+            error = StateTooLargeError(self.child_name, f"parameter {found[0]!r}", found[1], STATE_SIZE_LIMIT,
+                                       PARAMETER_KEPT)
+            raise signals.FAIL(message=str(error))
+        return parameters
 
 
 class WaitForChildRun(Task):
@@ -26,25 +82,34 @@ class WaitForChildRun(Task):
 
     The child's final state becomes this task's state (``Success`` returns the
     flow run id; ``Failed`` fails this task, so the child's descendants do not
-    start and the composed run fails).
+    start and the composed run fails). A child not finished by the deadline
+    (the composed run's, from its context, or ``max_wait`` seconds, whichever
+    comes first) is cancelled, and the wait fails with a
+    ``ChildRunTimeoutError``'s message naming the child.
 
     Args:
         poll_interval: seconds between looks at the child's run when the
             composed run's context does not say (a run started outside
             lume-services, e.g. from Prefect's UI).
+        child_name: the child, named when it is too late.
+        max_wait: seconds the wait allows at most; ``None``:
+            :data:`DEFAULT_CHILD_TIMEOUT` unless the context gives a deadline.
         clock: the clock the polls wait on (real time unless a test moves it).
         **kwargs: passed to ``prefect.Task`` (name, checkpoint, ...).
     """
 
-    def __init__(self, poll_interval: float = 1.0, clock: Clock = SYSTEM_CLOCK, **kwargs: Any) -> None:
+    def __init__(self, poll_interval: float = 1.0, child_name: Optional[str] = None,
+                 max_wait: Optional[float] = None, clock: Clock = SYSTEM_CLOCK, **kwargs: Any) -> None:
         self.poll_interval = poll_interval
+        self.child_name = child_name
         self.clock = clock
+        self.max_wait = max_wait  # not "timeout": prefect.Task's own attribute (a time limit on run())
         kwargs.setdefault("checkpoint", False)  # its result is a run id: nothing worth keeping
         super().__init__(**kwargs)
 
     @defaults_from_attrs("poll_interval")
     def run(self, flow_run_id: Optional[str] = None, poll_interval: Optional[float] = None) -> str:
-        """Poll the child's run until it is finished.
+        """Poll the child's run until it is finished, or cancel it when the deadline passes.
 
         Args:
             flow_run_id: the child's flow run id (from its ``create_flow_run`` task).
@@ -55,20 +120,37 @@ class WaitForChildRun(Task):
 
         Raises:
             prefect.engine.signals.PrefectStateSignal: the signal of the child's
-                final state when it did not succeed (``FAIL``, ``TRIGGERFAIL``, ...).
+                final state when it did not succeed (``FAIL``, ``TRIGGERFAIL``, ...),
+                or ``FAIL`` when the deadline passed (the child is then cancelled).
+            ChildRunTimeoutError: on a server, as that FAIL's message when the deadline passed.
         """
         import prefect
         from prefect.engine import signals
         from prefect.engine.state import State
 
         interval = float(prefect.context.get(POLL_INTERVAL_CONTEXT_KEY) or cast(float, poll_interval))  # defaults_from_attrs fills it
+        # getattr: a composed flow stored by an earlier version unpickles without them
+        clock = getattr(self, "clock", SYSTEM_CLOCK)
+        started = clock.time()
+        max_wait = getattr(self, "max_wait", None)
+        child_name = getattr(self, "child_name", None) or self.name
+        ends = [started + (max_wait if max_wait is not None else DEFAULT_CHILD_TIMEOUT)]
+        if prefect.context.get(DEADLINE_CONTEXT_KEY):
+            ends.append(float(prefect.context[DEADLINE_CONTEXT_KEY]))
+        end = min(ends)
         client = prefect.Client()
         while True:
             data = client.graphql(STATE_QUERY, variables={"id": flow_run_id}).data
             state = State.deserialize(data.flow_run_by_pk.serialized_state)
             if state.is_finished():
                 break
-            self.clock.sleep(interval)
+            if clock.time() >= end:
+                client.cancel_flow_run(cast(str, flow_run_id))
+                error = ChildRunTimeoutError(
+                    child_name, cast(str, flow_run_id), end - started, type(state).__name__
+                )
+                raise signals.FAIL(message=str(error), result=flow_run_id)
+            clock.sleep(max(0.0, min(interval, end - clock.time())))
         if state.is_successful():
             return cast(str, flow_run_id)
         try:

@@ -8,16 +8,22 @@ waits for them and hands mapped values on. The backend supplies what differs
 ``SchedulingService.package_composed_flow``.
 """
 
-from typing import Any, Dict, Optional
+from datetime import timedelta
+from typing import Any, Dict, Optional, cast
 
 from lume_services.errors import FlowFailedError
-from lume_services.flows._child_runs import WaitForChildRun
+from lume_services.flows._child_runs import CheckChildParameters, WaitForChildRun, timed_out
 from lume_services.flows._names import db_loader, exposed_parameter_name
 from lume_services.flows.flow import parent_task_slug
 from lume_services.services.scheduling.run_options import run_options
+from lume_services.services.scheduling.waiting import Deadline
 
 #: the slug prefix of the task that creates a child's flow run
 CREATE_RUN_PREFIX = "create-run:"
+
+#: seconds the caller waits for a composed run beyond the deadline, for the run to
+#: report the child its own wait gave up on (cancel it, fail, end the run)
+COMPOSED_RUN_GRACE_SECONDS = 15.0
 
 
 def compose_per_child(flow_of_flows):
@@ -29,10 +35,12 @@ def compose_per_child(flow_of_flows):
     ``exposed_parameter_name(child, parameter)`` with the child's defaults, and
     its mapped parameters, taken from the parent's finished run with
     ``get_task_run_result`` (``raw`` and ``file`` by value, ``db`` through
-    the ``LoadDBResult`` that ``_names.db_loader`` builds for both composers); then a
-    ``WaitForChildRun`` (``_child_runs``), which polls the child's run at the
-    composed run's poll interval and takes on its final state, so a failed
-    child fails the composed flow and its descendants do not run. Each ``create_flow_run``
+    the ``LoadDBResult`` that ``_names.db_loader`` builds for both composers), all checked
+    first by a ``CheckChildParameters`` task against the server's state limit;
+    then a ``WaitForChildRun`` (``_child_runs``), which polls the child's run at
+    the composed run's poll interval until the composed run's deadline and
+    takes on its final state, so a failed child fails the composed flow and its
+    descendants do not run. Each ``create_flow_run``
     task is tagged with its child's flow id, so that registering a child anew
     changes the composed flow's fingerprint.
 
@@ -77,10 +85,15 @@ def compose_per_child(flow_of_flows):
                 if mapping.map_type == "db":
                     value = db_loader(child_name, param_name, mapping)(value)
                 mapped_values[param_name] = value
+            # every value checked against the server's state limit before the child
+            # exists: a refused parameter state would leave the child Running for ever
+            checked = CheckChildParameters(child_name, name=f"check:{child_name}")(
+                # Prefect turns a dict holding tasks into a task that builds it at run time
+                {**exposed, **mapped_values}
+            )
             run_id = create_flow_run(
                 flow_id=child.flow_id,
-                # Prefect turns a dict holding tasks into a task that builds it at run time
-                parameters={**exposed, **mapped_values},
+                parameters=checked,
                 run_name=None,
                 labels=list(child.labels) if child.labels else None,
                 task_args=dict(
@@ -93,7 +106,7 @@ def compose_per_child(flow_of_flows):
                 ),
             )
             created[child_name] = run_id
-            finished[child_name] = WaitForChildRun(name=f"wait:{child_name}")(run_id)
+            finished[child_name] = WaitForChildRun(child_name=child_name, name=f"wait:{child_name}")(run_id)
     return composed
 
 
@@ -112,14 +125,20 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     service = scheduling_service
     options = run_options(parameters, run_config)
     composed = flow_of_flows.prefect_flow
-    parent_run = service.start_run(options, flow=composed, flow_id=flow_of_flows.flow_id, **kwargs)
+    limit = service.time_limit(timeout)
     deadline = service.deadline(timeout)
+    # the composed run's waits for its children end at the deadline (it travels in the
+    # run's context) and it then fails naming the stuck child; the wait here allows
+    # it the time to say so before it gives up on the composed run itself
+    parent_run = service.start_run(options, flow=composed, flow_id=flow_of_flows.flow_id, deadline=deadline,
+                                   **kwargs)
+    grace = None if limit is None else limit + timedelta(seconds=COMPOSED_RUN_GRACE_SECONDS)
     waited_for = f"flow of flows {flow_of_flows.name!r}"
 
-    def wait(handle, flow_name):
-        return service.wait(handle, options.poll_interval, deadline, flow_name, waited_for)
+    def wait(handle, flow_name, until=deadline):
+        return service.wait(handle, options.poll_interval, until, flow_name, waited_for)
 
-    finished = wait(parent_run, flow_of_flows.name)
+    finished = wait(parent_run, flow_of_flows.name, Deadline(grace, deadline.clock))
     child_runs = _child_run_ids(service.results_by_slug(finished, composed))
     try:
         service.raise_if_failed(finished, flow_of_flows.name)
@@ -151,9 +170,17 @@ def _child_run_ids(results_by_slug: Dict[str, Any]) -> Dict[str, str]:
 def _failure_by_child(flow_of_flows, service, child_runs, wait, composed_failure: FlowFailedError) -> FlowFailedError:
     """The failure of a composed run, told by the children that failed (``"<child>/<task>"``)."""
     failed = {}
+    own = composed_failure.failed_tasks
     for child_name in flow_of_flows.execution_order():
         handle = child_runs.get(child_name)
         if handle is None:
+            # never created: its values were refused before (check:<child>), or a parent failed
+            if f"check:{child_name}" in own:
+                failed[child_name] = own[f"check:{child_name}"]
+            continue
+        waited = own.get(f"wait:{child_name}")
+        if timed_out(waited, child_name, handle):  # stuck: the composed run cancelled it
+            failed[child_name] = cast(str, waited)
             continue
         try:
             service.raise_if_failed(wait(handle, child_name), child_name)

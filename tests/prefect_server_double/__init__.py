@@ -23,7 +23,9 @@ Usage::
 
 from .graphql_exec import GraphQLRequestError, execute
 from .http import ProtocolDouble
-from .schema import SCHEMA
+from .schema import SCHEMA, SERVER_VERSION
+from .services import BackgroundServices, MovableClock
 from .store import DoubleStore
 
-__all__ = ["SCHEMA", "DoubleStore", "GraphQLRequestError", "ProtocolDouble", "execute"]
+__all__ = ["SCHEMA", "SERVER_VERSION", "BackgroundServices", "DoubleStore", "GraphQLRequestError",
+           "MovableClock", "ProtocolDouble", "execute"]

@@ -9,12 +9,20 @@ from urllib.parse import parse_qs, urlparse
 from .graphql_exec import execute
 from .store import DoubleStore
 
+#: apollo's ``APOLLO_API_BODY_LIMIT`` default, "5mb" as its body parser reads it (MiB)
+REQUEST_BODY_LIMIT = 5 * 1024 * 1024
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
 
     def do_POST(self):  # noqa: N802 (stdlib name)
         length = int(self.headers.get("Content-Length") or 0)
+        if length > REQUEST_BODY_LIMIT:
+            # apollo's body parser refuses the request before GraphQL sees it
+            self.rfile.read(length)
+            self.server.refused.append((413, None, [{"message": "request entity too large"}]))
+            return self._reply(413, {"errors": [{"message": "request entity too large"}]})
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
         except ValueError:

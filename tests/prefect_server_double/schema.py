@@ -16,6 +16,12 @@ types, which fields are required); it is not a copy of either.
 
 Scalars refuse malformed values (a UUID that is not one, a date that does not
 parse), so an invalid request is refused before any resolver runs.
+
+Pinned to :data:`SERVER_VERSION` (PrefectHQ/server 2022.09.23): the tables, operations and rules were read
+from PrefectHQ/server at that release (its Python and GraphQL sources are
+unchanged up to the repository's last commit, cd87420, which bumped only
+apollo's npm dependencies), the server the ``prefecthq/server:core-1.4.1``
+image of Prefect 1.4.1's ``prefect server start`` runs.
 """
 
 import json
@@ -37,6 +43,9 @@ from graphql.language import (
     StringValueNode,
 )
 from graphql.utilities import value_from_ast_untyped
+
+#: the PrefectHQ/server release the double was read from (schema, rules, background services)
+SERVER_VERSION = "2022.09.23"
 
 MAX_DEPTH = 7
 

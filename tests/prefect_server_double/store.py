@@ -43,6 +43,7 @@ from typing import Any, Callable, Dict, List, Optional
 import pendulum
 
 from .graphql_exec import GraphQLRequestError
+from .services import SERVER_VERSION, BackgroundServices, MovableClock  # noqa: F401 (SERVER_VERSION: re-exported)
 
 # the real server's limits
 STATE_SIZE_LIMIT = 1_000_000  # bytes, as sys.getsizeof(json.dumps(state)) counts them
@@ -93,6 +94,12 @@ class DoubleStore:
             request as an event instead of polling the log).
         submitted_lock_seconds: how long a flow run's ``Submitted`` state locks
             out another (the real server's 30 s).
+        clock: the time the background services and the Submitted lock see
+            (:class:`~.services.MovableClock`; tests move it forward).
+        services: the zombie killer and Lazarus (:class:`~.services.BackgroundServices`),
+            run when a test calls them.
+        on_flow_run_rescheduled: callables run with the id of a flow run Lazarus
+            set Scheduled again (tests wake their agent with it).
     """
 
     def __init__(self):
@@ -114,7 +121,10 @@ class DoubleStore:
         self.request_log: List[tuple] = []
         self.request_headers: Dict[str, str] = {}
         self.submitted_lock_seconds: float = SUBMITTED_LOCK_SECONDS
-        self._submitted: Dict[str, float] = {}  # flow run id -> time.monotonic() of Submitted
+        self._submitted: Dict[str, float] = {}  # flow run id -> clock.monotonic() of Submitted
+        self.clock = MovableClock()
+        self.services = BackgroundServices(self)
+        self.on_flow_run_rescheduled: List[Callable[[str], None]] = []
 
     # --- resolvers table -------------------------------------------------------
 
@@ -376,6 +386,16 @@ class DoubleStore:
         data = args["input"]
         if data["flow_id"] not in self.flows:
             raise GraphQLRequestError("Invalid flow ID")
+        slugs = {t["slug"] for t in self.tasks.values() if t["flow_id"] == data["flow_id"]}
+
+        def slug(task) -> Optional[str]:  # an edge names its tasks as {"slug": ...}
+            return task.get("slug") if isinstance(task, dict) else task
+
+        if any(slug(e.get("upstream_task")) not in slugs or slug(e.get("downstream_task")) not in slugs
+               for e in data["serialized_edges"]):
+            # the real server looks every slug up, and none is inserted when one is missing
+            raise GraphQLRequestError("Edges could not be registered - some edges reference tasks "
+                                      "that do not exist within this flow.")
         for e in data["serialized_edges"]:
             edge = {"flow_id": data["flow_id"], **e}
             if not any({k: v for k, v in x.items() if k != "id"} == edge for x in self.edges):
@@ -504,7 +524,7 @@ class DoubleStore:
     def _set_flow_run_state(self, run: dict, serialized_state: dict) -> None:
         state = _load_state(serialized_state)
         if state.is_submitted():
-            now = time.monotonic()
+            now = self.clock.monotonic()
             locked_at = self._submitted.get(run["id"])
             if locked_at is not None and now - locked_at < self.submitted_lock_seconds:
                 raise GraphQLRequestError("State update failed: this run has already been submitted.")
@@ -654,6 +674,12 @@ class DoubleStore:
         # the schema has already made a single log object into a list of one, as
         # GraphQL input coercion does (``prefect execute flow-run`` sends one dict
         # when it could not load its flow)
+        for entry in args["input"]["logs"]:
+            # the log table's foreign keys: a run named must exist (the batch is one insert)
+            if (entry.get("flow_run_id") is not None and entry["flow_run_id"] not in self.flow_runs) or (
+                    entry.get("task_run_id") is not None and entry["task_run_id"] not in self.task_runs):
+                raise GraphQLRequestError(
+                    'Foreign key violation: insert or update on table "log" violates foreign key constraint')
         for entry in args["input"]["logs"]:
             self.logs.append({
                 "id": _id(), "tenant_id": None,

@@ -15,6 +15,12 @@ from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 #: a run's context into ``prefect.context``
 POLL_INTERVAL_CONTEXT_KEY = "lume_services_poll_interval"
 
+#: the flow run context key holding when the waits of a run must end, as UTC
+#: seconds since the epoch (``time.time()``): a composed flow of flows' waits
+#: for its children end then, so a stuck child fails the run before the
+#: caller's own deadline passes
+DEADLINE_CONTEXT_KEY = "lume_services_deadline"
+
 #: the one request a poll of a flow run makes
 STATE_QUERY = "query($id: uuid!) { flow_run_by_pk(id: $id) { serialized_state } }"
 
@@ -42,6 +48,12 @@ class Deadline:
     def passed(self) -> bool:
         """Whether the deadline has come."""
         return self._at is not None and self.clock.monotonic() >= self._at
+
+    def wall_clock(self) -> Optional[float]:
+        """When the deadline passes as ``time.time()`` reads it (for another process); ``None``: never."""
+        if self._at is None:
+            return None
+        return self.clock.time() + (self._at - self.clock.monotonic())
 
     def capped(self, seconds: float) -> float:
         """``seconds``, or less when the deadline comes sooner."""

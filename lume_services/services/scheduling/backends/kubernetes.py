@@ -3,12 +3,13 @@
 import copy
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional
+from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 
-from pydantic import root_validator, validator
+from pydantic import SecretStr, root_validator, validator
 
 from lume_services.services.scheduling.run_options import RunConfig
 from lume_services.services.scheduling.backends.server.backend import ServerBackend
+from lume_services.services.scheduling.backends.server.run_env import secret_names
 
 #: The suffixes of Kubernetes memory quantities (decimal, then binary), as LUME-services listed
 #: them under this name; LUME-services wrote them with a ``B`` (``"GB"``, ``"GiB"``), which
@@ -35,6 +36,9 @@ class KubernetesRunConfig(RunConfig):
         image_pull_policy: ``Always``, ``IfNotPresent`` or ``Never``.
         service_account_name: the service account the job runs as.
         image_pull_secrets: names of the secrets used to pull the image.
+        secret_env: variables the flow container takes from Kubernetes Secrets,
+            ``{variable: (secret name, key)}`` (``secretKeyRef``s): how runs get
+            secrets, which never enter the run config stored on the server.
     """
 
     image: Optional[str] = None
@@ -47,6 +51,7 @@ class KubernetesRunConfig(RunConfig):
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     service_account_name: Optional[str] = None
     image_pull_secrets: Optional[List[str]] = None
+    secret_env: Optional[Dict[str, Tuple[str, str]]] = None
 
     @validator("cpu_limit", "cpu_request", pre=True)
     def cpu_units(cls, v, field):
@@ -95,8 +100,9 @@ class KubernetesRunConfig(RunConfig):
     def build_job(self) -> Dict[str, Any]:
         """Return the job template with this config applied.
 
-        Sets the ``flow`` container's image, env (merged by name with the
-        template's), CPU and memory requests and limits, and image pull
+        Sets the first container's (as Prefect's agent does; named ``flow``
+        when it has no name) image, env (merged by name with the template's;
+        ``secret_env`` as ``secretKeyRef``s), CPU and memory requests and limits, and image pull
         policy; the pod's service account and image pull secrets; and labels on
         the job and its pod: ``app.kubernetes.io/part-of: lume-services`` and
         ``lume-services/agent-label-<label>: "true"`` per agent label. The
@@ -114,18 +120,24 @@ class KubernetesRunConfig(RunConfig):
         pod_spec = pod.setdefault("spec", {})
         pod_spec.setdefault("restartPolicy", "Never")
         containers = pod_spec.setdefault("containers", [])
-        container = next((c for c in containers if c.get("name") == "flow"), None)
-        if container is None:
-            container = containers[0] if containers else {}
-            if not containers:
-                containers.append(container)
+        # the first container, as Prefect's KubernetesAgent takes it (it sets that
+        # one's image, command and env at run time, whatever its name)
+        if not containers:
+            containers.append({})
+        container = containers[0]
         container.setdefault("name", "flow")
         if self.image:
             container["image"] = self.image
         container["imagePullPolicy"] = self.image_pull_policy
-        if self.env:
-            kept = [e for e in container.get("env", []) if e.get("name") not in self.env]
-            container["env"] = kept + [{"name": k, "value": str(v)} for k, v in self.env.items()]
+        if self.env or self.secret_env:
+            given = set(self.env or {}) | set(self.secret_env or {})
+            kept = [e for e in container.get("env", []) if e.get("name") not in given]
+            container["env"] = (
+                kept
+                + [{"name": k, "value": str(v)} for k, v in (self.env or {}).items()]
+                + [{"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+                   for k, (secret, key) in sorted((self.secret_env or {}).items())]
+            )
         resources = container.setdefault("resources", {})
         for kind, values in (
             ("requests", {"cpu": self.cpu_request, "memory": self.memory_request}),
@@ -167,9 +179,19 @@ class KubernetesBackend(ServerBackend):
     ``registry_url``, which the cluster must be able to pull from; task results
     use ``PrefectResult`` (JSON values kept in the run's states).
 
+    Runs carry the non-secret ``LUME_*`` settings of ``env`` in their run
+    config; each secret of ``env`` (the MongoDB password) reaches the flow
+    container as a ``secretKeyRef`` to the key of that variable's name in the
+    Kubernetes Secret ``secret_name``, which must exist in the agent's
+    namespace (``kubectl create secret generic lume-services
+    --from-literal=LUME_RESULTS_DB__MONGODB__PASSWORD=...``). No secret value is
+    ever sent to the server.
+
     Args:
         registry_url: the registry images are pushed to (``None``: not pushed,
             for clusters that share the local Docker engine).
+        env: ``LUME_*`` settings every run needs (``config.run_environment``).
+        secret_name: the Kubernetes Secret holding the secrets of ``env``.
         **kwargs: as for :class:`ServerBackend`.
     """
 
@@ -177,16 +199,21 @@ class KubernetesBackend(ServerBackend):
     #: images are built from local base images (flow images and compositions alike)
     local_images = True
 
-    def __init__(self, registry_url: Optional[str] = None, **kwargs):
+    def __init__(self, registry_url: Optional[str] = None,
+                 env: Optional[Dict[str, Union[str, SecretStr]]] = None,
+                 secret_name: str = "lume-services", **kwargs):
         super().__init__(**kwargs)
         self.registry_url = registry_url
+        self.env = dict(env or {})
+        self.secret_name = secret_name
 
     def build_run_config(self, run_config: Optional[KubernetesRunConfig] = None, labels=None, image=None):
         """A Prefect ``KubernetesRun`` from a ``KubernetesRunConfig`` (resources, template, image)."""
         run_config = run_config or KubernetesRunConfig(image=image)
-        update = {}
-        if labels is not None:
-            update["labels"] = list(labels)
+        update = self._run_config_update(run_config, labels, self.env)
+        secrets = {name: (self.secret_name, name) for name in secret_names(self.env)}
+        if secrets:
+            update["secret_env"] = {**secrets, **(run_config.secret_env or {})}
         if image is not None and run_config.image is None:
             update["image"] = image
         if update:

@@ -50,6 +50,11 @@ from lume_services.services.scheduling.backends.server.prefect_config import (  
     PrefectUIConfig,
 )
 from lume_services.services.scheduling.backends.server.connection import ServerConnection
+from lume_services.services.scheduling.backends.server.run_env import (
+    check_no_secrets,
+    public_run_env,
+    secret_names,
+)
 from lume_services.services.scheduling.backends.server.history import get_run as history_run
 from lume_services.services.scheduling.backends.server.history import list_runs as history_runs
 from lume_services.services.scheduling.backends.server.history import run_result as history_result
@@ -136,6 +141,8 @@ class ServerBackend(Backend, ABC):
         self.timeout = as_timedelta(timeout)
         self.tenant_name = tenant_name
         self.connection = ServerConnection(self.config, tenant_name, self.clock)
+        #: ``LUME_*`` settings every run gets (the secrets among them only from the agent: ``run_env``)
+        self.env: Dict[str, Union[str, SecretStr]] = {}
 
     # --- hooks ------------------------------------------------------------------
 
@@ -215,16 +222,26 @@ class ServerBackend(Backend, ABC):
     def _run_config_update(self, run_config: RunConfig, labels: Optional[List[str]], env) -> Dict[str, object]:
         """The fields every server backend sets on a run config: the labels, and ``env`` under the run config's own.
 
-        ``env`` values may be ``SecretStr``: they are revealed here, in the run
-        config sent to the server, and nowhere else.
+        Only the variables of ``env`` that hold no secret are set (``run_env``):
+        a run config is stored on the server in clear, and runs get secrets
+        from where their agent runs. A run config whose own ``env`` holds a
+        secret is refused.
+
+        Raises:
+            SecretInRunConfigError: ``run_config.env`` holds a secret.
         """
+        check_no_secrets(run_config.env, type(run_config).__name__)
         update: Dict[str, object] = {}
         if labels is not None:
             update["labels"] = list(labels)
-        if env:
-            revealed = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in env.items()}
-            update["env"] = {**revealed, **(run_config.env or {})}
+        public = public_run_env(env)
+        if public:
+            update["env"] = {**public, **(run_config.env or {})}
         return update
+
+    def run_env(self) -> Dict[str, str]:
+        """The non-secret ``LUME_*`` settings every run of this backend carries (none by default)."""
+        return public_run_env(self.env)
 
     # --- connection ---------------------------------------------------------------
 
@@ -259,6 +276,10 @@ class ServerBackend(Backend, ABC):
         import json
 
         places = {"backend": type(self).__name__, **{k: str(v) for k, v in self.storage_places().items()}}
+        # what a run needs is part of what makes a registration new: two callers with
+        # different settings never share a flow id whose run config carries one's settings
+        places["run_env"] = json.dumps(self.run_env(), sort_keys=True)
+        places["run_secrets"] = ",".join(secret_names(self.env))
         return json.dumps(places, sort_keys=True)
 
     def storage_places(self) -> Dict[str, Any]:
@@ -368,7 +389,8 @@ class ServerBackend(Backend, ABC):
 
     # --- runs ---------------------------------------------------------------------------
 
-    def start_run(self, options, *, flow=None, flow_id: Optional[str] = None, **kwargs) -> str:
+    def start_run(self, options, *, flow=None, flow_id: Optional[str] = None, deadline: Optional[Deadline] = None,
+                  **kwargs) -> str:
         """Create a flow run of a registered flow and return its id.
 
         Args:
@@ -376,6 +398,8 @@ class ServerBackend(Backend, ABC):
             flow: the Prefect flow (as loaded), used to check the parameters
                 before anything is sent.
             flow_id: the registered flow's id.
+            deadline: when the run's own waits for other runs (a composed flow
+                of flows' children) must end; goes into the run's context.
 
         Returns:
             The flow run id.
@@ -391,7 +415,7 @@ class ServerBackend(Backend, ABC):
         """
         poll_interval = (options.poll_interval or self.poll_interval).total_seconds()
         return create_flow_run(self.connection, self.prefect_run_options(options), flow_id=flow_id, flow=flow,
-                               poll_interval=poll_interval)
+                               poll_interval=poll_interval, deadline=deadline)
 
     def prefect_run_options(self, options):
         """The run options with their run config as the Prefect run config this backend sends.

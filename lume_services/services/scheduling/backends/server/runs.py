@@ -1,6 +1,5 @@
 """Flow runs on a Prefect 1 Server: creating them and waiting for them to finish."""
 
-import json
 from typing import Optional
 
 from lume_services.errors import (
@@ -12,19 +11,28 @@ from lume_services.errors import (
 )
 from lume_services.services.scheduling.backend import check_parameters
 from lume_services.services.scheduling.backends.server.registration import flow_versions
-from lume_services.services.scheduling.waiting import POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY, Deadline
-
-#: the largest flow or task run state a Prefect Server accepts, in bytes
-STATE_SIZE_LIMIT = 1_000_000
+from lume_services.services.scheduling.state_limits import (
+    PARAMETER_KEPT,
+    STATE_SIZE_LIMIT,
+    oversized_parameter,
+)
+from lume_services.services.scheduling.waiting import (
+    DEADLINE_CONTEXT_KEY,
+    POLL_INTERVAL_CONTEXT_KEY,
+    STATE_QUERY,
+    Deadline,
+)
 
 
 def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
-                    poll_interval: Optional[float] = None) -> str:
+                    poll_interval: Optional[float] = None, deadline: Optional[Deadline] = None) -> str:
     """Create a flow run of a registered flow from resolved run options; return its id.
 
     ``poll_interval`` (seconds) goes into the run's context
     (:data:`POLL_INTERVAL_CONTEXT_KEY`): how often the run polls the runs it
-    waits for, such as a composed flow of flows' children.
+    waits for, such as a composed flow of flows' children; ``deadline``, when
+    it has a limit, goes there too (:data:`DEADLINE_CONTEXT_KEY`, as the UTC
+    time it passes): the run stops waiting for those runs then.
 
     Raises:
         FlowNotRegisteredError: no ``flow_id``: the flow is not registered or loaded.
@@ -51,7 +59,7 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
             labels=options.labels,
             run_name=options.run_name,
             scheduled_start_time=options.scheduled_start_time,
-            context={POLL_INTERVAL_CONTEXT_KEY: poll_interval} if poll_interval else None,
+            context=_run_context(poll_interval, deadline),
         )
     except ClientError as exc:
         # the real server's words: "Flow {id} is archived."
@@ -67,24 +75,22 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
 def check_state_sizes(flow_name: str, parameters: dict) -> None:
     """Refuse parameter values too large for the task run states that will keep them.
 
-    A Prefect ``Parameter``'s result is always a ``PrefectResult``: its value
-    is kept in its task run's state, which a Prefect Server refuses over
-    :data:`STATE_SIZE_LIMIT` bytes, so the run would fail after it started.
-
     Raises:
         StateTooLargeError: a value is over the limit, naming it and the limit.
     """
-    for name, value in sorted(parameters.items()):
-        try:
-            size = len(json.dumps(value).encode())
-        except (TypeError, ValueError):
-            continue  # not JSON: PrefectResult cannot keep it at all, Prefect says so
-        # a state holds the value beside its own fields: count a margin for them
-        if size + 1_000 > STATE_SIZE_LIMIT:
-            raise StateTooLargeError(
-                flow_name, f"parameter {name!r}", size, STATE_SIZE_LIMIT,
-                "Prefect keeps every parameter's value in its task run's state (PrefectResult)",
-            )
+    found = oversized_parameter(parameters)
+    if found is not None:
+        raise StateTooLargeError(flow_name, f"parameter {found[0]!r}", found[1], STATE_SIZE_LIMIT, PARAMETER_KEPT)
+
+
+def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline]) -> Optional[dict]:
+    """What a run's context tells its waits for other runs: the poll interval and the deadline."""
+    context = {}
+    if poll_interval:
+        context[POLL_INTERVAL_CONTEXT_KEY] = poll_interval
+    if deadline is not None and deadline.wall_clock() is not None:
+        context[DEADLINE_CONTEXT_KEY] = deadline.wall_clock()
+    return context or None
 
 
 def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: Deadline,
