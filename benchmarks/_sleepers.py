@@ -20,3 +20,10 @@ def sleepers():
         for i in range(TASKS):
             nap(i)
     return flow
+
+
+@task
+def nap_for(x, seconds):
+    """Sleep ``seconds`` and return ``x`` (B14's sweep)."""
+    time.sleep(seconds)
+    return x

@@ -13,6 +13,7 @@ left behind) and writes its own section of ``docs/benchmarks.md``:
 - B10 ``bench_executors.py``: 8 sleeping tasks under each executor;
 - B11 ``bench_import.py``: importing the flow models vs importing Prefect;
   ``bench_cli_startup.py``: the read-only commands over 10,000 recorded runs.
+- B14 ``bench_fof_reuse.py``: a cached re-run, a resume and a sweep of flows of flows.
 
 B5 (``server_flow_of_flows.py``) and B7 (``docker_images.py``) need the server
 double or a Docker engine and are run on their own. About 6-8 minutes on a
@@ -40,6 +41,7 @@ SCRIPTS = [
     ("B11", "bench_cli_startup.py"),
     ("B12", "bench_run_history.py"),
     ("B13", "bench_engine.py"),
+    ("B14", "bench_fof_reuse.py"),
 ]
 
 

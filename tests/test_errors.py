@@ -409,6 +409,12 @@ def test_no_error_a_user_model_raises_is_wrapped_by_pydantic(name):
 # --- pickling -----------------------------------------------------------------------------
 
 EXAMPLES = {
+    "InvalidCacheOptionError": lambda: errors.InvalidCacheOptionError("fof", ["x"], unknown=["x"], valid=["a"]),
+    "InvalidMapOverError": lambda: errors.InvalidMapOverError("child", ["y"], ["x"]),
+    "RunNotOfFlowOfFlowsError": lambda: errors.RunNotOfFlowOfFlowsError("run-1", "fof", "other"),
+    "ChildVersionChangedError": lambda: errors.ChildVersionChangedError("fof", "run-1", {"a": ("id-1", "id-2")}),
+    "FlowOfFlowsFeatureNotOnBackendError": lambda: errors.FlowOfFlowsFeatureNotOnBackendError("cache", "per_child"),
+    "LineageNotFoundError": lambda: errors.LineageNotFoundError("abc", where="/tmp/runs.sqlite"),
     "LUMEServicesError": lambda: LUMEServicesError("something went wrong"),
     "ExecutorNotAvailableError": lambda: errors.ExecutorNotAvailableError("dask", "distributed", "dask", ["local"]),
     "FlowNotFoundError": lambda: errors.FlowNotFoundError("f", "p", ["g"]),

@@ -1,4 +1,4 @@
-"""``lume-services flow-of-flows``: run a flow of flows, draw its DAG."""
+"""``lume-services flow-of-flows``: run, resume, plan, register and draw flows of flows."""
 
 import time
 from pathlib import Path
@@ -6,7 +6,7 @@ from typing import Optional
 
 import click
 
-from lume_services.cli._options import json_option, run_options, run_parameters, verbosity
+from lume_services.cli._options import json_option, parse_parameters, run_options, run_parameters, verbosity
 from lume_services.cli._output import Failed, emit, mark_failed, note, one_line, out, safe
 from lume_services.cli._progress import ProgressDisplay, last_durations
 from lume_services.cli._render import render_run
@@ -18,8 +18,12 @@ def flow_of_flows():
 
 
 def run_and_report(ctx: click.Context, fof, parameters: dict, as_json: bool, task_name: Optional[str] = None,
-                   run_name: Optional[str] = None, extra: Optional[dict] = None) -> None:
+                   run_name: Optional[str] = None, extra: Optional[dict] = None, use_cache: bool = True,
+                   resume: Optional[str] = None) -> None:
     """Run a flow of flows with live progress on stderr, and print its document (JSON or its text rendering).
+
+    ``use_cache=False`` runs every child; ``resume`` (a run id) runs only the
+    children that failed or never ran in that run.
 
     Raises:
         Failed: a child failed (the error is printed; exit 1).
@@ -39,8 +43,12 @@ def run_and_report(ctx: click.Context, fof, parameters: dict, as_json: bool, tas
     start = time.monotonic()
     try:
         with display:
-            value = fof.run_and_return(parameters, run_config_for(run_name), task_name=task_name,
-                                       scheduling_service=svc, progress=display)
+            if resume is not None:
+                value = fof.resume(resume, parameters, run_config_for(run_name), scheduling_service=svc,
+                                   progress=display)
+            else:
+                value = fof.run_and_return(parameters, run_config_for(run_name), task_name=task_name,
+                                           scheduling_service=svc, progress=display, use_cache=use_cache)
     except FlowFailedError as exc:
         mark_failed(ctx)
         document.update(state="Failed", elapsed=time.monotonic() - start, run_id=latest_run_id(svc, fof.name),
@@ -62,19 +70,73 @@ def _children(fof, display) -> dict:
 @flow_of_flows.command("run")
 @click.argument("yaml_path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 @run_options
+@click.option("--no-cache", is_flag=True, help="Run every child, even those declared with cache: true.")
 @json_option
 @click.pass_context
-def run(ctx, yaml_path, params, param_file, old_params, task_name, run_name, as_json):
+def run(ctx, yaml_path, params, param_file, old_params, task_name, run_name, no_cache, as_json):
     """Compose the flow of flows in FILE (YAML) and run it.
 
     Parameters are named "<child>-<parameter>". Progress (each child's state
     and time) goes to stderr; the run's document (state, run id, children,
-    results) to stdout. Exit code 1 when a child failed.
+    results) to stdout. Exit code 1 when a child failed. Children declared
+    with ``cache: true`` whose version, parameters and inputs are those of a
+    successful earlier run are reused, not run (state Cached).
     """
     from lume_services.flows.flow_of_flows import FlowOfFlows
 
     fof = FlowOfFlows.from_yaml(Path(yaml_path))
-    run_and_report(ctx, fof, run_parameters(params, old_params, param_file), as_json, task_name, run_name)
+    run_and_report(ctx, fof, run_parameters(params, old_params, param_file), as_json, task_name, run_name,
+                   use_cache=not no_cache)
+
+
+@flow_of_flows.command("resume")
+@click.argument("run_id")
+@click.option("--param", "params", multiple=True, metavar="CHILD-PARAMETER=VALUE",
+              help="Change a parameter's value from the run's (repeatable).")
+@json_option
+@click.pass_context
+def resume(ctx, run_id, params, as_json):
+    """Run only the children that failed or never ran in run RUN_ID.
+
+    The children that succeeded there give back their recorded results; the
+    flow of flows is rebuilt from the declaration recorded with the run, with
+    the children's current versions. Refused, naming the child, when a child
+    that succeeded was registered anew since.
+    """
+    from lume_services.flows._reuse import recorded_declaration
+    from lume_services.flows.flow_of_flows import FlowOfFlows
+
+    service = _service()
+    fof = FlowOfFlows.from_yaml(recorded_declaration(service, run_id), scheduling_service=service)
+    run_and_report(ctx, fof, parse_parameters(params), as_json, extra={"resumed": run_id}, resume=run_id)
+
+
+@flow_of_flows.command("plan")
+@click.argument("yaml_path", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@click.option("--param", "params", multiple=True, metavar="CHILD-PARAMETER=VALUE",
+              help="A parameter's value, as JSON or text (repeatable).")
+@click.option("--no-cache", is_flag=True, help="Plan a run with caching off.")
+@json_option
+def plan(yaml_path, params, no_cache, as_json):
+    """Say, per child in execution order, whether a run would run it or reuse it; nothing runs.
+
+    A reused child names the run its results come from; every child shows its
+    last recorded duration.
+    """
+    from lume_services.flows.flow_of_flows import FlowOfFlows
+
+    fof = FlowOfFlows.from_yaml(Path(yaml_path))
+    steps = fof.plan(parse_parameters(params), use_cache=not no_cache)
+    document = {"command": "flow-of-flows plan", "name": fof.name, "children": [step.to_dict() for step in steps]}
+
+    def text(doc):
+        width = max(len(c["child"]) for c in doc["children"])
+        for c in doc["children"]:
+            took = f"{c['last_duration']:.2f} s" if c.get("last_duration") is not None else "never ran"
+            what = f"reuse from run {c['reused_from']}" if c["action"] == "reuse" else f"run ({c['reason']})"
+            out(f"{safe(c['child']):<{width}}  {what}; last took {took}")
+
+    emit(document, as_json, text)
 
 
 @flow_of_flows.command("register")

@@ -129,7 +129,8 @@ def _show_text(run) -> None:
         out("flows:")
         out(_table(
             ["FLOW", "STATE", "STARTED (UTC)", "DURATION", "MAPPED VALUES"],
-            [[c.name, c.state, _when(c.start), _took(c.duration), _short(c.mapped) if c.mapped else "-"]
+            [[c.name, c.state + (f" (from run {c.reused_from})" if c.reused_from else ""), _when(c.start),
+              _took(c.duration), _short(c.mapped) if c.mapped else "-"]
              for c in run.children],
         ))
     out("tasks:")
@@ -168,3 +169,69 @@ def prune_runs(days, as_json):
     count = _service().prune_runs(days)
     emit({"command": "runs prune", "forgotten": count, "older_than_days": days}, as_json,
          lambda d: out(f"forgot {count} run{'s' if count != 1 else ''} older than {days:g} days"))
+
+
+@runs.command("lineage")
+@click.argument("ref")
+@json_option
+def lineage(ref, as_json):
+    """Print the chain of runs and children that produced REF: a stored result's unique hash or a file's path.
+
+    Each step names the run, the child (flow of flows), its registered
+    version, its parameters and the values its inputs received; a reused
+    child is followed to the run it came from.
+    """
+    from lume_services.flows.lineage import lineage as find_lineage
+
+    chain = find_lineage(_service(), ref)
+    document = {"command": "runs lineage", "ref": ref, "chain": [link.to_dict() for link in chain]}
+
+    def text(doc):
+        for depth, link in enumerate(chain):
+            who = f"child {safe(link.child)!r} of " if link.child else ""
+            what = f" made {safe(link.task)!r}" if link.task else ""
+            out(f"{'  ' * depth}{who}run {link.run_id} of {safe(link.flow_name)!r}{what}"
+                + (f" (flow id {link.flow_id})" if link.flow_id else ""))
+            if link.reused_from:
+                out(f"{'  ' * depth}  reused the results of run {link.reused_from}")
+                continue
+            out(f"{'  ' * depth}  parameters: {safe(json.dumps(link.parameters, default=repr, sort_keys=True))}")
+            if link.inputs:
+                out(f"{'  ' * depth}  inputs: {safe(_short(link.inputs, 200))}")
+
+    emit(document, as_json, text)
+
+
+@runs.command("reproduce")
+@click.argument("run_id")
+@json_option
+@click.pass_context
+def reproduce(ctx, run_id, as_json):
+    """Run RUN_ID again with the same flow versions and parameters and compare each result.
+
+    Files are compared by content, stored results by their unique hash, other
+    results by value. Exit code 0 only when every result matches; otherwise
+    the first difference is printed and the exit code is 1.
+    """
+    from lume_services.cli._output import Failed, mark_failed, note
+    from lume_services.flows.lineage import reproduce as run_again
+
+    outcome = run_again(_service(), run_id)
+    document = {"command": "runs reproduce", **outcome.to_dict()}
+
+    def text(doc):
+        if outcome.matches:
+            out(f"run {run_id} reproduced by run {outcome.new_run_id}: {outcome.compared} results match")
+        else:
+            out(f"run {run_id} not reproduced by run {outcome.new_run_id}: "
+                f"{len(outcome.differences)} of {outcome.compared} results differ")
+
+    if not outcome.matches:
+        mark_failed(ctx)
+    emit(document, as_json, text)
+    if not outcome.matches:
+        task, recorded, now = outcome.differences[0]
+        note(f"error: run {run_id} not reproduced (run {outcome.new_run_id}): {len(outcome.differences)} of "
+             f"{outcome.compared} results differ; first: {task!r} was {_short(recorded, 80)},"
+             f" now {_short(now, 80)}")
+        raise Failed()

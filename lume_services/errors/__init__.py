@@ -165,8 +165,16 @@ from lume_services.errors._results import (
     UnknownResultTypeError,
     UnsupportedQueryError,
 )
+from lume_services.errors._flow_of_flows_reuse import (
+    ChildVersionChangedError,
+    FlowOfFlowsFeatureNotOnBackendError,
+    InvalidCacheOptionError,
+    InvalidMapOverError,
+    RunNotOfFlowOfFlowsError,
+)
 from lume_services.errors._runs import (
     AmbiguousRunIdError,
+    LineageNotFoundError,
     EmptyResultError,
     FlowFailedError,
     FlowRunTimeoutError,
@@ -210,6 +218,12 @@ from lume_services.errors._storage import (
 
 __all__ = [
     "FlowRegisteredWithOtherPythonError",
+    "ChildVersionChangedError",
+    "FlowOfFlowsFeatureNotOnBackendError",
+    "InvalidCacheOptionError",
+    "InvalidMapOverError",
+    "LineageNotFoundError",
+    "RunNotOfFlowOfFlowsError",
     "AmbiguousParentTaskError",
     # the root, and the root-level errors
     "LUMEServicesError",

@@ -13,7 +13,10 @@ class FlowOfFlowsError(LUMEServicesError):
     :class:`ParentProjectMismatchError`, :class:`UnknownMapTypeError`,
     :class:`MissingDBAttributeError`), duplicate
     names (:class:`DuplicateFlowNameError`), a cycle (:class:`FlowCycleError`), a
-    composition missing (:class:`FlowOfFlowsNotComposedError`).
+    composition missing (:class:`FlowOfFlowsNotComposedError`); and reusing recorded
+    results: a run to resume that is not its own (:class:`RunNotOfFlowOfFlowsError`),
+    a child registered anew since (:class:`ChildVersionChangedError`), a backend
+    that composes per child (:class:`FlowOfFlowsFeatureNotOnBackendError`).
 
     They are raised while the declaration is read and checked, on any backend,
     before anything runs.
@@ -78,6 +81,8 @@ class InvalidFlowOfFlowsError(FlowOfFlowsError):
     (:class:`ExposedParameterClashError`), a file that does not exist
     (:class:`FlowOfFlowsFileNotFoundError`), a mapping naming a task several task runs
     share (:class:`AmbiguousParentTaskError`).
+    Its ``cache`` or a child's ``map_over`` not of their form:
+    :class:`InvalidCacheOptionError`, :class:`InvalidMapOverError`.
     """
 
 

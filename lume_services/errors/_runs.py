@@ -13,7 +13,8 @@ class RunError(LUMEServicesError):
     the runs recorded do not hold what was asked: no such run
     (:class:`RunNotFoundError`), no recorded result (:class:`RunResultNotRecordedError`),
     a malformed filter of a listing (:class:`InvalidRunFilterError`), a shortened run id
-    that several runs' ids begin with (:class:`AmbiguousRunIdError`).
+    that several runs' ids begin with (:class:`AmbiguousRunIdError`), nothing recorded
+    produced a result or file asked about (:class:`LineageNotFoundError`).
 
     A run history file that cannot be read is a :class:`StorageError`
     (:class:`RunHistoryCorruptError`); a server's history that lume-services
@@ -217,4 +218,23 @@ class AmbiguousRunIdError(RunError):
         super().__init__(
             f"run id {prefix!r} is the beginning of {len(self.candidates)} runs' ids ({shown}); "
             "give more of the id"
+        )
+
+
+class LineageNotFoundError(RunError):
+    """No recorded run produced the result or file asked about.
+
+    Args:
+        ref: the result's unique hash or the file's path given.
+        where: where the history was searched.
+    """
+
+    def __init__(self, ref: str, where: Optional[str] = None):
+        self.ref = ref
+        self.where = where
+        history = f"the run history at {where}" if where else "the run history"
+        super().__init__(
+            f"no recorded run produced {ref!r} in {history}; give a stored result's unique hash or the path "
+            "of a file that a flow stored with SaveDBResult or SaveFile on this backend "
+            "(`lume-services runs show RUN_ID` lists a run's results)"
         )

@@ -13,13 +13,17 @@ is computed in time linear in its tasks and edges, so a deep composition's
 first run costs what its later runs cost.
 """
 
+import functools
 from typing import Any, Dict, List, Optional
 
 from prefect import Flow as PrefectFlow
+from prefect import Task
 
 from lume_services.errors import FlowFailedError
 from lume_services.flows._names import composed_task_name, db_loader, exposed_parameter_name
 from lume_services.flows._results import group_inline_results, pick
+from lume_services.flows._reuse import cache_key
+from lume_services.tasks.db import CHILD_FLOW_IDS_CONTEXT_KEY
 from lume_services.services.scheduling.run_options import run_options
 from lume_services.services.scheduling.run_records import ChildPlan
 from lume_services.flows.flow import parent_task_slug
@@ -46,21 +50,58 @@ class ComposedFlow(PrefectFlow):
         return sorted_flow_tasks(self, root_tasks)
 
 
-def compose_inline(fof):
-    """Build the local composed flow: copies of every child's tasks, wired by the mappings."""
+class RecordedResult(Task):
+    """Gives back a reused child's recorded task result (see ``_reuse``) instead of running the task.
+
+    Args:
+        value: the recorded result.
+        **kwargs: ``prefect.Task`` arguments (its name is ``"<child>/<task>"``).
+    """
+
+    def __init__(self, value: Any = None, **kwargs: Any) -> None:
+        self.value = value
+        kwargs.setdefault("checkpoint", False)
+        super().__init__(**kwargs)
+
+    def run(self) -> Any:
+        """Return the recorded result."""
+        return self.value
+
+
+def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
+    """Build the local composed flow: copies of every child's tasks, wired by the mappings.
+
+    Args:
+        fof: the flow of flows.
+        reuse: ``{child: _reuse.Reuse}``: children whose tasks give back
+            recorded results (:class:`RecordedResult`) instead of running.
+    """
     from prefect import Parameter
     from prefect.utilities.logging import get_logger
+
+    reuse = reuse or {}
 
     composed = ComposedFlow(fof.name)
     copies: Dict[str, dict] = {}  # child -> {original task: task in the composed flow}
     by_name: Dict[str, Dict[str, Any]] = {}  # child -> {task name or slug: its copy}
     references: Dict[str, list] = {}  # child -> its reference tasks (computed once: not cheap)
+    swept_copies: set = set()  # tasks of the composed flow that run once per item (map_over)
     for child_name in fof.execution_order():
         child = fof.composing_flows[child_name]
         flow = child.prefect_flow
         mapped = child.mapped_parameters or {}
         tasks = tasks_in_slug_order(flow)
         replaced: Dict[Any, Any] = {}
+        if child_name in reuse:
+            references[child_name] = reference_tasks(flow)
+            copies[child_name] = _recorded_copies(composed, child_name, tasks, mapped, reuse[child_name].results,
+                                                  _mapped_from(fof, child_name))
+            by_name[child_name] = {}
+            for task, new in copies[child_name].items():
+                by_name[child_name].setdefault(task.name, new)
+            for task, new in copies[child_name].items():  # a mapping may name a task by its slug
+                by_name[child_name].setdefault(flow.slugs[task], new)
+            continue
         for task in tasks:
             if isinstance(task, Parameter):
                 m = mapped.get(task.name)
@@ -77,12 +118,13 @@ def compose_inline(fof):
                 new.logger = get_logger(new.name)
             composed.add_task(new)
             replaced[task] = new
+        swept = _swept_tasks(flow, (getattr(fof, "map_over", None) or {}).get(child_name, []))
         for edge in flow.edges:
             composed.add_edge(
                 replaced[edge.upstream_task],
                 replaced[edge.downstream_task],
                 key=edge.key,
-                mapped=edge.mapped,
+                mapped=edge.mapped or edge.upstream_task in swept,
                 flattened=edge.flattened,
                 validate=False,
             )
@@ -99,8 +141,11 @@ def compose_inline(fof):
                 if all(isinstance(u, Parameter) for u in upstream):
                     for gate in gates:
                         if gate is not replaced[task]:
-                            composed.add_edge(gate, replaced[task], validate=False)
+                            # a swept task waits for its own item of a swept parent, not for every item
+                            item_wise = gate in swept_copies and task in swept
+                            composed.add_edge(gate, replaced[task], mapped=item_wise, validate=False)
         copies[child_name] = replaced
+        swept_copies.update(replaced[task] for task in swept)
         first: Dict[str, Any] = {}
         for task in tasks:
             first.setdefault(task.name, replaced[task])
@@ -110,6 +155,52 @@ def compose_inline(fof):
     reference = [copies[c][t] for c in fof.execution_order() for t in references[c]]
     composed.set_reference_tasks(reference)
     return composed
+
+
+def _swept_tasks(flow, parameters) -> set:
+    """The tasks of a child that sweep: its ``map_over`` parameters and every task downstream of them.
+
+    Their edges become mapped edges (Prefect's task mapping): each runs once
+    per item, item by item down the child, and a failed item fails only the
+    items downstream of it.
+    """
+    if not parameters:
+        return set()
+    swept = {task for task in flow.tasks if getattr(task, "name", None) in parameters and task in flow.parameters()}
+    stack = list(swept)
+    while stack:
+        for edge in flow.edges_from(stack.pop()):
+            if edge.downstream_task not in swept:
+                swept.add(edge.downstream_task)
+                stack.append(edge.downstream_task)
+    return swept
+
+
+def _mapped_from(fof, parent: str) -> set:
+    """The names of ``parent``'s tasks some child maps a parameter from."""
+    return {m.parent_task_name for child in fof.composing_flows.values()
+            for m in (child.mapped_parameters or {}).values() if m.parent_flow_name == parent}
+
+
+def _recorded_copies(composed, child_name: str, tasks, mapped, results: Dict[str, Any], wanted: set) -> dict:
+    """A reused child's tasks: its run parameters stay parameters, every other task gives back its recorded result.
+
+    A mapped parameter gets a task only when another child maps from it (the
+    run history is given its value directly): each task costs a Prefect task run.
+    """
+    from prefect import Parameter
+
+    replaced = {}
+    for task in tasks:
+        if isinstance(task, Parameter) and task.name not in mapped:
+            new = task.copy(name=exposed_parameter_name(child_name, task.name))
+        elif isinstance(task, Parameter) and task.name not in wanted:
+            continue
+        else:
+            new = RecordedResult(results.get(task.name), name=composed_task_name(child_name, task.name))
+        composed.add_task(new)
+        replaced[task] = new
+    return replaced
 
 
 def reference_tasks(flow) -> list:
@@ -124,7 +215,7 @@ def _db_loader(composed, child: str, parameter: str, m, parent_task):
     return loader
 
 
-def child_plans(fof) -> List[ChildPlan]:
+def child_plans(fof, reuse: Optional[Dict[str, Any]] = None) -> List[ChildPlan]:
     """Which tasks of the inline composed flow are each child's, for the run history.
 
     A child's tasks are its copied tasks and its ``db`` loaders (its exposed
@@ -133,12 +224,22 @@ def child_plans(fof) -> List[ChildPlan]:
     """
     from prefect import Parameter
 
+    reuse = reuse or {}
     plans = []
     for child_name in fof.execution_order():
         child = fof.composing_flows[child_name]
         mapped = child.mapped_parameters or {}
         tasks: Dict[str, None] = {}
         received = {}
+        if child_name in reuse:  # its tasks (mapped parameters too) give back recorded results
+            for task in tasks_in_slug_order(child.prefect_flow):
+                if not isinstance(task, Parameter):
+                    tasks.setdefault(composed_task_name(child_name, task.name), None)
+            used = reuse[child_name]
+            plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), {}, flow_id=child.flow_id,
+                                   cache_key=used.cache_key, reused_from=used.run_id,
+                                   mapped_values={param: used.results.get(param) for param in mapped}))
+            continue
         for task in tasks_in_slug_order(child.prefect_flow):
             m = mapped.get(task.name) if isinstance(task, Parameter) else None
             if not isinstance(task, Parameter):
@@ -150,31 +251,49 @@ def child_plans(fof) -> List[ChildPlan]:
                 tasks.setdefault(received[task.name], None)
             else:
                 received[task.name] = composed_task_name(m.parent_flow_name, _task_name(fof, m))
-        plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), received))
+        plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), received, flow_id=child.flow_id,
+                               key_of=functools.partial(cache_key, fof, child_name)))
     return plans
 
 
-def start_inline(flow_of_flows, scheduling_service, parameters, run_config, **kwargs):
+def start_inline(flow_of_flows, scheduling_service, parameters, run_config, reuse=None, flow=None,
+                 run_id: Optional[str] = None, **kwargs):
     """Run a composed flow of flows as one run and return its final state.
 
     The run is recorded (local run history) under the flow of flows' project,
-    child by child.
+    child by child, with the declaration it was made from.
+
+    Args:
+        reuse: ``{child: _reuse.Reuse}``: children given back from recorded runs.
+        flow: the composed flow to run (``None``: the flow of flows' own, or
+            one composed for ``reuse``).
+        run_id: the id the run is recorded under (``None``: a new one).
     """
     options = run_options(parameters, run_config)
     options.project_name = flow_of_flows.project_name
-    options.children = child_plans(flow_of_flows)
-    return scheduling_service.start_run(
-        options, flow=flow_of_flows.prefect_flow, flow_id=flow_of_flows.flow_id, **kwargs
-    )
+    options.children = child_plans(flow_of_flows, reuse)
+    options.declaration = flow_of_flows.declaration()
+    options.run_id = run_id
+    if flow is None:
+        flow = compose_inline(flow_of_flows, reuse) if reuse else flow_of_flows.prefect_flow
+    # each child's registered version, for the lineage the packaged SaveDBResult stores (tasks/db.py)
+    versions = {name: child.flow_id for name, child in flow_of_flows.composing_flows.items()}
+    kwargs["context"] = {CHILD_FLOW_IDS_CONTEXT_KEY: versions, **(kwargs.get("context") or {})}
+    return scheduling_service.start_run(options, flow=flow, flow_id=flow_of_flows.flow_id, **kwargs)
 
 
-def run_inline(flow_of_flows, scheduling_service, parameters, run_config, wanted: Optional[tuple], **kwargs):
+def run_inline(flow_of_flows, scheduling_service, parameters, run_config, wanted: Optional[tuple], reuse=None,
+               flow=None, **kwargs):
     """Run a composed flow of flows as one run and return its results by child.
+
+    A reused child's results are its recorded ones.
 
     Raises:
         FlowFailedError: a child failed; names the children, their failed tasks and errors.
     """
-    state = start_inline(flow_of_flows, scheduling_service, parameters, run_config, **kwargs)
+    reuse = reuse or {}
+    flow = flow or (compose_inline(flow_of_flows, reuse) if reuse else flow_of_flows.prefect_flow)
+    state = start_inline(flow_of_flows, scheduling_service, parameters, run_config, reuse, flow, **kwargs)
     progress = kwargs.get("task_events")
     if progress is not None:
         progress.finish(state)  # children the executor did not report (never run)
@@ -187,8 +306,11 @@ def run_inline(flow_of_flows, scheduling_service, parameters, run_config, wanted
             else state.message
         )
         raise FlowFailedError(flow_of_flows.name, failed, message=message)
-    flat = scheduling_service.collect_results(state, flow_of_flows.prefect_flow, None)
-    return pick(group_inline_results(flow_of_flows, flat), wanted)
+    flat = scheduling_service.collect_results(state, flow, None)
+    grouped = group_inline_results(flow_of_flows, flat)
+    for child_name, used in reuse.items():
+        grouped[child_name] = dict(used.results)
+    return pick(grouped, wanted)
 
 
 def _task_name(fof, mapping) -> str:

@@ -1,12 +1,12 @@
 """Pictures of a flow of flows: its children and mapped parameters as Mermaid text or Graphviz DOT."""
 
 import json
-from typing import Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional
 
 from lume_services.services.scheduling.state_colours import STATE_STYLES, mermaid_class_defs, state_kind
 
 #: fill colours of a child by its final state, from the one table every picture uses
-STATE_COLOURS = {state: STATE_STYLES[state_kind(state)]["fill"] for state in ("Success", "Failed", "TriggerFailed")}
+STATE_COLOURS = {state: STATE_STYLES[state_kind(state)]["fill"] for state in ("Success", "Failed", "TriggerFailed", "Cached")}
 
 
 class Edge(NamedTuple):
@@ -69,6 +69,51 @@ def dot(fof, states: Optional[Dict[str, str]] = None) -> str:
         lines.append(f"    {_dot_text(e.parent)} -> {_dot_text(e.child)} [label={_dot_text(e.label)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+class FlowOfFlowsPictures:
+    """The pictures of a ``FlowOfFlows`` (a mixin: it reads ``composing_flows`` and ``_child_states``)."""
+
+    if TYPE_CHECKING:  # given by FlowOfFlows
+        name: str
+        _child_states: Dict[str, str]
+
+    def dag(self) -> List[Edge]:
+        """The DAG of children: one :class:`Edge` per mapped parameter (parent, task, child, parameter, map type)."""
+        return edges(self)
+
+    @property
+    def child_states(self) -> Dict[str, str]:
+        """``{child: final state}`` of the last :meth:`run_and_return` (empty before one)."""
+        return dict(self._child_states)
+
+    def to_mermaid(self, states: Optional[Dict[str, str]] = None) -> str:
+        """The DAG of children as a Mermaid flowchart, edges labelled ``"<parameter> (<map type>)"``.
+
+        Args:
+            states: ``{child: state}`` to colour the children by; ``None``
+                uses :attr:`child_states` (the last run's).
+        """
+        return mermaid(self, self._child_states if states is None else states)
+
+    def to_dot(self, states: Optional[Dict[str, str]] = None) -> str:
+        """The DAG of children as Graphviz DOT (see :meth:`to_mermaid`)."""
+        return dot(self, self._child_states if states is None else states)
+
+    def _repr_markdown_(self) -> str:
+        # Jupyter shows this when the object is a cell's value (JupyterLab >= 4.1 draws Mermaid)
+        return f"**flow of flows `{self.name}`**\n\n```mermaid\n{self.to_mermaid()}```\n"
+
+    def _repr_html_(self) -> Optional[str]:
+        # an SVG, needing no network: Graphviz's where it is here (extra "viz"), else one drawn here
+        from lume_services.services.scheduling.run_report import graph_svg
+
+        try:
+            return render(self.to_dot(), "svg").decode()
+        except Exception:
+            nodes = [(child, self._child_states.get(child)) for child in self.execution_order()]
+            return graph_svg(nodes, [(e.parent, e.child) for e in self.dag()], f"flow of flows {self.name}")
+
 
 
 def render(dot_text: str, fmt: str) -> bytes:

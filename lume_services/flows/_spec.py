@@ -18,6 +18,8 @@ from lume_services.errors import (
     DuplicateFlowNameError,
     ExposedParameterClashError,
     FlowOfFlowsFileNotFoundError,
+    InvalidCacheOptionError,
+    InvalidMapOverError,
     InvalidDeclarationNameError,
     InvalidDeclarationValueError,
     MalformedDeclarationError,
@@ -33,7 +35,7 @@ from lume_services.flows._mapping import MAPPING_KEYS, parse_mappings  # noqa: F
 from lume_services.flows.flow import Flow, parent_task_slug, slugs_by_task_name
 
 #: The keys a composing flow of a declaration takes (a misspelled one is refused, not dropped).
-CHILD_KEYS = ("name", "project_name", "mapped_parameters", "labels", "image")
+CHILD_KEYS = ("name", "project_name", "mapped_parameters", "labels", "image", "cache", "map_over")
 
 
 
@@ -73,7 +75,7 @@ def child_flows(raw, default_project: Optional[str]) -> Dict[str, Flow]:
             children[name] = spec
             continue
         mapped = parse_mappings(name, spec.get("mapped_parameters"))
-        child_values = {k: v for k, v in spec.items() if k != "mapped_parameters"}
+        child_values = {k: v for k, v in spec.items() if k not in ("mapped_parameters", "cache", "map_over")}
         child_values.setdefault("name", name)
         child_values.setdefault("project_name", default_project)
         try:
@@ -81,6 +83,68 @@ def child_flows(raw, default_project: Optional[str]) -> Dict[str, Flow]:
         except ValidationError as exc:
             raise InvalidDeclarationValueError(name, exc) from exc
     return children
+
+
+def cached_by_declaration(raw, flow_of_flows: Optional[str]) -> List[str]:
+    """The children whose declaration says ``cache: true``.
+
+    Raises:
+        InvalidCacheOptionError: a child's ``cache`` is not true or false.
+    """
+    specs = raw.items() if isinstance(raw, dict) else (
+        ((spec.get("name"), spec) for spec in raw) if isinstance(raw, (list, tuple)) else ())
+    cached = []
+    for name, spec in specs:
+        if not isinstance(spec, dict) or "cache" not in spec:
+            continue
+        if not isinstance(spec["cache"], bool):
+            raise InvalidCacheOptionError(flow_of_flows, spec["cache"], child=name)
+        if spec["cache"]:
+            cached.append(name)
+    return cached
+
+
+def sweeps_by_declaration(raw) -> Dict[str, Any]:
+    """``{child: map_over}`` as the declaration gives it (checked by :func:`check_sweeps`)."""
+    specs = raw.items() if isinstance(raw, dict) else (
+        ((spec.get("name"), spec) for spec in raw) if isinstance(raw, (list, tuple)) else ())
+    return {name: spec["map_over"] for name, spec in specs if isinstance(spec, dict) and "map_over" in spec}
+
+
+def check_sweeps(sweeps: Any, children: Dict[str, Flow], flow_of_flows: Optional[str]) -> Dict[str, List[str]]:
+    """A flow of flows' ``map_over``: child -> a non-empty list of its parameters.
+
+    Raises:
+        InvalidMapOverError: a value is not a list of the child's parameters.
+        ParentFlowNotInFlowsError: a child named is not composed.
+    """
+    if not isinstance(sweeps, dict):
+        raise InvalidMapOverError(str(flow_of_flows), sweeps, [])
+    checked = {}
+    for child, params in sweeps.items():
+        if child not in children:
+            raise InvalidMapOverError(str(child), params, [])
+        known = children[child].parameters or {}
+        if (isinstance(params, str) or not isinstance(params, (list, tuple)) or not params
+                or not all(isinstance(p, str) and p in known for p in params)):
+            raise InvalidMapOverError(child, params, known)
+        checked[child] = list(params)
+    return checked
+
+
+def check_cache_option(value, flow_of_flows: Optional[str], children) -> None:
+    """A flow of flows' ``cache``: true, false, or a list of its children.
+
+    Raises:
+        InvalidCacheOptionError: anything else, or a name that is not a child.
+    """
+    if isinstance(value, bool):
+        return
+    if not isinstance(value, (list, tuple, set)) or not all(isinstance(v, str) for v in value):
+        raise InvalidCacheOptionError(flow_of_flows, value)
+    unknown = [v for v in value if v not in children]
+    if unknown:
+        raise InvalidCacheOptionError(flow_of_flows, value, unknown=unknown, valid=children)
 
 
 def _child_specs(raw) -> List[Tuple[str, Any]]:

@@ -17,9 +17,10 @@ Both share the declaration parser (``_spec``), the dependency graph
 ``docs/flow_of_flows.md`` and ``docs/architecture.md``.
 """
 
+import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union, cast
 
 from dependency_injector.wiring import Provide
 from prefect import Flow as PrefectFlow
@@ -29,6 +30,7 @@ from lume_services.composition import Context, inject
 from lume_services.errors import (
     ChildFlowArchivedError,
     FlowFailedError,
+    FlowOfFlowsFeatureNotOnBackendError,
     InvalidDeclarationValueError,
     TaskNotInFlowError,
 )
@@ -36,9 +38,21 @@ from lume_services.flows._compose_inline import compose_inline, run_inline, star
 from lume_services.flows._compose_per_child import compose_per_child, run_per_child
 from lume_services.flows._graph import parents, topological_order
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
-from lume_services.flows._picture import Edge, dot, edges, mermaid
+from lume_services.flows._picture import Edge, FlowOfFlowsPictures
 from lume_services.flows._results import group_inline_results
-from lume_services.flows._spec import check_exposed_names, check_mappings, check_top_level, child_flows, load_yaml
+from lume_services.flows._reuse import (
+    REUSED_STATE, PlanStep, declaration_of, plan_reuse, refuse_on_per_child, resumable_run, reuse_for_run)
+from lume_services.flows._spec import (
+    cached_by_declaration,
+    check_sweeps,
+    sweeps_by_declaration,
+    check_cache_option,
+    check_exposed_names,
+    check_mappings,
+    check_top_level,
+    child_flows,
+    load_yaml,
+)
 from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.flows.progress import ChildEvent, ChildProgress
 from lume_services.image_names import image_name
@@ -46,14 +60,8 @@ from lume_services.services.scheduling.backend import RunConfig
 from lume_services.services.scheduling.service import SchedulingService
 
 __all__ = [
-    "ChildEvent",
-    "ChildProgress",
-    "ChildReregisteredWarning",
-    "Edge",
-    "FlowOfFlows",
-    "composed_task_name",
-    "exposed_parameter_name",
-    "topological_order",
+    "ChildEvent", "ChildProgress", "ChildReregisteredWarning", "PlanStep", "Edge",
+    "FlowOfFlows", "composed_task_name", "exposed_parameter_name", "topological_order",
 ]
 
 class ChildReregisteredWarning(UserWarning):
@@ -71,19 +79,31 @@ def _injected_scheduling_service(
     return scheduling_service
 
 
-class FlowOfFlows(Flow):
+class FlowOfFlows(FlowOfFlowsPictures, Flow):
     """Registered flows composed into one flow by mapped parameters.
 
     Attributes:
         composing_flows: child name -> :class:`Flow`, each loaded from the
             scheduling backend. Given as a dict, or as the list used in YAML
-            (items with ``name``, optional ``project_name`` and ``mapped_parameters``).
+            (items with ``name``, optional ``project_name``, ``mapped_parameters``
+            and ``cache``).
+        cache: which children reuse their recorded results when their
+            registered version, parameters and mapped inputs are those of a
+            successful earlier run: ``True`` (all), ``False`` (none, the
+            default) or a list of child names; a child's ``cache: true`` in
+            YAML adds it.
+        map_over: child -> the parameters it sweeps: it runs once per item
+            of their (list) values, items in order (a child's ``map_over:`` in YAML).
     """
 
     composing_flows: dict
+    cache: Union[bool, List[str]] = False
+    map_over: Dict[str, List[str]] = {}
 
-    # child -> final state of the last run_and_return ("Success", "Failed", "TriggerFailed")
+    # child -> final state of the last run_and_return ("Success", "Failed", "TriggerFailed", "Cached")
     _child_states: Dict[str, str] = PrivateAttr(default_factory=dict)
+    # the id of the last run started here (local backend)
+    _last_run_id: Optional[str] = PrivateAttr(default=None)
 
     @root_validator(pre=True)
     @classmethod
@@ -102,13 +122,21 @@ class FlowOfFlows(Flow):
         """
         service = values.pop(_SERVICE_KEY, None)
         check_top_level(values, cls.__fields__)
+        cached = cached_by_declaration(values.get("composing_flows"), values.get("name"))
         children = child_flows(values.get("composing_flows"), values.get("project_name"))
+        cache = values.get("cache", False)
+        check_cache_option(cache, values.get("name"), list(children))
+        if cache is not True and cached:
+            cache = sorted({*(cache or []), *cached})
+        values["cache"] = cache
         for child in children.values():
             if child.prefect_flow is None:
                 if service is None:
                     service = _injected_scheduling_service()
                 child.load_flow(scheduling_service=service)
         check_mappings(children)
+        values["map_over"] = check_sweeps({**sweeps_by_declaration(values.get("composing_flows")),
+                                           **(values.get("map_over") or {})}, children, values.get("name"))
         check_exposed_names(children)
         topological_order(children)  # raises FlowCycleError
         values["composing_flows"] = children
@@ -155,45 +183,6 @@ class FlowOfFlows(Flow):
                     context=f"task name {task_name!r} is shared by flows {owners}; use '<child>/<task>'",
                 )
         raise TaskNotInFlowError(self.name, task_name, valid)
-
-    # --- pictures ----------------------------------------------------------------
-
-    def dag(self) -> List[Edge]:
-        """The DAG of children: one :class:`Edge` per mapped parameter (parent, task, child, parameter, map type)."""
-        return edges(self)
-
-    @property
-    def child_states(self) -> Dict[str, str]:
-        """``{child: final state}`` of the last :meth:`run_and_return` (empty before one)."""
-        return dict(self._child_states)
-
-    def to_mermaid(self, states: Optional[Dict[str, str]] = None) -> str:
-        """The DAG of children as a Mermaid flowchart, edges labelled ``"<parameter> (<map type>)"``.
-
-        Args:
-            states: ``{child: state}`` to colour the children by; ``None``
-                uses :attr:`child_states` (the last run's).
-        """
-        return mermaid(self, self._child_states if states is None else states)
-
-    def to_dot(self, states: Optional[Dict[str, str]] = None) -> str:
-        """The DAG of children as Graphviz DOT (see :meth:`to_mermaid`)."""
-        return dot(self, self._child_states if states is None else states)
-
-    def _repr_markdown_(self) -> str:
-        # Jupyter shows this when the object is a cell's value (JupyterLab >= 4.1 draws Mermaid)
-        return f"**flow of flows `{self.name}`**\n\n```mermaid\n{self.to_mermaid()}```\n"
-
-    def _repr_html_(self) -> Optional[str]:
-        # an SVG, needing no network: Graphviz's where it is here (extra "viz"), else one drawn here
-        from lume_services.flows._picture import render
-        from lume_services.services.scheduling.run_report import graph_svg
-
-        try:
-            return render(self.to_dot(), "svg").decode()
-        except Exception:
-            nodes = [(child, self._child_states.get(child)) for child in self.execution_order()]
-            return graph_svg(nodes, [(e.parent, e.child) for e in self.dag()], f"flow of flows {self.name}")
 
     # --- composition ----------------------------------------------------------
 
@@ -345,6 +334,7 @@ class FlowOfFlows(Flow):
         parameters: Optional[Dict[str, Any]] = None,
         run_config: Union[RunConfig, FlowRunConfig, None] = None,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        use_cache: bool = True,
         **kwargs: Any,
     ) -> Any:
         """Run the flow of flows (composing it first when needed).
@@ -354,6 +344,7 @@ class FlowOfFlows(Flow):
                 ``"<child>-<parameter>"``.
             run_config: a backend run config, a ``FlowRunConfig``, or ``None``.
             scheduling_service: the service to run with; injected when omitted.
+            use_cache: ``False`` runs every child, cached or not.
 
         Returns:
             What the backend returns for a run (the final state locally).
@@ -363,11 +354,14 @@ class FlowOfFlows(Flow):
                 again since this flow of flows was built (it runs the version it
                 was built with; a server refuses with ``ChildFlowArchivedError``).
         """
+        refuse_on_per_child(self, scheduling_service, use_cache)
         self.ensure_composed(scheduling_service=scheduling_service)  # a server refuses archived children
         if not scheduling_service.requires_registration:  # here old code would run without a word
             self.warn_if_children_reregistered(scheduling_service=scheduling_service)
         if scheduling_service.composition == "inline":  # one run: tell the history which task is whose
-            return start_inline(self, scheduling_service, parameters, run_config, **kwargs)
+            reuse = reuse_for_run(self, scheduling_service, parameters, run_config, use_cache)
+            return start_inline(self, scheduling_service, parameters, run_config, reuse,
+                                run_id=self._new_run_id(), **kwargs)
         return super().run(parameters, run_config, scheduling_service=scheduling_service, **kwargs)
 
     @inject
@@ -378,9 +372,13 @@ class FlowOfFlows(Flow):
         task_name: Optional[str] = None,
         scheduling_service: SchedulingService = Provide[Context.scheduling_service],
         progress: Optional[Callable[[ChildEvent], Any]] = None,
+        use_cache: bool = True,
         **kwargs: Any,
     ) -> Any:
         """Run the flow of flows and return results by child.
+
+        Cached children (``cache``) with a successful earlier run of the same version,
+        parameters and inputs give back its recorded results (``Cached`` in the history).
 
         Args:
             parameters: values of the composed flow's parameters (``"<child>-<parameter>"``).
@@ -394,6 +392,7 @@ class FlowOfFlows(Flow):
                 where flows run in this process (the local backend); on
                 server backends each child is a flow run of its own, seen in
                 the server's UI.
+            use_cache: ``False`` runs every child, cached or not.
 
         Returns:
             The results. A child's results include its parameters, with the
@@ -409,6 +408,7 @@ class FlowOfFlows(Flow):
                 was built with; a server refuses with ``ChildFlowArchivedError``).
         """
         wanted = self.resolve_task_name(task_name) if task_name is not None else None
+        refuse_on_per_child(self, scheduling_service, use_cache)
         self.ensure_composed(scheduling_service=scheduling_service)  # a server refuses archived children
         if not scheduling_service.requires_registration:  # here old code would run without a word
             self.warn_if_children_reregistered(scheduling_service=scheduling_service)
@@ -421,13 +421,110 @@ class FlowOfFlows(Flow):
                 raise
             self._child_states = {child: "Success" for child in self.composing_flows}
             return results
-        listener = ChildProgress(self, progress or (lambda event: None))
+        reuse = reuse_for_run(self, scheduling_service, parameters, run_config, use_cache)
+        return self._run_inline(scheduling_service, parameters, run_config, wanted, progress, reuse, **kwargs)
+
+    def _run_inline(self, scheduling_service: SchedulingService, parameters: Any, run_config: Any, wanted: Any,
+                    progress: Any, reuse: Dict[str, Any], **kwargs: Any) -> Any:
+        flow = compose_inline(self, reuse) if reuse else self.prefect_flow
+        listener = ChildProgress(self, progress or (lambda event: None), flow=flow)
         if scheduling_service.reports_task_events:
             kwargs["task_events"] = listener
         try:
-            return run_inline(self, scheduling_service, parameters, run_config, wanted, **kwargs)
+            return run_inline(self, scheduling_service, parameters, run_config, wanted, reuse, flow,
+                              run_id=self._new_run_id(), **kwargs)
         finally:
             self._child_states = listener.final_states()
+            for child in reuse:
+                if self._child_states.get(child) == "Success":
+                    self._child_states[child] = REUSED_STATE
+
+    # --- reuse: cached children, resume, plan (issue 22) --------------------------------
+
+    def cached_children(self) -> set:
+        """The names of the children that reuse their recorded results when they can (``cache``)."""
+        if self.cache is True:
+            return set(self.composing_flows)
+        return set(self.cache or [])
+
+    last_run_id = property(lambda self: self._last_run_id, doc="The id of the last run started here (local backend).")
+
+    def _new_run_id(self) -> str:
+        self._last_run_id = str(uuid.uuid4())
+        return self._last_run_id
+
+    def declaration(self) -> Dict[str, Any]:
+        """The flow of flows as a declaration (what ``from_yaml`` takes), kept with each local run."""
+        return declaration_of(self)
+
+    @inject
+    def plan(
+        self,
+        parameters: Optional[Dict[str, Any]] = None,
+        use_cache: bool = True,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+    ) -> List[PlanStep]:
+        """What a run with ``parameters`` would do, child by child in execution order; nothing runs.
+
+        Args:
+            parameters: the run's parameters (``"<child>-<parameter>"``).
+            use_cache: ``False``: plan a run with caching off.
+            scheduling_service: the service whose run history is read; injected when omitted.
+
+        Returns:
+            One :class:`PlanStep` per child: ``run`` or ``reuse`` (and from
+            which run), why it would run, and its last recorded duration.
+
+        Raises:
+            FlowOfFlowsFeatureNotOnBackendError: the backend keeps no run history here.
+        """
+        if scheduling_service.composition != "inline":
+            raise FlowOfFlowsFeatureNotOnBackendError(feature="plan", backend=scheduling_service.composition)
+        return plan_reuse(self, scheduling_service, dict(parameters or {}), use_cache)[1]
+
+    @inject
+    def resume(
+        self,
+        run_id: str,
+        parameters: Optional[Dict[str, Any]] = None,
+        run_config: Union[RunConfig, FlowRunConfig, None] = None,
+        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        progress: Optional[Callable[[ChildEvent], Any]] = None,
+        **kwargs: Any,
+    ) -> Dict[str, Dict[str, Any]]:
+        """Run only the children that failed or never ran in run ``run_id``, reusing the others' results.
+
+        Those that succeeded there give back their recorded results (``Cached``
+        in the history); the others run, at their current versions, with the run's parameters.
+
+        Args:
+            run_id: a recorded run of this flow of flows.
+            parameters: parameters to change (the others are the run's).
+            run_config: a backend run config, a ``FlowRunConfig``, or ``None``.
+            scheduling_service: the service to run with; injected when omitted.
+            progress: called with each child's start and finish (see :meth:`run_and_return`).
+
+        Returns:
+            The results by child, as :meth:`run_and_return` gives them.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+            RunNotOfFlowOfFlowsError: the run is not one of this flow of flows.
+            ChildVersionChangedError: a child that succeeded there was registered
+                anew since; names it (nothing runs).
+            FlowFailedError: a child failed again.
+            FlowOfFlowsFeatureNotOnBackendError: the backend keeps no run history here.
+        """
+        if scheduling_service.composition != "inline":
+            raise FlowOfFlowsFeatureNotOnBackendError(feature="resume", backend=scheduling_service.composition)
+        record = resumable_run(self, scheduling_service.get_run(run_id))
+        self.ensure_composed(scheduling_service=scheduling_service)
+        known = {p.name for p in cast(PrefectFlow, self.prefect_flow).parameters()}
+        given = {k: v for k, v in record.parameters.items() if k in known}
+        given.update(parameters or {})
+        self._child_states = {}
+        reuse = reuse_for_run(self, scheduling_service, given, run_config, False, resume=record)
+        return self._run_inline(scheduling_service, given, run_config, None, progress, reuse, **kwargs)
 
     @inject
     def warn_if_children_reregistered(

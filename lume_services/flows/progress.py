@@ -63,13 +63,15 @@ class ChildProgress(TaskEvents):
         flow_of_flows: the composed flow of flows.
         callback: called with each :class:`ChildEvent`, from the process
             running the flow (possibly from several threads, one at a time).
+        flow: the composed Prefect flow that runs (``None``: the flow of
+            flows' own; a run that reuses children runs another).
 
     Raises:
         FlowOfFlowsNotComposedError: the flow of flows is not composed yet (a ``FlowNotLoadedError``).
     """
 
-    def __init__(self, flow_of_flows: Any, callback: Callable[[ChildEvent], Any]) -> None:
-        if flow_of_flows.prefect_flow is None:
+    def __init__(self, flow_of_flows: Any, callback: Callable[[ChildEvent], Any], flow: Any = None) -> None:
+        if flow is None and flow_of_flows.prefect_flow is None:
             raise FlowOfFlowsNotComposedError(flow_of_flows.name, needed_by=type(self).__name__)
         self.callback = callback
         self._lock = threading.RLock()
@@ -77,7 +79,7 @@ class ChildProgress(TaskEvents):
         self._run_start = time.monotonic()
         self._parents: Dict[str, List[str]] = {c: flow_of_flows.parents(c) for c in flow_of_flows.composing_flows}
         self._pending: Dict[str, int] = {c: 0 for c in flow_of_flows.composing_flows}
-        for task in flow_of_flows.prefect_flow.tasks:
+        for task in (flow or flow_of_flows.prefect_flow).tasks:
             child, sep, _ = task.name.partition("/")
             if sep and child in self._pending:
                 self._pending[child] += 1

@@ -6,6 +6,7 @@ reference (through a ``db`` mapped parameter) gets a value out of it with
 :class:`LoadDBResult`, or directly with :func:`load_db_result_value`.
 """
 
+import json
 from typing import Any, Dict, Optional, Sequence, Union
 
 from dependency_injector.wiring import Provide
@@ -47,8 +48,55 @@ class SaveDBResult(Task):
         Returns:
             Its reference: ``{"project_name", "result_type_string", "query"}``.
         """
-        result.insert(**given_services(results_db_service=results_db_service))
+        lineage = run_lineage()
+        if lineage is None:
+            result.insert(**given_services(results_db_service=results_db_service))
+        else:  # the stored document says which run, child and version made it (a first store wins)
+            service = results_db_service or _injected_results_db_service()
+            service.insert_one(result.project_name, {**result._prepare_insert(), "lineage": lineage})
         return result.unique_rep()
+
+
+#: the Prefect context key under which a flow-of-flows run gives each child's registered flow id
+CHILD_FLOW_IDS_CONTEXT_KEY = "lume_child_flow_ids"
+
+
+def run_lineage() -> Optional[Dict[str, Any]]:
+    """Where a value stored now comes from, read from the Prefect context of the task run storing it.
+
+    Returns:
+        ``{"run_id", "flow_id", "task", "child", "child_flow_id", "parameters"}``
+        inside a flow run (``child`` and ``child_flow_id`` for a flow of flows
+        run in one Prefect run, its parameters then the child's own); ``None``
+        outside one.
+    """
+    import prefect
+
+    run_id = prefect.context.get("flow_run_id")
+    if run_id is None:
+        return None
+    task = prefect.context.get("task_full_name") or prefect.context.get("task_name")
+    child = str(task).partition("/")[0] if task and "/" in str(task) else None
+    parameters = dict(prefect.context.get("parameters") or {})
+    if child is not None:
+        parameters = {k[len(child) + 1:]: v for k, v in parameters.items() if k.startswith(f"{child}-")}
+    flow_ids = prefect.context.get(CHILD_FLOW_IDS_CONTEXT_KEY) or {}
+    lineage = {
+        "run_id": str(run_id),
+        "flow_id": prefect.context.get("lume_flow_id") or prefect.context.get("flow_id"),
+        "task": task,
+        "child": child,
+        "child_flow_id": flow_ids.get(child) if child is not None else None,
+        "parameters": parameters,
+    }
+    return json.loads(json.dumps(lineage, default=repr))
+
+
+@inject
+def _injected_results_db_service(
+    results_db_service: ResultsDBService = Provide[Context.results_db_service],
+) -> ResultsDBService:
+    return results_db_service
 
 
 @inject

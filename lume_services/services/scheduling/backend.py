@@ -308,6 +308,29 @@ class Backend(ABC):
             RunHistoryNotPrunableError: the history is a server's.
         """
 
+    # --- reuse of a flow-of-flows child's recorded results (issue 22) -------------
+    # Not abstract: backends without a history in this process find nothing to reuse.
+
+    def find_reusable_child(self, child: str, cache_key: str) -> Optional[str]:
+        """The newest recorded run in which flow-of-flows child ``child`` succeeded with ``cache_key``.
+
+        Returns:
+            The run's id, or ``None`` when no run can be reused (always, here).
+        """
+        return None
+
+    def child_durations(self, flow_name: str) -> Dict[str, float]:
+        """Each child's duration in the newest run of flow of flows ``flow_name`` where it ran (``{}`` here)."""
+        return {}
+
+    def find_results(self, needle: str) -> List[tuple]:
+        """``(run_id, task name)`` of recorded results whose JSON holds ``needle`` (``[]`` here)."""
+        return []
+
+    def run_declaration(self, run_id: str) -> Optional[dict]:
+        """The flow-of-flows declaration run ``run_id`` was made from (``None`` here)."""
+        return None
+
     def close(self) -> None:
         """Release what the backend keeps for the runs of this process (kept dask clusters).
 

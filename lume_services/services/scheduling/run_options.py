@@ -81,6 +81,9 @@ class RunOptions:
         children: for a flow of flows run as one Prefect run (local backend),
             which tasks are each child's (``run_records.ChildPlan``), so that
             the run history records each child.
+        declaration: for a flow of flows, its declaration, kept in the local
+            run history so the run can be resumed by its id.
+        run_id: the id the local run is recorded under (``None``: a new one).
     """
 
     parameters: Dict[str, Any] = field(default_factory=dict)
@@ -91,6 +94,8 @@ class RunOptions:
     poll_interval: Optional[timedelta] = None
     project_name: Optional[str] = None
     children: Optional[list] = None
+    declaration: Optional[dict] = None
+    run_id: Optional[str] = None
 
 
 def _utc(value: datetime) -> datetime:

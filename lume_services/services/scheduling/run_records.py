@@ -10,7 +10,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from lume_services import masking
 from lume_services.errors import InvalidRunFilterError, RunResultNotRecordedError, TaskNotInFlowError
@@ -100,6 +100,12 @@ class ChildRun:
         parents: the children it takes mapped parameters from.
         mapped: the values its mapped parameters received (references as they were).
         run_id: its own flow run id (server backends: a flow run per child).
+        flow_id: the registered version of the child that ran (or was reused).
+        cache_key: what its results depend on, hashed: its version, its
+            parameters and its mapped inputs (files and stored results by
+            content); ``None`` when not known (it did not succeed).
+        reused_from: the run whose recorded results it reused instead of
+            running (state ``Cached``); ``None`` when it ran.
     """
 
     name: str
@@ -109,6 +115,9 @@ class ChildRun:
     parents: List[str] = field(default_factory=list)
     mapped: Dict[str, Any] = field(default_factory=dict)
     run_id: Optional[str] = None
+    flow_id: Optional[str] = None
+    cache_key: Optional[str] = None
+    reused_from: Optional[str] = None
 
     @property
     def duration(self) -> Optional[float]:
@@ -120,7 +129,8 @@ class ChildRun:
         return {
             "name": self.name, "state": self.state, "start": _iso(self.start), "end": _iso(self.end),
             "duration": self.duration, "parents": list(self.parents), "mapped": dict(self.mapped),
-            "run_id": self.run_id,
+            "run_id": self.run_id, "flow_id": self.flow_id, "cache_key": self.cache_key,
+            "reused_from": self.reused_from,
         }
 
 
@@ -208,7 +218,8 @@ def mermaid(record: "RunRecord") -> str:
     lines = ["flowchart TD"]
     for child in record.children:
         took = f", {child.duration:.2f} s" if child.duration is not None else ""
-        label = f"{child.name}<br/>{child.state}{took}".replace('"', "#quot;")
+        came = f"<br/>from run {child.reused_from[:8]}" if child.reused_from else ""
+        label = f"{child.name}<br/>{child.state}{took}{came}".replace('"', "#quot;")
         lines.append(f'    {ids[child.name]}["{label}"]:::{state_kind(child.state)}')
     for child in record.children:
         for parent in child.parents:
@@ -230,12 +241,25 @@ class ChildPlan:
         parents: the children it maps parameters from.
         tasks: names of its tasks in the composed flow (``"<child>/<task>"``).
         mapped: mapped parameter -> the composed task whose result it received.
+        flow_id: the child's registered version.
+        cache_key: its cache key when known before the run (a reused child's).
+        key_of: computes its cache key from the run's recorded results
+            (``{composed task name: result}``) once it succeeded; returns
+            ``None`` when an input was not recorded.
+        reused_from: the run whose results it reuses (its tasks give them back).
+        mapped_values: a reused child's mapped parameter values, recorded as
+            they are (no task of the run gives them).
     """
 
     name: str
     parents: List[str] = field(default_factory=list)
     tasks: List[str] = field(default_factory=list)
     mapped: Dict[str, str] = field(default_factory=dict)
+    flow_id: Optional[str] = None
+    cache_key: Optional[str] = None
+    key_of: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None
+    reused_from: Optional[str] = None
+    mapped_values: Optional[Dict[str, Any]] = None
 
 
 @dataclass

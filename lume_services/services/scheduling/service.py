@@ -261,6 +261,22 @@ class SchedulingService:
 
     # --- flows of flows ---------------------------------------------------------
 
+    def find_reusable_child(self, child: str, cache_key: str) -> Optional[str]:
+        """The newest recorded run in which flow-of-flows child ``child`` succeeded with ``cache_key`` (or ``None``)."""
+        return self.backend.find_reusable_child(child, cache_key)
+
+    def child_durations(self, flow_name: str) -> Dict[str, float]:
+        """``{child: seconds}``: each child's duration in the newest run of ``flow_name`` where it ran and succeeded."""
+        return self.backend.child_durations(flow_name)
+
+    def find_results(self, needle: str) -> List[tuple]:
+        """``(run_id, task name)`` of recorded task results whose JSON holds ``needle`` (a result's hash, a path)."""
+        return self.backend.find_results(needle)
+
+    def run_declaration(self, run_id: str) -> Optional[dict]:
+        """The flow-of-flows declaration a recorded run was made from (``None``: none was recorded)."""
+        return self.backend.run_declaration(run_id)
+
     def package_composed_flow(self, flow, labels: List[str], image: Optional[str], image_name: str,
                               image_tag: Optional[str] = None, local: Optional[bool] = None,
                               project_name: Optional[str] = None) -> None:

@@ -16,6 +16,7 @@ STATE_STYLES: Dict[str, Dict[str, str]] = {
     "running": {"fill": "#bbdefb", "stroke": "#1565c0", "text": "#0d47a1", "dashed": ""},
     "crashed": {"fill": "#ffe0b2", "stroke": "#ef6c00", "text": "#e65100", "dashed": ""},
     "waiting": {"fill": "#ffffff", "stroke": "#616161", "text": "#212121", "dashed": ""},
+    "cached": {"fill": "#e1f5fe", "stroke": "#0277bd", "text": "#01579b", "dashed": "6 3"},
 }
 
 #: what each kind means, for legends
@@ -26,14 +27,17 @@ KIND_MEANING = {
     "running": "running or scheduled",
     "crashed": "crashed (its process ended before the run finished)",
     "waiting": "no state yet",
+    "cached": "reused from an earlier run (cached or resumed)",
 }
 
 
 def state_kind(state: Optional[str]) -> str:
-    """The kind of a state: ``success``, ``failed``, ``notrun``, ``running``, ``crashed`` or ``waiting`` (``None``)."""
+    """The kind of a state: ``success``, ``cached``, ``failed``, ``notrun``, ``running``, ``crashed`` or ``waiting`` (``None``)."""
     if not state:
         return "waiting"
-    if state in ("Success", "Cached", "Mapped"):
+    if state == "Cached":  # a child reused from an earlier run
+        return "cached"
+    if state in ("Success", "Mapped"):
         return "success"
     if state in ("Failed", "TimedOut"):
         return "failed"

@@ -246,7 +246,7 @@ class LocalBackend(Backend):
                 registered = self.registry.describe(flow_id)
             except Exception:  # the registry's own errors surface where it is used, not here
                 registered = None
-        return RunRecorder(
+        recorder = RunRecorder(
             self.history,
             flow,
             {**{p.name: p.default for p in flow.parameters() if not p.required}, **options.parameters},
@@ -258,6 +258,10 @@ class LocalBackend(Backend):
             max_result_bytes=self.max_result_bytes,
             clock=self.clock,
         )
+        if options.run_id is not None:
+            recorder.run_id = options.run_id
+        recorder.declaration = options.declaration
+        return recorder
 
     def run_and_return(self, parameters, run_config=None, task_name=None, *, flow=None, flow_id=None,
                        timeout=None, **kwargs):
@@ -317,13 +321,16 @@ class LocalBackend(Backend):
         failed = {}
         task_states = finished.result if isinstance(finished.result, dict) else {}
         for task, task_state in task_states.items():
-            if task_state.is_failed() and not isinstance(task_state, TriggerFailed):
-                result = task_state.result
-                if isinstance(result, BaseException):
-                    message = f"{type(result).__name__}: {result}"
-                else:
-                    message = task_state.message or repr(result)
-                failed[task.name] = message
+            # a mapped task (a flow-of-flows sweep) failed in its items: "<task>[<index>]"
+            items = [(f"{task.name}[{i}]", s) for i, s in enumerate(getattr(task_state, "map_states", None) or [])]
+            for name, state in [(task.name, task_state), *items]:
+                if state.is_failed() and not isinstance(state, TriggerFailed):
+                    result = state.result
+                    if isinstance(result, BaseException):
+                        message = f"{type(result).__name__}: {result}"
+                    else:
+                        message = state.message or repr(result)
+                    failed[name] = message
         return failed
 
     def raise_if_failed(self, finished, flow_name: str) -> None:
@@ -369,6 +376,22 @@ class LocalBackend(Backend):
     def run_result(self, run_id: str, task_name: str):
         """A task's result as the history recorded it (small JSON values and references)."""
         return recorded_result(self.history.get_run(run_id), task_name)
+
+    def find_reusable_child(self, child: str, cache_key: str):
+        """The newest run in which ``child`` succeeded with ``cache_key`` (see ``RunHistory.find_reusable``)."""
+        return self.history.find_reusable(child, cache_key)
+
+    def child_durations(self, flow_name: str):
+        """Each child's last recorded duration in runs of flow of flows ``flow_name``."""
+        return self.history.child_durations(flow_name)
+
+    def find_results(self, needle: str):
+        """``(run_id, task name)`` of recorded results whose JSON holds ``needle``, newest first."""
+        return self.history.find_results(needle)
+
+    def run_declaration(self, run_id: str):
+        """The flow-of-flows declaration run ``run_id`` was made from, or ``None``."""
+        return self.history.declaration(run_id)
 
     def prune_runs(self, older_than) -> int:
         """Forget the finished runs that started more than ``older_than`` ago."""

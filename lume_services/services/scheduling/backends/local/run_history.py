@@ -92,6 +92,16 @@ CREATE TABLE IF NOT EXISTS children (
     mapped TEXT NOT NULL,
     child_run_id TEXT,
     PRIMARY KEY (run_id, position)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS child_keys (
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    flow_id TEXT,
+    cache_key TEXT,
+    reused_from TEXT,
+    PRIMARY KEY (run_id, name)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS child_keys_by_key ON child_keys (cache_key);
+CREATE TABLE IF NOT EXISTS declarations (run_id TEXT PRIMARY KEY, declaration TEXT NOT NULL);
 """
 
 _RUN_COLUMNS = 'run_id, flow_name, project, flow_id, flow_version, parameters, executor, start, "end", state, message, host, pid'
@@ -258,6 +268,11 @@ class RunHistory:
                         for i, c in enumerate(children)
                     ],
                 )
+                conn.executemany(
+                    "INSERT OR REPLACE INTO child_keys (run_id, name, state, flow_id, cache_key, reused_from)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(run_id, c.name, c.state, c.flow_id, c.cache_key, c.reused_from) for c in children],
+                )
             conn.execute("COMMIT")
         except BaseException:
             rollback(conn)  # SQLite has rolled back already after a full disk
@@ -334,6 +349,63 @@ class RunHistory:
                 'SELECT name, state, start, "end", parents, mapped, child_run_id FROM children'
                 " WHERE run_id = ? ORDER BY position", (run_id,))
         ]
+        if record.children:
+            keys = {name: rest for name, *rest in conn.execute(
+                "SELECT name, flow_id, cache_key, reused_from FROM child_keys WHERE run_id = ?", (run_id,))}
+            for child in record.children:
+                child.flow_id, child.cache_key, child.reused_from = keys.get(child.name, (None, None, None))
+
+    # --- flows of flows: reuse of a child's recorded results (issue 22) ---------------
+
+    def record_declaration(self, run_id: str, declaration: Dict[str, Any]) -> None:
+        """Keep the flow-of-flows declaration a run was made from, so the run can be resumed by its id."""
+        self._connect().execute(
+            "INSERT OR REPLACE INTO declarations (run_id, declaration) VALUES (?, ?)", (run_id, dumps(declaration))
+        )
+
+    def declaration(self, run_id: str) -> Optional[Dict[str, Any]]:
+        """The flow-of-flows declaration run ``run_id`` was made from (``None``: none was recorded)."""
+        row = self._read(lambda conn: conn.execute(
+            "SELECT declaration FROM declarations WHERE run_id = ?", (run_id,)).fetchone())
+        return None if row is None else json.loads(row[0])
+
+    def find_reusable(self, child: str, cache_key: str) -> Optional[str]:
+        """The newest run in which ``child`` succeeded with this cache key (``None``: none).
+
+        The run named is the one whose recorded results the child can reuse:
+        a child that reused them itself is in that run's history as well.
+        """
+        row = self._read(lambda conn: conn.execute(
+            "SELECT k.run_id FROM child_keys AS k JOIN runs AS r ON r.run_id = k.run_id"
+            " WHERE k.cache_key = ? AND k.name = ? AND k.state IN ('Success', 'Cached')"
+            " ORDER BY r.start DESC LIMIT 1", (cache_key, child)).fetchone())
+        return None if row is None else row[0]
+
+    def find_results(self, needle: str, limit: int = 20) -> List[tuple]:
+        """``(run_id, task name)`` of recorded task results whose JSON holds ``needle``, newest run first.
+
+        Used to find where a stored result (its unique hash) or a file (its
+        path) came from: the packaged ``SaveDBResult`` and ``SaveFile`` tasks
+        return references that hold them, and the history keeps every result.
+        """
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return self._read(lambda conn: [tuple(row) for row in conn.execute(
+            "SELECT t.run_id, t.name FROM tasks AS t JOIN runs AS r ON r.run_id = t.run_id"
+            " WHERE t.recorded = 1 AND t.result LIKE ? ESCAPE '\\' ORDER BY r.start DESC, t.position LIMIT ?",
+            (pattern, limit))])
+
+    def child_durations(self, flow_name: str) -> Dict[str, float]:
+        """Each child's duration in the newest run of flow of flows ``flow_name`` where it ran and succeeded."""
+
+        def read(conn):
+            rows = conn.execute(
+                'SELECT c.name, c."end" - c.start FROM children AS c JOIN runs AS r ON r.run_id = c.run_id'
+                " LEFT JOIN child_keys AS k ON k.run_id = c.run_id AND k.name = c.name"
+                " WHERE r.flow_name = ? AND c.state = 'Success' AND k.reused_from IS NULL"
+                ' AND c.start IS NOT NULL AND c."end" IS NOT NULL ORDER BY r.start ASC', (flow_name,))
+            return {name: took for name, took in rows}  # the newest wins
+
+        return self._read(read)
 
     def prune(self, older_than: timedelta) -> int:
         """Forget the runs that started more than ``older_than`` ago and are not running.

@@ -88,6 +88,9 @@ class RunRecorder:
         self.run_id = str(uuid.uuid4())
         self.timer = TaskTimer(clock)
         self._started = False
+        self._recorded: Optional[Dict[str, Any]] = None
+        #: the flow-of-flows declaration the run is made from (kept so it can be resumed by id)
+        self.declaration: Optional[Dict[str, Any]] = None
 
     def _guard(self, what: str, fn) -> None:
         try:
@@ -108,6 +111,8 @@ class RunRecorder:
             {name: mask_secrets(value, name) for name, value in self.parameters.items()},
             self.executor, self.clock.now(),
         ))
+        if self._started and self.declaration is not None:
+            self._guard("declaration", lambda: self.history.record_declaration(self.run_id, self.declaration))
 
     def finish(self, final_state=None, error: Optional[BaseException] = None) -> None:
         """Record how the run ended: its final state (or the error that stopped it), tasks and children."""
@@ -175,7 +180,7 @@ class RunRecorder:
                 state = next((type(st).__name__ for st in kinds if not st.is_successful()), "Pending")
             starts = [r.start for r, _ in mine if r.start is not None]
             ends = [r.end for r, _ in mine if r.end is not None]
-            mapped = {}
+            mapped = dict(plan.mapped_values or {})
             for param, source in plan.mapped.items():
                 found = by_name.get(source)
                 record = found[0][0] if found else None
@@ -183,6 +188,26 @@ class RunRecorder:
                     mapped[param] = mask_secrets(record.result, param)
                 else:
                     mapped[param] = {"unrecorded": record.result_note if record else "not run"}
+            if plan.reused_from is not None and state == "Success":
+                state = "Cached"
             out.append(ChildRun(plan.name, state, min(starts, default=None), max(ends, default=None),
-                                list(plan.parents), mapped))
+                                list(plan.parents), mapped, flow_id=plan.flow_id,
+                                cache_key=self._cache_key(plan, state, tasks), reused_from=plan.reused_from))
         return out
+
+    def _cache_key(self, plan: ChildPlan, state: str, tasks: List[TaskRun]) -> Optional[str]:
+        """A succeeded child's cache key: given by the plan, or computed from the recorded results."""
+        if state not in ("Success", "Cached"):
+            return None
+        if plan.cache_key is not None or plan.key_of is None:
+            return plan.cache_key
+        if self._recorded is None:
+            self._recorded = {}
+            for record in tasks:
+                if record.result_recorded:
+                    self._recorded.setdefault(record.name, record.result)
+        try:
+            return plan.key_of(self._recorded)
+        except Exception as exc:  # a key that cannot be computed makes the child not reusable, nothing more
+            logger.warning("the cache key of child %r of run %s could not be computed: %s", plan.name, self.run_id, exc)
+            return None
