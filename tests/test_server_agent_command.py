@@ -6,6 +6,7 @@ poked: what a user gets. Prefect's own agent backs off 0.25 s to 10 s between
 its queries when it finds nothing; this one queries every ``--poll-interval``.
 """
 
+import threading
 import time
 from datetime import timedelta
 
@@ -38,9 +39,17 @@ def _queries(store, label):
 def test_the_agent_queries_for_runs_at_its_poll_interval_without_backing_off(quick_agent, prefect_protocol_double):
     store = prefect_protocol_double.store
     first = len(_queries(store, LABEL))
-    deadline = time.monotonic() + 30
-    while len(_queries(store, LABEL)) < first + 9 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    enough = threading.Event()
+
+    def count(field, args):  # runs under the double's lock, after each answer
+        if field == "get_runs_in_queue" and len(_queries(store, LABEL)) >= first + 9:
+            enough.set()
+
+    store.on_request.append(count)
+    try:
+        assert enough.wait(30), "the agent did not query 9 times in 30 s"
+    finally:
+        store.on_request.remove(count)
 
     times = _queries(store, LABEL)[first:first + 9]
     gaps = [b - a for a, b in zip(times, times[1:])]
