@@ -267,19 +267,19 @@ def ensure_venv(venvs: Path, name: str) -> dict:
         return {"name": name, "requirement": requirement, "status": "reused", "seconds": 0.0}
     base = getattr(sys, "_base_executable", sys.executable)
     commands = [
-        [base, "-m", "venv", "--clear", str(venvs / name)],
-        [str(python), "-m", "pip", "install", "--disable-pip-version-check", requirement],
+        ("python -m venv", [base, "-m", "venv", "--clear", str(venvs / name)]),
+        (f"pip install {requirement}", [str(python), "-m", "pip", "install", "--disable-pip-version-check", requirement]),
     ]
     print(f"installing {requirement} into {venvs / name} (this can take minutes)...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    for command in commands:
+    for label, command in commands:
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             return {
                 "name": name, "requirement": requirement, "status": "failed",
                 "seconds": time.perf_counter() - start,
-                "reason": f"`{' '.join(command[-2:])}` exited {done.returncode}: {tail[0][:200]}",
+                "reason": f"`{label}` exited {done.returncode}: {tail[0][:200]}",
             }
     seconds = time.perf_counter() - start
     if not _imports(python, module):
