@@ -19,6 +19,12 @@ B5 (``server_flow_of_flows.py``) and B7 (``docker_images.py``) need the server
 double or a Docker engine and are run on their own. About 6-8 minutes on a
 2-core machine.
 
+B15 (``peers.py``: the same chain in plain Prefect 1, Prefect 3, Kedro and
+Hamilton) is not in the list either: it installs those packages into their own
+virtualenvs outside the repository (``~/.cache/lume-services-peers``; its
+docstring has the commands) and runs for the better part of an hour. Run it on
+its own: ``python benchmarks/peers.py``.
+
     python benchmarks/run_all.py [--only B3 B9] [--no-write]
 """
 
