@@ -513,3 +513,32 @@ def test_modules_wired_or_imported_by_name_are_edges(tmp_path):
     assert set(graph["pkg.face"]) == {"pkg.face.impl"}
     (report,) = describe_cycles(graph)
     assert "pkg.models.thing -> pkg.root -> pkg.models.thing" in report
+
+
+# --- the architecture page matches the tree ---------------------------------------
+
+ARCHITECTURE_PAGE = PACKAGE_DIR.parent / "docs" / "architecture.md"
+
+
+def _paths_named(text: str) -> List[str]:
+    import re
+
+    return [t for t in re.findall(r"`([A-Za-z0-9_./-]+)`", text) if "/" in t and (t.endswith(".py") or t.endswith("/"))]
+
+
+def test_every_path_the_architecture_page_names_exists():
+    # a path is named from the package, from the checkout, or (inside the scheduling service's section) from it
+    bases = [PACKAGE_DIR, PACKAGE_DIR.parent, PACKAGE_DIR / "services" / "scheduling"]
+    missing = [p for p in _paths_named(ARCHITECTURE_PAGE.read_text()) if not any((b / p).exists() for b in bases)]
+    assert not missing, f"docs/architecture.md names paths that are not in the tree: {missing}"
+
+
+def test_the_architecture_page_names_every_module_of_the_scheduling_service():
+    text = ARCHITECTURE_PAGE.read_text()
+    scheduling = PACKAGE_DIR / "services" / "scheduling"
+    unnamed = [
+        str(path.relative_to(PACKAGE_DIR)) for path in sorted(scheduling.rglob("*.py"))
+        if path.name != "__init__.py" and str(path.relative_to(PACKAGE_DIR)) not in text
+        and "files" not in path.relative_to(scheduling).parts  # LUME-services' path, a re-export package
+    ]
+    assert not unnamed, f"docs/architecture.md does not name: {unnamed}"
