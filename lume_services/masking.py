@@ -110,18 +110,37 @@ def mask(value: Any, key: object = None, secret_keys: Iterable[str] = ()) -> Any
         key: the name ``value`` is held under, if any (a parameter's name, a field's).
         secret_keys: further names that hold secrets here.
     """
-    secret_keys = {k.lower() for k in secret_keys}
-    if key is not None and (is_secret_key(key) or str(key).lower() in secret_keys) and value not in (None, ""):
+    return _mask(value, key, {k.lower() for k in secret_keys}, frozenset())
+
+
+#: what stands for a container inside itself (a value that refers to itself is copied once)
+SELF_REFERENCE = "<refers to itself>"
+
+
+def _mask(value: Any, key: object, secret_keys: set, path: frozenset) -> Any:
+    if key is not None and (is_secret_key(key) or str(key).lower() in secret_keys) and _present(value):
         return MASK
     if type(value).__name__ in ("SecretStr", "SecretBytes"):
         return MASK
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in path:
+            return SELF_REFERENCE
+        path = path | {id(value)}
     if isinstance(value, dict):
-        return {k: mask(v, k, secret_keys) for k, v in value.items()}
+        return {k: _mask(v, k, secret_keys, path) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(mask(v, None, secret_keys) for v in value)
+        return type(value)(_mask(v, None, secret_keys, path) for v in value)
     if isinstance(value, str):
         return _mask_string(value, secret_keys)
     return value
+
+
+def _present(value: Any) -> bool:
+    """Whether a value under a secret's name is there to hide (not ``None`` or empty)."""
+    try:
+        return value not in (None, "")
+    except Exception:  # a value whose == raises (an array): there is something
+        return True
 
 
 def _mask_string(text: str, secret_keys: Iterable[str] = ()) -> str:

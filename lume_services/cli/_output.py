@@ -46,15 +46,30 @@ def to_jsonable(value: Any) -> Any:
     Anything else JSON does not know becomes ``{"type": ..., "repr": ...}``, so
     a document is always valid JSON and says what it could not encode.
     """
+    return _jsonable(value, frozenset())
+
+
+#: nesting a document keeps; deeper parts are shown as ``{"type", "repr"}`` (a value that
+#: refers to itself, or a runaway, would otherwise recurse until Python's limit)
+MAX_DOCUMENT_DEPTH = 100
+
+
+def _jsonable(value: Any, path: frozenset) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        if id(value) in path:
+            return {"type": type(value).__name__, "repr": "<refers to itself>"}
+        if len(path) >= MAX_DOCUMENT_DEPTH:
+            return {"type": type(value).__name__, "repr": f"<nested more than {MAX_DOCUMENT_DEPTH} levels>"}
+        path = path | {id(value)}
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, path) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
-        return [to_jsonable(v) for v in items]
+        return [_jsonable(v, path) for v in items]
     if isinstance(value, PurePath):
         return str(value)
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):

@@ -384,12 +384,33 @@ class _TooLarge(Exception):
     pass
 
 
-def _fits(value: Any, budget: List[int]) -> bool:
+class _NotTree(Exception):
+    """The value refers to itself, or is nested deeper than JSON data of a result is."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+
+#: nesting a recorded value may have (far above real results, far below Python's recursion limit)
+MAX_RESULT_DEPTH = 100
+
+
+def _fits(value: Any, budget: List[int], path: Optional[set] = None) -> bool:
     """Whether ``value`` is plain JSON data; raises ``_TooLarge`` once ``budget`` is spent.
 
     Walks the value instead of encoding it whole, so a large array is refused
-    after a few thousand elements, not after encoding all of it.
+    after a few thousand elements, not after encoding all of it. A container
+    that holds itself, or nesting over :data:`MAX_RESULT_DEPTH`, raises
+    ``_NotTree`` (encoding either would recurse until Python's limit).
     """
+    if path is None:
+        path = set()
+    if isinstance(value, (list, tuple, dict)):
+        if id(value) in path:
+            raise _NotTree("it refers to itself")
+        if len(path) >= MAX_RESULT_DEPTH:
+            raise _NotTree(f"nested more than {MAX_RESULT_DEPTH} levels deep")
+        path = path | {id(value)}
     if value is None or isinstance(value, bool):
         budget[0] -= 5
     elif isinstance(value, int):
@@ -405,7 +426,7 @@ def _fits(value: Any, budget: List[int]) -> bool:
         for item in value:
             if budget[0] < 0:
                 raise _TooLarge
-            if not _fits(item, budget):
+            if not _fits(item, budget, path):
                 return False
     elif isinstance(value, dict):
         budget[0] -= 2
@@ -415,7 +436,7 @@ def _fits(value: Any, budget: List[int]) -> bool:
             budget[0] -= len(k) + 4
             if budget[0] < 0:
                 raise _TooLarge
-            if not _fits(v, budget):
+            if not _fits(v, budget, path):
                 return False
     else:
         return False
@@ -435,6 +456,8 @@ def recordable(value: Any, max_bytes: int = MAX_RESULT_BYTES) -> Tuple[bool, Any
         if _fits(value, [max_bytes]):
             return True, value, None
         why = "not JSON-serializable"
+    except _NotTree as exc:
+        why = f"not recordable: {exc.why}"
     except (_TooLarge, RecursionError):
         why = f"larger than {max_bytes // 1024} KiB of JSON"
     kind = type(value)
