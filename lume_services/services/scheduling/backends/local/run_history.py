@@ -239,6 +239,31 @@ class RunHistory:
         )
 
     @_storage_errors
+    def record_progress(self, run_id: str, tasks: Sequence[tuple], children: Sequence[tuple] = ()) -> None:
+        """Record tasks and children of a running run as they finish: ``(position, TaskRun)`` and
+        ``(position, ChildRun)`` pairs, written over by :meth:`finish` (one short transaction)."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                'INSERT OR REPLACE INTO tasks (run_id, position, name, slug, state, message, start, "end",'
+                " result, recorded, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, i, t.name, t.slug, t.state, t.message, _ts(t.start), _ts(t.end),
+                  dumps(t.result) if t.result_recorded else None, int(t.result_recorded), t.result_note)
+                 for i, t in tasks],
+            )
+            conn.executemany(
+                'INSERT OR REPLACE INTO children (run_id, position, name, state, start, "end", parents,'
+                " mapped, child_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, i, c.name, c.state, _ts(c.start), _ts(c.end), dumps(c.parents), dumps(c.mapped), c.run_id)
+                 for i, c in children],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            rollback(conn)
+            raise
+
+    @_storage_errors
     def finish(self, run_id: str, end: datetime, state: str, message: Optional[str],
                tasks: Sequence[TaskRun] = (), children: Sequence[ChildRun] = ()) -> None:
         """Record how a run ended, with its tasks and (flow of flows) its children, in one transaction."""

@@ -7,9 +7,10 @@ ours) is logged as a warning, once per run, and the run goes on.
 """
 
 import logging
+import threading
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from lume_services.masking import mask_message
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
@@ -42,13 +43,21 @@ class TaskTimer:
         self.clock = clock
         self.starts: Dict[Any, float] = {}
         self.ends: Dict[Any, float] = {}
+        #: called with ``(task, state)`` when a task finishes in this process (a flow of
+        #: flows records its children as they finish); not sent to other processes
+        self.on_finished: Optional[Callable[[Any, Any], None]] = None
 
     def __call__(self, task_runner, old_state, new_state):
         if new_state.is_running():
             self.starts.setdefault(task_runner.task, self.clock.time())
         elif new_state.is_finished():
             self.ends[task_runner.task] = self.clock.time()
+            if self.on_finished is not None and not new_state.is_mapped():
+                self.on_finished(task_runner.task, new_state)
         return new_state
+
+    def __getstate__(self):
+        return {**self.__dict__, "on_finished": None}  # a recorder's callback stays in its process
 
 
 def _at(timestamp: Optional[float]) -> Optional[datetime]:
@@ -87,6 +96,12 @@ class RunRecorder:
         self.max_result_bytes = max_result_bytes
         self.run_id = str(uuid.uuid4())
         self.timer = TaskTimer(clock)
+        if self.children:
+            # a flow of flows runs long: its tasks and children are recorded as they finish,
+            # so a run killed half-way keeps what it reached (read back as Crashed)
+            self._finished: Dict[Any, Any] = {}
+            self._progress_lock = threading.Lock()
+            self.timer.on_finished = self._task_finished
         self._started = False
         self._recorded: Optional[Dict[str, Any]] = None
         #: the flow-of-flows declaration the run is made from (kept so it can be resumed by id)
@@ -134,31 +149,60 @@ class RunRecorder:
 
         self._guard("end", write)
 
-    def _tasks(self, final_state):
-        from prefect import Parameter
-        from prefect.engine.result import NoResultType
+    def _task_finished(self, task, state) -> None:
+        """Record a finished task of a flow of flows and, once all its tasks finished, its child."""
+        if not self._started:
+            return
 
+        def write():
+            with self._progress_lock:
+                self._finished[task] = state
+                ordered = tasks_in_slug_order(self.flow)
+                states = [self._finished.get(t) for t in ordered]
+                records = [self._task_record(t, st) for t, st in zip(ordered, states)]
+                position = ordered.index(task)
+                name = records[position].name
+                done = [(i, plan) for i, plan in enumerate(self.children) if name in plan.tasks
+                        and all(self._finished.get(t) is not None for t in ordered if t.name in plan.tasks)]
+                children = []
+                for i, plan in done:
+                    # no cache key yet: keys are computed from every recorded result, at the end
+                    (child,) = self._children(records, states, plans=[plan], keys=False)
+                    children.append((i, child))
+            self.history.record_progress(self.run_id, [(position, records[position])], children)
+
+        self._guard("progress", write)
+
+    def _tasks(self, final_state):
         task_states = final_state.result if isinstance(final_state.result, dict) else {}
         records, states = [], []
         for task in tasks_in_slug_order(self.flow):
             st = task_states.get(task)
-            record = TaskRun(name=task.name, slug=self.flow.slugs[task], state="Pending" if st is None else type(st).__name__)
-            if st is not None:
-                record.message = mask_message(st.message) if isinstance(st.message, str) else st.message
-                record.start, record.end = _at(self.timer.starts.get(task)), _at(self.timer.ends.get(task))
-                if st.is_successful():
-                    if st.is_skipped() or isinstance(st._result, NoResultType):
-                        record.result_note = f"no result ({type(st).__name__})"
-                    else:
-                        value = mask_secrets(st.result, task.name if isinstance(task, Parameter) else None)
-                        record.result_recorded, record.result, record.result_note = recordable(
-                            value, self.max_result_bytes
-                        )
-            records.append(record)
+            records.append(self._task_record(task, st))
             states.append(st)
         return records, states
 
-    def _children(self, tasks: List[TaskRun], states) -> List[ChildRun]:
+    def _task_record(self, task, st) -> TaskRun:
+        """What the history keeps of one task and its state (``None``: not run)."""
+        from prefect import Parameter
+        from prefect.engine.result import NoResultType
+
+        record = TaskRun(name=task.name, slug=self.flow.slugs[task], state="Pending" if st is None else type(st).__name__)
+        if st is not None:
+            record.message = mask_message(st.message) if isinstance(st.message, str) else st.message
+            record.start, record.end = _at(self.timer.starts.get(task)), _at(self.timer.ends.get(task))
+            if st.is_successful():
+                if st.is_skipped() or isinstance(st._result, NoResultType):
+                    record.result_note = f"no result ({type(st).__name__})"
+                else:
+                    value = mask_secrets(st.result, task.name if isinstance(task, Parameter) else None)
+                    record.result_recorded, record.result, record.result_note = recordable(
+                        value, self.max_result_bytes
+                    )
+        return record
+
+    def _children(self, tasks: List[TaskRun], states, plans: Optional[List[ChildPlan]] = None,
+                  keys: bool = True) -> List[ChildRun]:
         if not self.children:
             return []
         from prefect.engine.state import TriggerFailed
@@ -167,7 +211,7 @@ class RunRecorder:
         for record, st in zip(tasks, states):
             by_name.setdefault(record.name, []).append((record, st))
         out = []
-        for plan in self.children:
+        for plan in (self.children if plans is None else plans):
             mine = [pair for name in plan.tasks for pair in by_name.get(name, [])]
             kinds = [st for _, st in mine if st is not None]
             if any(st.is_failed() and not isinstance(st, TriggerFailed) for st in kinds):
@@ -192,7 +236,8 @@ class RunRecorder:
                 state = "Cached"
             out.append(ChildRun(plan.name, state, min(starts, default=None), max(ends, default=None),
                                 list(plan.parents), mapped, flow_id=plan.flow_id,
-                                cache_key=self._cache_key(plan, state, tasks), reused_from=plan.reused_from))
+                                cache_key=self._cache_key(plan, state, tasks) if keys else None,
+                                reused_from=plan.reused_from))
         return out
 
     def _cache_key(self, plan: ChildPlan, state: str, tasks: List[TaskRun]) -> Optional[str]:
