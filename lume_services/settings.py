@@ -244,6 +244,16 @@ class LUMEServicesSettings(BaseSettings):
         env_nested_delimiter = ENV_DELIMITER
         validate_assignment = True
 
+        @classmethod
+        def customise_sources(cls, init_settings, env_settings, file_secret_settings):
+            # what the environment gives, less what no setting is: a misspelled nested
+            # variable (LUME_RESULTS_DB__MONGODB__HOTS) is warned about as ignored, so it
+            # must be ignored, not make an empty MongoDB section that fails validation
+            def known_env_settings(settings):
+                return _known(env_settings(settings), type(settings))
+
+            return init_settings, known_env_settings, file_secret_settings
+
     @validator("mounted_filesystem", pre=True)
     def accept_a_filesystem(cls, v):
         """Take the settings of a ``MountedFilesystem`` given in their place, as LUME-services' settings take one."""
@@ -263,3 +273,22 @@ class LUMEServicesSettings(BaseSettings):
                 values["password"] = v.password
             return values
         return v
+
+
+def _known(values: dict, model: type) -> dict:
+    """``values`` (nested dicts from ``LUME_*`` variables) less every key that is not a field of ``model``.
+
+    A nested section left with nothing known is dropped whole, as if its variables were not set.
+    """
+    kept = {}
+    for key, value in values.items():
+        field = model.__fields__.get(key)
+        if field is None:
+            continue  # named by UnknownSettingWarning
+        sub = field.outer_type_ if isinstance(field.outer_type_, type) else field.type_
+        if isinstance(value, dict) and isinstance(sub, type) and issubclass(sub, BaseModel):
+            value = _known(value, sub)
+            if not value:
+                continue
+        kept[key] = value
+    return kept
