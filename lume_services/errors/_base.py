@@ -57,7 +57,7 @@ class LUMEServicesError(Exception):
     def __str__(self) -> str:
         from lume_services.masking import mask_message
 
-        return mask_message(super().__str__())
+        return mask_message(_bounded(super().__str__()))
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -72,6 +72,19 @@ class LUMEServicesError(Exception):
         args, kwargs = arguments
         build = functools.partial(type(self), **kwargs) if kwargs else type(self)
         return build, args, dict(self.__dict__)
+
+
+#: the longest message an error shows: a value given by a user (a nested YAML value, a huge
+#: parameter) is named in the message, and must not make it megabytes long
+MAX_MESSAGE_CHARACTERS = 4000
+
+
+def _bounded(message: str) -> str:
+    """``message``, its middle left out when it is longer than :data:`MAX_MESSAGE_CHARACTERS`."""
+    if len(message) <= MAX_MESSAGE_CHARACTERS:
+        return message
+    keep = MAX_MESSAGE_CHARACTERS // 2
+    return f"{message[:keep]} ... ({len(message) - 2 * keep:,} characters left out) ... {message[-keep:]}"
 
 
 def _recording_arguments(init: Callable[..., None]) -> Callable[..., None]:
