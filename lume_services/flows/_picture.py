@@ -78,6 +78,8 @@ class FlowOfFlowsPictures:
         name: str
         _child_states: Dict[str, str]
 
+        def execution_order(self) -> List[str]: ...
+
     def dag(self) -> List[Edge]:
         """The DAG of children: one :class:`Edge` per mapped parameter (parent, task, child, parameter, map type)."""
         return edges(self)
