@@ -280,13 +280,21 @@ def _known(values: dict, model: type) -> dict:
 
     A nested section left with nothing known is dropped whole, as if its variables were not set.
     """
+    # a section that reads names of its own before validation (LUME-services' flat names, such
+    # as LUME_RESULTS_DB__HOST) keeps what it does not know as a field: it may translate it
+    translates = bool(getattr(model, "__pre_root_validators__", None))
     kept = {}
     for key, value in values.items():
         field = model.__fields__.get(key)
         if field is None:
+            if translates:
+                kept[key] = value
             continue  # named by UnknownSettingWarning
         sub = field.outer_type_ if isinstance(field.outer_type_, type) else field.type_
         if isinstance(value, dict) and isinstance(sub, type) and issubclass(sub, BaseModel):
+            names = {n.lower() for f in sub.__fields__.values() for n in (f.name, f.alias)}
+            if field.default is None and not field.required and not any(k.lower() in names for k in value):
+                continue  # an optional section only misspelled variables would make: it is not there
             value = _known(value, sub)
             if not value:
                 continue
