@@ -101,6 +101,7 @@ class RunRecorder:
             # so a run killed half-way keeps what it reached (read back as Crashed)
             self._finished: Dict[Any, Any] = {}
             self._progress_lock = threading.Lock()
+            self._plans: Optional[Dict[str, Any]] = None
             self.timer.on_finished = self._task_finished
         self._started = False
         self._recorded: Optional[Dict[str, Any]] = None
@@ -150,28 +151,53 @@ class RunRecorder:
         self._guard("end", write)
 
     def _task_finished(self, task, state) -> None:
-        """Record a finished task of a flow of flows and, once all its tasks finished, its child."""
+        """Once all tasks of a child of a flow of flows finished, record them and the child.
+
+        One short write per child, and work proportional to the child (its tasks and the
+        parent tasks it maps from), so recording stays linear in the number of children.
+        """
         if not self._started:
             return
 
         def write():
             with self._progress_lock:
                 self._finished[task] = state
-                ordered = tasks_in_slug_order(self.flow)
-                states = [self._finished.get(t) for t in ordered]
-                records = [self._task_record(t, st) for t, st in zip(ordered, states)]
-                position = ordered.index(task)
-                name = records[position].name
-                done = [(i, plan) for i, plan in enumerate(self.children) if name in plan.tasks
-                        and all(self._finished.get(t) is not None for t in ordered if t.name in plan.tasks)]
+                plans = self._plans_index()
+                rows: Dict[int, TaskRun] = {}
                 children = []
-                for i, plan in done:
+                for i in plans["of_name"].get(task.name, []):
+                    mine = plans["tasks"][i]
+                    if any(self._finished.get(t) is None for t in mine):
+                        continue  # the child is still running
+                    for t in mine:
+                        rows[plans["position"][t]] = self._task_record(t, self._finished[t])
+                    relevant = mine + plans["sources"][i]
+                    records = [self._task_record(t, self._finished.get(t)) for t in relevant]
                     # no cache key yet: keys are computed from every recorded result, at the end
-                    (child,) = self._children(records, states, plans=[plan], keys=False)
+                    (child,) = self._children(records, [self._finished.get(t) for t in relevant],
+                                              plans=[self.children[i]], keys=False)
                     children.append((i, child))
-            self.history.record_progress(self.run_id, [(position, records[position])], children)
+            if children:
+                self.history.record_progress(self.run_id, sorted(rows.items()), children)
 
         self._guard("progress", write)
+
+    def _plans_index(self) -> Dict[str, Any]:
+        """Per child (by its place in the plans): its tasks and the parent tasks it maps from;
+        per task name, the children it belongs to; per task, its position (made once a run)."""
+        if self._plans is None:
+            order = tasks_in_slug_order(self.flow)
+            of_name: Dict[str, List[int]] = {}
+            tasks, sources = [], []
+            for i, plan in enumerate(self.children):
+                names, mapped = set(plan.tasks), set(plan.mapped.values())
+                tasks.append([t for t in order if t.name in names])
+                sources.append([t for t in order if t.name in mapped and t.name not in names])
+                for name in names:
+                    of_name.setdefault(name, []).append(i)
+            self._plans = {"position": {t: i for i, t in enumerate(order)}, "of_name": of_name,
+                           "tasks": tasks, "sources": sources}
+        return self._plans
 
     def _tasks(self, final_state):
         task_states = final_state.result if isinstance(final_state.result, dict) else {}
