@@ -62,7 +62,7 @@ def test_a_killed_flow_of_flows_keeps_the_children_and_tasks_it_reached(tmp_path
         return json.loads(done.stdout)
 
     shown = cli("runs", "show", "--last")
-    record = shown.get("run", shown)
+    record = shown
     assert record["state"] == "Crashed"
     children = {c["name"]: c["state"] for c in record["children"]}
     assert children["doubler"] == "Success"

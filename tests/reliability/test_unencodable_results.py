@@ -51,7 +51,7 @@ def test_the_history_records_the_run_as_succeeded_with_the_result_marked(registe
     runs = json.loads(CliRunner().invoke(main, ["runs", "list", "--json"]).stdout)
     shown = CliRunner().invoke(main, ["runs", "show", "--last", "--json"]).stdout
 
-    assert [r["state"] for r in (runs["runs"] if isinstance(runs, dict) else runs)] == ["Success"]
+    assert [r["state"] for r in runs] == ["Success"]
     assert "refers to itself" in shown
 
 
