@@ -34,7 +34,7 @@ def measure(n: int, repeats: int) -> dict:
     from lume_services.services.scheduling import SchedulingService
     from lume_services.services.scheduling.backends import LocalBackend
 
-    service = SchedulingService(LocalBackend(home=tempfile.mkdtemp(), record_runs=False))
+    service = SchedulingService(LocalBackend(home=tempfile.mkdtemp()))  # as users run: the history on
     register_many(service, n, "f")
     fof = FlowOfFlows.from_yaml(spec_for("chain", n), scheduling_service=service)
     fof.compose(f"chain-{n}", scheduling_service=service)
@@ -84,7 +84,7 @@ def report(m: dict, repeats: int) -> str:
 A chain of {n} one-task children (`step(x) -> x + 1`): composed from registered flows and run with
 `FlowOfFlows.run_and_return` after its first run, the same {n} tasks in one `Flow` model run with
 `Flow.run_and_return`, and the same tasks hand-written in one Prefect flow run with `flow.run()`.
-LocalExecutor, run history off (B12 measures it), interleaved, median of {repeats}. {machine()};
+LocalExecutor, the run history on (the default: what users get), interleaved, median of {repeats}. {machine()};
 load average {load:.1f} at the end.
 
 | path | run | per task | / plain Prefect |
