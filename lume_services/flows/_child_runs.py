@@ -13,6 +13,8 @@
   the child's state every ``poll_interval`` seconds and returns (or takes on
   the child's final state) as soon as it is finished, and has a deadline of
   its own: a child still unfinished then is cancelled and fails the wait.
+  A child that its ``create_flow_run`` task claimed for the parent's process
+  (:mod:`._child_in_process`) is run there first, then read as any other.
 
 The interval and the deadline travel with the composed run: a server backend
 puts the run's poll interval (``FlowRunConfig.poll_interval``, else the
@@ -28,6 +30,7 @@ from prefect import Task
 from prefect.utilities.tasks import defaults_from_attrs
 
 from lume_services.errors import ChildRunTimeoutError, StateTooLargeError
+from lume_services.flows._child_in_process import run_claimed, take_claim
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.state_limits import PARAMETER_KEPT, STATE_SIZE_LIMIT, oversized_parameter
 from lume_services.services.scheduling.waiting import DEADLINE_CONTEXT_KEY, POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
@@ -139,9 +142,15 @@ class WaitForChildRun(Task):
             ends.append(float(prefect.context[DEADLINE_CONTEXT_KEY]))
         end = min(ends)
         client = prefect.Client()
+        claim = take_claim(flow_run_id)
+        if claim is not None:  # created and claimed by this process: run here (_child_in_process)
+            run_claimed(claim, end, clock)
         while True:
             data = client.graphql(STATE_QUERY, variables={"id": flow_run_id}).data
             state = State.deserialize(data.flow_run_by_pk.serialized_state)
+            if claim is not None and claim.timed_out and not state.is_successful():
+                error = ChildRunTimeoutError(child_name, cast(str, flow_run_id), end - started, "Running")
+                raise signals.FAIL(message=str(error), result=flow_run_id)
             if state.is_finished():
                 break
             if clock.time() >= end:

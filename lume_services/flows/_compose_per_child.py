@@ -53,7 +53,9 @@ def compose_per_child(flow_of_flows):
     """
     from prefect import Flow as PrefectFlow
     from prefect import Parameter
-    from prefect.tasks.prefect import create_flow_run, get_task_run_result
+    # Prefect's create_flow_run and get_task_run_result, running a child in this run's process where it can
+    from lume_services.flows._child_in_process import child_task_result as get_task_run_result
+    from lume_services.flows._child_in_process import create_child_run as create_flow_run
 
     children = flow_of_flows.composing_flows
     with PrefectFlow(flow_of_flows.name) as composed:

@@ -21,6 +21,11 @@ POLL_INTERVAL_CONTEXT_KEY = "lume_services_poll_interval"
 #: caller's own deadline passes
 DEADLINE_CONTEXT_KEY = "lume_services_deadline"
 
+#: the flow run context key that, set to ``False``, keeps a composed flow of
+#: flows' children out of its flow-run process (``LUME_PREFECT__CHILDREN_IN_PROCESS``):
+#: each child then runs where an agent starts it, even where it could run in the parent's
+IN_PROCESS_CONTEXT_KEY = "lume_services_children_in_process"
+
 #: the one request a poll of a flow run makes
 STATE_QUERY = "query($id: uuid!) { flow_run_by_pk(id: $id) { serialized_state } }"
 

@@ -415,7 +415,8 @@ class ServerBackend(Backend, ABC):
         """
         poll_interval = (options.poll_interval or self.poll_interval).total_seconds()
         return create_flow_run(self.connection, self.prefect_run_options(options), flow_id=flow_id, flow=flow,
-                               poll_interval=poll_interval, deadline=deadline)
+                               poll_interval=poll_interval, deadline=deadline,
+                               children_in_process=self.config.children_in_process)
 
     def prefect_run_options(self, options):
         """The run options with their run config as the Prefect run config this backend sends.

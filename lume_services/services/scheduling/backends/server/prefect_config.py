@@ -150,6 +150,10 @@ class PrefectConfig(BaseModel):
             it, when the run has no ``FlowRunConfig.poll_interval``.
         run_timeout: seconds to wait for a run before cancelling it; ``None``
             waits without limit.
+        children_in_process: run a composed flow of flows' children in its
+            flow-run process where they would run where it runs (the same
+            labels and run config, no other image), each still its own flow
+            run on the server; ``False``: an agent starts every child.
         logging_level: the level of Prefect's log lines (``DEBUG``, ``INFO``,
             ``WARNING``, ``ERROR``, ``CRITICAL``, any case) on every backend,
             applied when the backend is built; unset keeps Prefect's (INFO).
@@ -166,6 +170,7 @@ class PrefectConfig(BaseModel):
     write_user_config: bool = False
     poll_interval: float = Field(1.0, gt=0)
     run_timeout: Optional[float] = Field(3600.0, gt=0)
+    children_in_process: bool = True
     logging_level: Optional[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]] = None
 
     @validator("logging_level", pre=True)

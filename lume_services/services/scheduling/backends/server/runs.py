@@ -18,6 +18,7 @@ from lume_services.services.scheduling.state_limits import (
 )
 from lume_services.services.scheduling.waiting import (
     DEADLINE_CONTEXT_KEY,
+    IN_PROCESS_CONTEXT_KEY,
     POLL_INTERVAL_CONTEXT_KEY,
     STATE_QUERY,
     Deadline,
@@ -25,7 +26,8 @@ from lume_services.services.scheduling.waiting import (
 
 
 def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
-                    poll_interval: Optional[float] = None, deadline: Optional[Deadline] = None) -> str:
+                    poll_interval: Optional[float] = None, deadline: Optional[Deadline] = None,
+                    children_in_process: bool = True) -> str:
     """Create a flow run of a registered flow from resolved run options; return its id.
 
     ``poll_interval`` (seconds) goes into the run's context
@@ -33,6 +35,8 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
     waits for, such as a composed flow of flows' children; ``deadline``, when
     it has a limit, goes there too (:data:`DEADLINE_CONTEXT_KEY`, as the UTC
     time it passes): the run stops waiting for those runs then.
+    ``children_in_process=False`` goes there as :data:`IN_PROCESS_CONTEXT_KEY`:
+    a composed run then leaves every child to an agent.
 
     Raises:
         FlowNotRegisteredError: no ``flow_id``: the flow is not registered or loaded.
@@ -59,7 +63,7 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
             labels=options.labels,
             run_name=options.run_name,
             scheduled_start_time=options.scheduled_start_time,
-            context=_run_context(poll_interval, deadline),
+            context=_run_context(poll_interval, deadline, children_in_process),
         )
     except ClientError as exc:
         # the real server's words: "Flow {id} is archived."
@@ -83,9 +87,12 @@ def check_state_sizes(flow_name: str, parameters: dict) -> None:
         raise StateTooLargeError(flow_name, f"parameter {found[0]!r}", found[1], STATE_SIZE_LIMIT, PARAMETER_KEPT)
 
 
-def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline]) -> Optional[dict]:
-    """What a run's context tells its waits for other runs: the poll interval and the deadline."""
-    context = {}
+def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline],
+                 children_in_process: bool = True) -> Optional[dict]:
+    """What a run's context tells its waits for other runs: the poll interval, the deadline, where children run."""
+    context: dict = {}
+    if not children_in_process:
+        context[IN_PROCESS_CONTEXT_KEY] = False
     if poll_interval:
         context[POLL_INTERVAL_CONTEXT_KEY] = poll_interval
     if deadline is not None and deadline.wall_clock() is not None:
