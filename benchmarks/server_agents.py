@@ -1,9 +1,8 @@
 """B5 with real agents: the 3-flow chain with Prefect's LocalAgent as users start it, and with ``lume-services agent``.
 
-B5 (``server_flow_of_flows.py``) measures the chain with the test fixture's
-agent, which the double *pokes* whenever a run is created and whose runs send
-heartbeats from a thread and check for a cancellation every 0.5 s: liberties a
-user does not have. Here, in one run and interleaved, the example flow of
+The test suite's agent is *poked* by the double whenever a run is created,
+and its runs send heartbeats from a thread and check for a cancellation
+every 0.5 s: liberties a user does not have. Here, in one run and interleaved, the example flow of
 flows (save-text -> store-text -> compare-text) runs through the Prefect 1
 Server protocol double with:
 
@@ -13,7 +12,9 @@ Server protocol double with:
   run, a cancellation check every 15 s;
 - ``lume-services agent`` as docs/server.md starts it: never poked, a 0.25 s
   poll, heartbeat threads;
-- the test fixture's poked and tuned agent (B5's own figure), for reference;
+- ``lume-services agent`` again with ``LUME_PREFECT__CHILDREN_IN_PROCESS=false``
+  (every child through the agent, as before issue 23);
+- the test fixture's poked and tuned agent, for reference;
 
 each against a double of its own. Every timed chain starts after its agent
 has been idle for at least 12 s, as a user's run arrives at an agent that has
@@ -48,6 +49,11 @@ from _report import machine, write_section  # noqa: E402
 GOAL_RATIO = 1.3
 IDLE_SECONDS = 12.0  # past the 10 s step of Prefect's back-off
 FLOOR_LABEL = "floor-no-agent"  # no agent has it: the floor's runs are started by hand
+
+
+def load() -> str:
+    """The machine's load averages (1, 5, 15 min), as ``uptime`` prints them."""
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def _settings(double, work: Path, name: str):
@@ -107,7 +113,8 @@ def main(repeats: int, write: bool) -> str:
     }
     doubles = {kind: ProtocolDouble().start() for kind in kinds}
     agents, chains, settings = {}, {}, {}
-    times = {kind: [] for kind in kinds}
+    times = {kind: [] for kind in [*kinds, "lume-agent-children"]}
+    load_before = load()
     floor = []
     try:
         for kind, options in kinds.items():
@@ -125,11 +132,17 @@ def main(repeats: int, write: bool) -> str:
             chains[kind] = FlowOfFlows.from_yaml(yaml_path("flow_of_flows"))
             chains[kind].compose_and_register()
             chains[kind].run_and_return(params, run_config)  # warm-up: first imports, first pickup
+        # `lume-services agent` again, every child through it (as before issue 23): its double, its flows
+        lume = settings["lume"]
+        settings["lume-agent-children"] = lume.copy(
+            update={"prefect": lume.prefect.copy(update={"children_in_process": False})})
+        chains["lume-agent-children"] = chains["lume"]
+        doubles["lume-agent-children"] = doubles["lume"]
         _floor(doubles["fixture"], settings["fixture"], work)  # warm-up
-        idle_since = {kind: time.monotonic() for kind in kinds}
+        idle_since = {kind: time.monotonic() for kind in times}
         for _ in range(repeats):
             floor.append(_floor(doubles["fixture"], settings["fixture"], work))
-            for kind in kinds:
+            for kind in times:
                 time.sleep(max(0.0, idle_since[kind] + IDLE_SECONDS - time.monotonic()))
                 config.configure(settings[kind])
                 start = time.perf_counter()
@@ -140,7 +153,7 @@ def main(repeats: int, write: bool) -> str:
     finally:
         for kind, agent in agents.items():
             agent.__exit__(None, None, None)
-        for double in doubles.values():
+        for double in {id(d): d for d in doubles.values()}.values():
             double.stop()
         config.reset()
 
@@ -166,20 +179,27 @@ def main(repeats: int, write: bool) -> str:
         row("floor: four sequential `prefect execute flow-run`", floor),
         row("Prefect's LocalAgent as users start it (back-off, heartbeat process, 15 s cancellation check)",
             times["user"]),
-        row("`lume-services agent` (0.25 s poll, heartbeat threads)", times["lume"]),
-        row("test fixture's agent (poked on every new run, heartbeat threads; B5's figure)", times["fixture"]),
+        row("`lume-services agent` (0.25 s poll, heartbeat threads), children in the composed run's process",
+            times["lume"]),
+        row("`lume-services agent`, every child through the agent (`LUME_PREFECT__CHILDREN_IN_PROCESS=false`)",
+            times["lume-agent-children"]),
+        row("test fixture's agent (poked on every new run, heartbeat threads)", times["fixture"]),
         "",
         f"Goal (issue 20): the chain with `lume-services agent` within {GOAL_RATIO:g}x of the floor: "
         f"{ratio:.2f}x, {verdict}.",
         "",
-        "Prefect's agent waits out its back-off before each pickup (up to 10 s after an idle",
-        "spell, then 0.25-2 s between the children, which are created as their parents finish),",
-        "and its runs start a second Python process for their heartbeats. `lume-services agent`",
-        "polls every 0.25 s and its runs send heartbeats from a thread; what remains above the",
-        "floor is the composed run waiting on its children (a poll each 0.2 s), reading their",
-        "results, and the caller's own polls.",
+        "Every chain but the `CHILDREN_IN_PROCESS=false` one runs the children in the composed run's own flow-run",
+        "process (the default since issue 23: same labels and run config as the composed run), so",
+        "an agent starts one `prefect execute flow-run` process for the chain, not four: the",
+        "chain costs about one process start, the agent's pickup of the composed run, and the",
+        "composed run's requests. Prefect's agent still waits out its back-off before that one",
+        "pickup (up to 10 s after an idle spell), and its run starts a second Python process",
+        "for its heartbeats; `lume-services agent` polls every 0.25 s and its runs send",
+        "heartbeats from a thread. With every child through the agent, each child waits for a",
+        "pickup and a process of its own again.",
         "",
-        f"Measured on {machine()}.",
+        f"Measured on {machine()}; load average {load_before} before, {load()} after (2 cores",
+        "shared with other engineers' work).",
     ])
     print(md)
     if write:

@@ -196,3 +196,50 @@ composing_flows:
     (child,) = runs["secret-check"]
     assert _submitted_by(child) == (CLAIM_MESSAGE, None)
     assert PASSWORD not in _everything_the_double_stores(store)
+
+
+def test_cancelling_the_composed_run_cancels_the_child_running_in_its_process(
+    server_backend, prefect_protocol_double
+):
+    import threading
+
+    import prefect
+
+    store = prefect_protocol_double.store
+    _register("in-process-cancel", [("sleeper", ft.sleeper)])
+    fof = FlowOfFlows.from_yaml("""
+name: sleepy-here
+project_name: in-process-cancel
+composing_flows:
+  - name: sleeper
+""")
+    fof.compose_and_register()
+    child_id = fof.composing_flows["sleeper"].flow_id
+    before = set(store.flow_runs)
+    child_running = threading.Event()
+
+    def follow_the_runs(field, args):
+        if field == "set_flow_run_states" and any(r["state"] == "Running" for r in _new_runs(store, child_id, before)):
+            child_running.set()
+
+    store.on_request.append(follow_the_runs)
+
+    def cancel_the_composed_run_while_its_child_runs():
+        if child_running.wait(60):
+            (parent,) = _new_runs(store, fof.flow_id, before)
+            prefect.Client().cancel_flow_run(parent["id"])
+
+    canceller = threading.Thread(target=cancel_the_composed_run_while_its_child_runs, daemon=True)
+    canceller.start()
+    try:
+        with pytest.raises(FlowFailedError) as info:
+            fof.run_and_return({"sleeper-seconds": 120}, FAST, timeout=90)
+    finally:
+        store.on_request.remove(follow_the_runs)
+    canceller.join(timeout=5)
+
+    (child,) = _new_runs(store, child_id, before)
+    assert _submitted_by(child) == (CLAIM_MESSAGE, None)
+    assert child["state"] == "Cancelled"
+    assert "sleeper" in info.value.failed_tasks
+    assert "cancelled" in info.value.failed_tasks["sleeper"]

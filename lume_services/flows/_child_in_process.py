@@ -50,10 +50,11 @@ call besides its CLI, and no maintained package provides one.
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional, cast
 
 from prefect import Task
 
+from lume_services.errors import FlowIdNotFoundError
 from lume_services.services.scheduling.waiting import IN_PROCESS_CONTEXT_KEY
 
 #: the one request that tells whether a child may run in the parent's process
@@ -161,6 +162,9 @@ class CreateChildRun(Task):
 
         Returns:
             The child's flow run id.
+
+        Raises:
+            FlowIdNotFoundError: the server has no flow ``flow_id`` (deleted since).
         """
         import prefect
         from prefect.engine.state import Scheduled, Submitted
@@ -171,8 +175,8 @@ class CreateChildRun(Task):
         parent_id = prefect.context.get("flow_run_id")
         found = client.graphql(LOOKUP_QUERY, variables={"flow": flow_id, "run": parent_id}).data
         child_flow, parent_run = found.child, found.parent
-        if child_flow is None:
-            raise ValueError(f"no flow with id {flow_id!r} on the server")
+        if child_flow is None:  # deleted since the composed flow was registered
+            raise FlowIdNotFoundError(cast(str, flow_id), prefect.config.cloud.api)
         if not run_name and prefect.context.get("flow_run_name"):
             run_name = f"{prefect.context.get('flow_run_name')}-{child_flow.name}"
         logger = prefect.context.get("logger") or get_logger("CreateChildRun")
