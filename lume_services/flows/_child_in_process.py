@@ -50,7 +50,7 @@ call besides its CLI, and no maintained package provides one.
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Optional, cast
+from typing import Any, Dict, Iterable, List, Optional, cast
 
 from prefect import Task
 
@@ -185,8 +185,10 @@ class CreateChildRun(Task):
         if key and prefect.context.get("map_index") is not None:
             key += f"-{prefect.context.get('map_index')}"
         labels = list(labels) if labels is not None else None
-        flow_run_id = client.create_flow_run(flow_id=flow_id, parameters=parameters, labels=labels,
-                                             run_name=run_name, idempotency_key=key)
+        # None where Prefect's own create_flow_run task passes None (its annotations say str)
+        flow_run_id = client.create_flow_run(flow_id=cast(str, flow_id), parameters=cast(dict, parameters),
+                                             labels=cast(List[str], labels), run_name=cast(str, run_name),
+                                             idempotency_key=key)
         logger.info(f"Created flow run {run_name or '<generated-name>'!r}: {flow_run_id}")
         here = (
             prefect.context.get(IN_PROCESS_CONTEXT_KEY, True) is not False
@@ -205,7 +207,8 @@ class CreateChildRun(Task):
             logger.info(f"Flow run {flow_run_id} was taken by an agent; waiting for it there")
             return flow_run_id
         with _lock:
-            _claimed[flow_run_id] = Claim(flow_run_id, flow_id, child_flow.name, child_flow.storage.to_dict())
+            _claimed[flow_run_id] = Claim(flow_run_id, cast(str, flow_id), child_flow.name,
+                                          child_flow.storage.to_dict())
         return flow_run_id
 
 
@@ -291,19 +294,20 @@ class ChildTaskResult(Task):
         **kwargs: passed to ``prefect.Task``.
     """
 
-    def run(self, flow_run_id: Optional[str] = None, task_slug: Optional[str] = None,  # type: ignore[override]
+    def run(self, flow_run_id: Optional[str] = None, task_slug: Optional[str] = None,
             map_index: int = -1, poll_time: int = 5) -> Any:
         """The result of ``task_slug`` (at ``map_index``) in the flow run ``flow_run_id``."""
         from prefect.tasks.prefect import get_task_run_result
 
         with _lock:
             states = _finished.get(flow_run_id or "")
-        task_state = (states or {}).get(task_slug) if map_index == -1 else None
+        task_state = (states or {}).get(cast(str, task_slug)) if map_index == -1 else None
         if task_state is not None and task_state.is_successful():
             result = task_state._result
             if getattr(result, "location", None) is not None:
                 return result.read(result.location).value
-        return get_task_run_result.run(flow_run_id, task_slug, map_index=map_index, poll_time=poll_time)
+        prefects = cast(Any, get_task_run_result)  # a FunctionTask: its run() is the function
+        return prefects.run(flow_run_id, task_slug, map_index=map_index, poll_time=poll_time)
 
 
 #: the task instances the composition calls, as it called Prefect's
