@@ -200,10 +200,10 @@ def main(repeats: int, write: bool) -> str:
         "",
         f"Measured on {machine()}; load average {load_before} before, {load()} after (2 cores",
         "shared with other engineers' work).",
+        "The spread of the floor (min to max) shows how far that load moved the figures; the",
+        "ratios to the floor, measured interleaved, are the steadier reading.",
     ])
-    print(md)
-    if write:
-        write_section("B5-agents", md)
+    write_section("B5-agents", md, write=write)  # printed either way
     return md
 
 

@@ -150,6 +150,8 @@ def main(repeats: int, interval: float, write: bool) -> str:
             "",
             f"Measured on {machine()}; load average {load_before} before, {load_after} after",
             "(2 cores shared with other engineers' work).",
+            "The spread of the floor (min to max) shows how far that load moved the figures; the",
+            "ratios to the floor, measured interleaved, are the steadier reading.",
         ]
     )
     write_section("B5-server", md, write=write)
