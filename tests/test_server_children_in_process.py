@@ -85,10 +85,25 @@ def test_children_with_the_parents_labels_run_in_its_process_each_as_its_own_flo
 def test_an_in_process_child_leaves_the_states_task_runs_and_logs_an_agent_run_child_leaves(
     server_backend, prefect_protocol_double
 ):
+    import threading
+
     store = prefect_protocol_double.store
     _register("in-process-records", [("doubler", ft.doubler), ("adder", ft.adder)])
+    logged = threading.Event()
 
-    _, runs = _run_chain(store, chain("chain-records", "in-process-records"), {"doubler-x": 1})
+    def child_logs_arrived(field, args):  # Prefect uploads logs in batches (every 5 s, and at exit)
+        if field != "write_run_logs":
+            return
+        claimed = {e["flow_run_id"] for e in store.logs if CLAIM_MESSAGE in (e.get("message") or "")}
+        if any("Flow run SUCCESS" in (e.get("message") or "") for e in store.logs if e["flow_run_id"] in claimed):
+            logged.set()
+
+    store.on_request.append(child_logs_arrived)
+    try:
+        _, runs = _run_chain(store, chain("chain-records", "in-process-records"), {"doubler-x": 1})
+        assert logged.wait(30)
+    finally:
+        store.on_request.remove(child_logs_arrived)
 
     (adder,) = runs["adder"]
     assert [s["state"] for s in adder["_states"]] == ["Scheduled", "Submitted", "Running", "Success"]
@@ -97,8 +112,9 @@ def test_an_in_process_child_leaves_the_states_task_runs_and_logs_an_agent_run_c
     assert sorted(t["state"] for t in task_runs) == ["Success"] * 3  # a, b, add
     assert all(t["start_time"] and t["end_time"] for t in task_runs if t["state"] == "Success")
     logs = [entry["message"] for entry in store.logs if entry.get("flow_run_id") == adder["id"]]
-    assert any("Beginning Flow run" in m for m in logs)
     assert any(CLAIM_MESSAGE in m for m in logs)
+    assert any("Beginning Flow run" in m for m in logs)
+    assert any("Flow run SUCCESS" in m for m in logs)
     assert adder["heartbeat"] is not None
 
 
@@ -243,3 +259,30 @@ composing_flows:
     assert child["state"] == "Cancelled"
     assert "sleeper" in info.value.failed_tasks
     assert "cancelled" in info.value.failed_tasks["sleeper"]
+
+
+def test_a_claimed_child_rescheduled_since_by_lazarus_is_left_to_its_agent(server_backend, prefect_protocol_double):
+    from datetime import datetime, timezone
+
+    import prefect
+    from prefect.engine.state import Scheduled, Submitted
+
+    from lume_services.flows._child_in_process import Claim, run_claimed
+    from lume_services.services.scheduling.clock import SYSTEM_CLOCK
+
+    store = prefect_protocol_double.store
+    # labels no agent has: nobody but this test's run_claimed could take the run
+    model = Flow(name=ft.adder.name, project_name="in-process-lazarus", prefect_flow=ft.adder,
+                 labels=["no-agent-has-this"])
+    model.register()
+    run_id = model.run({"a": 1, "b": 2})
+    client = prefect.Client()
+    client.set_flow_run_state(run_id, Submitted(message=CLAIM_MESSAGE, state=Scheduled()))
+    # what the server's Lazarus does to a Submitted run whose heartbeat is 10 minutes old: due now
+    client.set_flow_run_state(run_id, Scheduled(message="Rescheduled by a Lazarus process.",
+                                                start_time=datetime.now(timezone.utc)))
+    flow = store.flows[model.flow_id]
+
+    run_claimed(Claim(run_id, model.flow_id, flow["name"], flow["storage"]), None, SYSTEM_CLOCK)
+
+    assert [s["state"] for s in store.flow_runs[run_id]["_states"]] == ["Scheduled", "Submitted", "Scheduled"]

@@ -55,7 +55,7 @@ from typing import Any, Dict, Iterable, List, Optional, cast
 from prefect import Task
 
 from lume_services.errors import FlowIdNotFoundError
-from lume_services.services.scheduling.waiting import IN_PROCESS_CONTEXT_KEY
+from lume_services.services.scheduling.waiting import IN_PROCESS_CONTEXT_KEY, STATE_QUERY
 
 #: the one request that tells whether a child may run in the parent's process
 LOOKUP_QUERY = """query($flow: uuid!, $run: uuid!) {
@@ -216,7 +216,9 @@ def run_claimed(claim: Claim, end: Optional[float], clock) -> None:
     """Run a claimed child's flow run in this process with Prefect's ``CloudFlowRunner``.
 
     ``prefect.context`` is set afresh for the child's run (as a new process
-    would have it) and put back afterwards. When ``end`` (epoch seconds on
+    would have it) and put back afterwards. A run no longer in the claim's
+    ``Submitted`` (rescheduled since by the server's Lazarus) is left to its
+    agent. When ``end`` (epoch seconds on
     ``clock``) passes first, the child's run is cancelled on the server; its
     runner notices, as an agent-run child's would, and ``claim.timed_out`` is set.
 
@@ -226,7 +228,7 @@ def run_claimed(claim: Claim, end: Optional[float], clock) -> None:
     """
     import prefect
     from prefect.engine.cloud import CloudFlowRunner
-    from prefect.engine.state import Cancelled, Failed
+    from prefect.engine.state import Cancelled, Failed, State
     from prefect.serialization.storage import StorageSchema
     from prefect.tasks.secrets import PrefectSecret
     from prefect.utilities.collections import merge_dicts
@@ -235,6 +237,14 @@ def run_claimed(claim: Claim, end: Optional[float], clock) -> None:
 
     logger = get_logger("ChildInParentProcess")
     client = prefect.Client()
+    # still as claimed? A claim left waiting past the server's heartbeat cutoff (10 min) is
+    # rescheduled by its Lazarus for an agent to run: then the agent runs it, not this process
+    data = client.graphql(STATE_QUERY, variables={"id": claim.flow_run_id}).data
+    current = State.deserialize(data.flow_run_by_pk.serialized_state)
+    if not (current.is_submitted() and current.message == CLAIM_MESSAGE):
+        get_logger("ChildInParentProcess").info(
+            f"Flow run {claim.flow_run_id} is {type(current).__name__} since it was claimed; left to its agent")
+        return
     timer = None
     if end is not None:
         def cancel():
