@@ -63,6 +63,11 @@ LOOKUP_QUERY = """query($flow: uuid!, $run: uuid!) {
   parent: flow_run_by_pk(id: $run) { labels run_config flow { storage run_config } }
 }"""
 
+#: the child's flow alone, for a composed flow run without a server flow run (``flow.run()``)
+CHILD_QUERY = """query($flow: uuid!) {
+  child: flow_by_pk(id: $flow) { name storage run_config flow_group { labels run_config } }
+}"""
+
 #: the message of the Submitted state with which the parent claims a child's run
 CLAIM_MESSAGE = "Submitted for execution in the parent's flow-run process"
 
@@ -173,8 +178,11 @@ class CreateChildRun(Task):
 
         client = prefect.Client()
         parent_id = prefect.context.get("flow_run_id")
-        found = client.graphql(LOOKUP_QUERY, variables={"flow": flow_id, "run": parent_id}).data
-        child_flow, parent_run = found.child, found.parent
+        if parent_id:
+            found = client.graphql(LOOKUP_QUERY, variables={"flow": flow_id, "run": parent_id}).data
+        else:  # the composed flow run without a server flow run (flow.run()): no parent to run in
+            found = client.graphql(CHILD_QUERY, variables={"flow": flow_id}).data
+        child_flow, parent_run = found.child, found.get("parent")
         if child_flow is None:  # deleted since the composed flow was registered
             raise FlowIdNotFoundError(cast(str, flow_id), prefect.config.cloud.api)
         if not run_name and prefect.context.get("flow_run_name"):
