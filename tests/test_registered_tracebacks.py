@@ -118,3 +118,26 @@ def test_in_the_notebook_that_defined_it_a_loaded_flows_traceback_shows_the_cell
     shown = printed(notebook.cells[1])
     assert f"loaded code file: {cell_file}" in shown
     assert f'File "{cell_file}", line {RAISING_LINE}, in fail\n    raise ValueError(f"bad {{y}}")' in shown
+
+
+@pytest.mark.slow
+def test_on_a_server_the_agents_log_of_a_failed_task_names_its_file_and_line(
+    server_backend, prefect_protocol_double, tmp_path
+):
+    from datetime import timedelta
+
+    from lume_services.cli._collect import import_file
+    from lume_services.errors import FlowFailedError
+    from lume_services.flows.flow import Flow, FlowRunConfig
+
+    source = tmp_path / "raising_flows.py"
+    source.write_text(FLOW_MODULE)
+    flow = Flow(name="raiser", project_name="demo", prefect_flow=import_file(source).raiser)
+    flow.register()
+    with pytest.raises(FlowFailedError) as failed:
+        flow.run_and_return({"x": 1}, FlowRunConfig(poll_interval=timedelta(seconds=0.2)), "fail")
+
+    logged = "\n".join(entry["message"] for entry in prefect_protocol_double.store.logs
+                       if entry["flow_run_id"] == failed.value.flow_run_id)
+    assert "<dynamic-code>" not in logged
+    assert f'File "{source}", line {RAISING_LINE}, in fail\n    raise ValueError(f"bad {{y}}")' in logged

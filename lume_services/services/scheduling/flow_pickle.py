@@ -9,7 +9,8 @@ no source line is shown.
 
 :func:`dumps` is cloudpickle with one reducer more: a code object is pickled as cloudpickle
 pickles it, plus the name of its file, and :func:`code_in_file` rebuilds it under that name
-when the flow is loaded. Tracebacks then name the script (``/work/my_flows.py``, line 7, with
+when the flow is loaded; :func:`prefect_flow_file` writes it in the format of Prefect's
+``Local`` storage, for the flow files a server's agent loads. Tracebacks then name the script (``/work/my_flows.py``, line 7, with
 its source line when the file is there) or the notebook cell (IPython names a cell's code
 after a file of its own and keeps the cell's lines in :mod:`linecache`, so in the kernel
 that defined it the traceback shows the cell's line too).
@@ -57,6 +58,23 @@ def _pickler_class():
 
 
 _PICKLER = None
+
+
+def prefect_flow_file(flow: Any) -> bytes:
+    """A flow file of Prefect's ``Local`` storage (``flow_from_bytes_pickle`` reads it), pickled by :func:`dumps`.
+
+    The same JSON document as Prefect's ``flow_to_bytes_pickle`` writes: the pickle, in
+    base64, and the cloudpickle and Prefect versions it was made with.
+    """
+    import binascii
+    import json
+
+    import cloudpickle
+    import prefect
+
+    pickled = binascii.b2a_base64(dumps(flow, protocol=4), newline=False).decode("ascii")
+    versions = {"cloudpickle": cloudpickle.__version__, "prefect": prefect.__version__}
+    return json.dumps({"flow": pickled, "versions": versions}).encode("utf-8")
 
 
 def dumps(obj: Any, protocol: int = None) -> bytes:
