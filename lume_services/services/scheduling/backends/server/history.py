@@ -180,29 +180,53 @@ def _children(connection, record: RunRecord) -> List[ChildRun]:
             if match["parent"] not in parents[match["child"]]:
                 parents[match["child"]].append(match["parent"])
             mapped.setdefault(match["child"], []).append(match["param"])
-    run_ids: Dict[str, str] = {}
-    if any(t.state == "Success" for t in creators.values()):
+    run_ids: Dict[str, Any] = {}
+    if any(t.state in ("Success", "Mapped") for t in creators.values()):
         from prefect.backend import FlowRunView
 
         by_slug = results_by_slug(FlowRunView.from_flow_run_id(record.run_id))
         run_ids = {name: by_slug[t.slug] for name, t in creators.items() if t.slug in by_slug}
+    wanted = sorted({i for ids in run_ids.values() for i in (ids if isinstance(ids, list) else [ids]) if i})
     rows = {}
-    if run_ids:
-        where = {"id": {"_in": sorted(run_ids.values())}}
+    if wanted:
+        where = {"id": {"_in": wanted}}
         gql = {"query": {with_args("flow_run", {"where": where}): _RUN_FIELDS}}
         rows = {r.id: _record(r) for r in connection.graphql(connection.client(), gql).data.flow_run}
+
+    def child_run(name: str, run: RunRecord) -> ChildRun:
+        return ChildRun(name, run.state, run.start, run.end, parents.get(name, []),
+                        {p: run.parameters.get(p) for p in mapped.get(name, [])}, run.run_id, flow_id=run.flow_id)
+
     children = []
     for name in _in_dependency_order(creators, parents):
-        child_run = rows.get(run_ids.get(name))
-        if child_run is None:  # never created: a parent failed, or the composed run stopped first
+        ids = run_ids.get(name)
+        if isinstance(ids, list):  # a sweep: a flow run per item
+            children.append(_swept(name, parents.get(name, []), None,
+                                   [child_run(name, rows[i]) if i in rows else ChildRun(name, "TriggerFailed")
+                                    for i in ids]))
+            continue
+        run = rows.get(ids)
+        if run is None:  # never created: a parent failed, or the composed run stopped first
             created = creators[name]
             children.append(ChildRun(name, created.state, parents=parents.get(name, [])))
             continue
-        children.append(ChildRun(
-            name, child_run.state, child_run.start, child_run.end, parents.get(name, []),
-            {p: child_run.parameters.get(p) for p in mapped.get(name, [])}, child_run.run_id,
-        ))
+        children.append(child_run(name, run))
     return children
+
+
+def _swept(name: str, parents: List[str], flow_id: Optional[str], items: List[ChildRun]) -> ChildRun:
+    """A swept child as one ``ChildRun`` holding its items: failed when one failed, its times spanning theirs."""
+    states = [item.state for item in items]
+    state = "Success" if states and all(s == "Success" for s in states) else next(
+        (s for s in states if s not in ("Success", "TriggerFailed")), "TriggerFailed")
+    starts = [i.start for i in items if i.start is not None]
+    ends = [i.end for i in items if i.end is not None]
+    swept = {p for item in items for p in item.mapped}
+    return ChildRun(
+        name, state, min(starts) if starts else None, max(ends) if ends else None, parents,
+        {p: [item.mapped.get(p) for item in items] for p in sorted(swept)}, None,
+        flow_id=next((i.flow_id for i in items if i.flow_id), flow_id), items=items,
+    )
 
 
 def _in_dependency_order(children, parents: Dict[str, List[str]]) -> List[str]:
