@@ -24,8 +24,8 @@ def make_range(n):
 
 @task
 def pick(x):
-    if x == 2:
-        raise ValueError("2 is not picked")
+    if x == 1:
+        raise ValueError("1 is not picked")
     return x
 
 
@@ -110,19 +110,19 @@ composing_flows:
 
 @pytest.fixture
 def one_failed(registered, tmp_path):
-    """ONE_FAILS run with ranger-n=4: item 2 of picky fails; (the flow of flows, its error, the log file)."""
+    """ONE_FAILS run with ranger-n=3: item 1 of picky fails; (the flow of flows, its error, the log file)."""
     log = tmp_path / "log"
     fof = FlowOfFlows.from_yaml(ONE_FAILS)
     with pytest.raises(FlowFailedError) as info:
-        fof.run_and_return({"ranger-n": 4, "logger-path": str(log)}, FAST)
+        fof.run_and_return({"ranger-n": 3, "logger-path": str(log)}, FAST)
     return fof, info.value, log
 
 
 def test_a_failing_item_fails_only_its_own_descendants(one_failed):
     fof, error, log = one_failed
-    assert sorted(log.read_text().splitlines()) == ["0", "1", "3"]
-    assert list(error.failed_tasks) == ["picky/pick[2]"]
-    assert "2 is not picked" in error.failed_tasks["picky/pick[2]"]
+    assert sorted(log.read_text().splitlines()) == ["0", "2"]
+    assert list(error.failed_tasks) == ["picky/pick[1]"]
+    assert "1 is not picked" in error.failed_tasks["picky/pick[1]"]
 
 
 def test_the_run_history_shows_each_item_of_a_sweep_with_its_own_run(one_failed):
@@ -132,10 +132,10 @@ def test_the_run_history_shows_each_item_of_a_sweep_with_its_own_run(one_failed)
     record = config.context.scheduling_service().get_run(fof.last_run_id)
     children = {c.name: c for c in record.children}
     picky = children["picky"]
-    assert [item.state for item in picky.items] == ["Success", "Success", "Failed", "Success"]
-    assert [item.mapped for item in picky.items] == [{"x": 0}, {"x": 1}, {"x": 2}, {"x": 3}]
-    assert picky.state == "Failed" and len({item.run_id for item in picky.items}) == 4
-    assert [item.state for item in children["logger"].items] == ["Success", "Success", "TriggerFailed", "Success"]
+    assert [item.state for item in picky.items] == ["Success", "Failed", "Success"]
+    assert [item.mapped for item in picky.items] == [{"x": 0}, {"x": 1}, {"x": 2}]
+    assert picky.state == "Failed" and len({item.run_id for item in picky.items}) == 3
+    assert [item.state for item in children["logger"].items] == ["Success", "TriggerFailed", "Success"]
     assert children["ranger"].items == [] and children["ranger"].state == "Success"
 
 
@@ -150,9 +150,9 @@ def test_runs_show_prints_a_sweeps_items_in_its_json_and_its_table(one_failed):
     as_json = CliRunner().invoke(main, ["runs", "show", fof.last_run_id, "--json"], catch_exceptions=False)
     document = json.loads(as_json.stdout)
     picky = next(c for c in document["children"] if c["name"] == "picky")
-    assert [item["state"] for item in picky["items"]] == ["Success", "Success", "Failed", "Success"]
+    assert [item["state"] for item in picky["items"]] == ["Success", "Failed", "Success"]
     table = CliRunner().invoke(main, ["runs", "show", fof.last_run_id], catch_exceptions=False)
-    assert "4 items: 1 Failed, 3 Success" in table.stdout
+    assert "3 items: 1 Failed, 2 Success" in table.stdout
 
 
 def test_every_items_values_are_checked_and_an_item_too_large_for_the_server_is_never_created(
