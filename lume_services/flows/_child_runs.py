@@ -7,8 +7,9 @@
   ever (a zombie), so an over-large mapped value fails the composed run at
   once, naming the child, the parameter and the limit (for a sweep, each
   item's values, before any item's run is created).
-- :class:`ChildRunContext` gives each child's run the composed run's id and
-  the child's name in its context, for the lineage its stored results record.
+- :class:`CreateChildRun` creates the child's run with Prefect's
+  ``create_flow_run``, the composed run's id and the child's name in its
+  context, for the lineage its stored results record.
 - :class:`WaitForChildRun` waits for the child's run. Prefect's own
   ``wait_for_flow_run`` task watches a run with ``watch_flow_run``, which
   polls from 2 s up to 10 s whatever interval is asked and sleeps once more
@@ -93,13 +94,15 @@ class CheckChildParameters(Task):
         return parameters
 
 
-class ChildRunContext(Task):
-    """The context a child's flow run is created with: which composed run and child it is.
+class CreateChildRun(Task):
+    """Create a child's flow run (Prefect's ``create_flow_run``), its context naming the composed run and the child.
 
-    The packaged tasks that store results and files (``SaveDBResult``) run in
-    the child's own flow run, where Prefect's context knows only that run: this
-    context (:data:`PARENT_RUN_CONTEXT_KEY`, :data:`CHILD_NAME_CONTEXT_KEY`)
-    lets them record the composed run and the child they belong to (lineage).
+    The packaged tasks that store results (``SaveDBResult``) run in the
+    child's own flow run, where Prefect's context knows only that run: the
+    run's context (:data:`PARENT_RUN_CONTEXT_KEY`, :data:`PARENT_FLOW_CONTEXT_KEY`,
+    :data:`CHILD_NAME_CONTEXT_KEY`) lets them record the composed run and the
+    child they belong to (lineage). The context is read here, in the composed
+    run, so that it costs no task of its own.
 
     Args:
         child_name: the child.
@@ -108,16 +111,19 @@ class ChildRunContext(Task):
 
     def __init__(self, child_name: str, **kwargs: Any) -> None:
         self.child_name = child_name
-        kwargs.setdefault("checkpoint", False)  # read again from the child's run: nothing worth keeping
         super().__init__(**kwargs)
 
-    def run(self) -> Dict[str, Any]:  # type: ignore[override]
-        """``{PARENT_RUN_CONTEXT_KEY: this run's id, PARENT_FLOW_CONTEXT_KEY: its flow id, CHILD_NAME_CONTEXT_KEY: the child}``."""
+    def run(self, flow_id: Optional[str] = None, parameters: Optional[Dict[str, Any]] = None,  # type: ignore[override]
+            labels: Optional[list] = None, run_name: Optional[str] = None) -> str:
+        """Create the child's run, as ``create_flow_run`` does, and return its id."""
         import prefect
+        from prefect.tasks.prefect import create_flow_run
 
-        return {PARENT_RUN_CONTEXT_KEY: prefect.context.get("flow_run_id"),
-                PARENT_FLOW_CONTEXT_KEY: prefect.context.get("flow_id"),
-                CHILD_NAME_CONTEXT_KEY: self.child_name}
+        context = {PARENT_RUN_CONTEXT_KEY: prefect.context.get("flow_run_id"),
+                   PARENT_FLOW_CONTEXT_KEY: prefect.context.get("flow_id"),
+                   CHILD_NAME_CONTEXT_KEY: getattr(self, "child_name", None) or self.name}
+        return create_flow_run.run(flow_id=flow_id, parameters=parameters, labels=labels, run_name=run_name,
+                                   context=context)
 
 
 class WaitForChildRun(Task):

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, Dict, List, Optional, cast
 
 from lume_services.errors import FlowFailedError
-from lume_services.flows._child_runs import CheckChildParameters, ChildRunContext, WaitForChildRun, timed_out
+from lume_services.flows._child_runs import CheckChildParameters, CreateChildRun, WaitForChildRun, timed_out
 from lume_services.flows._names import db_loader, exposed_parameter_name
 from lume_services.flows.flow import parent_task_slug
 from lume_services.services.scheduling.run_options import run_options
@@ -41,8 +41,12 @@ def compose_per_child(flow_of_flows):
     the composed run's poll interval until the composed run's deadline and
     takes on its final state, so a failed child fails the composed flow and its
     descendants do not run. Each ``create_flow_run``
-    task is tagged with its child's flow id, so that registering a child anew
-    changes the composed flow's fingerprint.
+    task (``CreateChildRun``: it also names the composed run and the child in
+    the child run's context) is tagged with its child's flow id, so that
+    registering a child anew changes the composed flow's fingerprint. A child
+    with ``map_over`` is swept: its check, create and wait steps are mapped
+    over the swept values (Prefect's task mapping), one flow run per item, and
+    a mapping from a swept parent reads each item's value, item by item.
 
     Args:
         flow_of_flows: a ``FlowOfFlows`` whose children are loaded (flow ids,
@@ -53,7 +57,7 @@ def compose_per_child(flow_of_flows):
     """
     from prefect import Flow as PrefectFlow
     from prefect import Parameter, unmapped
-    from prefect.tasks.prefect import create_flow_run, get_task_run_result
+    from prefect.tasks.prefect import get_task_run_result
 
     children = flow_of_flows.composing_flows
     sweeps = getattr(flow_of_flows, "map_over", None) or {}
@@ -97,8 +101,9 @@ def compose_per_child(flow_of_flows):
                         value = db_loader(child_name, param_name, mapping)(value)
                 mapped_values[param_name] = value
             values = {**exposed, **mapped_values}
-            # the composed run and the child, for what the child's packaged tasks store (lineage)
-            context = ChildRunContext(child_name, name=f"context:{child_name}")()
+            # Prefect's create_flow_run, the composed run and the child in the child run's
+            # context (for what the child's packaged tasks store: lineage)
+            create = CreateChildRun(child_name)
             create_args = dict(
                 name=f"{CREATE_RUN_PREFIX}{child_name}",
                 slug=f"{CREATE_RUN_PREFIX}{child_name}-1",
@@ -115,20 +120,16 @@ def compose_per_child(flow_of_flows):
                 # swept values), every item's values checked before any run is created
                 fixed = {k: v for k, v in values.items() if k not in swept}
                 checked = check.map(unmapped(fixed), **{p: values[p] for p in swept})
-                run_id = create_flow_run.map(
-                    flow_id=unmapped(child.flow_id), parameters=checked, run_name=unmapped(None),
-                    labels=unmapped(labels), context=unmapped(context), task_args=create_args,
-                )
+                run_id = create.map(flow_id=unmapped(child.flow_id), parameters=checked, run_name=unmapped(None),
+                                    labels=unmapped(labels), task_args=create_args)
                 finished[child_name] = wait.map(run_id)
             else:
                 # every value checked against the server's state limit before the child
                 # exists: a refused parameter state would leave the child Running for ever
                 # (Prefect turns a dict holding tasks into a task that builds it at run time)
                 checked = check(values)
-                run_id = create_flow_run(
-                    flow_id=child.flow_id, parameters=checked, run_name=None, labels=labels, context=context,
-                    task_args=create_args,
-                )
+                run_id = create(flow_id=child.flow_id, parameters=checked, run_name=None, labels=labels,
+                                task_args=create_args)
                 finished[child_name] = wait(run_id)
             created[child_name] = run_id
     return composed
