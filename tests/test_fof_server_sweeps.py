@@ -92,6 +92,13 @@ def test_a_child_maps_over_a_list_given_as_a_parameter(registered):
     assert fof.run_and_return({"doubler-x": [5, 1, 3]}, FAST, task_name="doubler/double") == [10, 2, 6]
 
 
+def test_a_sweeps_results_are_read_back_from_the_servers_runs_item_by_item(registered):
+    fof = FlowOfFlows.from_yaml({"name": "read-back", "project_name": PROJECT,
+                                 "composing_flows": [{"name": "doubler", "map_over": ["x"]}]})
+    fof.run_and_return({"doubler-x": [2, 7]}, FAST)
+    assert fof.run_result("doubler/double", fof.last_run_id) == [4, 14]
+
+
 ONE_FAILS = f"""
 name: one-fails
 project_name: {PROJECT}

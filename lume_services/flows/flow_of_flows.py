@@ -102,7 +102,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
 
     # child -> final state of the last run_and_return ("Success", "Failed", "TriggerFailed", "Cached")
     _child_states: Dict[str, str] = PrivateAttr(default_factory=dict)
-    # the id of the last run started here (local backend)
+    # the id of the last run started here (on a server: the composed run)
     _last_run_id: Optional[str] = PrivateAttr(default=None)
 
     @root_validator(pre=True)
@@ -447,7 +447,8 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             return set(self.composing_flows)
         return set(self.cache or [])
 
-    last_run_id = property(lambda self: self._last_run_id, doc="The id of the last run started here (local backend).")
+    last_run_id = property(lambda self: self._last_run_id,
+                           doc="The id of the last run started here (on a server backend: the composed run's).")
 
     def _new_run_id(self) -> str:
         self._last_run_id = str(uuid.uuid4())
@@ -587,6 +588,9 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         child = next((c for c in run.children if c.name == child_name), None)
         if child is not None and task in child.mapped:
             return child.mapped[task]
+        if child is not None and child.items:  # a sweep on a server: a flow run per item, results in item order
+            return [scheduling_service.run_result(item.run_id, task) if item.run_id is not None else None
+                    for item in child.items]
         if child is not None and child.run_id is not None:  # a flow run per child (servers)
             return scheduling_service.run_result(child.run_id, task)
         return scheduling_service.run_result(run.run_id, composed_task_name(child_name, task))
