@@ -122,8 +122,9 @@ class CreateChildRun(Task):
         context = {PARENT_RUN_CONTEXT_KEY: prefect.context.get("flow_run_id"),
                    PARENT_FLOW_CONTEXT_KEY: prefect.context.get("flow_id"),
                    CHILD_NAME_CONTEXT_KEY: getattr(self, "child_name", None) or self.name}
-        return create_flow_run.run(flow_id=flow_id, parameters=parameters, labels=labels, run_name=run_name,
-                                   context=context)
+        create: Any = create_flow_run.run  # a FunctionTask's run is the function (typed as Task.run)
+        return cast(str, create(flow_id=flow_id, parameters=parameters, labels=labels, run_name=run_name,
+                                context=context))
 
 
 class WaitForChildRun(Task):

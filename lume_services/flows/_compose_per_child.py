@@ -119,7 +119,8 @@ def compose_per_child(flow_of_flows):
                 # a sweep: one flow run of the child per item (Prefect's mapping over the
                 # swept values), every item's values checked before any run is created
                 fixed = {k: v for k, v in values.items() if k not in swept}
-                checked = check.map(unmapped(fixed), **{p: values[p] for p in swept})
+                items: Dict[str, Any] = {p: values[p] for p in swept}
+                checked = check.map(unmapped(fixed), **items)
                 run_id = create.map(flow_id=unmapped(child.flow_id), parameters=checked, run_name=unmapped(None),
                                     labels=unmapped(labels), task_args=create_args)
                 finished[child_name] = wait.map(run_id)
