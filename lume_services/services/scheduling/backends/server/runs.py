@@ -59,7 +59,7 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
             labels=options.labels,
             run_name=options.run_name,
             scheduled_start_time=options.scheduled_start_time,
-            context=_run_context(poll_interval, deadline),
+            context=_run_context(poll_interval, deadline, options.declaration),
         )
     except ClientError as exc:
         # the real server's words: "Flow {id} is archived."
@@ -83,9 +83,20 @@ def check_state_sizes(flow_name: str, parameters: dict) -> None:
         raise StateTooLargeError(flow_name, f"parameter {found[0]!r}", found[1], STATE_SIZE_LIMIT, PARAMETER_KEPT)
 
 
-def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline]) -> Optional[dict]:
-    """What a run's context tells its waits for other runs: the poll interval and the deadline."""
-    context = {}
+#: the run context key under which a composed flow of flows' run keeps its declaration (``run_declaration``)
+DECLARATION_CONTEXT_KEY = "lume_declaration"
+
+
+def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline],
+                 declaration: Optional[dict] = None) -> Optional[dict]:
+    """What a run's context tells its waits for other runs (the poll interval and the deadline), and its declaration.
+
+    A flow of flows' declaration is kept with its run so that the run can be
+    read back as what made it (lineage) and run again (reproduce).
+    """
+    context: dict = {}
+    if declaration is not None:
+        context[DECLARATION_CONTEXT_KEY] = declaration
     if poll_interval:
         context[POLL_INTERVAL_CONTEXT_KEY] = poll_interval
     if deadline is not None and deadline.wall_clock() is not None:
