@@ -63,11 +63,11 @@ HASH_FIELD = sqlite_query.KEY_FIELD
 
 #: Pages of the database this process keeps in memory (``PRAGMA cache_size``,
 #: negative: KiB). SQLite's default, 2 MiB, holds the ``unique_hash`` index of
-#: about 25,000 results; past that, every insert of a batch reads and writes a
-#: page of that index at a random place (hashes are random), and a batch at a
-#: million rows cost 1.5x one at 10,000. 64 MiB holds the index of about
-#: 750,000 results and the pages queries read most. It is an upper bound, used
-#: only as pages are read: a flow run storing a few results stays small.
+#: about 25,000 results (some 85 bytes an entry); past that, every insert of a
+#: batch reads a page of that index at a random place (hashes are random) back
+#: from the file. 64 MiB holds the index of about 750,000 results and the pages
+#: queries read most. It is an upper bound, used only as pages are read: a flow
+#: run storing a few results stays small.
 #: Memory-mapping (``mmap_size``) is left off: the cache already holds what is
 #: read again, mapping saves only the copy of a page into it (the commits,
 #: which write every changed page into the WAL, are what a large batch waits
@@ -78,7 +78,7 @@ CACHE_KIB = 64 * 1024
 #: the largest number of ``?`` SQLite takes in one statement is 32766 since 3.32; stay well below
 _LOOKUP_CHUNK = 500
 
-#: the one encoder of documents (a new ``json.dumps`` encoder per document costs a microsecond)
+#: the encoders, built once (``json.dumps`` with options builds a new one per call)
 _DOCUMENT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=json_default)
 _HASH_KEY_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=json_default)
 
