@@ -350,7 +350,8 @@ def main():
         f"`executemany` with the same schema {batch_ratio:.2f} (/ bare table "
         f"{inserts['batch'] / inserts['plain_batch']:.3f}); indexed / unindexed "
         f"`find` at 10k rows {q10['lume_index'] / q10['lume']:.4f}. On this shared 2-core "
-        "machine absolute rates vary by up to 1.7x from run to run; the ratios vary less.",
+        "machine absolute rates follow the load (given above; the plain rows, measured in the "
+        "same run, show how fast the machine was); the ratios vary less.",
         "",
         "Where the time goes: a single insert is bounded by its transaction; each index "
         "(the table's unique `(collection, unique_hash)` key, the collection index and the "
