@@ -3,7 +3,7 @@
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Type, Union, cast
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Type, Union, cast
 
 from dependency_injector.wiring import Provide
 from pydantic import BaseModel, Field, root_validator
@@ -188,6 +188,7 @@ class Result(BaseModel):
     def _fields(self) -> Dict[str, Any]:
         # the field values as they are (pydantic's own exclusions applied): the
         # database encodes them once, without .dict()'s deep copy or a JSON round trip
+        items: Iterable[Tuple[str, Any]]
         if self.__exclude_fields__ is None and self.__include_fields__ is None:
             items = self.__dict__.items()  # what _iter gives then, without its generator (per result of a batch)
         else:
