@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Literal, Optional
 
 from lume_services.errors import FlowOfFlowsNotComposedError
-from lume_services.services.scheduling.task_events import TaskEvents
+from lume_services.services.scheduling.task_events import TaskEvents, with_item_states
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +78,17 @@ class ChildProgress(TaskEvents):
         self._broken = False
         self._run_start = time.monotonic()
         self._parents: Dict[str, List[str]] = {c: flow_of_flows.parents(c) for c in flow_of_flows.composing_flows}
+        # a child is finished once its tasks are, and the items of its mapped tasks (a sweep's):
+        # how many items a mapped task has is known when it is reported ``Mapped``
         self._pending: Dict[str, int] = {c: 0 for c in flow_of_flows.composing_flows}
-        for task in (flow or flow_of_flows.prefect_flow).tasks:
+        self._maps_left: Dict[str, int] = {c: 0 for c in flow_of_flows.composing_flows}
+        prefect_flow = flow or flow_of_flows.prefect_flow
+        self._mapped_tasks = {edge.downstream_task.name for edge in prefect_flow.edges if edge.mapped}
+        for task in prefect_flow.tasks:
             child, sep, _ = task.name.partition("/")
             if sep and child in self._pending:
                 self._pending[child] += 1
+                self._maps_left[child] += task.name in self._mapped_tasks
         self._states: Dict[str, str] = {c: "Success" for c in self._pending}
         self._started: Dict[str, float] = {}
         self._finished: Dict[str, float] = {}
@@ -91,22 +97,27 @@ class ChildProgress(TaskEvents):
     # --- task events (from the executor) ----------------------------------------
 
     def task_started(self, task_name: str, map_index: Optional[int]) -> None:
-        child = self._child_of(task_name, map_index)
+        child = self._child_of(task_name)
         if child is None:
             return
         with self._lock:
             self._start(child, time.monotonic())
 
     def task_finished(self, task_name: str, map_index: Optional[int], state: Any) -> None:
-        child = self._child_of(task_name, map_index)
+        child = self._child_of(task_name)
         if child is None:
             return
         with self._lock:
             if child in self._finished or child in self._held:
                 return
             self._record(child, state)
+            if map_index is None and task_name in self._mapped_tasks:
+                # a mapped task's own run: ``Mapped`` with the number of its items to come
+                # (or a state that stopped it, with none)
+                self._maps_left[child] -= 1
+                self._pending[child] += int(getattr(state, "n_map_states", 0) or 0) if state is not None else 0
             self._pending[child] -= 1
-            if self._pending[child] <= 0:
+            if self._pending[child] <= 0 and self._maps_left[child] <= 0:
                 self._finish(child, time.monotonic())
 
     def finish(self, final_state: Any = None) -> None:
@@ -121,7 +132,7 @@ class ChildProgress(TaskEvents):
         with self._lock:
             now = time.monotonic()
             for task, state in task_states.items():
-                child = self._child_of(task.name, None)
+                child = self._child_of(task.name)
                 if child is not None and child not in self._finished:
                     self._record(child, state)
             for child in self._pending:
@@ -140,19 +151,21 @@ class ChildProgress(TaskEvents):
 
     # --- how a child's start, state and finish are decided ---------------------------
 
-    def _child_of(self, task_name: str, map_index: Optional[int]) -> Optional[str]:
-        if map_index is not None:  # a mapped child of a task: its parent task reports
-            return None
+    def _child_of(self, task_name: str) -> Optional[str]:
         child, sep, _ = task_name.partition("/")
         return child if sep and child in self._pending else None
 
     def _record(self, child: str, state: Any) -> None:
         from prefect.engine.state import TriggerFailed
 
-        if state is None or (state.is_failed() and not isinstance(state, TriggerFailed)):
+        if state is None:
             self._states[child] = "Failed"
-        elif isinstance(state, TriggerFailed) and self._states[child] == "Success":
-            self._states[child] = "TriggerFailed"
+            return
+        for item in with_item_states(state):  # a sweep's task: what its items did
+            if item.is_failed() and not isinstance(item, TriggerFailed):
+                self._states[child] = "Failed"
+            elif isinstance(item, TriggerFailed) and self._states[child] == "Success":
+                self._states[child] = "TriggerFailed"
 
     def _start(self, child: str, at: float) -> None:
         if child not in self._started:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from lume_services.masking import mask_message
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
+from lume_services.services.scheduling.task_events import with_item_states
 from lume_services.services.scheduling.task_order import tasks_in_slug_order
 from lume_services.services.scheduling.backends.local.run_history import RunHistory
 from lume_services.services.scheduling.run_records import (
@@ -269,12 +270,13 @@ class RunRecorder:
         out = []
         for plan in (self.children if plans is None else plans):
             mine = [pair for name in plan.tasks for pair in by_name.get(name, [])]
-            kinds = [st for _, st in mine if st is not None]
+            finished = [st for _, st in mine if st is not None]
+            kinds = [item for st in finished for item in with_item_states(st)]  # a sweep: its items too
             if any(st.is_failed() and not isinstance(st, TriggerFailed) for st in kinds):
                 state = "Failed"
             elif any(isinstance(st, TriggerFailed) for st in kinds):
                 state = "TriggerFailed"
-            elif kinds and all(st.is_successful() for st in kinds) and len(kinds) == len(mine):
+            elif kinds and all(st.is_successful() for st in kinds) and len(finished) == len(mine):
                 state = "Success"
             else:
                 state = next((type(st).__name__ for st in kinds if not st.is_successful()), "Pending")
