@@ -36,13 +36,6 @@ def test_a_cached_child_is_refused_before_the_composition_is_registered(declared
     assert fof.flow_id is None  # nothing was registered
 
 
-def test_a_sweep_is_refused_on_a_server(declared):
-    fof = FlowOfFlows.from_yaml({"name": "swept", "project_name": "server-test",
-                                 "composing_flows": [{"name": "doubler", "map_over": ["x"]}]})
-    with pytest.raises(FlowOfFlowsFeatureNotOnBackendError, match="map_over needs the local backend"):
-        fof.run_and_return({"doubler-x": [1, 2]})
-
-
 def test_resume_and_plan_are_refused_on_a_server(declared):
     fof = FlowOfFlows.from_yaml(CACHED)
     with pytest.raises(FlowOfFlowsFeatureNotOnBackendError, match="resume"):

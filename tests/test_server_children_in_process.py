@@ -289,13 +289,14 @@ def test_a_claimed_child_rescheduled_since_by_lazarus_is_left_to_its_agent(serve
 
 
 def test_a_child_created_outside_a_server_flow_run_goes_to_its_agent(server_backend, prefect_protocol_double):
-    from lume_services.flows._child_in_process import create_child_run, take_claim
+    from lume_services.flows._child_in_process import take_claim
+    from lume_services.flows._child_runs import CreateChildRun
     from lume_services.services.scheduling.waiting import Deadline
 
     model = Flow(name=ft.doubler.name, project_name="in-process-no-parent", prefect_flow=ft.doubler)
     model.register()
 
-    run_id = create_child_run.run(flow_id=model.flow_id, parameters={"x": 5})  # no flow run in the context
+    run_id = CreateChildRun("doubler").run(flow_id=model.flow_id, parameters={"x": 5})  # no flow run in the context
 
     assert take_claim(run_id) is None
     finished = server_backend.wait(run_id, 0.2, Deadline(timedelta(seconds=60)), "doubler")

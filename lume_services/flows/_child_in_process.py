@@ -7,8 +7,8 @@ execute flow-run`` process that imports Prefect and loads its flow: about
 where its parent runs, the parent's flow-run process runs it instead, the way
 ``prefect execute flow-run`` would, and the server sees the same flow run:
 
-1. :class:`CreateChildRun` (in place of Prefect's ``create_flow_run`` task)
-   reads, in one request, the child's registered flow (name, storage, run
+1. :func:`create_and_claim` (called by the composed run's ``CreateChildRun``
+   task, in place of Prefect's ``create_flow_run``) reads, in one request, the child's registered flow (name, storage, run
    config) and the parent's run (labels, run config, storage), creates the
    child's run as Prefect's task does (same name, same idempotency key), and
    when the child can run here **claims** it at once with the ``Submitted``
@@ -144,80 +144,78 @@ def may_run_here(child_flow: dict, parent_run: dict, labels: Optional[Iterable[s
     return image is None or image == _image(parent_flow.get("storage"))
 
 
-class CreateChildRun(Task):
-    """Create a child's flow run as Prefect's ``create_flow_run`` does; claim it when it can run here.
+def create_and_claim(flow_id: Optional[str], parameters: Optional[dict] = None,
+                     labels: Optional[Iterable[str]] = None, run_name: Optional[str] = None,
+                     context: Optional[dict] = None) -> str:
+    """Create a child's flow run as Prefect's ``create_flow_run`` task does; claim it when it can run here.
 
-    The run is created with the same name (``<parent run name>-<flow name>``
-    unless given) and idempotency key (the task run's id) as Prefect's task
-    gives it. Returns the run's id, whoever runs it.
+    Called by the composed run's ``CreateChildRun`` task (``_child_runs``). The
+    run gets the same name (``<parent run name>-<flow name>`` unless given)
+    and idempotency key (the task run's id, and its map index) as Prefect's
+    task gives it. A child that may run in this process (module docstring) is
+    claimed at once with the ``Submitted`` state an agent would set, for
+    ``WaitForChildRun`` to run it.
 
     Args:
-        **kwargs: passed to ``prefect.Task``.
+        flow_id: the child's registered flow.
+        parameters: its parameters.
+        labels: the run's labels (``None``: its flow's).
+        run_name: the run's name (``None``: ``<parent run name>-<flow name>``).
+        context: the run's context.
+
+    Returns:
+        The child's flow run id, whoever runs it.
+
+    Raises:
+        FlowIdNotFoundError: the server has no flow ``flow_id`` (deleted since).
     """
+    import prefect
+    from prefect.engine.state import Scheduled, Submitted
+    from prefect.exceptions import ClientError
+    from prefect.utilities.logging import get_logger
 
-    def run(self, flow_id: Optional[str] = None, parameters: Optional[dict] = None,  # type: ignore[override]
-            labels: Optional[Iterable[str]] = None, run_name: Optional[str] = None) -> str:
-        """Create the run; claim it for this process when the child may run here.
-
-        Args:
-            flow_id: the child's registered flow.
-            parameters: its parameters.
-            labels: the run's labels (``None``: its flow's).
-            run_name: the run's name (``None``: ``<parent run name>-<flow name>``).
-
-        Returns:
-            The child's flow run id.
-
-        Raises:
-            FlowIdNotFoundError: the server has no flow ``flow_id`` (deleted since).
-        """
-        import prefect
-        from prefect.engine.state import Scheduled, Submitted
-        from prefect.exceptions import ClientError
-        from prefect.utilities.logging import get_logger
-
-        client = prefect.Client()
-        parent_id = prefect.context.get("flow_run_id")
-        if parent_id:
-            found = client.graphql(LOOKUP_QUERY, variables={"flow": flow_id, "run": parent_id}).data
-        else:  # the composed flow run without a server flow run (flow.run()): no parent to run in
-            found = client.graphql(CHILD_QUERY, variables={"flow": flow_id}).data
-        child_flow, parent_run = found.child, found.get("parent")
-        if child_flow is None:  # deleted since the composed flow was registered
-            raise FlowIdNotFoundError(cast(str, flow_id), prefect.config.cloud.api)
-        if not run_name and prefect.context.get("flow_run_name"):
-            run_name = f"{prefect.context.get('flow_run_name')}-{child_flow.name}"
-        logger = prefect.context.get("logger") or get_logger("CreateChildRun")
-        logger.info(f"Creating flow run {run_name or '<generated-name>'!r} for flow {child_flow.name!r}...")
-        key = prefect.context.get("task_run_id")
-        if key and prefect.context.get("map_index") is not None:
-            key += f"-{prefect.context.get('map_index')}"
-        labels = list(labels) if labels is not None else None
-        # None where Prefect's own create_flow_run task passes None (its annotations say str)
-        flow_run_id = client.create_flow_run(flow_id=cast(str, flow_id), parameters=cast(dict, parameters),
-                                             labels=cast(List[str], labels), run_name=cast(str, run_name),
-                                             idempotency_key=key)
-        logger.info(f"Created flow run {run_name or '<generated-name>'!r}: {flow_run_id}")
-        here = (
-            prefect.context.get(IN_PROCESS_CONTEXT_KEY, True) is not False
-            and threading.current_thread() is threading.main_thread()
-            and parent_run is not None
-            and may_run_here(child_flow.to_dict(), parent_run.to_dict(), labels)
-        )
-        if not here:
-            return flow_run_id
-        try:  # the Submitted an agent would set: the server lets one of us have it
-            client.set_flow_run_state(flow_run_id=flow_run_id,
-                                      state=Submitted(message=CLAIM_MESSAGE, state=Scheduled()))
-        except ClientError as exc:
-            if "State update failed" not in str(exc):
-                raise
-            logger.info(f"Flow run {flow_run_id} was taken by an agent; waiting for it there")
-            return flow_run_id
-        with _lock:
-            _claimed[flow_run_id] = Claim(flow_run_id, cast(str, flow_id), child_flow.name,
-                                          child_flow.storage.to_dict())
+    client = prefect.Client()
+    parent_id = prefect.context.get("flow_run_id")
+    if parent_id:
+        found = client.graphql(LOOKUP_QUERY, variables={"flow": flow_id, "run": parent_id}).data
+    else:  # the composed flow run without a server flow run (flow.run()): no parent to run in
+        found = client.graphql(CHILD_QUERY, variables={"flow": flow_id}).data
+    child_flow, parent_run = found.child, found.get("parent")
+    if child_flow is None:  # deleted since the composed flow was registered
+        raise FlowIdNotFoundError(cast(str, flow_id), prefect.config.cloud.api)
+    if not run_name and prefect.context.get("flow_run_name"):
+        run_name = f"{prefect.context.get('flow_run_name')}-{child_flow.name}"
+    logger = prefect.context.get("logger") or get_logger("CreateChildRun")
+    logger.info(f"Creating flow run {run_name or '<generated-name>'!r} for flow {child_flow.name!r}...")
+    key = prefect.context.get("task_run_id")
+    if key and prefect.context.get("map_index") is not None:
+        key += f"-{prefect.context.get('map_index')}"
+    labels = list(labels) if labels is not None else None
+    # None where Prefect's own create_flow_run task passes None (its annotations say str)
+    flow_run_id = client.create_flow_run(flow_id=cast(str, flow_id), parameters=cast(dict, parameters),
+                                         labels=cast(List[str], labels), run_name=cast(str, run_name),
+                                         idempotency_key=key, context=cast(dict, context))
+    logger.info(f"Created flow run {run_name or '<generated-name>'!r}: {flow_run_id}")
+    here = (
+        prefect.context.get(IN_PROCESS_CONTEXT_KEY, True) is not False
+        and threading.current_thread() is threading.main_thread()
+        and parent_run is not None
+        and may_run_here(child_flow.to_dict(), parent_run.to_dict(), labels)
+    )
+    if not here:
         return flow_run_id
+    try:  # the Submitted an agent would set: the server lets one of us have it
+        client.set_flow_run_state(flow_run_id=flow_run_id,
+                                  state=Submitted(message=CLAIM_MESSAGE, state=Scheduled()))
+    except ClientError as exc:
+        if "State update failed" not in str(exc):
+            raise
+        logger.info(f"Flow run {flow_run_id} was taken by an agent; waiting for it there")
+        return flow_run_id
+    with _lock:
+        _claimed[flow_run_id] = Claim(flow_run_id, cast(str, flow_id), child_flow.name,
+                                      child_flow.storage.to_dict())
+    return flow_run_id
 
 
 def run_claimed(claim: Claim, end: Optional[float], clock) -> None:
@@ -328,6 +326,5 @@ class ChildTaskResult(Task):
         return prefects.run(flow_run_id, task_slug, map_index=map_index, poll_time=poll_time)
 
 
-#: the task instances the composition calls, as it called Prefect's
-create_child_run = CreateChildRun(name="create_flow_run")
+#: the task instance the composition calls, as it called Prefect's
 child_task_result = ChildTaskResult(name="get_task_run_result")

@@ -5,7 +5,12 @@
   keeps every parameter's value in a task run state and refuses states over
   1 MB, and a child whose parameter state is refused stays ``Running`` for
   ever (a zombie), so an over-large mapped value fails the composed run at
-  once, naming the child, the parameter and the limit.
+  once, naming the child, the parameter and the limit (for a sweep, each
+  item's values, before any item's run is created).
+- :class:`CreateChildRun` creates the child's run as Prefect's
+  ``create_flow_run`` does, the composed run's id and the child's name in its
+  context, for the lineage its stored results record; a child that can run in
+  the composed run's process is claimed for it (:mod:`._child_in_process`).
 - :class:`WaitForChildRun` waits for the child's run. Prefect's own
   ``wait_for_flow_run`` task watches a run with ``watch_flow_run``, which
   polls from 2 s up to 10 s whatever interval is asked and sleeps once more
@@ -30,10 +35,11 @@ from prefect import Task
 from prefect.utilities.tasks import defaults_from_attrs
 
 from lume_services.errors import ChildRunTimeoutError, StateTooLargeError
-from lume_services.flows._child_in_process import run_claimed, take_claim
+from lume_services.flows._child_in_process import create_and_claim, run_claimed, take_claim
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.state_limits import PARAMETER_KEPT, STATE_SIZE_LIMIT, oversized_parameter
 from lume_services.services.scheduling.waiting import DEADLINE_CONTEXT_KEY, POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
+from lume_services.tasks.db import CHILD_NAME_CONTEXT_KEY, PARENT_FLOW_CONTEXT_KEY, PARENT_RUN_CONTEXT_KEY
 
 #: seconds a wait for a child allows when the composed run's context names no
 #: deadline (a run started outside lume-services): LUME_PREFECT__RUN_TIMEOUT's default
@@ -51,6 +57,12 @@ def timed_out(message: Optional[str], child_name: str, flow_run_id: str) -> bool
 class CheckChildParameters(Task):
     """Pass a child's parameters on unchanged, once each value fits in a task run state.
 
+    A swept child (``map_over``) runs once per item: the composed flow maps
+    this task over the items (``CheckChildParameters(...).map(unmapped(fixed),
+    x=items)``), so each item's parameters (the fixed ones and that item's
+    swept values) are checked on their own, every item before any of the
+    child's runs is created; an item refused fails only that item.
+
     Args:
         child_name: the child the parameters are for (named in the failure).
         **kwargs: passed to ``prefect.Task``.
@@ -61,23 +73,64 @@ class CheckChildParameters(Task):
         kwargs.setdefault("checkpoint", False)  # the values are kept by the child's run already
         super().__init__(**kwargs)
 
-    def run(self, parameters: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:  # type: ignore[override]
-        """Return ``parameters`` when every value fits in a state.
+    def run(self, parameters: Optional[Dict[str, Any]] = None, **swept: Any) -> Dict[str, Any]:  # type: ignore[override]
+        """Return ``parameters`` (with one item's ``swept`` values) when every value fits in a state.
+
+        Args:
+            parameters: the child's parameters the items share (all of them for a child that does not sweep).
+            **swept: one item's value of each parameter the child sweeps.
 
         Raises:
             prefect.engine.signals.FAIL: a value is over the server's state limit;
-                its message is the ``StateTooLargeError``'s (child, parameter, size, limit).
+                its message is the ``StateTooLargeError``'s (child, parameter, item, size, limit).
             StateTooLargeError: on a server, as that FAIL's message (the task's failure).
         """
+        import prefect
         from prefect.engine import signals
 
-        parameters = dict(parameters or {})
+        parameters = {**(parameters or {}), **swept}
         found = oversized_parameter(parameters)
         if found is not None:
-            error = StateTooLargeError(self.child_name, f"parameter {found[0]!r}", found[1], STATE_SIZE_LIMIT,
-                                       PARAMETER_KEPT)
+            item = prefect.context.get("map_index")
+            what = f"parameter {found[0]!r}" + (f" of item {item}" if swept and item is not None else "")
+            error = StateTooLargeError(self.child_name, what, found[1], STATE_SIZE_LIMIT, PARAMETER_KEPT)
             raise signals.FAIL(message=str(error))
         return parameters
+
+
+class CreateChildRun(Task):
+    """Create a child's flow run (Prefect's ``create_flow_run``), its context naming the composed run and the child.
+
+    The packaged tasks that store results (``SaveDBResult``) run in the
+    child's own flow run, where Prefect's context knows only that run: the
+    run's context (:data:`PARENT_RUN_CONTEXT_KEY`, :data:`PARENT_FLOW_CONTEXT_KEY`,
+    :data:`CHILD_NAME_CONTEXT_KEY`) lets them record the composed run and the
+    child they belong to (lineage). The context is read here, in the composed
+    run, so that it costs no task of its own.
+
+    Args:
+        child_name: the child.
+        **kwargs: passed to ``prefect.Task``.
+    """
+
+    def __init__(self, child_name: str, **kwargs: Any) -> None:
+        self.child_name = child_name
+        super().__init__(**kwargs)
+
+    def run(self, flow_id: Optional[str] = None, parameters: Optional[Dict[str, Any]] = None,  # type: ignore[override]
+            labels: Optional[list] = None, run_name: Optional[str] = None) -> str:
+        """Create the child's run, as ``create_flow_run`` does, and return its id.
+
+        A child that can run in this run's process is claimed for it
+        (:func:`._child_in_process.create_and_claim`); its wait runs it.
+        """
+        import prefect
+
+        context = {PARENT_RUN_CONTEXT_KEY: prefect.context.get("flow_run_id"),
+                   PARENT_FLOW_CONTEXT_KEY: prefect.context.get("flow_id"),
+                   CHILD_NAME_CONTEXT_KEY: getattr(self, "child_name", None) or self.name}
+        return create_and_claim(flow_id=flow_id, parameters=parameters, labels=labels, run_name=run_name,
+                                context=context)
 
 
 class WaitForChildRun(Task):

@@ -331,8 +331,6 @@ def refuse_on_per_child(fof, service, use_cache: bool) -> None:
         return
     if use_cache and fof.cached_children():
         raise FlowOfFlowsFeatureNotOnBackendError(feature="cache", backend=service.composition)
-    if fof.map_over:
-        raise FlowOfFlowsFeatureNotOnBackendError(feature="map_over", backend=service.composition)
 
 
 def reuse_for_run(fof, service, parameters, run_config, use_cache: bool,

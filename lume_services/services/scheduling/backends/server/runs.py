@@ -63,7 +63,7 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
             labels=options.labels,
             run_name=options.run_name,
             scheduled_start_time=options.scheduled_start_time,
-            context=_run_context(poll_interval, deadline, children_in_process),
+            context=_run_context(poll_interval, deadline, options.declaration, children_in_process),
         )
     except ClientError as exc:
         # the real server's words: "Flow {id} is archived."
@@ -87,10 +87,21 @@ def check_state_sizes(flow_name: str, parameters: dict) -> None:
         raise StateTooLargeError(flow_name, f"parameter {found[0]!r}", found[1], STATE_SIZE_LIMIT, PARAMETER_KEPT)
 
 
+#: the run context key under which a composed flow of flows' run keeps its declaration (``run_declaration``)
+DECLARATION_CONTEXT_KEY = "lume_declaration"
+
+
 def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline],
-                 children_in_process: bool = True) -> Optional[dict]:
-    """What a run's context tells its waits for other runs: the poll interval, the deadline, where children run."""
+                 declaration: Optional[dict] = None, children_in_process: bool = True) -> Optional[dict]:
+    """What a run's context tells its waits for other runs (the poll interval, the deadline, where
+    children run), and its declaration.
+
+    A flow of flows' declaration is kept with its run so that the run can be
+    read back as what made it (lineage) and run again (reproduce).
+    """
     context: dict = {}
+    if declaration is not None:
+        context[DECLARATION_CONTEXT_KEY] = declaration
     if not children_in_process:
         context[IN_PROCESS_CONTEXT_KEY] = False
     if poll_interval:
