@@ -13,6 +13,12 @@
   the child's state every ``poll_interval`` seconds and returns (or takes on
   the child's final state) as soon as it is finished, and has a deadline of
   its own: a child still unfinished then is cancelled and fails the wait.
+- :class:`CreateChildRun` creates the child's flow run, unless the composed
+  run reuses the child (cached, or resumed): it then gives back the earlier
+  run that made the child's results, and no run is created.
+- :class:`ChildCacheKey` computes a succeeded child's cache key in the
+  composed run, whose task result the server keeps: a later run finds the
+  child by it (``ServerBackend.find_reusable_child``).
 
 The interval and the deadline travel with the composed run: a server backend
 puts the run's poll interval (``FlowRunConfig.poll_interval``, else the
@@ -22,13 +28,14 @@ the flow run's context under :data:`POLL_INTERVAL_CONTEXT_KEY` and
 of the run.
 """
 
-from typing import Any, Dict, Optional, cast
+from typing import Any, Dict, List, Optional, cast
 
 from prefect import Task
 from prefect.utilities.tasks import defaults_from_attrs
 
 from lume_services.errors import ChildRunTimeoutError, StateTooLargeError
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
+from lume_services.services.scheduling.run_options import REUSED_CHILDREN_CONTEXT_KEY
 from lume_services.services.scheduling.state_limits import PARAMETER_KEPT, STATE_SIZE_LIMIT, oversized_parameter
 from lume_services.services.scheduling.waiting import DEADLINE_CONTEXT_KEY, POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
 
@@ -161,3 +168,76 @@ class WaitForChildRun(Task):
             message=f"flow run {flow_run_id} finished {type(state).__name__}: {state.message}",
             result=flow_run_id,
         )
+
+
+class CreateChildRun(Task):
+    """Create a child's flow run, or give back the run a reused child's results are in.
+
+    A child the composed run's context names among the reused ones
+    (:data:`REUSED_CHILDREN_CONTEXT_KEY`: cached, or succeeded in the run being
+    resumed) gets no run: this returns the flow run id of the earlier run that
+    made its results, so its wait finds it finished and its descendants read
+    their mapped values from it. Any other child gets a run, as Prefect's
+    ``create_flow_run`` task makes it.
+
+    Args:
+        child_name: the child (its key in the context).
+        **kwargs: passed to ``prefect.Task``.
+    """
+
+    def __init__(self, child_name: str, **kwargs: Any) -> None:
+        self.child_name = child_name
+        super().__init__(**kwargs)
+
+    def run(self, flow_id: Optional[str] = None, parameters: Optional[Dict[str, Any]] = None,  # type: ignore[override]
+            labels: Optional[List[str]] = None) -> str:
+        """Return the child's flow run id: a new run's, or the reused run's.
+
+        Args:
+            flow_id: the child's registered version.
+            parameters: its parameter values.
+            labels: the run's agent labels (``None``: the child's own).
+        """
+        import prefect
+        from prefect.tasks.prefect import create_flow_run
+
+        reused = (prefect.context.get(REUSED_CHILDREN_CONTEXT_KEY) or {}).get(self.child_name)
+        if reused and reused.get("flow_run_id"):
+            self.logger.info("child %r reused from run %s (flow run %s)", self.child_name, reused.get("run_id"),
+                             reused["flow_run_id"])
+            return str(reused["flow_run_id"])
+        return create_flow_run.run(flow_id=flow_id, parameters=parameters, labels=labels, run_name=None)
+
+
+class ChildCacheKey(Task):
+    """Compute a succeeded child's cache key where its run finished, so the server keeps it with the run.
+
+    The key is ``_reuse.key_from`` of the child's version, its parameter values
+    and the values its mapped parameters received (the parents' raw results:
+    a ``file`` by its content, a ``db`` by its stored result's reference), each
+    as the run history records values. Its result (kept in the task run's
+    state with a ``PrefectResult``: a 64-character text) is what a later run
+    finds the child by. A key that cannot be computed is ``None``: the child is
+    then not reusable, and the run goes on.
+
+    Args:
+        key_inputs: what the key reads (``_reuse.KeyInputs``).
+        **kwargs: passed to ``prefect.Task``.
+    """
+
+    def __init__(self, key_inputs: Any, **kwargs: Any) -> None:
+        from prefect.engine.results import PrefectResult
+
+        self.key_inputs = key_inputs  # not "inputs": prefect.Task's own method
+        kwargs.setdefault("result", PrefectResult())  # in the state, whatever the flow's result type
+        super().__init__(**kwargs)
+
+    def run(self, values: Optional[Dict[str, Any]] = None) -> Optional[str]:  # type: ignore[override]
+        """Return the key of the child, from ``{name in the composed flow: value}``."""
+        from lume_services.flows._reuse import key_from, recorded_values
+
+        try:
+            return key_from(self.key_inputs, recorded_values(dict(values or {})))
+        except Exception as exc:  # a key that cannot be computed makes the child not reusable, nothing more
+            self.logger.warning("the cache key of this child could not be computed: %s", exc)
+            return None

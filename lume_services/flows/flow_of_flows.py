@@ -30,12 +30,11 @@ from lume_services.composition import Context, inject
 from lume_services.errors import (
     ChildFlowArchivedError,
     FlowFailedError,
-    FlowOfFlowsFeatureNotOnBackendError,
     InvalidDeclarationValueError,
     TaskNotInFlowError,
 )
 from lume_services.flows._compose_inline import compose_inline, run_inline, start_inline
-from lume_services.flows._compose_per_child import compose_per_child, run_per_child
+from lume_services.flows._compose_per_child import compose_per_child, run_per_child, start_per_child
 from lume_services.flows._graph import parents, topological_order
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
 from lume_services.flows._picture import Edge, FlowOfFlowsPictures
@@ -102,7 +101,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
 
     # child -> final state of the last run_and_return ("Success", "Failed", "TriggerFailed", "Cached")
     _child_states: Dict[str, str] = PrivateAttr(default_factory=dict)
-    # the id of the last run started here (local backend)
+    # the id of the last run started here (on a server: the composed flow's run)
     _last_run_id: Optional[str] = PrivateAttr(default=None)
 
     @root_validator(pre=True)
@@ -358,11 +357,12 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         self.ensure_composed(scheduling_service=scheduling_service)  # a server refuses archived children
         if not scheduling_service.requires_registration:  # here old code would run without a word
             self.warn_if_children_reregistered(scheduling_service=scheduling_service)
+        reuse = reuse_for_run(self, scheduling_service, parameters, run_config, use_cache)
         if scheduling_service.composition == "inline":  # one run: tell the history which task is whose
-            reuse = reuse_for_run(self, scheduling_service, parameters, run_config, use_cache)
             return start_inline(self, scheduling_service, parameters, run_config, reuse,
                                 run_id=self._new_run_id(), **kwargs)
-        return super().run(parameters, run_config, scheduling_service=scheduling_service, **kwargs)
+        self._last_run_id = start_per_child(self, scheduling_service, parameters, run_config, reuse, **kwargs)
+        return self._last_run_id
 
     @inject
     def run_and_return(
@@ -413,16 +413,25 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         if not scheduling_service.requires_registration:  # here old code would run without a word
             self.warn_if_children_reregistered(scheduling_service=scheduling_service)
         self._child_states = {}
-        if scheduling_service.composition == "per_child":
-            try:
-                results = run_per_child(self, scheduling_service, parameters, run_config, wanted, **kwargs)
-            except FlowFailedError as exc:
-                self._child_states = {name.partition("/")[0]: "Failed" for name in exc.failed_tasks}
-                raise
-            self._child_states = {child: "Success" for child in self.composing_flows}
-            return results
         reuse = reuse_for_run(self, scheduling_service, parameters, run_config, use_cache)
+        if scheduling_service.composition == "per_child":
+            return self._run_per_child(scheduling_service, parameters, run_config, wanted, reuse, **kwargs)
         return self._run_inline(scheduling_service, parameters, run_config, wanted, progress, reuse, **kwargs)
+
+    def _run_per_child(self, scheduling_service: SchedulingService, parameters: Any, run_config: Any, wanted: Any,
+                       reuse: Dict[str, Any], **kwargs: Any) -> Any:
+        def started(run_id: str) -> None:
+            self._last_run_id = run_id
+
+        try:
+            results = run_per_child(self, scheduling_service, parameters, run_config, wanted, reuse=reuse,
+                                    started=started, **kwargs)
+        except FlowFailedError as exc:
+            self._child_states = {name.partition("/")[0]: "Failed" for name in exc.failed_tasks}
+            self._child_states.update({child: REUSED_STATE for child in reuse})
+            raise
+        self._child_states = {child: REUSED_STATE if child in reuse else "Success" for child in self.composing_flows}
+        return results
 
     def _run_inline(self, scheduling_service: SchedulingService, parameters: Any, run_config: Any, wanted: Any,
                     progress: Any, reuse: Dict[str, Any], **kwargs: Any) -> Any:
@@ -447,7 +456,8 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             return set(self.composing_flows)
         return set(self.cache or [])
 
-    last_run_id = property(lambda self: self._last_run_id, doc="The id of the last run started here (local backend).")
+    last_run_id = property(lambda self: self._last_run_id,
+                           doc="The id of the last run started here (on a server: the composed flow's run).")
 
     def _new_run_id(self) -> str:
         self._last_run_id = str(uuid.uuid4())
@@ -475,11 +485,8 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             One :class:`PlanStep` per child: ``run`` or ``reuse`` (and from
             which run), why it would run, and its last recorded duration.
 
-        Raises:
-            FlowOfFlowsFeatureNotOnBackendError: the backend keeps no run history here.
+        On a server backend the server's runs are read: nothing is registered or run.
         """
-        if scheduling_service.composition != "inline":
-            raise FlowOfFlowsFeatureNotOnBackendError(feature="plan", backend=scheduling_service.composition)
         return plan_reuse(self, scheduling_service, dict(parameters or {}), use_cache)[1]
 
     @inject
@@ -513,10 +520,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             ChildVersionChangedError: a child that succeeded there was registered
                 anew since; names it (nothing runs).
             FlowFailedError: a child failed again.
-            FlowOfFlowsFeatureNotOnBackendError: the backend keeps no run history here.
         """
-        if scheduling_service.composition != "inline":
-            raise FlowOfFlowsFeatureNotOnBackendError(feature="resume", backend=scheduling_service.composition)
         record = resumable_run(self, scheduling_service.get_run(run_id))
         self.ensure_composed(scheduling_service=scheduling_service)
         known = {p.name for p in cast(PrefectFlow, self.prefect_flow).parameters()}
@@ -524,6 +528,8 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         given.update(parameters or {})
         self._child_states = {}
         reuse = reuse_for_run(self, scheduling_service, given, run_config, False, resume=record)
+        if scheduling_service.composition == "per_child":
+            return self._run_per_child(scheduling_service, given, run_config, None, reuse, **kwargs)
         return self._run_inline(scheduling_service, given, run_config, None, progress, reuse, **kwargs)
 
     @inject

@@ -55,6 +55,7 @@ from lume_services.services.scheduling.backends.server.run_env import (
     public_run_env,
     secret_names,
 )
+from lume_services.services.scheduling.backends.server import history
 from lume_services.services.scheduling.backends.server.history import get_run as history_run
 from lume_services.services.scheduling.backends.server.history import list_runs as history_runs
 from lume_services.services.scheduling.backends.server.history import run_result as history_result
@@ -555,6 +556,18 @@ class ServerBackend(Backend, ABC):
             RunHistoryNotPrunableError: always, naming the server.
         """
         raise RunHistoryNotPrunableError(type(self).__name__, self.api_url)
+
+    def find_reusable_child(self, child: str, cache_key: str) -> Optional[str]:
+        """The newest composed run in which ``child`` succeeded with ``cache_key`` (its ``cache-key:`` task's result)."""
+        return history.find_reusable_child(self.connection, child, cache_key)
+
+    def child_durations(self, flow_name: str) -> Dict[str, float]:
+        """Each child's duration in the newest recent run of flow of flows ``flow_name`` where it ran and succeeded."""
+        return history.child_durations(self.connection, flow_name)
+
+    def run_declaration(self, run_id: str) -> Optional[dict]:
+        """The flow-of-flows declaration a composed run was made from, kept in the run's context."""
+        return history.run_declaration(self.connection, run_id)
 
     # --- flows of flows -----------------------------------------------------------------
 

@@ -10,7 +10,11 @@ task of each child (slug ``create-run:<child>-1``) returns the child's flow
 run id, and whose ``get_task_run_result`` tasks (named
 ``result:<parent>/<task>-><child>.<parameter>``) hand mapped values on; the
 children, their parents and the values their mapped parameters received are
-read from those.
+read from those. Its context (kept by the server with the run) names the
+children it gave back from earlier runs instead of running them (``Cached``,
+with the run they came from) and the declaration it was made from; its
+``cache-key:<child>`` tasks return each succeeded child's cache key, by which
+a later run finds a child to reuse (:func:`find_reusable_child`).
 """
 
 import re
@@ -20,6 +24,7 @@ from typing import Any, Dict, List, Optional
 
 from lume_services.errors import EmptyResultError, RunNotFoundError, RunResultNotRecordedError, TaskNotInFlowError
 from lume_services.services.scheduling.task_order import slug_order
+from lume_services.services.scheduling.run_options import DECLARATION_CONTEXT_KEY, REUSED_CHILDREN_CONTEXT_KEY
 from lume_services.services.scheduling.run_records import (
     ChildRun,
     RunQuery,
@@ -32,6 +37,12 @@ from lume_services.services.scheduling.backends.server.results import results_by
 
 #: the slug prefix of a composed flow's task that creates a child's flow run (``_compose_per_child``)
 CHILD_RUN_PREFIX = "create-run:"
+#: the slug prefix of a composed flow's task that returns a succeeded child's cache key
+CACHE_KEY_PREFIX = "cache-key:"
+#: a reused child's state
+REUSED_STATE = "Cached"
+#: the most runs of a flow of flows read for its children's last durations
+DURATION_RUNS = 10
 #: the name of a composed flow's task that reads a mapped value for a child
 _MAPPED_VALUE = re.compile(r"^result:(?P<parent>[^/]+)/(?P<task>.+)->(?P<child>.+)\.(?P<param>[^.]+)$")
 
@@ -109,6 +120,7 @@ def _query_run(connection, run_id: str):
         raise RunNotFoundError(run_id, connection.api_url) from None
     fields = {
         **_RUN_FIELDS,
+        "context": True,
         "task_runs": {
             "map_index": True,
             "state": True,
@@ -161,19 +173,34 @@ def get_run(connection, run_id: str) -> RunRecord:
     task_runs = sorted((t for t in row.task_runs if t.map_index == -1), key=lambda t: slug_order(t.task.slug))
     record.tasks = [_task(t) for t in task_runs]
     if any(t.slug.startswith(CHILD_RUN_PREFIX) for t in record.tasks):
-        record.children = _children(connection, record)
+        record.children = _children(connection, record, _context(row).get(REUSED_CHILDREN_CONTEXT_KEY) or {})
     return record
 
 
-def _children(connection, record: RunRecord) -> List[ChildRun]:
+def _context(row) -> Dict[str, Any]:
+    context = getattr(row, "context", None)
+    if context is None:
+        return {}
+    return context.to_dict() if hasattr(context, "to_dict") else dict(context)
+
+
+def _slug_child(slug: str, prefix: str) -> str:
+    """The child a composed task's slug (``<prefix><child>-1``) is for."""
+    return slug[len(prefix):].rsplit("-", 1)[0]
+
+
+def _children(connection, record: RunRecord, reused: Dict[str, Any]) -> List[ChildRun]:
     from prefect.utilities.graphql import with_args
 
     parents: Dict[str, List[str]] = {}
     mapped: Dict[str, List[str]] = {}
     creators: Dict[str, TaskRun] = {}
+    keys: Dict[str, str] = {}
     for t in record.tasks:
         if t.slug.startswith(CHILD_RUN_PREFIX):
-            creators[t.slug[len(CHILD_RUN_PREFIX):].rsplit("-", 1)[0]] = t
+            creators[_slug_child(t.slug, CHILD_RUN_PREFIX)] = t
+        if t.slug.startswith(CACHE_KEY_PREFIX) and t.result_recorded and isinstance(t.result, str):
+            keys[_slug_child(t.slug, CACHE_KEY_PREFIX)] = t.result
         match = _MAPPED_VALUE.match(t.name)
         if match:
             parents.setdefault(match["child"], [])
@@ -198,11 +225,62 @@ def _children(connection, record: RunRecord) -> List[ChildRun]:
             created = creators[name]
             children.append(ChildRun(name, created.state, parents=parents.get(name, [])))
             continue
+        used = reused.get(name) or {}
+        state = REUSED_STATE if used and child_run.state == "Success" else child_run.state
         children.append(ChildRun(
-            name, child_run.state, child_run.start, child_run.end, parents.get(name, []),
+            name, state, child_run.start, child_run.end, parents.get(name, []),
             {p: child_run.parameters.get(p) for p in mapped.get(name, [])}, child_run.run_id,
+            flow_id=child_run.flow_id, cache_key=keys.get(name) or used.get("cache_key"),
+            reused_from=used.get("run_id") if used else None,
         ))
     return children
+
+
+def find_reusable_child(connection, child: str, cache_key: str) -> Optional[str]:
+    """The newest composed run in which ``child`` succeeded (or was reused) with ``cache_key`` (``None``: none).
+
+    Asks the server for the ``cache-key:<child>`` task run whose kept result is
+    the key: a ``PrefectResult`` keeps it in the task run's state, which the
+    server can search (``_contains``).
+    """
+    import json
+
+    from prefect.utilities.graphql import EnumValue, with_args
+
+    where = {
+        "task": {"slug": {"_eq": f"{CACHE_KEY_PREFIX}{child}-1"}},
+        "state": {"_eq": "Success"},
+        "serialized_state": {"_contains": {"_result": {"location": json.dumps(cache_key)}}},
+    }
+    args = {"where": where, "order_by": {"created": EnumValue("desc")}, "limit": 1}
+    rows = connection.graphql(connection.client(), {"query": {with_args("task_run", args): {"flow_run_id"}}}).data.task_run
+    return rows[0].flow_run_id if rows else None
+
+
+def child_durations(connection, flow_name: str) -> Dict[str, float]:
+    """Each child's duration in the newest of the last runs of flow of flows ``flow_name`` where it ran and succeeded."""
+    durations: Dict[str, float] = {}
+    for listed in list_runs(connection, RunQuery(flow_name=flow_name, limit=DURATION_RUNS)):
+        for child in get_run(connection, listed.run_id).children:
+            if child.state == "Success" and child.duration is not None:
+                durations.setdefault(child.name, child.duration)
+    return durations
+
+
+def run_declaration(connection, run_id: str) -> Optional[Dict[str, Any]]:
+    """The flow-of-flows declaration a composed run was made from, kept in its context (``None``: none)."""
+    from prefect.utilities.graphql import with_args
+
+    try:
+        uuid.UUID(str(run_id))
+    except ValueError:
+        return None
+    gql = {"query": {with_args("flow_run_by_pk", {"id": run_id}): {"context"}}}
+    row = connection.graphql(connection.client(), gql).data.flow_run_by_pk
+    if row is None:
+        return None
+    declaration = _context(row).get(DECLARATION_CONTEXT_KEY)
+    return dict(declaration) if declaration else None
 
 
 def _in_dependency_order(children, parents: Dict[str, List[str]]) -> List[str]:

@@ -10,6 +10,7 @@ from lume_services.errors import (
     StateTooLargeError,
 )
 from lume_services.services.scheduling.backend import check_parameters
+from lume_services.services.scheduling.run_options import DECLARATION_CONTEXT_KEY, REUSED_CHILDREN_CONTEXT_KEY
 from lume_services.services.scheduling.backends.server.registration import flow_versions
 from lume_services.services.scheduling.state_limits import (
     PARAMETER_KEPT,
@@ -59,7 +60,7 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
             labels=options.labels,
             run_name=options.run_name,
             scheduled_start_time=options.scheduled_start_time,
-            context=_run_context(poll_interval, deadline),
+            context=_run_context(poll_interval, deadline, options),
         )
     except ClientError as exc:
         # the real server's words: "Flow {id} is archived."
@@ -83,13 +84,21 @@ def check_state_sizes(flow_name: str, parameters: dict) -> None:
         raise StateTooLargeError(flow_name, f"parameter {found[0]!r}", found[1], STATE_SIZE_LIMIT, PARAMETER_KEPT)
 
 
-def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline]) -> Optional[dict]:
-    """What a run's context tells its waits for other runs: the poll interval and the deadline."""
-    context = {}
+def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline], options=None) -> Optional[dict]:
+    """What a run's context tells its waits for other runs (the poll interval and the deadline) and,
+    for a composed flow of flows, the children it reuses and the declaration it was made from.
+
+    The server keeps the context with the flow run, so the run history reads them back from it.
+    """
+    context: dict = {}
     if poll_interval:
         context[POLL_INTERVAL_CONTEXT_KEY] = poll_interval
     if deadline is not None and deadline.wall_clock() is not None:
         context[DEADLINE_CONTEXT_KEY] = deadline.wall_clock()
+    if options is not None and options.reused:
+        context[REUSED_CHILDREN_CONTEXT_KEY] = options.reused
+    if options is not None and options.declaration:
+        context[DECLARATION_CONTEXT_KEY] = options.declaration
     return context or None
 
 
