@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, cast
 from lume_services.errors import FlowFailedError
 from lume_services.flows._child_runs import (
     CheckChildParameters, ChildCacheKey, CreateChildRun, WaitForChildRun, timed_out)
-from lume_services.flows._reuse import key_inputs, source_name
+from lume_services.flows._reuse import REUSED_STATE, key_inputs, source_name
 from lume_services.flows._names import db_loader, exposed_parameter_name
 from lume_services.flows.flow import parent_task_slug
 from lume_services.services.scheduling.run_options import run_options
@@ -194,6 +194,14 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     if wanted is not None:
         return results[wanted[0]]
     return results
+
+
+def per_child_states(flow_of_flows, reuse: Dict[str, Any], failure: Optional[FlowFailedError] = None) -> Dict[str, str]:
+    """Each child's state after a per-child run: ``Cached`` when reused, ``Failed`` when ``failure`` names it."""
+    reused = {child: REUSED_STATE for child in reuse}
+    if failure is not None:
+        return {**{name.partition("/")[0]: "Failed" for name in failure.failed_tasks}, **reused}
+    return {**{child: "Success" for child in flow_of_flows.composing_flows}, **reused}
 
 
 def _child_run_ids(results_by_slug: Dict[str, Any]) -> Dict[str, str]:

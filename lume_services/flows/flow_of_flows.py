@@ -34,7 +34,7 @@ from lume_services.errors import (
     TaskNotInFlowError,
 )
 from lume_services.flows._compose_inline import compose_inline, run_inline, start_inline
-from lume_services.flows._compose_per_child import compose_per_child, run_per_child, start_per_child
+from lume_services.flows._compose_per_child import compose_per_child, per_child_states, run_per_child, start_per_child
 from lume_services.flows._graph import parents, topological_order
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
 from lume_services.flows._picture import Edge, FlowOfFlowsPictures
@@ -420,17 +420,13 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
 
     def _run_per_child(self, scheduling_service: SchedulingService, parameters: Any, run_config: Any, wanted: Any,
                        reuse: Dict[str, Any], **kwargs: Any) -> Any:
-        def started(run_id: str) -> None:
-            self._last_run_id = run_id
-
         try:
             results = run_per_child(self, scheduling_service, parameters, run_config, wanted, reuse=reuse,
-                                    started=started, **kwargs)
+                                    started=lambda run_id: setattr(self, "_last_run_id", run_id), **kwargs)
         except FlowFailedError as exc:
-            self._child_states = {name.partition("/")[0]: "Failed" for name in exc.failed_tasks}
-            self._child_states.update({child: REUSED_STATE for child in reuse})
+            self._child_states = per_child_states(self, reuse, exc)
             raise
-        self._child_states = {child: REUSED_STATE if child in reuse else "Success" for child in self.composing_flows}
+        self._child_states = per_child_states(self, reuse)
         return results
 
     def _run_inline(self, scheduling_service: SchedulingService, parameters: Any, run_config: Any, wanted: Any,
@@ -456,8 +452,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             return set(self.composing_flows)
         return set(self.cache or [])
 
-    last_run_id = property(lambda self: self._last_run_id,
-                           doc="The id of the last run started here (on a server: the composed flow's run).")
+    last_run_id = property(lambda self: self._last_run_id, doc="The id of the last run started here (a composed run).")
 
     def _new_run_id(self) -> str:
         self._last_run_id = str(uuid.uuid4())
@@ -479,13 +474,11 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         Args:
             parameters: the run's parameters (``"<child>-<parameter>"``).
             use_cache: ``False``: plan a run with caching off.
-            scheduling_service: the service whose run history is read; injected when omitted.
+            scheduling_service: the service whose run history (a server's runs) is read; injected when omitted.
 
         Returns:
             One :class:`PlanStep` per child: ``run`` or ``reuse`` (and from
             which run), why it would run, and its last recorded duration.
-
-        On a server backend the server's runs are read: nothing is registered or run.
         """
         return plan_reuse(self, scheduling_service, dict(parameters or {}), use_cache)[1]
 

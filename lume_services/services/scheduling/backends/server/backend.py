@@ -55,8 +55,10 @@ from lume_services.services.scheduling.backends.server.run_env import (
     public_run_env,
     secret_names,
 )
-from lume_services.services.scheduling.backends.server import history
+from lume_services.services.scheduling.backends.server.history import child_durations as history_durations
+from lume_services.services.scheduling.backends.server.history import find_reusable_child as history_reusable
 from lume_services.services.scheduling.backends.server.history import get_run as history_run
+from lume_services.services.scheduling.backends.server.history import run_declaration as history_declaration
 from lume_services.services.scheduling.backends.server.history import list_runs as history_runs
 from lume_services.services.scheduling.backends.server.history import run_result as history_result
 from lume_services.services.scheduling.backends.server.registration import (
@@ -559,15 +561,15 @@ class ServerBackend(Backend, ABC):
 
     def find_reusable_child(self, child: str, cache_key: str) -> Optional[str]:
         """The newest composed run in which ``child`` succeeded with ``cache_key`` (its ``cache-key:`` task's result)."""
-        return history.find_reusable_child(self.connection, child, cache_key)
+        return history_reusable(self.connection, child, cache_key)
 
     def child_durations(self, flow_name: str) -> Dict[str, float]:
         """Each child's duration in the newest recent run of flow of flows ``flow_name`` where it ran and succeeded."""
-        return history.child_durations(self.connection, flow_name)
+        return history_durations(self.connection, flow_name)
 
     def run_declaration(self, run_id: str) -> Optional[dict]:
         """The flow-of-flows declaration a composed run was made from, kept in the run's context."""
-        return history.run_declaration(self.connection, run_id)
+        return history_declaration(self.connection, run_id)
 
     # --- flows of flows -----------------------------------------------------------------
 
