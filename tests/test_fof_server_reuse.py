@@ -217,3 +217,26 @@ def test_the_cli_plan_on_a_server_prints_one_json_document(project, tmp_path, st
     document = json.loads(result.stdout)
     assert [(c["child"], c["action"]) for c in document["children"]] == [("doubler", "reuse"), ("adder", "reuse")]
     assert len(store.flow_runs) == before
+
+
+def test_run_without_waiting_on_a_server_starts_a_composed_run_that_reuses_cached_children(project, store):
+    fof = FlowOfFlows.from_yaml(chain(project))
+    fof.run_and_return({"doubler-x": 9}, FAST)
+    origin = fof.last_run_id
+    run_id = fof.run({"doubler-x": 9}, FAST)
+    service().wait(run_id, timedelta(seconds=0.2))
+    assert [(c.name, c.state, c.reused_from) for c in service().get_run(run_id).children] == [
+        ("doubler", "Cached", origin), ("adder", "Cached", origin)]
+    assert len(runs_of(store, fof, "doubler")) == 1
+
+
+def test_the_cli_run_with_no_cache_on_a_server_runs_every_child(project, tmp_path, store):
+    path = tmp_path / "chain.yaml"
+    path.write_text(chain(project))
+    args = ["flow-of-flows", "run", str(path), "--param", "doubler-x=2", "--json"]
+    assert CliRunner().invoke(main, args, catch_exceptions=False).exit_code == 0
+    result = CliRunner().invoke(main, args + ["--no-cache"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["children"]["doubler"]["state"] == "Success"
+    fof = FlowOfFlows.from_yaml(path)
+    assert (len(runs_of(store, fof, "doubler")), len(runs_of(store, fof, "adder"))) == (2, 2)
