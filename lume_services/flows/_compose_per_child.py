@@ -196,7 +196,8 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     return results
 
 
-def per_child_states(flow_of_flows, reuse: Dict[str, Any], failure: Optional[FlowFailedError] = None) -> Dict[str, str]:
+def per_child_states(flow_of_flows, reuse: Dict[str, Any],
+                     failure: Optional[FlowFailedError] = None) -> Dict[str, str]:
     """Each child's state after a per-child run: ``Cached`` when reused, ``Failed`` when ``failure`` names it."""
     reused = {child: REUSED_STATE for child in reuse}
     if failure is not None:

@@ -147,10 +147,6 @@ class KeyInputs:
     parameters: Tuple[Tuple[str, str], ...]
     mapped: Tuple[Tuple[str, Optional[str], str, Optional[str], Optional[int]], ...]
 
-    def sources(self) -> List[str]:
-        """The names of every value the key reads."""
-        return [e for _, e in self.parameters] + [m[1] for m in self.mapped if m[1] is not None]
-
 
 def key_inputs(fof, child_name: str) -> KeyInputs:
     """The names the cache key of ``child_name`` reads its values by."""
@@ -170,7 +166,7 @@ def key_from(inputs: KeyInputs, recorded: Dict[str, Any]) -> Optional[str]:
     Args:
         inputs: what the key reads (:func:`key_inputs`).
         recorded: ``{composed task or exposed parameter name: value}`` as the
-            run history records values (:func:`recorded_value`).
+            run history records values (:func:`recorded_values`).
 
     Returns:
         A hex SHA-256, or ``None`` when an input is not known (not recorded,
@@ -214,24 +210,12 @@ def cache_key(fof, child_name: str, recorded: Dict[str, Any]) -> Optional[str]:
     return key_from(key_inputs(fof, child_name), recorded)
 
 
-_UNRECORDED = object()
-
-
-def recorded_value(value: Any, name: Optional[str] = None) -> Any:
-    """``value`` as the run history records it (secrets masked, small JSON), or a marker when it is not recorded.
-
-    Use :func:`recorded_values` to keep only the values that are.
-    """
-    kept, value, _ = recordable(mask_secrets(value, name))
-    return value if kept else _UNRECORDED
-
-
 def recorded_values(values: Dict[str, Any]) -> Dict[str, Any]:
-    """``{name: value}`` as the run history would record them, without those it would not keep."""
+    """``{name: value}`` as the run history records them (secrets masked, small JSON), without those it does not keep."""
     out = {}
     for name, value in values.items():
-        value = recorded_value(value, name)
-        if value is not _UNRECORDED:
+        kept, value, _ = recordable(mask_secrets(value, name))
+        if kept:
             out[name] = value
     return out
 

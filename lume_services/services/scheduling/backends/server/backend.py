@@ -560,7 +560,7 @@ class ServerBackend(Backend, ABC):
         raise RunHistoryNotPrunableError(type(self).__name__, self.api_url)
 
     def find_reusable_child(self, child: str, cache_key: str) -> Optional[str]:
-        """The newest composed run in which ``child`` succeeded with ``cache_key`` (its ``cache-key:`` task's result)."""
+        """The newest composed run in which ``child`` succeeded with ``cache_key`` (a ``cache-key:`` task's result)."""
         return history_reusable(self.connection, child, cache_key)
 
     def child_durations(self, flow_name: str) -> Dict[str, float]:

@@ -253,12 +253,13 @@ def find_reusable_child(connection, child: str, cache_key: str) -> Optional[str]
         "serialized_state": {"_contains": {"_result": {"location": json.dumps(cache_key)}}},
     }
     args = {"where": where, "order_by": {"created": EnumValue("desc")}, "limit": 1}
-    rows = connection.graphql(connection.client(), {"query": {with_args("task_run", args): {"flow_run_id"}}}).data.task_run
+    gql = {"query": {with_args("task_run", args): {"flow_run_id"}}}
+    rows = connection.graphql(connection.client(), gql).data.task_run
     return rows[0].flow_run_id if rows else None
 
 
 def child_durations(connection, flow_name: str) -> Dict[str, float]:
-    """Each child's duration in the newest of the last runs of flow of flows ``flow_name`` where it ran and succeeded."""
+    """Each child's duration in the newest of the recent runs of flow of flows ``flow_name`` where it ran and succeeded."""
     durations: Dict[str, float] = {}
     for listed in list_runs(connection, RunQuery(flow_name=flow_name, limit=DURATION_RUNS)):
         for child in get_run(connection, listed.run_id).children:
