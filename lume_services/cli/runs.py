@@ -116,6 +116,8 @@ def show_run(run_id, last, as_json, fmt):
 
 
 def _show_text(run) -> None:
+    from lume_services.services.scheduling.run_records import items_summary
+
     where = f"  on {safe(run.host)} (pid {run.pid})" if run.host else ""
     version = f", version {run.flow_version}" if run.flow_version is not None else ""
     out(f"run {run.run_id} of flow {safe(run.flow_name)!r}"
@@ -129,7 +131,8 @@ def _show_text(run) -> None:
         out("flows:")
         out(_table(
             ["FLOW", "STATE", "STARTED (UTC)", "DURATION", "MAPPED VALUES"],
-            [[c.name, c.state + (f" (from run {c.reused_from})" if c.reused_from else ""), _when(c.start),
+            [[c.name, c.state + (f" (from run {c.reused_from})" if c.reused_from else "")
+              + (f" ({items_summary(c)})" if c.items else ""), _when(c.start),
               _took(c.duration), _short(c.mapped) if c.mapped else "-"]
              for c in run.children],
         ))

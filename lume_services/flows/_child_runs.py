@@ -5,7 +5,13 @@
   keeps every parameter's value in a task run state and refuses states over
   1 MB, and a child whose parameter state is refused stays ``Running`` for
   ever (a zombie), so an over-large mapped value fails the composed run at
-  once, naming the child, the parameter and the limit.
+  once, naming the child, the parameter and the limit (for a sweep, each
+  item's values, before any item's run is created).
+- :class:`CreateChildRun` creates the child's run with Prefect's
+  ``create_flow_run``, the composed run's id and the child's name in its
+  context, for the lineage its stored results record; unless the composed
+  run reuses the child (cached, or resumed): it then gives back the earlier
+  run that made the child's results, and no run is created.
 - :class:`WaitForChildRun` waits for the child's run. Prefect's own
   ``wait_for_flow_run`` task watches a run with ``watch_flow_run``, which
   polls from 2 s up to 10 s whatever interval is asked and sleeps once more
@@ -13,9 +19,6 @@
   the child's state every ``poll_interval`` seconds and returns (or takes on
   the child's final state) as soon as it is finished, and has a deadline of
   its own: a child still unfinished then is cancelled and fails the wait.
-- :class:`CreateChildRun` creates the child's flow run, unless the composed
-  run reuses the child (cached, or resumed): it then gives back the earlier
-  run that made the child's results, and no run is created.
 - :class:`ChildCacheKey` computes a succeeded child's cache key in the
   composed run, whose task result the server keeps: a later run finds the
   child by it (``ServerBackend.find_reusable_child``).
@@ -28,7 +31,7 @@ the flow run's context under :data:`POLL_INTERVAL_CONTEXT_KEY` and
 of the run.
 """
 
-from typing import Any, Dict, List, Optional, cast
+from typing import Any, Dict, Optional, cast
 
 from prefect import Task
 from prefect.utilities.tasks import defaults_from_attrs
@@ -38,6 +41,7 @@ from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.run_options import REUSED_CHILDREN_CONTEXT_KEY
 from lume_services.services.scheduling.state_limits import PARAMETER_KEPT, STATE_SIZE_LIMIT, oversized_parameter
 from lume_services.services.scheduling.waiting import DEADLINE_CONTEXT_KEY, POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
+from lume_services.tasks.db import CHILD_NAME_CONTEXT_KEY, PARENT_FLOW_CONTEXT_KEY, PARENT_RUN_CONTEXT_KEY
 
 #: seconds a wait for a child allows when the composed run's context names no
 #: deadline (a run started outside lume-services): LUME_PREFECT__RUN_TIMEOUT's default
@@ -55,6 +59,12 @@ def timed_out(message: Optional[str], child_name: str, flow_run_id: str) -> bool
 class CheckChildParameters(Task):
     """Pass a child's parameters on unchanged, once each value fits in a task run state.
 
+    A swept child (``map_over``) runs once per item: the composed flow maps
+    this task over the items (``CheckChildParameters(...).map(unmapped(fixed),
+    x=items)``), so each item's parameters (the fixed ones and that item's
+    swept values) are checked on their own, every item before any of the
+    child's runs is created; an item refused fails only that item.
+
     Args:
         child_name: the child the parameters are for (named in the failure).
         **kwargs: passed to ``prefect.Task``.
@@ -65,23 +75,74 @@ class CheckChildParameters(Task):
         kwargs.setdefault("checkpoint", False)  # the values are kept by the child's run already
         super().__init__(**kwargs)
 
-    def run(self, parameters: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:  # type: ignore[override]
-        """Return ``parameters`` when every value fits in a state.
+    def run(self, parameters: Optional[Dict[str, Any]] = None, **swept: Any) -> Dict[str, Any]:  # type: ignore[override]
+        """Return ``parameters`` (with one item's ``swept`` values) when every value fits in a state.
+
+        Args:
+            parameters: the child's parameters the items share (all of them for a child that does not sweep).
+            **swept: one item's value of each parameter the child sweeps.
 
         Raises:
             prefect.engine.signals.FAIL: a value is over the server's state limit;
-                its message is the ``StateTooLargeError``'s (child, parameter, size, limit).
+                its message is the ``StateTooLargeError``'s (child, parameter, item, size, limit).
             StateTooLargeError: on a server, as that FAIL's message (the task's failure).
         """
+        import prefect
         from prefect.engine import signals
 
-        parameters = dict(parameters or {})
+        parameters = {**(parameters or {}), **swept}
         found = oversized_parameter(parameters)
         if found is not None:
-            error = StateTooLargeError(self.child_name, f"parameter {found[0]!r}", found[1], STATE_SIZE_LIMIT,
-                                       PARAMETER_KEPT)
+            item = prefect.context.get("map_index")
+            what = f"parameter {found[0]!r}" + (f" of item {item}" if swept and item is not None else "")
+            error = StateTooLargeError(self.child_name, what, found[1], STATE_SIZE_LIMIT, PARAMETER_KEPT)
             raise signals.FAIL(message=str(error))
         return parameters
+
+
+class CreateChildRun(Task):
+    """Create a child's flow run (Prefect's ``create_flow_run``), its context naming the composed run and the child.
+
+    A child the composed run's context names among the reused ones
+    (:data:`REUSED_CHILDREN_CONTEXT_KEY`: cached, or succeeded in the run being
+    resumed) gets no run: this returns the flow run id of the earlier run that
+    made its results, so its wait finds it finished and its descendants read
+    their mapped values from it.
+
+    The packaged tasks that store results (``SaveDBResult``) run in the
+    child's own flow run, where Prefect's context knows only that run: the
+    run's context (:data:`PARENT_RUN_CONTEXT_KEY`, :data:`PARENT_FLOW_CONTEXT_KEY`,
+    :data:`CHILD_NAME_CONTEXT_KEY`) lets them record the composed run and the
+    child they belong to (lineage). The context is read here, in the composed
+    run, so that it costs no task of its own.
+
+    Args:
+        child_name: the child.
+        **kwargs: passed to ``prefect.Task``.
+    """
+
+    def __init__(self, child_name: str, **kwargs: Any) -> None:
+        self.child_name = child_name
+        super().__init__(**kwargs)
+
+    def run(self, flow_id: Optional[str] = None, parameters: Optional[Dict[str, Any]] = None,  # type: ignore[override]
+            labels: Optional[list] = None, run_name: Optional[str] = None) -> str:
+        """Create the child's run, as ``create_flow_run`` does, and return its id (a reused child: the earlier run's)."""
+        import prefect
+        from prefect.tasks.prefect import create_flow_run
+
+        reused = (prefect.context.get(REUSED_CHILDREN_CONTEXT_KEY) or {}).get(self.child_name)
+        if reused and reused.get("flow_run_id") and prefect.context.get("map_index") is None:  # a sweep item: never
+            self.logger.info("child %r reused from run %s (flow run %s)", self.child_name, reused.get("run_id"),
+                             reused["flow_run_id"])
+            return str(reused["flow_run_id"])
+
+        context = {PARENT_RUN_CONTEXT_KEY: prefect.context.get("flow_run_id"),
+                   PARENT_FLOW_CONTEXT_KEY: prefect.context.get("flow_id"),
+                   CHILD_NAME_CONTEXT_KEY: getattr(self, "child_name", None) or self.name}
+        create: Any = create_flow_run.run  # a FunctionTask's run is the function (typed as Task.run)
+        return cast(str, create(flow_id=flow_id, parameters=parameters, labels=labels, run_name=run_name,
+                                context=context))
 
 
 class WaitForChildRun(Task):
@@ -168,45 +229,6 @@ class WaitForChildRun(Task):
             message=f"flow run {flow_run_id} finished {type(state).__name__}: {state.message}",
             result=flow_run_id,
         )
-
-
-class CreateChildRun(Task):
-    """Create a child's flow run, or give back the run a reused child's results are in.
-
-    A child the composed run's context names among the reused ones
-    (:data:`REUSED_CHILDREN_CONTEXT_KEY`: cached, or succeeded in the run being
-    resumed) gets no run: this returns the flow run id of the earlier run that
-    made its results, so its wait finds it finished and its descendants read
-    their mapped values from it. Any other child gets a run, as Prefect's
-    ``create_flow_run`` task makes it.
-
-    Args:
-        child_name: the child (its key in the context).
-        **kwargs: passed to ``prefect.Task``.
-    """
-
-    def __init__(self, child_name: str, **kwargs: Any) -> None:
-        self.child_name = child_name
-        super().__init__(**kwargs)
-
-    def run(self, flow_id: Optional[str] = None, parameters: Optional[Dict[str, Any]] = None,  # type: ignore[override]
-            labels: Optional[List[str]] = None) -> str:
-        """Return the child's flow run id: a new run's, or the reused run's.
-
-        Args:
-            flow_id: the child's registered version.
-            parameters: its parameter values.
-            labels: the run's agent labels (``None``: the child's own).
-        """
-        import prefect
-        from prefect.tasks.prefect import create_flow_run
-
-        reused = (prefect.context.get(REUSED_CHILDREN_CONTEXT_KEY) or {}).get(self.child_name)
-        if reused and reused.get("flow_run_id"):
-            self.logger.info("child %r reused from run %s (flow run %s)", self.child_name, reused.get("run_id"),
-                             reused["flow_run_id"])
-            return str(reused["flow_run_id"])
-        return create_flow_run.run(flow_id=flow_id, parameters=parameters, labels=labels, run_name=None)
 
 
 class ChildCacheKey(Task):

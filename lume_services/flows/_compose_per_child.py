@@ -9,7 +9,7 @@ waits for them and hands mapped values on. The backend supplies what differs
 """
 
 from datetime import timedelta
-from typing import Any, Dict, Optional, cast
+from typing import Any, Dict, List, Optional, cast
 
 from lume_services.errors import FlowFailedError
 from lume_services.flows._child_runs import (
@@ -46,9 +46,13 @@ def compose_per_child(flow_of_flows):
     the composed run's poll interval until the composed run's deadline and
     takes on its final state, so a failed child fails the composed flow and its
     descendants do not run; then a ``ChildCacheKey`` task, whose result (the
-    child's cache key) the server keeps with the run. Each ``CreateChildRun``
-    task is tagged with its child's flow id, so that registering a child anew
-    changes the composed flow's fingerprint.
+    child's cache key) the server keeps with the run. Each ``create_flow_run``
+    task (``CreateChildRun``: it also names the composed run and the child in
+    the child run's context) is tagged with its child's flow id, so that
+    registering a child anew changes the composed flow's fingerprint. A child
+    with ``map_over`` is swept: its check, create and wait steps are mapped
+    over the swept values (Prefect's task mapping), one flow run per item, and
+    a mapping from a swept parent reads each item's value, item by item.
 
     Args:
         flow_of_flows: a ``FlowOfFlows`` whose children are loaded (flow ids,
@@ -58,16 +62,18 @@ def compose_per_child(flow_of_flows):
         The Prefect flow (no storage or run config yet).
     """
     from prefect import Flow as PrefectFlow
-    from prefect import Parameter
+    from prefect import Parameter, unmapped
     from prefect.tasks.prefect import get_task_run_result
 
     children = flow_of_flows.composing_flows
+    sweeps = getattr(flow_of_flows, "map_over", None) or {}
     with PrefectFlow(flow_of_flows.name) as composed:
         created: Dict[str, Any] = {}
         finished: Dict[str, Any] = {}
         for child_name in flow_of_flows.execution_order():
             child = children[child_name]
             mapped = dict(child.mapped_parameters or {})
+            swept = list(sweeps.get(child_name, []))
             exposed = {}
             for param_name, param in sorted((child.parameters or {}).items()):
                 if param_name in mapped:
@@ -82,46 +88,67 @@ def compose_per_child(flow_of_flows):
             for param_name, mapping in sorted(mapped.items()):
                 parent = children[mapping.parent_flow_name]
                 slug = parent_task_slug(parent.prefect_flow, mapping.parent_task_name)
-                value = get_task_run_result(
-                    created[mapping.parent_flow_name],
-                    task_slug=slug,
-                    poll_time=1,
-                    task_args=dict(name=f"result:{mapping.parent_flow_name}/{mapping.parent_task_name}->{child_name}.{param_name}"),
-                    upstream_tasks=[finished[mapping.parent_flow_name]],
-                )
-                source = source_name(flow_of_flows, mapping.parent_flow_name, mapping.parent_task_name)
-                if source is not None:
-                    raw_values[source] = value
-                if mapping.map_type == "db":
-                    value = db_loader(child_name, param_name, mapping)(value)
+                name = f"result:{mapping.parent_flow_name}/{mapping.parent_task_name}->{child_name}.{param_name}"
+                if mapping.parent_flow_name in sweeps:
+                    # one value per item of the parent's sweep, item by item: an item that
+                    # failed there fails only the same item here (a child that does not sweep
+                    # receives the list of them, once every item succeeded)
+                    value = get_task_run_result.map(
+                        created[mapping.parent_flow_name], task_slug=unmapped(slug), poll_time=unmapped(1),
+                        task_args=dict(name=name), upstream_tasks=[finished[mapping.parent_flow_name]],
+                    )
+                    if mapping.map_type == "db":
+                        value = db_loader(child_name, param_name, mapping).map(value)
+                else:
+                    value = get_task_run_result(
+                        created[mapping.parent_flow_name], task_slug=slug, poll_time=1,
+                        task_args=dict(name=name), upstream_tasks=[finished[mapping.parent_flow_name]],
+                    )
+                    source = source_name(flow_of_flows, mapping.parent_flow_name, mapping.parent_task_name)
+                    if source is not None:
+                        raw_values[source] = value
+                    if mapping.map_type == "db":
+                        value = db_loader(child_name, param_name, mapping)(value)
                 mapped_values[param_name] = value
-            # every value checked against the server's state limit before the child
-            # exists: a refused parameter state would leave the child Running for ever
-            checked = CheckChildParameters(child_name, name=f"check:{child_name}")(
-                # Prefect turns a dict holding tasks into a task that builds it at run time
-                {**exposed, **mapped_values}
+            values = {**exposed, **mapped_values}
+            # Prefect's create_flow_run, the composed run and the child in the child run's
+            # context (for what the child's packaged tasks store: lineage)
+            create = CreateChildRun(child_name)
+            create_args = dict(
+                name=f"{CREATE_RUN_PREFIX}{child_name}",
+                slug=f"{CREATE_RUN_PREFIX}{child_name}-1",
+                # Prefect does not serialize constant arguments: the tag puts the
+                # child's flow id into the serialized flow, so the composed flow's
+                # fingerprint (registration idempotency, image reuse) changes with it
+                tags=[f"lume-services-child-flow-id:{child.flow_id}"],
             )
-            run_id = CreateChildRun(child_name)(
-                flow_id=child.flow_id,
-                parameters=checked,
-                labels=list(child.labels) if child.labels else None,
-                task_args=dict(
-                    name=f"{CREATE_RUN_PREFIX}{child_name}",
-                    slug=f"{CREATE_RUN_PREFIX}{child_name}-1",
-                    # Prefect does not serialize constant arguments: the tag puts the
-                    # child's flow id into the serialized flow, so the composed flow's
-                    # fingerprint (registration idempotency, image reuse) changes with it
-                    tags=[f"lume-services-child-flow-id:{child.flow_id}"],
-                ),
-            )
+            labels = list(child.labels) if child.labels else None
+            check = CheckChildParameters(child_name, name=f"check:{child_name}")
+            wait = WaitForChildRun(child_name=child_name, name=f"wait:{child_name}")
+            if swept:
+                # a sweep: one flow run of the child per item (Prefect's mapping over the
+                # swept values), every item's values checked before any run is created
+                fixed = {k: v for k, v in values.items() if k not in swept}
+                items: Dict[str, Any] = {p: values[p] for p in swept}
+                checked = check.map(unmapped(fixed), **items)
+                run_id = create.map(flow_id=unmapped(child.flow_id), parameters=checked, run_name=unmapped(None),
+                                    labels=unmapped(labels), task_args=create_args)
+                finished[child_name] = wait.map(run_id)
+            else:
+                # every value checked against the server's state limit before the child
+                # exists: a refused parameter state would leave the child Running for ever
+                # (Prefect turns a dict holding tasks into a task that builds it at run time)
+                checked = check(values)
+                run_id = create(flow_id=child.flow_id, parameters=checked, run_name=None, labels=labels,
+                                task_args=create_args)
+                finished[child_name] = wait(run_id)
             created[child_name] = run_id
-            finished[child_name] = WaitForChildRun(child_name=child_name, name=f"wait:{child_name}")(run_id)
-            # recorded with every succeeded child, so that a later run can reuse it (cache, resume)
-            ChildCacheKey(key_inputs(flow_of_flows, child_name))(
-                {**{exposed_parameter_name(child_name, p): t for p, t in exposed.items()}, **raw_values},
-                upstream_tasks=[finished[child_name]],
-                task_args=dict(name=f"{CACHE_KEY_PREFIX}{child_name}", slug=f"{CACHE_KEY_PREFIX}{child_name}-1"),
-            )
+            if not swept:  # recorded with every succeeded child, so that a later run can reuse it (cache, resume)
+                ChildCacheKey(key_inputs(flow_of_flows, child_name))(
+                    {**{exposed_parameter_name(child_name, p): t for p, t in exposed.items()}, **raw_values},
+                    upstream_tasks=[finished[child_name]],
+                    task_args=dict(name=f"{CACHE_KEY_PREFIX}{child_name}", slug=f"{CACHE_KEY_PREFIX}{child_name}-1"),
+                )
     return composed
 
 
@@ -142,19 +169,23 @@ def start_per_child(flow_of_flows, scheduling_service, parameters, run_config, r
 
 
 def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wanted: Optional[tuple],
-                  timeout=None, reuse: Optional[Dict[str, Any]] = None, started=None, **kwargs):
+                  timeout=None, reuse: Optional[Dict[str, Any]] = None, **kwargs):
     """Run a registered per-child composition and return its children's task results.
 
     The timeout (else the backend's) is a deadline for the whole run: the
     composed flow's run and every child run it waits on afterwards share it.
+    A swept child's results are its items' results, in item order (see
+    :func:`sweep_results`). The composed run keeps the flow of flows'
+    declaration in its context (``run_declaration`` reads it back: lineage,
+    reproduce), and its id becomes the flow of flows' ``last_run_id``.
     A reused child's results are read from the earlier flow run that made them.
 
     Args:
         reuse: ``{child: _reuse.Reuse}``: children given back from recorded runs.
-        started: called with the composed run's flow run id once it is created.
 
     Raises:
-        FlowFailedError: a child failed; names the child and its failed task.
+        FlowFailedError: a child failed; names the child and its failed task
+            (an item of a sweep: ``"<child>/<task>[<item>]"``).
         FlowRunTimeoutError: the runs did not finish before the deadline; the
             run waited on then was cancelled.
     """
@@ -168,8 +199,7 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     # it the time to say so before it gives up on the composed run itself
     parent_run = service.start_run(options, flow=composed, flow_id=flow_of_flows.flow_id, deadline=deadline,
                                    **kwargs)
-    if started is not None:
-        started(parent_run)
+    flow_of_flows._last_run_id = str(parent_run)
     grace = None if limit is None else limit + timedelta(seconds=COMPOSED_RUN_GRACE_SECONDS)
     waited_for = f"flow of flows {flow_of_flows.name!r}"
 
@@ -187,11 +217,18 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
         if wanted is not None and wanted[0] != child_name:
             continue
         child = flow_of_flows.composing_flows[child_name]
-        child_finished = wait(child_runs[child_name], child_name)
+        handles = child_runs[child_name]
+        if isinstance(handles, list):  # a sweep: a run per item
+            items = [service.collect_results(wait(h, child_name), child.prefect_flow, None) for h in handles]
+            results[child_name] = sweep_results(flow_of_flows, child_name, items)
+            continue
+        child_finished = wait(handles, child_name)
         results[child_name] = service.collect_results(
             child_finished, child.prefect_flow, wanted[1] if wanted else None
         )
     if wanted is not None:
+        if isinstance(child_runs[wanted[0]], list):
+            return results[wanted[0]][wanted[1]]
         return results[wanted[0]]
     return results
 
@@ -205,8 +242,23 @@ def per_child_states(flow_of_flows, reuse: Dict[str, Any],
     return {**{child: "Success" for child in flow_of_flows.composing_flows}, **reused}
 
 
-def _child_run_ids(results_by_slug: Dict[str, Any]) -> Dict[str, str]:
-    """Child flow name -> the flow run id its ``create_flow_run`` task returned."""
+def sweep_results(flow_of_flows, child_name: str, items: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """A swept child's results from its items' runs: ``{task: [each item's result]}``, in item order.
+
+    Each item is a run of the whole child, so every task gives a list; the
+    child's parameters it does not sweep were the same in every item, and
+    give that value.
+    """
+    child = flow_of_flows.composing_flows[child_name]
+    same = set(child.parameters or {}) - set(flow_of_flows.map_over[child_name])
+    out: Dict[str, Any] = {}
+    for task in items[0] if items else {}:
+        out[task] = items[0][task] if task in same else [item.get(task) for item in items]
+    return out
+
+
+def _child_run_ids(results_by_slug: Dict[str, Any]) -> Dict[str, Any]:
+    """Child flow name -> the flow run id its ``create_flow_run`` task returned (a list for a sweep)."""
     ids = {}
     for slug, value in results_by_slug.items():
         if slug.startswith(CREATE_RUN_PREFIX):
@@ -215,27 +267,39 @@ def _child_run_ids(results_by_slug: Dict[str, Any]) -> Dict[str, str]:
 
 
 def _failure_by_child(flow_of_flows, service, child_runs, wait, composed_failure: FlowFailedError) -> FlowFailedError:
-    """The failure of a composed run, told by the children that failed (``"<child>/<task>"``)."""
+    """The failure of a composed run, told by the children that failed (``"<child>/<task>"``).
+
+    An item of a sweep that failed is named ``"<child>/<task>[<item>]"``, as the local backend names it.
+    """
     failed = {}
     own = composed_failure.failed_tasks
     for child_name in flow_of_flows.execution_order():
-        handle = child_runs.get(child_name)
-        if handle is None:
+        handles = child_runs.get(child_name)
+        if handles is None:
             # never created: its values were refused before (check:<child>), or a parent failed
-            if f"check:{child_name}" in own:
-                failed[child_name] = own[f"check:{child_name}"]
+            for name, message in own.items():
+                if name == f"check:{child_name}" or name.startswith(f"check:{child_name}["):
+                    failed[child_name + name[len(f"check:{child_name}"):]] = message
             continue
-        waited = own.get(f"wait:{child_name}")
-        if timed_out(waited, child_name, handle):  # stuck: the composed run cancelled it
-            failed[child_name] = cast(str, waited)
-            continue
-        try:
-            service.raise_if_failed(wait(handle, child_name), child_name)
-        except FlowFailedError as exc:
-            for task, message in exc.failed_tasks.items():
-                failed[f"{child_name}/{task}"] = message
-            if not exc.failed_tasks:
-                failed[child_name] = exc.message
+        items = list(enumerate(handles)) if isinstance(handles, list) else [(None, handles)]
+        for index, handle in items:
+            suffix = "" if index is None else f"[{index}]"
+            if handle is None:  # an item never created: its values were refused
+                message = own.get(f"check:{child_name}{suffix}")
+                if message is not None:
+                    failed[f"{child_name}{suffix}"] = message
+                continue
+            waited = own.get(f"wait:{child_name}{suffix}")
+            if timed_out(waited, child_name, handle):  # stuck: the composed run cancelled it
+                failed[f"{child_name}{suffix}"] = cast(str, waited)
+                continue
+            try:
+                service.raise_if_failed(wait(handle, child_name), child_name)
+            except FlowFailedError as exc:
+                for task, message in exc.failed_tasks.items():
+                    failed[f"{child_name}/{task}{suffix}"] = message
+                if not exc.failed_tasks:
+                    failed[f"{child_name}{suffix}"] = exc.message
     if not failed:  # no child failed: the composed flow's own tasks did
         failed = composed_failure.failed_tasks
     return FlowFailedError(

@@ -402,21 +402,6 @@ def resumable_run(fof, record: RunRecord) -> RunRecord:
     return record
 
 
-def refuse_on_per_child(fof, service, use_cache: bool) -> None:
-    """Refuse cached children and sweeps where the backend composes per child (a server runs each child).
-
-    Raises:
-        FlowOfFlowsFeatureNotOnBackendError: ``fof`` caches children (and
-            ``use_cache`` is on) or sweeps (``map_over``) on such a backend.
-    """
-    from lume_services.errors import FlowOfFlowsFeatureNotOnBackendError
-
-    if service.composition != "per_child":
-        return
-    if fof.map_over:
-        raise FlowOfFlowsFeatureNotOnBackendError(feature="map_over", backend=service.composition)
-
-
 def reuse_for_run(fof, service, parameters, run_config, use_cache: bool,
                   resume: Optional[RunRecord] = None) -> Dict[str, Reuse]:
     """``{child: Reuse}`` for a run (see :func:`plan_reuse`); empty when nothing is cached or resumed."""

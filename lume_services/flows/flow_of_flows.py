@@ -40,7 +40,7 @@ from lume_services.flows._names import composed_task_name, exposed_parameter_nam
 from lume_services.flows._picture import Edge, FlowOfFlowsPictures
 from lume_services.flows._results import group_inline_results
 from lume_services.flows._reuse import (
-    REUSED_STATE, PlanStep, declaration_of, plan_reuse, refuse_on_per_child, resumable_run, reuse_for_run)
+    REUSED_STATE, PlanStep, declaration_of, plan_reuse, resumable_run, reuse_for_run)
 from lume_services.flows._spec import (
     cached_by_declaration,
     check_sweeps,
@@ -101,7 +101,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
 
     # child -> final state of the last run_and_return ("Success", "Failed", "TriggerFailed", "Cached")
     _child_states: Dict[str, str] = PrivateAttr(default_factory=dict)
-    # the id of the last run started here (on a server: the composed flow's run)
+    # the id of the last run started here (on a server: the composed run)
     _last_run_id: Optional[str] = PrivateAttr(default=None)
 
     @root_validator(pre=True)
@@ -353,7 +353,6 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
                 again since this flow of flows was built (it runs the version it
                 was built with; a server refuses with ``ChildFlowArchivedError``).
         """
-        refuse_on_per_child(self, scheduling_service, use_cache)
         self.ensure_composed(scheduling_service=scheduling_service)  # a server refuses archived children
         if not scheduling_service.requires_registration:  # here old code would run without a word
             self.warn_if_children_reregistered(scheduling_service=scheduling_service)
@@ -408,7 +407,6 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
                 was built with; a server refuses with ``ChildFlowArchivedError``).
         """
         wanted = self.resolve_task_name(task_name) if task_name is not None else None
-        refuse_on_per_child(self, scheduling_service, use_cache)
         self.ensure_composed(scheduling_service=scheduling_service)  # a server refuses archived children
         if not scheduling_service.requires_registration:  # here old code would run without a word
             self.warn_if_children_reregistered(scheduling_service=scheduling_service)
@@ -421,8 +419,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
     def _run_per_child(self, scheduling_service: SchedulingService, parameters: Any, run_config: Any, wanted: Any,
                        reuse: Dict[str, Any], **kwargs: Any) -> Any:
         try:
-            results = run_per_child(self, scheduling_service, parameters, run_config, wanted, reuse=reuse,
-                                    started=lambda run_id: setattr(self, "_last_run_id", run_id), **kwargs)
+            results = run_per_child(self, scheduling_service, parameters, run_config, wanted, reuse=reuse, **kwargs)
         except FlowFailedError as exc:
             self._child_states = per_child_states(self, reuse, exc)
             raise
@@ -452,7 +449,8 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             return set(self.composing_flows)
         return set(self.cache or [])
 
-    last_run_id = property(lambda self: self._last_run_id, doc="The id of the last run started here (a composed run).")
+    last_run_id = property(lambda self: self._last_run_id,
+                           doc="The id of the last run started here (on a server backend: the composed run's).")
 
     def _new_run_id(self) -> str:
         self._last_run_id = str(uuid.uuid4())
@@ -586,6 +584,9 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         child = next((c for c in run.children if c.name == child_name), None)
         if child is not None and task in child.mapped:
             return child.mapped[task]
+        if child is not None and child.items:  # a sweep on a server: a flow run per item, results in item order
+            return [scheduling_service.run_result(item.run_id, task) if item.run_id is not None else None
+                    for item in child.items]
         if child is not None and child.run_id is not None:  # a flow run per child (servers)
             return scheduling_service.run_result(child.run_id, task)
         return scheduling_service.run_result(run.run_id, composed_task_name(child_name, task))

@@ -1,10 +1,13 @@
 """Where a stored result or file came from (lineage), and re-running a run to check it (reproduce).
 
-Nothing extra is written for lineage: the local run history already keeps,
+Nothing extra is written for lineage: the run history already keeps,
 for every run, the result of every task (a ``SaveDBResult`` reference holds
 the result's unique hash, a ``SaveFile`` reference the file's path), and for
 a flow of flows each child's registered version (flow id), the values its
-mapped parameters received and the run's parameters. :func:`lineage` finds
+mapped parameters received and the run's parameters. On a server backend
+the server's runs are that history (each child a flow run of its own, which
+the service names as the composed run's ``"<child>/<task>"``), read through
+the same ``SchedulingService`` calls. :func:`lineage` finds
 the task whose recorded result holds a reference and walks back through the
 children it came from; a reused (``Cached``) child is followed to the run it
 came from.
@@ -132,6 +135,36 @@ def _fingerprint(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=repr))
 
 
+def _results(service, record: RunRecord) -> Dict[str, Any]:
+    """``{task: fingerprint}`` of a run's recorded results, a flow of flows' by ``"<child>/<task>"``.
+
+    Where each child ran as a flow run of its own (server backends), its
+    results are read from that run (through the service, from where the run
+    kept them), an item of a sweep's as ``"<child>/<task>[<item>]"``; the
+    composed run's own tasks only created and waited for the children.
+    """
+    from lume_services.errors import RunResultNotRecordedError
+
+    if not any(c.run_id is not None or c.items for c in record.children):
+        return {t.name: _fingerprint(t.result) for t in record.tasks if t.result_recorded}
+    out: Dict[str, Any] = {}
+    for child in record.children:
+        for index, item in enumerate(child.items or [child]):
+            if item.run_id is None:
+                continue
+            suffix = f"[{index}]" if child.items else ""
+            for task in service.get_run(item.run_id).tasks:
+                name = f"{child.name}/{task.name}{suffix}"
+                if task.result_recorded:
+                    out[name] = _fingerprint(task.result)
+                elif task.state == "Success":  # kept where the run keeps results (a file): read it there
+                    try:
+                        out[name] = _fingerprint(service.run_result(item.run_id, task.name))
+                    except RunResultNotRecordedError:
+                        continue  # nothing to compare (a task that returned nothing)
+    return out
+
+
 @dataclass
 class Reproduction:
     """The outcome of :func:`reproduce`.
@@ -172,7 +205,7 @@ def reproduce(service, run_id: str) -> Reproduction:
     from lume_services.flows.flow_of_flows import FlowOfFlows
 
     record = service.get_run(run_id)
-    before = {t.name: _fingerprint(t.result) for t in record.tasks if t.result_recorded}
+    before = _results(service, record)
     declaration = service.run_declaration(run_id)
     if declaration is not None:
         fof = FlowOfFlows.from_yaml(declaration, scheduling_service=service)
@@ -200,7 +233,7 @@ def reproduce(service, run_id: str) -> Reproduction:
         new_id = newest[0].run_id if newest else None
     now = {}
     if new_id is not None:
-        now = {t.name: _fingerprint(t.result) for t in service.get_run(new_id).tasks if t.result_recorded}
+        now = _results(service, service.get_run(new_id))
     differences = [(name, value, now.get(name, "(no result)")) for name, value in before.items()
                    if now.get(name, "(no result)") != value]
     return Reproduction(run_id, new_id, len(before), differences)

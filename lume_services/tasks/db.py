@@ -59,6 +59,10 @@ class SaveDBResult(Task):
 
 #: the Prefect context key under which a flow-of-flows run gives each child's registered flow id
 CHILD_FLOW_IDS_CONTEXT_KEY = "lume_child_flow_ids"
+#: the context keys of a child's own flow run (server backends) naming the composed run, its flow and the child
+PARENT_RUN_CONTEXT_KEY = "lume_parent_run_id"
+PARENT_FLOW_CONTEXT_KEY = "lume_parent_flow_id"
+CHILD_NAME_CONTEXT_KEY = "lume_child_name"
 
 
 def run_lineage() -> Optional[Dict[str, Any]]:
@@ -68,7 +72,11 @@ def run_lineage() -> Optional[Dict[str, Any]]:
         ``{"run_id", "flow_id", "task", "child", "child_flow_id", "parameters"}``
         inside a flow run (``child`` and ``child_flow_id`` for a flow of flows
         run in one Prefect run, its parameters then the child's own); ``None``
-        outside one.
+        outside one. A child run as its own flow run by a composed run on a
+        server (its context names the composed run: :data:`PARENT_RUN_CONTEXT_KEY`)
+        records the composed run and flow as ``run_id`` and ``flow_id``, its
+        task as ``"<child>/<task>"``, its own flow id as ``child_flow_id``, its
+        run's parameters, and its own run as ``child_run_id``.
     """
     import prefect
 
@@ -76,8 +84,21 @@ def run_lineage() -> Optional[Dict[str, Any]]:
     if run_id is None:
         return None
     task = prefect.context.get("task_full_name") or prefect.context.get("task_name")
-    child = str(task).partition("/")[0] if task and "/" in str(task) else None
     parameters = dict(prefect.context.get("parameters") or {})
+    parent = prefect.context.get(PARENT_RUN_CONTEXT_KEY)
+    if parent is not None:
+        child = prefect.context.get(CHILD_NAME_CONTEXT_KEY)
+        lineage = {
+            "run_id": str(parent),
+            "flow_id": prefect.context.get(PARENT_FLOW_CONTEXT_KEY),
+            "task": f"{child}/{task}",
+            "child": child,
+            "child_flow_id": prefect.context.get("flow_id"),
+            "parameters": parameters,
+            "child_run_id": str(run_id),
+        }
+        return json.loads(json.dumps(lineage, default=repr))
+    child = str(task).partition("/")[0] if task and "/" in str(task) else None
     if child is not None:
         parameters = {k[len(child) + 1:]: v for k, v in parameters.items() if k.startswith(f"{child}-")}
     flow_ids = prefect.context.get(CHILD_FLOW_IDS_CONTEXT_KEY) or {}

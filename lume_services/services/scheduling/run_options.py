@@ -24,8 +24,6 @@ DEFAULT_LABELS = ("lume-services",)
 #: where a server run's context holds the children a composed flow of flows gives back from
 #: recorded runs instead of running them: ``{child: {"flow_run_id", "run_id", "cache_key"}}``
 REUSED_CHILDREN_CONTEXT_KEY = "lume_services_reused_children"
-#: where a server run's context holds the flow-of-flows declaration it was made from (resume by run id)
-DECLARATION_CONTEXT_KEY = "lume_services_declaration"
 
 
 class RunConfig(BaseModel, ABC):

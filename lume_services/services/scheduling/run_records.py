@@ -106,6 +106,10 @@ class ChildRun:
             content); ``None`` when not known (it did not succeed).
         reused_from: the run whose recorded results it reused instead of
             running (state ``Cached``); ``None`` when it ran.
+        items: a sweep's items (``map_over``) where each is a flow run of
+            its own (server backends): one ``ChildRun`` per item, in item
+            order (its ``mapped`` the item's values); the child's state is
+            ``Failed`` when an item failed, and its times span the items.
     """
 
     name: str
@@ -118,6 +122,7 @@ class ChildRun:
     flow_id: Optional[str] = None
     cache_key: Optional[str] = None
     reused_from: Optional[str] = None
+    items: List["ChildRun"] = field(default_factory=list)
 
     @property
     def duration(self) -> Optional[float]:
@@ -131,6 +136,7 @@ class ChildRun:
             "duration": self.duration, "parents": list(self.parents), "mapped": dict(self.mapped),
             "run_id": self.run_id, "flow_id": self.flow_id, "cache_key": self.cache_key,
             "reused_from": self.reused_from,
+            **({"items": [item.to_dict() for item in self.items]} if self.items else {}),
         }
 
 
@@ -205,6 +211,14 @@ class RunRecord:
         }
 
 
+def items_summary(child: "ChildRun") -> str:
+    """How a sweep's items ended, in a few words: ``"4 items: 3 Success, 1 Failed"``."""
+    counts: Dict[str, int] = {}
+    for item in child.items:
+        counts[item.state] = counts.get(item.state, 0) + 1
+    return f"{len(child.items)} items: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+
+
 def mermaid(record: "RunRecord") -> str:
     """A flow-of-flows run as a Mermaid flowchart: a node per child, coloured by its final state.
 
@@ -219,6 +233,7 @@ def mermaid(record: "RunRecord") -> str:
     for child in record.children:
         took = f", {child.duration:.2f} s" if child.duration is not None else ""
         came = f"<br/>from run {child.reused_from[:8]}" if child.reused_from else ""
+        came += f"<br/>{items_summary(child)}" if child.items else ""
         label = f"{child.name}<br/>{child.state}{took}{came}".replace('"', "#quot;")
         lines.append(f'    {ids[child.name]}["{label}"]:::{state_kind(child.state)}')
     for child in record.children:
@@ -369,14 +384,17 @@ def masked_record(record: "RunRecord") -> "RunRecord":
     def text(value):
         return masking.mask_message(value) if isinstance(value, str) else value
 
+    def child(c):
+        return dataclasses.replace(c, mapped={p: masking.mask(v, p) for p, v in (c.mapped or {}).items()},
+                                   items=[child(item) for item in c.items])
+
     return dataclasses.replace(
         record,
         parameters={name: masking.mask(value, name) for name, value in (record.parameters or {}).items()},
         message=text(record.message),
         tasks=[dataclasses.replace(t, message=text(t.message), result=masking.mask(t.result))
                for t in record.tasks],
-        children=[dataclasses.replace(c, mapped={p: masking.mask(v, p) for p, v in (c.mapped or {}).items()})
-                  for c in record.children],
+        children=[child(c) for c in record.children],
     )
 
 

@@ -58,8 +58,9 @@ from lume_services.services.scheduling.backends.server.run_env import (
 from lume_services.services.scheduling.backends.server.history import child_durations as history_durations
 from lume_services.services.scheduling.backends.server.history import find_reusable_child as history_reusable
 from lume_services.services.scheduling.backends.server.history import get_run as history_run
-from lume_services.services.scheduling.backends.server.history import run_declaration as history_declaration
 from lume_services.services.scheduling.backends.server.history import list_runs as history_runs
+from lume_services.services.scheduling.backends.server.history import find_results as history_find_results
+from lume_services.services.scheduling.backends.server.history import run_declaration as history_declaration
 from lume_services.services.scheduling.backends.server.history import run_result as history_result
 from lume_services.services.scheduling.backends.server.registration import (
     flow_names,
@@ -567,8 +568,16 @@ class ServerBackend(Backend, ABC):
         """Each child's duration in the newest recent run of flow of flows ``flow_name`` where it ran and succeeded."""
         return history_durations(self.connection, flow_name)
 
-    def run_declaration(self, run_id: str) -> Optional[dict]:
-        """The flow-of-flows declaration a composed run was made from, kept in the run's context."""
+    def find_results(self, needle: str):
+        """``(run_id, task name)`` of results in the server's newest runs whose JSON holds ``needle``.
+
+        A flow-of-flows child's task is named as in the composed run: ``(composed run, "<child>/<task>")``
+        (see ``history.find_results``).
+        """
+        return history_find_results(self.connection, needle)
+
+    def run_declaration(self, run_id: str):
+        """The flow-of-flows declaration a composed run was started with, kept in the run's context."""
         return history_declaration(self.connection, run_id)
 
     # --- flows of flows -----------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional
 
 from lume_services.errors import EmptyResultError, RunNotFoundError, RunResultNotRecordedError, TaskNotInFlowError
 from lume_services.services.scheduling.task_order import slug_order
-from lume_services.services.scheduling.run_options import DECLARATION_CONTEXT_KEY, REUSED_CHILDREN_CONTEXT_KEY
+from lume_services.services.scheduling.run_options import REUSED_CHILDREN_CONTEXT_KEY
 from lume_services.services.scheduling.run_records import (
     ChildRun,
     RunQuery,
@@ -177,13 +177,6 @@ def get_run(connection, run_id: str) -> RunRecord:
     return record
 
 
-def _context(row) -> Dict[str, Any]:
-    context = getattr(row, "context", None)
-    if context is None:
-        return {}
-    return context.to_dict() if hasattr(context, "to_dict") else dict(context)
-
-
 def _slug_child(slug: str, prefix: str) -> str:
     """The child a composed task's slug (``<prefix><child>-1``) is for."""
     return slug[len(prefix):].rsplit("-", 1)[0]
@@ -207,33 +200,46 @@ def _children(connection, record: RunRecord, reused: Dict[str, Any]) -> List[Chi
             if match["parent"] not in parents[match["child"]]:
                 parents[match["child"]].append(match["parent"])
             mapped.setdefault(match["child"], []).append(match["param"])
-    run_ids: Dict[str, str] = {}
-    if any(t.state == "Success" for t in creators.values()):
+    run_ids: Dict[str, Any] = {}
+    if any(t.state in ("Success", "Mapped") for t in creators.values()):
         from prefect.backend import FlowRunView
 
         by_slug = results_by_slug(FlowRunView.from_flow_run_id(record.run_id))
         run_ids = {name: by_slug[t.slug] for name, t in creators.items() if t.slug in by_slug}
+    wanted = sorted({i for ids in run_ids.values() for i in (ids if isinstance(ids, list) else [ids]) if i})
     rows = {}
-    if run_ids:
-        where = {"id": {"_in": sorted(run_ids.values())}}
+    if wanted:
+        where = {"id": {"_in": wanted}}
         gql = {"query": {with_args("flow_run", {"where": where}): _RUN_FIELDS}}
         rows = {r.id: _record(r) for r in connection.graphql(connection.client(), gql).data.flow_run}
+
+    def child_run(name: str, run: RunRecord) -> ChildRun:
+        return ChildRun(name, run.state, run.start, run.end, parents.get(name, []),
+                        {p: run.parameters.get(p) for p in mapped.get(name, [])}, run.run_id, flow_id=run.flow_id)
+
     children = []
     for name in _in_dependency_order(creators, parents):
-        child_run = rows.get(run_ids.get(name))
-        if child_run is None:  # never created: a parent failed, or the composed run stopped first
+        ids = run_ids.get(name)
+        if isinstance(ids, list):  # a sweep: a flow run per item
+            children.append(_swept(name, parents.get(name, []), None,
+                                   [child_run(name, rows[i]) if i in rows else ChildRun(name, "TriggerFailed")
+                                    for i in ids]))
+            continue
+        run = rows.get(ids)
+        if run is None:  # never created: a parent failed, or the composed run stopped first
             created = creators[name]
             children.append(ChildRun(name, created.state, parents=parents.get(name, [])))
             continue
-        used = reused.get(name) or {}
-        state = REUSED_STATE if used and child_run.state == "Success" else child_run.state
-        children.append(ChildRun(
-            name, state, child_run.start, child_run.end, parents.get(name, []),
-            {p: child_run.parameters.get(p) for p in mapped.get(name, [])}, child_run.run_id,
-            flow_id=child_run.flow_id, cache_key=keys.get(name) or used.get("cache_key"),
-            reused_from=used.get("run_id") if used else None,
-        ))
+        children.append(_reused(child_run(name, run), reused.get(name), keys.get(name)))
     return children
+
+
+def _reused(child: ChildRun, used: Optional[Dict[str, Any]], key: Optional[str]) -> ChildRun:
+    """A child as the composed run's context and ``cache-key:`` task tell: ``Cached`` (and from which run) when reused."""
+    child.cache_key = key or (used or {}).get("cache_key")
+    if used and child.state == "Success":
+        child.state, child.reused_from = REUSED_STATE, used.get("run_id")
+    return child
 
 
 def find_reusable_child(connection, child: str, cache_key: str) -> Optional[str]:
@@ -268,20 +274,19 @@ def child_durations(connection, flow_name: str) -> Dict[str, float]:
     return durations
 
 
-def run_declaration(connection, run_id: str) -> Optional[Dict[str, Any]]:
-    """The flow-of-flows declaration a composed run was made from, kept in its context (``None``: none)."""
-    from prefect.utilities.graphql import with_args
-
-    try:
-        uuid.UUID(str(run_id))
-    except ValueError:
-        return None
-    gql = {"query": {with_args("flow_run_by_pk", {"id": run_id}): {"context"}}}
-    row = connection.graphql(connection.client(), gql).data.flow_run_by_pk
-    if row is None:
-        return None
-    declaration = _context(row).get(DECLARATION_CONTEXT_KEY)
-    return dict(declaration) if declaration else None
+def _swept(name: str, parents: List[str], flow_id: Optional[str], items: List[ChildRun]) -> ChildRun:
+    """A swept child as one ``ChildRun`` holding its items: failed when one failed, its times spanning theirs."""
+    states = [item.state for item in items]
+    state = "Success" if states and all(s == "Success" for s in states) else next(
+        (s for s in states if s not in ("Success", "TriggerFailed")), "TriggerFailed")
+    starts = [i.start for i in items if i.start is not None]
+    ends = [i.end for i in items if i.end is not None]
+    swept = {p for item in items for p in item.mapped}
+    return ChildRun(
+        name, state, min(starts) if starts else None, max(ends) if ends else None, parents,
+        {p: [item.mapped.get(p) for item in items] for p in sorted(swept)}, None,
+        flow_id=next((i.flow_id for i in items if i.flow_id), flow_id), items=items,
+    )
 
 
 def _in_dependency_order(children, parents: Dict[str, List[str]]) -> List[str]:
@@ -327,3 +332,95 @@ def run_result(connection, run_id: str, task_name: str):
         except EmptyResultError as exc:
             raise RunResultNotRecordedError(run_id, task_name, str(exc)) from None
     return values[0] if len(values) == 1 else values
+
+
+#: how many of the server's newest runs ``find_results`` reads
+FIND_RESULTS_RUNS = 200
+#: the run-context keys a child's run carries (``flows/_child_runs.ChildRunContext``, ``tasks/db.py``)
+_PARENT_RUN_KEY = "lume_parent_run_id"
+_CHILD_NAME_KEY = "lume_child_name"
+#: the run-context key a composed run keeps its declaration under (``runs.DECLARATION_CONTEXT_KEY``)
+_DECLARATION_KEY = "lume_declaration"
+
+
+def _context(row) -> Dict[str, Any]:
+    context = row.context
+    if hasattr(context, "to_dict"):
+        context = context.to_dict()
+    return dict(context or {})
+
+
+def find_results(connection, needle: str, runs: int = FIND_RESULTS_RUNS) -> List[tuple]:
+    """``(run_id, task name)`` of task results of the server's newest runs whose JSON holds ``needle``, newest first.
+
+    Only results kept in the task run's state (``PrefectResult``: the
+    references the packaged ``SaveFile`` and ``SaveDBResult`` return, and
+    parameters) can be searched; a result kept elsewhere is not read. A task
+    of a flow-of-flows child's own run is named as the composed run names it:
+    ``(composed run, "<child>/<task>")``, and its parameters are left to the
+    composed run (its own parameters, the values the children passed on);
+    the composed run's own tasks (which create, wait for and pass values
+    between the children) are not searched.
+    """
+    import json
+
+    from prefect.engine.results import PrefectResult
+    from prefect.engine.state import State
+    from prefect.utilities.graphql import EnumValue, with_args
+
+    fields = {
+        "id": True,
+        "context": True,
+        "parameters": True,
+        "task_runs": {"map_index": True, "state": True, "serialized_state": True, "task": {"name", "slug"}},
+    }
+    args = {"order_by": {"created": EnumValue("desc")}, "limit": runs}
+    rows = connection.graphql(connection.client(), {"query": {with_args("flow_run", args): fields}}).data.flow_run
+    found: List[tuple] = []
+    for row in rows:
+        if any(t.task.slug.startswith(CHILD_RUN_PREFIX) for t in row.task_runs):
+            continue  # a composed run: what it passed on is its children's
+        context = _context(row)
+        parent, child = context.get(_PARENT_RUN_KEY), context.get(_CHILD_NAME_KEY)
+        given = set(row.parameters or {}) if parent and child else set()
+        for task_run in sorted(row.task_runs, key=lambda t: (slug_order(t.task.slug), t.map_index)):
+            if task_run.state not in ("Success", "Cached") or not task_run.serialized_state:
+                continue
+            if task_run.task.name in given:  # a child's parameter: passed to it, made by its parent or the run
+                continue
+            result = State.deserialize(task_run.serialized_state.to_dict())._result
+            location = getattr(result, "location", None)
+            if not isinstance(result, PrefectResult) or location is None:
+                continue
+            try:
+                text = json.dumps(result.read(location).value, default=repr)
+            except (TypeError, ValueError):
+                continue
+            if needle in text:
+                hit = (str(parent), f"{child}/{task_run.task.name}") if parent and child else (
+                    row.id, task_run.task.name)
+                if hit not in found:
+                    found.append(hit)
+    return found
+
+
+def run_declaration(connection, run_id: str) -> Optional[dict]:
+    """The flow-of-flows declaration a composed run was started with (kept in its context), or ``None``.
+
+    Raises:
+        RunNotFoundError: the server has no run with this id.
+    """
+    from prefect.utilities.graphql import with_args
+
+    try:
+        uuid.UUID(str(run_id))
+    except ValueError:
+        raise RunNotFoundError(run_id, connection.api_url) from None
+    gql = {"query": {with_args("flow_run_by_pk", {"id": run_id}): {"id": True, "context": True}}}
+    row = connection.graphql(connection.client(), gql).data.flow_run_by_pk
+    if row is None:
+        raise RunNotFoundError(run_id, connection.api_url)
+    declaration = _context(row).get(_DECLARATION_KEY)
+    if hasattr(declaration, "to_dict"):
+        declaration = declaration.to_dict()
+    return declaration

@@ -68,17 +68,37 @@ def collect_results(view, flow_name: str, task_names: Dict[str, str], task_name:
 
 
 def results_by_slug(view) -> Dict[str, Any]:
-    """``{task slug: result}`` of the successful, unmapped task runs of a finished run."""
-    results = {}
+    """``{task slug: result}`` of the successful task runs of a finished run.
+
+    A mapped task (a flow of flows' sweep) gives the list of its items'
+    results in item order, ``None`` for an item that did not succeed.
+    """
+    results: Dict[str, Any] = {}
+    items: Dict[str, Dict[int, Any]] = {}
     for task_run in view.get_all_task_runs():
-        if task_run.map_index != -1 or not task_run.state.is_successful():
+        if task_run.map_index != -1:
+            items.setdefault(task_run.task_slug, {})[task_run.map_index] = _value_or_none(task_run)
+            continue
+        if not task_run.state.is_successful() or task_run.state.is_mapped():
             continue
         check_result_file(task_run)  # a LocalResult file is unpickled: only when it is ours
         try:
             results[task_run.task_slug] = task_run.get_result()
         except (TypeError, ValueError, OSError):
             continue
+    for slug, by_index in items.items():
+        results[slug] = [by_index.get(i) for i in range(max(by_index) + 1)]
     return results
+
+
+def _value_or_none(task_run) -> Any:
+    if not task_run.state.is_successful():
+        return None
+    check_result_file(task_run)
+    try:
+        return task_run.get_result()
+    except (TypeError, ValueError, OSError):
+        return None
 
 
 def task_run_value(flow_name: str, task_name: str, task_run):

@@ -10,7 +10,7 @@ from lume_services.errors import (
     StateTooLargeError,
 )
 from lume_services.services.scheduling.backend import check_parameters
-from lume_services.services.scheduling.run_options import DECLARATION_CONTEXT_KEY, REUSED_CHILDREN_CONTEXT_KEY
+from lume_services.services.scheduling.run_options import REUSED_CHILDREN_CONTEXT_KEY
 from lume_services.services.scheduling.backends.server.registration import flow_versions
 from lume_services.services.scheduling.state_limits import (
     PARAMETER_KEPT,
@@ -60,7 +60,7 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
             labels=options.labels,
             run_name=options.run_name,
             scheduled_start_time=options.scheduled_start_time,
-            context=_run_context(poll_interval, deadline, options),
+            context=_run_context(poll_interval, deadline, options.declaration, options.reused),
         )
     except ClientError as exc:
         # the real server's words: "Flow {id} is archived."
@@ -84,21 +84,29 @@ def check_state_sizes(flow_name: str, parameters: dict) -> None:
         raise StateTooLargeError(flow_name, f"parameter {found[0]!r}", found[1], STATE_SIZE_LIMIT, PARAMETER_KEPT)
 
 
-def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline], options=None) -> Optional[dict]:
-    """What a run's context tells its waits for other runs (the poll interval and the deadline) and,
-    for a composed flow of flows, the children it reuses and the declaration it was made from.
+#: the run context key under which a composed flow of flows' run keeps its declaration (``run_declaration``)
+DECLARATION_CONTEXT_KEY = "lume_declaration"
 
-    The server keeps the context with the flow run, so the run history reads them back from it.
+
+def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline],
+                 declaration: Optional[dict] = None, reused: Optional[dict] = None) -> Optional[dict]:
+    """What a run's context tells its waits for other runs (the poll interval and the deadline), its declaration,
+    and the children it gives back from earlier runs instead of running them.
+
+    A flow of flows' declaration is kept with its run so that the run can be
+    read back as what made it (lineage), run again (reproduce) or resumed by its
+    id; the reused children (:data:`REUSED_CHILDREN_CONTEXT_KEY`) are read by its
+    ``CreateChildRun`` tasks, and by the run history.
     """
     context: dict = {}
+    if declaration is not None:
+        context[DECLARATION_CONTEXT_KEY] = declaration
+    if reused:
+        context[REUSED_CHILDREN_CONTEXT_KEY] = reused
     if poll_interval:
         context[POLL_INTERVAL_CONTEXT_KEY] = poll_interval
     if deadline is not None and deadline.wall_clock() is not None:
         context[DEADLINE_CONTEXT_KEY] = deadline.wall_clock()
-    if options is not None and options.reused:
-        context[REUSED_CHILDREN_CONTEXT_KEY] = options.reused
-    if options is not None and options.declaration:
-        context[DECLARATION_CONTEXT_KEY] = options.declaration
     return context or None
 
 
