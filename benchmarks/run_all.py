@@ -6,8 +6,11 @@ left behind) and writes its own section of ``docs/benchmarks.md``:
 - B1 ``bench_flow_overhead.py``: ``Flow.run_and_return`` vs ``prefect_flow.run()``;
 - B2, B3 ``bench_flow_of_flows.py``: a 3-flow chain vs the same tasks in one Prefect
   flow; flows of flows end to end at 10 to 1000 children;
-- B4 ``results_db_inserts.py``, B8 ``results_db.py``: the results database;
-- B9 ``bench_registration.py``: registering, vs Prefect's Local storage;
+- B4 ``results_db_inserts.py``, B8 ``results_db.py``: the results database (B8: inserts,
+  ``insert_many`` vs ``executemany`` with the same schema, a batch's per-row cost at
+  10k/100k/1M rows, queries);
+- B9 ``bench_registration.py``: registering, vs Prefect's Local storage; listing the
+  registry at 50 to 50,000 flows;
 - B12 ``bench_run_history.py``: run-history recording cost and queries;
 - B13 ``bench_engine.py``: a task inside a lume-services run vs a plain Prefect run;
 - B10 ``bench_executors.py``: 8 sleeping tasks under each executor;

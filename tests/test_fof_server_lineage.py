@@ -100,3 +100,13 @@ def test_a_result_stored_by_a_child_on_the_server_records_the_composed_run_the_c
     }
     [link] = lineage(service(), reference["query"]["unique_hash"])
     assert (link.run_id, link.child, link.parameters) == (fof.last_run_id, "store-words", {"text": "a b c"})
+
+
+def test_a_server_sweep_reproduces_item_by_item(server_backend):
+    Flow(name="doubler", project_name=PROJECT, prefect_flow=ft.doubler).register()
+    fof = FlowOfFlows.from_yaml({"name": "swept-again", "project_name": PROJECT,
+                                 "composing_flows": [{"name": "doubler", "map_over": ["x"]}]})
+    fof.run_and_return({"doubler-x": [1, 2]}, FAST)
+    outcome = reproduce(service(), fof.last_run_id)
+    # each item's run: its parameter x and its task double
+    assert outcome.matches and outcome.compared == 4

@@ -86,6 +86,17 @@ def test_a_failing_item_fails_only_its_own_descendants(registered, tmp_path):
     assert log.read_text().splitlines() == ["0", "1", "3"]
 
 
+def test_a_child_with_a_failed_item_is_recorded_failed_and_its_descendants_trigger_failed(registered, tmp_path):
+    fof = FlowOfFlows.from_yaml(ONE_FAILS)
+    events = []
+    with pytest.raises(FlowFailedError):
+        fof.run_and_return({"ranger-n": 4, "logger-path": str(tmp_path / "log")}, progress=events.append)
+    recorded = {child.name: child.state for child in fof.last_run().children}
+    assert recorded == {"ranger": "Success", "picky": "Failed", "logger": "TriggerFailed"}
+    assert {e.child: e.state for e in events if e.event == "finished"} == recorded
+    assert recorded["picky"] not in ("Success", "Cached")  # so a partly failed sweep is never reused
+
+
 def test_items_run_at_the_same_time_under_a_parallel_executor(registered):
     ft.BARRIER.reset()  # each item waits for the other: one after the other, the first fails
     fof = FlowOfFlows.from_yaml({"name": "meet", "project_name": "test",

@@ -384,3 +384,93 @@ def test_a_flow_with_a_cycle_is_refused_at_registration(lume_home):
     with pytest.raises(ValueError, match="Cycle found"):
         Flow(name="inc-chain", prefect_flow=prefect_flow).register()
     assert not (lume_home / "registry.sqlite").exists() or row_count(lume_home) == 0
+
+
+# --- listing reads plain columns only ---------------------------------------------------
+
+
+def _tables_read(connection, action) -> set:
+    """The tables SQLite reads while ``action()`` runs on ``connection`` (its authorizer's reads)."""
+    read = set()
+
+    def authorize(code, table, column, database, trigger):
+        if code == sqlite3.SQLITE_READ:
+            read.add(table)
+        return sqlite3.SQLITE_OK
+
+    connection.set_authorizer(authorize)
+    try:
+        action()
+    finally:
+        connection.set_authorizer(None)
+    return read
+
+
+def test_listing_reads_no_table_that_holds_pickled_flows(lume_home):
+    backend = LocalBackend(home=lume_home)
+    backend.register_flow(ft.doubler, "p")
+    registry = backend.registry
+    connection = registry._connect()
+    holding_pickles = {
+        table for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if any(column[2].upper() == "BLOB" for column in connection.execute(f"PRAGMA table_info({table})"))
+    }
+
+    read = _tables_read(connection, registry.list_flows)
+
+    assert holding_pickles and read and not read & holding_pickles
+
+
+def test_a_flow_whose_pickle_and_metadata_are_damaged_still_lists_and_refuses_to_load(lume_home):
+    from lume_services.errors import StoredRecordDamagedError
+
+    flow_id = LocalBackend(home=lume_home).register_flow(ft.doubler, "p", labels=["gpu"])
+    with sqlite3.connect(lume_home / "registry.sqlite") as conn:
+        conn.execute("UPDATE flows SET flow = substr(flow, 1, 40), metadata = '{\"flow_id\": '")
+
+    backend = LocalBackend(home=lume_home)
+    [listed] = backend.list_flows("p")
+
+    assert (listed["name"], listed["flow_id"], listed["version"], listed["labels"]) == ("doubler", flow_id, 1, ["gpu"])
+    with pytest.raises(StoredRecordDamagedError):
+        backend.load_flow("doubler", "p")
+
+
+def test_listing_gives_the_latest_version_of_each_flow_with_its_image_labels_and_registration_time(lume_home):
+    Flow(name="inc-chain", project_name="p", prefect_flow=ft.make_chain(n=1)).register()
+    latest = Flow(name="inc-chain", project_name="p", prefect_flow=ft.make_chain(n=2),
+                  image="img:2", labels=["cpu", "gpu"]).register()
+    Flow(name="doubler", project_name="q", prefect_flow=ft.doubler).register()
+
+    rows = LocalBackend(home=lume_home).list_flows()
+
+    assert [(r["project_name"], r["name"], r["version"]) for r in rows] == [("p", "inc-chain", 2), ("q", "doubler", 1)]
+    assert (rows[0]["flow_id"], rows[0]["image"], rows[0]["labels"]) == (latest, "img:2", ["cpu", "gpu"])
+    assert len(rows[0]["fingerprint"]) > 0 and rows[0]["registered"].endswith("+00:00")
+
+
+def _as_registry_of_the_previous_layout(path: Path) -> None:
+    """What lume-services wrote before the listing table: the same ``flows`` rows, nothing else."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "DROP TRIGGER flows_listed; DROP TABLE flow_listing; PRAGMA user_version = 0;"
+        )
+
+
+def test_a_registry_of_the_previous_layout_keeps_every_flow_listed_and_loadable(lume_home):
+    Flow(name="inc-chain", project_name="p", prefect_flow=ft.make_chain(n=1)).register()
+    second = Flow(name="inc-chain", project_name="p", prefect_flow=ft.make_chain(n=2), labels=["gpu"]).register()
+    doubler = Flow(name="doubler", project_name="p", prefect_flow=ft.doubler, image="img:1").register()
+    listed_before = LocalBackend(home=lume_home).list_flows("p")
+    _as_registry_of_the_previous_layout(lume_home / "registry.sqlite")
+
+    backend = LocalBackend(home=lume_home)
+
+    assert backend.list_flows("p") == listed_before
+    assert [(r["name"], r["version"], r["flow_id"]) for r in listed_before] == [
+        ("doubler", 1, doubler), ("inc-chain", 2, second)]
+    assert (listed_before[0]["image"], listed_before[1]["labels"]) == ("img:1", ["gpu"])
+    assert backend.load_flow("inc-chain", "p")["flow_id"] == second
+    assert row_count(lume_home) == 3  # every version is kept
+    third = Flow(name="inc-chain", project_name="p", prefect_flow=ft.make_chain(n=3)).register()
+    assert [r["flow_id"] for r in LocalBackend(home=lume_home).list_flows("p")] == [doubler, third]

@@ -133,6 +133,32 @@ def test_insert_many_returns_ids_in_order_with_duplicates_mapped_to_the_stored_o
     assert results_db.count("p") == 2
 
 
+def test_insert_many_gives_a_document_stored_before_its_stored_id_and_stores_the_rest(results_db):
+    stored = results_db.insert_one("p", {"unique_hash": "a", "v": 1})
+    ids = results_db.insert_many(
+        "p", [{"unique_hash": "b"}, {"unique_hash": "a", "v": 2}, {"x": 1}, {"x": 1}, {"unique_hash": "b"}]
+    )
+    assert ids[1] == stored and ids[4] == ids[0]
+    assert len({stored, ids[0], ids[2], ids[3]}) == 4
+    assert results_db.find("p", {"unique_hash": "a"}) == [{"unique_hash": "a", "v": 1}]
+    assert results_db.count("p") == 4
+    assert results_db.insert_one("p", {"unique_hash": "b"}) == ids[0]
+
+
+def test_insert_many_ids_follow_the_ids_insert_one_gives(results_db):
+    first = results_db.insert_one("p", {"i": 0})
+    many = results_db.insert_many("p", [{"i": 1}, {"i": 2}])
+    last = results_db.insert_one("p", {"i": 3})
+    assert len({first, *many, last}) == 4
+    assert [d["i"] for d in results_db.find_all("p")] == [0, 1, 2, 3]
+
+
+def test_a_query_on_unique_hash_finds_a_document_whose_hash_is_a_list_holding_it(results_db):
+    results_db.insert_many("p", [{"unique_hash": ["a", "b"], "n": 1}, {"unique_hash": "c", "n": 2}])
+    assert [d["n"] for d in results_db.find("p", {"unique_hash": "b"})] == [1]
+    assert [d["n"] for d in results_db.find("p", {"unique_hash": "c"})] == [2]
+
+
 def test_find_all_returns_documents_in_insertion_order(results_db):
     for i in range(5):
         results_db.insert_one("p", {"i": i})
@@ -377,7 +403,54 @@ def test_sqlite_indexes_flow_id_and_unique_hash_from_the_start(tmp_path):
     db = SQLiteResultsDB(tmp_path / "r.sqlite")
     db.insert_one("p", {"unique_hash": "h", "flow_id": "f"})
     assert "USING INDEX documents_by_flow_id" in _query_plan(db, {"flow_id": "f"})
-    assert "USING INDEX documents_by_unique_hash" in _query_plan(db, {"unique_hash": "h"})
+    # the table's unique key (collection, unique_hash) serves queries on the hash
+    assert "USING INDEX sqlite_autoindex_documents_1 (collection=? AND unique_hash=?)" in _query_plan(
+        db, {"unique_hash": "h"})
+
+
+def _indexes_on_unique_hash(path) -> list:
+    """The indexes of the documents table whose key holds unique_hash (as a column or in an expression)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")]
+        return [
+            name for name in names
+            if any(column == "unique_hash" or (column is None and "unique_hash" in sql)
+                   for (_, _, column, _, _, key), sql in (
+                       (row, conn.execute("SELECT coalesce(sql, '') FROM sqlite_master WHERE name = ?",
+                                          (name,)).fetchone()[0])
+                       for row in conn.execute(f"PRAGMA index_xinfo({name})"))
+                   if key)
+        ]
+
+
+def test_sqlite_indexes_unique_hash_once(tmp_path):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    db.insert_one("p", {"unique_hash": "h", "flow_id": "f"})
+    db.create_index("p", "unique_hash")
+    assert _indexes_on_unique_hash(tmp_path / "r.sqlite") == ["sqlite_autoindex_documents_1"]
+
+
+def test_sqlite_drops_the_second_unique_hash_index_of_a_database_of_the_previous_layout(tmp_path):
+    import sqlite3
+
+    from lume_services.services.results import sqlite_query
+
+    path = tmp_path / "r.sqlite"
+    SQLiteResultsDB(path).insert_many("p", [{"unique_hash": "h1", "x": 1}, {"unique_hash": ["h2", "h3"], "x": 2}])
+    with sqlite3.connect(path) as conn:  # as the previous layout kept them
+        conn.execute(sqlite_query.index_sql(("unique_hash",)))
+        conn.execute("UPDATE documents SET unique_hash = ? WHERE unique_hash IS NOT 'h1'", (str(["h2", "h3"]),))
+        conn.execute("PRAGMA user_version = 1")
+
+    db = SQLiteResultsDB(path)
+
+    assert [d["x"] for d in db.find("p", {"unique_hash": "h1"})] == [1]
+    assert _indexes_on_unique_hash(path) == ["sqlite_autoindex_documents_1"]
+    assert [d["x"] for d in db.find("p", {"unique_hash": "h3"})] == [2]
+    assert db.insert_many("p", [{"unique_hash": ["h2", "h3"]}]) == [db.insert_one("p", {"unique_hash": ["h2", "h3"]})]
+    assert db.count("p") == 2
 
 
 def test_sqlite_refuses_an_index_on_keys_sql_cannot_address(tmp_path):
@@ -618,14 +691,15 @@ def test_inserting_a_result_hashes_it_once_and_never_parses_json(tmp_path, monke
     service.count("p")  # the database is set up before counting
     result = Result(project_name="p", inputs={"x": 1}, outputs={"y": [1, 2]})
     calls = []
-    for name in ("dumps", "loads"):
-        real = getattr(json, name)
-        monkeypatch.setattr(json, name, lambda *a, _f=real, _n=name, **k: calls.append(_n)
+    # every encoding goes through JSONEncoder.encode (json.dumps too), every parse through loads
+    for owner, name in ((json.JSONEncoder, "encode"), (json, "loads")):
+        real = getattr(owner, name)
+        monkeypatch.setattr(owner, name, lambda *a, _f=real, _n=name, **k: calls.append(_n)
                             or _f(*a, **k))
     result.insert(results_db_service=service)
     monkeypatch.undo()
-    # one dumps for the hash of the current values, one for the stored document
-    assert calls == ["dumps", "dumps"]
+    # one encoding for the hash of the current values, one for the stored document
+    assert calls == ["encode", "encode"]
     assert load_result(result.unique_rep(), results_db_service=service) == result
 
 

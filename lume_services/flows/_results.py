@@ -39,3 +39,21 @@ def pick(results: Dict[str, Dict[str, Any]], wanted):
         return results
     child, task = wanted
     return results[child][task]
+
+
+def recorded_child_result(service, run, child_name: str, task: str) -> Any:
+    """A child's task result from a recorded run of a flow of flows (``FlowOfFlows.run_result``).
+
+    A mapped parameter gives the value the child received; where each child
+    ran as a flow run of its own (servers) the result is read from that run,
+    a sweep's from each item's run (a list in item order, ``None`` for an item
+    never created); otherwise from the composed run's ``"<child>/<task>"``.
+    """
+    child = next((c for c in run.children if c.name == child_name), None)
+    if child is not None and task in child.mapped:
+        return child.mapped[task]
+    if child is not None and child.items:
+        return [service.run_result(item.run_id, task) if item.run_id is not None else None for item in child.items]
+    if child is not None and child.run_id is not None:
+        return service.run_result(child.run_id, task)
+    return service.run_result(run.run_id, composed_task_name(child_name, task))

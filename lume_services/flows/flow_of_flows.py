@@ -38,7 +38,7 @@ from lume_services.flows._compose_per_child import compose_per_child, per_child_
 from lume_services.flows._graph import parents, topological_order
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
 from lume_services.flows._picture import Edge, FlowOfFlowsPictures
-from lume_services.flows._results import group_inline_results
+from lume_services.flows._results import group_inline_results, recorded_child_result
 from lume_services.flows._reuse import (
     REUSED_STATE, PlanStep, declaration_of, plan_reuse, resumable_run, reuse_for_run)
 from lume_services.flows._spec import (
@@ -449,8 +449,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             return set(self.composing_flows)
         return set(self.cache or [])
 
-    last_run_id = property(lambda self: self._last_run_id,
-                           doc="The id of the last run started here (on a server backend: the composed run's).")
+    last_run_id = property(lambda self: self._last_run_id, doc="The id of the last run started here (composed run).")
 
     def _new_run_id(self) -> str:
         self._last_run_id = str(uuid.uuid4())
@@ -581,15 +580,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         """
         child_name, task = self.resolve_task_name(task_name)
         run = scheduling_service.get_run(self._run_id(run_id, scheduling_service))
-        child = next((c for c in run.children if c.name == child_name), None)
-        if child is not None and task in child.mapped:
-            return child.mapped[task]
-        if child is not None and child.items:  # a sweep on a server: a flow run per item, results in item order
-            return [scheduling_service.run_result(item.run_id, task) if item.run_id is not None else None
-                    for item in child.items]
-        if child is not None and child.run_id is not None:  # a flow run per child (servers)
-            return scheduling_service.run_result(child.run_id, task)
-        return scheduling_service.run_result(run.run_id, composed_task_name(child_name, task))
+        return recorded_child_result(scheduling_service, run, child_name, task)
 
     def group_results(self, flat: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
         """Turn the composed flow's results into ``{child: {task: result}}``.

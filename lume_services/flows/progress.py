@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Literal, Optional
 
 from lume_services.errors import FlowOfFlowsNotComposedError
-from lume_services.services.scheduling.task_events import TaskEvents
+from lume_services.services.scheduling.task_events import TaskEvents, with_item_states
 
 logger = logging.getLogger(__name__)
 
@@ -78,34 +78,46 @@ class ChildProgress(TaskEvents):
         self._broken = False
         self._run_start = time.monotonic()
         self._parents: Dict[str, List[str]] = {c: flow_of_flows.parents(c) for c in flow_of_flows.composing_flows}
+        # a child is finished once its tasks are, and the items of its mapped tasks (a sweep's):
+        # how many items a mapped task has is known when it is reported ``Mapped``
         self._pending: Dict[str, int] = {c: 0 for c in flow_of_flows.composing_flows}
-        for task in (flow or flow_of_flows.prefect_flow).tasks:
+        self._maps_left: Dict[str, int] = {c: 0 for c in flow_of_flows.composing_flows}
+        prefect_flow = flow or flow_of_flows.prefect_flow
+        self._mapped_tasks = {edge.downstream_task.name for edge in prefect_flow.edges if edge.mapped}
+        for task in prefect_flow.tasks:
             child, sep, _ = task.name.partition("/")
             if sep and child in self._pending:
                 self._pending[child] += 1
+                self._maps_left[child] += task.name in self._mapped_tasks
         self._states: Dict[str, str] = {c: "Success" for c in self._pending}
         self._started: Dict[str, float] = {}
         self._finished: Dict[str, float] = {}
+        self._held: Dict[str, float] = {}  # finished before a parent was reported: {child: when}
 
     # --- task events (from the executor) ----------------------------------------
 
     def task_started(self, task_name: str, map_index: Optional[int]) -> None:
-        child = self._child_of(task_name, map_index)
+        child = self._child_of(task_name)
         if child is None:
             return
         with self._lock:
             self._start(child, time.monotonic())
 
     def task_finished(self, task_name: str, map_index: Optional[int], state: Any) -> None:
-        child = self._child_of(task_name, map_index)
+        child = self._child_of(task_name)
         if child is None:
             return
         with self._lock:
-            if child in self._finished:
+            if child in self._finished or child in self._held:
                 return
             self._record(child, state)
+            if map_index is None and task_name in self._mapped_tasks:
+                # a mapped task's own run: ``Mapped`` with the number of its items to come
+                # (or a state that stopped it, with none)
+                self._maps_left[child] -= 1
+                self._pending[child] += int(getattr(state, "n_map_states", 0) or 0) if state is not None else 0
             self._pending[child] -= 1
-            if self._pending[child] <= 0:
+            if self._pending[child] <= 0 and self._maps_left[child] <= 0:
                 self._finish(child, time.monotonic())
 
     def finish(self, final_state: Any = None) -> None:
@@ -120,12 +132,17 @@ class ChildProgress(TaskEvents):
         with self._lock:
             now = time.monotonic()
             for task, state in task_states.items():
-                child = self._child_of(task.name, None)
+                child = self._child_of(task.name)
                 if child is not None and child not in self._finished:
                     self._record(child, state)
             for child in self._pending:
-                if child not in self._finished:
-                    self._finish(child, now)
+                if child not in self._finished and child not in self._held:
+                    self._held[child] = now
+            while self._held:  # parents first: each pass reports every held child whose parents were
+                ready = [c for c in self._held if all(p in self._finished or p not in self._held
+                                                      for p in self._parents[c])]
+                for child in ready or list(self._held):
+                    self._report_finish(child, self._held.pop(child))
 
     def final_states(self) -> Dict[str, str]:
         """``{child: state}`` of the children reported finished so far."""
@@ -134,19 +151,21 @@ class ChildProgress(TaskEvents):
 
     # --- how a child's start, state and finish are decided ---------------------------
 
-    def _child_of(self, task_name: str, map_index: Optional[int]) -> Optional[str]:
-        if map_index is not None:  # a mapped child of a task: its parent task reports
-            return None
+    def _child_of(self, task_name: str) -> Optional[str]:
         child, sep, _ = task_name.partition("/")
         return child if sep and child in self._pending else None
 
     def _record(self, child: str, state: Any) -> None:
         from prefect.engine.state import TriggerFailed
 
-        if state is None or (state.is_failed() and not isinstance(state, TriggerFailed)):
+        if state is None:
             self._states[child] = "Failed"
-        elif isinstance(state, TriggerFailed) and self._states[child] == "Success":
-            self._states[child] = "TriggerFailed"
+            return
+        for item in with_item_states(state):  # a sweep's task: what its items did
+            if item.is_failed() and not isinstance(item, TriggerFailed):
+                self._states[child] = "Failed"
+            elif isinstance(item, TriggerFailed) and self._states[child] == "Success":
+                self._states[child] = "TriggerFailed"
 
     def _start(self, child: str, at: float) -> None:
         if child not in self._started:
@@ -154,10 +173,30 @@ class ChildProgress(TaskEvents):
             self._emit(ChildEvent(child, "started"))
 
     def _finish(self, child: str, at: float) -> None:
+        """Report ``child`` finished at ``at``, after its parents.
+
+        Under ``dask`` the client hears of finished tasks from its callback
+        thread in no set order: a child's last task can be heard of before its
+        parent's. Such a child is held until its parents are reported, so the
+        events always follow the flow of flows' order.
+        """
+        if any(p not in self._finished for p in self._parents[child]):
+            self._held[child] = at
+            return
+        self._report_finish(child, at)
+        released = True
+        while released:
+            released = False
+            for held in list(self._held):
+                if all(p in self._finished for p in self._parents[held]):
+                    self._report_finish(held, self._held.pop(held))
+                    released = True
+
+    def _report_finish(self, child: str, at: float) -> None:
         if child not in self._started:
             # not seen starting (dask): it could start once its last parent finished
             parents_done = [self._finished[p] for p in self._parents[child] if p in self._finished]
-            self._start(child, max([self._run_start, *parents_done]))
+            self._start(child, min(at, max([self._run_start, *parents_done])))
         self._finished[child] = at
         self._emit(ChildEvent(child, "finished", self._states[child], at - self._started[child]))
 

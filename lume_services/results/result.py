@@ -3,7 +3,7 @@
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Type, Union, cast
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Type, Union, cast
 
 from dependency_injector.wiring import Provide
 from pydantic import BaseModel, Field, root_validator
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 #: The keys of a result reference (:meth:`Result.unique_rep`); LUME-services'
 #: first references had no ``project_name`` (the type's collection is used).
 REFERENCE_KEYS = ("result_type_string", "query")
+
+#: one encoder of identities, reused (``json.dumps`` with options builds one per call)
+_IDENTITY_ENCODER = json.JSONEncoder(sort_keys=True, default=json_default)
 
 #: names LUME-services gave the project (collection) field
 _PROJECT_ALIASES = ("collection", "model_type")
@@ -52,11 +55,6 @@ def _project_from_context() -> Optional[str]:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _reference_of_files(value: Any) -> Any:
-    """A file held by a result is stored as its reference (``File.jsonable_dict()``)."""
-    return value.jsonable_dict() if isinstance(value, File) else value
 
 
 class Result(BaseModel):
@@ -138,7 +136,7 @@ class Result(BaseModel):
             )
         identity = {name: values.get(name) for name in values["unique_on"]}
         identity["result_type_string"] = values["result_type_string"]
-        text = json.dumps(identity, sort_keys=True, default=json_default)
+        text = _IDENTITY_ENCODER.encode(identity)  # the text json.dumps(sort_keys=True) gives
         return hashlib.sha256(text.encode()).hexdigest()
 
     def get_unique_hash(self) -> str:
@@ -190,7 +188,12 @@ class Result(BaseModel):
     def _fields(self) -> Dict[str, Any]:
         # the field values as they are (pydantic's own exclusions applied): the
         # database encodes them once, without .dict()'s deep copy or a JSON round trip
-        return {name: _reference_of_files(value) for name, value in self._iter(to_dict=False)}
+        items: Iterable[Tuple[str, Any]]
+        if self.__exclude_fields__ is None and self.__include_fields__ is None:
+            items = self.__dict__.items()  # what _iter gives then, without its generator (per result of a batch)
+        else:
+            items = self._iter(to_dict=False)
+        return {name: value.jsonable_dict() if isinstance(value, File) else value for name, value in items}
 
     def _prepare_insert(self) -> Dict[str, Any]:
         if self.flow_id is None:

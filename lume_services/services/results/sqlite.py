@@ -1,11 +1,28 @@
-"""The embedded results database: one SQLite file, safe for several processes at once."""
+"""The embedded results database: one SQLite file, safe for several processes at once.
+
+Layout: one ``documents`` table. Each key is indexed once:
+
+- ``(collection, unique_hash)``, the table's UNIQUE constraint: what makes
+  inserting idempotent, and what queries on ``unique_hash`` (every result
+  reference) search. The column holds a string hash as it is and any other
+  hash as a blob of its JSON, so that a string query value finds exactly the
+  documents holding that string, and the few whose hash is not a string (a
+  list may contain the value) are a range of the same index the matcher checks;
+- ``(collection, id)``: a collection in insertion order (``find_all``, ``count``);
+- the fields of :data:`DEFAULT_INDEXES` and of :meth:`SQLiteResultsDB.create_index`,
+  as expressions over the JSON document (:mod:`~lume_services.services.results.sqlite_query`).
+
+Databases written before this layout (``PRAGMA user_version`` below 2) had a
+second index on ``unique_hash``, an expression index, beside the constraint:
+every insert kept both up to date. Opening one drops it.
+"""
 
 import json
 import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from lume_services.errors import InvalidIndexError
 from lume_services.services.results import sqlite_query
@@ -32,12 +49,38 @@ CREATE INDEX IF NOT EXISTS documents_collection ON documents (collection, id);
 
 # PRAGMA user_version of the current layout. 1: every ``document`` is JSON that
 # SQLite's JSON functions read, and the fields of DEFAULT_INDEXES are indexed.
-_LAYOUT_VERSION = 1
+# 2: ``unique_hash`` is indexed once, by the table's key, which holds hashes
+# that are not strings as blobs of their JSON.
+_LAYOUT_VERSION = 2
 
-#: Fields indexed in every embedded database: what results are loaded by
-#: (``unique_hash``, in every result reference) and the flow that stored them.
-#: The project is the collection, which the table's own index serves.
-DEFAULT_INDEXES: Tuple[Tuple[str, ...], ...] = (("unique_hash",), ("flow_id",))
+#: Fields indexed in every embedded database by an expression index: the flow
+#: that stored a result. What results are loaded by, ``unique_hash``, is the
+#: table's own key (see the module doc); the project is the collection.
+DEFAULT_INDEXES: Tuple[Tuple[str, ...], ...] = (("flow_id",),)
+
+#: The field the table's key holds.
+HASH_FIELD = sqlite_query.KEY_FIELD
+
+#: Pages of the database this process keeps in memory (``PRAGMA cache_size``,
+#: negative: KiB). SQLite's default, 2 MiB, holds the ``unique_hash`` index of
+#: about 25,000 results (some 85 bytes an entry); past that, every insert of a
+#: batch reads a page of that index at a random place (hashes are random) back
+#: from the file. 64 MiB holds the index of about 750,000 results and the pages
+#: queries read most. It is an upper bound, used only as pages are read: a flow
+#: run storing a few results stays small.
+#: Memory-mapping (``mmap_size``) is left off: the cache already holds what is
+#: read again, mapping saves only the copy of a page into it (the commits,
+#: which write every changed page into the WAL, are what a large batch waits
+#: for), and a mapped file turns an I/O error into a crash instead of an error
+#: that names the file.
+CACHE_KIB = 64 * 1024
+
+#: the largest number of ``?`` SQLite takes in one statement is 32766 since 3.32; stay well below
+_LOOKUP_CHUNK = 500
+
+#: the encoders, built once (``json.dumps`` with options builds a new one per call)
+_DOCUMENT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=json_default)
+_HASH_KEY_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=json_default)
 
 
 #: report the database's disk and file errors as StoreUnusableError, naming the file
@@ -89,6 +132,7 @@ class SQLiteResultsDB(ResultsDB):
         if conn is not None and self._local.pid == os.getpid():
             return conn
         conn = open_sqlite(self.path, "results_db", self.timeout, set_up=self._set_up, check_same_thread=False)
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self._local.conn = conn
         self._local.pid = os.getpid()
         return conn
@@ -104,7 +148,8 @@ class SQLiteResultsDB(ResultsDB):
         """Bring a database written by an older lume-services to the current layout."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if conn.execute("PRAGMA user_version").fetchone()[0] < _LAYOUT_VERSION:
+            layout = conn.execute("PRAGMA user_version").fetchone()[0]
+            if layout < 1:
                 # documents older versions stored with NaN, infinities or NUL
                 # characters would make SQLite's JSON functions fail or mislead
                 conn.execute(
@@ -113,6 +158,11 @@ class SQLiteResultsDB(ResultsDB):
                 )
                 for fields in DEFAULT_INDEXES:
                     conn.execute(sqlite_query.index_sql(fields))
+            if layout < 2:
+                # the second index on unique_hash goes; the key holds what queries need
+                conn.execute(f"DROP INDEX IF EXISTS {sqlite_query.index_name((HASH_FIELD,))}")
+                _rekey_hashes_that_are_not_strings(conn)
+            if layout < _LAYOUT_VERSION:
                 conn.execute(f"PRAGMA user_version = {_LAYOUT_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -137,26 +187,31 @@ class SQLiteResultsDB(ResultsDB):
 
     @_storage_errors
     def insert_many(self, collection: str, documents: List[dict]) -> List[str]:
-        """Insert documents in one transaction; idempotent on ``unique_hash``."""
+        """Insert documents in one transaction; idempotent on ``unique_hash``.
+
+        Each document is stored as :meth:`insert_one` would store it, in a few
+        statements for the whole batch: one lookup of the batch's hashes
+        already stored (per 500 hashes), then one ``executemany`` of the new
+        documents with their ids given. The write lock is held from the lookup
+        to the commit, so no other process stores one of those hashes between.
+        A hash met again later in the batch gets the id of its first document.
+        """
         rows = [self._row(collection, document) for document in documents]
         conn = self._connection()
-        ids: List[str] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for row in rows:
-                ids.append(str(self._insert(conn, row)))
+            ids = _insert_rows(conn, collection, rows)
             conn.execute("COMMIT")
         except BaseException:
             rollback(conn)  # SQLite has rolled back already after a full disk
             raise
-        return ids
+        return [str(id_) for id_ in ids]
 
     @staticmethod
-    def _row(collection: str, document: dict) -> Tuple[str, Optional[str], str]:
-        unique_hash = check_document(document).get("unique_hash")
+    def _row(collection: str, document: dict) -> Tuple[str, Any, str]:
         return (
             collection,
-            None if unique_hash is None else str(unique_hash),
+            _hash_key(check_document(document).get(HASH_FIELD)),
             _document_text(document),
         )
 
@@ -191,6 +246,8 @@ class SQLiteResultsDB(ResultsDB):
                 without quotes or backslashes).
         """
         fields = validate_index_fields(fields)
+        if tuple(fields) == (HASH_FIELD,):
+            return  # the table's own key: a second index would cost every insert and serve nothing
         for field in fields:
             if not sqlite_query.sql_addressable(field):
                 raise InvalidIndexError(
@@ -228,6 +285,71 @@ class SQLiteResultsDB(ResultsDB):
         return n
 
 
+def _hash_key(unique_hash: Any) -> Any:
+    """What the table's key holds for a document's ``unique_hash``: a string as it is, ``None`` as
+    NULL (never de-duplicated), anything else as a blob of its JSON (sorted keys)."""
+    if unique_hash is None or isinstance(unique_hash, str):
+        return unique_hash
+    return _HASH_KEY_ENCODER.encode(unique_hash).encode("utf-8", "surrogatepass")
+
+
+def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str, Any, str]]) -> List[int]:
+    """Insert prepared rows, in the caller's write transaction; return each row's id (the stored one
+    for a known hash)."""
+    stored: Dict[Any, int] = {}
+    keys = list({key for _, key, _ in rows if key is not None})
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        chunk = keys[start:start + _LOOKUP_CHUNK]
+        stored.update(conn.execute(
+            f"SELECT unique_hash, id FROM documents WHERE collection = ? AND unique_hash IN "
+            f"({', '.join('?' * len(chunk))})",
+            [collection, *chunk],
+        ))
+    # ids as SQLite would give them: one more than the largest (or, in a table
+    # of an older version with AUTOINCREMENT, than the largest ever given)
+    (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
+    last = max(last or 0, _autoincrement_sequence(conn))
+    ids: List[int] = []
+    new: List[Tuple[int, str, Any, str]] = []
+    for row_collection, key, text in rows:
+        id_ = None if key is None else stored.get(key)
+        if id_ is None:
+            last += 1
+            id_ = last
+            new.append((id_, row_collection, key, text))
+            if key is not None:
+                stored[key] = id_
+        ids.append(id_)
+    conn.executemany("INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, ?, ?, ?)", new)
+    return ids
+
+
+def _autoincrement_sequence(conn: sqlite3.Connection) -> int:
+    """The largest id an AUTOINCREMENT table of an older version ever gave, else 0."""
+    try:
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'documents'").fetchone()
+    except sqlite3.OperationalError:  # no table has AUTOINCREMENT: there is no sqlite_sequence
+        return 0
+    return 0 if row is None else int(row[0])
+
+
+def _rekey_hashes_that_are_not_strings(conn: sqlite3.Connection) -> None:
+    """Store the key of each hash that is not a string as :func:`_hash_key` does (older versions
+    stored its ``str()``); a key another document holds already is left as it was."""
+    rows = conn.execute(
+        "SELECT id, document FROM documents WHERE typeof(unique_hash) = 'text' AND ("
+        "json_type(document) <> 'object' OR json_type(document, '$.unique_hash') IS NOT 'text')"
+    ).fetchall()
+    updates = []
+    for id_, text in rows:
+        document = _load(text)
+        if isinstance(document, dict):
+            key = _hash_key(document.get(HASH_FIELD))
+            if not isinstance(key, str):
+                updates.append((key, id_))
+    conn.executemany("UPDATE OR IGNORE documents SET unique_hash = ? WHERE id = ?", updates)
+
+
 def _document_text(document: dict) -> str:
     """The document as JSON text SQLite's JSON functions read exactly.
 
@@ -237,7 +359,7 @@ def _document_text(document: dict) -> str:
     leaves every query on them to the matcher.
     """
     try:
-        text = json.dumps(document, separators=(",", ":"), allow_nan=False, default=json_default)
+        text = _DOCUMENT_ENCODER.encode(document)
     except ValueError:  # non-finite numbers (a circular reference raises again below)
         return json.dumps(json.dumps(document, separators=(",", ":"), default=json_default))
     return json.dumps(text) if "\\u0000" in text else text

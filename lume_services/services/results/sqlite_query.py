@@ -23,12 +23,22 @@ A term selects the rows whose key equals the query value's key or is
 ``UNSURE``; the matcher checks the ``UNSURE`` rows. The same expression text is
 used in indexes (:func:`index_sql`) and queries, so SQLite uses an index on the
 path for the term.
+
+``unique_hash`` (:data:`KEY_FIELD`) is the exception: the table keeps it in a
+column of its own under its unique index, a string as it is and any other
+value as a blob of its JSON. A string query value is looked up there: the rows
+holding that string match; the rows whose hash is not a string (blobs sort
+after every string, one range of the same index) go to the matcher, since a
+list may hold the value.
 """
 
 import hashlib
 import math
 import re
 from typing import Any, List, Optional, Sequence, Tuple
+
+#: The field held in the documents table's own unique column (see the module doc).
+KEY_FIELD = "unique_hash"
 
 #: A row SQL cannot decide for a path; the Python matcher decides it.
 UNSURE = "X'00'"
@@ -116,6 +126,8 @@ def term(path: str, value: Any) -> Optional[Tuple[str, list, str]]:
         include every match; those meeting ``needs_check`` must also pass the
         matcher. ``None`` when SQL can narrow nothing: every row is checked.
     """
+    if path == KEY_FIELD and isinstance(value, str) and _value_key(value) is not None:
+        return f"({KEY_FIELD} = ? OR {KEY_FIELD} >= X'')", [value], f"typeof({KEY_FIELD}) = 'blob'"
     if not sql_addressable(path):
         return None
     key = path_key(path)

@@ -23,6 +23,16 @@ from typing import Any, Dict, Optional
 logger = logging.getLogger(__name__)
 
 
+def with_item_states(state: Any) -> list:
+    """``[state]``, followed by its items' states when ``state`` is a mapped task's ``Mapped`` state.
+
+    A mapped task (a sweep's items) ends ``Mapped``, which Prefect counts as a
+    success whatever its items did; what the items did is in ``map_states``.
+    """
+    items = getattr(state, "map_states", None) if state is not None and state.is_mapped() else None
+    return [state, *(item for item in items or [] if hasattr(item, "is_failed"))]
+
+
 class TaskEvents:
     """What a listener to a local run's tasks receives; both methods do nothing by default.
 

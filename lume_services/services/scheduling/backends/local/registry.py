@@ -1,5 +1,22 @@
-"""The local flow registry: registered flows on disk, in one SQLite file under ``LUME_HOME``."""
+"""The local flow registry: registered flows on disk, in one SQLite file under ``LUME_HOME``.
 
+Two tables:
+
+- ``flows``: one row per registered version, holding what loading needs: the
+  pickled flow (2-3 KB and more) and its metadata (parameters, tasks, the
+  Python that pickled it). Loading reads the one row it loads, by flow id.
+- ``flow_listing``: the latest version of each flow as plain columns
+  (project, name, version, flow id, fingerprint, image, labels, registered
+  at), a few hundred bytes a row, keyed by (project, name). Listing, the
+  latest version of a flow and the names of a project are read from it
+  alone: they cost the same per flow however large the pickles are, and never
+  unpickle or even read one. A trigger on ``flows`` fills it in the
+  registering transaction, whichever lume-services version registers; a
+  registry written before it existed has it filled when first opened
+  (``PRAGMA user_version`` 1).
+"""
+
+import gc
 import json
 import os
 import platform
@@ -21,6 +38,7 @@ from lume_services.errors import (
 )
 from lume_services.services.scheduling.task_order import tasks_in_slug_order
 from lume_services.services.scheduling.fingerprint import flow_fingerprint
+from lume_services.services.scheduling.flow_pickle import dumps as pickle_flow
 from lume_services.storage import BUSY_TIMEOUT, check_trusted, guarded_by_storage_errors, open_sqlite, rollback
 from lume_services.services.scheduling.task_order import validate_flow
 
@@ -89,7 +107,8 @@ class LocalFlowRegistry:
         if latest is not None and latest["fingerprint"] == fingerprint:
             return latest["flow_id"]
         try:
-            blob = cloudpickle.dumps(flow)  # before the write lock: it can be slow
+            # cloudpickle, keeping the real file of code pickled by value (tracebacks name it)
+            blob = pickle_flow(flow)  # before the write lock: it can be slow
         except Exception as exc:  # cloudpickle raises whatever the unpicklable object raises
             raise FlowNotSerializableError(flow.name, exc) from exc
         conn.execute("BEGIN IMMEDIATE")
@@ -147,7 +166,7 @@ class LocalFlowRegistry:
 
     def _latest(self, conn, flow_name: str, project_name: str) -> Optional[dict]:
         row = conn.execute(
-            "SELECT flow_id, version, fingerprint FROM flows WHERE project = ? AND name = ?"
+            "SELECT flow_id, version, fingerprint FROM flow_listing WHERE project = ? AND name = ?"
             " ORDER BY version DESC LIMIT 1",
             (project_name, flow_name),
         ).fetchone()
@@ -157,37 +176,67 @@ class LocalFlowRegistry:
 
     @_storage_errors
     def list_flows(self, project_name: Optional[str] = None) -> List[dict]:
-        """Return the metadata of the latest version of every flow (of one project, if given)."""
+        """Return the latest version of every flow (of one project, if given), sorted by project and name.
+
+        Each flow is ``{"flow_id", "name", "project_name", "version",
+        "fingerprint", "image", "labels", "registered"}`` (``registered``: when
+        that version was registered, ISO 8601 UTC), read from the listing
+        table's plain columns: no pickle and no metadata is read or decoded,
+        so listing costs the same per flow however large the flows are, and a
+        row whose pickle or metadata is damaged still lists. :meth:`metadata`
+        gives a flow's parameters and tasks.
+        """
+        # the table holds the latest versions only, in (project, name) order
         query = (
-            "SELECT metadata, name, project, version FROM flows f WHERE version = (SELECT MAX(version) FROM flows g"
-            " WHERE g.project = f.project AND g.name = f.name)"
+            "SELECT flow_id, name, project, version, fingerprint, image, labels, registered"
+            " FROM flow_listing{} ORDER BY project, name"
         )
-        args: tuple = ()
-        if project_name is not None:
-            query += " AND project = ?"
-            args = (project_name,)
-        rows = self._connect().execute(query + " ORDER BY project, name", args)
-        return [self._metadata(*r) for r in rows]
+        if project_name is None:
+            rows = self._connect().execute(query.format(""))
+        else:
+            rows = self._connect().execute(query.format(" WHERE project = ?"), (project_name,))
+        # Two new containers a flow (its dict, its labels) and no cycles: with the
+        # collector on, building 50,000 of them starts full collections that walk
+        # the whole heap (Prefect's included), which made listing grow faster than
+        # the registry. Reference counting frees all of it.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return [
+                {
+                    "flow_id": flow_id, "name": name, "project_name": project, "version": version,
+                    "fingerprint": fingerprint, "image": image,
+                    "labels": [] if labels is None or labels == "[]" else _labels(labels),
+                    "registered": registered,
+                }
+                for flow_id, name, project, version, fingerprint, image, labels, registered in rows
+            ]
+        finally:
+            if collecting:
+                gc.enable()
 
     @_storage_errors
     def flow_names(self, project_name: str) -> List[str]:
         """Return the names of the flows registered in a project."""
         rows = self._connect().execute(
-            "SELECT DISTINCT name FROM flows WHERE project = ? ORDER BY name", (project_name,)
+            "SELECT DISTINCT name FROM flow_listing WHERE project = ? ORDER BY name", (project_name,)
         )
         return [r[0] for r in rows]
 
     @_storage_errors
     def metadata(self, flow_name: str, project_name: str) -> dict:
-        """Return the metadata of the latest version of a flow."""
-        row = self._connect().execute(
-            "SELECT metadata, name, project, version FROM flows WHERE project = ? AND name = ?"
-            " ORDER BY version DESC LIMIT 1",
-            (project_name, flow_name),
-        ).fetchone()
-        if row is None:
+        """Return the metadata of the latest version of a flow: its parameters, tasks, labels, image, ...
+
+        Raises:
+            FlowNotFoundError: no flow of that name is registered in the project.
+            StoredRecordDamagedError: the stored metadata does not decode.
+        """
+        conn = self._connect()
+        latest = self._latest(conn, flow_name, project_name)
+        if latest is None:
             raise FlowNotFoundError(flow_name, project_name, self.flow_names(project_name))
-        return self._metadata(*row)
+        (text,) = conn.execute("SELECT metadata FROM flows WHERE flow_id = ?", (latest["flow_id"],)).fetchone()
+        return self._metadata(text, flow_name, project_name, latest["version"])
 
     def _metadata(self, text: str, flow_name: str, project_name: str, version: int) -> dict:
         """A row's metadata; a row that does not decode is a StoredRecordDamagedError naming the flow."""
@@ -292,9 +341,29 @@ def _add_module_roots(roots: List[str]) -> None:
             sys.path.append(root)
 
 
+#: ``PRAGMA user_version`` of the current layout. 1: ``flow_listing`` holds the latest versions.
+_LAYOUT_VERSION = 1
+
+#: the listing columns of a ``flows`` row ``r``, as the trigger and the upgrade copy them (never
+#: failing on damaged metadata: the row then lists without image and labels)
+_LISTING_VALUES = """
+    {r}.project, {r}.name, {r}.version, {r}.flow_id, {r}.fingerprint,
+    CASE WHEN json_valid({r}.metadata) THEN CASE WHEN json_type({r}.metadata, '$.image') = 'text'
+        THEN json_extract({r}.metadata, '$.image') END END,
+    CASE WHEN json_valid({r}.metadata) THEN CASE WHEN json_type({r}.metadata, '$.labels') = 'array'
+        THEN json_extract({r}.metadata, '$.labels') END END,
+    {r}.created"""
+
+#: how a version enters the listing: it replaces an older version of its flow
+_NEWER_VERSION = """ON CONFLICT (project, name) DO UPDATE SET
+    version = excluded.version, flow_id = excluded.flow_id, fingerprint = excluded.fingerprint,
+    image = excluded.image, labels = excluded.labels, registered = excluded.registered
+    WHERE excluded.version > flow_listing.version"""
+
+
 def _create_tables(conn: sqlite3.Connection) -> None:
     conn.executescript(
-        """
+        f"""
         CREATE TABLE IF NOT EXISTS projects (
             name TEXT PRIMARY KEY, created TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS flows (
@@ -307,8 +376,48 @@ def _create_tables(conn: sqlite3.Connection) -> None:
             flow BLOB NOT NULL,
             created TEXT NOT NULL,
             UNIQUE (project, name, version));
+        CREATE TABLE IF NOT EXISTS flow_listing (
+            project TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            flow_id TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            image TEXT,
+            labels TEXT,
+            registered TEXT NOT NULL,
+            PRIMARY KEY (project, name)) WITHOUT ROWID;
+        CREATE TRIGGER IF NOT EXISTS flows_listed AFTER INSERT ON flows BEGIN
+            INSERT INTO flow_listing VALUES ({_LISTING_VALUES.format(r="NEW")})
+            {_NEWER_VERSION};
+        END;
         """
     )
+    if conn.execute("PRAGMA user_version").fetchone()[0] < _LAYOUT_VERSION:
+        _upgrade(conn)
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Fill the listing of a registry written before it existed (every registered version is kept)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < _LAYOUT_VERSION:
+            conn.execute(
+                f"INSERT INTO flow_listing SELECT {_LISTING_VALUES.format(r='f')} FROM flows f"
+                f" WHERE true {_NEWER_VERSION}"  # WHERE: SQLite's parser needs it before ON CONFLICT
+            )
+            conn.execute(f"PRAGMA user_version = {_LAYOUT_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+
+
+def _labels(text: str) -> List[str]:
+    try:
+        labels = json.loads(text)
+    except ValueError:
+        return []
+    return labels if isinstance(labels, list) else []
 
 
 def _now() -> str:

@@ -7,13 +7,16 @@ ours) is logged as a warning, once per run, and the run goes on.
 """
 
 import logging
+import os
 import threading
+import traceback
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional
 
 from lume_services.masking import mask_message
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
+from lume_services.services.scheduling.task_events import with_item_states
 from lume_services.services.scheduling.task_order import tasks_in_slug_order
 from lume_services.services.scheduling.backends.local.run_history import RunHistory
 from lume_services.services.scheduling.run_records import (
@@ -58,6 +61,31 @@ class TaskTimer:
 
     def __getstate__(self):
         return {**self.__dict__, "on_finished": None}  # a recorder's callback stays in its process
+
+
+#: the innermost frames of a task's error kept in the history (the raising line is the last)
+TRACEBACK_FRAMES = 8
+
+
+def _with_traceback(message: str, error: Any) -> str:
+    """A failed task's message, with the traceback of its error from the task's own code on.
+
+    Prefect's frames (its task runner calling the task) are left out: what is kept is where
+    the task's code raised, as Python prints it (``File "/work/my_flows.py", line 7, in fail``
+    and the line). An error that came back from another process has no traceback: the
+    message is left as it is.
+    """
+    tb = getattr(error, "__traceback__", None)
+    if not isinstance(error, BaseException) or tb is None:
+        return message
+    import prefect
+
+    prefect_dir = os.path.dirname(prefect.__file__) + os.sep
+    frames = [frame for frame in traceback.extract_tb(tb) if not frame.filename.startswith(prefect_dir)]
+    if not frames:
+        return message
+    lines = traceback.format_list(frames[-TRACEBACK_FRAMES:])
+    return message + "\nTraceback (most recent call last):\n" + "".join(lines).rstrip("\n")
 
 
 def _at(timestamp: Optional[float]) -> Optional[datetime]:
@@ -215,7 +243,10 @@ class RunRecorder:
 
         record = TaskRun(name=task.name, slug=self.flow.slugs[task], state="Pending" if st is None else type(st).__name__)
         if st is not None:
-            record.message = mask_message(st.message) if isinstance(st.message, str) else st.message
+            message = st.message
+            if st.is_failed() and isinstance(message, str):
+                message = _with_traceback(message, st.result)
+            record.message = mask_message(message) if isinstance(message, str) else message
             record.start, record.end = _at(self.timer.starts.get(task)), _at(self.timer.ends.get(task))
             if st.is_successful():
                 if st.is_skipped() or isinstance(st._result, NoResultType):
@@ -239,12 +270,13 @@ class RunRecorder:
         out = []
         for plan in (self.children if plans is None else plans):
             mine = [pair for name in plan.tasks for pair in by_name.get(name, [])]
-            kinds = [st for _, st in mine if st is not None]
+            finished = [st for _, st in mine if st is not None]
+            kinds = [item for st in finished for item in with_item_states(st)]  # a sweep: its items too
             if any(st.is_failed() and not isinstance(st, TriggerFailed) for st in kinds):
                 state = "Failed"
             elif any(isinstance(st, TriggerFailed) for st in kinds):
                 state = "TriggerFailed"
-            elif kinds and all(st.is_successful() for st in kinds) and len(kinds) == len(mine):
+            elif kinds and all(st.is_successful() for st in kinds) and len(finished) == len(mine):
                 state = "Success"
             else:
                 state = next((type(st).__name__ for st in kinds if not st.is_successful()), "Pending")
