@@ -10,8 +10,12 @@
 # 3. a throwaway MariaDB server for the model-database tests (scripts/mariadb.sh), stopped at the
 #    end; where none can be started the MariaDB tests skip with the reason (LUME_SKIP_MARIADB=1 skips it);
 # 4. Chromium from Debian's packages, so the pictures and the run report are checked in a real headless
-#    browser (tests/test_run_report.py); where it cannot be installed those tests skip with the reason;
-# 5. pytest (warnings are errors; see pyproject.toml).
+#    browser (tests/test_run_report.py, tests/test_docs_site.py); where it cannot be installed those tests
+#    skip with the reason;
+# 5. the docs site's mermaid.js: the pinned release from the npm registry (`npm pack`, Debian's nodejs and
+#    npm installed when missing), checked against the registry's integrity and cached under
+#    ~/.cache/lume-services/npm (scripts/mermaid_asset.py); once cached, nothing is fetched again;
+# 6. pytest (warnings are errors; see pyproject.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,6 +75,14 @@ if [ "${LUME_SKIP_CHROMIUM:-0}" != "1" ]; then
         echo "== chromium could not be installed (needs root and apt-get): the browser tests will skip, saying why"
     fi
 fi
+
+echo "== mermaid for the docs site (npm registry, cached)"
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } >/dev/null 2>&1 ||
+        echo "== nodejs and npm could not be installed"
+fi
+# offline with a filled cache this only checks the cached tarball; without it the site build says what is missing
+"$VENV/bin/python" scripts/mermaid_asset.py || echo "== mermaid could not be fetched: the docs site tests will fail, saying why"
 
 echo "== pytest"
 # not exec: the trap above stops the MariaDB server after pytest

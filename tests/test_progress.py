@@ -145,3 +145,25 @@ def test_with_json_the_progress_never_reaches_stdout(chain):
     import json
 
     assert json.loads(result.stdout)["state"] == "Success"
+
+
+def test_a_child_heard_of_before_its_parent_is_reported_after_it(chain):
+    """Under ``dask`` finished tasks are heard of in no set order; the events keep the chain's."""
+    from lume_services.flows.progress import ChildProgress
+
+    chain.ensure_composed()
+    events = []
+    progress = ChildProgress(chain, events.append)
+    tasks = [t.name for t in chain.prefect_flow.tasks if "/" in t.name]
+    for name in sorted(tasks, key=lambda n: not n.startswith("adder/")):  # adder's tasks first
+        progress.task_finished(name, None, _success())
+    assert [(e.child, e.event) for e in events] == [
+        ("doubler", "started"), ("doubler", "finished"), ("adder", "started"), ("adder", "finished"),
+    ]
+    assert all(e.elapsed >= 0 for e in events if e.event == "finished")
+
+
+def _success():
+    from prefect.engine.state import Success
+
+    return Success()

@@ -6,15 +6,13 @@ checked as text and in a real headless browser (Chromium from Debian's packages)
 test instead of skipping it.
 """
 
-import os
 import re
-import shutil
-import subprocess
 
 import pytest
 from click.testing import CliRunner
 
 import flows_for_tests as ft
+from headless_browser import screenshot
 from lume_services.cli.main import main
 from lume_services.errors import FlowFailedError
 from lume_services.flows.flow import Flow
@@ -73,35 +71,12 @@ def test_runs_report_writes_the_page_for_a_run_id_beginning(failed_run, tmp_path
     assert target.read_text() == report_html(failed_run)
 
 
-def _chromium():
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        _unavailable("Chromium is not installed (scripts/test.sh installs it: apt-get install chromium)")
-    return found
-
-
-def _unavailable(reason: str):
-    if os.environ.get("LUME_TEST_REQUIRE_CHROMIUM") == "1":
-        pytest.fail(f"{reason}, but scripts/test.sh installed Chromium (LUME_TEST_REQUIRE_CHROMIUM=1)")
-    pytest.skip(reason)
-
-
 def test_in_a_headless_browser_the_report_shows_each_node_in_its_states_colour(failed_run, tmp_path):
     from PIL import Image
 
     page = tmp_path / "run.html"
     page.write_text(report_html(failed_run))
-    shot = tmp_path / "out.png"
-    try:
-        done = subprocess.run(
-            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             f"--screenshot={shot}", "--window-size=1200,900", page.as_uri()],
-            capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)},
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        _unavailable(f"Chromium cannot start here: {exc}")
-    if not shot.exists():
-        _unavailable(f"Chromium cannot start here (exit {done.returncode}): {done.stderr[-500:]}")
+    shot = screenshot(page.as_uri(), tmp_path / "out.png", home=tmp_path)
     pixels = Image.open(shot).convert("RGB")
     counts = {}
     for count, colour in pixels.getcolors(maxcolors=1 << 20):

@@ -126,6 +126,13 @@ def _show_text(run) -> None:
           _short(t.result) if t.result_recorded else f"({t.result_note})" if t.result_note else "-"]
          for t in run.tasks],
     ))
+    failed = [t for t in run.tasks if t.state in ("Failed", "TimedOut") and t.message]
+    if failed:
+        out("errors:")
+        for t in failed:  # each line of a message (a traceback has several) escaped on its own
+            out(f"  {safe(t.name)}:")
+            for line in t.message.splitlines():
+                out(f"    {safe(line)}")
 
 
 @runs.command("report")

@@ -6,7 +6,8 @@ are not API.
 """
 
 import gc
-from typing import Any
+
+from lume_services._lazy_face import lazy_names
 
 # The collector is paused while the flow models (and Prefect, pydantic and
 # dependency-injector under them) are imported, and resumed right after: an
@@ -46,19 +47,7 @@ del _pause_collector
 _HOMES = {"FlowOfFlows": "flow_of_flows", "ChildProgress": "progress"}
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
 __all__ = [

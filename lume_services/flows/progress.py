@@ -86,6 +86,7 @@ class ChildProgress(TaskEvents):
         self._states: Dict[str, str] = {c: "Success" for c in self._pending}
         self._started: Dict[str, float] = {}
         self._finished: Dict[str, float] = {}
+        self._held: Dict[str, float] = {}  # finished before a parent was reported: {child: when}
 
     # --- task events (from the executor) ----------------------------------------
 
@@ -101,7 +102,7 @@ class ChildProgress(TaskEvents):
         if child is None:
             return
         with self._lock:
-            if child in self._finished:
+            if child in self._finished or child in self._held:
                 return
             self._record(child, state)
             self._pending[child] -= 1
@@ -124,8 +125,13 @@ class ChildProgress(TaskEvents):
                 if child is not None and child not in self._finished:
                     self._record(child, state)
             for child in self._pending:
-                if child not in self._finished:
-                    self._finish(child, now)
+                if child not in self._finished and child not in self._held:
+                    self._held[child] = now
+            while self._held:  # parents first: each pass reports every held child whose parents were
+                ready = [c for c in self._held if all(p in self._finished or p not in self._held
+                                                      for p in self._parents[c])]
+                for child in ready or list(self._held):
+                    self._report_finish(child, self._held.pop(child))
 
     def final_states(self) -> Dict[str, str]:
         """``{child: state}`` of the children reported finished so far."""
@@ -154,10 +160,30 @@ class ChildProgress(TaskEvents):
             self._emit(ChildEvent(child, "started"))
 
     def _finish(self, child: str, at: float) -> None:
+        """Report ``child`` finished at ``at``, after its parents.
+
+        Under ``dask`` the client hears of finished tasks from its callback
+        thread in no set order: a child's last task can be heard of before its
+        parent's. Such a child is held until its parents are reported, so the
+        events always follow the flow of flows' order.
+        """
+        if any(p not in self._finished for p in self._parents[child]):
+            self._held[child] = at
+            return
+        self._report_finish(child, at)
+        released = True
+        while released:
+            released = False
+            for held in list(self._held):
+                if all(p in self._finished for p in self._parents[held]):
+                    self._report_finish(held, self._held.pop(held))
+                    released = True
+
+    def _report_finish(self, child: str, at: float) -> None:
         if child not in self._started:
             # not seen starting (dask): it could start once its last parent finished
             parents_done = [self._finished[p] for p in self._parents[child] if p in self._finished]
-            self._start(child, max([self._run_start, *parents_done]))
+            self._start(child, min(at, max([self._run_start, *parents_done])))
         self._finished[child] = at
         self._emit(ChildEvent(child, "finished", self._states[child], at - self._started[child]))
 

@@ -3,7 +3,7 @@
 ``PrefectConfig`` and its sections are importable from here, as in LUME-services.
 """
 
-from typing import Any
+from lume_services._lazy_face import lazy_names
 
 # Named on first use (PEP 562): the service's own modules (``backend``,
 # ``service``, ...) are imported with the flow models, the server settings are not.
@@ -17,19 +17,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
 __all__ = [

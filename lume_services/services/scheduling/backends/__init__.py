@@ -8,7 +8,7 @@ Importing this package imports none of the backends; each is imported when first
 named (so neither the docker SDK nor Prefect's client comes with it).
 """
 
-from typing import Any
+from lume_services._lazy_face import lazy_names
 
 # Each name is imported from its module on first use (PEP 562): a script that
 # only runs flows locally does not pay for the server, docker and kubernetes
@@ -33,19 +33,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
 __all__ = [

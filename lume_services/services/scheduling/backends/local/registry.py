@@ -21,6 +21,7 @@ from lume_services.errors import (
 )
 from lume_services.services.scheduling.task_order import tasks_in_slug_order
 from lume_services.services.scheduling.fingerprint import flow_fingerprint
+from lume_services.services.scheduling.flow_pickle import dumps as pickle_flow
 from lume_services.storage import BUSY_TIMEOUT, check_trusted, guarded_by_storage_errors, open_sqlite, rollback
 from lume_services.services.scheduling.task_order import validate_flow
 
@@ -89,7 +90,8 @@ class LocalFlowRegistry:
         if latest is not None and latest["fingerprint"] == fingerprint:
             return latest["flow_id"]
         try:
-            blob = cloudpickle.dumps(flow)  # before the write lock: it can be slow
+            # cloudpickle, keeping the real file of code pickled by value (tracebacks name it)
+            blob = pickle_flow(flow)  # before the write lock: it can be slow
         except Exception as exc:  # cloudpickle raises whatever the unpicklable object raises
             raise FlowNotSerializableError(flow.name, exc) from exc
         conn.execute("BEGIN IMMEDIATE")

@@ -7,7 +7,9 @@ ours) is logged as a warning, once per run, and the run goes on.
 """
 
 import logging
+import os
 import threading
+import traceback
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional
@@ -58,6 +60,31 @@ class TaskTimer:
 
     def __getstate__(self):
         return {**self.__dict__, "on_finished": None}  # a recorder's callback stays in its process
+
+
+#: the innermost frames of a task's error kept in the history (the raising line is the last)
+TRACEBACK_FRAMES = 8
+
+
+def _with_traceback(message: str, error: Any) -> str:
+    """A failed task's message, with the traceback of its error from the task's own code on.
+
+    Prefect's frames (its task runner calling the task) are left out: what is kept is where
+    the task's code raised, as Python prints it (``File "/work/my_flows.py", line 7, in fail``
+    and the line). An error that came back from another process has no traceback: the
+    message is left as it is.
+    """
+    tb = getattr(error, "__traceback__", None)
+    if not isinstance(error, BaseException) or tb is None:
+        return message
+    import prefect
+
+    prefect_dir = os.path.dirname(prefect.__file__) + os.sep
+    frames = [frame for frame in traceback.extract_tb(tb) if not frame.filename.startswith(prefect_dir)]
+    if not frames:
+        return message
+    lines = traceback.format_list(frames[-TRACEBACK_FRAMES:])
+    return message + "\nTraceback (most recent call last):\n" + "".join(lines).rstrip("\n")
 
 
 def _at(timestamp: Optional[float]) -> Optional[datetime]:
@@ -215,7 +242,10 @@ class RunRecorder:
 
         record = TaskRun(name=task.name, slug=self.flow.slugs[task], state="Pending" if st is None else type(st).__name__)
         if st is not None:
-            record.message = mask_message(st.message) if isinstance(st.message, str) else st.message
+            message = st.message
+            if st.is_failed() and isinstance(message, str):
+                message = _with_traceback(message, st.result)
+            record.message = mask_message(message) if isinstance(message, str) else message
             record.start, record.end = _at(self.timer.starts.get(task)), _at(self.timer.ends.get(task))
             if st.is_successful():
                 if st.is_skipped() or isinstance(st._result, NoResultType):

@@ -10,7 +10,7 @@ check), ``registration``, ``runs``, ``results``, ``history``, ``state_result``
 for ``ServerBackend`` and the ``Prefect*Config`` settings; they are importable from here.
 """
 
-from typing import Any
+from lume_services._lazy_face import lazy_names
 
 # Each name is imported from its module on first use (PEP 562), so that importing
 # a light part (the settings' ``PrefectConfig``) does not import the backend.
@@ -24,19 +24,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 __all__ = [
     "PrefectAgentConfig",

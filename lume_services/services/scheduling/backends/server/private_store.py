@@ -39,9 +39,10 @@ from typing import Any, Optional
 import pendulum
 from prefect.engine.results import LocalResult as _PrefectsLocalResult
 from prefect.storage import Local as _PrefectsLocal
-from prefect.utilities.storage import flow_from_bytes_pickle, flow_to_bytes_pickle
+from prefect.utilities.storage import flow_from_bytes_pickle
 from slugify import slugify
 
+from lume_services.services.scheduling.flow_pickle import prefect_flow_file
 from lume_services.storage import check_trusted, private_dir, read_trusted, write_private
 
 #: the store names in errors (see lume_services.errors)
@@ -112,7 +113,8 @@ class Local(_PrefectsLocal):
                 f'Name conflict: Flow with the name "{flow.name}" is already present in this storage.'
             )
         path = Path(self.directory) / slugify(flow.name) / slugify(pendulum.now("utc").isoformat())
-        write_private(path, flow_to_bytes_pickle(flow), FLOW_STORE)
+        # Prefect's format, with the task code's file names kept (tracebacks in the agent name them)
+        write_private(path, prefect_flow_file(flow), FLOW_STORE)
         location = flow_file_location(path)
         self.flows[flow.name] = location
         self._flows[flow.name] = flow
