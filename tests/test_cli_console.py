@@ -187,9 +187,13 @@ def test_the_light_path_reads_no_other_command_line(args):
 
 def test_the_light_path_leaves_a_history_with_a_running_run_to_the_backend_which_marks_it_crashed(lume_home, capsys):
     backend = write_history(lume_home)
-    backend.history.begin("dead", "tripler", None, None, None, {}, "local", datetime.now(timezone.utc))
-    with backend.history._connect() as conn:  # its process is gone: a pid no process has
-        conn.execute("UPDATE runs SET pid = 2147483647, process = 'gone' WHERE run_id = 'dead'")
+    began = (  # a run begun by a process that then ends without finishing it
+        "from datetime import datetime, timezone\n"
+        "from lume_services.services.scheduling.backends.local.run_history import RunHistory\n"
+        f"RunHistory({str(backend.history.path)!r}).begin("
+        "'dead', 'tripler', None, None, None, {}, 'local', datetime.now(timezone.utc))\n"
+    )
+    subprocess.run([sys.executable, "-c", began], check=True, timeout=120)
     assert light_listing(backend.history.path) is None
     console_code, _, _ = light_says(capsys, "runs", "list")
     assert console_code is None
