@@ -133,7 +133,7 @@ def main(argv=None):
         "What is left above 1.05x is the import work of pydantic, dependency-injector and lume-services' own "
         "modules, and the exit collection over their objects; meeting it would take flow models without "
         "pydantic or dependency-injector (the reference API is both), or freezing the import for good "
-        "(`gc.freeze()` without `unfreeze`: measured at 0.8x, but every object alive at the import, the "
+        "(`gc.freeze()` without `unfreeze`: about 0.8x in one trial at load 7, but every object alive at the import, the "
         "program's own too, would never be collected again), which a library should not decide for the program."
     )
     md = (
