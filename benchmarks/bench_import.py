@@ -10,7 +10,10 @@ between ``prefect`` and the flow models show where the difference comes from;
 the ``gc.disable()`` rows show how much of it is the garbage collector walking
 Prefect's objects while more modules are imported (``lume_services.flows``
 pauses the collector while it imports the flow models, so the second row is
-what a user pays; the third row from the bottom does the same for Prefect alone).
+what a user pays; the ``gc.disable()`` rows switch it off for the whole process).
+The last two rows add what a program does next (20,000 small allocations):
+collections the import left for later are paid there. The load average is read
+before and after.
 
     python benchmarks/bench_import.py [--runs 11]
 """
@@ -48,6 +51,21 @@ STATEMENTS = [
         "the flow models without garbage collection",
         "import gc; gc.disable(); import lume_services.flows.flow",
     ),
+    (
+        "`import prefect, pydantic, dependency_injector...` with `gc.disable()`",
+        "the libraries the models are made of, without garbage collection",
+        "import gc; gc.disable(); import prefect, pydantic, dependency_injector.containers, dependency_injector.wiring",
+    ),
+    (
+        "`import prefect`, then 20,000 allocations",
+        "the baseline and what a program does next",
+        "import prefect; keep = [[i] for i in range(20000)]",
+    ),
+    (
+        "`import lume_services.flows.flow`, then 20,000 allocations",
+        "the flow models and what a program does next",
+        "import lume_services.flows.flow; keep = [[i] for i in range(20000)]",
+    ),
 ]
 
 
@@ -73,6 +91,7 @@ def main(argv=None):
 
     for _, _, statement in STATEMENTS:  # write and warm the bytecode caches
         run(statement)
+    load_before = os.getloadavg()[0]
     walls = [[] for _ in STATEMENTS]
     cpus = [[] for _ in STATEMENTS]
     for _ in range(args.runs):
@@ -89,30 +108,64 @@ def main(argv=None):
     )
     ratio_wall, ratio_cpu = wall[1] / wall[0], cpu[1] / cpu[0]
     met = ratio_cpu <= GOAL and ratio_wall <= GOAL
+    then_cpu = cpu[9] / cpu[8]
+    parts = (
+        "| part | CPU | / prefect |\n|---|---|---|\n"
+        f"| Prefect's import work (`gc.disable()`) | {cpu[5] * 1000:.0f} ms | 1.000 |\n"
+        f"| + pydantic and dependency-injector's import work (`gc.disable()`) | {(cpu[7] - cpu[5]) * 1000:+.0f} ms "
+        f"| {(cpu[7] - cpu[5]) / cpu[5]:+.3f} |\n"
+        f"| + lume-services' own modules (`gc.disable()`) | {(cpu[6] - cpu[7]) * 1000:+.0f} ms "
+        f"| {(cpu[6] - cpu[7]) / cpu[5]:+.3f} |\n"
+        f"| = the flow models' import work | {cpu[6] * 1000:.0f} ms | {cpu[6] / cpu[5]:.3f} |\n"
+        f"| the collector, as each runs (`import prefect` pays its own; the models pause it) | "
+        f"{(cpu[0] - cpu[5]) * 1000:+.0f} / {(cpu[1] - cpu[6]) * 1000:+.0f} ms | |\n"
+    )
+    verdict = (
+        f"The goal is met as users run the import; as import work alone (both without the collector) the "
+        f"models cost {cpu[6] / cpu[5]:.2f}x: the collections Prefect's import pays for itself "
+        f"({(cpu[0] - cpu[5]) * 1000:.0f} ms here), which the pause saves, are about what pydantic, "
+        f"dependency-injector and lume-services' own modules add ({(cpu[6] - cpu[5]) * 1000:.0f} ms). Less "
+        "would take flow models without pydantic or dependency-injector (the reference API is both)."
+        + (f" The margin ({GOAL - max(ratio_wall, ratio_cpu):.3f}) is smaller than the spread between runs on this "
+           "shared machine (several percent; more under load): read it as at the goal, not clearly under it."
+           if max(ratio_wall, ratio_cpu) > GOAL - 0.03 else "")
+    ) if met else (
+        "What is left above 1.05x is the import work of pydantic, dependency-injector and lume-services' own "
+        "modules, and the exit collection over their objects; meeting it would take flow models without "
+        "pydantic or dependency-injector (the reference API is both), or freezing the import for good "
+        "(`gc.freeze()` without `unfreeze`: about 0.8x in one trial at load 7, but every object alive at the import, the "
+        "program's own too, would never be collected again), which a library should not decide for the program."
+    )
     md = (
         "## B11: importing the flow models vs importing Prefect\n\n"
         f"Fresh `python -c` processes, interleaved, median of {args.runs} runs each; bytecode caches "
-        f"warm for every module. {machine()}.\n\n"
+        f"warm for every module; load average {load_before:.1f} before and {LOAD[0]:.1f} after (2 cores, "
+        f"shared with other engineers' work). {machine()}.\n\n"
         "| statement | what it measures | wall | / prefect | CPU | / prefect |\n|---|---|---|---|---|---|\n"
         f"{rows}\n\n"
-        f"Goal (issue 15): `import lume_services.flows.flow` within {GOAL}x of `import prefect`: "
+        f"Goal (issues 15, 18, 23): `import lume_services.flows.flow` within {GOAL}x of `import prefect`: "
         f"**{ratio_wall:.2f}x wall, {ratio_cpu:.2f}x CPU, {'met' if met else 'missed'}** "
-        f"(before issue 18: 1.13-1.30x). What changed: importing the flow models no longer makes and "
-        "wires the container (the composition root wired every model module, and so imported them all, "
-        "when it was imported; now each module is wired by the first call that needs it), imports no "
-        "settings model, no other model module and no backend, and `lume_services.flows` pauses the "
-        "garbage collector while it imports them: an import makes objects that live as long as the "
-        "process, and every full collection it triggers walks Prefect's again to free nothing. What is "
-        "left is what the models are made of: pydantic, and dependency-injector (the "
-        "`Provide[Context...]` markers in the signatures need it), add "
-        f"{(cpu[4] - cpu[0]) * 1000:.0f} ms of CPU to Prefect together ({cpu[4] / cpu[0]:.2f}x, the "
-        f"collector running). The flow models, which import both and lume-services' own modules, cost "
-        f"{'less than' if cpu[1] < cpu[4] else 'as much as'} that ({ratio_cpu:.2f}x): the pause pays for "
-        "lume-services' own modules and part of the rest. With the collector off for the whole process (the last two rows) the flow models "
-        f"cost {cpu[6] / cpu[5]:.2f}x Prefect, which is the import work itself. Meeting 1.05x in CPU "
-        "would take flow models that import neither pydantic nor dependency-injector. Figures on a "
-        f"shared 2-core machine (load average {LOAD[0]:.1f} when measuring) move by several percent "
-        "between runs.\n"
+        f"(1.16x before issue 23 moved the import's objects to the oldest generation; before issue 18: "
+        f"1.13-1.30x); with the program's next 20,000 "
+        f"allocations, {then_cpu:.2f}x CPU. Where the CPU goes, from the rows above:\n\n"
+        f"{parts}\n"
+        "What the flow models import beyond Prefect (yaml, ssl and asyncio come with Prefect already): "
+        "pydantic (25 modules, `typing_extensions` among them; Prefect 1 imports none of it) and "
+        "dependency-injector's `providers` (compiled; it imports pydantic and `configparser` itself, and tries "
+        "fastapi, starlette, werkzeug and pydantic-settings for their markers), `containers` and `wiring`; "
+        "the `Provide[Context.scheduling_service]` defaults are evaluated when a model's methods are defined, "
+        "so `Context`, and with it `providers`, must exist at import. Then 44 lume-services modules: the "
+        "errors, the services the container provides, the run records and run options, the mapped "
+        "parameters. `lume_services.flows` pauses the collector while all of this (Prefect too) is imported, "
+        "and before resuming it moves what the import made to the oldest generation (`gc.freeze()` then "
+        "`gc.unfreeze()`): the pause alone left some 180,000 objects in the youngest generation, to be walked "
+        "by the program's first young and middle collections (the last two rows). Full collections, the one "
+        "at exit among them, still walk every object, and free the import's own garbage (some 80,000 objects, "
+        "about 6 MB, which Prefect's import, its collector running, frees as it goes): the pause defers that "
+        "work to the next full collection, it does not remove it, which is why the models' collector row is "
+        "not zero. "
+        f"{verdict} "
+        "Figures on a shared 2-core machine move by several percent between runs.\n"
     )
     write_section("B11-import", md, write=not args.no_write)
 

@@ -470,3 +470,13 @@ def test_write_run_logs_refuses_a_log_level_the_server_does_not_know(double):
                      {"input": {"logs": [{"flow_run_id": UNKNOWN_ID, "level": "LOUD"}]}})
 
     assert response.status_code == 400
+
+
+def test_contains_on_a_jsonb_column_is_postgres_containment_at_any_depth():
+    from prefect_server_double.graphql_exec import matches
+
+    row = {"serialized_state": {"type": "Success", "_result": {"type": "PrefectResult", "location": '"key"'}},
+           "labels": ["a", "b"]}
+    assert matches(row, {"serialized_state": {"_contains": {"_result": {"location": '"key"'}}}})
+    assert not matches(row, {"serialized_state": {"_contains": {"_result": {"location": '"other"'}}}})
+    assert matches(row, {"labels": {"_contains": ["b"]}}) and not matches(row, {"labels": {"_contains": ["c"]}})

@@ -10,19 +10,23 @@ Exit codes (documented in docs/cli.md):
 While a command runs, ``sys.stdout`` is stderr (see ``cli/main.py``): what user
 code, Prefect or a library prints goes there, and only :func:`emit` and
 :func:`out` write to the real stdout, so ``--json`` prints exactly one document.
+
+Importing this module imports neither click nor anything heavy (click is
+imported by the functions that use it): the console script's light path for
+``runs list`` (:mod:`lume_services.cli.console`) prints with the same
+:func:`dump`, :func:`safe` and :func:`runs_table` as the click command.
 """
 
-import dataclasses
 import datetime
 import json
 import math
 import os
 import sys
-import traceback
 from pathlib import PurePath
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence
 
-import click
+if TYPE_CHECKING:
+    import click
 
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 
@@ -35,7 +39,7 @@ class Failed(Exception):
     """The command did its work and some of it failed (exit 1); the details are printed already."""
 
 
-def mark_failed(ctx: click.Context) -> None:
+def mark_failed(ctx: "click.Context") -> None:
     """Record that the command failed, before printing it: a closed stdout then still exits 1."""
     ctx.find_root().meta["lume.failed"] = True
 
@@ -84,6 +88,8 @@ def _jsonable(value: Any, path: frozenset) -> Any:
             return json.loads(value.json())
         except Exception:
             return to_jsonable(value.dict())
+    import dataclasses
+
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_jsonable(dataclasses.asdict(value))
     tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
@@ -99,6 +105,8 @@ def dump(value: Any) -> str:
 
 def data_stream():
     """The stream data goes to: the real stdout, kept aside while the command runs."""
+    import click
+
     ctx = click.get_current_context(silent=True)
     stream = ctx.find_root().meta.get("lume.stdout") if ctx is not None else None
     return stream if stream is not None else sys.stdout
@@ -106,6 +114,8 @@ def data_stream():
 
 def out(line: str = "") -> None:
     """One line of a command's text output, on the real stdout."""
+    import click
+
     click.echo(line, file=data_stream())
 
 
@@ -118,6 +128,31 @@ def safe(text: Any) -> str:
     return str(text).translate(_CONTROL)
 
 
+def table(headers: Sequence[str], rows: List[List[Any]]) -> str:
+    """Rows under their headers, each column as wide as its widest cell (control characters escaped)."""
+    rows = [[safe(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def took(seconds: Optional[float]) -> str:
+    """A duration as the ``runs`` commands show it: milliseconds under a second, else seconds; ``-`` unknown."""
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def runs_table(documents: List[dict]) -> str:
+    """What ``runs list`` prints for run documents (``RunRecord.to_dict()``, newest first)."""
+    return table(
+        ["RUN ID", "FLOW", "PROJECT", "STATE", "STARTED (UTC)", "DURATION"],
+        [[r["run_id"], r["flow_name"], r["project_name"] or "-", r["state"],
+          (r["start"] or "-")[:19].replace("T", " "), took(r["duration"])] for r in documents],
+    )
+
+
 def emit(data: Any, as_json: bool, text: Optional[Callable[[Any], None]] = None) -> None:
     """Print a command's data on stdout: one JSON document, or ``text(data)``'s lines (its rendering)."""
     if as_json or text is None:
@@ -128,13 +163,15 @@ def emit(data: Any, as_json: bool, text: Optional[Callable[[Any], None]] = None)
 
 def note(message: str) -> None:
     """A line for the person watching (stderr), never for a program reading stdout."""
+    import click
+
     try:
         click.echo(message, err=True)
     except (BrokenPipeError, ValueError):  # stderr closed: the run goes on
         pass
 
 
-def debug_enabled(ctx: Optional[click.Context] = None) -> bool:
+def debug_enabled(ctx: Optional["click.Context"] = None) -> bool:
     """Whether tracebacks are shown: ``--debug`` or ``LUME_DEBUG=1``."""
     root = ctx.find_root() if ctx is not None else None
     if root is not None and root.meta.get("lume.debug"):
@@ -149,8 +186,10 @@ def one_line(message: Any) -> str:
     return mask_message("; ".join(line.strip() for line in str(message).strip().splitlines() if line.strip()))
 
 
-def print_error(message: Any, ctx: Optional[click.Context]) -> None:
+def print_error(message: Any, ctx: Optional["click.Context"]) -> None:
     """``error: <message>`` on one line of stderr, after the traceback when debugging."""
     if debug_enabled(ctx) and sys.exc_info()[0] is not None:
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
     note(f"error: {one_line(message)}")

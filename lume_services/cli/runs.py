@@ -7,7 +7,7 @@ from typing import Optional
 import click
 
 from lume_services.cli._options import json_option
-from lume_services.cli._output import InputError, data_stream, emit, out, safe
+from lume_services.cli._output import InputError, data_stream, emit, out, runs_table, safe, table, took
 
 
 def _service():
@@ -30,18 +30,8 @@ def _when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
 
 
-def _took(seconds) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def _table(headers, rows) -> str:
-    rows = [[safe(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
+_took = took
+_table = table
 
 
 def _short(value, width: int = 40) -> str:
@@ -82,11 +72,7 @@ def list_runs(flow_name, project_name, state, since, limit, as_json):
         if not rows:
             out("no runs recorded" + (" match" if filtered else ""))
             return
-        out(_table(
-            ["RUN ID", "FLOW", "PROJECT", "STATE", "STARTED (UTC)", "DURATION"],
-            [[r["run_id"], r["flow_name"], r["project_name"] or "-", r["state"],
-              (r["start"] or "-")[:19].replace("T", " "), _took(r["duration"])] for r in rows],
-        ))
+        out(runs_table(rows))
 
     emit([r.to_dict() for r in found], as_json, text)
 

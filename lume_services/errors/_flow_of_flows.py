@@ -15,8 +15,9 @@ class FlowOfFlowsError(LUMEServicesError):
     names (:class:`DuplicateFlowNameError`), a cycle (:class:`FlowCycleError`), a
     composition missing (:class:`FlowOfFlowsNotComposedError`); and reusing recorded
     results: a run to resume that is not its own (:class:`RunNotOfFlowOfFlowsError`),
-    a child registered anew since (:class:`ChildVersionChangedError`), a backend
-    that composes per child (:class:`FlowOfFlowsFeatureNotOnBackendError`).
+    a child registered anew since (:class:`ChildVersionChangedError`), a feature a
+    backend cannot give (:class:`FlowOfFlowsFeatureNotOnBackendError`, which no
+    backend of this version raises).
 
     They are raised while the declaration is read and checked, on any backend,
     before anything runs.

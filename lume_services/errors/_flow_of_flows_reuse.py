@@ -101,7 +101,12 @@ class ChildVersionChangedError(FlowOfFlowsError):
 
 
 class FlowOfFlowsFeatureNotOnBackendError(FlowOfFlowsError):
-    """A flow-of-flows feature that needs the run history in this process was asked of a backend without it.
+    """A flow-of-flows feature was asked of a backend that cannot give it.
+
+    No backend of this version raises it: cached children, sweeps, resume and
+    plan work on the local backend and on the server backends alike. It is kept
+    so that code written against the version that refused them on a server
+    still imports and catches it.
 
     Args:
         feature: ``cache``, ``map_over``, ``resume`` or ``plan``.

@@ -13,9 +13,16 @@ from lume_services._lazy_face import lazy_names
 # dependency-injector under them) are imported, and resumed right after: an
 # import makes tens of thousands of objects that all live as long as the
 # process, and each full collection it triggers walks every one of them again
-# (Prefect's above all) to free nothing. Paused, ``import lume_services.flows.flow``
-# costs about what ``import prefect`` does (docs/benchmarks.md, B11). Left as it
-# is when the program paused it itself.
+# (Prefect's above all) to free nothing. Before it is resumed, what the import
+# made is moved to the oldest generation (``gc.freeze()`` then ``gc.unfreeze()``,
+# which traverses nothing): left in the youngest, all of it would be walked by the
+# first young collection after the import and again by the next middle one, some
+# 180,000 objects, which the program's first allocations would pay for
+# (docs/benchmarks.md, B11). Full collections still look at all of it, so nothing
+# is kept alive for good: the import's own garbage (some 80,000 objects, about
+# 6 MB, that a collector running during the import would have freed as it went)
+# is freed by the next full collection, at the latest the one at exit. Left as it
+# is when the program paused the collector itself, or froze objects of its own.
 _pause_collector = gc.isenabled()
 if _pause_collector:
     gc.disable()
@@ -31,6 +38,9 @@ try:
     )
 finally:
     if _pause_collector:
+        if gc.get_freeze_count() == 0:  # an unfreeze would release what the program froze
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 del _pause_collector
 

@@ -11,6 +11,8 @@
   ``create_flow_run`` does, the composed run's id and the child's name in its
   context, for the lineage its stored results record; a child that can run in
   the composed run's process is claimed for it (:mod:`._child_in_process`).
+  Unless the composed run reuses the child (cached, or resumed): it then gives
+  back the earlier run that made the child's results, and no run is created.
 - :class:`WaitForChildRun` waits for the child's run. Prefect's own
   ``wait_for_flow_run`` task watches a run with ``watch_flow_run``, which
   polls from 2 s up to 10 s whatever interval is asked and sleeps once more
@@ -20,6 +22,9 @@
   its own: a child still unfinished then is cancelled and fails the wait.
   A child that its ``create_flow_run`` task claimed for the parent's process
   (:mod:`._child_in_process`) is run there first, then read as any other.
+- :class:`ChildCacheKey` computes a succeeded child's cache key in the
+  composed run, whose task result the server keeps: a later run finds the
+  child by it (``ServerBackend.find_reusable_child``).
 
 The interval and the deadline travel with the composed run: a server backend
 puts the run's poll interval (``FlowRunConfig.poll_interval``, else the
@@ -37,6 +42,7 @@ from prefect.utilities.tasks import defaults_from_attrs
 from lume_services.errors import ChildRunTimeoutError, StateTooLargeError
 from lume_services.flows._child_in_process import create_and_claim, run_claimed, take_claim
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
+from lume_services.services.scheduling.run_options import REUSED_CHILDREN_CONTEXT_KEY
 from lume_services.services.scheduling.state_limits import PARAMETER_KEPT, STATE_SIZE_LIMIT, oversized_parameter
 from lume_services.services.scheduling.waiting import DEADLINE_CONTEXT_KEY, POLL_INTERVAL_CONTEXT_KEY, STATE_QUERY
 from lume_services.tasks.db import CHILD_NAME_CONTEXT_KEY, PARENT_FLOW_CONTEXT_KEY, PARENT_RUN_CONTEXT_KEY
@@ -101,6 +107,12 @@ class CheckChildParameters(Task):
 class CreateChildRun(Task):
     """Create a child's flow run (Prefect's ``create_flow_run``), its context naming the composed run and the child.
 
+    A child the composed run's context names among the reused ones
+    (:data:`REUSED_CHILDREN_CONTEXT_KEY`: cached, or succeeded in the run being
+    resumed) gets no run: this returns the flow run id of the earlier run that
+    made its results, so its wait finds it finished and its descendants read
+    their mapped values from it.
+
     The packaged tasks that store results (``SaveDBResult``) run in the
     child's own flow run, where Prefect's context knows only that run: the
     run's context (:data:`PARENT_RUN_CONTEXT_KEY`, :data:`PARENT_FLOW_CONTEXT_KEY`,
@@ -119,12 +131,18 @@ class CreateChildRun(Task):
 
     def run(self, flow_id: Optional[str] = None, parameters: Optional[Dict[str, Any]] = None,  # type: ignore[override]
             labels: Optional[list] = None, run_name: Optional[str] = None) -> str:
-        """Create the child's run, as ``create_flow_run`` does, and return its id.
+        """Create the child's run, as ``create_flow_run`` does, and return its id (a reused child: the earlier run's).
 
         A child that can run in this run's process is claimed for it
         (:func:`._child_in_process.create_and_claim`); its wait runs it.
         """
         import prefect
+
+        reused = (prefect.context.get(REUSED_CHILDREN_CONTEXT_KEY) or {}).get(self.child_name)
+        if reused and reused.get("flow_run_id") and prefect.context.get("map_index") is None:  # a sweep item: never
+            self.logger.info("child %r reused from run %s (flow run %s)", self.child_name, reused.get("run_id"),
+                             reused["flow_run_id"])
+            return str(reused["flow_run_id"])
 
         context = {PARENT_RUN_CONTEXT_KEY: prefect.context.get("flow_run_id"),
                    PARENT_FLOW_CONTEXT_KEY: prefect.context.get("flow_id"),
@@ -223,3 +241,37 @@ class WaitForChildRun(Task):
             message=f"flow run {flow_run_id} finished {type(state).__name__}: {state.message}",
             result=flow_run_id,
         )
+
+
+class ChildCacheKey(Task):
+    """Compute a succeeded child's cache key where its run finished, so the server keeps it with the run.
+
+    The key is ``_reuse.key_from`` of the child's version, its parameter values
+    and the values its mapped parameters received (the parents' raw results:
+    a ``file`` by its content, a ``db`` by its stored result's reference), each
+    as the run history records values. Its result (kept in the task run's
+    state with a ``PrefectResult``: a 64-character text) is what a later run
+    finds the child by. A key that cannot be computed is ``None``: the child is
+    then not reusable, and the run goes on.
+
+    Args:
+        key_inputs: what the key reads (``_reuse.KeyInputs``).
+        **kwargs: passed to ``prefect.Task``.
+    """
+
+    def __init__(self, key_inputs: Any, **kwargs: Any) -> None:
+        from prefect.engine.results import PrefectResult
+
+        self.key_inputs = key_inputs  # not "inputs": prefect.Task's own method
+        kwargs.setdefault("result", PrefectResult())  # in the state, whatever the flow's result type
+        super().__init__(**kwargs)
+
+    def run(self, values: Optional[Dict[str, Any]] = None) -> Optional[str]:  # type: ignore[override]
+        """Return the key of the child, from ``{name in the composed flow: value}``."""
+        from lume_services.flows._reuse import key_from, recorded_values
+
+        try:
+            return key_from(self.key_inputs, recorded_values(dict(values or {})))
+        except Exception as exc:  # a key that cannot be computed makes the child not reusable, nothing more
+            self.logger.warning("the cache key of this child could not be computed: %s", exc)
+            return None

@@ -12,7 +12,9 @@ from datetime import timedelta
 from typing import Any, Dict, List, Optional, cast
 
 from lume_services.errors import FlowFailedError
-from lume_services.flows._child_runs import CheckChildParameters, CreateChildRun, WaitForChildRun, timed_out
+from lume_services.flows._child_runs import (
+    CheckChildParameters, ChildCacheKey, CreateChildRun, WaitForChildRun, timed_out)
+from lume_services.flows._reuse import REUSED_STATE, key_inputs, source_name
 from lume_services.flows._names import db_loader, exposed_parameter_name
 from lume_services.flows.flow import parent_task_slug
 from lume_services.services.scheduling.run_options import run_options
@@ -20,6 +22,8 @@ from lume_services.services.scheduling.waiting import Deadline
 
 #: the slug prefix of the task that creates a child's flow run
 CREATE_RUN_PREFIX = "create-run:"
+#: the slug prefix of the task that computes a succeeded child's cache key (``_child_runs.ChildCacheKey``)
+CACHE_KEY_PREFIX = "cache-key:"
 
 #: seconds the caller waits for a composed run beyond the deadline, for the run to
 #: report the child its own wait gave up on (cancel it, fail, end the run)
@@ -29,8 +33,9 @@ COMPOSED_RUN_GRACE_SECONDS = 15.0
 def compose_per_child(flow_of_flows):
     """Build the Prefect flow that runs a flow of flows' children as server flow runs.
 
-    Per child, in dependency order: a ``create_flow_run`` task (every child gets
-    its own run, mapped parameters or not) whose parameters are the child's
+    Per child, in dependency order: a ``CreateChildRun`` task (every child gets
+    its own run, mapped parameters or not, unless the run reuses it: see
+    ``_child_runs``) whose parameters are the child's
     unmapped parameters, exposed on the composed flow as Parameters named
     ``exposed_parameter_name(child, parameter)`` with the child's defaults, and
     its mapped parameters, taken from the parent's finished run with
@@ -40,7 +45,8 @@ def compose_per_child(flow_of_flows):
     then a ``WaitForChildRun`` (``_child_runs``), which polls the child's run at
     the composed run's poll interval until the composed run's deadline and
     takes on its final state, so a failed child fails the composed flow and its
-    descendants do not run. Each ``create_flow_run``
+    descendants do not run; then a ``ChildCacheKey`` task, whose result (the
+    child's cache key) the server keeps with the run. Each ``create_flow_run``
     task (``CreateChildRun``: it also names the composed run and the child in
     the child run's context) is tagged with its child's flow id, so that
     registering a child anew changes the composed flow's fingerprint. A child
@@ -80,6 +86,7 @@ def compose_per_child(flow_of_flows):
                     required=param.required,
                 )
             mapped_values = {}
+            raw_values = {}  # source name -> the parent's result, as the cache key reads it
             for param_name, mapping in sorted(mapped.items()):
                 parent = children[mapping.parent_flow_name]
                 slug = parent_task_slug(parent.prefect_flow, mapping.parent_task_name)
@@ -99,6 +106,9 @@ def compose_per_child(flow_of_flows):
                         created[mapping.parent_flow_name], task_slug=slug, poll_time=1,
                         task_args=dict(name=name), upstream_tasks=[finished[mapping.parent_flow_name]],
                     )
+                    source = source_name(flow_of_flows, mapping.parent_flow_name, mapping.parent_task_name)
+                    if source is not None:
+                        raw_values[source] = value
                     if mapping.map_type == "db":
                         value = db_loader(child_name, param_name, mapping)(value)
                 mapped_values[param_name] = value
@@ -135,11 +145,33 @@ def compose_per_child(flow_of_flows):
                                 task_args=create_args)
                 finished[child_name] = wait(run_id)
             created[child_name] = run_id
+            if not swept:  # recorded with every succeeded child, so that a later run can reuse it (cache, resume)
+                ChildCacheKey(key_inputs(flow_of_flows, child_name))(
+                    {**{exposed_parameter_name(child_name, p): t for p, t in exposed.items()}, **raw_values},
+                    upstream_tasks=[finished[child_name]],
+                    task_args=dict(name=f"{CACHE_KEY_PREFIX}{child_name}", slug=f"{CACHE_KEY_PREFIX}{child_name}-1"),
+                )
     return composed
 
 
+def per_child_options(flow_of_flows, parameters, run_config, reuse: Optional[Dict[str, Any]] = None):
+    """The run options of a composed run: the run's, its declaration and the children it reuses (``_reuse.Reuse``)."""
+    options = run_options(parameters, run_config)
+    options.declaration = flow_of_flows.declaration()
+    if reuse:
+        options.reused = {child: used.to_context() for child, used in reuse.items()}
+    return options
+
+
+def start_per_child(flow_of_flows, scheduling_service, parameters, run_config, reuse=None, **kwargs) -> str:
+    """Start a run of a registered per-child composition and return its flow run id (it is not waited for)."""
+    options = per_child_options(flow_of_flows, parameters, run_config, reuse)
+    return scheduling_service.start_run(options, flow=flow_of_flows.prefect_flow, flow_id=flow_of_flows.flow_id,
+                                        **kwargs)
+
+
 def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wanted: Optional[tuple],
-                  timeout=None, **kwargs):
+                  timeout=None, reuse: Optional[Dict[str, Any]] = None, **kwargs):
     """Run a registered per-child composition and return its children's task results.
 
     The timeout (else the backend's) is a deadline for the whole run: the
@@ -148,6 +180,10 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     :func:`sweep_results`). The composed run keeps the flow of flows'
     declaration in its context (``run_declaration`` reads it back: lineage,
     reproduce), and its id becomes the flow of flows' ``last_run_id``.
+    A reused child's results are read from the earlier flow run that made them.
+
+    Args:
+        reuse: ``{child: _reuse.Reuse}``: children given back from recorded runs.
 
     Raises:
         FlowFailedError: a child failed; names the child and its failed task
@@ -156,8 +192,7 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
             run waited on then was cancelled.
     """
     service = scheduling_service
-    options = run_options(parameters, run_config)
-    options.declaration = flow_of_flows.declaration()
+    options = per_child_options(flow_of_flows, parameters, run_config, reuse)
     composed = flow_of_flows.prefect_flow
     limit = service.time_limit(timeout)
     deadline = service.deadline(timeout)
@@ -198,6 +233,15 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
             return results[wanted[0]][wanted[1]]
         return results[wanted[0]]
     return results
+
+
+def per_child_states(flow_of_flows, reuse: Dict[str, Any],
+                     failure: Optional[FlowFailedError] = None) -> Dict[str, str]:
+    """Each child's state after a per-child run: ``Cached`` when reused, ``Failed`` when ``failure`` names it."""
+    reused = {child: REUSED_STATE for child in reuse}
+    if failure is not None:
+        return {**{name.partition("/")[0]: "Failed" for name in failure.failed_tasks}, **reused}
+    return {**{child: "Success" for child in flow_of_flows.composing_flows}, **reused}
 
 
 def sweep_results(flow_of_flows, child_name: str, items: List[Dict[str, Any]]) -> Dict[str, Any]:

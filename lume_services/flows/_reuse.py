@@ -9,7 +9,11 @@ result's unique hash (a hash of its content), with the attribute read from it.
 
 Every child that succeeds on the local backend has its key recorded in the run
 history (``RunRecorder`` computes it from the run's recorded results with
-:func:`cache_key`), so a later run that asks for caching can reuse it. Before
+:func:`cache_key`); on a server backend the composed run computes it where the
+child's run finished (``_child_runs.ChildCacheKey``, the same :func:`key_from`)
+and the server keeps it as that task's result. A later run that asks for
+caching can then reuse the child; on a server it reads the child's results from
+the child's own earlier flow run, and creates no run for it. Before
 a run, :func:`plan_reuse` walks the children in execution order: a cached
 child whose key is known before the run (its parents are reused too, or it has
 none) and matches a successful earlier run is *reused*: the composed flow gives
@@ -48,12 +52,20 @@ class Reuse:
         run_id: the run in which it ran (its results were made there).
         results: ``{task: result}`` as ``run_and_return`` gives them.
         cache_key: its cache key (``None``: not known, a resumed child of an older run).
+        flow_run_id: the child's own flow run that made the results (server
+            backends, where each child is a flow run): the composed run reads
+            them from there instead of creating a run.
     """
 
     child: str
     run_id: str
     results: Dict[str, Any]
     cache_key: Optional[str] = None
+    flow_run_id: Optional[str] = None
+
+    def to_context(self) -> Dict[str, Any]:
+        """What a composed run composed per child is told of the reuse (``RunOptions.reused``)."""
+        return {"flow_run_id": self.flow_run_id, "run_id": self.run_id, "cache_key": self.cache_key}
 
 
 @dataclass
@@ -120,6 +132,72 @@ def source_name(fof, parent_name: str, task: str) -> Optional[str]:
     return composed_task_name(parent_name, task)
 
 
+@dataclass(frozen=True)
+class KeyInputs:
+    """What a child's cache key is made of, by name in the composed flow (see :func:`key_inputs`).
+
+    Small and picklable: a composed flow composed per child carries it in the
+    task that computes the key where the child's run finished (``_child_runs.ChildCacheKey``).
+
+    Attributes:
+        flow_id: the child's registered version (``None``: not registered).
+        parameters: ``(parameter, exposed name)`` of its own parameters.
+        mapped: ``(parameter, source name or None, map_type, attribute, attribute_index)``
+            of its mapped parameters; the source is the composed task or exposed
+            parameter whose value it receives (see :func:`source_name`).
+    """
+
+    flow_id: Optional[str]
+    parameters: Tuple[Tuple[str, str], ...]
+    mapped: Tuple[Tuple[str, Optional[str], str, Optional[str], Optional[int]], ...]
+
+
+def key_inputs(fof, child_name: str) -> KeyInputs:
+    """The names the cache key of ``child_name`` reads its values by."""
+    child = fof.composing_flows[child_name]
+    mapped = child.mapped_parameters or {}
+    parameters = tuple((name, exposed_parameter_name(child_name, name))
+                       for name in sorted(child.parameters or {}) if name not in mapped)
+    inputs = tuple((name, source_name(fof, m.parent_flow_name, m.parent_task_name), m.map_type,
+                    m.attribute if m.map_type == "db" else None, m.attribute_index if m.map_type == "db" else None)
+                   for name, m in sorted(mapped.items()))
+    return KeyInputs(child.flow_id, parameters, inputs)
+
+
+def key_from(inputs: KeyInputs, recorded: Dict[str, Any]) -> Optional[str]:
+    """The cache key: a SHA-256 of the version, the parameters and the mapped inputs in ``recorded``.
+
+    Args:
+        inputs: what the key reads (:func:`key_inputs`).
+        recorded: ``{composed task or exposed parameter name: value}`` as the
+            run history records values (:func:`recorded_values`).
+
+    Returns:
+        A hex SHA-256, or ``None`` when an input is not known (not recorded,
+        a secret, or the child is not registered).
+    """
+    if inputs.flow_id is None:
+        return None
+    parameters = {}
+    for name, exposed in inputs.parameters:
+        if exposed not in recorded or recorded[exposed] == MASK:
+            return None
+        parameters[name] = recorded[exposed]
+    values: Dict[str, Any] = {}
+    for name, source, map_type, attribute, attribute_index in inputs.mapped:
+        if source is None or source not in recorded:
+            return None
+        value = recorded[source]
+        if map_type == "file":
+            value = {"file": file_digest(value)}
+        elif map_type == "db":
+            value = {"result": value, "attribute": attribute, "attribute_index": attribute_index}
+        values[name] = value
+    text = json.dumps({"flow_id": inputs.flow_id, "parameters": parameters, "inputs": values},
+                      sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def cache_key(fof, child_name: str, recorded: Dict[str, Any]) -> Optional[str]:
     """The cache key of ``child_name``, from values by their name in the composed flow.
 
@@ -133,32 +211,17 @@ def cache_key(fof, child_name: str, recorded: Dict[str, Any]) -> Optional[str]:
         A hex SHA-256, or ``None`` when an input is not known (not recorded,
         a secret, or the child is not registered).
     """
-    child = fof.composing_flows[child_name]
-    if child.flow_id is None:
-        return None
-    mapped = child.mapped_parameters or {}
-    parameters = {}
-    for name in sorted(child.parameters or {}):
-        if name in mapped:
-            continue
-        exposed = exposed_parameter_name(child_name, name)
-        if exposed not in recorded or recorded[exposed] == MASK:
-            return None
-        parameters[name] = recorded[exposed]
-    inputs: Dict[str, Any] = {}
-    for name, m in sorted(mapped.items()):
-        source = source_name(fof, m.parent_flow_name, m.parent_task_name)
-        if source is None or source not in recorded:
-            return None
-        value = recorded[source]
-        if m.map_type == "file":
-            value = {"file": file_digest(value)}
-        elif m.map_type == "db":
-            value = {"result": value, "attribute": m.attribute, "attribute_index": m.attribute_index}
-        inputs[name] = value
-    text = json.dumps({"flow_id": child.flow_id, "parameters": parameters, "inputs": inputs},
-                      sort_keys=True, default=repr, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return key_from(key_inputs(fof, child_name), recorded)
+
+
+def recorded_values(values: Dict[str, Any]) -> Dict[str, Any]:
+    """``{name: value}`` as the run history records them (secrets masked, small JSON), without those it does not keep."""
+    out = {}
+    for name, value in values.items():
+        kept, value, _ = recordable(mask_secrets(value, name))
+        if kept:
+            out[name] = value
+    return out
 
 
 def known_parameters(fof, parameters: Dict[str, Any]) -> Dict[str, Any]:
@@ -175,18 +238,22 @@ def known_parameters(fof, parameters: Dict[str, Any]) -> Dict[str, Any]:
                 value = param.default
             else:
                 continue
-            kept, value, _ = recordable(mask_secrets(value, exposed))
-            if kept:
-                known[exposed] = value
-    return known
+            known[exposed] = value
+    return recorded_values(known)
 
 
-def recorded_child_results(fof, record: RunRecord, child_name: str) -> Optional[Dict[str, Any]]:
-    """``{task: result}`` of a child from a recorded run, or ``None`` when one was not recorded."""
+def recorded_child_results(fof, record: RunRecord, child_name: str, service=None) -> Optional[Dict[str, Any]]:
+    """``{task: result}`` of a child from a recorded run, or ``None`` when one was not recorded.
+
+    Where each child is a flow run of its own (server backends), the results
+    are read from that run as ``run_and_return`` reads them, through ``service``.
+    """
     child = fof.composing_flows[child_name]
     run_child = next((c for c in record.children if c.name == child_name), None)
     if run_child is None:
         return None
+    if run_child.run_id is not None and service is not None:
+        return _child_run_results(fof, service, child_name, run_child.run_id)
     mapped = child.mapped_parameters or {}
     out = {}
     for task in sorted(child.task_slugs or {}):
@@ -206,6 +273,25 @@ def recorded_child_results(fof, record: RunRecord, child_name: str) -> Optional[
             value = found[0].result
         out[task] = value
     return out
+
+
+def _child_run_results(fof, service, child_name: str, flow_run_id: str) -> Optional[Dict[str, Any]]:
+    """A child's results from its own finished flow run (``None``: they cannot be read)."""
+    from lume_services.errors import EmptyResultError, RunResultNotRecordedError, UntrustedStoreError
+
+    try:
+        finished = service.wait(flow_run_id, flow_name=child_name)
+        if not finished.state.is_successful():
+            return None
+        return service.collect_results(finished, fof.composing_flows[child_name].prefect_flow, None)
+    except (EmptyResultError, RunResultNotRecordedError, UntrustedStoreError):
+        return None
+
+
+def _reuse_of(fof, record: RunRecord, child_name: str, results: Dict[str, Any], key: Optional[str]) -> Reuse:
+    """A child reused from ``record``: from the run that made its results, read from its own flow run if it has one."""
+    run_child = next(c for c in record.children if c.name == child_name)
+    return Reuse(child_name, _origin(record, child_name), results, key, run_child.run_id)
 
 
 def _origin(record: RunRecord, child_name: str) -> str:
@@ -242,9 +328,9 @@ def plan_reuse(fof, service, parameters: Dict[str, Any], use_cache: bool = True,
         if resume is not None:
             run_child = next((c for c in resume.children if c.name == child_name), None)
             if run_child is not None and run_child.state in SUCCEEDED_STATES:
-                results = recorded_child_results(fof, resume, child_name)
+                results = recorded_child_results(fof, resume, child_name, service)
                 if results is not None:
-                    found = Reuse(child_name, _origin(resume, child_name), results, run_child.cache_key)
+                    found = _reuse_of(fof, resume, child_name, results, run_child.cache_key)
                 else:
                     step.reason = f"its results were not recorded in run {resume.run_id}"
             else:
@@ -260,21 +346,23 @@ def plan_reuse(fof, service, parameters: Dict[str, Any], use_cache: bool = True,
             else:
                 if run_id not in records:
                     records[run_id] = service.get_run(run_id)
-                results = recorded_child_results(fof, records[run_id], child_name)
+                results = recorded_child_results(fof, records[run_id], child_name, service)
                 if results is None:
                     step.reason = f"its results were not recorded in run {run_id}"
                 else:
-                    found = Reuse(child_name, _origin(records[run_id], child_name), results, key)
+                    found = _reuse_of(fof, records[run_id], child_name, results, key)
         elif found is None and step.reason is None:
             step.reason = "not cached" if use_cache else "caching is off"
         if found is not None:
             reuse[child_name] = found
             step.action, step.reused_from, step.reason = "reuse", found.run_id, None
             child = fof.composing_flows[child_name]
+            given = {}
             for task, value in found.results.items():
                 if task in (child.parameters or {}) and task not in (child.mapped_parameters or {}):
                     continue  # the run's own parameter
-                known[composed_task_name(child_name, task)] = value
+                given[composed_task_name(child_name, task)] = value
+            known.update(recorded_values(given))  # as a run records them (read from a server, they are raw)
         steps.append(step)
     return reuse, steps
 
@@ -316,21 +404,6 @@ def resumable_run(fof, record: RunRecord) -> RunRecord:
     if changed:
         raise ChildVersionChangedError(fof.name, record.run_id, changed)
     return record
-
-
-def refuse_on_per_child(fof, service, use_cache: bool) -> None:
-    """Refuse cached children and sweeps where the backend composes per child (a server runs each child).
-
-    Raises:
-        FlowOfFlowsFeatureNotOnBackendError: ``fof`` caches children (and
-            ``use_cache`` is on) or sweeps (``map_over``) on such a backend.
-    """
-    from lume_services.errors import FlowOfFlowsFeatureNotOnBackendError
-
-    if service.composition != "per_child":
-        return
-    if use_cache and fof.cached_children():
-        raise FlowOfFlowsFeatureNotOnBackendError(feature="cache", backend=service.composition)
 
 
 def reuse_for_run(fof, service, parameters, run_config, use_cache: bool,

@@ -30,18 +30,17 @@ from lume_services.composition import Context, inject
 from lume_services.errors import (
     ChildFlowArchivedError,
     FlowFailedError,
-    FlowOfFlowsFeatureNotOnBackendError,
     InvalidDeclarationValueError,
     TaskNotInFlowError,
 )
 from lume_services.flows._compose_inline import compose_inline, run_inline, start_inline
-from lume_services.flows._compose_per_child import compose_per_child, run_per_child
+from lume_services.flows._compose_per_child import compose_per_child, per_child_states, run_per_child, start_per_child
 from lume_services.flows._graph import parents, topological_order
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
 from lume_services.flows._picture import Edge, FlowOfFlowsPictures
 from lume_services.flows._results import group_inline_results, recorded_child_result
 from lume_services.flows._reuse import (
-    REUSED_STATE, PlanStep, declaration_of, plan_reuse, refuse_on_per_child, resumable_run, reuse_for_run)
+    REUSED_STATE, PlanStep, declaration_of, plan_reuse, resumable_run, reuse_for_run)
 from lume_services.flows._spec import (
     cached_by_declaration,
     check_sweeps,
@@ -354,15 +353,15 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
                 again since this flow of flows was built (it runs the version it
                 was built with; a server refuses with ``ChildFlowArchivedError``).
         """
-        refuse_on_per_child(self, scheduling_service, use_cache)
         self.ensure_composed(scheduling_service=scheduling_service)  # a server refuses archived children
         if not scheduling_service.requires_registration:  # here old code would run without a word
             self.warn_if_children_reregistered(scheduling_service=scheduling_service)
+        reuse = reuse_for_run(self, scheduling_service, parameters, run_config, use_cache)
         if scheduling_service.composition == "inline":  # one run: tell the history which task is whose
-            reuse = reuse_for_run(self, scheduling_service, parameters, run_config, use_cache)
             return start_inline(self, scheduling_service, parameters, run_config, reuse,
                                 run_id=self._new_run_id(), **kwargs)
-        return super().run(parameters, run_config, scheduling_service=scheduling_service, **kwargs)
+        self._last_run_id = start_per_child(self, scheduling_service, parameters, run_config, reuse, **kwargs)
+        return self._last_run_id
 
     @inject
     def run_and_return(
@@ -408,21 +407,24 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
                 was built with; a server refuses with ``ChildFlowArchivedError``).
         """
         wanted = self.resolve_task_name(task_name) if task_name is not None else None
-        refuse_on_per_child(self, scheduling_service, use_cache)
         self.ensure_composed(scheduling_service=scheduling_service)  # a server refuses archived children
         if not scheduling_service.requires_registration:  # here old code would run without a word
             self.warn_if_children_reregistered(scheduling_service=scheduling_service)
         self._child_states = {}
-        if scheduling_service.composition == "per_child":
-            try:
-                results = run_per_child(self, scheduling_service, parameters, run_config, wanted, **kwargs)
-            except FlowFailedError as exc:
-                self._child_states = {name.partition("/")[0]: "Failed" for name in exc.failed_tasks}
-                raise
-            self._child_states = {child: "Success" for child in self.composing_flows}
-            return results
         reuse = reuse_for_run(self, scheduling_service, parameters, run_config, use_cache)
+        if scheduling_service.composition == "per_child":
+            return self._run_per_child(scheduling_service, parameters, run_config, wanted, reuse, **kwargs)
         return self._run_inline(scheduling_service, parameters, run_config, wanted, progress, reuse, **kwargs)
+
+    def _run_per_child(self, scheduling_service: SchedulingService, parameters: Any, run_config: Any, wanted: Any,
+                       reuse: Dict[str, Any], **kwargs: Any) -> Any:
+        try:
+            results = run_per_child(self, scheduling_service, parameters, run_config, wanted, reuse=reuse, **kwargs)
+        except FlowFailedError as exc:
+            self._child_states = per_child_states(self, reuse, exc)
+            raise
+        self._child_states = per_child_states(self, reuse)
+        return results
 
     def _run_inline(self, scheduling_service: SchedulingService, parameters: Any, run_config: Any, wanted: Any,
                     progress: Any, reuse: Dict[str, Any], **kwargs: Any) -> Any:
@@ -469,17 +471,12 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         Args:
             parameters: the run's parameters (``"<child>-<parameter>"``).
             use_cache: ``False``: plan a run with caching off.
-            scheduling_service: the service whose run history is read; injected when omitted.
+            scheduling_service: the service whose run history (a server's runs) is read; injected when omitted.
 
         Returns:
             One :class:`PlanStep` per child: ``run`` or ``reuse`` (and from
             which run), why it would run, and its last recorded duration.
-
-        Raises:
-            FlowOfFlowsFeatureNotOnBackendError: the backend keeps no run history here.
         """
-        if scheduling_service.composition != "inline":
-            raise FlowOfFlowsFeatureNotOnBackendError(feature="plan", backend=scheduling_service.composition)
         return plan_reuse(self, scheduling_service, dict(parameters or {}), use_cache)[1]
 
     @inject
@@ -513,10 +510,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             ChildVersionChangedError: a child that succeeded there was registered
                 anew since; names it (nothing runs).
             FlowFailedError: a child failed again.
-            FlowOfFlowsFeatureNotOnBackendError: the backend keeps no run history here.
         """
-        if scheduling_service.composition != "inline":
-            raise FlowOfFlowsFeatureNotOnBackendError(feature="resume", backend=scheduling_service.composition)
         record = resumable_run(self, scheduling_service.get_run(run_id))
         self.ensure_composed(scheduling_service=scheduling_service)
         known = {p.name for p in cast(PrefectFlow, self.prefect_flow).parameters()}
@@ -524,6 +518,8 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         given.update(parameters or {})
         self._child_states = {}
         reuse = reuse_for_run(self, scheduling_service, given, run_config, False, resume=record)
+        if scheduling_service.composition == "per_child":
+            return self._run_per_child(scheduling_service, given, run_config, None, reuse, **kwargs)
         return self._run_inline(scheduling_service, given, run_config, None, progress, reuse, **kwargs)
 
     @inject

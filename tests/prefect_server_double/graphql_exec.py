@@ -217,6 +217,18 @@ def _only_null_checks(condition: dict) -> bool:
     return all(isinstance(c, dict) and c.get("_is_null") is True for c in condition.values())
 
 
+def _jsonb_contains(value: Any, operand: Any) -> bool:
+    """PostgreSQL's ``jsonb @> jsonb`` (Hasura's ``_contains``): objects by their keys, at any depth;
+    arrays by their elements, in any order; a scalar is contained in an array holding it."""
+    if isinstance(operand, dict):
+        return isinstance(value, dict) and all(k in value and _jsonb_contains(value[k], v) for k, v in operand.items())
+    if isinstance(operand, list):
+        return isinstance(value, list) and all(any(_jsonb_contains(item, o) for item in value) for o in operand)
+    if isinstance(value, list):
+        return any(not isinstance(item, (list, dict)) and item == operand for item in value)
+    return value == operand
+
+
 def _compare(value: Any, condition: Dict[str, Any]) -> bool:
     for op, operand in condition.items():
         if op == "_eq":
@@ -235,9 +247,7 @@ def _compare(value: Any, condition: Dict[str, Any]) -> bool:
             a, b = _comparable(value), _comparable(operand)
             ok = {"_gt": a > b, "_gte": a >= b, "_lt": a < b, "_lte": a <= b}[op]
         elif op == "_contains":
-            ok = isinstance(value, (list, dict)) and all(
-                item in value for item in (operand if isinstance(operand, list) else [operand])
-            )
+            ok = isinstance(value, (list, dict)) and _jsonb_contains(value, operand)
         else:
             raise GraphQLRequestError(f"the protocol double does not implement operator {op!r}")
         if not ok:

@@ -21,6 +21,10 @@ from pydantic import BaseModel
 #: the agent labels a flow gets when none are given
 DEFAULT_LABELS = ("lume-services",)
 
+#: where a server run's context holds the children a composed flow of flows gives back from
+#: recorded runs instead of running them: ``{child: {"flow_run_id", "run_id", "cache_key"}}``
+REUSED_CHILDREN_CONTEXT_KEY = "lume_services_reused_children"
+
 
 class RunConfig(BaseModel, ABC):
     """Where and how a flow run executes; builds the matching Prefect run config.
@@ -82,8 +86,13 @@ class RunOptions:
             which tasks are each child's (``run_records.ChildPlan``), so that
             the run history records each child.
         declaration: for a flow of flows, its declaration, kept in the local
-            run history so the run can be resumed by its id.
+            run history (on a server, in the run's context) so the run can be
+            resumed by its id.
         run_id: the id the local run is recorded under (``None``: a new one).
+        reused: for a flow of flows composed per child (server backends), the
+            children given back from recorded runs instead of run, as
+            ``{child: {"flow_run_id", "run_id", "cache_key"}}``; goes into the
+            run's context (:data:`REUSED_CHILDREN_CONTEXT_KEY`).
     """
 
     parameters: Dict[str, Any] = field(default_factory=dict)
@@ -96,6 +105,7 @@ class RunOptions:
     children: Optional[list] = None
     declaration: Optional[dict] = None
     run_id: Optional[str] = None
+    reused: Optional[dict] = None
 
 
 def _utc(value: datetime) -> datetime:

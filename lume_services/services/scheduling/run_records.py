@@ -14,16 +14,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from lume_services import masking
 from lume_services.errors import InvalidRunFilterError, RunResultNotRecordedError, TaskNotInFlowError
+from lume_services.services.scheduling.run_filters import MAX_LIMIT, RUN_STATES, as_utc, parse_time, state_named
 from lume_services.services.scheduling.task_results import one_or_list
-
-#: states a run may be listed by (``Crashed``: its process went away before it finished)
-RUN_STATES = (
-    "Scheduled", "Submitted", "Pending", "Running", "Cancelling",
-    "Success", "Failed", "Cancelled", "TimedOut", "Skipped", "Crashed",
-)
-
-#: the most runs one listing returns
-MAX_LIMIT = 10_000
 
 #: a recorded task result is kept as a value up to this many bytes of JSON
 MAX_RESULT_BYTES = 16 * 1024
@@ -32,12 +24,7 @@ MAX_RESULT_BYTES = 16 * 1024
 MASK = masking.MASK
 
 
-def _utc(value: Optional[datetime]) -> Optional[datetime]:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # naive: local time, as everywhere in lume-services
-        value = value.astimezone()
-    return value.astimezone(timezone.utc)
+_utc = as_utc  # naive: local time, as everywhere in lume-services
 
 
 def _iso(value: Optional[datetime]) -> Optional[str]:
@@ -308,10 +295,9 @@ def _when(name: str, value: Union[None, str, datetime, timedelta]) -> Optional[d
     if isinstance(value, datetime):
         return _utc(value)
     if isinstance(value, str):
-        try:
-            return _utc(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
-        except ValueError:
-            pass
+        parsed = parse_time(value)
+        if parsed is not None:
+            return parsed
     raise InvalidRunFilterError(
         name, value, "an ISO 8601 date or time (2024-05-01, 2024-05-01T12:00), a datetime or a timedelta"
     )
@@ -343,10 +329,10 @@ def run_query(
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise InvalidRunFilterError(name, value, "a non-empty name")
     if state is not None:
-        known = {s.lower(): s for s in RUN_STATES}
-        if not isinstance(state, str) or state.strip().lower() not in known:
+        named = state_named(state) if isinstance(state, str) else None
+        if named is None:
             raise InvalidRunFilterError(name="state", value=state, expected="one of " + ", ".join(RUN_STATES))
-        state = known[state.strip().lower()]
+        state = named
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidRunFilterError(name="limit", value=limit, expected=f"a whole number from 1 to {MAX_LIMIT}")
     since_at, until_at = _when("since", since), _when("until", until)

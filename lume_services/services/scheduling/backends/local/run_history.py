@@ -34,6 +34,13 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 from lume_services.errors import RunHistoryCorruptError, RunNotFoundError, StoredRecordDamagedError
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
+from lume_services.services.scheduling.backends.local.run_listing import (  # the file's layout and listing
+    _RUN_COLUMNS,
+    _SCHEMA,
+    APPLICATION,
+    SCHEMA_VERSION,
+    listing_sql,
+)
 from lume_services.services.scheduling.run_records import (
     ChildRun,
     RunQuery,
@@ -42,69 +49,6 @@ from lume_services.services.scheduling.run_records import (
     dumps,
 )
 from lume_services.storage import BUSY_TIMEOUT, guarded_by_storage_errors, open_sqlite, rollback
-
-#: the application this file belongs to, in its ``meta`` table
-APPLICATION = "lume-services run history"
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    flow_name TEXT NOT NULL,
-    project TEXT,
-    flow_id TEXT,
-    flow_version INTEGER,
-    parameters TEXT NOT NULL,
-    executor TEXT,
-    start REAL NOT NULL,
-    "end" REAL,
-    state TEXT NOT NULL,
-    message TEXT,
-    host TEXT,
-    pid INTEGER,
-    process TEXT);
-CREATE INDEX IF NOT EXISTS runs_by_start ON runs (start);
-CREATE INDEX IF NOT EXISTS runs_by_flow ON runs (flow_name, start);
-CREATE INDEX IF NOT EXISTS runs_by_project ON runs (project, start);
-CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, start);
-CREATE TABLE IF NOT EXISTS tasks (
-    run_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    slug TEXT NOT NULL,
-    state TEXT NOT NULL,
-    message TEXT,
-    start REAL,
-    "end" REAL,
-    result TEXT,
-    recorded INTEGER NOT NULL,
-    note TEXT,
-    PRIMARY KEY (run_id, position)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS children (
-    run_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    state TEXT NOT NULL,
-    start REAL,
-    "end" REAL,
-    parents TEXT NOT NULL,
-    mapped TEXT NOT NULL,
-    child_run_id TEXT,
-    PRIMARY KEY (run_id, position)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS child_keys (
-    run_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    state TEXT NOT NULL,
-    flow_id TEXT,
-    cache_key TEXT,
-    reused_from TEXT,
-    PRIMARY KEY (run_id, name)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS child_keys_by_key ON child_keys (cache_key);
-CREATE TABLE IF NOT EXISTS declarations (run_id TEXT PRIMARY KEY, declaration TEXT NOT NULL);
-"""
-
-_RUN_COLUMNS = 'run_id, flow_name, project, flow_id, flow_version, parameters, executor, start, "end", state, message, host, pid'
 
 HOST = socket.gethostname()
 
@@ -320,22 +264,9 @@ class RunHistory:
 
         def read(conn):
             self.mark_crashed(conn)
-            where, args = [], []
-            for column, value in (("flow_name", query.flow_name), ("project", query.project_name),
-                                  ("state", query.state)):
-                if value is not None:
-                    where.append(f"{column} = ?")
-                    args.append(value)
-            if query.since is not None:
-                where.append("start >= ?")
-                args.append(query.since.timestamp())
-            if query.until is not None:
-                where.append("start < ?")
-                args.append(query.until.timestamp())
-            sql = f"SELECT {_RUN_COLUMNS} FROM runs"
-            if where:
-                sql += " WHERE " + " AND ".join(where)
-            rows = conn.execute(sql + " ORDER BY start DESC LIMIT ?", (*args, query.limit)).fetchall()
+            since, until = (None if t is None else t.timestamp() for t in (query.since, query.until))
+            sql, args = listing_sql(query.flow_name, query.project_name, query.state, since, until, query.limit)
+            rows = conn.execute(sql, args).fetchall()
             return [_run(row, self.path) for row in rows]
 
         return self._read(read)

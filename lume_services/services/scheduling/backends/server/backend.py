@@ -55,6 +55,8 @@ from lume_services.services.scheduling.backends.server.run_env import (
     public_run_env,
     secret_names,
 )
+from lume_services.services.scheduling.backends.server.history import child_durations as history_durations
+from lume_services.services.scheduling.backends.server.history import find_reusable_child as history_reusable
 from lume_services.services.scheduling.backends.server.history import get_run as history_run
 from lume_services.services.scheduling.backends.server.history import list_runs as history_runs
 from lume_services.services.scheduling.backends.server.history import find_results as history_find_results
@@ -558,6 +560,14 @@ class ServerBackend(Backend, ABC):
             RunHistoryNotPrunableError: always, naming the server.
         """
         raise RunHistoryNotPrunableError(type(self).__name__, self.api_url)
+
+    def find_reusable_child(self, child: str, cache_key: str) -> Optional[str]:
+        """The newest composed run in which ``child`` succeeded with ``cache_key`` (a ``cache-key:`` task's result)."""
+        return history_reusable(self.connection, child, cache_key)
+
+    def child_durations(self, flow_name: str) -> Dict[str, float]:
+        """Each child's duration in the newest recent run of flow of flows ``flow_name`` where it ran and succeeded."""
+        return history_durations(self.connection, flow_name)
 
     def find_results(self, needle: str):
         """``(run_id, task name)`` of results in the server's newest runs whose JSON holds ``needle``.

@@ -10,7 +10,11 @@ task of each child (slug ``create-run:<child>-1``) returns the child's flow
 run id, and whose ``get_task_run_result`` tasks (named
 ``result:<parent>/<task>-><child>.<parameter>``) hand mapped values on; the
 children, their parents and the values their mapped parameters received are
-read from those.
+read from those. Its context (kept by the server with the run) names the
+children it gave back from earlier runs instead of running them (``Cached``,
+with the run they came from) and the declaration it was made from; its
+``cache-key:<child>`` tasks return each succeeded child's cache key, by which
+a later run finds a child to reuse (:func:`find_reusable_child`).
 """
 
 import re
@@ -20,6 +24,7 @@ from typing import Any, Dict, List, Optional
 
 from lume_services.errors import EmptyResultError, RunNotFoundError, RunResultNotRecordedError, TaskNotInFlowError
 from lume_services.services.scheduling.task_order import slug_order
+from lume_services.services.scheduling.run_options import REUSED_CHILDREN_CONTEXT_KEY
 from lume_services.services.scheduling.run_records import (
     ChildRun,
     RunQuery,
@@ -32,6 +37,12 @@ from lume_services.services.scheduling.backends.server.results import results_by
 
 #: the slug prefix of a composed flow's task that creates a child's flow run (``_compose_per_child``)
 CHILD_RUN_PREFIX = "create-run:"
+#: the slug prefix of a composed flow's task that returns a succeeded child's cache key
+CACHE_KEY_PREFIX = "cache-key:"
+#: a reused child's state
+REUSED_STATE = "Cached"
+#: the most runs of a flow of flows read for its children's last durations
+DURATION_RUNS = 10
 #: the name of a composed flow's task that reads a mapped value for a child
 _MAPPED_VALUE = re.compile(r"^result:(?P<parent>[^/]+)/(?P<task>.+)->(?P<child>.+)\.(?P<param>[^.]+)$")
 
@@ -109,6 +120,7 @@ def _query_run(connection, run_id: str):
         raise RunNotFoundError(run_id, connection.api_url) from None
     fields = {
         **_RUN_FIELDS,
+        "context": True,
         "task_runs": {
             "map_index": True,
             "state": True,
@@ -161,19 +173,27 @@ def get_run(connection, run_id: str) -> RunRecord:
     task_runs = sorted((t for t in row.task_runs if t.map_index == -1), key=lambda t: slug_order(t.task.slug))
     record.tasks = [_task(t) for t in task_runs]
     if any(t.slug.startswith(CHILD_RUN_PREFIX) for t in record.tasks):
-        record.children = _children(connection, record)
+        record.children = _children(connection, record, _context(row).get(REUSED_CHILDREN_CONTEXT_KEY) or {})
     return record
 
 
-def _children(connection, record: RunRecord) -> List[ChildRun]:
+def _slug_child(slug: str, prefix: str) -> str:
+    """The child a composed task's slug (``<prefix><child>-1``) is for."""
+    return slug[len(prefix):].rsplit("-", 1)[0]
+
+
+def _children(connection, record: RunRecord, reused: Dict[str, Any]) -> List[ChildRun]:
     from prefect.utilities.graphql import with_args
 
     parents: Dict[str, List[str]] = {}
     mapped: Dict[str, List[str]] = {}
     creators: Dict[str, TaskRun] = {}
+    keys: Dict[str, str] = {}
     for t in record.tasks:
         if t.slug.startswith(CHILD_RUN_PREFIX):
-            creators[t.slug[len(CHILD_RUN_PREFIX):].rsplit("-", 1)[0]] = t
+            creators[_slug_child(t.slug, CHILD_RUN_PREFIX)] = t
+        if t.slug.startswith(CACHE_KEY_PREFIX) and t.result_recorded and isinstance(t.result, str):
+            keys[_slug_child(t.slug, CACHE_KEY_PREFIX)] = t.result
         match = _MAPPED_VALUE.match(t.name)
         if match:
             parents.setdefault(match["child"], [])
@@ -210,8 +230,48 @@ def _children(connection, record: RunRecord) -> List[ChildRun]:
             created = creators[name]
             children.append(ChildRun(name, created.state, parents=parents.get(name, [])))
             continue
-        children.append(child_run(name, run))
+        children.append(_reused(child_run(name, run), reused.get(name), keys.get(name)))
     return children
+
+
+def _reused(child: ChildRun, used: Optional[Dict[str, Any]], key: Optional[str]) -> ChildRun:
+    """A child as the composed run's context and ``cache-key:`` task tell: ``Cached`` (and from which run) when reused."""
+    child.cache_key = key or (used or {}).get("cache_key")
+    if used and child.state == "Success":
+        child.state, child.reused_from = REUSED_STATE, used.get("run_id")
+    return child
+
+
+def find_reusable_child(connection, child: str, cache_key: str) -> Optional[str]:
+    """The newest composed run in which ``child`` succeeded (or was reused) with ``cache_key`` (``None``: none).
+
+    Asks the server for the ``cache-key:<child>`` task run whose kept result is
+    the key: a ``PrefectResult`` keeps it in the task run's state, which the
+    server can search (``_contains``).
+    """
+    import json
+
+    from prefect.utilities.graphql import EnumValue, with_args
+
+    where = {
+        "task": {"slug": {"_eq": f"{CACHE_KEY_PREFIX}{child}-1"}},
+        "state": {"_eq": "Success"},
+        "serialized_state": {"_contains": {"_result": {"location": json.dumps(cache_key)}}},
+    }
+    args = {"where": where, "order_by": {"created": EnumValue("desc")}, "limit": 1}
+    gql = {"query": {with_args("task_run", args): {"flow_run_id"}}}
+    rows = connection.graphql(connection.client(), gql).data.task_run
+    return rows[0].flow_run_id if rows else None
+
+
+def child_durations(connection, flow_name: str) -> Dict[str, float]:
+    """Each child's duration in the newest of the recent runs of flow of flows ``flow_name`` where it ran and succeeded."""
+    durations: Dict[str, float] = {}
+    for listed in list_runs(connection, RunQuery(flow_name=flow_name, limit=DURATION_RUNS)):
+        for child in get_run(connection, listed.run_id).children:
+            if child.state == "Success" and child.duration is not None:
+                durations.setdefault(child.name, child.duration)
+    return durations
 
 
 def _swept(name: str, parents: List[str], flow_id: Optional[str], items: List[ChildRun]) -> ChildRun:

@@ -10,6 +10,7 @@ from lume_services.errors import (
     StateTooLargeError,
 )
 from lume_services.services.scheduling.backend import check_parameters
+from lume_services.services.scheduling.run_options import REUSED_CHILDREN_CONTEXT_KEY
 from lume_services.services.scheduling.backends.server.registration import flow_versions
 from lume_services.services.scheduling.state_limits import (
     PARAMETER_KEPT,
@@ -63,7 +64,7 @@ def create_flow_run(connection, options, flow_id: Optional[str], flow=None,
             labels=options.labels,
             run_name=options.run_name,
             scheduled_start_time=options.scheduled_start_time,
-            context=_run_context(poll_interval, deadline, options.declaration, children_in_process),
+            context=_run_context(poll_interval, deadline, options.declaration, options.reused, children_in_process),
         )
     except ClientError as exc:
         # the real server's words: "Flow {id} is archived."
@@ -92,16 +93,21 @@ DECLARATION_CONTEXT_KEY = "lume_declaration"
 
 
 def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline],
-                 declaration: Optional[dict] = None, children_in_process: bool = True) -> Optional[dict]:
+                 declaration: Optional[dict] = None, reused: Optional[dict] = None,
+                 children_in_process: bool = True) -> Optional[dict]:
     """What a run's context tells its waits for other runs (the poll interval, the deadline, where
-    children run), and its declaration.
+    children run), its declaration, and the children it gives back from earlier runs instead of running them.
 
     A flow of flows' declaration is kept with its run so that the run can be
-    read back as what made it (lineage) and run again (reproduce).
+    read back as what made it (lineage), run again (reproduce) or resumed by its
+    id; the reused children (:data:`REUSED_CHILDREN_CONTEXT_KEY`) are read by its
+    ``CreateChildRun`` tasks, and by the run history.
     """
     context: dict = {}
     if declaration is not None:
         context[DECLARATION_CONTEXT_KEY] = declaration
+    if reused:
+        context[REUSED_CHILDREN_CONTEXT_KEY] = reused
     if not children_in_process:
         context[IN_PROCESS_CONTEXT_KEY] = False
     if poll_interval:
