@@ -34,3 +34,60 @@ def test_the_flow_models_import_leaves_its_objects_in_the_oldest_generation_with
                                             "gc.isenabled() and gc.get_freeze_count() > frozen // 2 > 0")])  # still frozen (a few freed)
 def test_the_flow_models_import_leaves_the_programs_own_collector_policy_as_it_was(before, after):
     assert _in_a_fresh_process(f"import gc\n{before}\nimport lume_services.flows.flow\nprint({after})") == "True"
+
+
+#: lume-services' modules the flow models do not need at import: the services the container provides
+#: but the models only name (the files service, the model and results databases, the scheduling service
+#: and the run history's records), imported when a service is first made or a run is asked for.
+MADE_LAZY = [
+    "lume_services.masking",
+    "lume_services.services.files",
+    "lume_services.services.files.filesystems",
+    "lume_services.services.files.filesystems.filesystem",
+    "lume_services.services.files.filesystems.local",
+    "lume_services.services.files.filesystems.mounted",
+    "lume_services.services.files.service",
+    "lume_services.services.models",
+    "lume_services.services.models.db",
+    "lume_services.services.models.db.db",
+    "lume_services.services.results",
+    "lume_services.services.results.db",
+    "lume_services.services.results.service",
+    "lume_services.services.scheduling.run_filters",
+    "lume_services.services.scheduling.run_records",
+    "lume_services.services.scheduling.service",
+    "lume_services.services.scheduling.task_results",
+]
+
+
+def test_the_flow_models_import_leaves_the_services_they_only_name_unimported():
+    imported = _in_a_fresh_process(
+        "import sys\nimport lume_services.flows.flow\nprint(' '.join(sorted(sys.modules)))"
+    ).split()
+    assert sorted(set(MADE_LAZY) & set(imported)) == []
+
+
+def test_the_container_checks_an_overriding_store_against_the_class_it_imports_on_first_check():
+    from dependency_injector.errors import Error
+
+    from lume_services.composition import Context
+    from lume_services.services.results.sqlite import SQLiteResultsDB
+
+    context = Context()
+    context.results_db.override(object())
+    with pytest.raises(Error, match=r"not an instance of <class 'lume_services.services.results.db.ResultsDB'>"):
+        context.results_db()
+    store = SQLiteResultsDB.__new__(SQLiteResultsDB)  # an instance of the class is all the check needs
+    context.results_db.override(store)
+    assert context.results_db() is store
+
+
+def test_names_the_flow_models_module_had_before_are_imported_on_first_use():
+    import lume_services.composition as composition
+    import lume_services.flows.flow as flow
+    from lume_services.services.results.service import ResultsDBService
+    from lume_services.services.scheduling.run_records import RunRecord
+    from lume_services.services.scheduling.service import SchedulingService
+
+    assert (flow.SchedulingService, flow.RunRecord) == (SchedulingService, RunRecord)
+    assert (composition.SchedulingService, composition.ResultsDBService) == (SchedulingService, ResultsDBService)

@@ -1,7 +1,7 @@
 """Prefect flows as pydantic models: register, load, run, and map parameters between flows."""
 
 from datetime import datetime, timedelta
-from typing import Any, Callable, Dict, List, Optional, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union, cast
 
 from dependency_injector.wiring import Provide
 from prefect import Flow as PrefectFlow
@@ -21,8 +21,10 @@ from lume_services.flows._mapping import (  # noqa: F401 (their API home is this
 from lume_services.services.scheduling.backend import DEFAULT_LABELS, RunConfig
 from lume_services.services.scheduling.task_order import slug_order
 from lume_services.services.scheduling.run_options import FlowRunConfig  # noqa: F401 (API home)
-from lume_services.services.scheduling.run_records import RunRecord
-from lume_services.services.scheduling.service import SchedulingService
+
+if TYPE_CHECKING:  # named in signatures only: the run records and the service are imported when a run is asked for
+    from lume_services.services.scheduling.run_records import RunRecord
+    from lume_services.services.scheduling.service import SchedulingService
 
 
 def parse_mapped_parameter(name: str, value: Any, flow_name: str = "?") -> MappedParameter:
@@ -122,7 +124,7 @@ class Flow(BaseModel):
     @inject
     def load_flow(
         self,
-        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        scheduling_service: "SchedulingService" = Provide[Context.scheduling_service],
     ) -> None:
         """Load the latest registered version of this flow from the backend.
 
@@ -142,7 +144,7 @@ class Flow(BaseModel):
     @inject
     def register(
         self,
-        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        scheduling_service: "SchedulingService" = Provide[Context.scheduling_service],
     ) -> str:
         """Register the flow with the backend, with this model's labels and image.
 
@@ -193,7 +195,7 @@ class Flow(BaseModel):
         self,
         parameters: Optional[Dict[str, Any]] = None,
         run_config: Union[RunConfig, FlowRunConfig, None] = None,
-        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        scheduling_service: "SchedulingService" = Provide[Context.scheduling_service],
         **kwargs: Any,
     ) -> Any:
         """Run the flow, loading it first when needed.
@@ -228,7 +230,7 @@ class Flow(BaseModel):
         parameters: Optional[Dict[str, Any]] = None,
         run_config: Union[RunConfig, FlowRunConfig, None] = None,
         task_name: Optional[str] = None,
-        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        scheduling_service: "SchedulingService" = Provide[Context.scheduling_service],
         **kwargs: Any,
     ) -> Any:
         """Run the flow, wait for it and return a task's result.
@@ -266,7 +268,7 @@ class Flow(BaseModel):
         since: Union[None, str, datetime, timedelta] = None,
         until: Union[None, str, datetime, timedelta] = None,
         limit: int = 20,
-        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        scheduling_service: "SchedulingService" = Provide[Context.scheduling_service],
     ) -> list:
         """This flow's recorded runs, newest first (``SchedulingService.list_runs`` for its name).
 
@@ -297,8 +299,8 @@ class Flow(BaseModel):
     def last_run(
         self,
         state: Optional[str] = None,
-        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
-    ) -> Optional[RunRecord]:
+        scheduling_service: "SchedulingService" = Provide[Context.scheduling_service],
+    ) -> Optional["RunRecord"]:
         """This flow's latest recorded run (in ``state``, if given) with its tasks, or ``None``."""
         found = self.runs(state=state, limit=1, scheduling_service=scheduling_service)
         return scheduling_service.get_run(found[0].run_id) if found else None
@@ -308,7 +310,7 @@ class Flow(BaseModel):
         self,
         task_name: str,
         run_id: Optional[str] = None,
-        scheduling_service: SchedulingService = Provide[Context.scheduling_service],
+        scheduling_service: "SchedulingService" = Provide[Context.scheduling_service],
     ) -> Any:
         """A task's result from a finished run, read from the run history without running again.
 
@@ -324,7 +326,7 @@ class Flow(BaseModel):
         """
         return scheduling_service.run_result(self._run_id(run_id, scheduling_service), task_name)
 
-    def _run_id(self, run_id: Optional[str], scheduling_service: SchedulingService) -> str:
+    def _run_id(self, run_id: Optional[str], scheduling_service: "SchedulingService") -> str:
         if run_id is not None:
             return run_id
         found = self.runs(state="Success", limit=1, scheduling_service=scheduling_service)
@@ -332,7 +334,7 @@ class Flow(BaseModel):
             raise RunNotFoundError(None, flow_name=self.name)
         return found[0].run_id
 
-    def _on_current_version(self, scheduling_service: SchedulingService, start: Callable[[], Any]) -> Any:
+    def _on_current_version(self, scheduling_service: "SchedulingService", start: Callable[[], Any]) -> Any:
         """Call ``start``; if the server refused an archived version, and this model was
         loaded by name, load the current version and call it once more."""
         try:
@@ -346,7 +348,7 @@ class Flow(BaseModel):
         self.load_flow(scheduling_service=scheduling_service)
         return start()
 
-    def _ensure_loaded(self, scheduling_service: SchedulingService) -> None:
+    def _ensure_loaded(self, scheduling_service: "SchedulingService") -> None:
         if self.prefect_flow is None or (scheduling_service.requires_registration and self.flow_id is None):
             self.load_flow(scheduling_service=scheduling_service)
 
@@ -396,3 +398,15 @@ def parent_task_slug(flow: PrefectFlow, name_or_slug: str) -> Optional[str]:
         return name_or_slug
     return None
 
+
+def __getattr__(name: str) -> Any:
+    """``SchedulingService`` and ``RunRecord``, which this module named at import before, on first use (PEP 562)."""
+    if name == "SchedulingService":
+        from lume_services.services.scheduling.service import SchedulingService
+
+        return SchedulingService
+    if name == "RunRecord":
+        from lume_services.services.scheduling.run_records import RunRecord
+
+        return RunRecord
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
