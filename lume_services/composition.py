@@ -44,14 +44,13 @@ from dependency_injector import containers, providers
 from dependency_injector.wiring import inject as _di_inject
 from pydantic import SecretStr, ValidationError
 
-from lume_services.services.scheduling.backend import Backend  # the flow models need its module anyway
+from lume_services._provided import BACKEND, MODEL_DB, RESULTS_DB  # imported when first checked or made
+from lume_services._provided import file_service as _file_service
+from lume_services._provided import results_db_service as _results_db_service
+from lume_services._provided import scheduling_service as _scheduling_service
 
 if TYPE_CHECKING:  # the settings models are imported when settings are first read
-    from lume_services.services.files.service import FileService
-    from lume_services.services.models.db.db import ModelDB
-    from lume_services.services.results.db import ResultsDB
-    from lume_services.services.results.service import ResultsDBService
-    from lume_services.services.scheduling.service import SchedulingService
+    from lume_services.services.scheduling.backend import Backend
     from lume_services.settings import LUMEServicesSettings
 
 __all__ = [
@@ -328,71 +327,6 @@ def _settings_from_environment() -> LUMEServicesSettings:
     return settings_from_environment()
 
 
-# The services and stores the container provides are imported when one is first made or checked, not
-# when the flow models import this module (``Provide[Context.scheduling_service]`` needs ``Context`` at
-# once): importing them would add some 17 modules of lume-services (the files service and its
-# filesystems, the model and results databases, the run history's records) to ``import
-# lume_services.flows.flow`` (docs/benchmarks.md, B11), and tests/test_flows_import.py checks they stay out.
-
-
-def _file_service(filesystems: list) -> FileService:
-    """A ``FileService`` on ``filesystems`` (what ``Context.file_service`` provides)."""
-    from lume_services.services.files.service import FileService
-
-    return FileService(filesystems)
-
-
-def _results_db_service(results_db: ResultsDB) -> ResultsDBService:
-    """A ``ResultsDBService`` on ``results_db`` (what ``Context.results_db_service`` provides)."""
-    from lume_services.services.results.service import ResultsDBService
-
-    return ResultsDBService(results_db)
-
-
-def _scheduling_service(backend: Backend) -> SchedulingService:
-    """A ``SchedulingService`` on ``backend`` (what ``Context.scheduling_service`` provides)."""
-    from lume_services.services.scheduling.service import SchedulingService
-
-    return SchedulingService(backend=backend)
-
-
-def _results_db_class() -> type:
-    from lume_services.services.results.db import ResultsDB
-
-    return ResultsDB
-
-
-def _model_db_class() -> type:
-    from lume_services.services.models.db.db import ModelDB  # light: SQLAlchemy is imported on first use
-
-    return ModelDB
-
-
-class _ClassOnFirstCheck(type):
-    """The metaclass of a stand-in for a class that is imported at its first ``isinstance`` check.
-
-    dependency-injector's ``Dependency(instance_of=...)`` wants a class when
-    the container is defined, and checks an override against it with
-    ``isinstance``; the stand-in defers the import of the store's module to
-    that check (dependency-injector has no lazy form: a string ``provides`` is
-    imported at once). It reads as the real class in the provider's messages.
-    """
-
-    def __instancecheck__(cls, instance: Any) -> bool:
-        return isinstance(instance, cls._real())
-
-    def __subclasscheck__(cls, subclass: type) -> bool:
-        return issubclass(subclass, cls._real())
-
-    def __repr__(cls) -> str:
-        return f"<class '{cls.__module__}.{cls.__qualname__}'>"
-
-
-def _class_on_first_check(module: str, name: str, real: Callable[[], type]) -> type:
-    """A stand-in for the class ``module.name``, which ``real()`` imports and returns."""
-    return _ClassOnFirstCheck(name, (), {"__module__": module, "__qualname__": name, "_real": staticmethod(real)})
-
-
 class Context(containers.DeclarativeContainer):
     """The container every lume-services service is injected from.
 
@@ -416,7 +350,7 @@ class Context(containers.DeclarativeContainer):
     config = providers.Configuration()
 
     scheduling_backend = providers.Dependency(
-        instance_of=Backend,
+        instance_of=BACKEND,
         default=providers.ThreadSafeSingleton(build_scheduling_backend, settings),
     )
     scheduling_service = providers.Factory(_scheduling_service, backend=scheduling_backend)
@@ -429,13 +363,13 @@ class Context(containers.DeclarativeContainer):
     mounted_filesystem = providers.Callable(mounted_filesystem_of, filesystems)
 
     results_db = providers.Dependency(
-        instance_of=_class_on_first_check("lume_services.services.results.db", "ResultsDB", _results_db_class),
+        instance_of=RESULTS_DB,
         default=providers.ThreadSafeSingleton(build_results_db, settings)
     )
     results_db_service = providers.Factory(_results_db_service, results_db)
 
     model_db = providers.Dependency(
-        instance_of=_class_on_first_check("lume_services.services.models.db.db", "ModelDB", _model_db_class),
+        instance_of=MODEL_DB,
         default=providers.ThreadSafeSingleton(build_model_db, settings)
     )
     model_db_service = providers.Factory(build_model_db_service, model_db)
@@ -504,23 +438,19 @@ def _set_settings(settings: Optional[LUMEServicesSettings]) -> None:
     _settings = settings
 
 
-#: names this module had at import before its services became lazy: imported on first use (PEP 562)
-_SERVICE_CLASSES = {
-    "FileService": "lume_services.services.files.service",
-    "ModelDB": "lume_services.services.models.db.db",
-    "ResultsDB": "lume_services.services.results.db",
-    "ResultsDBService": "lume_services.services.results.service",
-    "SchedulingService": "lume_services.services.scheduling.service",
-}
+#: classes this module imported before they were provided lazily: imported on first use (PEP 562)
+_SERVICE_HOMES = {"Backend": "scheduling.backend", "FileService": "files.service", "ModelDB": "models.db.db",
+                  "ResultsDB": "results.db", "ResultsDBService": "results.service",
+                  "SchedulingService": "scheduling.service"}
 
 
 def __getattr__(name: str) -> Any:
     if name == "context":
         return _current_context()
-    if name in _SERVICE_CLASSES:
+    if name in _SERVICE_HOMES:
         import importlib
 
-        return getattr(importlib.import_module(_SERVICE_CLASSES[name]), name)
+        return getattr(importlib.import_module(f"lume_services.services.{_SERVICE_HOMES[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

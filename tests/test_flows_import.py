@@ -37,8 +37,8 @@ def test_the_flow_models_import_leaves_the_programs_own_collector_policy_as_it_w
 
 
 #: lume-services' modules the flow models do not need at import: the services the container provides
-#: but the models only name (the files service, the model and results databases, the scheduling service
-#: and the run history's records), imported when a service is first made or a run is asked for.
+#: but the models only name (the files service, the model and results databases, the backend interface,
+#: the scheduling service and the run history's records) and what those import, imported when a service is first made or a run is asked for.
 MADE_LAZY = [
     "lume_services.masking",
     "lume_services.services.files",
@@ -53,10 +53,14 @@ MADE_LAZY = [
     "lume_services.services.results",
     "lume_services.services.results.db",
     "lume_services.services.results.service",
+    "lume_services.services.scheduling.backend",
+    "lume_services.services.scheduling.clock",
     "lume_services.services.scheduling.run_filters",
     "lume_services.services.scheduling.run_records",
     "lume_services.services.scheduling.service",
+    "lume_services.services.scheduling.task_order",
     "lume_services.services.scheduling.task_results",
+    "lume_services.services.scheduling.waiting",
 ]
 
 

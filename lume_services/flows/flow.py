@@ -18,8 +18,7 @@ from lume_services.flows._mapping import (  # noqa: F401 (their API home is this
     RawMappedParameter,
     parse_mapping,
 )
-from lume_services.services.scheduling.backend import DEFAULT_LABELS, RunConfig
-from lume_services.services.scheduling.task_order import slug_order
+from lume_services.services.scheduling.run_options import DEFAULT_LABELS, RunConfig
 from lume_services.services.scheduling.run_options import FlowRunConfig  # noqa: F401 (API home)
 
 if TYPE_CHECKING:  # named in signatures only: the run records and the service are imported when a run is asked for
@@ -370,6 +369,8 @@ class Flow(BaseModel):
 
 def task_slugs(flow: PrefectFlow) -> Dict[str, str]:
     """Return task name -> slug; where tasks share a name, the first slug."""
+    from lume_services.services.scheduling.task_order import slug_order
+
     slugs: Dict[str, str] = {}
     for task, slug in sorted(flow.slugs.items(), key=lambda item: slug_order(item[1])):
         slugs.setdefault(task.name, slug)
@@ -378,6 +379,8 @@ def task_slugs(flow: PrefectFlow) -> Dict[str, str]:
 
 def slugs_by_task_name(flow: PrefectFlow) -> Dict[str, List[str]]:
     """Return task name -> the slugs of every task of that name, in slug order."""
+    from lume_services.services.scheduling.task_order import slug_order
+
     slugs: Dict[str, List[str]] = {}
     for task, slug in sorted(flow.slugs.items(), key=lambda item: slug_order(item[1])):
         slugs.setdefault(task.name, []).append(slug)
