@@ -100,6 +100,10 @@ def main(argv=None):
             walls[i].append(wall)
             cpus[i].append(cpu)
     LOAD[0] = os.getloadavg()[0]
+    own, errors = subprocess.run(
+        [sys.executable, "-c", "import sys, lume_services.flows.flow; own = [m for m in sys.modules if "
+         "m.split('.')[0] == 'lume_services']; print(len(own), sum(m.startswith('lume_services.errors') for m in own))"],
+        env=env, cwd=cwd, check=True, capture_output=True, text=True).stdout.split()
     wall = [statistics.median(w) for w in walls]
     cpu = [statistics.median(c) for c in cpus]
     rows = "\n".join(
@@ -145,7 +149,8 @@ def main(argv=None):
         f"{rows}\n\n"
         f"Goal (issues 15, 18, 23): `import lume_services.flows.flow` within {GOAL}x of `import prefect`: "
         f"**{ratio_wall:.2f}x wall, {ratio_cpu:.2f}x CPU, {'met' if met else 'missed'}** "
-        f"(1.16x before issue 23 moved the import's objects to the oldest generation; before issue 18: "
+        f"(1.06-1.07x at low load before the flow models stopped importing the services the container "
+        f"provides; 1.16x before issue 23 moved the import's objects to the oldest generation; before issue 18: "
         f"1.13-1.30x); with the program's next 20,000 "
         f"allocations, {then_cpu:.2f}x CPU. Where the CPU goes, from the rows above:\n\n"
         f"{parts}\n"
@@ -154,9 +159,12 @@ def main(argv=None):
         "dependency-injector's `providers` (compiled; it imports pydantic and `configparser` itself, and tries "
         "fastapi, starlette, werkzeug and pydantic-settings for their markers), `containers` and `wiring`; "
         "the `Provide[Context.scheduling_service]` defaults are evaluated when a model's methods are defined, "
-        "so `Context`, and with it `providers`, must exist at import. Then 44 lume-services modules: the "
-        "errors, the services the container provides, the run records and run options, the mapped "
-        "parameters. `lume_services.flows` pauses the collector while all of this (Prefect too) is imported, "
+        f"so `Context`, and with it `providers`, must exist at import. Then {own} lume-services modules, {errors} "
+        "of them the errors package (its face imports every family): the flow models, the mapped parameters, "
+        "the run options, the composition root (44 modules before: the services the container provides, the "
+        "backend interface and the run records are now imported when a service is first made, "
+        "`lume_services/_provided.py`, and tests/test_flows_import.py checks they stay out). "
+        "`lume_services.flows` pauses the collector while all of this (Prefect too) is imported, "
         "and before resuming it moves what the import made to the oldest generation (`gc.freeze()` then "
         "`gc.unfreeze()`): the pause alone left some 180,000 objects in the youngest generation, to be walked "
         "by the program's first young and middle collections (the last two rows). Full collections, the one "
