@@ -17,7 +17,7 @@ from lume_services.errors import (
     ResultNotFoundError,
     UnknownResultTypeError,
 )
-from lume_services.services.results.encoding import json_data, json_default
+from lume_services.services.results.encoding import EncodedDocument, encoder_function, json_data, json_default
 
 if TYPE_CHECKING:
     from lume_services.services.results.service import ResultsDBService
@@ -28,6 +28,12 @@ REFERENCE_KEYS = ("result_type_string", "query")
 
 #: one encoder of identities, reused (``json.dumps`` with options builds one per call)
 _IDENTITY_ENCODER = json.JSONEncoder(sort_keys=True, default=json_default)
+#: the same encoding, without building a C encoder per call (the identity of each inserted result)
+_encode_identity = encoder_function(_IDENTITY_ENCODER)
+#: a document's fields outside its identity, compact (see Result._encoded_document)
+_encode_fields = encoder_function(json.JSONEncoder(separators=(",", ":"), default=json_default))
+#: no value was read from the Prefect context yet
+_UNREAD = object()
 
 #: names LUME-services gave the project (collection) field
 _PROJECT_ALIASES = ("collection", "model_type")
@@ -195,12 +201,75 @@ class Result(BaseModel):
             items = self._iter(to_dict=False)
         return {name: value.jsonable_dict() if isinstance(value, File) else value for name, value in items}
 
-    def _prepare_insert(self) -> Dict[str, Any]:
+    def _prepare_insert(self, context_flow_id: Any = _UNREAD) -> Dict[str, Any]:
         if self.flow_id is None:
-            self.flow_id = _flow_id_from_context()
-        # the fields may have changed since the result was created
+            flow_id = _flow_id_from_context() if context_flow_id is _UNREAD else context_flow_id
+            if flow_id is not None:
+                self.flow_id = flow_id
+        # the fields may have changed since the result was created: hash them again
+        document = self._encoded_document()
+        if document is not None:
+            return document
         self.unique_hash = self.get_unique_hash()
         return self._fields()
+
+    def _encoded_document(self) -> Optional[EncodedDocument]:
+        """Set the unique hash from the current field values; return the document with its JSON text.
+
+        The identity is encoded once: its canonical text (what :meth:`get_unique_hash`
+        hashes: sorted keys, ``json``'s default separators) gives the hash and is the
+        part of the document's text that holds those fields; the other fields are
+        encoded apart, compact, and the two objects' texts are joined. So the stored
+        text holds the identity fields with their keys sorted; the data is the same.
+
+        Returns ``None`` where the identity's encoding differs from the document's
+        (excluded fields, a ``File`` in the identity, ``unique_hash`` in ``unique_on``,
+        a field name that is not a field, a model that validates assignments):
+        :meth:`_prepare_insert` then hashes and builds the document apart.
+        """
+        config = self.__config__
+        if (
+            self.__exclude_fields__ is not None
+            or self.__include_fields__ is not None
+            or config.validate_assignment
+            or not config.allow_mutation
+            or config.frozen
+        ):
+            return None
+        values = self.__dict__
+        fields = self.__fields__
+        identity = {}
+        for name in values["unique_on"]:
+            if name not in fields or name == "unique_hash":
+                return None
+            value = values[name]
+            if isinstance(value, File):  # hashed as a model, stored as its reference
+                return None
+            identity[name] = value
+        identity["result_type_string"] = values["result_type_string"]
+        try:
+            identity_text = _encode_identity(identity)
+        except RecursionError:  # a circular value: the other path raises json's ValueError
+            return None
+        # what pydantic's __setattr__ does when assignments are neither validated nor refused
+        values["unique_hash"] = hashlib.sha256(identity_text.encode()).hexdigest()
+        self.__fields_set__.add("unique_hash")
+        document = EncodedDocument(values)
+        others = {}
+        for name, value in values.items():
+            if isinstance(value, File):
+                value = document[name] = value.jsonable_dict()
+            elif isinstance(value, datetime):
+                value = value.isoformat()  # as json_default gives it, without a call back from the encoder
+            if name not in identity:
+                others[name] = value
+        try:
+            others_text = _encode_fields(others)
+        except RecursionError:
+            return None
+        # others holds unique_hash at least: its text ends with "}" after one field or more
+        document.text = others_text[:-1] + "," + identity_text[1:]
+        return document
 
     @inject
     def insert(
@@ -248,9 +317,12 @@ class Result(BaseModel):
         results = list(results)
         positions: Dict[str, List[int]] = {}
         documents: Dict[str, List[Dict[str, Any]]] = {}
+        context_flow_id = _UNREAD  # read from the Prefect context once for the batch
         for position, result in enumerate(results):
+            if result.flow_id is None and context_flow_id is _UNREAD:
+                context_flow_id = _flow_id_from_context()
             positions.setdefault(result.project_name, []).append(position)
-            documents.setdefault(result.project_name, []).append(result._prepare_insert())
+            documents.setdefault(result.project_name, []).append(result._prepare_insert(context_flow_id))
         ids = [""] * len(results)
         for project_name, project_documents in documents.items():
             stored = results_db_service.insert_many(project_name, project_documents)

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from lume_services.errors import InvalidIndexError
 from lume_services.services.results import sqlite_query
 from lume_services.services.results.db import ResultsDB
-from lume_services.services.results.encoding import check_document, json_default
+from lume_services.services.results.encoding import EncodedDocument, check_document, json_default
 from lume_services.services.results.query import matches, validate_index_fields, validate_query
 from lume_services.storage import guarded_by_storage_errors, open_sqlite, rollback
 
@@ -356,10 +356,16 @@ def _document_text(document: dict) -> str:
     Documents holding NaN or infinities (which ``json`` writes but JSON does not
     allow) or NUL characters (at which SQLite's ``json_extract`` cuts strings)
     are stored as one JSON string of their text: SQL sees no object there and
-    leaves every query on them to the matcher.
+    leaves every query on them to the matcher. An :class:`EncodedDocument`'s
+    text is used as it is when it cannot hold a non-finite number.
     """
+    if type(document) is EncodedDocument and "NaN" not in document.text and "Infinity" not in document.text:
+        text = document.text  # encoded by its builder (a result), finite (those words in strings are rare)
+    else:
+        text = None
     try:
-        text = _DOCUMENT_ENCODER.encode(document)
+        if text is None:
+            text = _DOCUMENT_ENCODER.encode(document)
     except ValueError:  # non-finite numbers (a circular reference raises again below)
         return json.dumps(json.dumps(document, separators=(",", ":"), default=json_default))
     return json.dumps(text) if "\\u0000" in text else text
