@@ -32,6 +32,8 @@ _IDENTITY_ENCODER = json.JSONEncoder(sort_keys=True, default=json_default)
 _encode_identity = encoder_function(_IDENTITY_ENCODER)
 #: a document's fields outside its identity, compact (see Result._encoded_document)
 _encode_fields = encoder_function(json.JSONEncoder(separators=(",", ":"), default=json_default))
+#: the types of field values that are neither files nor datetimes
+_PLAIN_TYPES = frozenset((str, int, float, bool, type(None), dict, list))
 #: no value was read from the Prefect context yet
 _UNREAD = object()
 
@@ -243,7 +245,7 @@ class Result(BaseModel):
             if name not in fields or name == "unique_hash":
                 return None
             value = values[name]
-            if isinstance(value, File):  # hashed as a model, stored as its reference
+            if type(value) not in _PLAIN_TYPES and isinstance(value, File):  # hashed as a model, stored as its reference
                 return None
             identity[name] = value
         identity["result_type_string"] = values["result_type_string"]
@@ -257,10 +259,11 @@ class Result(BaseModel):
         document = EncodedDocument(values)
         others = {}
         for name, value in values.items():
-            if isinstance(value, File):
-                value = document[name] = value.jsonable_dict()
-            elif isinstance(value, datetime):
-                value = value.isoformat()  # as json_default gives it, without a call back from the encoder
+            if type(value) not in _PLAIN_TYPES:  # (isinstance of a model class is slow: a field's value is rarely one)
+                if isinstance(value, File):
+                    value = document[name] = value.jsonable_dict()
+                elif isinstance(value, datetime):
+                    value = value.isoformat()  # as json_default gives it, without a call back from the encoder
             if name not in identity:
                 others[name] = value
         try:

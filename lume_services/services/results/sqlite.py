@@ -190,9 +190,11 @@ class SQLiteResultsDB(ResultsDB):
         """Insert documents in one transaction; idempotent on ``unique_hash``.
 
         Each document is stored as :meth:`insert_one` would store it, in a few
-        statements for the whole batch: one lookup of the batch's hashes
-        already stored (per 500 hashes), then one ``executemany`` of the new
-        documents with their ids given. The write lock is held from the lookup
+        statements for the whole batch: one ``executemany`` of the documents
+        with their ids given, which the table's key lets through when none of
+        their hashes is stored already; else that is rolled back, and one
+        lookup of the batch's hashes already stored (per 500 hashes) comes
+        before the ``executemany`` of the new documents. The write lock is held
         to the commit, so no other process stores one of those hashes between.
         A hash met again later in the batch gets the id of its first document.
         """
@@ -295,7 +297,30 @@ def _hash_key(unique_hash: Any) -> Any:
 
 def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str, Any, str]]) -> List[int]:
     """Insert prepared rows, in the caller's write transaction; return each row's id (the stored one
-    for a known hash)."""
+    for a known hash).
+
+    Most batches hold no hash stored already, so the rows are first inserted without looking their
+    hashes up (the table's key refuses a stored one): looking up each hash costs as much as a third
+    of inserting it. When the key refused one, that attempt is rolled back and the batch is inserted
+    after one lookup of its hashes already stored.
+    """
+    # ids as SQLite would give them: one more than the largest (or, in a table
+    # of an older version with AUTOINCREMENT, than the largest ever given)
+    (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
+    last = max(last or 0, _autoincrement_sequence(conn))
+    ids, new = _ids_and_new_rows(rows, {}, last)
+    conn.execute("SAVEPOINT insert_many")
+    changes = conn.total_changes
+    conn.executemany(
+        "INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (collection, unique_hash) DO NOTHING",
+        new,
+    )
+    if conn.total_changes - changes == len(new):  # no hash was stored already
+        conn.execute("RELEASE insert_many")
+        return ids
+    conn.execute("ROLLBACK TO insert_many")
+    conn.execute("RELEASE insert_many")
     stored: Dict[Any, int] = {}
     keys = list({key for _, key, _ in rows if key is not None})
     for start in range(0, len(keys), _LOOKUP_CHUNK):
@@ -305,10 +330,16 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
             f"({', '.join('?' * len(chunk))})",
             [collection, *chunk],
         ))
-    # ids as SQLite would give them: one more than the largest (or, in a table
-    # of an older version with AUTOINCREMENT, than the largest ever given)
-    (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
-    last = max(last or 0, _autoincrement_sequence(conn))
+    ids, new = _ids_and_new_rows(rows, stored, last)
+    conn.executemany("INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, ?, ?, ?)", new)
+    return ids
+
+
+def _ids_and_new_rows(
+    rows: List[Tuple[str, Any, str]], stored: Dict[Any, int], last: int
+) -> Tuple[List[int], List[Tuple[int, str, Any, str]]]:
+    """Each row's id (the stored one of its hash, else the first of the batch with its hash, else
+    a new one after ``last``) and the rows to insert with their ids."""
     ids: List[int] = []
     new: List[Tuple[int, str, Any, str]] = []
     for row_collection, key, text in rows:
@@ -320,8 +351,7 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
             if key is not None:
                 stored[key] = id_
         ids.append(id_)
-    conn.executemany("INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, ?, ?, ?)", new)
-    return ids
+    return ids, new
 
 
 def _autoincrement_sequence(conn: sqlite3.Connection) -> int:
