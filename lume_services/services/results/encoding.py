@@ -62,16 +62,15 @@ class EncodedDocument(dict):
     dict, which holds the same data. Build a new one rather than change one:
     ``text`` is not updated when the dict is.
 
+    Built as a dict (``EncodedDocument(document)``, dict's own constructor: this
+    is built for every result of a batch), then given its ``text``.
+
     Attributes:
         text: the document as JSON text (``json``'s encoding with
-            :func:`json_default`; non-finite numbers may appear, as ``json`` writes them).
+            :func:`json_default`), of finite numbers only.
     """
 
     __slots__ = ("text",)
-
-    def __init__(self, document: dict, text: str = ""):
-        super().__init__(document)
-        self.text = text
 
     def __reduce__(self):
         # a pickled copy is a plain document: the text is derived data

@@ -387,15 +387,13 @@ def _document_text(document: dict) -> str:
     allow) or NUL characters (at which SQLite's ``json_extract`` cuts strings)
     are stored as one JSON string of their text: SQL sees no object there and
     leaves every query on them to the matcher. An :class:`EncodedDocument`'s
-    text is used as it is when it cannot hold a non-finite number.
+    text (finite numbers only) is used as it is.
     """
-    if type(document) is EncodedDocument and "NaN" not in document.text and "Infinity" not in document.text:
-        text = document.text  # encoded by its builder (a result), finite (those words in strings are rare)
-    else:
-        text = None
+    if type(document) is EncodedDocument:
+        text = document.text  # encoded by its builder (a result), of finite numbers
+        return json.dumps(text) if "\\u0000" in text else text
     try:
-        if text is None:
-            text = _DOCUMENT_ENCODER.encode(document)
+        text = _DOCUMENT_ENCODER.encode(document)
     except ValueError:  # non-finite numbers (a circular reference raises again below)
         return json.dumps(json.dumps(document, separators=(",", ":"), default=json_default))
     return json.dumps(text) if "\\u0000" in text else text
