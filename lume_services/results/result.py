@@ -36,6 +36,8 @@ _encode_identity = encoder_function(json.JSONEncoder(sort_keys=True, default=jso
 _encode_fields = encoder_function(json.JSONEncoder(separators=(",", ":"), default=json_default, allow_nan=False))
 #: the types of field values that are neither files nor datetimes
 _PLAIN_TYPES = frozenset((str, int, float, bool, type(None), dict, list))
+#: whether a result type's documents are encoded once (see Result._encoded_document), by type
+_ENCODES_ONCE: Dict[type, bool] = {}
 #: no value was read from the Prefect context yet
 _UNREAD = object()
 
@@ -233,17 +235,21 @@ class Result(BaseModel):
         infinities): :meth:`_prepare_insert` then hashes and builds the document
         apart, as before. The hash is the same either way.
         """
-        config = self.__config__
-        if (
-            self.__exclude_fields__ is not None
-            or self.__include_fields__ is not None
-            or config.validate_assignment
-            or not config.allow_mutation
-            or config.frozen
-        ):
+        cls = type(self)
+        encodes_once = _ENCODES_ONCE.get(cls)
+        if encodes_once is None:
+            config = cls.__config__
+            encodes_once = _ENCODES_ONCE[cls] = not (
+                cls.__exclude_fields__ is not None
+                or cls.__include_fields__ is not None
+                or config.validate_assignment
+                or not config.allow_mutation
+                or config.frozen
+            )
+        if not encodes_once:
             return None
         values = self.__dict__
-        fields = self.__fields__
+        fields = cls.__fields__
         identity = {}
         for name in values["unique_on"]:
             if name not in fields or name == "unique_hash":
@@ -261,15 +267,15 @@ class Result(BaseModel):
         values["unique_hash"] = hashlib.sha256(identity_text.encode()).hexdigest()
         self.__fields_set__.add("unique_hash")
         document = EncodedDocument(values)
-        others = {}
-        for name, value in values.items():
+        others = values.copy()
+        for name in identity:
+            del others[name]
+        for name, value in others.items():
             if type(value) not in _PLAIN_TYPES:  # (isinstance of a model class is slow: a field's value is rarely one)
-                if isinstance(value, File):
-                    value = document[name] = value.jsonable_dict()
-                elif isinstance(value, datetime):
-                    value = value.isoformat()  # as json_default gives it, without a call back from the encoder
-            if name not in identity:
-                others[name] = value
+                if isinstance(value, datetime):
+                    others[name] = value.isoformat()  # as json_default gives it, without a call back from the encoder
+                elif isinstance(value, File):
+                    others[name] = document[name] = value.jsonable_dict()
         try:
             others_text = _encode_fields(others)
         except (ValueError, RecursionError):
@@ -339,12 +345,20 @@ class Result(BaseModel):
         positions: Dict[str, List[int]] = {}
         documents: Dict[str, List[Dict[str, Any]]] = {}
         context_flow_id = _UNREAD  # read from the Prefect context once for the batch
+        project_name = None
         for position, result in enumerate(results):
             if result.flow_id is None and context_flow_id is _UNREAD:
                 context_flow_id = _flow_id_from_context()
-            positions.setdefault(result.project_name, []).append(position)
-            documents.setdefault(result.project_name, []).append(result._prepare_insert(context_flow_id))
+            if result.project_name != project_name:  # (a batch is mostly of one project)
+                project_name = result.project_name
+                project_positions = positions.setdefault(project_name, [])
+                project_documents = documents.setdefault(project_name, [])
+            project_positions.append(position)
+            project_documents.append(result._prepare_insert(context_flow_id))
         ids = [""] * len(results)
+        if len(documents) == 1:
+            ((project_name, project_documents),) = documents.items()
+            return results_db_service.insert_many(project_name, project_documents)
         for project_name, project_documents in documents.items():
             stored = results_db_service.insert_many(project_name, project_documents)
             for position, id_ in zip(positions[project_name], stored):

@@ -211,6 +211,9 @@ class SQLiteResultsDB(ResultsDB):
 
     @staticmethod
     def _row(collection: str, document: dict) -> Tuple[str, Any, str]:
+        if type(document) is EncodedDocument:  # a result's: a dict, its hash a string, its text finite
+            text = document.text
+            return (collection, document[HASH_FIELD], json.dumps(text) if "\\u0000" in text else text)
         return (
             collection,
             _hash_key(check_document(document).get(HASH_FIELD)),
@@ -308,7 +311,12 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
     # of an older version with AUTOINCREMENT, than the largest ever given)
     (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
     last = max(last or 0, _autoincrement_sequence(conn))
-    ids, new = _ids_and_new_rows(rows, {}, last)
+    if len({key for _, key, _ in rows}) == len(rows):
+        # no hash (nor a second document without one) twice in the batch: a new id each
+        ids = list(range(last + 1, last + 1 + len(rows)))
+        new = [(id_, *row) for id_, row in zip(ids, rows)]
+    else:
+        ids, new = _ids_and_new_rows(rows, {}, last)
     conn.execute("SAVEPOINT insert_many")
     changes = conn.total_changes
     conn.executemany(
