@@ -198,7 +198,13 @@ class SQLiteResultsDB(ResultsDB):
         to the commit, so no other process stores one of those hashes between.
         A hash met again later in the batch gets the id of its first document.
         """
-        rows = [self._row(collection, document) for document in documents]
+        row = self._row
+        rows = [
+            (collection, document[HASH_FIELD], document.text)  # a result's: its hash a string, its text finite
+            if type(document) is EncodedDocument and "\\u0000" not in document.text
+            else row(collection, document)
+            for document in documents
+        ]
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
