@@ -495,6 +495,26 @@ def test_sqlite_opens_a_database_of_an_older_version_with_queries_in_sql(tmp_pat
     assert "USING INDEX documents_by_flow_id" in _query_plan(db, {"flow_id": "f"})
 
 
+def test_sqlite_insert_many_in_an_autoincrement_table_of_an_older_version_numbers_after_the_largest_id_ever_given(
+    tmp_path,
+):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE documents (id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT "
+            "NULL, unique_hash TEXT, document TEXT NOT NULL, UNIQUE (collection, unique_hash));"
+            "INSERT INTO documents (collection, unique_hash, document) VALUES "
+            "('p', 'h1', '{}'), ('p', 'h2', '{}'), ('p', 'h3', '{}');"
+            "DELETE FROM documents WHERE id = 3;"
+        )
+    old.close()
+    db = SQLiteResultsDB(path)
+    assert db.insert_many("p", [{"unique_hash": "a"}, {"unique_hash": "b"}]) == ["4", "5"]
+    assert db.insert_one("p", {"unique_hash": "c"}) == "6"
+
+
 def test_sqlite_is_safe_for_threads_sharing_one_instance(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -308,33 +308,34 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
     """Insert prepared rows, in the caller's write transaction; return each row's id (the stored one
     for a known hash).
 
-    Most batches hold no hash stored already, so the rows are first inserted without looking their
-    hashes up (the table's key refuses a stored one): looking up each hash costs as much as a third
-    of inserting it. When the key refused one, that attempt is rolled back and the batch is inserted
-    after one lookup of its hashes already stored.
+    Most batches hold no hash stored already nor one twice, so the rows are first inserted as they
+    are, SQLite numbering them, without looking their hashes up (the table's key refuses a stored
+    one): looking up each hash costs as much as a third of inserting it. When the key refused one,
+    that attempt is rolled back and the batch is inserted, with its ids given, after one lookup of
+    its hashes already stored.
     """
-    # ids as SQLite would give them: one more than the largest (or, in a table
-    # of an older version with AUTOINCREMENT, than the largest ever given)
+    if not rows:
+        return []
+    # ids as SQLite gives them: one more than the largest (or, in a table of an
+    # older version with AUTOINCREMENT, than the largest ever given)
     (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
     last = max(last or 0, _autoincrement_sequence(conn))
-    if len({key for _, key, _ in rows}) == len(rows):
-        # no hash (nor a second document without one) twice in the batch: a new id each
-        ids = list(range(last + 1, last + 1 + len(rows)))
-        new = [(id_, *row) for id_, row in zip(ids, rows)]
-    else:
-        ids, new = _ids_and_new_rows(rows, {}, last)
-    conn.execute("SAVEPOINT insert_many")
-    changes = conn.total_changes
-    conn.executemany(
-        "INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (collection, unique_hash) DO NOTHING",
-        new,
-    )
-    if conn.total_changes - changes == len(new):  # no hash was stored already
+    if len({key for _, key, _ in rows}) == len(rows):  # no hash (nor a second document without one) twice
+        conn.execute("SAVEPOINT insert_many")
+        changes = conn.total_changes
+        conn.executemany(
+            "INSERT INTO documents (collection, unique_hash, document) VALUES (?, ?, ?) "
+            "ON CONFLICT (collection, unique_hash) DO NOTHING",
+            rows,
+        )
+        (now,) = conn.execute("SELECT max(id) FROM documents").fetchone()
+        # every row stored, SQLite giving each one more than the largest before (its rule without
+        # AUTOINCREMENT, and with it, as ``last`` counts the largest ever given): the ids are known
+        if conn.total_changes - changes == len(rows) and now == last + len(rows):
+            conn.execute("RELEASE insert_many")
+            return list(range(last + 1, now + 1))
+        conn.execute("ROLLBACK TO insert_many")
         conn.execute("RELEASE insert_many")
-        return ids
-    conn.execute("ROLLBACK TO insert_many")
-    conn.execute("RELEASE insert_many")
     stored: Dict[Any, int] = {}
     keys = list({key for _, key, _ in rows if key is not None})
     for start in range(0, len(keys), _LOOKUP_CHUNK):
