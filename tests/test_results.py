@@ -495,6 +495,26 @@ def test_sqlite_opens_a_database_of_an_older_version_with_queries_in_sql(tmp_pat
     assert "USING INDEX documents_by_flow_id" in _query_plan(db, {"flow_id": "f"})
 
 
+def test_sqlite_insert_many_in_an_autoincrement_table_of_an_older_version_numbers_after_the_largest_id_ever_given(
+    tmp_path,
+):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE documents (id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT "
+            "NULL, unique_hash TEXT, document TEXT NOT NULL, UNIQUE (collection, unique_hash));"
+            "INSERT INTO documents (collection, unique_hash, document) VALUES "
+            "('p', 'h1', '{}'), ('p', 'h2', '{}'), ('p', 'h3', '{}');"
+            "DELETE FROM documents WHERE id = 3;"
+        )
+    old.close()
+    db = SQLiteResultsDB(path)
+    assert db.insert_many("p", [{"unique_hash": "a"}, {"unique_hash": "b"}]) == ["4", "5"]
+    assert db.insert_one("p", {"unique_hash": "c"}) == "6"
+
+
 def test_sqlite_is_safe_for_threads_sharing_one_instance(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -684,23 +704,39 @@ def test_insert_many_takes_the_flow_id_from_the_prefect_context(service):
     assert [d["flow_id"] for d in service.find_all("p")] == ["flow-7", "flow-7"]
 
 
-def test_inserting_a_result_hashes_it_once_and_never_parses_json(tmp_path, monkeypatch):
+class CountedEncoding:
+    """A value json encodes through ``json_default`` (its ``tolist``, as for a numpy array), counting the encodings."""
+
+    encodings = 0
+
+    def tolist(self):
+        CountedEncoding.encodings += 1
+        return [1, 2]
+
+
+def test_inserting_a_result_encodes_its_fields_once_and_never_parses_json(tmp_path, monkeypatch):
     import json
 
     service = ResultsDBService(SQLiteResultsDB(tmp_path / "r.sqlite"))
     service.count("p")  # the database is set up before counting
-    result = Result(project_name="p", inputs={"x": 1}, outputs={"y": [1, 2]})
-    calls = []
-    # every encoding goes through JSONEncoder.encode (json.dumps too), every parse through loads
-    for owner, name in ((json.JSONEncoder, "encode"), (json, "loads")):
-        real = getattr(owner, name)
-        monkeypatch.setattr(owner, name, lambda *a, _f=real, _n=name, **k: calls.append(_n)
-                            or _f(*a, **k))
+    result = Result(project_name="p", inputs={"x": 1, "curve": CountedEncoding()}, outputs={"y": 2})
+    loads = []
+    monkeypatch.setattr(json, "loads", lambda *a, _f=json.loads, **k: loads.append(a) or _f(*a, **k))
+    CountedEncoding.encodings = 0
     result.insert(results_db_service=service)
     monkeypatch.undo()
-    # one encoding for the hash of the current values, one for the stored document
-    assert calls == ["encode", "encode"]
-    assert load_result(result.unique_rep(), results_db_service=service) == result
+    # one encoding gives both the hash of the current values and the stored text
+    assert CountedEncoding.encodings == 1
+    assert loads == []
+    assert service.find("p", {"inputs.curve": [1, 2]})[0]["unique_hash"] == result.unique_hash
+
+
+def test_inserting_a_batch_in_the_embedded_database_encodes_each_result_once(tmp_path):
+    service = ResultsDBService(SQLiteResultsDB(tmp_path / "r.sqlite"))
+    results = [Result(project_name="p", inputs={"x": x, "curve": CountedEncoding()}) for x in range(3)]
+    CountedEncoding.encodings = 0
+    Result.insert_many(results, results_db_service=service)
+    assert CountedEncoding.encodings == 3
 
 
 def test_load_from_query_returns_the_matching_result(service):
@@ -843,3 +879,77 @@ def test_four_processes_inserting_the_same_batches_store_each_result_once(tmp_pa
     _run_processes(_insert_same_batches, lambda w: (path, 200))
     documents = SQLiteResultsDB(path).find_all("p")
     assert sorted(d["inputs"]["i"] for d in documents) == list(range(200))
+
+
+# --- the unique hash is the same as before results were encoded once (issue 23) -------------
+
+
+class RunOfASweep(Result):
+    """A result type of its own: an extra field, an identity of its own."""
+
+    sweep: str = "s"
+    unique_on: list = ["inputs", "sweep"]
+
+
+def hash_as_computed_before(result: Result) -> str:
+    """The unique hash as lume-services computed it before issue 23: SHA-256 of json.dumps of the
+    unique_on fields and the type, keys sorted (written out here, apart from the library's code)."""
+    import hashlib
+    import json
+
+    from lume_services.services.results.encoding import json_default
+
+    identity = {name: getattr(result, name) for name in result.unique_on}
+    identity["result_type_string"] = result.result_type_string
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=json_default).encode()).hexdigest()
+
+
+def representative_results():
+    import datetime
+
+    import numpy as np
+
+    return [
+        Result(project_name="p", inputs={"worker": 0, "i": 3}, outputs={"y": 9}),
+        Result(project_name="p", inputs={"z": {"b": [1, 2.5], "a": None}, "a": "\u540d \"q\""},
+               outputs={"curve": np.array([0.1, 1e16]), "n": np.int64(7), "big": 2**70}),
+        Result(project_name="p", inputs={"when": datetime.datetime(2026, 1, 2, 3, 4, 5)},
+               outputs={"x": float("nan")}, flow_id="f", unique_on=["inputs", "outputs", "flow_id"]),
+        Result(project_name="p", inputs={}, outputs={}),
+        RunOfASweep(project_name="p", inputs={"x": 1}, outputs={"y": 2}, sweep="grid"),
+    ]
+
+
+@pytest.mark.parametrize("position", range(5))
+def test_inserting_keeps_the_unique_hash_computed_before(position, tmp_path):
+    result = representative_results()[position]
+    service = ResultsDBService(SQLiteResultsDB(tmp_path / "r.sqlite"))
+    result.inputs["added after creation"] = position  # the hash is of the values at insert time
+    Result.insert_many([result], results_db_service=service)
+    (stored,) = service.find_all("p")
+    assert result.unique_hash == stored["unique_hash"] == hash_as_computed_before(result)
+
+
+def test_the_unique_hash_of_a_result_is_the_one_stored_databases_hold(tmp_path):
+    # the value lume-services gave this result before issue 23 (computed by the code of main then)
+    result = Result(project_name="p", inputs={"worker": 0, "i": 3}, outputs={"y": 9})
+    result.insert(results_db_service=ResultsDBService(SQLiteResultsDB(tmp_path / "r.sqlite")))
+    assert result.unique_hash == "ee2e5e1d16c09ec107f4f7422505d9ec0ea0f2cefc2d82335e3dfb02a7fe8939"
+
+
+def test_a_batch_finds_the_results_a_database_stored_before(tmp_path):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    service = ResultsDBService(db)
+    old = representative_results()
+    # stored as before: the document as a plain dict, its hash computed the old way
+    old_ids = [db.insert_one("p", {**r.document(), "unique_hash": hash_as_computed_before(r)}) for r in old]
+    ids = Result.insert_many(representative_results(), results_db_service=service)
+    assert ids == old_ids
+    assert service.count("p") == len(old)
+
+
+def test_a_result_inserted_in_a_batch_loads_back_equal(tmp_path):
+    service = ResultsDBService(SQLiteResultsDB(tmp_path / "r.sqlite"))
+    result = representative_results()[4]
+    Result.insert_many([result], results_db_service=service)
+    assert load_result(result.unique_rep(), results_db_service=service) == result

@@ -1,5 +1,6 @@
 """Results: the inputs and outputs of a flow run, stored in the results database."""
 
+import gc
 import hashlib
 import json
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from lume_services.errors import (
     ResultNotFoundError,
     UnknownResultTypeError,
 )
-from lume_services.services.results.encoding import json_data, json_default
+from lume_services.services.results.encoding import EncodedDocument, encoder_function, json_data, json_default
 
 if TYPE_CHECKING:
     from lume_services.services.results.service import ResultsDBService
@@ -28,6 +29,17 @@ REFERENCE_KEYS = ("result_type_string", "query")
 
 #: one encoder of identities, reused (``json.dumps`` with options builds one per call)
 _IDENTITY_ENCODER = json.JSONEncoder(sort_keys=True, default=json_default)
+#: the same encoding, without building a C encoder per call (the identity of each inserted result)
+#: (finite numbers only: with NaN or an infinity, the document is encoded apart, see Result._encoded_document)
+_encode_identity = encoder_function(json.JSONEncoder(sort_keys=True, default=json_default, allow_nan=False))
+#: a document's fields outside its identity, compact
+_encode_fields = encoder_function(json.JSONEncoder(separators=(",", ":"), default=json_default, allow_nan=False))
+#: the types of field values that are neither files nor datetimes
+_PLAIN_TYPES = frozenset((str, int, float, bool, type(None), dict, list))
+#: whether a result type's documents are encoded once (see Result._encoded_document), by type
+_ENCODES_ONCE: Dict[type, bool] = {}
+#: no value was read from the Prefect context yet
+_UNREAD = object()
 
 #: names LUME-services gave the project (collection) field
 _PROJECT_ALIASES = ("collection", "model_type")
@@ -195,12 +207,82 @@ class Result(BaseModel):
             items = self._iter(to_dict=False)
         return {name: value.jsonable_dict() if isinstance(value, File) else value for name, value in items}
 
-    def _prepare_insert(self) -> Dict[str, Any]:
+    def _prepare_insert(self, context_flow_id: Any = _UNREAD) -> Dict[str, Any]:
         if self.flow_id is None:
-            self.flow_id = _flow_id_from_context()
-        # the fields may have changed since the result was created
+            flow_id = _flow_id_from_context() if context_flow_id is _UNREAD else context_flow_id
+            if flow_id is not None:
+                self.flow_id = flow_id
+        # the fields may have changed since the result was created: hash them again
+        document = self._encoded_document()
+        if document is not None:
+            return document
         self.unique_hash = self.get_unique_hash()
         return self._fields()
+
+    def _encoded_document(self) -> Optional[EncodedDocument]:
+        """Set the unique hash from the current field values; return the document with its JSON text.
+
+        The identity is encoded once: its canonical text (what :meth:`get_unique_hash`
+        hashes: sorted keys, ``json``'s default separators) gives the hash and is the
+        part of the document's text that holds those fields; the other fields are
+        encoded apart, compact, and the two objects' texts are joined. So the stored
+        text holds the identity fields with their keys sorted; the data is the same.
+
+        Returns ``None`` where the identity's encoding differs from the document's
+        (excluded fields, a ``File`` in the identity, ``unique_hash`` in ``unique_on``,
+        a field name that is not a field, a model that validates or refuses
+        assignments) or where the database decides how to store the text (NaN or
+        infinities): :meth:`_prepare_insert` then hashes and builds the document
+        apart, as before. The hash is the same either way.
+        """
+        cls = type(self)
+        encodes_once = _ENCODES_ONCE.get(cls)
+        if encodes_once is None:
+            config = cls.__config__
+            encodes_once = _ENCODES_ONCE[cls] = not (
+                cls.__exclude_fields__ is not None
+                or cls.__include_fields__ is not None
+                or config.validate_assignment
+                or not config.allow_mutation
+                or config.frozen
+            )
+        if not encodes_once:
+            return None
+        values = self.__dict__
+        fields = cls.__fields__
+        identity = {}
+        for name in values["unique_on"]:
+            if name not in fields or name == "unique_hash":
+                return None
+            value = values[name]
+            if type(value) not in _PLAIN_TYPES and isinstance(value, File):  # hashed as a model, stored as its reference
+                return None
+            identity[name] = value
+        identity["result_type_string"] = values["result_type_string"]
+        try:
+            identity_text = _encode_identity(identity)
+        except (ValueError, RecursionError):  # NaN or an infinity; a circular value (json's ValueError below)
+            return None
+        # what pydantic's __setattr__ does when assignments are neither validated nor refused
+        values["unique_hash"] = hashlib.sha256(identity_text.encode()).hexdigest()
+        self.__fields_set__.add("unique_hash")
+        document = EncodedDocument(values)
+        others = values.copy()
+        for name in identity:
+            del others[name]
+        for name, value in others.items():
+            if type(value) not in _PLAIN_TYPES:  # (isinstance of a model class is slow: a field's value is rarely one)
+                if isinstance(value, datetime):
+                    others[name] = value.isoformat()  # as json_default gives it, without a call back from the encoder
+                elif isinstance(value, File):
+                    others[name] = document[name] = value.jsonable_dict()
+        try:
+            others_text = _encode_fields(others)
+        except (ValueError, RecursionError):
+            return None
+        # others holds unique_hash at least: its text ends with "}" after one field or more
+        document.text = others_text[:-1] + "," + identity_text[1:]
+        return document
 
     @inject
     def insert(
@@ -246,12 +328,37 @@ class Result(BaseModel):
             The id of each stored result, in the order of ``results``.
         """
         results = list(results)
+        # A few new containers a result (its document, its row) and no cycles: with
+        # the collector on, a large batch starts full collections that walk the
+        # whole heap (Prefect's included), a sixth of the batch's time. Reference
+        # counting frees all of it.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return cls._insert_many(results, results_db_service)
+        finally:
+            if collecting:
+                gc.enable()
+
+    @staticmethod
+    def _insert_many(results: List["Result"], results_db_service: "ResultsDBService") -> List[str]:
         positions: Dict[str, List[int]] = {}
         documents: Dict[str, List[Dict[str, Any]]] = {}
+        context_flow_id = _UNREAD  # read from the Prefect context once for the batch
+        project_name = None
         for position, result in enumerate(results):
-            positions.setdefault(result.project_name, []).append(position)
-            documents.setdefault(result.project_name, []).append(result._prepare_insert())
+            if result.flow_id is None and context_flow_id is _UNREAD:
+                context_flow_id = _flow_id_from_context()
+            if result.project_name != project_name:  # (a batch is mostly of one project)
+                project_name = result.project_name
+                project_positions = positions.setdefault(project_name, [])
+                project_documents = documents.setdefault(project_name, [])
+            project_positions.append(position)
+            project_documents.append(result._prepare_insert(context_flow_id))
         ids = [""] * len(results)
+        if len(documents) == 1:
+            ((project_name, project_documents),) = documents.items()
+            return results_db_service.insert_many(project_name, project_documents)
         for project_name, project_documents in documents.items():
             stored = results_db_service.insert_many(project_name, project_documents)
             for position, id_ in zip(positions[project_name], stored):

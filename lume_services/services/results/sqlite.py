@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from lume_services.errors import InvalidIndexError
 from lume_services.services.results import sqlite_query
 from lume_services.services.results.db import ResultsDB
-from lume_services.services.results.encoding import check_document, json_default
+from lume_services.services.results.encoding import EncodedDocument, check_document, json_default
 from lume_services.services.results.query import matches, validate_index_fields, validate_query
 from lume_services.storage import guarded_by_storage_errors, open_sqlite, rollback
 
@@ -190,13 +190,21 @@ class SQLiteResultsDB(ResultsDB):
         """Insert documents in one transaction; idempotent on ``unique_hash``.
 
         Each document is stored as :meth:`insert_one` would store it, in a few
-        statements for the whole batch: one lookup of the batch's hashes
-        already stored (per 500 hashes), then one ``executemany`` of the new
-        documents with their ids given. The write lock is held from the lookup
+        statements for the whole batch: one ``executemany`` of the documents
+        with their ids given, which the table's key lets through when none of
+        their hashes is stored already; else that is rolled back, and one
+        lookup of the batch's hashes already stored (per 500 hashes) comes
+        before the ``executemany`` of the new documents. The write lock is held
         to the commit, so no other process stores one of those hashes between.
         A hash met again later in the batch gets the id of its first document.
         """
-        rows = [self._row(collection, document) for document in documents]
+        row = self._row
+        rows = [
+            (collection, document[HASH_FIELD], document.text)  # a result's: its hash a string, its text finite
+            if type(document) is EncodedDocument and "\\u0000" not in document.text
+            else row(collection, document)
+            for document in documents
+        ]
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -209,6 +217,9 @@ class SQLiteResultsDB(ResultsDB):
 
     @staticmethod
     def _row(collection: str, document: dict) -> Tuple[str, Any, str]:
+        if type(document) is EncodedDocument:  # a result's: a dict, its hash a string, its text finite
+            text = document.text
+            return (collection, document[HASH_FIELD], json.dumps(text) if "\\u0000" in text else text)
         return (
             collection,
             _hash_key(check_document(document).get(HASH_FIELD)),
@@ -295,7 +306,36 @@ def _hash_key(unique_hash: Any) -> Any:
 
 def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str, Any, str]]) -> List[int]:
     """Insert prepared rows, in the caller's write transaction; return each row's id (the stored one
-    for a known hash)."""
+    for a known hash).
+
+    Most batches hold no hash stored already nor one twice, so the rows are first inserted as they
+    are, SQLite numbering them, without looking their hashes up (the table's key refuses a stored
+    one): looking up each hash costs as much as a third of inserting it. When the key refused one,
+    that attempt is rolled back and the batch is inserted, with its ids given, after one lookup of
+    its hashes already stored.
+    """
+    if not rows:
+        return []
+    # ids as SQLite gives them: one more than the largest (or, in a table of an
+    # older version with AUTOINCREMENT, than the largest ever given)
+    (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
+    last = max(last or 0, _autoincrement_sequence(conn))
+    if len({key for _, key, _ in rows}) == len(rows):  # no hash (nor a second document without one) twice
+        conn.execute("SAVEPOINT insert_many")
+        changes = conn.total_changes
+        conn.executemany(
+            "INSERT INTO documents (collection, unique_hash, document) VALUES (?, ?, ?) "
+            "ON CONFLICT (collection, unique_hash) DO NOTHING",
+            rows,
+        )
+        (now,) = conn.execute("SELECT max(id) FROM documents").fetchone()
+        # every row stored, SQLite giving each one more than the largest before (its rule without
+        # AUTOINCREMENT, and with it, as ``last`` counts the largest ever given): the ids are known
+        if conn.total_changes - changes == len(rows) and now == last + len(rows):
+            conn.execute("RELEASE insert_many")
+            return list(range(last + 1, now + 1))
+        conn.execute("ROLLBACK TO insert_many")
+        conn.execute("RELEASE insert_many")
     stored: Dict[Any, int] = {}
     keys = list({key for _, key, _ in rows if key is not None})
     for start in range(0, len(keys), _LOOKUP_CHUNK):
@@ -305,10 +345,16 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
             f"({', '.join('?' * len(chunk))})",
             [collection, *chunk],
         ))
-    # ids as SQLite would give them: one more than the largest (or, in a table
-    # of an older version with AUTOINCREMENT, than the largest ever given)
-    (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
-    last = max(last or 0, _autoincrement_sequence(conn))
+    ids, new = _ids_and_new_rows(rows, stored, last)
+    conn.executemany("INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, ?, ?, ?)", new)
+    return ids
+
+
+def _ids_and_new_rows(
+    rows: List[Tuple[str, Any, str]], stored: Dict[Any, int], last: int
+) -> Tuple[List[int], List[Tuple[int, str, Any, str]]]:
+    """Each row's id (the stored one of its hash, else the first of the batch with its hash, else
+    a new one after ``last``) and the rows to insert with their ids."""
     ids: List[int] = []
     new: List[Tuple[int, str, Any, str]] = []
     for row_collection, key, text in rows:
@@ -320,8 +366,7 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
             if key is not None:
                 stored[key] = id_
         ids.append(id_)
-    conn.executemany("INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, ?, ?, ?)", new)
-    return ids
+    return ids, new
 
 
 def _autoincrement_sequence(conn: sqlite3.Connection) -> int:
@@ -356,8 +401,12 @@ def _document_text(document: dict) -> str:
     Documents holding NaN or infinities (which ``json`` writes but JSON does not
     allow) or NUL characters (at which SQLite's ``json_extract`` cuts strings)
     are stored as one JSON string of their text: SQL sees no object there and
-    leaves every query on them to the matcher.
+    leaves every query on them to the matcher. An :class:`EncodedDocument`'s
+    text (finite numbers only) is used as it is.
     """
+    if type(document) is EncodedDocument:
+        text = document.text  # encoded by its builder (a result), of finite numbers
+        return json.dumps(text) if "\\u0000" in text else text
     try:
         text = _DOCUMENT_ENCODER.encode(document)
     except ValueError:  # non-finite numbers (a circular reference raises again below)
