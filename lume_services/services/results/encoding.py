@@ -71,6 +71,7 @@ class EncodedDocument(dict):
     """
 
     __slots__ = ("text",)
+    text: str
 
     def __reduce__(self):
         # a pickled copy is a plain document: the text is derived data
