@@ -16,6 +16,7 @@ Two tables:
   (``PRAGMA user_version`` 1).
 """
 
+import functools
 import gc
 import json
 import os
@@ -313,7 +314,6 @@ def module_roots(flow) -> List[str]:
     ``pkg.mod``, so loading the flow imports ``pkg.mod``: from ``/work``, which may be
     on ``sys.path`` only while the registering command ran (``-m pkg.mod`` from its folder).
     """
-    installed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     roots: List[str] = []
     for task in flow.tasks:
         code = getattr(task, "run", None)
@@ -322,16 +322,28 @@ def module_roots(flow) -> List[str]:
             file = getattr(module, "__file__", None)
             if not owner or owner == "__main__" or not file:
                 continue
-            path = Path(os.path.realpath(file))
-            if any(str(path).startswith(prefix + os.sep) for prefix in installed) or "site-packages" in path.parts:
-                continue
-            depth = owner.count(".") + (1 if path.stem == "__init__" else 0)
-            root = path.parent
-            for _ in range(depth):
-                root = root.parent
-            if str(root) not in roots:
-                roots.append(str(root))
+            root = _module_root(owner, file)
+            if root is not None and root not in roots:
+                roots.append(root)
     return roots
+
+
+@functools.lru_cache(maxsize=1024)
+def _module_root(owner: str, file: str) -> Optional[str]:
+    """The folder module ``owner`` (from ``file``) is imported from; ``None`` for an installed one.
+
+    Kept per module (a registration asks for each of its tasks' modules, and resolving a
+    path's links costs a system call per folder of it).
+    """
+    path = Path(os.path.realpath(file))
+    installed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    if any(str(path).startswith(prefix + os.sep) for prefix in installed) or "site-packages" in path.parts:
+        return None
+    depth = owner.count(".") + (1 if path.stem == "__init__" else 0)
+    root = path.parent
+    for _ in range(depth):
+        root = root.parent
+    return str(root)
 
 
 def _add_module_roots(roots: List[str]) -> None:
