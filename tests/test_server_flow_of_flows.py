@@ -79,6 +79,25 @@ def test_the_example_flow_of_flows_returns_the_same_results_as_locally(server_ba
     assert server_results["compare-text"] == {"compare": True, "text1": "hello world", "text2": "hello world"}
 
 
+def test_the_composed_flow_gives_each_child_only_a_create_a_wait_and_a_cache_key_task(server_backend):
+    # every task of the composed run costs three requests to the server: no check task of
+    # its own, no Dict or List tasks that Prefect would build for a dict of tasks
+    from lume_services.examples import register_example_flows, yaml_path
+
+    register_example_flows()
+    fof = FlowOfFlows.from_yaml(yaml_path("flow_of_flows"))
+    fof.compose_and_register()
+
+    names = sorted(t.name for t in fof.prefect_flow.tasks)
+    children = ["compare-text", "save-text", "store-text"]
+    glue = sorted(f"{step}:{child}" for child in children for step in ("create-run", "wait", "cache-key"))
+    parameters = ["save-text-filename", "save-text-text1", "save-text-text2"]
+    mapped = ["compare-text/text1",  # the db mapping's loader
+              "result:save-text/append_text->compare-text.text2", "result:save-text/save_file->store-text.file_rep",
+              "result:store-text/save_db_result->compare-text.text1"]
+    assert names == sorted(glue + parameters + mapped)
+
+
 @pytest.mark.slow
 def test_every_child_gets_its_own_flow_run_with_its_mapped_values(server_backend, prefect_protocol_double, tmp_path):
     from lume_services.examples import register_example_flows, yaml_path

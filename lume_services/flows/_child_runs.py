@@ -1,13 +1,14 @@
 """The tasks of a composed flow of flows (per-child composition) around each child's flow run.
 
-- :class:`CheckChildParameters` checks the values passed to a child against the
-  server's state limit *before* the child's run is created: a Prefect Server
+- :class:`CreateChildRun` first checks the values passed to a child against the
+  server's state limit (:func:`check_parameters`; :class:`CheckChildParameters`
+  is the same check as a task of its own) *before* the child's run is created: a Prefect Server
   keeps every parameter's value in a task run state and refuses states over
   1 MB, and a child whose parameter state is refused stays ``Running`` for
   ever (a zombie), so an over-large mapped value fails the composed run at
   once, naming the child, the parameter and the limit (for a sweep, each
-  item's values, before any item's run is created).
-- :class:`CreateChildRun` creates the child's run as Prefect's
+  item's values, before that item's run is created).
+  It then creates the child's run as Prefect's
   ``create_flow_run`` does, the composed run's id and the child's name in its
   context, for the lineage its stored results record; a child that can run in
   the composed run's process is claimed for it (:mod:`._child_in_process`).
@@ -26,6 +27,16 @@
   composed run, whose task result the server keeps: a later run finds the
   child by it (``ServerBackend.find_reusable_child``).
 
+Every task of a composed run costs requests to the server (Prefect's
+``CloudTaskRunner`` reads its task run and sets ``Running`` and its end state:
+three per task), so the composed flow keeps per child only the tasks Prefect's
+semantics need apart: the creation (with its check: its result, the run id, is
+what the run history and the caller read), the wait (its failure is the
+trigger that stops the child's descendants) and the cache key (a task result
+the server searches). Their values are passed as keyword arguments, not as a
+dict, which Prefect would build with tasks of its own (a ``Dict`` and a
+``List`` per dict).
+
 The interval and the deadline travel with the composed run: a server backend
 puts the run's poll interval (``FlowRunConfig.poll_interval``, else the
 backend's configured one) and the caller's deadline (as UTC epoch seconds) into
@@ -34,7 +45,7 @@ the flow run's context under :data:`POLL_INTERVAL_CONTEXT_KEY` and
 of the run.
 """
 
-from typing import Any, Dict, Optional, cast
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 from prefect import Task
 from prefect.utilities.tasks import defaults_from_attrs
@@ -58,6 +69,47 @@ def timed_out(message: Optional[str], child_name: str, flow_run_id: str) -> bool
         return False
     probe = ChildRunTimeoutError(child_name, flow_run_id, 0.0, "Running")
     return message.split(" was still ")[0] == str(probe).split(" was still ")[0]
+
+
+#: the prefix of the keyword arguments by which a composed flow passes values to
+#: :class:`CreateChildRun` and :class:`ChildCacheKey` (``value_0``, ...: Prefect wants
+#: identifiers, which parameter names need not be; the task keeps the names)
+VALUE_PREFIX = "value_"
+
+
+def numbered_values(values: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
+    """``({"value_<i>": value}, [name of value i])``: values as a composed flow passes them to its tasks."""
+    names = list(values)
+    return {f"{VALUE_PREFIX}{i}": values[name] for i, name in enumerate(names)}, names
+
+
+def _named(values: Dict[str, Any], names: List[str]) -> Dict[str, Any]:
+    """The values :func:`numbered_values` numbered, by their names again."""
+    return {names[int(key[len(VALUE_PREFIX):])]: value for key, value in values.items()}
+
+
+def check_parameters(child_name: str, parameters: Dict[str, Any], swept: bool) -> Dict[str, Any]:
+    """Return ``parameters`` when every value fits in a task run state; else fail the running task.
+
+    Args:
+        child_name: the child the parameters are for (named in the failure).
+        parameters: the child's parameter values (one item's, for a sweep).
+        swept: whether they are an item's of a sweep (the failure names the item).
+
+    Raises:
+        prefect.engine.signals.FAIL: a value is over the server's state limit;
+            its message is the ``StateTooLargeError``'s (child, parameter, item, size, limit).
+    """
+    import prefect
+    from prefect.engine import signals
+
+    found = oversized_parameter(parameters)
+    if found is not None:
+        item = prefect.context.get("map_index")
+        what = f"parameter {found[0]!r}" + (f" of item {item}" if swept and item is not None else "")
+        error = StateTooLargeError(child_name, what, found[1], STATE_SIZE_LIMIT, PARAMETER_KEPT)
+        raise signals.FAIL(message=str(error))
+    return parameters
 
 
 class CheckChildParameters(Task):
@@ -91,21 +143,14 @@ class CheckChildParameters(Task):
                 its message is the ``StateTooLargeError``'s (child, parameter, item, size, limit).
             StateTooLargeError: on a server, as that FAIL's message (the task's failure).
         """
-        import prefect
-        from prefect.engine import signals
-
-        parameters = {**(parameters or {}), **swept}
-        found = oversized_parameter(parameters)
-        if found is not None:
-            item = prefect.context.get("map_index")
-            what = f"parameter {found[0]!r}" + (f" of item {item}" if swept and item is not None else "")
-            error = StateTooLargeError(self.child_name, what, found[1], STATE_SIZE_LIMIT, PARAMETER_KEPT)
-            raise signals.FAIL(message=str(error))
-        return parameters
+        return check_parameters(self.child_name, {**(parameters or {}), **swept}, bool(swept))
 
 
 class CreateChildRun(Task):
     """Create a child's flow run (Prefect's ``create_flow_run``), its context naming the composed run and the child.
+
+    Its parameter values are checked first (:func:`check_parameters`): a value
+    over the server's state limit fails this task, and no run is created.
 
     A child the composed run's context names among the reused ones
     (:data:`REUSED_CHILDREN_CONTEXT_KEY`: cached, or succeeded in the run being
@@ -122,21 +167,42 @@ class CreateChildRun(Task):
 
     Args:
         child_name: the child.
+        value_names: the names of the values passed numbered (:func:`numbered_values`).
+        swept: whether a sweep maps this task over its items (a refusal names the item).
         **kwargs: passed to ``prefect.Task``.
     """
 
-    def __init__(self, child_name: str, **kwargs: Any) -> None:
+    def __init__(self, child_name: str, value_names: Optional[List[str]] = None, swept: bool = False,
+                 **kwargs: Any) -> None:
         self.child_name = child_name
+        self.value_names = list(value_names or [])
+        self.swept = swept
         super().__init__(**kwargs)
 
     def run(self, flow_id: Optional[str] = None, parameters: Optional[Dict[str, Any]] = None,  # type: ignore[override]
-            labels: Optional[list] = None, run_name: Optional[str] = None) -> str:
-        """Create the child's run, as ``create_flow_run`` does, and return its id (a reused child: the earlier run's).
+            labels: Optional[list] = None, run_name: Optional[str] = None, **values: Any) -> str:
+        """Check the child's values, create its run as ``create_flow_run`` does and return its id.
 
-        A child that can run in this run's process is claimed for it
+        A reused child gives the earlier run's id. A child that can run in
+        this run's process is claimed for it
         (:func:`._child_in_process.create_and_claim`); its wait runs it.
+
+        Args:
+            flow_id: the child's flow id.
+            parameters: the child's parameter values.
+            labels: the child run's labels.
+            run_name: the child run's name.
+            **values: more parameter values, numbered (:func:`numbered_values`,
+                names in ``value_names``): how a composed flow passes them.
+
+        Raises:
+            prefect.engine.signals.FAIL: a value is over the server's state limit (no run is created).
         """
         import prefect
+
+        parameters = check_parameters(getattr(self, "child_name", None) or self.name,
+                                      {**(parameters or {}), **_named(values, getattr(self, "value_names", []))},
+                                      getattr(self, "swept", False))
 
         reused = (prefect.context.get(REUSED_CHILDREN_CONTEXT_KEY) or {}).get(self.child_name)
         if reused and reused.get("flow_run_id") and prefect.context.get("map_index") is None:  # a sweep item: never
@@ -256,22 +322,32 @@ class ChildCacheKey(Task):
 
     Args:
         key_inputs: what the key reads (``_reuse.KeyInputs``).
+        value_names: the names of the values passed numbered (:func:`numbered_values`).
         **kwargs: passed to ``prefect.Task``.
     """
 
-    def __init__(self, key_inputs: Any, **kwargs: Any) -> None:
+    def __init__(self, key_inputs: Any, value_names: Optional[List[str]] = None, **kwargs: Any) -> None:
         from prefect.engine.results import PrefectResult
 
         self.key_inputs = key_inputs  # not "inputs": prefect.Task's own method
+        self.value_names = list(value_names or [])
         kwargs.setdefault("result", PrefectResult())  # in the state, whatever the flow's result type
         super().__init__(**kwargs)
 
-    def run(self, values: Optional[Dict[str, Any]] = None) -> Optional[str]:  # type: ignore[override]
-        """Return the key of the child, from ``{name in the composed flow: value}``."""
+    def run(self, values: Optional[Dict[str, Any]] = None, **named: Any) -> Optional[str]:  # type: ignore[override]
+        """Return the key of the child, from ``{name in the composed flow: value}``.
+
+        Args:
+            values: the values the key reads, by their names in the composed flow.
+            **named: more of them, numbered (:func:`numbered_values`, names in
+                ``value_names``): how a composed flow passes them, with no task of
+                Prefect's to build a dict.
+        """
         from lume_services.flows._reuse import key_from, recorded_values
 
         try:
-            return key_from(self.key_inputs, recorded_values(dict(values or {})))
+            return key_from(self.key_inputs, recorded_values(
+                {**dict(values or {}), **_named(named, getattr(self, "value_names", []))}))
         except Exception as exc:  # a key that cannot be computed makes the child not reusable, nothing more
             self.logger.warning("the cache key of this child could not be computed: %s", exc)
             return None

@@ -12,8 +12,7 @@ from datetime import timedelta
 from typing import Any, Dict, List, Optional, cast
 
 from lume_services.errors import FlowFailedError
-from lume_services.flows._child_runs import (
-    CheckChildParameters, ChildCacheKey, CreateChildRun, WaitForChildRun, timed_out)
+from lume_services.flows._child_runs import ChildCacheKey, CreateChildRun, WaitForChildRun, numbered_values, timed_out
 from lume_services.flows._reuse import REUSED_STATE, key_inputs, source_name
 from lume_services.flows._names import db_loader, exposed_parameter_name
 from lume_services.flows.flow import parent_task_slug
@@ -41,16 +40,18 @@ def compose_per_child(flow_of_flows):
     its mapped parameters, taken from the parent's finished run with
     ``get_task_run_result`` (``raw`` and ``file`` by value, ``db`` through
     the ``LoadDBResult`` that ``_names.db_loader`` builds for both composers), all checked
-    first by a ``CheckChildParameters`` task against the server's state limit;
+    by that task first against the server's state limit;
     then a ``WaitForChildRun`` (``_child_runs``), which polls the child's run at
     the composed run's poll interval until the composed run's deadline and
     takes on its final state, so a failed child fails the composed flow and its
     descendants do not run; then a ``ChildCacheKey`` task, whose result (the
-    child's cache key) the server keeps with the run. Each ``create_flow_run``
+    child's cache key) the server keeps with the run. Values are passed to
+    these tasks one by one (no dict, which Prefect builds with tasks of its
+    own: every task costs its requests to the server). Each ``create_flow_run``
     task (``CreateChildRun``: it also names the composed run and the child in
     the child run's context) is tagged with its child's flow id, so that
     registering a child anew changes the composed flow's fingerprint. A child
-    with ``map_over`` is swept: its check, create and wait steps are mapped
+    with ``map_over`` is swept: its create and wait steps are mapped
     over the swept values (Prefect's task mapping), one flow run per item, and
     a mapping from a swept parent reads each item's value, item by item.
 
@@ -113,9 +114,10 @@ def compose_per_child(flow_of_flows):
                         value = db_loader(child_name, param_name, mapping)(value)
                 mapped_values[param_name] = value
             values = {**exposed, **mapped_values}
-            # Prefect's create_flow_run, the composed run and the child in the child run's
-            # context (for what the child's packaged tasks store: lineage)
-            create = CreateChildRun(child_name)
+            # Prefect's create_flow_run, its values checked first, the composed run and the
+            # child in the child run's context (for what the child's packaged tasks store: lineage)
+            numbered, names = numbered_values(values)
+            create = CreateChildRun(child_name, value_names=names, swept=bool(swept))
             create_args = dict(
                 name=f"{CREATE_RUN_PREFIX}{child_name}",
                 slug=f"{CREATE_RUN_PREFIX}{child_name}-1",
@@ -125,29 +127,31 @@ def compose_per_child(flow_of_flows):
                 tags=[f"lume-services-child-flow-id:{child.flow_id}"],
             )
             labels = list(child.labels) if child.labels else None
-            check = CheckChildParameters(child_name, name=f"check:{child_name}")
             wait = WaitForChildRun(child_name=child_name, name=f"wait:{child_name}")
+            # the values go one by one, not as a dict: Prefect would build a dict of
+            # tasks with tasks of its own, each costing its requests to the server
             if swept:
                 # a sweep: one flow run of the child per item (Prefect's mapping over the
-                # swept values), every item's values checked before any run is created
-                fixed = {k: v for k, v in values.items() if k not in swept}
-                items: Dict[str, Any] = {p: values[p] for p in swept}
-                checked = check.map(unmapped(fixed), **items)
-                run_id = create.map(flow_id=unmapped(child.flow_id), parameters=checked, run_name=unmapped(None),
-                                    labels=unmapped(labels), task_args=create_args)
+                # swept values), each item's values checked before its run is created
+                by_name = dict(zip(names, numbered))
+                fixed: Dict[str, Any] = {key: unmapped(numbered[key])
+                                         for name, key in by_name.items() if name not in swept}
+                items: Dict[str, Any] = {key: numbered[key] for name, key in by_name.items() if name in swept}
+                run_id = create.map(flow_id=unmapped(child.flow_id), run_name=unmapped(None),
+                                    labels=unmapped(labels), task_args=create_args, **fixed, **items)
                 finished[child_name] = wait.map(run_id)
             else:
                 # every value checked against the server's state limit before the child
                 # exists: a refused parameter state would leave the child Running for ever
-                # (Prefect turns a dict holding tasks into a task that builds it at run time)
-                checked = check(values)
-                run_id = create(flow_id=child.flow_id, parameters=checked, run_name=None, labels=labels,
-                                task_args=create_args)
+                run_id = create(flow_id=child.flow_id, run_name=None, labels=labels,
+                                task_args=create_args, **numbered)
                 finished[child_name] = wait(run_id)
             created[child_name] = run_id
             if not swept:  # recorded with every succeeded child, so that a later run can reuse it (cache, resume)
-                ChildCacheKey(key_inputs(flow_of_flows, child_name))(
-                    {**{exposed_parameter_name(child_name, p): t for p, t in exposed.items()}, **raw_values},
+                key_values, key_names = numbered_values(
+                    {**{exposed_parameter_name(child_name, p): t for p, t in exposed.items()}, **raw_values})
+                ChildCacheKey(key_inputs(flow_of_flows, child_name), value_names=key_names)(
+                    **key_values,
                     upstream_tasks=[finished[child_name]],
                     task_args=dict(name=f"{CACHE_KEY_PREFIX}{child_name}", slug=f"{CACHE_KEY_PREFIX}{child_name}-1"),
                 )
@@ -278,16 +282,18 @@ def _failure_by_child(flow_of_flows, service, child_runs, wait, composed_failure
     for child_name in flow_of_flows.execution_order():
         handles = child_runs.get(child_name)
         if handles is None:
-            # never created: its values were refused before (check:<child>), or a parent failed
+            # never created: its values were refused (create-run:<child>; check:<child> in a
+            # composed flow stored by an earlier version), or a parent failed
             for name, message in own.items():
-                if name == f"check:{child_name}" or name.startswith(f"check:{child_name}["):
-                    failed[child_name + name[len(f"check:{child_name}"):]] = message
+                for prefix in (f"{CREATE_RUN_PREFIX}{child_name}", f"check:{child_name}"):
+                    if name == prefix or name.startswith(f"{prefix}["):
+                        failed[child_name + name[len(prefix):]] = message
             continue
         items = list(enumerate(handles)) if isinstance(handles, list) else [(None, handles)]
         for index, handle in items:
             suffix = "" if index is None else f"[{index}]"
             if handle is None:  # an item never created: its values were refused
-                message = own.get(f"check:{child_name}{suffix}")
+                message = own.get(f"{CREATE_RUN_PREFIX}{child_name}{suffix}", own.get(f"check:{child_name}{suffix}"))
                 if message is not None:
                     failed[f"{child_name}{suffix}"] = message
                 continue
