@@ -115,11 +115,12 @@ def check_parameters(child_name: str, parameters: Dict[str, Any], swept: bool) -
 class CheckChildParameters(Task):
     """Pass a child's parameters on unchanged, once each value fits in a task run state.
 
-    A swept child (``map_over``) runs once per item: the composed flow maps
-    this task over the items (``CheckChildParameters(...).map(unmapped(fixed),
-    x=items)``), so each item's parameters (the fixed ones and that item's
-    swept values) are checked on their own, every item before any of the
-    child's runs is created; an item refused fails only that item.
+    Composed flows no longer include it: :class:`CreateChildRun` makes the
+    same check (:func:`check_parameters`) before it creates the run, which
+    spares the server a task run per child. It is kept because composed flows
+    stored by an earlier version of lume-services hold it as a task of their
+    own (``check:<child>``, mapped over a sweep's items), and must still load
+    and run.
 
     Args:
         child_name: the child the parameters are for (named in the failure).
