@@ -80,8 +80,6 @@ PRELOAD = (
     "lume_services.services.results.sqlite",
 )
 
-#: the zygote's own environment variable naming the file descriptor of its end of the control socket
-ZYGOTE_FD_VARIABLE = "LUME_SERVICES_ZYGOTE_FD"
 READY = b"ready"
 #: seconds the agent waits for the zygote's answer to a request (the fork's pid)
 ANSWER_TIMEOUT = 10.0
@@ -164,12 +162,10 @@ class WarmStarter:
     def start(self) -> "WarmStarter":
         """Start the zygote (it imports in the background; runs start cold until it is ready)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {**self.env, ZYGOTE_FD_VARIABLE: str(theirs.fileno())}
-        env["LUME_SERVICES_ZYGOTE_PRELOAD"] = ",".join(self.preload)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", __name__], env=env, cwd=self.cwd, pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
+                [sys.executable, "-m", __name__, str(theirs.fileno()), ",".join(self.preload)],
+                env=self.env, cwd=self.cwd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
             )
         finally:
             theirs.close()
@@ -391,9 +387,9 @@ def apply_run_configuration() -> None:
 
 
 def main() -> None:
-    """The zygote's program: ``python -m`` this module, its control socket's descriptor in the environment."""
-    control = socket.socket(fileno=int(os.environ.pop(ZYGOTE_FD_VARIABLE)))
-    preload = [n for n in os.environ.pop("LUME_SERVICES_ZYGOTE_PRELOAD", "").split(",") if n]
+    """The zygote's program: ``python -m`` this module ``<control socket's descriptor> <module,module,...>``."""
+    control = socket.socket(fileno=int(sys.argv[1]))
+    preload = [n for n in (sys.argv[2] if len(sys.argv) > 2 else "").split(",") if n]
     python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     base_path = [p for p in sys.path[1:] if p not in python_path]
     forked = _serve(control, preload)
