@@ -48,6 +48,7 @@ main module in every fork and gives the fork the parent's environment and
 working directory; no maintained package forks Prefect 1 flow runs.
 """
 
+import gc
 import json
 import os
 import select
@@ -273,6 +274,10 @@ def _serve(control: socket.socket, preload: List[str]) -> Optional[Tuple[dict, s
     if threading.active_count() > 1:  # a fork copies one thread only: locks held by others stay held
         print("lume-services zygote: an import started a thread; runs start as new processes", file=sys.stderr)
         return None
+    # what the imports made is never collected again: kept out of every fork's collections, whose
+    # walks over it would write to (and so copy) the pages the forks share with the zygote
+    gc.collect()
+    gc.freeze()
     control.sendall(READY)
     runs: Dict[int, socket.socket] = {}
     while True:
