@@ -360,8 +360,8 @@ class LeanLocalExecutor(LocalExecutor):
         import prefect
         from prefect.engine.flow_runner import run_task
 
-        context = kwargs.get("context")
-        config = None if context is None else context.get("config")
+        context = kwargs.get("context") or {}
+        config = context.get("config")
         if fn is run_task and config is not None and config is prefect.context.get("config"):
             kwargs["context"] = {k: v for k, v in context.items() if k != "config"}
         return super().submit(fn, *args, **kwargs)

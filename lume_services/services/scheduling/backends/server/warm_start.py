@@ -29,7 +29,10 @@ the zygote forks. The forked process, before anything reads the configuration:
   Prefect's exit hooks (its log manager's last upload) run as in a new process.
 
 Nothing runs in the zygote itself, so no state of one run reaches another:
-each run is a copy of the zygote as it was after its imports.
+each run is a copy of the zygote as it was after its imports. What a fork
+keeps of the zygote's start are the interpreter's own options: those given
+by ``PYTHON*`` variables (``PYTHONHASHSEED``, ``PYTHONWARNINGS``, ...) are the
+agent's, not the run's.
 
 The zygote reaps its forks and sends each one's exit code back to the agent
 (:class:`WarmProcess` answers ``poll()`` and ``returncode`` as the ``Popen``
@@ -55,7 +58,9 @@ import select
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from typing import Dict, List, Optional, Tuple
 
 #: what the zygote imports before it says it is ready: what ``prefect execute
@@ -348,6 +353,8 @@ def _become_run(request: dict, base_path: List[str]) -> None:
     os.environ.update(env)
     cwd = request["cwd"]
     os.chdir(cwd)
+    tempfile.tempdir = None  # found again from the run's TMPDIR when first needed
+    time.tzset()  # the run's TZ
     # as `python -m` in ``cwd`` with the run's PYTHONPATH would have it
     python_path = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     sys.path[:] = [cwd, *python_path, *(p for p in base_path if p not in python_path and p != cwd)]
