@@ -18,7 +18,7 @@ seen = []
 
 @task
 def look(i):
-    seen.append((i, id(prefect.context.config), prefect.context.config.cloud.api,
+    seen.append((i, prefect.context.config, prefect.context.config.cloud.api,  # kept: ids are not reused
                  threading.current_thread() is threading.main_thread()))
     return i
 
@@ -34,13 +34,13 @@ def _run(executor):
 
 
 def test_the_lean_executors_tasks_share_one_configuration_object():
-    configs = {config_id for _, config_id, _, _ in _run(LeanLocalExecutor())}
+    configs = {id(config) for _, config, _, _ in _run(LeanLocalExecutor())}
 
     assert len(configs) == 1
 
 
 def test_prefects_local_executor_gives_each_task_its_own_copy():  # what the lean executor saves
-    configs = {config_id for _, config_id, _, _ in _run(LocalExecutor())}
+    configs = {id(config) for _, config, _, _ in _run(LocalExecutor())}
 
     assert len(configs) == 4
 
