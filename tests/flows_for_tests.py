@@ -163,6 +163,8 @@ with Flow("skipping") as skipping:
 @task
 def process_facts(name):
     """Where the run runs: its process and parent, its flow run id as Prefect and the environment have it."""
+    import logging
+
     import prefect
 
     ppid = os.getppid()
@@ -178,6 +180,7 @@ def process_facts(name):
         "env_flow_run_id": os.environ.get("PREFECT__CONTEXT__FLOW_RUN_ID"),
         "api": prefect.config.cloud.api, "labels": prefect.config.cloud.agent.labels,
         "value": os.environ.get(name), "cwd": os.getcwd(),
+        "logging_level": prefect.config.logging.level, "logger_level": logging.getLogger("prefect").level,
     }
 
 

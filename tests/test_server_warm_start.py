@@ -7,6 +7,7 @@ its flow run id as Prefect's context, Prefect's configuration and the
 environment hold it.
 """
 
+import logging
 import os
 import signal
 import time
@@ -73,11 +74,14 @@ def test_a_run_runs_in_a_process_forked_from_the_agents_zygote_with_its_own_flow
 
 
 def test_each_forked_run_has_its_own_run_configs_environment_and_no_other_runs(warm_agent, server_backend):
-    first = _facts(LABEL, "warm-env", env={"LUME_TEST_VALUE": "first run"})
+    first = _facts(LABEL, "warm-env", env={"LUME_TEST_VALUE": "first run", "PREFECT__LOGGING__LEVEL": "DEBUG"})
     second = _facts(LABEL, "warm-env")
 
     assert first["value"] == "first run"
+    assert (first["logging_level"], first["logger_level"]) == ("DEBUG", 10)  # Prefect's config and logger
     assert second["value"] is None
+    assert second["logging_level"] != "DEBUG"  # the agent's, not the first run's
+    assert second["logger_level"] == logging.getLevelName(second["logging_level"])
     assert first["pid"] != second["pid"]
     assert first["ppid"] == second["ppid"]  # both forked from the same zygote
     assert ZYGOTE_MODULE in second["parent_command"]

@@ -382,6 +382,8 @@ def apply_run_configuration() -> None:
     from prefect.utilities import logging as prefect_logging
     from prefect.utilities.context import Context
 
+    # the loggers the zygote's import configured, given their handlers again below
+    configured = ["prefect", *prefect.config.logging.get("extra_loggers", [])]
     loaded = configuration.load_configuration(
         path=configuration.DEFAULT_CONFIG,
         user_config_path=os.getenv("PREFECT__USER_CONFIG_PATH", "~/.prefect/config.toml"),
@@ -393,7 +395,8 @@ def apply_run_configuration() -> None:
     prefect.config.update(loaded)
     prefect.context.clear()
     prefect.context.update(dict(Context()))
-    logging.getLogger("prefect").handlers.clear()
+    for name in configured:
+        logging.getLogger(name).handlers.clear()
     prefect.context.logger = prefect_logging.configure_logging()
     prefect_logging.configure_extra_loggers()
 
