@@ -385,3 +385,28 @@ def test_a_plan_on_a_server_reuses_a_cached_sweep_and_the_child_mapped_from_it(s
     assert [line.split()[:4] for line in text.stdout.splitlines()] == [
         [child, "reuse", "from", "run"] for child in ("ranger", "doubler", "adder")]
     assert len(store.flow_runs) == before
+
+
+def test_resume_on_a_server_reuses_a_sweep_that_succeeded_and_runs_the_failed_sweep_after_it(swept_project, store):
+    declaration = f"""
+name: mending-sweeps
+project_name: {swept_project}
+composing_flows:
+  - name: ranger
+  - name: doubler
+    map_over: [x]
+    mapped_parameters:
+      x: {{parent_flow_name: ranger, parent_task_name: make_range}}
+  - name: failing
+    map_over: [x]
+    mapped_parameters:
+      x: {{parent_flow_name: doubler, parent_task_name: double}}
+"""
+    failed = FlowOfFlows.from_yaml(declaration)
+    with pytest.raises(FlowFailedError):
+        failed.run_and_return({"ranger-n": 3}, FAST)
+    Flow(name="failing", project_name=swept_project, prefect_flow=mended_flow()).register()
+    fof = FlowOfFlows.from_yaml(declaration)
+    assert fof.resume(failed.last_run_id, run_config=FAST)["failing"]["fail"] == [0, 6, 12]
+    assert fof.child_states == {"ranger": "Cached", "doubler": "Cached", "failing": "Success"}
+    assert len(runs_of(store, fof, "doubler")) == 3  # its items ran once, in the failed run
