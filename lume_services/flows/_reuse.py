@@ -11,9 +11,12 @@ Every child that succeeds on the local backend has its key recorded in the run
 history (``RunRecorder`` computes it from the run's recorded results with
 :func:`cache_key`); on a server backend the composed run computes it where the
 child's run finished (``_child_runs.ChildCacheKey``, the same :func:`key_from`)
-and the server keeps it as that task's result. A later run that asks for
-caching can then reuse the child; on a server it reads the child's results from
-the child's own earlier flow run, and creates no run for it. Before
+and the server keeps it as that task's result. A swept child (``map_over``) is
+keyed as a whole: its parameters and mapped inputs are lists, one value per
+item, and the key also names the parameters it sweeps; it is recorded only when
+every item succeeded. A later run that asks for caching can then reuse the
+child; on a server it reads the child's results from the child's own earlier
+flow run (a sweep's from each item's), and creates no run for it. Before
 a run, :func:`plan_reuse` walks the children in execution order: a cached
 child whose key is known before the run (its parents are reused too, or it has
 none) and matches a successful earlier run is *reused*: the composed flow gives
