@@ -73,7 +73,8 @@ class Reuse:
 
     def to_context(self) -> Dict[str, Any]:
         """What a composed run composed per child is told of the reuse (``RunOptions.reused``)."""
-        context = {"flow_run_id": self.flow_run_id, "run_id": self.run_id, "cache_key": self.cache_key}
+        context: Dict[str, Any] = {"flow_run_id": self.flow_run_id, "run_id": self.run_id,
+                                   "cache_key": self.cache_key}
         if self.item_run_ids is not None:
             context["flow_run_ids"] = list(self.item_run_ids)
         return context
@@ -277,10 +278,10 @@ def recorded_child_results(fof, record: RunRecord, child_name: str, service=None
     if run_child.items and service is not None:
         items = []
         for item in run_child.items:
-            found = None if item.run_id is None else _child_run_results(fof, service, child_name, item.run_id)
-            if found is None:
+            read = None if item.run_id is None else _child_run_results(fof, service, child_name, item.run_id)
+            if read is None:
                 return None
-            items.append(found)
+            items.append(read)
         return sweep_results(fof, child_name, items)
     mapped = child.mapped_parameters or {}
     out = {}
