@@ -311,6 +311,7 @@ def test_a_cached_sweep_gets_no_flow_run_on_a_rerun_and_gives_equal_results_in_i
     assert results["doubler"] == {"x": [0, 1, 2], "double": [0, 2, 4]}
     assert len(runs_of(store, again, "doubler")) == 3  # one per item, all in the first run
     assert again.child_states["doubler"] == "Cached"
+    assert again.run_result("doubler/double", again.last_run_id) == [0, 2, 4]
     assert again.run_and_return({"ranger-n": 3}, FAST, task_name="doubler/double") == [0, 2, 4]
 
 
