@@ -9,8 +9,10 @@ minutes): a caller would wait until its timeout.
 """
 
 import os
+import select
 import signal
 import threading
+from pathlib import Path
 from datetime import timedelta
 
 import pytest
@@ -26,6 +28,7 @@ from lume_services.flows.flow_of_flows import FlowOfFlows
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 LABEL = "killed-process"
+HB_LABEL = "killed-process-heartbeat-process"
 FAST = FlowRunConfig(poll_interval=timedelta(seconds=0.2))
 
 
@@ -35,6 +38,16 @@ def lume_agent(prefect_protocol_double, tmp_path_factory):
     with running_local_agent(prefect_protocol_double, workdir, labels=[LABEL], poke=False, tuned=False,
                              command=lume_agent_command([LABEL], poll_interval=0.2),
                              env=lume_agent_environment(prefect_protocol_double)) as agent:
+        yield agent
+
+
+@pytest.fixture(scope="module")
+def lume_agent_with_heartbeat_processes(prefect_protocol_double, tmp_path_factory):
+    """``lume-services agent --heartbeat process``: each run sends heartbeats from a process of its own."""
+    workdir = tmp_path_factory.mktemp("killed-process-agent-hb")
+    command = [*lume_agent_command([HB_LABEL], poll_interval=0.2), "--heartbeat", "process"]
+    with running_local_agent(prefect_protocol_double, workdir, labels=[HB_LABEL], poke=False, tuned=False,
+                             command=command, env=lume_agent_environment(prefect_protocol_double)) as agent:
         yield agent
 
 
@@ -161,3 +174,51 @@ def test_runs_show_reports_the_killed_process_of_a_server_run(
 
     assert "Failed" in shown
     assert f"the flow-run process (pid {killed['pid']}) was killed by SIGKILL" in shown
+
+
+def _heartbeat_pids(flow_run_id):
+    """Processes whose command line sends heartbeats for ``flow_run_id`` (``prefect heartbeat flow-run -i``)."""
+    pids = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"heartbeat" in args and flow_run_id.encode() in args:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_the_heartbeat_process_of_a_killed_run_does_not_outlive_it(
+    server_backend, lume_agent_with_heartbeat_processes, prefect_protocol_double, gate
+):
+    # left running, it would send the dead run's heartbeats forever: not even the server's
+    # zombie killer and Lazarus would ever see the run as dead
+    store = prefect_protocol_double.store
+    model = Flow(name=ft.held.name, project_name="killed-heartbeat", prefect_flow=ft.held, labels=[HB_LABEL])
+    model.register()
+    before = set(store.flow_runs)
+    watched = {}
+
+    def kill():
+        pid = gate.wait_for_process(60)
+        (run,) = _runs_of(store, model.flow_id, before)
+        watched["heartbeats"] = {hb: os.pidfd_open(hb) for hb in _heartbeat_pids(run["id"])}
+        os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill, daemon=True)
+    killer.start()
+    try:
+        with pytest.raises(FlowRunProcessEndedError):
+            model.run_and_return({"x": 1, "gate": str(gate.path)}, FAST, timeout=60)
+        killer.join(5)
+        assert len(watched["heartbeats"]) == 1  # the run had its heartbeat process
+
+        ended, _, _ = select.select(list(watched["heartbeats"].values()), [], [], 10)
+
+        assert len(ended) == 1, "the heartbeat process of the killed run still runs"
+    finally:
+        for pid, fd in watched.get("heartbeats", {}).items():
+            if not select.select([fd], [], [], 0)[0]:
+                os.kill(pid, signal.SIGTERM)  # this test's run left it: stop it
+            os.close(fd)

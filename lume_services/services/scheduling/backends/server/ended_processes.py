@@ -16,7 +16,11 @@ starts (a thread blocked in ``Popen.wait``) and, when one ends, calls
 message naming the process and its signal or exit code, and does the same for
 the child runs that process had claimed to run in itself (found by the
 idempotency keys their ``CreateChildRun`` task runs gave them, and by the
-claim's ``Submitted`` message). The ``Failed`` state's context holds the facts
+claim's ``Submitted`` message). Before that it stops the run's heartbeat
+process, when runs send heartbeats from one (``--heartbeat process``,
+Prefect's default): killed with its flow-run process, it would be left behind
+sending the run's heartbeats forever, so that even the server's zombie killer
+and Lazarus never see the run as dead. The ``Failed`` state's context holds the facts
 (:data:`ENDED_CONTEXT_KEY`) so that a waiting caller raises
 :class:`~lume_services.errors.FlowRunProcessEndedError`.
 
@@ -24,7 +28,9 @@ Kept here rather than in a library: neither Prefect 1 nor a maintained package
 watches an agent's flow-run processes.
 """
 
+import os
 import signal
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from lume_services.services.scheduling.waiting import CLAIM_MESSAGE, ENDED_CONTEXT_KEY
@@ -59,6 +65,37 @@ def ended_message(pid: int, facts: Dict[str, Any], child_of: Optional[str] = Non
     how = f"was killed by {facts['signal']}" if facts.get("signal") else f"exited with code {facts.get('exit_code')}"
     whose = f" of its parent flow run {child_of}, which ran it" if child_of else ""
     return f"the flow-run process (pid {pid}){whose} {how} before the run finished"
+
+
+def heartbeat_processes(flow_run_id: str) -> List[int]:
+    """The ids of this user's processes sending heartbeats for ``flow_run_id``
+    (Prefect's ``python -m prefect heartbeat flow-run -i <id>``); none where ``/proc`` is missing."""
+    tail = ["-m", "prefect", "heartbeat", "flow-run", "-i", flow_run_id]
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if entry.stat().st_uid != os.getuid():
+                continue
+            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if args and args[-1] == "":
+            args.pop()
+        if args[1:] == tail:
+            found.append(int(entry.name))
+    return found
+
+
+def stop_heartbeat_processes(flow_run_id: str) -> List[int]:
+    """Stop (``SIGTERM``) the heartbeat processes of ``flow_run_id`` left behind by its ended process."""
+    stopped = []
+    for pid in heartbeat_processes(flow_run_id):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            continue
+        stopped.append(pid)
+    return stopped
 
 
 def _idempotency_keys(task_runs: List[Any]) -> List[str]:

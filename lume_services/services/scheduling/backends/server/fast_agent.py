@@ -101,9 +101,12 @@ def make_fast_local_agent(
             from lume_services.services.scheduling.backends.server.ended_processes import (
                 describe_exit,
                 fail_unfinished_run,
+                stop_heartbeat_processes,
             )
 
             returncode = process.wait()
+            if returncode != 0:  # a heartbeat process would outlive it, keeping the run alive on the server
+                stop_heartbeat_processes(flow_run_id)
             try:
                 failed = fail_unfinished_run(self.client, flow_run_id, process.pid, returncode)
             except Exception:  # the server did not answer: its own services age the run
