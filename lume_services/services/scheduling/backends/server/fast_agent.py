@@ -100,6 +100,7 @@ def make_fast_local_agent(
             """Wait for a flow-run process to end; fail its run when it had not finished."""
             from lume_services.services.scheduling.backends.server.ended_processes import (
                 describe_exit,
+                ended_message,
                 fail_unfinished_run,
                 stop_heartbeat_processes,
             )
@@ -114,9 +115,8 @@ def make_fast_local_agent(
                                       f"(PID {process.pid}) ended")
                 return
             if failed:
-                self.logger.error(
-                    f"Process PID {process.pid} of flow run {flow_run_id} ended "
-                    f"({describe_exit(returncode)}) before the run finished; marked Failed: {', '.join(failed)}")
+                how = ended_message(process.pid, describe_exit(returncode))
+                self.logger.error(f"Flow run {flow_run_id}: {how}; marked Failed: {', '.join(failed)}")
 
     return FastLocalAgent(
         labels=list(labels),
