@@ -222,3 +222,44 @@ def test_the_heartbeat_process_of_a_killed_run_does_not_outlive_it(
             if not select.select([fd], [], [], 0)[0]:
                 os.kill(pid, signal.SIGTERM)  # this test's run left it: stop it
             os.close(fd)
+
+
+def test_a_run_killed_while_it_was_being_cancelled_ends_cancelled_at_once(
+    server_backend, lume_agent, prefect_protocol_double, gate
+):
+    import prefect
+
+    store = prefect_protocol_double.store
+    model = Flow(name=ft.held.name, project_name="killed-cancelling", prefect_flow=ft.held, labels=[LABEL])
+    model.register()
+    before = set(store.flow_runs)
+    cancelling = threading.Event()
+    killed = {}
+
+    def saw_cancelling(field, args):  # runs under the double's lock, after each answer
+        if field == "cancel_flow_run" and any(r["state"] == "Cancelling" for r in _runs_of(store, model.flow_id, before)):
+            cancelling.set()
+
+    def cancel_then_kill():
+        killed["pid"] = gate.wait_for_process(60)  # blocked at the gate: the cancellation cannot stop it
+        (run,) = _runs_of(store, model.flow_id, before)
+        prefect.Client().cancel_flow_run(run["id"])
+        if cancelling.wait(30):
+            os.kill(killed["pid"], signal.SIGKILL)
+
+    store.on_request.append(saw_cancelling)
+    worker = threading.Thread(target=cancel_then_kill, daemon=True)
+    worker.start()
+    try:
+        with pytest.raises(FlowFailedError) as info:
+            model.run_and_return({"x": 1, "gate": str(gate.path)}, FAST, timeout=60)
+    finally:
+        store.on_request.remove(saw_cancelling)
+    worker.join(5)
+
+    (run,) = _runs_of(store, model.flow_id, before)
+    assert [s["state"] for s in run["_states"]][-2:] == ["Cancelling", "Cancelled"]
+    assert "killed by SIGKILL" in run["state_message"] and "while it was cancelled" in run["state_message"]
+    assert not isinstance(info.value, FlowRunProcessEndedError)  # cancelled, as asked: not a failure of its own
+    assert [t["state"] for t in store.task_runs.values() if t["flow_run_id"] == run["id"]
+            and t["state"] == "Running"] == []

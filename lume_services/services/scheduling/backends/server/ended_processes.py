@@ -12,7 +12,8 @@ anyone waiting on the run waits that long, or until their timeout.
 The agent of ``lume-services agent`` (``fast_agent``) watches each process it
 starts (a thread blocked in ``Popen.wait``) and, when one ends, calls
 :func:`fail_unfinished_run`: when the run is still ``Submitted`` or
-``Running`` it sets its running task runs and the run ``Failed``, with a
+``Running`` it sets its running task runs and the run ``Failed`` (a run
+being cancelled: ``Cancelled``), with a
 message naming the process and its signal or exit code, and does the same for
 the child runs that process had claimed to run in itself (found by the
 idempotency keys their ``CreateChildRun`` task runs gave them, and by the
@@ -36,7 +37,7 @@ from typing import Any, Dict, List, Optional
 from lume_services.services.scheduling.waiting import CLAIM_MESSAGE, ENDED_CONTEXT_KEY
 
 #: the states of a run whose process still had work to do
-UNFINISHED = ("Submitted", "Running")
+UNFINISHED = ("Submitted", "Running", "Cancelling")
 
 RUN_QUERY = """query($id: uuid!) {
   flow_run_by_pk(id: $id) { id state task_runs { id map_index state } }
@@ -112,9 +113,15 @@ def _claimed_here(run) -> bool:
         s.state == "Submitted" and s.message == CLAIM_MESSAGE for s in (run.states or []))
 
 
-def _fail(client, run_id: str, task_runs: List[Any], message: str, context: Dict[str, Any]) -> None:
-    from prefect.engine.state import Failed
+def _end(client, run_id: str, task_runs: List[Any], message: str, context: Dict[str, Any],
+         cancelling: bool) -> None:
+    """Set a run whose process ended ``Failed`` (its running task runs first), or ``Cancelled`` when it
+    was being cancelled (the server then cancels its unfinished task runs itself)."""
+    from prefect.engine.state import Cancelled, Failed
 
+    if cancelling:
+        client.set_flow_run_state(flow_run_id=run_id, state=Cancelled(message=f"{message}, while it was cancelled"))
+        return
     for t in task_runs:
         if t.state == "Running":  # what the process was doing when it ended
             client.set_task_run_state(task_run_id=t.id, state=Failed(message=message))
@@ -125,6 +132,8 @@ def fail_unfinished_run(client, flow_run_id: str, pid: int, returncode: Optional
                         max_depth: int = 8) -> List[str]:
     """Mark ``Failed`` a flow run whose process ended before it did, and the children it ran in itself.
 
+    A run that was being cancelled (``Cancelling``) is set ``Cancelled`` instead, its children too.
+
     Args:
         client: a ``prefect.Client`` (the agent's).
         flow_run_id: the run the process ran.
@@ -133,12 +142,13 @@ def fail_unfinished_run(client, flow_run_id: str, pid: int, returncode: Optional
         max_depth: how deep children of children are followed.
 
     Returns:
-        The ids of the runs marked ``Failed`` (none when the run had finished).
+        The ids of the runs ended (none when the run had finished).
     """
     run = client.graphql(RUN_QUERY, variables={"id": flow_run_id}).data.flow_run_by_pk
     if run is None or run.state not in UNFINISHED:
         return []
     facts = {**describe_exit(returncode), "pid": pid, "flow_run_id": flow_run_id}
+    cancelling = run.state == "Cancelling"  # a cancellation asked for: it ends Cancelled, children with it
     failed: List[str] = []
 
     def children_of(parent, depth: int) -> None:
@@ -151,11 +161,12 @@ def fail_unfinished_run(client, flow_run_id: str, pid: int, returncode: Optional
                 continue  # finished, or run by an agent in a process of its own
             children_of(child, depth + 1)
             message = ended_message(pid, facts, child_of=flow_run_id)
-            _fail(client, child.id, child.task_runs or [], message,
-                  {ENDED_CONTEXT_KEY: {**facts, "child_of": flow_run_id}})
+            _end(client, child.id, child.task_runs or [], message,
+                 {ENDED_CONTEXT_KEY: {**facts, "child_of": flow_run_id}}, cancelling)
             failed.append(child.id)
 
     children_of(run, 1)
-    _fail(client, flow_run_id, run.task_runs or [], ended_message(pid, facts), {ENDED_CONTEXT_KEY: facts})
+    _end(client, flow_run_id, run.task_runs or [], ended_message(pid, facts), {ENDED_CONTEXT_KEY: facts},
+         cancelling)
     failed.append(flow_run_id)
     return failed

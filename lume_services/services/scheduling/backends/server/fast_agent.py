@@ -116,7 +116,7 @@ def make_fast_local_agent(
                 return
             if failed:
                 how = ended_message(process.pid, describe_exit(returncode))
-                self.logger.error(f"Flow run {flow_run_id}: {how}; marked Failed: {', '.join(failed)}")
+                self.logger.error(f"Flow run {flow_run_id}: {how}; ended: {', '.join(failed)}")
 
     return FastLocalAgent(
         labels=list(labels),
