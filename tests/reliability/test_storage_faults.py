@@ -68,12 +68,10 @@ def record_a_run(path):
 
 
 @pytest.fixture
-def home_on(small_disk, monkeypatch):
+def home_on(small_disk, monkeypatch, lume_home):
+    """``LUME_HOME`` on the small disk (``lume_home`` has cleared the other ``LUME_*`` variables)."""
     home = small_disk / "home"
     monkeypatch.setenv("LUME_HOME", str(home))
-    for name in list(os.environ):
-        if name.startswith("LUME_") and name != "LUME_HOME":
-            monkeypatch.delenv(name)
     config.reset()
     yield home
     config.reset()
