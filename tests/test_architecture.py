@@ -509,30 +509,20 @@ def test_modules_wired_or_imported_by_name_are_edges(tmp_path):
         "pkg/other.py": "",
         "pkg/face/__init__.py": "_HOMES = {'Thing': 'impl'}\ndef __getattr__(name):\n    pass\n",
         "pkg/face/impl.py": "",
+        "pkg/lazy/__init__.py": (  # a face whose __getattr__ comes from lazy_names
+            "from lume_services._lazy_face import lazy_names\n"
+            "_HOMES = {'Thing': 'impl'}\n__getattr__, __dir__ = lazy_names(__name__, _HOMES)\n"
+        ),
+        "pkg/lazy/impl.py": "",
     })
 
     graph = import_graph(package)
 
     assert set(graph["pkg.root"]) == {"pkg.models.thing", "pkg.more", "pkg.more.leaf", "pkg.other"}
     assert set(graph["pkg.face"]) == {"pkg.face.impl"}
+    assert set(graph["pkg.lazy"]) == {"pkg.lazy.impl"}
     (report,) = describe_cycles(graph)
     assert "pkg.models.thing -> pkg.root -> pkg.models.thing" in report
-
-
-def test_a_face_whose_getattr_comes_from_lazy_names_has_its_homes_as_edges(tmp_path):
-    package = write_package(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/face/__init__.py": (
-            "from lume_services._lazy_face import lazy_names\n"
-            "_HOMES = {'Thing': 'impl'}\n"
-            "__getattr__, __dir__ = lazy_names(__name__, _HOMES)\n"
-        ),
-        "pkg/face/impl.py": "",
-    })
-
-    graph = import_graph(package)
-
-    assert set(graph["pkg.face"]) == {"pkg.face.impl"}
 
 
 # --- the architecture page matches the tree ---------------------------------------
