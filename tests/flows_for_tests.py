@@ -26,6 +26,10 @@ Flows (parameters -> tasks):
 - ``meeting-total``: a, b -> total (of two ``meet`` results)
 - ``text-of-size``: n=10 -> text_of_size (a text of n characters)
 - ``make_chain(name="inc-chain", n)``: x=0 -> n inc tasks in a chain (versions of one flow)
+
+Flows of flows (YAML):
+
+- ``failing_chain(name, project)``: doubler -> failing -> adder (failing fails, adder never runs)
 """
 
 import os
@@ -142,6 +146,23 @@ def make_chain(name="inc-chain", n=3):
         for _ in range(n):
             value = inc(value)
     return flow
+
+
+def failing_chain(name: str, project: str) -> str:
+    """A flow of flows doubler -> failing -> adder, as YAML: failing gets doubler's
+    double and fails on it, so adder, which takes failing's fail, never runs."""
+    return f"""
+name: {name}
+project_name: {project}
+composing_flows:
+  - name: doubler
+  - name: failing
+    mapped_parameters:
+      x: {{parent_flow_name: doubler, parent_task_name: double}}
+  - name: adder
+    mapped_parameters:
+      a: {{parent_flow_name: failing, parent_task_name: fail}}
+"""
 
 
 with Flow("doubler") as doubler:
