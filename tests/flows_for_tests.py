@@ -28,6 +28,10 @@ Flows (parameters -> tasks):
 - ``held``: x=0, gate="" -> hold (x + 1; with a gate folder, first tells the test its process id and
   blocks until released or killed: see :func:`hold`)
 - ``make_chain(name="inc-chain", n)``: x=0 -> n inc tasks in a chain (versions of one flow)
+
+Flows of flows (YAML):
+
+- ``failing_chain(name, project)``: doubler -> failing -> adder (failing fails, adder never runs)
 """
 
 import os
@@ -161,6 +165,23 @@ def make_chain(name="inc-chain", n=3):
         for _ in range(n):
             value = inc(value)
     return flow
+
+
+def failing_chain(name: str, project: str) -> str:
+    """A flow of flows doubler -> failing -> adder, as YAML: failing gets doubler's
+    double and fails on it, so adder, which takes failing's fail, never runs."""
+    return f"""
+name: {name}
+project_name: {project}
+composing_flows:
+  - name: doubler
+  - name: failing
+    mapped_parameters:
+      x: {{parent_flow_name: doubler, parent_task_name: double}}
+  - name: adder
+    mapped_parameters:
+      a: {{parent_flow_name: failing, parent_task_name: fail}}
+"""
 
 
 with Flow("doubler") as doubler:
