@@ -246,7 +246,7 @@ def test_the_cli_run_with_no_cache_on_a_server_runs_every_child(project, tmp_pat
 
 
 def sweeps(project):
-    """ranger's list swept by doubler, doubler's items swept by adder, and picky (item 1 fails) beside them."""
+    """ranger's list swept by doubler, and doubler's items swept by adder, every child cached."""
     return f"""
 name: cached-sweeps
 project_name: {project}

@@ -55,7 +55,7 @@ from typing import Any, Dict, Iterable, List, Optional, cast
 from prefect import Task
 
 from lume_services.errors import FlowIdNotFoundError
-from lume_services.services.scheduling.waiting import IN_PROCESS_CONTEXT_KEY, STATE_QUERY
+from lume_services.services.scheduling.waiting import CLAIM_MESSAGE, IN_PROCESS_CONTEXT_KEY, STATE_QUERY
 
 #: the one request that tells whether a child may run in the parent's process
 LOOKUP_QUERY = """query($flow: uuid!, $run: uuid!) {
@@ -67,10 +67,6 @@ LOOKUP_QUERY = """query($flow: uuid!, $run: uuid!) {
 CHILD_QUERY = """query($flow: uuid!) {
   child: flow_by_pk(id: $flow) { name storage run_config flow_group { labels run_config } }
 }"""
-
-#: the message of the Submitted state with which the parent claims a child's run
-CLAIM_MESSAGE = "Submitted for execution in the parent's flow-run process"
-
 
 @dataclass
 class Claim:

@@ -11,7 +11,7 @@ waits for them and hands mapped values on. The backend supplies what differs
 from datetime import timedelta
 from typing import Any, Dict, Optional, cast
 
-from lume_services.errors import FlowFailedError
+from lume_services.errors import FlowFailedError, FlowRunProcessEndedError
 from lume_services.flows._child_runs import ChildCacheKey, CreateChildRun, WaitForChildRun, numbered_values, timed_out
 from lume_services.flows._results import sweep_results
 from lume_services.flows._reuse import REUSED_STATE, key_inputs, source_name
@@ -200,6 +200,8 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     Raises:
         FlowFailedError: a child failed; names the child and its failed task
             (an item of a sweep: ``"<child>/<task>[<item>]"``).
+        FlowRunProcessEndedError: the composed run's process ended (killed) before the run;
+            its agent marked it and the children it ran in itself ``Failed``.
         FlowRunTimeoutError: the runs did not finish before the deadline; the
             run waited on then was cancelled.
     """
@@ -224,6 +226,8 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     child_runs = _child_run_ids(service.results_by_slug(finished, composed))
     try:
         service.raise_if_failed(finished, flow_of_flows.name)
+    except FlowRunProcessEndedError:  # its process was killed: that, not a child's task, is what happened
+        raise
     except FlowFailedError as composed_failure:
         raise _failure_by_child(flow_of_flows, service, child_runs, wait, composed_failure) from None
     results = {}

@@ -15,12 +15,18 @@ attribute so that subclasses may set theirs) holds one interval. Its runs get
 ``PREFECT__CLOUD__HEARTBEAT_MODE=thread`` (heartbeats from a thread of the
 flow run, no second Python process per run) and a shorter cancellation check,
 through the agent's ``env_vars`` (the same as ``prefect agent local start
---env``). Nothing in Prefect is changed; everything else is Prefect's agent.
+--env``). It also watches each flow-run process it starts: one that ends
+while its run is still ``Submitted`` or ``Running`` (killed by a signal, out
+of memory) has its run marked ``Failed`` at once, naming the signal or exit
+code, with the child runs it ran in itself (:mod:`.ended_processes`); Prefect's
+agent only logs a non-zero exit code, once a minute. Nothing in Prefect is
+changed; everything else is Prefect's agent.
 
 Kept here rather than in a library: no maintained package ships a Prefect 1
 agent with these settings.
 """
 
+import threading
 from typing import Dict, Iterable, Optional
 
 #: seconds between the agent's queries for runs (Prefect's: 0.25 s backing off to 10 s)
@@ -79,6 +85,38 @@ def make_fast_local_agent(
         """Prefect's LocalAgent with a constant poll interval (see the module docstring)."""
 
         _loop_intervals = {0: float(poll_interval)}
+
+        def deploy_flow(self, flow_run) -> str:
+            """Start the run's process as Prefect's agent does, and watch it until it ends."""
+            info = super().deploy_flow(flow_run)
+            pid = int(info.rsplit(" ", 1)[-1])  # Prefect's "PID: <pid>"
+            process = next((p for p in list(self.processes) if p.pid == pid), None)
+            if process is not None:
+                threading.Thread(target=self._watch, args=(process, flow_run.id), daemon=True,
+                                 name=f"watch-{pid}").start()
+            return info
+
+        def _watch(self, process, flow_run_id: str) -> None:
+            """Wait for a flow-run process to end; fail its run when it had not finished."""
+            from lume_services.services.scheduling.backends.server.ended_processes import (
+                describe_exit,
+                ended_message,
+                fail_unfinished_run,
+                stop_heartbeat_processes,
+            )
+
+            returncode = process.wait()
+            if returncode != 0:  # a heartbeat process would outlive it, keeping the run alive on the server
+                stop_heartbeat_processes(flow_run_id)
+            try:
+                failed = fail_unfinished_run(self.client, flow_run_id, process.pid, returncode)
+            except Exception:  # the server did not answer: its own services age the run
+                self.logger.exception(f"Could not check flow run {flow_run_id} after its process "
+                                      f"(PID {process.pid}) ended")
+                return
+            if failed:
+                how = ended_message(process.pid, describe_exit(returncode))
+                self.logger.error(f"Flow run {flow_run_id}: {how}; ended: {', '.join(failed)}")
 
     return FastLocalAgent(
         labels=list(labels),
