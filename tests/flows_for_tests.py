@@ -28,6 +28,9 @@ Flows (parameters -> tasks):
 - ``held``: x=0, gate="" -> hold (x + 1; with a gate folder, first tells the test its process id and
   blocks until released or killed: see :func:`hold`)
 - ``make_chain(name="inc-chain", n)``: x=0 -> n inc tasks in a chain (versions of one flow)
+- ``ranger``: n=3 -> make_range (``[0, ..., n-1]``: a list to sweep over)
+- ``picky``: x -> pick (returns x; raises ``ValueError("1 is not picked")`` for 1: a sweep's failing item)
+- ``logger``: path, line -> append_line (appends the line to the file at path)
 
 Flows of flows (YAML):
 
@@ -92,6 +95,18 @@ def append_line(path, line):
     with open(path, "a") as f:
         f.write(f"{line}\n")
     return line
+
+
+@task
+def make_range(n):
+    return list(range(n))
+
+
+@task
+def pick(x):
+    if x == 1:
+        raise ValueError("1 is not picked")
+    return x
 
 
 @task
@@ -195,6 +210,15 @@ with Flow("two-incs") as two_incs:
 
 with Flow("failing") as failing:
     fail(Parameter("x", default=1))
+
+with Flow("ranger") as ranger:
+    make_range(Parameter("n", default=3))
+
+with Flow("picky") as picky:
+    pick(Parameter("x"))
+
+with Flow("logger") as logger:
+    append_line(Parameter("path"), Parameter("line"))
 
 with Flow("skipping") as skipping:
     skipped()
