@@ -106,3 +106,19 @@ def test_tasks_run_in_another_process_are_recorded_with_their_start_and_end(lume
     assert all(t.start is not None and t.end is not None and t.start <= t.end for t in run.tasks)
     assert run.start <= first.start and second.end <= run.end
     assert first.end <= second.start  # inc-2 takes inc-1's result
+
+
+@OTHER_PROCESSES
+def test_a_mapped_task_run_in_another_process_is_recorded_with_its_start_and_end(lume_home, executor):
+    from prefect import Flow as PrefectFlow
+    from prefect import Parameter
+
+    with PrefectFlow("mapped-incs") as mapped_incs:
+        ft.inc.map(Parameter("xs"))
+
+    run = run_once(lume_home, executor, mapped_incs, {"xs": [1, 2, 3]})
+
+    (mapped,) = run.task("inc")
+    assert mapped.state == "Mapped" and mapped.result == [2, 3, 4]
+    assert mapped.start is not None and mapped.end is not None
+    assert run.start <= mapped.start <= mapped.end <= run.end
