@@ -1,7 +1,9 @@
 """Recording one local run in the run history, without ever failing the run.
 
 :class:`RunRecorder` writes the run when it starts and when it ends; each
-task is timed by a task state handler passed to Prefect's flow runner. Every
+task is timed by a task state handler passed to Prefect's flow runner, which
+runs where the task runs and leaves what it saw (times, where a failed task
+raised) on the task's state, so tasks run in other processes are recorded too. Every
 write is guarded: a history that cannot be written (corrupt, disk full, not
 ours) is logged as a warning, once per run, and the run goes on.
 """

@@ -11,7 +11,9 @@ a task that raises there would name no file in its traceback.
 submits is pickled by :func:`~lume_services.services.scheduling.flow_pickle.dumps`
 (once per task and run) and sent as bytes with a small function that loads it
 and runs the task, so the task's code has its file's name where it runs. The
-executor still pickles the rest (states, futures, context) as it did.
+executor still pickles the rest (states, futures, context) as it did. Workers of
+a cluster at an ``address`` need lume-services importable for that small function,
+as they already do for the run history's task state handler.
 """
 
 import pickle
