@@ -101,7 +101,7 @@ def _formatted_traceback(error: Any) -> Optional[str]:
     Prefect's frames (its task runner calling the task) are left out: what is kept is where
     the task's code raised (``File "/work/my_flows.py", line 7, in fail`` and the line).
     The text is made where the task ran: an error sent back from another process
-    arrives without its traceback.
+    may arrive without its traceback (an exception class of the flow's own does).
     """
     tb = getattr(error, "__traceback__", None)
     if not isinstance(error, BaseException) or tb is None:
