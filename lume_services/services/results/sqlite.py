@@ -1,20 +1,40 @@
 """The embedded results database: one SQLite file, safe for several processes at once.
 
-Layout: one ``documents`` table. Each key is indexed once:
+Layout (``PRAGMA user_version`` 3):
 
-- ``(collection, unique_hash)``, the table's UNIQUE constraint: what makes
-  inserting idempotent, and what queries on ``unique_hash`` (every result
-  reference) search. The column holds a string hash as it is and any other
-  hash as a blob of its JSON, so that a string query value finds exactly the
-  documents holding that string, and the few whose hash is not a string (a
-  list may contain the value) are a range of the same index the matcher checks;
-- ``(collection, id)``: a collection in insertion order (``find_all``, ``count``);
-- the fields of :data:`DEFAULT_INDEXES` and of :meth:`SQLiteResultsDB.create_index`,
-  as expressions over the JSON document (:mod:`~lume_services.services.results.sqlite_query`).
+- ``documents``: each document's JSON text, its collection and its
+  ``unique_hash`` (a string hash as it is, any other hash as a blob of its
+  JSON, sorted keys), numbered by ``id`` in insertion order;
+- ``hash_keys``: what makes inserting idempotent and finds a document by its
+  hash (every result reference): one row per stored hash, keyed by a 60-bit
+  integer prefix of the hash mixed with its collection
+  (:func:`~lume_services.services.results.sqlite_query.hash_prefix`), holding
+  the document's id. A prefix only says where to look: the stored hash is
+  compared in full. Some 18 bytes a row, so the key of a million results
+  (about 25 MB) stays in the page cache, where the hashes themselves, 64
+  characters and the collection a row, did not;
+- ``hash_key_collisions``: the documents whose prefix another hash held
+  already when they were stored (by chance one pair in some 10^18, or hashes
+  made to share their first 15 digits), by collection and full hash;
+- indexes on ``documents``: ``(collection, id)`` (a collection in insertion
+  order: ``find_all``, ``count``), the documents whose hash is not a string
+  (partial: they are few), and the fields of :data:`DEFAULT_INDEXES` and of
+  :meth:`SQLiteResultsDB.create_index`, as expressions over the JSON document
+  (:mod:`~lume_services.services.results.sqlite_query`).
 
-Databases written before this layout (``PRAGMA user_version`` below 2) had a
-second index on ``unique_hash``, an expression index, beside the constraint:
-every insert kept both up to date. Opening one drops it.
+Every stored hash has its prefix in ``hash_keys`` (its own row, or its
+collision's), so a batch none of whose prefixes is there holds no stored hash:
+the common case costs one insert per row into ``hash_keys`` and no lookup.
+
+Databases written by older versions are brought to this layout when first
+opened, in one transaction: before ``user_version`` 2 a second index on
+``unique_hash`` (an expression index) stood beside the unique key and is
+dropped; before 3 the key was the table's ``UNIQUE (collection, unique_hash)``
+constraint, a random 64-character text key whose pages, once it outgrew the
+page cache, every row of a batch changed one of: the table is copied into one
+without it (its indexes and, for a table with AUTOINCREMENT, its counter
+kept) and ``hash_keys`` is filled. Older versions cannot write a database of
+this layout (their inserts name the constraint, and fail); they can read it.
 """
 
 import json
@@ -29,6 +49,7 @@ from lume_services.services.results import sqlite_query
 from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.encoding import EncodedDocument, check_document, json_default
 from lume_services.services.results.query import matches, validate_index_fields, validate_query
+from lume_services.services.results.sqlite_query import collection_salt, hash_prefix
 from lume_services.storage import guarded_by_storage_errors, open_sqlite, rollback
 
 # Without AUTOINCREMENT an id is one more than the largest stored, so ids would
@@ -36,38 +57,49 @@ from lume_services.storage import guarded_by_storage_errors, open_sqlite, rollba
 # does; AUTOINCREMENT would write its counter's page at every insert, the
 # largest cost of an insert after the document's own. (Databases created by
 # older versions keep their AUTOINCREMENT table.)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    id INTEGER PRIMARY KEY,
+_DOCUMENTS = """
+CREATE TABLE IF NOT EXISTS {name} (
+    id INTEGER PRIMARY KEY{autoincrement},
     collection TEXT NOT NULL,
     unique_hash TEXT,
-    document TEXT NOT NULL,
-    UNIQUE (collection, unique_hash)
-);
+    document TEXT NOT NULL
+)"""
+
+_SCHEMA = _DOCUMENTS.format(name="documents", autoincrement="") + """;
 CREATE INDEX IF NOT EXISTS documents_collection ON documents (collection, id);
+CREATE INDEX IF NOT EXISTS documents_hash_not_text ON documents (collection)
+    WHERE typeof(unique_hash) = 'blob';
+CREATE TABLE IF NOT EXISTS hash_keys (key INTEGER PRIMARY KEY, id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hash_key_collisions (
+    collection TEXT NOT NULL,
+    unique_hash NOT NULL,
+    id INTEGER NOT NULL,
+    PRIMARY KEY (collection, unique_hash)
+) WITHOUT ROWID;
 """
 
 # PRAGMA user_version of the current layout. 1: every ``document`` is JSON that
 # SQLite's JSON functions read, and the fields of DEFAULT_INDEXES are indexed.
 # 2: ``unique_hash`` is indexed once, by the table's key, which holds hashes
-# that are not strings as blobs of their JSON.
-_LAYOUT_VERSION = 2
+# that are not strings as blobs of their JSON. 3: that key is ``hash_keys``
+# (and ``hash_key_collisions``), no longer a constraint of the table.
+_LAYOUT_VERSION = 3
 
 #: Fields indexed in every embedded database by an expression index: the flow
-#: that stored a result. What results are loaded by, ``unique_hash``, is the
-#: table's own key (see the module doc); the project is the collection.
+#: that stored a result. What results are loaded by, ``unique_hash``, is
+#: indexed by ``hash_keys`` (see the module doc); the project is the collection.
 DEFAULT_INDEXES: Tuple[Tuple[str, ...], ...] = (("flow_id",),)
 
-#: The field the table's key holds.
+#: The field ``hash_keys`` indexes.
 HASH_FIELD = sqlite_query.KEY_FIELD
 
 #: Pages of the database this process keeps in memory (``PRAGMA cache_size``,
-#: negative: KiB). SQLite's default, 2 MiB, holds the ``unique_hash`` index of
-#: about 25,000 results (some 85 bytes an entry); past that, every insert of a
-#: batch reads a page of that index at a random place (hashes are random) back
-#: from the file. 64 MiB holds the index of about 750,000 results and the pages
-#: queries read most. It is an upper bound, used only as pages are read: a flow
-#: run storing a few results stays small.
+#: negative: KiB). SQLite's default, 2 MiB, holds ``hash_keys`` of about 80,000
+#: results (some 25 bytes a result, pages three quarters full); past that,
+#: every insert of a batch reads a page of it at a random place (hashes are
+#: random) back from the file. 64 MiB holds it for some 2,500,000 results with
+#: the pages queries read most. It is an upper bound, used only as pages are
+#: read: a flow run storing a few results stays small.
 #: Memory-mapping (``mmap_size``) is left off: the cache already holds what is
 #: read again, mapping saves only the copy of a page into it (the commits,
 #: which write every changed page into the WAL, are what a large batch waits
@@ -162,6 +194,8 @@ class SQLiteResultsDB(ResultsDB):
                 # the second index on unique_hash goes; the key holds what queries need
                 conn.execute(f"DROP INDEX IF EXISTS {sqlite_query.index_name((HASH_FIELD,))}")
                 _rekey_hashes_that_are_not_strings(conn)
+            if layout < 3:
+                _move_the_key_to_hash_keys(conn)
             if layout < _LAYOUT_VERSION:
                 conn.execute(f"PRAGMA user_version = {_LAYOUT_VERSION}")
             conn.execute("COMMIT")
@@ -180,23 +214,38 @@ class SQLiteResultsDB(ResultsDB):
     def insert_one(self, collection: str, document: dict) -> str:
         """Insert a document; idempotent on ``unique_hash`` (see :class:`ResultsDB`)."""
         row = self._row(collection, document)
-        # one statement is its own transaction, and takes the write lock at once
-        # (so the busy timeout applies); stored rows are never changed, so the
-        # stored id can be read after it
-        return str(self._insert(self._connection(), row))
+        conn = self._connection()
+        key = row[1]
+        if key is None:  # never de-duplicated: one statement, its own transaction
+            return str(conn.execute(_INSERT_DOCUMENT, row).lastrowid)
+        # the write lock from the start (so the busy timeout applies); the common
+        # case: the document, then its prefix, which no stored hash holds
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            id_ = conn.execute(_INSERT_DOCUMENT, row).lastrowid
+            if conn.execute(_INSERT_KEY, (hash_prefix(key, collection_salt(collection)), id_)).rowcount != 1:
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                (id_,) = _insert_rows(conn, collection, [row])
+            conn.execute("COMMIT")
+        except BaseException:
+            rollback(conn)  # SQLite has rolled back already after a full disk
+            raise
+        return str(id_)
 
     @_storage_errors
     def insert_many(self, collection: str, documents: List[dict]) -> List[str]:
         """Insert documents in one transaction; idempotent on ``unique_hash``.
 
         Each document is stored as :meth:`insert_one` would store it, in a few
-        statements for the whole batch: one ``executemany`` of the documents
-        with their ids given, which the table's key lets through when none of
-        their hashes is stored already; else that is rolled back, and one
-        lookup of the batch's hashes already stored (per 500 hashes) comes
-        before the ``executemany`` of the new documents. The write lock is held
-        to the commit, so no other process stores one of those hashes between.
-        A hash met again later in the batch gets the id of its first document.
+        statements for the whole batch: one ``executemany`` of the prefixes of
+        the batch's hashes into ``hash_keys`` (with the ids the documents will
+        get: the write lock is held to the commit, so they are known), which
+        goes through when none of them is stored already, then one of the
+        documents. Else that is rolled back, the batch's prefixes are looked up
+        (per 500) and the stored hashes they lead to compared in full, before
+        the new documents and their keys are inserted. A hash met again later
+        in the batch gets the id of its first document.
         """
         row = self._row
         rows = [
@@ -225,20 +274,6 @@ class SQLiteResultsDB(ResultsDB):
             _hash_key(check_document(document).get(HASH_FIELD)),
             _document_text(document),
         )
-
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, row: Tuple[str, Optional[str], str]) -> int:
-        cursor = conn.execute(
-            "INSERT INTO documents (collection, unique_hash, document) VALUES (?, ?, ?) "
-            "ON CONFLICT (collection, unique_hash) DO NOTHING",
-            row,
-        )
-        if cursor.rowcount == 1:
-            return cursor.lastrowid
-        (existing,) = conn.execute(
-            "SELECT id FROM documents WHERE collection = ? AND unique_hash = ?", row[:2]
-        ).fetchone()
-        return existing
 
     @_storage_errors
     def create_index(self, collection: str, fields: Union[str, Sequence[str]]) -> None:
@@ -273,7 +308,7 @@ class SQLiteResultsDB(ResultsDB):
     def find(self, collection: str, query: Optional[dict] = None) -> List[dict]:
         """Return the matching documents in insertion order (see :class:`ResultsDB`)."""
         query = validate_query(query)
-        conditions, parameters, check = sqlite_query.where(query)
+        conditions, parameters, check = sqlite_query.where(query, collection)
         sql = f"SELECT document, {check} FROM documents WHERE collection = ?"
         sql += "".join(f" AND {condition}" for condition in conditions)
         # with conditions, "+id" keeps SQLite from scanning the collection in id
@@ -304,15 +339,18 @@ def _hash_key(unique_hash: Any) -> Any:
     return _HASH_KEY_ENCODER.encode(unique_hash).encode("utf-8", "surrogatepass")
 
 
-def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str, Any, str]]) -> List[int]:
-    """Insert prepared rows, in the caller's write transaction; return each row's id (the stored one
-    for a known hash).
+_INSERT_DOCUMENT = "INSERT INTO documents (collection, unique_hash, document) VALUES (?, ?, ?)"
+_INSERT_KEY = "INSERT INTO hash_keys (key, id) VALUES (?, ?) ON CONFLICT DO NOTHING"
 
-    Most batches hold no hash stored already nor one twice, so the rows are first inserted as they
-    are, SQLite numbering them, without looking their hashes up (the table's key refuses a stored
-    one): looking up each hash costs as much as a third of inserting it. When the key refused one,
-    that attempt is rolled back and the batch is inserted, with its ids given, after one lookup of
-    its hashes already stored.
+
+def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str, Any, str]]) -> List[int]:
+    """Insert prepared rows of one collection, in the caller's write transaction; return each row's
+    id (the stored one for a known hash).
+
+    Most batches hold no hash stored already: their prefixes go into ``hash_keys`` first, without
+    looking them up (the table refuses a prefix it holds), then the documents, SQLite numbering
+    them as foreseen. When a prefix was refused (or the batch holds one twice), that attempt is
+    rolled back and the batch is inserted, with its ids given, after one lookup of its prefixes.
     """
     if not rows:
         return []
@@ -320,34 +358,77 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
     # older version with AUTOINCREMENT, than the largest ever given)
     (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
     last = max(last or 0, _autoincrement_sequence(conn))
-    if len({key for _, key, _ in rows}) == len(rows):  # no hash (nor a second document without one) twice
+    salt = collection_salt(collection)
+    try:  # hash_prefix, inline for the hashes lume-services makes (hex text)
+        keys = [(int(key[:15], 16) ^ salt, id_) for id_, (_, key, _) in enumerate(rows, last + 1) if key is not None]
+    except ValueError:
+        keys = [(hash_prefix(key, salt), id_) for id_, (_, key, _) in enumerate(rows, last + 1) if key is not None]
+    if len({prefix for prefix, _ in keys}) == len(keys):  # no prefix twice in the batch
         conn.execute("SAVEPOINT insert_many")
         changes = conn.total_changes
-        conn.executemany(
-            "INSERT INTO documents (collection, unique_hash, document) VALUES (?, ?, ?) "
-            "ON CONFLICT (collection, unique_hash) DO NOTHING",
-            rows,
-        )
-        (now,) = conn.execute("SELECT max(id) FROM documents").fetchone()
-        # every row stored, SQLite giving each one more than the largest before (its rule without
-        # AUTOINCREMENT, and with it, as ``last`` counts the largest ever given): the ids are known
-        if conn.total_changes - changes == len(rows) and now == last + len(rows):
-            conn.execute("RELEASE insert_many")
-            return list(range(last + 1, now + 1))
+        conn.executemany(_INSERT_KEY, keys)
+        if conn.total_changes - changes == len(keys):  # none stored: no stored hash in the batch
+            conn.executemany(_INSERT_DOCUMENT, rows)
+            (now,) = conn.execute("SELECT max(id) FROM documents").fetchone()
+            # SQLite gave each one more than the largest before (its rule without AUTOINCREMENT,
+            # and with it, as ``last`` counts the largest ever given): the ids the keys hold
+            if now == last + len(rows):
+                conn.execute("RELEASE insert_many")
+                return list(range(last + 1, now + 1))
         conn.execute("ROLLBACK TO insert_many")
         conn.execute("RELEASE insert_many")
+    prefixes = {key: prefix for (_, key, _), (prefix, _) in zip((row for row in rows if row[1] is not None), keys)}
+    stored, taken = _stored_ids(conn, collection, prefixes)
+    ids, new = _ids_and_new_rows(rows, stored, last)
+    conn.executemany("INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, ?, ?, ?)", new)
+    new_keys = []
+    collisions = []
+    for id_, row_collection, key, _ in new:
+        if key is None:
+            continue
+        prefix = prefixes[key]
+        if prefix in taken:
+            collisions.append((row_collection, key, id_))
+        else:
+            taken.add(prefix)
+            new_keys.append((prefix, id_))
+    conn.executemany("INSERT INTO hash_keys (key, id) VALUES (?, ?)", new_keys)
+    conn.executemany("INSERT INTO hash_key_collisions (collection, unique_hash, id) VALUES (?, ?, ?)", collisions)
+    return ids
+
+
+def _stored_ids(conn: sqlite3.Connection, collection: str, prefixes: Dict[Any, int]) -> Tuple[Dict[Any, int], set]:
+    """The ids of the given hashes stored in the collection, and which of their prefixes ``hash_keys`` holds."""
     stored: Dict[Any, int] = {}
-    keys = list({key for _, key, _ in rows if key is not None})
-    for start in range(0, len(keys), _LOOKUP_CHUNK):
-        chunk = keys[start:start + _LOOKUP_CHUNK]
+    taken = set()
+    by_prefix: Dict[int, List[Any]] = {}
+    for key, prefix in prefixes.items():
+        by_prefix.setdefault(prefix, []).append(key)
+    unique_prefixes = list(by_prefix)
+    colliding = []
+    for start in range(0, len(unique_prefixes), _LOOKUP_CHUNK):
+        chunk = unique_prefixes[start:start + _LOOKUP_CHUNK]
+        found = conn.execute(
+            f"SELECT k.key, d.id, d.collection, d.unique_hash FROM hash_keys AS k JOIN documents AS d "
+            f"ON d.id = k.id WHERE k.key IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+        for prefix, id_, stored_collection, stored_key in found:
+            taken.add(prefix)
+            for key in by_prefix[prefix]:
+                if stored_collection == collection and stored_key == key:
+                    stored[key] = id_
+                else:  # another hash holds the prefix: this one, if stored, is a collision
+                    colliding.append(key)
+    colliding = [key for key in colliding if key not in stored]
+    for start in range(0, len(colliding), _LOOKUP_CHUNK):
+        chunk = colliding[start:start + _LOOKUP_CHUNK]
         stored.update(conn.execute(
-            f"SELECT unique_hash, id FROM documents WHERE collection = ? AND unique_hash IN "
+            f"SELECT unique_hash, id FROM hash_key_collisions WHERE collection = ? AND unique_hash IN "
             f"({', '.join('?' * len(chunk))})",
             [collection, *chunk],
         ))
-    ids, new = _ids_and_new_rows(rows, stored, last)
-    conn.executemany("INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, ?, ?, ?)", new)
-    return ids
+    return stored, taken
 
 
 def _ids_and_new_rows(
@@ -393,6 +474,49 @@ def _rekey_hashes_that_are_not_strings(conn: sqlite3.Connection) -> None:
             if not isinstance(key, str):
                 updates.append((key, id_))
     conn.executemany("UPDATE OR IGNORE documents SET unique_hash = ? WHERE id = ?", updates)
+
+
+def _move_the_key_to_hash_keys(conn: sqlite3.Connection) -> None:
+    """Copy a table of an older layout, keyed by ``UNIQUE (collection, unique_hash)``, into one without
+    that key (its indexes and AUTOINCREMENT counter kept), and fill ``hash_keys`` (in the caller's
+    transaction)."""
+    (table_sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'documents'").fetchone()
+    if "UNIQUE" not in table_sql.upper():  # created by this version (no key to move)
+        return
+    autoincrement = "AUTOINCREMENT" in table_sql.upper()
+    sequence = _autoincrement_sequence(conn)
+    indexes = [sql for (sql,) in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'documents' AND sql IS NOT NULL")]
+    conn.execute(_DOCUMENTS.format(name="documents_moving", autoincrement=" AUTOINCREMENT" if autoincrement else ""))
+    conn.execute("INSERT INTO documents_moving (id, collection, unique_hash, document) "
+                 "SELECT id, collection, unique_hash, document FROM documents ORDER BY id")
+    conn.execute("DROP TABLE documents")
+    conn.execute("ALTER TABLE documents_moving RENAME TO documents")
+    for sql in indexes:
+        conn.execute(sql)
+    if autoincrement:
+        conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'documents'", (sequence,))
+    conn.execute("DELETE FROM hash_keys")
+    conn.execute("DELETE FROM hash_key_collisions")
+    salts: Dict[str, int] = {}
+    keys = []
+    collisions = []
+    taken = set()
+    for id_, collection, key in conn.execute(
+        "SELECT id, collection, unique_hash FROM documents WHERE unique_hash IS NOT NULL ORDER BY id"
+    ):
+        salt = salts.get(collection)
+        if salt is None:
+            salt = salts[collection] = collection_salt(collection)
+        prefix = hash_prefix(key, salt)
+        if prefix in taken:
+            collisions.append((collection, key, id_))
+        else:
+            taken.add(prefix)
+            keys.append((prefix, id_))
+    keys.sort()
+    conn.executemany("INSERT INTO hash_keys (key, id) VALUES (?, ?)", keys)
+    conn.executemany("INSERT INTO hash_key_collisions (collection, unique_hash, id) VALUES (?, ?, ?)", collisions)
 
 
 def _document_text(document: dict) -> str:
