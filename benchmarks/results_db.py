@@ -48,6 +48,7 @@ GOALS = {"query": 15.0, "indexed": 1.0, "single": 10_000, "batch": 50_000, "batc
          "growth": 1.25}
 GROWTH_SIZES = (10_000, 100_000, 1_000_000)
 GROWTH_BATCH = 10_000
+GROWTH_ORDER = ("lume", "plain", "plain", "lume") * 2  # ABBA twice: 4 batches of each path a size
 
 
 def _results(first, count):
@@ -68,21 +69,64 @@ def _service(path):
     return service
 
 
-def _plain(path, lume_schema):
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    if lume_schema:
-        from lume_services.services.results.sqlite import CACHE_KIB, DEFAULT_INDEXES, _SCHEMA
-        from lume_services.services.results.sqlite_query import index_sql
+class _Plain:
+    """Plain sqlite3 on a file of its own: a bare ``(id, document)`` table, or lume-services' schema.
 
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")  # lume-services' page cache too
-        conn.executescript(_SCHEMA + ";".join(index_sql(f) for f in DEFAULT_INDEXES))
-        sql = "INSERT INTO documents (collection, unique_hash, document) VALUES ('bench', ?, ?)"
-    else:
-        conn.execute("CREATE TABLE plain (id INTEGER PRIMARY KEY, document TEXT NOT NULL)")
-        sql = "INSERT INTO plain (document) VALUES (?)"
-    return conn, sql
+    With lume-services' schema (its tables, indexes, pragmas and page cache) a row is the
+    document, inserted with its id, and its hash's prefix with that id in ``hash_keys``: rows
+    come ready (JSON text, hash, prefix, id; the ids follow the largest stored, read before),
+    so what is timed is SQLite's work for that schema.
+    """
+
+    def __init__(self, path, lume_schema):
+        self.conn = conn = sqlite3.connect(path, isolation_level=None)
+        self.lume_schema = lume_schema
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if lume_schema:
+            from lume_services.services.results.sqlite import CACHE_KIB, DEFAULT_INDEXES, _SCHEMA
+            from lume_services.services.results.sqlite_query import index_sql
+
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")  # lume-services' page cache too
+            conn.executescript(_SCHEMA + ";".join(index_sql(f) for f in DEFAULT_INDEXES))
+        else:
+            conn.execute("CREATE TABLE plain (id INTEGER PRIMARY KEY, document TEXT NOT NULL)")
+
+    def rows(self, texts):
+        """The ready rows of ``(hash, text)`` pairs: ``(documents, keys)``, or the bare table's."""
+        if not self.lume_schema:
+            return [(text,) for _, text in texts], None
+        from lume_services.services.results.sqlite_query import collection_salt, hash_prefix
+
+        (last,) = self.conn.execute("SELECT max(id) FROM documents").fetchone()
+        salt = collection_salt("bench")
+        documents = [(id_, h, text) for id_, (h, text) in enumerate(texts, (last or 0) + 1)]
+        return documents, [(hash_prefix(h, salt), id_) for id_, h, _ in documents]
+
+    def insert(self, documents, keys):
+        """Insert ready rows in one transaction."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        if self.lume_schema:
+            conn.executemany(
+                "INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, 'bench', ?, ?)", documents)
+            conn.executemany("INSERT INTO hash_keys (key, id) VALUES (?, ?)", keys)
+        else:
+            conn.executemany("INSERT INTO plain (document) VALUES (?)", documents)
+        conn.execute("COMMIT")
+
+    def insert_each(self, documents, keys):
+        """Insert ready rows one transaction each."""
+        conn = self.conn
+        if not self.lume_schema:
+            for row in documents:
+                conn.execute("INSERT INTO plain (document) VALUES (?)", row)
+            return
+        for row, key in zip(documents, keys):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, 'bench', ?, ?)", row)
+            conn.execute("INSERT INTO hash_keys (key, id) VALUES (?, ?)", key)
+            conn.execute("COMMIT")
 
 
 def _texts(results):
@@ -114,12 +158,12 @@ def measure_inserts(tmp):
 
         texts = _texts(_results(base, BATCH))
         for key, lume_schema in (("plain", False), ("plain_schema", True)):
-            conn, sql = _plain(str(tmp / f"{key}{round_}.sqlite"), lume_schema)
+            plain = _Plain(str(tmp / f"{key}{round_}.sqlite"), lume_schema)
+            documents, keys = plain.rows(texts[:SINGLE])
             start = time.perf_counter()
-            for unique_hash, text in texts[:SINGLE]:
-                conn.execute(sql, (unique_hash, text) if lume_schema else (text,))
+            plain.insert_each(documents, keys)
             rates[key].append(SINGLE / (time.perf_counter() - start))
-            conn.close()
+            plain.conn.close()
 
         service = _service(tmp / f"batch{round_}.sqlite")
         results = _results(base, BATCH)
@@ -137,14 +181,12 @@ def measure_inserts(tmp):
         assert db.count("bench") == BATCH
 
         for key, lume_schema in (("plain_batch_schema", True), ("plain_batch", False)):
-            conn, sql = _plain(str(tmp / f"{key}{round_}.sqlite"), lume_schema)
-            rows = texts if lume_schema else [(text,) for _, text in texts]
+            plain = _Plain(str(tmp / f"{key}{round_}.sqlite"), lume_schema)
+            documents, keys = plain.rows(texts)
             start = time.perf_counter()
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(sql, rows)
-            conn.execute("COMMIT")
+            plain.insert(documents, keys)
             rates[key].append(BATCH / (time.perf_counter() - start))
-            conn.close()
+            plain.conn.close()
     return {k: statistics.median(v) for k, v in rates.items()}
 
 
@@ -157,49 +199,63 @@ _FILLER = (
 
 
 def _fill(conn, first, count):
-    """Add ``count`` documents of a result's shape, each with its own random hash, by plain executemany."""
+    """Add ``count`` documents of a result's shape, each with its own random hash, by plain executemany
+    on the given connection (the one that inserts next: its page cache holds what the fill wrote)."""
+    from lume_services.services.results.sqlite_query import collection_salt, hash_prefix
+
+    salt = collection_salt("bench")
     for start in range(first, first + count, 50_000):
-        rows = []
-        for i in range(start, min(start + 50_000, first + count)):
+        (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
+        documents, keys = [], []
+        for id_, i in enumerate(range(start, min(start + 50_000, first + count)), (last or 0) + 1):
             h = hashlib.sha256(b"filler %d" % i).hexdigest()
-            rows.append((h, _FILLER.format(i=i, y=i * i, h=h)))
+            documents.append((id_, h, _FILLER.format(i=i, y=i * i, h=h)))
+            keys.append((hash_prefix(h, salt), id_))
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO documents (collection, unique_hash, document) VALUES ('bench', ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, 'bench', ?, ?)", documents)
+        conn.executemany("INSERT INTO hash_keys (key, id) VALUES (?, ?)", keys)
         conn.execute("COMMIT")
 
 
 def measure_growth(tmp):
-    """Seconds per row of a GROWTH_BATCH batch once the table holds each of GROWTH_SIZES rows."""
+    """Seconds per row of a GROWTH_BATCH batch once the table holds each of GROWTH_SIZES rows.
+
+    Each path has a file of its own, filled alike by its own connection: two connections writing one
+    file would each find the other's writes at every batch, and SQLite then drops the whole page
+    cache of the one that reads, which measured the re-reading of the index instead of the insert.
+    """
     from lume_services.results import Result
 
-    path = tmp / "growth.sqlite"
-    service = _service(path)  # lume-services' schema and pragmas
-    plain, sql = _plain(str(path), True)  # the same file: the same schema, by construction
+    service = _service(tmp / "growth.sqlite")  # lume-services' schema and pragmas
+    lume_conn = service.results_db._connection()
+    plain = _Plain(str(tmp / "growth-plain.sqlite"), True)  # the same schema, indexes and pragmas
     held = 0
     per_row = {}
     batch_no = 0
     for size in GROWTH_SIZES:
         if size > held:
-            _fill(plain, held, size - held)
+            _fill(lume_conn, held, size - held)
+            _fill(plain.conn, held, size - held)
             held = size
         times = {"lume": [], "plain": []}
-        for path_name in ("lume", "plain", "plain", "lume"):  # ABBA: both see the same growth
+        for path_name in GROWTH_ORDER:  # interleaved: both see the same load
             batch_no += 1
             results = _results(10_000_000 * batch_no, GROWTH_BATCH)
             if path_name == "lume":
                 start = time.perf_counter()
                 Result.insert_many(results, results_db_service=service)
             else:
-                rows = _texts(results)
+                documents, keys = plain.rows(_texts(results))
                 start = time.perf_counter()
-                plain.execute("BEGIN IMMEDIATE")
-                plain.executemany(sql, rows)
-                plain.execute("COMMIT")
+                plain.insert(documents, keys)
             times[path_name].append((time.perf_counter() - start) / GROWTH_BATCH)
-            held += GROWTH_BATCH
+        held += GROWTH_BATCH * len(GROWTH_ORDER) // 2
         per_row[size] = {k: statistics.mean(v) for k, v in times.items()}
     assert service.count("bench") == held, (service.count("bench"), held)
-    plain.close()
+    (plain_held,) = plain.conn.execute("SELECT count(*) FROM documents").fetchone()
+    assert plain_held == held, (plain_held, held)
+    plain.conn.close()
     return per_row
 
 

@@ -344,27 +344,26 @@ _INSERT_KEY = "INSERT INTO hash_keys (key, id) VALUES (?, ?) ON CONFLICT DO NOTH
 
 
 def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str, Any, str]]) -> List[int]:
-    """Insert prepared rows of one collection, in the caller's write transaction; return each row's
-    id (the stored one for a known hash).
+    """Insert prepared rows of one collection, in the caller's write transaction (which this may roll
+    back and begin again); return each row's id (the stored one for a known hash).
 
     Most batches hold no hash stored already: their prefixes go into ``hash_keys`` first, without
     looking them up (the table refuses a prefix it holds), then the documents, SQLite numbering
-    them as foreseen. When a prefix was refused (or the batch holds one twice), that attempt is
-    rolled back and the batch is inserted, with its ids given, after one lookup of its prefixes.
+    them as foreseen. When a prefix was refused (or the batch holds one twice), the transaction is
+    rolled back and begun again, and the batch is inserted, with its ids given, after one lookup of
+    its prefixes. No savepoint marks the attempt: while one is open SQLite copies every page a
+    statement changes to a temporary file first, and a batch changes a page of ``hash_keys`` per
+    row once the table is larger than the batch.
     """
     if not rows:
         return []
-    # ids as SQLite gives them: one more than the largest (or, in a table of an
-    # older version with AUTOINCREMENT, than the largest ever given)
-    (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
-    last = max(last or 0, _autoincrement_sequence(conn))
+    last = _largest_id(conn)
     salt = collection_salt(collection)
     try:  # hash_prefix, inline for the hashes lume-services makes (hex text)
         keys = [(int(key[:15], 16) ^ salt, id_) for id_, (_, key, _) in enumerate(rows, last + 1) if key is not None]
     except ValueError:
         keys = [(hash_prefix(key, salt), id_) for id_, (_, key, _) in enumerate(rows, last + 1) if key is not None]
     if len({prefix for prefix, _ in keys}) == len(keys):  # no prefix twice in the batch
-        conn.execute("SAVEPOINT insert_many")
         changes = conn.total_changes
         conn.executemany(_INSERT_KEY, keys)
         if conn.total_changes - changes == len(keys):  # none stored: no stored hash in the batch
@@ -373,10 +372,10 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
             # SQLite gave each one more than the largest before (its rule without AUTOINCREMENT,
             # and with it, as ``last`` counts the largest ever given): the ids the keys hold
             if now == last + len(rows):
-                conn.execute("RELEASE insert_many")
                 return list(range(last + 1, now + 1))
-        conn.execute("ROLLBACK TO insert_many")
-        conn.execute("RELEASE insert_many")
+        conn.execute("ROLLBACK")
+        conn.execute("BEGIN IMMEDIATE")
+        last = _largest_id(conn)
     prefixes = {key: prefix for (_, key, _), (prefix, _) in zip((row for row in rows if row[1] is not None), keys)}
     stored, taken = _stored_ids(conn, collection, prefixes)
     ids, new = _ids_and_new_rows(rows, stored, last)
@@ -448,6 +447,13 @@ def _ids_and_new_rows(
                 stored[key] = id_
         ids.append(id_)
     return ids, new
+
+
+def _largest_id(conn: sqlite3.Connection) -> int:
+    """The id the next document follows: the largest stored (or, in a table of an older version
+    with AUTOINCREMENT, the largest ever given), 0 in an empty table."""
+    (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
+    return max(last or 0, _autoincrement_sequence(conn))
 
 
 def _autoincrement_sequence(conn: sqlite3.Connection) -> int:
