@@ -5,25 +5,29 @@ Every figure is measured in the same run beside plain ``sqlite3`` on this machin
 - single inserts: ``Result.insert`` of ready results (hash, serialise, one
   transaction each), and the same with the ``Result`` built in the loop; plain
   sqlite3 inserts the same JSON text with one transaction each, into a bare
-  ``(id, document)`` table and into a table with lume-services' own schema and
-  indexes (so the cost of the indexes is visible apart from lume-services' own);
+  ``(id, document)`` table and into lume-services' own schema (the document and
+  its hash's prefix in ``hash_keys``, ready), so the cost of the schema is
+  visible apart from lume-services' own;
 - batch inserts of 10,000: ``Result.insert_many`` of ready results (hash, serialise,
   one transaction), ``SQLiteResultsDB.insert_many`` of ready documents, against
-  plain sqlite3 ``executemany`` of the same JSON text in one transaction, into a
-  table with lume-services' own schema (the same table, indexes and pragmas) and
-  into a bare ``(id, document)`` table;
+  plain sqlite3 ``executemany`` of the same JSON text in one transaction, into
+  lume-services' own schema (the same tables, indexes and pragmas; the rows of
+  ``documents`` and ``hash_keys`` given ready, ids and prefixes computed before
+  the timing) and into a bare ``(id, document)`` table;
 - growth: the per-row cost of a 10,000-row batch once the table holds 10,000,
   100,000 and 1,000,000 rows, for ``Result.insert_many`` and for plain
-  ``executemany`` into the same file (ABBA order at each size; the table is
-  filled between sizes by plain ``executemany`` of documents of the same shape,
-  each with its own random hash);
+  ``executemany`` with the same schema, each into a file of its own filled alike
+  (by plain ``executemany`` of documents of a result's shape, each with its own
+  random hash, on the connection that inserts next), interleaved in ABBA order,
+  4 batches of each at each size;
 - a nested-field equality query (``{"inputs.i": k}``, one match) at 10k and
   100k rows: ``SQLiteResultsDB.find`` without and with ``create_index``; the
   Python scan ``find`` used before (every row parsed and matched in Python);
   plain sqlite3 ``json_extract(document, '$.inputs.i') = ?`` without and with an
   expression index. Times include turning the matching rows into dicts.
 
-Run: ``python benchmarks/results_db.py`` (1-2 minutes; writes its section of docs/benchmarks.md).
+Run: ``python benchmarks/results_db.py`` (3-5 minutes, 1 GB of temporary files; writes its section of
+docs/benchmarks.md). Note ``uptime`` beside the figures: on a shared machine run it when the load is low.
 """
 
 import hashlib
@@ -316,16 +320,19 @@ def main():
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        loads = [os.getloadavg()[0]]
         inserts = measure_inserts(tmp)
         queries = {rows: measure_queries(tmp, rows) for rows in QUERY_ROWS}
+        loads.append(os.getloadavg()[0])
         growth = measure_growth(tmp)
-    load = os.getloadavg()[0]
+    loads.append(os.getloadavg()[0])
     ms = 1000.0
     lines = [
         "## B8: results database in one process: inserts and nested queries",
         "",
         "Embedded SQLite file (WAL, `synchronous=NORMAL`, 64 MiB page cache), one process, beside plain "
-        f"`sqlite3` in the same run. {machine()}; load average {load:.1f} at the end (2 cores shared); "
+        f"`sqlite3` in the same run. {machine()}; load average (1 minute, 2 cores shared) {loads[0]:.1f} "
+        f"at the start, {loads[1]:.1f} before the growth part, {loads[2]:.1f} at the end; "
         f"whole run {time.perf_counter() - started:.0f} s.",
         "",
         f"Inserts (median of {REPEATS} interleaved rounds; {SINGLE} single inserts, "
@@ -337,16 +344,17 @@ def main():
         "one transaction each |",
         f"| `Result(...)` + `Result.insert` | {inserts['single_built']:,.0f} | as a flow does "
         "it: pydantic validation and a first hash too |",
-        f"| plain `sqlite3`, lume-services' table and indexes | {inserts['plain_schema']:,.0f} "
-        "| ready JSON text, one INSERT (own transaction) each |",
+        f"| plain `sqlite3`, lume-services' schema | {inserts['plain_schema']:,.0f} "
+        "| ready JSON text and prefix, the two INSERTs of a document in a transaction each |",
         f"| plain `sqlite3`, bare `(id, document)` table | {inserts['plain']:,.0f} | ready JSON "
         "text, one INSERT (own transaction) each |",
         f"| `Result.insert_many` | {inserts['batch']:,.0f} | ready results: hash, serialise, one "
         "transaction |",
         f"| `SQLiteResultsDB.insert_many` | {inserts['db_batch']:,.0f} | ready documents: serialise, "
         "one transaction |",
-        f"| plain `sqlite3` `executemany`, lume-services' table and indexes | "
-        f"{inserts['plain_batch_schema']:,.0f} | ready JSON text and hashes, one transaction |",
+        f"| plain `sqlite3` `executemany`, lume-services' schema | "
+        f"{inserts['plain_batch_schema']:,.0f} | ready rows (JSON text, hash, id; prefix, id), one "
+        "transaction |",
         f"| plain `sqlite3` `executemany`, bare table | {inserts['plain_batch']:,.0f} | ready "
         "JSON text, one transaction |",
         "",
@@ -367,7 +375,8 @@ def main():
     lines += [
         "",
         f"Growth: microseconds per row of a {GROWTH_BATCH:,}-row batch once the table holds n rows "
-        "(mean of 2 batches each, ABBA order; lume-services' schema, pragmas and file for both):",
+        f"(mean of {len(GROWTH_ORDER) // 2} batches each, interleaved ABBA; lume-services' schema and pragmas "
+        "for both, each in a file of its own):",
         "",
         "| rows held | `Result.insert_many` | plain `executemany`, same schema | ratio (rate) |",
         "|---|---|---|---|",
@@ -401,7 +410,7 @@ def main():
         f"{_verdict(lume_growth, GOALS['growth'], True)} (plain `executemany`, same schema: "
         f"{plain_growth:.2f}x).",
         "",
-        f"Ratios in this run: `Result.insert` / plain sqlite3 with the same table and indexes "
+        f"Ratios in this run: `Result.insert` / plain sqlite3 with the same schema "
         f"{inserts['single'] / inserts['plain_schema']:.2f} (/ bare table "
         f"{inserts['single'] / inserts['plain']:.2f}); `Result.insert_many` / plain "
         f"`executemany` with the same schema {batch_ratio:.2f} (/ bare table "
@@ -410,24 +419,29 @@ def main():
         "machine absolute rates follow the load (given above; the plain rows, measured in the "
         "same run, show how fast the machine was); the ratios vary less.",
         "",
-        "Where the time goes: a single insert is bounded by its transaction; each index "
-        "(the table's unique `(collection, unique_hash)` key, the collection index and the "
-        "default `flow_id` expression index) adds a page to every commit, which the two plain "
-        "rows show apart from lume-services' own work (hashing, serialising: the difference "
-        "between the `Result.insert` row and the plain row with the same schema). `unique_hash` "
-        "is indexed once: before, an expression index on it stood beside the unique key, and "
-        "every insert wrote both. A batch is a few statements: one `executemany` of the documents "
-        "with their ids given (the write lock is held throughout, so the ids are known without a "
-        "statement per row), which the unique key lets through when no hash of the batch is "
-        "stored already (else it is rolled back to a savepoint, and one lookup of the batch's "
-        "stored hashes comes first). What is left per row on lume-services' side is one JSON "
-        "encoding of the identity (its SHA-256 is the unique hash, and its text is the part of "
-        "the stored text holding those fields), one of the other fields, and building the "
-        "document; the garbage collector is paused during a batch. Growth comes from the unique key: hashes "
-        "are random, so once the index is larger than a batch each row of a batch changes a "
-        "page of its own, and the commit writes every changed page to the WAL (and the "
-        "checkpoint to the file); the 64 MiB page cache keeps those pages from being read again "
-        "from disk, and plain `executemany` with the same schema pays the same. A query without "
+        "Where the time goes: a single insert is bounded by its transaction (four statements: "
+        "the document, its hash's prefix, begin, commit); each index adds a page to its commit, "
+        "which the two plain rows show apart from lume-services' own work (hashing, serialising: "
+        "the difference between the `Result.insert` row and the plain row with the same schema). "
+        "A batch is a few statements: one `executemany` of the prefixes of its hashes into "
+        "`hash_keys`, with the ids the documents will get (the write lock is held throughout, so "
+        "they are known), which the table lets through when none is stored already, then one of "
+        "the documents; else the transaction is rolled back and the batch's prefixes are looked "
+        "up first. What is left per row on lume-services' side is one JSON encoding of the "
+        "identity (its SHA-256 is the unique hash, and its text is the part of the stored text "
+        "holding those fields), one of the other fields, the date's ISO text, and building the "
+        "document and its row; the garbage collector is paused during a batch. "
+        "Growth: hashes are random, so once an index of them is larger than a batch, each row "
+        "of a batch changes a page of its own and the commit writes every changed page to the WAL "
+        "(and the checkpoint to the file). `unique_hash` is indexed by `hash_keys`, a 60-bit "
+        "prefix and the id (some 18 bytes a row; the full hash is compared on a hit, and a hash "
+        "whose prefix another holds is kept apart, so uniqueness is exact): a million rows' key "
+        "is about 21 MB (5,100 pages), held by the 64 MiB page cache, and a batch changes most of its "
+        "pages. Before, the key was the table's `UNIQUE (collection, unique_hash)` over the "
+        "64-character text, four to five times larger: past some 750,000 rows it no longer fit "
+        "the cache, and every page a batch changed was first read back. A batch takes no "
+        "savepoint: while one is open SQLite copies each page a statement changes to a temporary "
+        "file first (it did before, one page of the key per row). A query without "
         "an index reads every row of the collection with `json_extract` once; with an index it "
         "reads the few matching rows.",
     ]

@@ -11,7 +11,7 @@ Layout (``PRAGMA user_version`` 3):
   (:func:`~lume_services.services.results.sqlite_query.hash_prefix`), holding
   the document's id. A prefix only says where to look: the stored hash is
   compared in full. Some 18 bytes a row, so the key of a million results
-  (about 25 MB) stays in the page cache, where the hashes themselves, 64
+  (about 21 MB) stays in the page cache, where the hashes themselves, 64
   characters and the collection a row, did not;
 - ``hash_key_collisions``: the documents whose prefix another hash held
   already when they were stored (by chance one pair in some 10^18, or hashes
@@ -94,10 +94,10 @@ DEFAULT_INDEXES: Tuple[Tuple[str, ...], ...] = (("flow_id",),)
 HASH_FIELD = sqlite_query.KEY_FIELD
 
 #: Pages of the database this process keeps in memory (``PRAGMA cache_size``,
-#: negative: KiB). SQLite's default, 2 MiB, holds ``hash_keys`` of about 80,000
-#: results (some 25 bytes a result, pages three quarters full); past that,
+#: negative: KiB). SQLite's default, 2 MiB, holds ``hash_keys`` of about 100,000
+#: results (some 21 bytes a result, with the pages' free space); past that,
 #: every insert of a batch reads a page of it at a random place (hashes are
-#: random) back from the file. 64 MiB holds it for some 2,500,000 results with
+#: random) back from the file. 64 MiB holds it for some 2,000,000 results with
 #: the pages queries read most. It is an upper bound, used only as pages are
 #: read: a flow run storing a few results stays small.
 #: Memory-mapping (``mmap_size``) is left off: the cache already holds what is
