@@ -349,7 +349,7 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
 
     Most batches hold no hash stored already: their prefixes go into ``hash_keys`` first, without
     looking them up (the table refuses a prefix it holds), then the documents, SQLite numbering
-    them as foreseen. When a prefix was refused (or the batch holds one twice), the transaction is
+    them as foreseen. When a prefix was refused (stored, or twice in the batch), the transaction is
     rolled back and begun again, and the batch is inserted, with its ids given, after one lookup of
     its prefixes. No savepoint marks the attempt: while one is open SQLite copies every page a
     statement changes to a temporary file first, and a batch changes a page of ``hash_keys`` per
@@ -363,19 +363,19 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
         keys = [(int(key[:15], 16) ^ salt, id_) for id_, (_, key, _) in enumerate(rows, last + 1) if key is not None]
     except ValueError:
         keys = [(hash_prefix(key, salt), id_) for id_, (_, key, _) in enumerate(rows, last + 1) if key is not None]
-    if len({prefix for prefix, _ in keys}) == len(keys):  # no prefix twice in the batch
-        changes = conn.total_changes
-        conn.executemany(_INSERT_KEY, keys)
-        if conn.total_changes - changes == len(keys):  # none stored: no stored hash in the batch
-            conn.executemany(_INSERT_DOCUMENT, rows)
-            (now,) = conn.execute("SELECT max(id) FROM documents").fetchone()
-            # SQLite gave each one more than the largest before (its rule without AUTOINCREMENT,
-            # and with it, as ``last`` counts the largest ever given): the ids the keys hold
-            if now == last + len(rows):
-                return list(range(last + 1, now + 1))
-        conn.execute("ROLLBACK")
-        conn.execute("BEGIN IMMEDIATE")
-        last = _largest_id(conn)
+    changes = conn.total_changes
+    conn.executemany(_INSERT_KEY, keys)
+    # every prefix inserted: none was stored (nor is one twice in the batch), so no hash is
+    if conn.total_changes - changes == len(keys):
+        conn.executemany(_INSERT_DOCUMENT, rows)
+        (now,) = conn.execute("SELECT max(id) FROM documents").fetchone()
+        # SQLite gave each one more than the largest before (its rule without AUTOINCREMENT,
+        # and with it, as ``last`` counts the largest ever given): the ids the keys hold
+        if now == last + len(rows):
+            return list(range(last + 1, now + 1))
+    conn.execute("ROLLBACK")
+    conn.execute("BEGIN IMMEDIATE")
+    last = _largest_id(conn)
     prefixes = {key: prefix for (_, key, _), (prefix, _) in zip((row for row in rows if row[1] is not None), keys)}
     stored, taken = _stored_ids(conn, collection, prefixes)
     ids, new = _ids_and_new_rows(rows, stored, last)
