@@ -433,7 +433,7 @@ def test_sqlite_indexes_unique_hash_once_in_hash_keys_and_never_in_the_documents
     db.insert_one("p", {"unique_hash": "h", "flow_id": "f"})
     db.create_index("p", "unique_hash")
     assert _indexes_on_unique_hash(tmp_path / "r.sqlite") == []
-    assert _rows(tmp_path / "r.sqlite", "SELECT count(*) FROM hash_keys") == [(1,)]
+    assert _rows(tmp_path / "r.sqlite", "SELECT count(*) FROM hash_keys_recent") == [(1,)]
 
 
 def _rows(path, sql) -> list:
@@ -566,6 +566,23 @@ def test_hashes_sharing_their_prefix_in_one_batch_are_both_stored(tmp_path):
     ids = db.insert_many("p", [{"unique_hash": COLLIDING[0]}, {"unique_hash": COLLIDING[1]}, {"unique_hash": COLLIDING[0]}])
     assert ids[0] != ids[1] and ids[2] == ids[0]
     assert [d["unique_hash"] for d in db.find("p", {"unique_hash": COLLIDING[1]})] == [COLLIDING[1]]
+
+
+def test_recent_prefixes_move_to_hash_keys_and_are_still_found_and_refused(tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setattr(sqlite_module, "RECENT_KEYS", 10)
+    hashes = [hashlib.sha256(b"%d" % i).hexdigest() for i in range(12)]
+    path = tmp_path / "r.sqlite"
+    db = SQLiteResultsDB(path)
+    first = db.insert_many("p", [{"unique_hash": h} for h in hashes[:6]])
+    assert _rows(path, "SELECT count(*) FROM hash_keys_recent") == [(6,)]
+    second = db.insert_many("p", [{"unique_hash": h} for h in hashes[6:]])
+    assert _rows(path, "SELECT (SELECT count(*) FROM hash_keys), (SELECT count(*) FROM hash_keys_recent)") == [(12, 0)]
+    assert db.insert_many("p", [{"unique_hash": h} for h in hashes]) == first + second
+    assert db.insert_one("p", {"unique_hash": hashes[3]}) == first[3]
+    assert db.find("p", {"unique_hash": hashes[9]}) == [{"unique_hash": hashes[9]}]
+    assert db.count("p") == 12
 
 
 def test_hashes_that_are_not_hex_text_are_found_by_their_digest_prefix(tmp_path):

@@ -13,6 +13,17 @@ Layout (``PRAGMA user_version`` 3):
   compared in full. Some 18 bytes a row, so the key of a million results
   (about 21 MB) stays in the page cache, where the hashes themselves, 64
   characters and the collection a row, did not;
+- ``hash_keys_recent``: the same for the latest hashes, up to :data:`RECENT_KEYS`
+  of them, which are then moved into ``hash_keys`` at the end of a batch, in
+  key order. Hashes are random: once ``hash_keys`` is larger than a batch,
+  each row of a batch inserted into it would change a page of its own, and the
+  commit write that page to the WAL and the checkpoint to the file (a batch of
+  10,000 into the key of a million results: some 20 MB). The small table takes
+  the inserts (checked against ``hash_keys`` by a lookup, which changes
+  nothing), and the move changes each page of ``hash_keys`` about once per
+  100,000 results: the cost of a row stays about what it is in a small
+  database. The move's cost per row grows with ``hash_keys`` (a few
+  microseconds at a million results, about ten times that at ten million);
 - ``hash_key_collisions``: the documents whose prefix another hash held
   already when they were stored (by chance one pair in some 10^18, or hashes
   made to share their first 15 digits), by collection and full hash;
@@ -22,9 +33,10 @@ Layout (``PRAGMA user_version`` 3):
   :meth:`SQLiteResultsDB.create_index`, as expressions over the JSON document
   (:mod:`~lume_services.services.results.sqlite_query`).
 
-Every stored hash has its prefix in ``hash_keys`` (its own row, or its
-collision's), so a batch none of whose prefixes is there holds no stored hash:
-the common case costs one insert per row into ``hash_keys`` and no lookup.
+Every stored hash has its prefix in ``hash_keys`` or ``hash_keys_recent`` (its
+own row, or its collision's), so a batch none of whose prefixes is there holds
+no stored hash: the common case costs one insert per row into
+``hash_keys_recent`` (with a lookup of ``hash_keys``) and no other lookup.
 
 Databases written by older versions are brought to this layout when first
 opened, in one transaction: before ``user_version`` 2 a second index on
@@ -70,6 +82,7 @@ CREATE INDEX IF NOT EXISTS documents_collection ON documents (collection, id);
 CREATE INDEX IF NOT EXISTS documents_hash_not_text ON documents (collection)
     WHERE typeof(unique_hash) = 'blob';
 CREATE TABLE IF NOT EXISTS hash_keys (key INTEGER PRIMARY KEY, id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hash_keys_recent (key INTEGER PRIMARY KEY, id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS hash_key_collisions (
     collection TEXT NOT NULL,
     unique_hash NOT NULL,
@@ -227,6 +240,8 @@ class SQLiteResultsDB(ResultsDB):
                 conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
                 (id_,) = _insert_rows(conn, collection, [row])
+            elif id_ % 1024 == 0:  # counting the recent prefixes costs more than an insert: now and then
+                _move_recent_keys_if_many(conn)
             conn.execute("COMMIT")
         except BaseException:
             rollback(conn)  # SQLite has rolled back already after a full disk
@@ -340,7 +355,17 @@ def _hash_key(unique_hash: Any) -> Any:
 
 
 _INSERT_DOCUMENT = "INSERT INTO documents (collection, unique_hash, document) VALUES (?, ?, ?)"
-_INSERT_KEY = "INSERT INTO hash_keys (key, id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+#: a new prefix goes into the small table, unless either table holds it (then nothing is inserted)
+_INSERT_KEY = (
+    "INSERT INTO hash_keys_recent (key, id) SELECT ?1, ?2 "
+    "WHERE NOT EXISTS (SELECT 1 FROM hash_keys WHERE key = ?1) ON CONFLICT DO NOTHING"
+)
+
+#: How many prefixes ``hash_keys_recent`` gathers before they are moved into
+#: ``hash_keys`` at the end of a batch (see the module doc): about 2 MB of
+#: pages, which a batch changes; more would make the batches that do not move
+#: them dearer, fewer the move more frequent.
+RECENT_KEYS = 100_000
 
 
 def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str, Any, str]]) -> List[int]:
@@ -372,6 +397,7 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
         # SQLite gave each one more than the largest before (its rule without AUTOINCREMENT,
         # and with it, as ``last`` counts the largest ever given): the ids the keys hold
         if now == last + len(rows):
+            _move_recent_keys_if_many(conn)
             return list(range(last + 1, now + 1))
     conn.execute("ROLLBACK")
     conn.execute("BEGIN IMMEDIATE")
@@ -391,9 +417,19 @@ def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str
         else:
             taken.add(prefix)
             new_keys.append((prefix, id_))
-    conn.executemany("INSERT INTO hash_keys (key, id) VALUES (?, ?)", new_keys)
+    conn.executemany("INSERT INTO hash_keys_recent (key, id) VALUES (?, ?)", new_keys)
     conn.executemany("INSERT INTO hash_key_collisions (collection, unique_hash, id) VALUES (?, ?, ?)", collisions)
+    _move_recent_keys_if_many(conn)
     return ids
+
+
+def _move_recent_keys_if_many(conn: sqlite3.Connection) -> None:
+    """Move the prefixes of ``hash_keys_recent`` into ``hash_keys`` once it holds :data:`RECENT_KEYS`
+    (in the caller's transaction): in key order, so each page of ``hash_keys`` is changed once."""
+    (recent,) = conn.execute("SELECT count(*) FROM hash_keys_recent").fetchone()
+    if recent >= RECENT_KEYS:
+        conn.execute("INSERT INTO hash_keys (key, id) SELECT key, id FROM hash_keys_recent ORDER BY key")
+        conn.execute("DELETE FROM hash_keys_recent")
 
 
 def _stored_ids(conn: sqlite3.Connection, collection: str, prefixes: Dict[Any, int]) -> Tuple[Dict[Any, int], set]:
@@ -407,10 +443,13 @@ def _stored_ids(conn: sqlite3.Connection, collection: str, prefixes: Dict[Any, i
     colliding = []
     for start in range(0, len(unique_prefixes), _LOOKUP_CHUNK):
         chunk = unique_prefixes[start:start + _LOOKUP_CHUNK]
+        marks = ", ".join("?" * len(chunk))
         found = conn.execute(
-            f"SELECT k.key, d.id, d.collection, d.unique_hash FROM hash_keys AS k JOIN documents AS d "
-            f"ON d.id = k.id WHERE k.key IN ({', '.join('?' * len(chunk))})",
-            chunk,
+            f"SELECT k.key, d.id, d.collection, d.unique_hash FROM ("
+            f"SELECT key, id FROM hash_keys WHERE key IN ({marks}) "
+            f"UNION ALL SELECT key, id FROM hash_keys_recent WHERE key IN ({marks})"
+            f") AS k JOIN documents AS d ON d.id = k.id",
+            chunk * 2,
         ).fetchall()
         for prefix, id_, stored_collection, stored_key in found:
             taken.add(prefix)
@@ -503,6 +542,7 @@ def _move_the_key_to_hash_keys(conn: sqlite3.Connection) -> None:
     if autoincrement:
         conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'documents'", (sequence,))
     conn.execute("DELETE FROM hash_keys")
+    conn.execute("DELETE FROM hash_keys_recent")
     conn.execute("DELETE FROM hash_key_collisions")
     salts: Dict[str, int] = {}
     keys = []

@@ -26,8 +26,9 @@ path for the term.
 
 ``unique_hash`` (:data:`KEY_FIELD`) is the exception: the table keeps it in a
 column of its own (not indexed), a string as it is and any other value as a
-blob of its JSON, and indexes it in ``hash_keys``, a table of 60-bit integer
-prefixes (:func:`hash_prefix`) and document ids, plus ``hash_key_collisions``
+blob of its JSON, and indexes it in ``hash_keys`` and ``hash_keys_recent``,
+tables of 60-bit integer prefixes (:func:`hash_prefix`) and document ids, plus
+``hash_key_collisions``
 for the rare documents whose prefix another hash holds already (see
 ``SQLiteResultsDB``). A string query value is looked up there by its prefix and
 then compared in full: the rows holding that string match; the rows whose hash
@@ -152,7 +153,7 @@ def _value_key(value: Any) -> Optional[Tuple[str, list]]:
 #: the ids of the documents that may hold a string hash: those its prefix leads to, those of the
 #: collisions holding it, and those whose hash is not a string (a partial index of the documents)
 _HASH_CANDIDATES = (
-    "id IN (SELECT id FROM hash_keys WHERE key = ? "
+    "id IN (SELECT id FROM hash_keys WHERE key = ? UNION ALL SELECT id FROM hash_keys_recent WHERE key = ? "
     "UNION ALL SELECT id FROM hash_key_collisions WHERE collection = ? AND unique_hash = ? "
     "UNION ALL SELECT id FROM documents INDEXED BY documents_hash_not_text "
     "WHERE collection = ? AND typeof(unique_hash) = 'blob') "
@@ -175,7 +176,7 @@ def term(path: str, value: Any, collection: str = "") -> Optional[Tuple[str, lis
     """
     if path == KEY_FIELD and isinstance(value, str) and _value_key(value) is not None:
         prefix = hash_prefix(value, collection_salt(collection))
-        return _HASH_CANDIDATES, [prefix, collection, value, collection, value], f"typeof({KEY_FIELD}) = 'blob'"
+        return _HASH_CANDIDATES, [prefix, prefix, collection, value, collection, value], f"typeof({KEY_FIELD}) = 'blob'"
     if not sql_addressable(path):
         return None
     key = path_key(path)
