@@ -22,8 +22,9 @@ Layout (``PRAGMA user_version`` 3):
   the inserts (checked against ``hash_keys`` by a lookup, which changes
   nothing), and the move changes each page of ``hash_keys`` about once per
   100,000 results: the cost of a row stays about what it is in a small
-  database. The move's cost per row grows with ``hash_keys`` (a few
-  microseconds at a million results, about ten times that at ten million);
+  database. The move's cost per row grows with ``hash_keys``: a few
+  microseconds at a million results; at ten million, once ``hash_keys``
+  outgrows the page cache too, some ten times that (estimated, not measured);
 - ``hash_key_collisions``: the documents whose prefix another hash held
   already when they were stored (by chance one pair in some 10^18, or hashes
   made to share their first 15 digits), by collection and full hash;
