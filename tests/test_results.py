@@ -681,6 +681,12 @@ def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path):
     assert conn.execute("PRAGMA busy_timeout").fetchone() == (7000,)
 
 
+def test_sqlite_checkpoints_the_wal_every_10000_pages_not_after_every_batch(tmp_path):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    db.insert_one("p", {})
+    assert db._connection().execute("PRAGMA wal_autocheckpoint").fetchone() == (10_000,)
+
+
 def test_results_dbs_pickle_without_their_connections(tmp_path, mongo):
     db = SQLiteResultsDB(tmp_path / "r.sqlite")
     db.insert_one("p", {"a": 1})

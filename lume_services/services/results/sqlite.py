@@ -121,6 +121,17 @@ HASH_FIELD = sqlite_query.KEY_FIELD
 #: that names the file.
 CACHE_KIB = 64 * 1024
 
+#: Pages the WAL grows to before a commit copies them into the file
+#: (``PRAGMA wal_autocheckpoint``; SQLite's default is 1,000, 4 MB). A batch
+#: of 10,000 results changes some 1,500 pages: with the default, every batch
+#: was followed by a checkpoint, which writes its pages into the file at their
+#: places (scattered once the file is large) and waits for the disk. 10,000
+#: pages (40 MB) checkpoint every few batches, and a page changed by several
+#: batches in between (the end of each table, the small key table) is written
+#: once. Measured at a million results: 18.0 against 23.2 us a row (plain
+#: ``executemany``, this schema). The WAL file keeps that size once grown.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+
 #: the largest number of ``?`` SQLite takes in one statement is 32766 since 3.32; stay well below
 _LOOKUP_CHUNK = 500
 
@@ -179,6 +190,7 @@ class SQLiteResultsDB(ResultsDB):
             return conn
         conn = open_sqlite(self.path, "results_db", self.timeout, set_up=self._set_up, check_same_thread=False)
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         self._local.conn = conn
         self._local.pid = os.getpid()
         return conn
