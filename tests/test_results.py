@@ -28,6 +28,7 @@ from lume_services.errors import (
 from lume_services.results import Result, get_result_from_string, load_result
 from lume_services.services.results import ResultsDBService
 from lume_services.services.results import sqlite as sqlite_module
+from lume_services.services.results import sqlite_keys
 from lume_services.services.results.mongodb import MongodbResultsDB, MongodbResultsDBConfig
 from lume_services.services.results.query import matches
 from lume_services.services.results.sqlite import SQLiteResultsDB
@@ -571,7 +572,7 @@ def test_hashes_sharing_their_prefix_in_one_batch_are_both_stored(tmp_path):
 def test_recent_prefixes_move_to_hash_keys_and_are_still_found_and_refused(tmp_path, monkeypatch):
     import hashlib
 
-    monkeypatch.setattr(sqlite_module, "RECENT_KEYS", 10)
+    monkeypatch.setattr(sqlite_keys, "RECENT_KEYS", 10)
     hashes = [hashlib.sha256(b"%d" % i).hexdigest() for i in range(12)]
     path = tmp_path / "r.sqlite"
     db = SQLiteResultsDB(path)
