@@ -21,7 +21,7 @@ Layout (``PRAGMA user_version`` 3):
   10,000 into the key of a million results: some 20 MB). The small table takes
   the inserts (checked against ``hash_keys`` by a lookup, which changes
   nothing), and the move changes each page of ``hash_keys`` about once per
-  100,000 results: the cost of a row stays about what it is in a small
+  100,000 results: the cost of a row stays close to what it is in a small
   database. The move's cost per row grows with ``hash_keys``: a few
   microseconds at a million results; at ten million, once ``hash_keys``
   outgrows the page cache too, some ten times that (estimated, not measured);
