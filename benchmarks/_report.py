@@ -57,6 +57,13 @@ def write_section(key: str, markdown: str, doc: Path = DOC, write: bool = True) 
     print(f"wrote section {key} of {doc}", file=sys.stderr)
 
 
+def timed(fn: Callable[[], object]):
+    """Run ``fn`` once: ``(seconds it took, what it returned)``."""
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
 def interleaved_medians(fns: List[Callable[[], object]], repeats: int) -> List[float]:
     """Time each function ``repeats`` times, interleaved; return the median seconds of each."""
     times: List[List[float]] = [[] for _ in fns]

@@ -30,12 +30,12 @@ import sys
 import tempfile
 import time
 import tomllib
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine, write_section  # noqa: E402
+from _report import interleaved_medians, machine, write_section  # noqa: E402
+from _workloads import fill_history  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 2.0
@@ -61,24 +61,8 @@ COMMANDS = [
 def write_history(home: str, runs: int) -> str:
     """``runs`` finished runs in the history under ``home``; return the newest run's id."""
     from lume_services.services.scheduling.backends.local.backend import LocalBackend
-    from lume_services.services.scheduling.run_records import RunRecord, TaskRun
 
-    backend = LocalBackend(home=home)
-    now = datetime.now(timezone.utc)
-    start = now - timedelta(minutes=runs)
-    batch = []
-    for i in range(runs):
-        at = start + timedelta(minutes=i)
-        batch.append(RunRecord(
-            run_id=f"run-{i:06d}", flow_name=f"flow-{i % 20}", project_name=f"project-{i % 5}",
-            state="Failed" if i % 10 == 0 else "Success", parameters={"x": i}, executor="local",
-            start=at, end=at + timedelta(seconds=1),
-        ))
-    backend.history.insert_many(batch)
-    last = f"run-{runs - 1:06d}"
-    backend.history.finish(last, now, "Success", None, [
-        TaskRun("inc", f"inc-{k}", "Success", result=k, result_recorded=True) for k in range(10)
-    ])
+    last, _, _ = fill_history(LocalBackend(home=home).history, runs)
     return last
 
 
@@ -89,12 +73,7 @@ def query_time(home: str) -> float:
 
     service = SchedulingService(LocalBackend(home=home))
     service.list_runs(limit=20)
-    samples = []
-    for _ in range(20):
-        t0 = time.perf_counter()
-        service.list_runs(limit=20)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    return interleaved_medians([lambda: service.list_runs(limit=20)], 20)[0]
 
 
 def console_script(folder: Path, entry_point: str) -> str:

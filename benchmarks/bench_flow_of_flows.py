@@ -21,22 +21,7 @@ os.environ.setdefault("PREFECT__LOGGING__LEVEL", "WARNING")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import interleaved_medians, machine, write_section  # noqa: E402
-
-
-def stage_flow(name):
-    from prefect import Flow, Parameter, task
-
-    @task
-    def scale(x):
-        return x * 2
-
-    @task
-    def shift(x):
-        return x + 1
-
-    with Flow(name) as flow:
-        shift(scale(Parameter("x", default=1)))
-    return flow
+from _workloads import scale_shift_flow, scale_shift_tasks  # noqa: E402
 
 
 def bench_chain(repeats):
@@ -50,7 +35,7 @@ def bench_chain(repeats):
 
     service = SchedulingService(LocalBackend(home=tempfile.mkdtemp()))
     names = ["stage1", "stage2", "stage3"]
-    flows = {n: stage_flow(n) for n in names}
+    flows = {n: scale_shift_flow(n) for n in names}
     for n, f in flows.items():
         Flow(name=n, project_name="bench", prefect_flow=f).register(scheduling_service=service)
     composing = [{"name": "stage1"}]
@@ -66,14 +51,7 @@ def bench_chain(repeats):
         assert results["stage3"]["shift"] == 15
 
     # the fair baseline: one hand-written Prefect flow with the same six tasks
-    @task
-    def scale(x):
-        return x * 2
-
-    @task
-    def shift(x):
-        return x + 1
-
+    scale, shift = scale_shift_tasks()
     with PrefectFlow("chain3-by-hand") as one_flow:
         value = Parameter("x", default=1)
         for _ in names:

@@ -28,7 +28,7 @@ from pathlib import Path
 os.environ.setdefault("PREFECT__LOGGING__LEVEL", "WARNING")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine, write_section  # noqa: E402
+from _report import interleaved_medians, machine, timed, write_section  # noqa: E402
 
 
 def chain_service(n: int, work: float):
@@ -63,20 +63,24 @@ def chain(n: int, cache: bool) -> dict:
     return {"name": "long-chain", "project_name": "bench", "composing_flows": children}
 
 
-def bench_cached(n: int, work: float, repeats: int):
+def composed_chain(n: int, work: float, cache: bool):
+    """``(service, flow of flows)``: a fresh service with the n children registered, and their chain composed."""
     from lume_services.flows.flow_of_flows import FlowOfFlows
 
+    service = chain_service(n, work)
+    fof = FlowOfFlows.from_yaml(chain(n, cache=cache), scheduling_service=service)
+    fof.ensure_composed(scheduling_service=service)
+    return service, fof
+
+
+def bench_cached(n: int, work: float, repeats: int):
     firsts, agains = [], []
     for _ in range(repeats):
-        service = chain_service(n, work)
-        fof = FlowOfFlows.from_yaml(chain(n, cache=True), scheduling_service=service)
-        fof.ensure_composed(scheduling_service=service)
-        start = time.perf_counter()
-        fof.run_and_return({}, scheduling_service=service)
-        firsts.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        results = fof.run_and_return({}, scheduling_service=service)
-        agains.append(time.perf_counter() - start)
+        service, fof = composed_chain(n, work, cache=True)
+        first, _ = timed(lambda: fof.run_and_return({}, scheduling_service=service))
+        firsts.append(first)
+        again, results = timed(lambda: fof.run_and_return({}, scheduling_service=service))
+        agains.append(again)
         assert results[f"c{n - 1}"]["step"] == n
         assert set(fof.child_states.values()) == {"Cached"}, fof.child_states
     return statistics.median(firsts), statistics.median(agains)
@@ -84,24 +88,18 @@ def bench_cached(n: int, work: float, repeats: int):
 
 def bench_resume(n: int, work: float, repeats: int, fail_at: int):
     from lume_services.errors import FlowFailedError
-    from lume_services.flows.flow_of_flows import FlowOfFlows
 
     fulls, resumes, ran = [], [], set()
     failing = f"c{fail_at - 1}-fail"
     for _ in range(repeats):
-        service = chain_service(n, work)
-        fof = FlowOfFlows.from_yaml(chain(n, cache=False), scheduling_service=service)
-        fof.ensure_composed(scheduling_service=service)
-        start = time.perf_counter()
-        fof.run_and_return({}, scheduling_service=service)
-        fulls.append(time.perf_counter() - start)
+        service, fof = composed_chain(n, work, cache=False)
+        fulls.append(timed(lambda: fof.run_and_return({}, scheduling_service=service))[0])
         try:
             fof.run_and_return({failing: True}, scheduling_service=service)
         except FlowFailedError:
             failed_run = fof.last_run_id
-        start = time.perf_counter()
-        results = fof.resume(failed_run, {failing: False}, scheduling_service=service)
-        resumes.append(time.perf_counter() - start)
+        seconds, results = timed(lambda: fof.resume(failed_run, {failing: False}, scheduling_service=service))
+        resumes.append(seconds)
         assert results[f"c{n - 1}"]["step"] == n
         record = service.get_run(fof.last_run_id)
         ran.add(sum(1 for c in record.children if c.state == "Success"))
@@ -143,13 +141,8 @@ def bench_sweep(items: int, seconds: float, workers: int, repeats: int):
                             executor=LocalDaskExecutor(scheduler="threads", num_workers=workers))
         assert state.result[mapped].result == list(range(items))
 
-    times = {ours: [], plain: []}
-    for _ in range(repeats):
-        for fn in (ours, plain):
-            start = time.perf_counter()
-            fn()
-            times[fn].append(time.perf_counter() - start)
-    return statistics.median(times[ours]), statistics.median(times[plain])
+    ours_s, plain_s = interleaved_medians([ours, plain], repeats)
+    return ours_s, plain_s
 
 
 def main(argv=None):

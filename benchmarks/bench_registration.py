@@ -33,22 +33,11 @@ os.environ.setdefault("PREFECT__LOGGING__LEVEL", "WARNING")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import machine, write_section  # noqa: E402
+from _workloads import scale_shift_flow  # noqa: E402
 
 
 def make_flow(i):
-    from prefect import Flow, Parameter, task
-
-    @task
-    def scale(x):
-        return x * 2
-
-    @task
-    def shift(x):
-        return x + 1
-
-    with Flow(f"flow-{i}") as flow:
-        shift(scale(Parameter("x", default=1)))
-    return flow
+    return scale_shift_flow(f"flow-{i}")
 
 
 LISTING_SIZES = (50, 500, 5_000, 50_000)

@@ -17,13 +17,14 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 os.environ.setdefault("PREFECT__LOGGING__LEVEL", "WARNING")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import interleaved_medians, machine, write_section  # noqa: E402
+from _workloads import fill_history  # noqa: E402
 from bench_flow_overhead import build_flow  # noqa: E402  (B1's 10-task chain)
 
 
@@ -77,40 +78,18 @@ def recording_steps(repeats: int) -> float:
         recorder.finish(final)
 
     once()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        once()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    return interleaved_medians([once], repeats)[0]
 
 
 def query_times(runs: int):
     from lume_services.services.scheduling import SchedulingService
     from lume_services.services.scheduling.backends import LocalBackend
-    from lume_services.services.scheduling.run_records import RunRecord, TaskRun
 
     home = tempfile.mkdtemp()
     backend = LocalBackend(home=home)
     service = SchedulingService(backend)
-    now = datetime.now(timezone.utc)
-    start = now - timedelta(minutes=runs)
     fill_started = time.perf_counter()
-    batch = []
-    for i in range(runs):
-        at = start + timedelta(minutes=i)
-        batch.append(RunRecord(
-            run_id=f"run-{i:06d}", flow_name=f"flow-{i % 20}", project_name=f"project-{i % 5}",
-            state="Failed" if i % 10 == 0 else "Success", parameters={"x": i}, executor="local",
-            start=at, end=at + timedelta(seconds=1),
-        ))
-        if len(batch) == 10_000:
-            backend.history.insert_many(batch)
-            batch = []
-    backend.history.insert_many(batch)
-    last = f"run-{runs - 1:06d}"
-    backend.history.finish(last, now, "Success", None, [TaskRun(f"inc", f"inc-{k}", "Success", result=k,
-                                                                  result_recorded=True) for k in range(10)])
+    last, now, start = fill_history(backend.history, runs)
     fill_s = time.perf_counter() - fill_started
     day_ago = now - timedelta(days=1)
     queries = [

@@ -15,12 +15,11 @@ under 1 MB to its base image.
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine, write_section  # noqa: E402
+from _report import machine, timed, write_section  # noqa: E402
 
 RUNTIME = "lume-services:bench"
 
@@ -40,12 +39,6 @@ def make_flow(name: str, default: int = 2):
     with Flow(name) as flow:
         double(add(Parameter("x"), Parameter("y", default=default)))
     return flow
-
-
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
 
 
 def main() -> None:

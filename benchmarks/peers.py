@@ -55,6 +55,7 @@ Not in ``run_all.py``'s default list (it installs packages); run it on its own:
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -78,6 +79,17 @@ VENVS = {
     "kedro": ("kedro", "kedro"),
     "hamilton": ("sf-hamilton", "hamilton"),
 }
+
+
+
+def install_commands(venvs: str = "~/.cache/lume-services-peers") -> str:
+    """The shell commands that make the peers' virtualenvs (``VENVS``) under ``venvs``, one a line."""
+    lines = []
+    for name, (requirement, _) in VENVS.items():
+        lines += [f"python3.11 -m venv {venvs}/{name}",
+                  f"{venvs}/{name}/bin/python -m pip install {shlex.quote(requirement)}"]
+    return "\n".join(lines)
+
 
 SLOWEST = "prefect3-subflows"
 
@@ -445,12 +457,7 @@ The peers live in their own virtualenvs under `{str(venvs).replace(str(Path.home
 repository; none of them is a dependency of lume-services), created on first use with:
 
 ```bash
-python3.11 -m venv ~/.cache/lume-services-peers/prefect3
-~/.cache/lume-services-peers/prefect3/bin/python -m pip install 'prefect>=3,<4'
-python3.11 -m venv ~/.cache/lume-services-peers/kedro
-~/.cache/lume-services-peers/kedro/bin/python -m pip install kedro
-python3.11 -m venv ~/.cache/lume-services-peers/hamilton
-~/.cache/lume-services-peers/hamilton/bin/python -m pip install sf-hamilton
+{install_commands()}
 ```
 
 | requirement | this run | install time | note |

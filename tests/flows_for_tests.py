@@ -26,7 +26,16 @@ Flows (parameters -> tasks):
 - ``meeting-a``: x=1 -> meet; ``meeting-b``: x=2 -> meet
 - ``meeting-total``: a, b -> total (of two ``meet`` results)
 - ``text-of-size``: n=10 -> text_of_size (a text of n characters)
+- ``held``: x=0, gate="" -> hold (x + 1; with a gate folder, first tells the test its process id and
+  blocks until released or killed: see :func:`hold`)
 - ``make_chain(name="inc-chain", n)``: x=0 -> n inc tasks in a chain (versions of one flow)
+- ``ranger``: n=3 -> make_range (``[0, ..., n-1]``: a list to sweep over)
+- ``picky``: x -> pick (returns x; raises ``ValueError("1 is not picked")`` for 1: a sweep's failing item)
+- ``logger``: path, line -> append_line (appends the line to the file at path)
+
+Flows of flows (YAML):
+
+- ``failing_chain(name, project)``: doubler -> failing -> adder (failing fails, adder never runs)
 """
 
 import os
@@ -90,6 +99,18 @@ def append_line(path, line):
 
 
 @task
+def make_range(n):
+    return list(range(n))
+
+
+@task
+def pick(x):
+    if x == 1:
+        raise ValueError("1 is not picked")
+    return x
+
+
+@task
 def text_of_size(n):
     return "x" * n
 
@@ -133,6 +154,23 @@ def total(a, b):
     return a["value"] + b["value"]
 
 
+@task
+def hold(x, gate):
+    """``x + 1``; when the folder ``gate`` exists, first hand this process's id to the test and wait.
+
+    The test made two FIFOs in ``gate`` and holds the read end of ``ready`` open: the task
+    writes its process id there (the test's ``select`` wakes up), then blocks opening
+    ``release`` until the test opens it for writing, or kills this process. A run that
+    finds no gate folder goes straight on (a resumed run, after the test removed it).
+    """
+    if gate and os.path.isdir(gate):
+        with open(os.path.join(gate, "ready"), "w") as ready:
+            ready.write(f"{os.getpid()}\n")
+        with open(os.path.join(gate, "release")) as release:
+            release.read()
+    return x + 1
+
+
 save_file = SaveFile()
 
 
@@ -143,6 +181,23 @@ def make_chain(name="inc-chain", n=3):
         for _ in range(n):
             value = inc(value)
     return flow
+
+
+def failing_chain(name: str, project: str) -> str:
+    """A flow of flows doubler -> failing -> adder, as YAML: failing gets doubler's
+    double and fails on it, so adder, which takes failing's fail, never runs."""
+    return f"""
+name: {name}
+project_name: {project}
+composing_flows:
+  - name: doubler
+  - name: failing
+    mapped_parameters:
+      x: {{parent_flow_name: doubler, parent_task_name: double}}
+  - name: adder
+    mapped_parameters:
+      a: {{parent_flow_name: failing, parent_task_name: fail}}
+"""
 
 
 with Flow("doubler") as doubler:
@@ -156,6 +211,15 @@ with Flow("two-incs") as two_incs:
 
 with Flow("failing") as failing:
     fail(Parameter("x", default=1))
+
+with Flow("ranger") as ranger:
+    make_range(Parameter("n", default=3))
+
+with Flow("picky") as picky:
+    pick(Parameter("x"))
+
+with Flow("logger") as logger:
+    append_line(Parameter("path"), Parameter("line"))
 
 with Flow("skipping") as skipping:
     skipped()
@@ -204,6 +268,9 @@ with Flow("marker") as marker:
 
 with Flow("sleeper") as sleeper:
     sleep_for(Parameter("seconds", default=30))
+
+with Flow("held") as held:
+    hold(Parameter("x", default=0), Parameter("gate", default=""))
 
 with Flow("text-of-size") as text_of_size_flow:
     text_of_size(Parameter("n", default=10))

@@ -127,7 +127,11 @@ def _imports_by_name(tree: ast.Module, name: str, known: Set[str]) -> List[Tuple
                         found.extend((m, node.lineno) for m in sorted(known) if m == module or m.startswith(module + "."))
         elif called == "import_module" and node.args and isinstance(node.args[0], ast.Constant):
             found.append((str(node.args[0].value), node.lineno))
-    has_getattr = any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body)
+    has_getattr = any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body) or any(
+        isinstance(t, ast.Name) and t.id == "__getattr__"  # ``__getattr__, __dir__ = lazy_names(...)``
+        for n in tree.body if isinstance(n, ast.Assign) for target in n.targets
+        for t in (target.elts if isinstance(target, ast.Tuple) else [target])
+    )
     for node in tree.body:
         if has_getattr and isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and any(
             isinstance(t, ast.Name) and t.id == "_HOMES" for t in node.targets
@@ -505,12 +509,18 @@ def test_modules_wired_or_imported_by_name_are_edges(tmp_path):
         "pkg/other.py": "",
         "pkg/face/__init__.py": "_HOMES = {'Thing': 'impl'}\ndef __getattr__(name):\n    pass\n",
         "pkg/face/impl.py": "",
+        "pkg/lazy/__init__.py": (  # a face whose __getattr__ comes from lazy_names
+            "from lume_services._lazy_face import lazy_names\n"
+            "_HOMES = {'Thing': 'impl'}\n__getattr__, __dir__ = lazy_names(__name__, _HOMES)\n"
+        ),
+        "pkg/lazy/impl.py": "",
     })
 
     graph = import_graph(package)
 
     assert set(graph["pkg.root"]) == {"pkg.models.thing", "pkg.more", "pkg.more.leaf", "pkg.other"}
     assert set(graph["pkg.face"]) == {"pkg.face.impl"}
+    assert set(graph["pkg.lazy"]) == {"pkg.lazy.impl"}
     (report,) = describe_cycles(graph)
     assert "pkg.models.thing -> pkg.root -> pkg.models.thing" in report
 

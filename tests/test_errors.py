@@ -458,6 +458,8 @@ EXAMPLES = {
     "EmptyResultError": lambda: errors.EmptyResultError("f", "t", "Skipped"),
     "FlowFailedError": lambda: errors.FlowFailedError("f", {"t": "boom"}, "Failed", flow_run_id="r"),
     "FlowRunTimeoutError": lambda: FlowRunTimeoutError(None, 2.0, "Running", flow_name="f", local=True),
+    "FlowRunProcessEndedError": lambda: errors.FlowRunProcessEndedError("f", "run-2", 42, "SIGKILL", -9,
+                                                                        child_of="run-1"),
     "InvalidRunFilterError": lambda: errors.InvalidRunFilterError("limit", -1, "a positive integer"),
     "AmbiguousRunIdError": lambda: errors.AmbiguousRunIdError("5b", ["5b0c-1", "5b9f-2"]),
     "RunNotFoundError": lambda: errors.RunNotFoundError("r", where="/tmp/runs.sqlite"),

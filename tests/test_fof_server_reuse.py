@@ -240,3 +240,174 @@ def test_the_cli_run_with_no_cache_on_a_server_runs_every_child(project, tmp_pat
     assert json.loads(result.stdout)["children"]["doubler"]["state"] == "Success"
     fof = FlowOfFlows.from_yaml(path)
     assert (len(runs_of(store, fof, "doubler")), len(runs_of(store, fof, "adder"))) == (2, 2)
+
+
+# --- cached sweeps ---------------------------------------------------------------------------
+
+
+def sweeps(project):
+    """ranger's list swept by doubler, and doubler's items swept by adder, every child cached."""
+    return f"""
+name: cached-sweeps
+project_name: {project}
+cache: true
+composing_flows:
+  - name: ranger
+  - name: doubler
+    map_over: [x]
+    mapped_parameters:
+      x: {{parent_flow_name: ranger, parent_task_name: make_range}}
+  - name: adder
+    map_over: [a]
+    mapped_parameters:
+      a: {{parent_flow_name: doubler, parent_task_name: double}}
+"""
+
+
+def swept_parameter(project):
+    """doubler swept over a list given as its parameter."""
+    return f"""
+name: swept-parameter
+project_name: {project}
+cache: true
+composing_flows:
+  - name: doubler
+    map_over: [x]
+"""
+
+
+def beside_a_failing_sweep(project):
+    """doubler and picky both sweep ranger's list; picky's item 1 fails."""
+    return f"""
+name: beside-a-failing-sweep
+project_name: {project}
+cache: true
+composing_flows:
+  - name: ranger
+  - name: doubler
+    map_over: [x]
+    mapped_parameters:
+      x: {{parent_flow_name: ranger, parent_task_name: make_range}}
+  - name: picky
+    map_over: [x]
+    mapped_parameters:
+      x: {{parent_flow_name: ranger, parent_task_name: make_range}}
+"""
+
+
+@pytest.fixture
+def swept_project(project):
+    """``project`` with ranger and picky registered too."""
+    for flow_name, flow in [("ranger", ft.ranger), ("picky", ft.picky)]:
+        Flow(name=flow_name, project_name=project, prefect_flow=flow).register()
+    return project
+
+
+def test_a_cached_sweep_gets_no_flow_run_on_a_rerun_and_gives_equal_results_in_item_order(swept_project, store):
+    first = FlowOfFlows.from_yaml(sweeps(swept_project)).run_and_return({"ranger-n": 3}, FAST)
+    again = FlowOfFlows.from_yaml(sweeps(swept_project))
+    results = again.run_and_return({"ranger-n": 3}, FAST)
+    assert results == first
+    assert results["doubler"] == {"x": [0, 1, 2], "double": [0, 2, 4]}
+    assert len(runs_of(store, again, "doubler")) == 3  # one per item, all in the first run
+    assert again.child_states["doubler"] == "Cached"
+    assert again.run_result("doubler/double", again.last_run_id) == [0, 2, 4]
+    assert again.run_and_return({"ranger-n": 3}, FAST, task_name="doubler/double") == [0, 2, 4]
+
+
+def test_a_child_mapped_from_a_cached_sweep_is_reused_when_its_own_inputs_are_unchanged(swept_project, store):
+    FlowOfFlows.from_yaml(sweeps(swept_project)).run_and_return({"ranger-n": 2, "adder-b": 1}, FAST)
+    again = FlowOfFlows.from_yaml(sweeps(swept_project))
+    assert again.run_and_return({"ranger-n": 2, "adder-b": 1}, FAST)["adder"]["add"] == [1, 3]
+    assert again.child_states == {"ranger": "Cached", "doubler": "Cached", "adder": "Cached"}
+    assert len(runs_of(store, again, "adder")) == 2
+
+
+def test_a_child_mapped_from_a_cached_sweep_runs_when_its_own_parameter_changed(swept_project, store):
+    FlowOfFlows.from_yaml(sweeps(swept_project)).run_and_return({"ranger-n": 2, "adder-b": 1}, FAST)
+    again = FlowOfFlows.from_yaml(sweeps(swept_project))
+    assert again.run_and_return({"ranger-n": 2, "adder-b": 5}, FAST)["adder"]["add"] == [5, 7]
+    assert again.child_states == {"ranger": "Cached", "doubler": "Cached", "adder": "Success"}
+    assert (len(runs_of(store, again, "doubler")), len(runs_of(store, again, "adder"))) == (2, 4)
+
+
+def test_a_sweep_with_a_failed_item_runs_again_while_a_succeeded_sweep_beside_it_is_reused(swept_project, store):
+    for _ in range(2):
+        fof = FlowOfFlows.from_yaml(beside_a_failing_sweep(swept_project))
+        with pytest.raises(FlowFailedError) as failure:
+            fof.run_and_return({"ranger-n": 3}, FAST)
+        assert list(failure.value.failed_tasks) == ["picky/pick[1]"]
+    record = service().get_run(fof.last_run_id)
+    assert {c.name: c.state for c in record.children} == {"ranger": "Cached", "doubler": "Cached", "picky": "Failed"}
+    assert record.children[2].cache_key is None
+    assert (len(runs_of(store, fof, "doubler")), len(runs_of(store, fof, "picky"))) == (3, 6)
+
+
+def test_a_sweep_is_reused_only_for_the_same_list_of_items(swept_project, store):
+    first = FlowOfFlows.from_yaml(swept_parameter(swept_project))
+    first.run_and_return({"doubler-x": [1, 2, 3]}, FAST)
+    changed = FlowOfFlows.from_yaml(swept_parameter(swept_project))
+    assert changed.run_and_return({"doubler-x": [1, 2, 4]}, FAST, task_name="doubler/double") == [2, 4, 8]
+    assert changed.child_states == {"doubler": "Success"}
+    assert len(runs_of(store, changed, "doubler")) == 6
+    steps = FlowOfFlows.from_yaml(swept_parameter(swept_project)).plan({"doubler-x": [1, 2, 3]})
+    assert [(s.child, s.action, s.reused_from) for s in steps] == [("doubler", "reuse", first.last_run_id)]
+
+
+def test_the_history_marks_a_reused_sweep_cached_with_its_earlier_items(swept_project):
+    fof = FlowOfFlows.from_yaml(sweeps(swept_project))
+    fof.run_and_return({"ranger-n": 2}, FAST)
+    origin = service().get_run(fof.last_run_id)
+    fof.run_and_return({"ranger-n": 2}, FAST)
+    record = service().get_run(fof.last_run_id)
+    doubler = next(c for c in record.children if c.name == "doubler")
+    assert (doubler.state, doubler.reused_from) == ("Cached", origin.run_id)
+    assert [(i.state, i.run_id) for i in doubler.items] == [
+        ("Cached", i.run_id) for i in next(c for c in origin.children if c.name == "doubler").items]
+    assert doubler.cache_key is not None
+    assert "2 items: 2 Cached" in mermaid(record)
+    shown = CliRunner().invoke(main, ["runs", "show", fof.last_run_id], catch_exceptions=False).stdout
+    assert f"Cached (from run {origin.run_id})" in shown and "2 items: 2 Cached" in shown
+
+
+def test_a_plan_on_a_server_reuses_a_cached_sweep_and_the_child_mapped_from_it(swept_project, tmp_path, store):
+    path = tmp_path / "sweeps.yaml"
+    path.write_text(sweeps(swept_project))
+    fof = FlowOfFlows.from_yaml(path)
+    fof.run_and_return({"ranger-n": 2}, FAST)
+    before = len(store.flow_runs)
+    args = ["flow-of-flows", "plan", str(path), "--param", "ranger-n=2"]
+    as_json = CliRunner().invoke(main, args + ["--json"], catch_exceptions=False)
+    text = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert as_json.exit_code == 0 and text.exit_code == 0, as_json.output + text.output
+    assert [(c["child"], c["action"], c["reused_from"]) for c in json.loads(as_json.stdout)["children"]] == [
+        ("ranger", "reuse", fof.last_run_id), ("doubler", "reuse", fof.last_run_id),
+        ("adder", "reuse", fof.last_run_id)]
+    assert [line.split()[:4] for line in text.stdout.splitlines()] == [
+        [child, "reuse", "from", "run"] for child in ("ranger", "doubler", "adder")]
+    assert len(store.flow_runs) == before
+
+
+def test_resume_on_a_server_reuses_a_sweep_that_succeeded_and_runs_the_failed_sweep_after_it(swept_project, store):
+    declaration = f"""
+name: mending-sweeps
+project_name: {swept_project}
+composing_flows:
+  - name: ranger
+  - name: doubler
+    map_over: [x]
+    mapped_parameters:
+      x: {{parent_flow_name: ranger, parent_task_name: make_range}}
+  - name: failing
+    map_over: [x]
+    mapped_parameters:
+      x: {{parent_flow_name: doubler, parent_task_name: double}}
+"""
+    failed = FlowOfFlows.from_yaml(declaration)
+    with pytest.raises(FlowFailedError):
+        failed.run_and_return({"ranger-n": 3}, FAST)
+    Flow(name="failing", project_name=swept_project, prefect_flow=mended_flow()).register()
+    fof = FlowOfFlows.from_yaml(declaration)
+    assert fof.resume(failed.last_run_id, run_config=FAST)["failing"]["fail"] == [0, 6, 12]
+    assert fof.child_states == {"ranger": "Cached", "doubler": "Cached", "failing": "Success"}
+    assert len(runs_of(store, fof, "doubler")) == 3  # its items ran once, in the failed run

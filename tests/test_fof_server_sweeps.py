@@ -18,18 +18,6 @@ FAST = FlowRunConfig(poll_interval=timedelta(seconds=0.2))
 
 
 @task
-def make_range(n):
-    return list(range(n))
-
-
-@task
-def pick(x):
-    if x == 1:
-        raise ValueError("1 is not picked")
-    return x
-
-
-@task
 def texts(n):
     return ["small", "x" * n]
 
@@ -37,21 +25,12 @@ def texts(n):
 with PrefectFlow("texts") as texts_flow:
     texts(Parameter("n", default=3))
 
-with PrefectFlow("ranger") as ranger:
-    make_range(Parameter("n", default=3))
-
-with PrefectFlow("picky") as picky:
-    pick(Parameter("x"))
-
-with PrefectFlow("logger") as logger:
-    ft.append_line(Parameter("path"), Parameter("line"))
-
 PROJECT = "server-sweeps"
 
 
 @pytest.fixture
 def registered(server_backend):
-    for name, flow in [("ranger", ranger), ("doubler", ft.doubler), ("picky", picky), ("logger", logger),
+    for name, flow in [("ranger", ft.ranger), ("doubler", ft.doubler), ("picky", ft.picky), ("logger", ft.logger),
                        ("adder", ft.adder), ("texts", texts_flow)]:
         Flow(name=name, project_name=PROJECT, prefect_flow=flow).register()
     return server_backend

@@ -122,6 +122,16 @@ def test_a_swept_child_is_reused_from_the_cache_with_its_list_of_results(registe
     assert fof.child_states == {"ranger": "Cached", "doubler": "Cached"}
 
 
+def test_a_sweep_is_not_reused_from_a_run_that_gave_the_child_the_whole_list_at_once(registered):
+    once = FlowOfFlows.from_yaml({"name": "once", "project_name": "test", "cache": True,
+                                  "composing_flows": [{"name": "doubler"}]})
+    assert once.run_and_return({"doubler-x": [1, 2]}, task_name="doubler/double") == [1, 2, 1, 2]
+    swept = FlowOfFlows.from_yaml({"name": "swept-once", "project_name": "test", "cache": True,
+                                   "composing_flows": [{"name": "doubler", "map_over": ["x"]}]})
+    assert swept.run_and_return({"doubler-x": [1, 2]}, task_name="doubler/double") == [2, 4]
+    assert swept.child_states == {"doubler": "Success"}
+
+
 def test_the_declaration_recorded_with_a_run_keeps_the_sweeps_and_the_cache(registered):
     fof = FlowOfFlows.from_yaml(OVER_RESULT.replace("    map_over: [x]\n", "    map_over: [x]\n    cache: true\n"))
     again = FlowOfFlows.from_yaml(fof.declaration())

@@ -14,31 +14,9 @@ import pendulum
 import pytest
 import requests
 
-from prefect_server_double import ProtocolDouble
+from fixtures.protocol_double import client, double, register  # noqa: F401  (pytest fixtures)
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
-
-
-@pytest.fixture
-def double():
-    """A fresh double with one tenant, as after ``prefect server create-tenant``."""
-    with ProtocolDouble() as double:
-        double.store.create_tenant({"input": {"name": "default", "slug": "default"}})
-        yield double
-
-
-@pytest.fixture
-def client(double):
-    """Prefect's own ``Client``, pointed at the double by Prefect configuration."""
-    import prefect
-    from prefect.utilities.configuration import set_temporary_config
-
-    settings = {"backend": "server", "cloud.api": double.url, "cloud.graphql": double.url,
-                "server.endpoint": double.url}
-    with set_temporary_config(settings):
-        client = prefect.Client()
-        client.create_project("double-tests")
-        yield client
 
 
 def _flow(name="adder", required=False, tasks=1):
@@ -57,12 +35,7 @@ def _flow(name="adder", required=False, tasks=1):
 
 
 def _register(client, flow=None, **kwargs) -> str:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "No result handler was specified on your Flow"
-        return client.register(flow or _flow(), project_name="double-tests", build=False,
-                               no_url=True, **kwargs)
+    return register(client, flow or _flow(), **kwargs)
 
 
 def _post(double, query, variables=None):

@@ -14,33 +14,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from prefect_server_double import SERVER_VERSION, ProtocolDouble
+from fixtures.protocol_double import client, double, register  # noqa: F401  (pytest fixtures)
+from prefect_server_double import SERVER_VERSION
 from prefect_server_double.http import REQUEST_BODY_LIMIT
 from prefect_server_double.services import HEARTBEAT_CUTOFF_SECONDS, RESURRECTION_ATTEMPT_LIMIT
 
 REPO = Path(__file__).resolve().parent.parent
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 STALE = HEARTBEAT_CUTOFF_SECONDS + 60
-
-
-@pytest.fixture
-def double():
-    with ProtocolDouble() as double:
-        double.store.create_tenant({"input": {"name": "default", "slug": "default"}})
-        yield double
-
-
-@pytest.fixture
-def client(double):
-    import prefect
-    from prefect.utilities.configuration import set_temporary_config
-
-    settings = {"backend": "server", "cloud.api": double.url, "cloud.graphql": double.url,
-                "server.endpoint": double.url}
-    with set_temporary_config(settings):
-        client = prefect.Client()
-        client.create_project("aging")
-        yield client
 
 
 def _flow(max_retries=0):
@@ -58,19 +39,11 @@ def _flow(max_retries=0):
     return flow
 
 
-def _register(client, flow) -> str:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "No result handler was specified on your Flow"
-        return client.register(flow, project_name="aging", build=False, no_url=True)
-
-
 def _running_run(client, max_retries=0) -> str:
     """A flow run its runner set Running and then died (no more heartbeats)."""
     from prefect.engine.state import Running
 
-    run = client.create_flow_run(flow_id=_register(client, _flow(max_retries)))
+    run = client.create_flow_run(flow_id=register(client, _flow(max_retries)))
     client.set_flow_run_state(run, Running())
     return run
 
@@ -195,7 +168,7 @@ def test_the_services_leave_runs_alone_while_the_clock_stands(client, double):
 def test_the_clock_also_ends_the_submitted_lock(client, double):
     from prefect.engine.state import Submitted
 
-    run = client.create_flow_run(flow_id=_register(client, _flow()))
+    run = client.create_flow_run(flow_id=register(client, _flow()))
     client.set_flow_run_state(run, Submitted())
     double.store.clock.advance(31)
 
@@ -215,7 +188,7 @@ def test_the_clock_never_moves_back(double):
 def test_edges_naming_a_task_the_flow_does_not_have_are_refused(client, double):
     from prefect.exceptions import ClientError
 
-    flow_id = _register(client, _flow())
+    flow_id = register(client, _flow())
     edges_before = list(double.store.edges)
 
     with pytest.raises(ClientError, match="some edges reference tasks that do not exist"):

@@ -506,12 +506,7 @@ def test_a_flow_of_flows_task_result_is_read_back_by_child(service, tmp_path):
 def test_a_children_whose_parent_failed_did_not_run_and_the_dag_shows_it(service):
     for flow in (ft.doubler, ft.failing, ft.adder):
         registered(flow, service)
-    fof = FlowOfFlows.from_yaml(
-        "name: broken\nproject_name: history\ncomposing_flows:\n  - name: doubler\n  - name: failing\n    mapped_parameters:\n"
-        "      x: {parent_flow_name: doubler, parent_task_name: double}\n  - name: adder\n"
-        "    mapped_parameters:\n      a: {parent_flow_name: failing, parent_task_name: fail}\n",
-        scheduling_service=service,
-    )
+    fof = FlowOfFlows.from_yaml(ft.failing_chain("broken", "history"), scheduling_service=service)
     fof.run(scheduling_service=service)
 
     run = only_run(service)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import flows_for_tests as ft
+from fixtures.protocol_double import tenant_double
 from fixtures.server import running_local_agent
 from lume_services.errors import FlowFailedError
 from lume_services.flows.flow import Flow, FlowRunConfig
@@ -27,10 +28,7 @@ STALE = 11 * 60  # past the services' 10-minute heartbeat cutoff
 @pytest.fixture(scope="module")
 def aging(tmp_path_factory):
     """A double and a LocalAgent of their own."""
-    from prefect_server_double import ProtocolDouble
-
-    with ProtocolDouble() as double:
-        double.store.create_tenant({"input": {"name": "default", "slug": "default"}})
+    with tenant_double() as double:
         workdir = tmp_path_factory.mktemp("aging-agent")
         with running_local_agent(double, workdir, labels=[LABEL]):
             yield double

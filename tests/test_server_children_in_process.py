@@ -144,18 +144,7 @@ def test_a_failing_in_process_child_fails_the_composed_run_naming_the_child_and_
 ):
     store = prefect_protocol_double.store
     _register("in-process-failing", [("doubler", ft.doubler), ("failing", ft.failing), ("adder", ft.adder)])
-    yaml = """
-name: chain-failing
-project_name: in-process-failing
-composing_flows:
-  - name: doubler
-  - name: failing
-    mapped_parameters:
-      x: {parent_flow_name: doubler, parent_task_name: double}
-  - name: adder
-    mapped_parameters:
-      a: {parent_flow_name: failing, parent_task_name: fail}
-"""
+    yaml = ft.failing_chain("chain-failing", "in-process-failing")
 
     failure, runs = _run_chain(store, yaml, {"doubler-x": 4})
 

@@ -26,18 +26,7 @@ composing_flows:
   - name: doubler
 """
 
-FAILING_CHAIN = """
-name: failing-chain
-project_name: server-test
-composing_flows:
-  - name: doubler
-  - name: failing
-    mapped_parameters:
-      x: {parent_flow_name: doubler, parent_task_name: double}
-  - name: adder
-    mapped_parameters:
-      a: {parent_flow_name: failing, parent_task_name: fail}
-"""
+FAILING_CHAIN = ft.failing_chain("failing-chain", "server-test")
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ def agent(labels, poll_interval, heartbeat_mode, cancellation_check, agent_addre
 
     The agent is Prefect's LocalAgent pointed at the configured server
     (LUME_PREFECT__SERVER__*), polling every --poll-interval seconds instead
-    of backing off, its runs sending heartbeats from a thread. Runs inherit
+    of backing off, its runs sending heartbeats from a thread. A run whose
+    process is killed before it finished is marked Failed at once, naming the
+    signal, with the child runs that process ran. Runs inherit
     this process's environment: give it the secrets runs need
     (LUME_RESULTS_DB__MONGODB__PASSWORD, ...), which never travel with runs.
     Each run's process is forked from a process that has imported Prefect

@@ -7,7 +7,7 @@ from lume_services.errors._base import LUMEServicesError
 
 class RunError(LUMEServicesError):
     """Base class of the errors of a flow run, on any backend: the run failed
-    (:class:`FlowFailedError`), did not finish in its time
+    (:class:`FlowFailedError`; its process ended first: :class:`FlowRunProcessEndedError`), did not finish in its time
     (:class:`FlowRunTimeoutError`), a task has no result
     (:class:`EmptyResultError`, LUME-services' :class:`TaskNotCompletedError`); or
     the runs recorded do not hold what was asked: no such run
@@ -23,7 +23,7 @@ class RunError(LUMEServicesError):
 
 
 class FlowFailedError(RunError):
-    """A flow run ended in a failed state.
+    """A flow run ended in a failed state (:class:`FlowRunProcessEndedError`: its process ended before it did).
 
     Args:
         flow_name: the flow that failed.
@@ -54,6 +54,42 @@ class FlowFailedError(RunError):
         else:
             details = message or "no task reported a failure"
         super().__init__(f"flow {flow_name!r} failed{run}: {details}")
+
+
+class FlowRunProcessEndedError(FlowFailedError):
+    """A flow run failed because the process running it ended first: killed (``SIGKILL``, out of memory) or exited.
+
+    The agent that started the process (``lume-services agent``) saw it end
+    while the run was still running and marked the run ``Failed``, with the
+    child runs the process ran in itself. Children that finished before keep
+    their results: a flow of flows can be resumed, running only the others.
+
+    Args:
+        flow_name: the flow whose run failed.
+        flow_run_id: the run.
+        pid: the process that ended.
+        signal: the name of the signal that killed it (``"SIGKILL"``), ``None`` when it exited.
+        exit_code: its exit code (negative: the signal's number).
+        child_of: for a child run, the parent run whose process ran it.
+    """
+
+    def __init__(self, flow_name: str, flow_run_id: Optional[str], pid: Optional[int],
+                 signal: Optional[str] = None, exit_code: Optional[int] = None, child_of: Optional[str] = None):
+        self.pid = pid
+        self.signal = signal
+        self.exit_code = exit_code
+        self.child_of = child_of
+        whose = f" of flow run {child_of}, which ran it," if child_of else ""
+        how = f"was killed by {signal}" if signal else f"exited with code {exit_code}"
+        if signal == "SIGKILL":
+            how += " (the machine may have run out of memory, or it was killed)"
+        rerun = child_of or flow_run_id
+        message = (
+            f"the flow-run process (pid {pid}){whose} {how} before the run finished; "
+            f"if it is a flow of flows, `lume-services flow-of-flows resume {rerun}` runs only the children "
+            "that did not finish, otherwise run the flow again"
+        )
+        super().__init__(flow_name, message=message, flow_run_id=flow_run_id)
 
 
 class FlowRunTimeoutError(RunError):

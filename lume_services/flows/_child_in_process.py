@@ -56,7 +56,7 @@ from prefect import Task
 from prefect.executors import LocalExecutor
 
 from lume_services.errors import FlowIdNotFoundError
-from lume_services.services.scheduling.waiting import IN_PROCESS_CONTEXT_KEY, STATE_QUERY
+from lume_services.services.scheduling.waiting import CLAIM_MESSAGE, IN_PROCESS_CONTEXT_KEY, STATE_QUERY
 
 #: the one request that tells whether a child may run in the parent's process
 LOOKUP_QUERY = """query($flow: uuid!, $run: uuid!) {
@@ -68,10 +68,6 @@ LOOKUP_QUERY = """query($flow: uuid!, $run: uuid!) {
 CHILD_QUERY = """query($flow: uuid!) {
   child: flow_by_pk(id: $flow) { name storage run_config flow_group { labels run_config } }
 }"""
-
-#: the message of the Submitted state with which the parent claims a child's run
-CLAIM_MESSAGE = "Submitted for execution in the parent's flow-run process"
-
 
 @dataclass
 class Claim:

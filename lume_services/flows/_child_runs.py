@@ -147,6 +147,25 @@ class CheckChildParameters(Task):
         return check_parameters(self.child_name, {**(parameters or {}), **swept}, bool(swept))
 
 
+def reused_run(child_name: str, map_index: Optional[int]) -> Optional[str]:
+    """The earlier flow run the composed run reuses for a child (or item ``map_index`` of its sweep), if any.
+
+    Read from the composed run's context (:data:`REUSED_CHILDREN_CONTEXT_KEY`):
+    ``flow_run_id`` for a child that runs once, ``flow_run_ids`` (one per
+    item, in item order) for a sweep. A sweep is reused only when its cache key
+    matched, so its items are the same as the earlier run's, one for one.
+    """
+    import prefect
+
+    reused = (prefect.context.get(REUSED_CHILDREN_CONTEXT_KEY) or {}).get(child_name)
+    if not reused:
+        return None
+    if map_index is None:
+        return str(reused["flow_run_id"]) if reused.get("flow_run_id") else None
+    items = reused.get("flow_run_ids") or []
+    return str(items[map_index]) if 0 <= map_index < len(items) and items[map_index] else None
+
+
 class CreateChildRun(Task):
     """Create a child's flow run (Prefect's ``create_flow_run``), its context naming the composed run and the child.
 
@@ -157,7 +176,8 @@ class CreateChildRun(Task):
     (:data:`REUSED_CHILDREN_CONTEXT_KEY`: cached, or succeeded in the run being
     resumed) gets no run: this returns the flow run id of the earlier run that
     made its results, so its wait finds it finished and its descendants read
-    their mapped values from it.
+    their mapped values from it; an item of a reused sweep returns the earlier
+    run of the same item (:func:`reused_run`).
 
     The packaged tasks that store results (``SaveDBResult``) run in the
     child's own flow run, where Prefect's context knows only that run: the
@@ -201,19 +221,20 @@ class CreateChildRun(Task):
         """
         import prefect
 
-        parameters = check_parameters(getattr(self, "child_name", None) or self.name,
+        child_name = getattr(self, "child_name", None) or self.name
+        parameters = check_parameters(child_name,
                                       {**(parameters or {}), **_named(values, getattr(self, "value_names", []))},
                                       getattr(self, "swept", False))
 
-        reused = (prefect.context.get(REUSED_CHILDREN_CONTEXT_KEY) or {}).get(self.child_name)
-        if reused and reused.get("flow_run_id") and prefect.context.get("map_index") is None:  # a sweep item: never
-            self.logger.info("child %r reused from run %s (flow run %s)", self.child_name, reused.get("run_id"),
-                             reused["flow_run_id"])
-            return str(reused["flow_run_id"])
+        earlier = reused_run(child_name, prefect.context.get("map_index"))
+        if earlier is not None:
+            self.logger.info("child %r reused from run %s (flow run %s)", child_name,
+                             prefect.context[REUSED_CHILDREN_CONTEXT_KEY][child_name].get("run_id"), earlier)
+            return earlier
 
         context = {PARENT_RUN_CONTEXT_KEY: prefect.context.get("flow_run_id"),
                    PARENT_FLOW_CONTEXT_KEY: prefect.context.get("flow_id"),
-                   CHILD_NAME_CONTEXT_KEY: getattr(self, "child_name", None) or self.name}
+                   CHILD_NAME_CONTEXT_KEY: child_name}
         return create_and_claim(flow_id=flow_id, parameters=parameters, labels=labels, run_name=run_name,
                                 context=context)
 

@@ -9,10 +9,11 @@ waits for them and hands mapped values on. The backend supplies what differs
 """
 
 from datetime import timedelta
-from typing import Any, Dict, List, Optional, cast
+from typing import Any, Dict, Optional, cast
 
-from lume_services.errors import FlowFailedError
+from lume_services.errors import FlowFailedError, FlowRunProcessEndedError
 from lume_services.flows._child_runs import ChildCacheKey, CreateChildRun, WaitForChildRun, numbered_values, timed_out
+from lume_services.flows._results import sweep_results
 from lume_services.flows._reuse import REUSED_STATE, key_inputs, source_name
 from lume_services.flows._names import db_loader, exposed_parameter_name
 from lume_services.flows.flow import parent_task_slug
@@ -53,7 +54,11 @@ def compose_per_child(flow_of_flows):
     registering a child anew changes the composed flow's fingerprint. A child
     with ``map_over`` is swept: its create and wait steps are mapped
     over the swept values (Prefect's task mapping), one flow run per item, and
-    a mapping from a swept parent reads each item's value, item by item.
+    a mapping from a swept parent reads each item's value, item by item. A
+    sweep's ``ChildCacheKey`` is not mapped: it reads the swept parameters'
+    lists and every item's mapped values (a list, in item order), and runs only
+    when every item succeeded (Prefect's trigger reads each item's state), so
+    a sweep with a failed item records no key and is never reused.
 
     Args:
         flow_of_flows: a ``FlowOfFlows`` whose children are loaded (flow ids,
@@ -101,6 +106,7 @@ def compose_per_child(flow_of_flows):
                         created[mapping.parent_flow_name], task_slug=unmapped(slug), poll_time=unmapped(1),
                         task_args=dict(name=name), upstream_tasks=[finished[mapping.parent_flow_name]],
                     )
+                    raw = value  # the key reads every item's value: a list, in item order
                     if mapping.map_type == "db":
                         value = db_loader(child_name, param_name, mapping).map(value)
                 else:
@@ -108,11 +114,12 @@ def compose_per_child(flow_of_flows):
                         created[mapping.parent_flow_name], task_slug=slug, poll_time=1,
                         task_args=dict(name=name), upstream_tasks=[finished[mapping.parent_flow_name]],
                     )
-                    source = source_name(flow_of_flows, mapping.parent_flow_name, mapping.parent_task_name)
-                    if source is not None:
-                        raw_values[source] = value
+                    raw = value
                     if mapping.map_type == "db":
                         value = db_loader(child_name, param_name, mapping)(value)
+                source = source_name(flow_of_flows, mapping.parent_flow_name, mapping.parent_task_name)
+                if source is not None:
+                    raw_values[source] = raw
                 mapped_values[param_name] = value
             values = {**exposed, **mapped_values}
             # Prefect's create_flow_run, its values checked first, the composed run and the
@@ -148,14 +155,15 @@ def compose_per_child(flow_of_flows):
                                 task_args=create_args, **numbered)
                 finished[child_name] = wait(run_id)
             created[child_name] = run_id
-            if not swept:  # recorded with every succeeded child, so that a later run can reuse it (cache, resume)
-                key_values, key_names = numbered_values(
-                    {**{exposed_parameter_name(child_name, p): t for p, t in exposed.items()}, **raw_values})
-                ChildCacheKey(key_inputs(flow_of_flows, child_name), value_names=key_names)(
-                    **key_values,
-                    upstream_tasks=[finished[child_name]],
-                    task_args=dict(name=f"{CACHE_KEY_PREFIX}{child_name}", slug=f"{CACHE_KEY_PREFIX}{child_name}-1"),
-                )
+            # recorded with every succeeded child, so that a later run can reuse it (cache, resume); a
+            # sweep's once every item succeeded: its wait is mapped, and Prefect's trigger reads each item's state
+            key_values, key_names = numbered_values(
+                {**{exposed_parameter_name(child_name, p): t for p, t in exposed.items()}, **raw_values})
+            ChildCacheKey(key_inputs(flow_of_flows, child_name), value_names=key_names)(
+                **key_values,
+                upstream_tasks=[finished[child_name]],
+                task_args=dict(name=f"{CACHE_KEY_PREFIX}{child_name}", slug=f"{CACHE_KEY_PREFIX}{child_name}-1"),
+            )
     # Prefect's LocalExecutor, without a configuration copy per task (the run's own tasks, one at a time)
     composed.executor = LeanLocalExecutor()
     return composed
@@ -195,6 +203,8 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     Raises:
         FlowFailedError: a child failed; names the child and its failed task
             (an item of a sweep: ``"<child>/<task>[<item>]"``).
+        FlowRunProcessEndedError: the composed run's process ended (killed) before the run;
+            its agent marked it and the children it ran in itself ``Failed``.
         FlowRunTimeoutError: the runs did not finish before the deadline; the
             run waited on then was cancelled.
     """
@@ -219,6 +229,8 @@ def run_per_child(flow_of_flows, scheduling_service, parameters, run_config, wan
     child_runs = _child_run_ids(service.results_by_slug(finished, composed))
     try:
         service.raise_if_failed(finished, flow_of_flows.name)
+    except FlowRunProcessEndedError:  # its process was killed: that, not a child's task, is what happened
+        raise
     except FlowFailedError as composed_failure:
         raise _failure_by_child(flow_of_flows, service, child_runs, wait, composed_failure) from None
     results = {}
@@ -249,21 +261,6 @@ def per_child_states(flow_of_flows, reuse: Dict[str, Any],
     if failure is not None:
         return {**{name.partition("/")[0]: "Failed" for name in failure.failed_tasks}, **reused}
     return {**{child: "Success" for child in flow_of_flows.composing_flows}, **reused}
-
-
-def sweep_results(flow_of_flows, child_name: str, items: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """A swept child's results from its items' runs: ``{task: [each item's result]}``, in item order.
-
-    Each item is a run of the whole child, so every task gives a list; the
-    child's parameters it does not sweep were the same in every item, and
-    give that value.
-    """
-    child = flow_of_flows.composing_flows[child_name]
-    same = set(child.parameters or {}) - set(flow_of_flows.map_over[child_name])
-    out: Dict[str, Any] = {}
-    for task in items[0] if items else {}:
-        out[task] = items[0][task] if task in same else [item.get(task) for item in items]
-    return out
 
 
 def _child_run_ids(results_by_slug: Dict[str, Any]) -> Dict[str, Any]:

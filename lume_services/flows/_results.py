@@ -1,6 +1,6 @@
 """Results of a flow of flows, grouped by child: ``{child: {task: result}}``."""
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
 
@@ -57,3 +57,18 @@ def recorded_child_result(service, run, child_name: str, task: str) -> Any:
     if child is not None and child.run_id is not None:
         return service.run_result(child.run_id, task)
     return service.run_result(run.run_id, composed_task_name(child_name, task))
+
+
+def sweep_results(flow_of_flows, child_name: str, items: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """A swept child's results from its items' runs: ``{task: [each item's result]}``, in item order.
+
+    Each item is a run of the whole child, so every task gives a list; the
+    child's parameters it does not sweep were the same in every item, and
+    give that value.
+    """
+    child = flow_of_flows.composing_flows[child_name]
+    same = set(child.parameters or {}) - set(flow_of_flows.map_over[child_name])
+    out: Dict[str, Any] = {}
+    for task in items[0] if items else {}:
+        out[task] = items[0][task] if task in same else [item.get(task) for item in items]
+    return out

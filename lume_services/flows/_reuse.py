@@ -11,9 +11,12 @@ Every child that succeeds on the local backend has its key recorded in the run
 history (``RunRecorder`` computes it from the run's recorded results with
 :func:`cache_key`); on a server backend the composed run computes it where the
 child's run finished (``_child_runs.ChildCacheKey``, the same :func:`key_from`)
-and the server keeps it as that task's result. A later run that asks for
-caching can then reuse the child; on a server it reads the child's results from
-the child's own earlier flow run, and creates no run for it. Before
+and the server keeps it as that task's result. A swept child (``map_over``) is
+keyed as a whole: its parameters and mapped inputs are lists, one value per
+item, and the key also names the parameters it sweeps; it is recorded only when
+every item succeeded. A later run that asks for caching can then reuse the
+child; on a server it reads the child's results from the child's own earlier
+flow run (a sweep's from each item's), and creates no run for it. Before
 a run, :func:`plan_reuse` walks the children in execution order: a cached
 child whose key is known before the run (its parents are reused too, or it has
 none) and matches a successful earlier run is *reused*: the composed flow gives
@@ -32,9 +35,10 @@ and sessions, from the run history that already holds their results.
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple, cast
 
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
+from lume_services.flows._results import sweep_results
 from lume_services.services.scheduling.run_records import MASK, RunRecord, mask_secrets, recordable
 
 #: a reused child's state in the run history and the pictures
@@ -55,6 +59,9 @@ class Reuse:
         flow_run_id: the child's own flow run that made the results (server
             backends, where each child is a flow run): the composed run reads
             them from there instead of creating a run.
+        item_run_ids: a sweep's: each item's own flow run, in item order
+            (server backends); the composed run gives item ``i`` back from
+            the ``i``-th instead of creating its run.
     """
 
     child: str
@@ -62,10 +69,15 @@ class Reuse:
     results: Dict[str, Any]
     cache_key: Optional[str] = None
     flow_run_id: Optional[str] = None
+    item_run_ids: Optional[List[str]] = None
 
     def to_context(self) -> Dict[str, Any]:
         """What a composed run composed per child is told of the reuse (``RunOptions.reused``)."""
-        return {"flow_run_id": self.flow_run_id, "run_id": self.run_id, "cache_key": self.cache_key}
+        context: Dict[str, Any] = {"flow_run_id": self.flow_run_id, "run_id": self.run_id,
+                                   "cache_key": self.cache_key}
+        if self.item_run_ids is not None:
+            context["flow_run_ids"] = list(self.item_run_ids)
+        return context
 
 
 @dataclass
@@ -145,11 +157,15 @@ class KeyInputs:
         mapped: ``(parameter, source name or None, map_type, attribute, attribute_index)``
             of its mapped parameters; the source is the composed task or exposed
             parameter whose value it receives (see :func:`source_name`).
+        swept: the parameters a sweep maps over (``map_over``), sorted; empty
+            for a child that runs once. A sweep's parameters and mapped inputs
+            are lists, one value per item: the key covers every item's.
     """
 
     flow_id: Optional[str]
     parameters: Tuple[Tuple[str, str], ...]
     mapped: Tuple[Tuple[str, Optional[str], str, Optional[str], Optional[int]], ...]
+    swept: Tuple[str, ...] = ()  # a class default: a KeyInputs pickled before sweeps were keyed has none
 
 
 def key_inputs(fof, child_name: str) -> KeyInputs:
@@ -161,7 +177,7 @@ def key_inputs(fof, child_name: str) -> KeyInputs:
     inputs = tuple((name, source_name(fof, m.parent_flow_name, m.parent_task_name), m.map_type,
                     m.attribute if m.map_type == "db" else None, m.attribute_index if m.map_type == "db" else None)
                    for name, m in sorted(mapped.items()))
-    return KeyInputs(child.flow_id, parameters, inputs)
+    return KeyInputs(child.flow_id, parameters, inputs, tuple(sorted((fof.map_over or {}).get(child_name, []))))
 
 
 def key_from(inputs: KeyInputs, recorded: Dict[str, Any]) -> Optional[str]:
@@ -188,13 +204,17 @@ def key_from(inputs: KeyInputs, recorded: Dict[str, Any]) -> Optional[str]:
         if source is None or source not in recorded:
             return None
         value = recorded[source]
-        if map_type == "file":
+        if map_type == "file" and isinstance(value, list):  # a sweep's: one reference per item
+            value = [{"file": file_digest(item)} for item in value]
+        elif map_type == "file":
             value = {"file": file_digest(value)}
         elif map_type == "db":
             value = {"result": value, "attribute": attribute, "attribute_index": attribute_index}
         values[name] = value
-    text = json.dumps({"flow_id": inputs.flow_id, "parameters": parameters, "inputs": values},
-                      sort_keys=True, default=repr, separators=(",", ":"))
+    keyed: Dict[str, Any] = {"flow_id": inputs.flow_id, "parameters": parameters, "inputs": values}
+    if inputs.swept:  # a sweep's lists are per item: not the same results as one run given the list
+        keyed["map_over"] = list(inputs.swept)
+    text = json.dumps(keyed, sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -246,7 +266,8 @@ def recorded_child_results(fof, record: RunRecord, child_name: str, service=None
     """``{task: result}`` of a child from a recorded run, or ``None`` when one was not recorded.
 
     Where each child is a flow run of its own (server backends), the results
-    are read from that run as ``run_and_return`` reads them, through ``service``.
+    are read from that run as ``run_and_return`` reads them, through ``service``;
+    a sweep's from each item's run, as ``{task: [each item's result]}``.
     """
     child = fof.composing_flows[child_name]
     run_child = next((c for c in record.children if c.name == child_name), None)
@@ -254,6 +275,14 @@ def recorded_child_results(fof, record: RunRecord, child_name: str, service=None
         return None
     if run_child.run_id is not None and service is not None:
         return _child_run_results(fof, service, child_name, run_child.run_id)
+    if run_child.items and service is not None:
+        items = []
+        for item in run_child.items:
+            read = None if item.run_id is None else _child_run_results(fof, service, child_name, item.run_id)
+            if read is None:
+                return None
+            items.append(read)
+        return sweep_results(fof, child_name, items)
     mapped = child.mapped_parameters or {}
     out = {}
     for task in sorted(child.task_slugs or {}):
@@ -291,7 +320,8 @@ def _child_run_results(fof, service, child_name: str, flow_run_id: str) -> Optio
 def _reuse_of(fof, record: RunRecord, child_name: str, results: Dict[str, Any], key: Optional[str]) -> Reuse:
     """A child reused from ``record``: from the run that made its results, read from its own flow run if it has one."""
     run_child = next(c for c in record.children if c.name == child_name)
-    return Reuse(child_name, _origin(record, child_name), results, key, run_child.run_id)
+    item_run_ids = [cast(str, item.run_id) for item in run_child.items] if run_child.items else None
+    return Reuse(child_name, _origin(record, child_name), results, key, run_child.run_id, item_run_ids)
 
 
 def _origin(record: RunRecord, child_name: str) -> str:

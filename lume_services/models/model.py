@@ -43,17 +43,23 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 
-class Project(BaseModel):
-    """A project of the model database.
-
-    Attributes:
-        metadata: its row (``project_name``, ``description``).
-    """
+class _StoredRow(BaseModel):
+    """What ``Project``, ``Deployment`` and ``Model`` share: a model database row
+    (``metadata``, a row object of the model database service) and fields of
+    types pydantic does not validate (flows, rows, classes)."""
 
     metadata: Optional[Any]
 
     class Config:
         arbitrary_types_allowed = True
+
+
+class Project(_StoredRow):
+    """A project of the model database.
+
+    Attributes:
+        metadata: its row (``project_name``, ``description``).
+    """
 
     @property
     def project_name(self) -> str:
@@ -88,7 +94,7 @@ class Project(BaseModel):
             return cls.load(project_name, model_db_service=model_db_service)
 
 
-class Deployment(BaseModel):
+class Deployment(_StoredRow):
     """A deployment of a model: its row, its project and the flow it runs.
 
     Attributes:
@@ -100,13 +106,9 @@ class Deployment(BaseModel):
         model_type: the model class of its package, when loaded from one.
     """
 
-    metadata: Optional[Any]
     project: Optional[Project]
     flow: Optional[Any]
     model_type: Optional[type]
-
-    class Config:
-        arbitrary_types_allowed = True
 
     @property
     def deployment_id(self) -> int:
@@ -164,7 +166,7 @@ class Deployment(BaseModel):
         return self.flow.run_and_return(parameters, task_name=task_name, scheduling_service=scheduling_service, **kwargs)
 
 
-class Model(BaseModel):
+class Model(_StoredRow):
     """A stored model, the deployment loaded for it, and what its flows stored.
 
     Made from a stored model: ``Model(model_id=...)``, ``Model(deployment_id=...)``
@@ -183,12 +185,8 @@ class Model(BaseModel):
         DeploymentNotFoundError: no deployment has this id.
     """
 
-    metadata: Optional[Any]
     deployment: Optional[Deployment]
     results: Optional[List[Result]]
-
-    class Config:
-        arbitrary_types_allowed = True
 
     @inject
     def __init__(

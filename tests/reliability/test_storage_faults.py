@@ -67,13 +67,18 @@ def record_a_run(path):
     history._local.conn.close()
 
 
+def register_then_damage(home, update):
+    """Register ``doubler`` in project ``p`` of ``home``'s registry, then change its row with the SQL ``update``."""
+    LocalBackend(home=home).register_flow(ft.doubler, "p")
+    with sqlite3.connect(home / "registry.sqlite") as conn:
+        conn.execute(update)
+
+
 @pytest.fixture
-def home_on(small_disk, monkeypatch):
+def home_on(small_disk, monkeypatch, lume_home):
+    """``LUME_HOME`` on the small disk (``lume_home`` has cleared the other ``LUME_*`` variables)."""
     home = small_disk / "home"
     monkeypatch.setenv("LUME_HOME", str(home))
-    for name in list(os.environ):
-        if name.startswith("LUME_") and name != "LUME_HOME":
-            monkeypatch.delenv(name)
     config.reset()
     yield home
     config.reset()
@@ -132,10 +137,7 @@ def test_registering_on_a_full_disk_says_so_and_keeps_what_was_registered(small_
 
 
 def test_a_damaged_registry_row_names_the_flow_its_version_and_the_file(lume_home):
-    backend = LocalBackend(home=lume_home)
-    backend.register_flow(ft.doubler, "p")
-    with sqlite3.connect(lume_home / "registry.sqlite") as conn:
-        conn.execute("UPDATE flows SET flow = substr(flow, 1, 40)")
+    register_then_damage(lume_home, "UPDATE flows SET flow = substr(flow, 1, 40)")
 
     with pytest.raises(StoredRecordDamagedError) as info:
         LocalBackend(home=lume_home).load_flow("doubler", "p")
@@ -173,10 +175,7 @@ def test_an_intact_store_is_never_called_damaged_by_sqlites_not_a_database(tmp_p
 
 
 def test_a_registry_row_with_damaged_metadata_names_the_flow_when_loaded(lume_home):
-    backend = LocalBackend(home=lume_home)
-    backend.register_flow(ft.doubler, "p")
-    with sqlite3.connect(lume_home / "registry.sqlite") as conn:
-        conn.execute("UPDATE flows SET metadata = '{\"flow_id\": '")
+    register_then_damage(lume_home, "UPDATE flows SET metadata = '{\"flow_id\": '")
 
     # listing reads plain columns only (tests/test_registry.py): loading decodes the metadata
     with pytest.raises(StoredRecordDamagedError) as info:

@@ -5,26 +5,21 @@ imported from their modules on first use, so ``lume_services.config`` can
 name the model database without paying for SQLAlchemy until one is opened.
 """
 
-from typing import Any
+from lume_services._lazy_face import lazy_names
 
-#: name -> module it lives in
-_NAMES = {
-    "ConnectionConfig": "lume_services.services.models.db.db",
-    "ModelDB": "lume_services.services.models.db.db",
-    "ModelDBConfig": "lume_services.services.models.db.db",
-    "MySQLModelDB": "lume_services.services.models.db.mysql",
-    "MySQLModelDBConfig": "lume_services.services.models.db.mysql",
-    "SQLiteModelDB": "lume_services.services.models.db.sqlite",
-    "ModelDBService": "lume_services.services.models.service",
+# Named on first use (PEP 562); the database's names are the ``db`` face's.
+_HOMES = {
+    "ConnectionConfig": "db",
+    "ModelDB": "db",
+    "ModelDBConfig": "db",
+    "MySQLModelDB": "db",
+    "MySQLModelDBConfig": "db",
+    "SQLiteModelDB": "db",
+    "ModelDBService": "service",
 }
 
-__all__ = sorted(_NAMES)
+
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
-def __getattr__(name: str) -> Any:
-    module = _NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__all__ = sorted(_HOMES)  # every public name is a lazy one

@@ -7,12 +7,13 @@ from lume_services._lazy_face import lazy_names
 
 # Named on first use (PEP 562): the service's own modules (``backend``,
 # ``service``, ...) are imported with the flow models, the server settings are not.
+# The ``Prefect*Config`` names are the server face's (it knows their module).
 _HOMES = {
-    "PrefectAgentConfig": "backends.server.prefect_config",
-    "PrefectConfig": "backends.server.prefect_config",
-    "PrefectServerConfig": "backends.server.prefect_config",
-    "PrefectTelemetryConfig": "backends.server.prefect_config",
-    "PrefectUIConfig": "backends.server.prefect_config",
+    "PrefectAgentConfig": "backends.server",
+    "PrefectConfig": "backends.server",
+    "PrefectServerConfig": "backends.server",
+    "PrefectTelemetryConfig": "backends.server",
+    "PrefectUIConfig": "backends.server",
     "SchedulingService": "service",
 }
 
@@ -20,11 +21,4 @@ _HOMES = {
 __getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
-__all__ = [
-    "PrefectAgentConfig",
-    "PrefectConfig",
-    "PrefectServerConfig",
-    "PrefectTelemetryConfig",
-    "PrefectUIConfig",
-    "SchedulingService",
-]
+__all__ = sorted(_HOMES)  # every public name is a lazy one

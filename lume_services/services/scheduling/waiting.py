@@ -26,6 +26,16 @@ DEADLINE_CONTEXT_KEY = "lume_services_deadline"
 #: each child then runs where an agent starts it, even where it could run in the parent's
 IN_PROCESS_CONTEXT_KEY = "lume_services_children_in_process"
 
+#: the message of the Submitted state with which a composed run's process claims a
+#: child's run to run it in itself (``flows/_child_in_process.py``); an agent that
+#: saw that process end fails the runs it had claimed (``backends/server/ended_processes.py``)
+CLAIM_MESSAGE = "Submitted for execution in the parent's flow-run process"
+
+#: the key, in the context of a run's ``Failed`` state, of the facts about its process that
+#: ended before the run did (``pid``, ``signal``, ``exit_code``, ``child_of``): set by the
+#: agent that saw it end, read by :func:`raise_for_failed_run`
+ENDED_CONTEXT_KEY = "lume_services_process_ended"
+
 #: the one request a poll of a flow run makes
 STATE_QUERY = "query($id: uuid!) { flow_run_by_pk(id: $id) { serialized_state } }"
 
@@ -65,3 +75,27 @@ class Deadline:
         if self._at is None:
             return seconds
         return min(seconds, max(0.0, self._at - self.clock.monotonic()))
+
+
+def raise_for_failed_run(flow_name: str, failed_tasks: dict, state, flow_run_id: Optional[str]) -> None:
+    """Raise the error of a run that ended in ``state`` without succeeding.
+
+    Args:
+        flow_name: the run's flow.
+        failed_tasks: ``{task name: message}`` of the tasks that failed on their own.
+        state: the run's final Prefect state.
+        flow_run_id: the run.
+
+    Raises:
+        FlowRunProcessEndedError: its process ended before it did (the state's
+            context holds :data:`ENDED_CONTEXT_KEY`, set by the agent that saw it end).
+        FlowFailedError: otherwise.
+    """
+    from lume_services.errors import FlowFailedError, FlowRunProcessEndedError
+
+    ended = (getattr(state, "context", None) or {}).get(ENDED_CONTEXT_KEY)
+    if isinstance(ended, dict):
+        raise FlowRunProcessEndedError(flow_name, flow_run_id, ended.get("pid"), ended.get("signal"),
+                                       ended.get("exit_code"), child_of=ended.get("child_of"))
+    raise FlowFailedError(flow_name, failed_tasks,
+                          message=state.message or f"the run ended {type(state).__name__}", flow_run_id=flow_run_id)

@@ -4,35 +4,27 @@ The names are imported from their modules on first use (SQLAlchemy is only
 imported then).
 """
 
-from typing import Any
+from lume_services._lazy_face import lazy_names
 
-_DB = "lume_services.services.models.db.db"
-_SCHEMA = "lume_services.services.models.db.schema"
-
-#: name -> module it lives in
-_NAMES = {
-    "ConnectionConfig": _DB,
-    "ModelDB": _DB,
-    "ModelDBConfig": _DB,
-    "MySQLModelDB": "lume_services.services.models.db.mysql",
-    "MySQLModelDBConfig": "lume_services.services.models.db.mysql",
-    "SQLiteModelDB": "lume_services.services.models.db.sqlite",
-    "Base": _SCHEMA,
-    "Model": _SCHEMA,
-    "Deployment": _SCHEMA,
-    "Project": _SCHEMA,
-    "Flow": _SCHEMA,
-    "FlowOfFlows": _SCHEMA,
-    "MappedParameter": _SCHEMA,
+# Named on first use (PEP 562): the clients, and the tables of ``schema``.
+_HOMES = {
+    "ConnectionConfig": "db",
+    "ModelDB": "db",
+    "ModelDBConfig": "db",
+    "MySQLModelDB": "mysql",
+    "MySQLModelDBConfig": "mysql",
+    "SQLiteModelDB": "sqlite",
+    "Base": "schema",
+    "Model": "schema",
+    "Deployment": "schema",
+    "Project": "schema",
+    "Flow": "schema",
+    "FlowOfFlows": "schema",
+    "MappedParameter": "schema",
 }
 
-__all__ = sorted(_NAMES)
+
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
-def __getattr__(name: str) -> Any:
-    module = _NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__all__ = sorted(_HOMES)  # every public name is a lazy one

@@ -12,7 +12,7 @@ from lume_services._lazy_face import lazy_names
 
 # Each name is imported from its module on first use (PEP 562): a script that
 # only runs flows locally does not pay for the server, docker and kubernetes
-# backends' modules.
+# backends' modules. The ``Prefect*Config`` names are the server face's.
 _HOMES = {
     "Backend": "backend",
     "RunConfig": "backend",
@@ -24,11 +24,11 @@ _HOMES = {
     "LocalBackend": "local.backend",
     "LocalRunConfig": "local.backend",
     "LocalAgentBackend": "server.local_agent",
-    "PrefectAgentConfig": "server.prefect_config",
-    "PrefectConfig": "server.prefect_config",
-    "PrefectServerConfig": "server.prefect_config",
-    "PrefectTelemetryConfig": "server.prefect_config",
-    "PrefectUIConfig": "server.prefect_config",
+    "PrefectAgentConfig": "server",
+    "PrefectConfig": "server",
+    "PrefectServerConfig": "server",
+    "PrefectTelemetryConfig": "server",
+    "PrefectUIConfig": "server",
     "ServerBackend": "server.backend",
 }
 
@@ -36,21 +36,4 @@ _HOMES = {
 __getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
-__all__ = [
-    "Backend",
-    "DockerBackend",
-    "DockerRunConfig",
-    "ExecutorConfig",
-    "KubernetesBackend",
-    "KubernetesRunConfig",
-    "LocalAgentBackend",
-    "LocalBackend",
-    "LocalRunConfig",
-    "PrefectAgentConfig",
-    "PrefectConfig",
-    "PrefectServerConfig",
-    "PrefectTelemetryConfig",
-    "PrefectUIConfig",
-    "RunConfig",
-    "ServerBackend",
-]
+__all__ = sorted(_HOMES)  # every public name is a lazy one

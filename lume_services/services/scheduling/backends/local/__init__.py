@@ -18,4 +18,4 @@ _HOMES = {"LocalBackend": "backend", "LocalRunConfig": "backend"}
 __getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
-__all__ = ["LocalBackend", "LocalRunConfig"]
+__all__ = sorted(_HOMES)  # every public name is a lazy one

@@ -94,6 +94,16 @@ def _is_alive(host: Optional[str], pid: Optional[int], process: Optional[str]) -
     return True
 
 
+def crashed_message(run_id: str, pid: Optional[int], host: Optional[str], resumable: bool) -> str:
+    """The message of a run whose process ended before it did (killed, out of memory, a reboot)."""
+    message = (f"the process that ran it (pid {pid} on {host}) ended before the run finished"
+               " (it was killed, ran out of memory, or the machine restarted)")
+    if resumable:
+        message += (f"; the children it finished keep their results: `lume-services flow-of-flows resume {run_id}`"
+                    " runs only the others")
+    return message
+
+
 def _ts(value: Optional[datetime]) -> Optional[float]:
     return None if value is None else value.timestamp()
 
@@ -250,13 +260,20 @@ class RunHistory:
     # --- reading ------------------------------------------------------------------
 
     def mark_crashed(self, conn: sqlite3.Connection) -> None:
-        """Mark ``Crashed`` the ``Running`` runs of this host whose process is gone."""
-        running = conn.execute("SELECT run_id, host, pid, process FROM runs WHERE state = 'Running'").fetchall()
-        for run_id, host, pid, process in running:
+        """Mark ``Crashed`` the ``Running`` runs of this host whose process is gone.
+
+        The message names the process; for a flow of flows (recorded with its
+        declaration) it also says how to resume it: the children it finished
+        were recorded as they finished, and a resume reuses them.
+        """
+        running = conn.execute(
+            "SELECT r.run_id, r.host, r.pid, r.process, d.run_id IS NOT NULL FROM runs AS r"
+            " LEFT JOIN declarations AS d ON d.run_id = r.run_id WHERE r.state = 'Running'").fetchall()
+        for run_id, host, pid, process, resumable in running:
             if _is_alive(host, pid, process) is False:
                 conn.execute(
                     "UPDATE runs SET state = 'Crashed', message = ? WHERE run_id = ? AND state = 'Running'",
-                    (f"the process that ran it (pid {pid} on {host}) ended before the run finished", run_id),
+                    (crashed_message(run_id, pid, host, bool(resumable)), run_id),
                 )
 
     def list_runs(self, query: RunQuery) -> List[RunRecord]:

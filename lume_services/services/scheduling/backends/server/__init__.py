@@ -26,11 +26,4 @@ _HOMES = {
 
 __getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
-__all__ = [
-    "PrefectAgentConfig",
-    "PrefectConfig",
-    "PrefectServerConfig",
-    "PrefectTelemetryConfig",
-    "PrefectUIConfig",
-    "ServerBackend",
-]
+__all__ = sorted(_HOMES)  # every public name is a lazy one

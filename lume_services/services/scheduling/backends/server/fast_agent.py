@@ -19,13 +19,19 @@ through the agent's ``env_vars`` (the same as ``prefect agent local start
 starts a run's process by forking a process that has imported Prefect and
 lume-services already (:mod:`.warm_start`) instead of a new interpreter,
 falling back to Prefect's own new process whenever that one is not there.
-Nothing in Prefect is changed; everything else is Prefect's agent.
+It also watches each flow-run process it starts: one that ends
+while its run is still ``Submitted`` or ``Running`` (killed by a signal, out
+of memory) has its run marked ``Failed`` at once, naming the signal or exit
+code, with the child runs it ran in itself (:mod:`.ended_processes`); Prefect's
+agent only logs a non-zero exit code, once a minute. Nothing in Prefect is
+changed; everything else is Prefect's agent.
 
 Kept here rather than in a library: no maintained package ships a Prefect 1
 agent with these settings.
 """
 
 import os
+import threading
 from typing import Dict, Iterable, Optional
 
 #: seconds between the agent's queries for runs (Prefect's: 0.25 s backing off to 10 s)
@@ -100,7 +106,43 @@ def make_fast_local_agent(
         warm_starter = None
 
         def deploy_flow(self, flow_run) -> str:
-            """Start the run in a process forked from the zygote when it is ready; else as Prefect's agent does."""
+            """Start the run's process as Prefect's agent does, and watch it until it ends."""
+            info = self._start_process(flow_run)
+            pid = int(info.rsplit(" ", 1)[-1])  # Prefect's "PID: <pid>"
+            process = next((p for p in list(self.processes) if p.pid == pid), None)
+            if process is not None:
+                threading.Thread(target=self._watch, args=(process, flow_run.id), daemon=True,
+                                 name=f"watch-{pid}").start()
+            return info
+
+        def _watch(self, process, flow_run_id: str) -> None:
+            """Wait for a flow-run process to end; fail its run when it had not finished."""
+            from lume_services.services.scheduling.backends.server.ended_processes import (
+                describe_exit,
+                ended_message,
+                fail_unfinished_run,
+                stop_heartbeat_processes,
+            )
+
+            returncode = process.wait()
+            if returncode != 0:  # a heartbeat process would outlive it, keeping the run alive on the server
+                stop_heartbeat_processes(flow_run_id)
+            try:
+                failed = fail_unfinished_run(self.client, flow_run_id, process.pid, returncode)
+            except Exception:  # the server did not answer: its own services age the run
+                self.logger.exception(f"Could not check flow run {flow_run_id} after its process "
+                                      f"(PID {process.pid}) ended")
+                return
+            if failed:
+                how = ended_message(process.pid, describe_exit(returncode))
+                self.logger.error(f"Flow run {flow_run_id}: {how}; ended: {', '.join(failed)}")
+
+        def _start_process(self, flow_run) -> str:
+            """Start the run in a process forked from the zygote when it is ready; else as Prefect's agent does.
+
+            Returns:
+                Prefect's ``"PID: <pid>"``; the process is in ``self.processes``.
+            """
             starter = self.warm_starter
             if starter is None:
                 return super().deploy_flow(flow_run)

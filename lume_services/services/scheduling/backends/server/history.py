@@ -220,10 +220,10 @@ def _children(connection, record: RunRecord, reused: Dict[str, Any]) -> List[Chi
     children = []
     for name in _in_dependency_order(creators, parents):
         ids = run_ids.get(name)
-        if isinstance(ids, list):  # a sweep: a flow run per item
-            children.append(_swept(name, parents.get(name, []), None,
-                                   [child_run(name, rows[i]) if i in rows else ChildRun(name, "TriggerFailed")
-                                    for i in ids]))
+        if isinstance(ids, list):  # a sweep: a flow run per item (a reused sweep's: its earlier items' runs)
+            swept = _swept(name, parents.get(name, []), None,
+                           [child_run(name, rows[i]) if i in rows else ChildRun(name, "TriggerFailed") for i in ids])
+            children.append(_reused(swept, reused.get(name), keys.get(name)))
             continue
         run = rows.get(ids)
         if run is None:  # never created: a parent failed, or the composed run stopped first
@@ -235,10 +235,16 @@ def _children(connection, record: RunRecord, reused: Dict[str, Any]) -> List[Chi
 
 
 def _reused(child: ChildRun, used: Optional[Dict[str, Any]], key: Optional[str]) -> ChildRun:
-    """A child as the composed run's context and ``cache-key:`` task tell: ``Cached`` (and from which run) when reused."""
+    """A child as the composed run's context and ``cache-key:`` task tell: ``Cached`` (and from which run) when reused.
+
+    A reused sweep's items are its earlier items' runs, each ``Cached`` too.
+    """
     child.cache_key = key or (used or {}).get("cache_key")
     if used and child.state == "Success":
         child.state, child.reused_from = REUSED_STATE, used.get("run_id")
+        for item in child.items:
+            if item.state == "Success":
+                item.state, item.reused_from = REUSED_STATE, used.get("run_id")
     return child
 
 

@@ -2,9 +2,10 @@
 
 from typing import Any, Dict, Optional
 
-from lume_services.errors import EmptyResultError, FlowFailedError
+from lume_services.errors import EmptyResultError
 from lume_services.services.scheduling.task_order import slug_order
 from lume_services.services.scheduling.task_results import results_by_task
+from lume_services.services.scheduling.waiting import raise_for_failed_run
 
 
 def check_result_file(task_run) -> None:
@@ -37,15 +38,11 @@ def failed_tasks(view, task_names: Dict[str, str]) -> Dict[str, str]:
 
 
 def raise_if_failed(view, flow_name: str, task_names: Dict[str, str]) -> None:
-    """Raise :class:`FlowFailedError` when a finished run did not succeed, naming its failed tasks."""
+    """Raise :class:`FlowFailedError` when a finished run did not succeed, naming its failed tasks
+    (:class:`FlowRunProcessEndedError` when its process ended first)."""
     if view.state.is_successful():
         return
-    raise FlowFailedError(
-        flow_name,
-        failed_tasks(view, task_names),
-        message=view.state.message or f"the run ended {type(view.state).__name__}",
-        flow_run_id=view.flow_run_id,
-    )
+    raise_for_failed_run(flow_name, failed_tasks(view, task_names), view.state, view.flow_run_id)
 
 
 def collect_results(view, flow_name: str, task_names: Dict[str, str], task_name: Optional[str]):

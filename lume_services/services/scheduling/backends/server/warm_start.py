@@ -61,7 +61,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, cast
 
 #: what the zygote imports before it says it is ready: what ``prefect execute
 #: flow-run`` and the runs of lume-services flows (single flows, composed flows
@@ -111,25 +111,42 @@ class WarmProcess:
         self.pid = pid
         self.returncode: Optional[int] = None
         self._answers = answers
+        self._lock = threading.Lock()  # the agent's heartbeat polls, its watcher waits
 
     def poll(self) -> Optional[int]:
         """The exit code once the run ended (the zygote sends it), else ``None``; never waits."""
-        if self.returncode is not None or self._answers.fileno() < 0:
-            return self.returncode
-        try:
-            data = self._answers.recv(4096, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return None
-        except OSError:
-            data = b""
-        if data:
-            self.returncode = int(json.loads(data)["returncode"])
-        else:  # the zygote is gone: the run is an orphan now; it ended when its pid is gone
-            if _alive(self.pid):
+        with self._lock:
+            if self.returncode is not None or self._answers.fileno() < 0:
+                if self.returncode is None and not _alive(self.pid):  # an orphan since its zygote went
+                    self.returncode = 0  # unknown: the zygote that would have told it is gone
+                return self.returncode
+            try:
+                data = self._answers.recv(4096, socket.MSG_DONTWAIT)
+            except BlockingIOError:
                 return None
-            self.returncode = 0  # unknown: the zygote that would have told it is gone
-        self._answers.close()
-        return self.returncode
+            except OSError:
+                data = b""
+            if data:
+                self.returncode = int(json.loads(data)["returncode"])
+            elif _alive(self.pid):  # the zygote is gone: the run is an orphan now, still running
+                self._answers.close()
+                return None
+            else:
+                self.returncode = 0  # unknown: the zygote that would have told it is gone
+            self._answers.close()
+            return self.returncode
+
+    def wait(self) -> int:
+        """Wait for the run to end and return its exit code, as ``Popen.wait`` does."""
+        while self.poll() is None:
+            if self._answers.fileno() >= 0:
+                try:  # wakes when the zygote sends the code or goes away
+                    select.select([self._answers], [], [], 1.0)
+                except (OSError, ValueError):  # closed meanwhile by poll() in another thread
+                    pass
+            else:  # an orphan: nobody tells when it ends
+                time.sleep(0.5)
+        return cast(int, self.returncode)
 
 
 def _alive(pid: int) -> bool:
