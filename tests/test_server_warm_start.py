@@ -138,3 +138,4 @@ def test_the_agent_learns_a_forked_runs_exit_code_from_the_zygote(tmp_path):
         starter.stop()
 
     assert process.returncode == 1
+    assert process.wait() == 1  # as Popen.wait (the agent's watcher) reads it
