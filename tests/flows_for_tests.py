@@ -13,6 +13,7 @@ Flows (parameters -> tasks):
 - ``failing``: x=1 -> fail (raises ``ValueError("cannot handle <x>")``)
 - ``skipping``: -> skipped (ends Skipped, no result)
 - ``environment``: name="LUME_TEST_VALUE" -> read_env, cwd
+- ``process``: name="LUME_TEST_VALUE" -> process_facts (the run's process, its parent, its flow run id)
 - ``side-effect``: path -> append_line (appends "ran" to the file at path)
 - ``marker``: x=0, path -> inc(x); append_line(path), which takes no value from x
 - ``sleeper``: seconds=30 -> sleep_for
@@ -222,6 +223,33 @@ with Flow("logger") as logger:
 
 with Flow("skipping") as skipping:
     skipped()
+
+@task
+def process_facts(name):
+    """Where the run runs: its process and parent, its flow run id as Prefect and the environment have it."""
+    import logging
+
+    import prefect
+
+    ppid = os.getppid()
+    try:
+        with open(f"/proc/{ppid}/cmdline", "rb") as f:
+            parent_command = f.read().replace(b"\0", b" ").decode()
+    except OSError:
+        parent_command = ""
+    return {
+        "pid": os.getpid(), "ppid": ppid, "parent_command": parent_command,
+        "context_flow_run_id": prefect.context.get("flow_run_id"),
+        "config_flow_run_id": prefect.config.context.get("flow_run_id"),
+        "env_flow_run_id": os.environ.get("PREFECT__CONTEXT__FLOW_RUN_ID"),
+        "api": prefect.config.cloud.api, "labels": prefect.config.cloud.agent.labels,
+        "value": os.environ.get(name), "cwd": os.getcwd(),
+        "logging_level": prefect.config.logging.level, "logger_level": logging.getLogger("prefect").level,
+    }
+
+
+with Flow("process") as process:
+    process_facts(Parameter("name", default="LUME_TEST_VALUE"))
 
 with Flow("environment") as environment:
     read_env(Parameter("name", default="LUME_TEST_VALUE"))

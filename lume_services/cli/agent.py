@@ -15,7 +15,11 @@ import click
 @click.option("--agent-address", default=None, help="Serve /api/health and /api/poke here (http://host:port).")
 @click.option("--max-polls", default=None, type=click.IntRange(min=1), help="Stop after this many queries.")
 @click.option("--show-flow-logs", is_flag=True, help="Show the runs' output.")
-def agent(labels, poll_interval, heartbeat_mode, cancellation_check, agent_address, max_polls, show_flow_logs):
+@click.option("--warm-start/--no-warm-start", default=None,
+              help="Fork each run's process from one that has imported Prefect and lume-services "
+                   "[default: LUME_PREFECT__AGENT__WARM_START, true].")
+def agent(labels, poll_interval, heartbeat_mode, cancellation_check, agent_address, max_polls, show_flow_logs,
+          warm_start):
     """Run a Prefect LocalAgent for the server backend, with a short poll.
 
     The agent is Prefect's LocalAgent pointed at the configured server
@@ -25,14 +29,18 @@ def agent(labels, poll_interval, heartbeat_mode, cancellation_check, agent_addre
     signal, with the child runs that process ran. Runs inherit
     this process's environment: give it the secrets runs need
     (LUME_RESULTS_DB__MONGODB__PASSWORD, ...), which never travel with runs.
+    Each run's process is forked from a process that has imported Prefect
+    and lume-services already (a warm start; a new process whenever that one
+    is not there), unless --no-warm-start or LUME_PREFECT__AGENT__WARM_START=false.
     Runs until stopped (Ctrl-C).
     """
     from lume_services.config import LUMEServicesSettings
     from lume_services.services.scheduling.backends.server.fast_agent import make_fast_local_agent
 
-    LUMEServicesSettings().prefect.apply()
+    settings = LUMEServicesSettings().prefect
+    settings.apply()
     make_fast_local_agent(
         labels, poll_interval=poll_interval, heartbeat_mode=heartbeat_mode,
         cancellation_check=cancellation_check, max_polls=max_polls, agent_address=agent_address,
-        show_flow_logs=show_flow_logs,
+        show_flow_logs=show_flow_logs, warm_start=settings.agent.warm_start if warm_start is None else warm_start,
     ).start()

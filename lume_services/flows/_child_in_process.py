@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, cast
 
 from prefect import Task
+from prefect.executors import LocalExecutor
 
 from lume_services.errors import FlowIdNotFoundError
 from lume_services.services.scheduling.waiting import CLAIM_MESSAGE, IN_PROCESS_CONTEXT_KEY, STATE_QUERY
@@ -274,7 +275,7 @@ def run_claimed(claim: Claim, end: Optional[float], clock) -> None:
             with prefect.context(secrets=secrets, loading_flow=True):
                 flow = storage.get_flow(claim.flow_name)
             with prefect.context(secrets=secrets):
-                state = CloudFlowRunner(flow=flow).run(return_tasks=flow.tasks)
+                state = CloudFlowRunner(flow=flow).run(return_tasks=flow.tasks, executor=_executor(flow))
         except Exception as exc:  # as `prefect execute flow-run` reports it
             message = f"Failed to load and execute flow run: {exc!r}"
             client.set_flow_run_state(flow_run_id=claim.flow_run_id, state=Failed(message=message))
@@ -293,6 +294,14 @@ def run_claimed(claim: Claim, end: Optional[float], clock) -> None:
             timer.cancel()
         prefect.context.clear()
         prefect.context.update(saved)
+
+
+def _executor(flow):
+    """The executor of a child run here: the flow's own, a :class:`LeanLocalExecutor` in place of a ``LocalExecutor``."""
+    from prefect.engine import get_default_executor_class
+
+    executor = getattr(flow, "executor", None) or get_default_executor_class()()
+    return LeanLocalExecutor() if type(executor) is LocalExecutor else executor
 
 
 class ChildTaskResult(Task):
@@ -324,3 +333,31 @@ class ChildTaskResult(Task):
 
 #: the task instance the composition calls, as it called Prefect's
 child_task_result = ChildTaskResult(name="get_task_run_result")
+
+
+class LeanLocalExecutor(LocalExecutor):
+    """Prefect's ``LocalExecutor`` without a copy of Prefect's whole configuration per task.
+
+    The executor of a composed flow of flows' run and of the children it runs
+    in its process. Prefect's flow runner submits each task with a copy of its
+    context, which holds the whole configuration, and every ``with
+    prefect.context(...)`` that finds a configuration merges it (copies it
+    recursively): three copies per task, most of Prefect's own time per task.
+    A task submitted with the run's own configuration object is run with that
+    object in its context instead (the local backend's
+    ``backends/local/lean_context`` does the same around any local executor):
+    the same values, shared instead of copied. Tasks run one at a time in the
+    flow runner's thread, as with ``LocalExecutor`` (an in-process child runs
+    from the main thread).
+    """
+
+    def submit(self, fn, *args: Any, **kwargs: Any):
+        """Run ``fn`` now, as ``LocalExecutor`` does; a task run without its configuration copy."""
+        import prefect
+        from prefect.engine.flow_runner import run_task
+
+        context = kwargs.get("context") or {}
+        config = context.get("config")
+        if fn is run_task and config is not None and config is prefect.context.get("config"):
+            kwargs["context"] = {k: v for k, v in context.items() if k != "config"}
+        return super().submit(fn, *args, **kwargs)

@@ -71,6 +71,7 @@ def compose_per_child(flow_of_flows):
     from prefect import Parameter, unmapped
 
     # Prefect's get_task_run_result, reading a child run in this process without a request
+    from lume_services.flows._child_in_process import LeanLocalExecutor
     from lume_services.flows._child_in_process import child_task_result as get_task_run_result
 
     children = flow_of_flows.composing_flows
@@ -163,6 +164,8 @@ def compose_per_child(flow_of_flows):
                 upstream_tasks=[finished[child_name]],
                 task_args=dict(name=f"{CACHE_KEY_PREFIX}{child_name}", slug=f"{CACHE_KEY_PREFIX}{child_name}-1"),
             )
+    # Prefect's LocalExecutor, without a configuration copy per task (the run's own tasks, one at a time)
+    composed.executor = LeanLocalExecutor()
     return composed
 
 

@@ -15,7 +15,11 @@ attribute so that subclasses may set theirs) holds one interval. Its runs get
 ``PREFECT__CLOUD__HEARTBEAT_MODE=thread`` (heartbeats from a thread of the
 flow run, no second Python process per run) and a shorter cancellation check,
 through the agent's ``env_vars`` (the same as ``prefect agent local start
---env``). It also watches each flow-run process it starts: one that ends
+--env``). With ``warm_start`` (the default of ``lume-services agent``) it
+starts a run's process by forking a process that has imported Prefect and
+lume-services already (:mod:`.warm_start`) instead of a new interpreter,
+falling back to Prefect's own new process whenever that one is not there.
+It also watches each flow-run process it starts: one that ends
 while its run is still ``Submitted`` or ``Running`` (killed by a signal, out
 of memory) has its run marked ``Failed`` at once, naming the signal or exit
 code, with the child runs it ran in itself (:mod:`.ended_processes`); Prefect's
@@ -26,6 +30,7 @@ Kept here rather than in a library: no maintained package ships a Prefect 1
 agent with these settings.
 """
 
+import os
 import threading
 from typing import Dict, Iterable, Optional
 
@@ -52,6 +57,7 @@ def make_fast_local_agent(
     max_polls: Optional[int] = None,
     agent_address: Optional[str] = None,
     show_flow_logs: bool = False,
+    warm_start: bool = False,
 ):
     """A Prefect ``LocalAgent`` that polls every ``poll_interval`` seconds, for ``labels``.
 
@@ -67,6 +73,9 @@ def make_fast_local_agent(
         max_polls: stop after this many queries (``None``: run until stopped).
         agent_address: where the agent serves ``/api/health`` and ``/api/poke``.
         show_flow_logs: show the runs' output in the agent's.
+        warm_start: fork each run's process from a process that has imported
+            Prefect and lume-services (:mod:`.warm_start`); a new process when that
+            one is not ready or gone.
 
     Returns:
         The agent; ``agent.start()`` runs it in this thread until stopped.
@@ -75,6 +84,15 @@ def make_fast_local_agent(
         ValueError: ``poll_interval`` or ``cancellation_check`` is not positive.
     """
     from prefect.agent.local import LocalAgent
+    from prefect.run_configs import LocalRun
+    from prefect.serialization.storage import StorageSchema
+    from prefect.storage import Docker
+
+    from lume_services.services.scheduling.backends.server.warm_start import (
+        READY_TIMEOUT,
+        WarmStarter,
+        WarmStartUnavailable,
+    )
 
     if poll_interval <= 0 or cancellation_check <= 0:
         raise ValueError(
@@ -85,10 +103,11 @@ def make_fast_local_agent(
         """Prefect's LocalAgent with a constant poll interval (see the module docstring)."""
 
         _loop_intervals = {0: float(poll_interval)}
+        warm_starter = None
 
         def deploy_flow(self, flow_run) -> str:
             """Start the run's process as Prefect's agent does, and watch it until it ends."""
-            info = super().deploy_flow(flow_run)
+            info = self._start_process(flow_run)
             pid = int(info.rsplit(" ", 1)[-1])  # Prefect's "PID: <pid>"
             process = next((p for p in list(self.processes) if p.pid == pid), None)
             if process is not None:
@@ -118,7 +137,46 @@ def make_fast_local_agent(
                 how = ended_message(process.pid, describe_exit(returncode))
                 self.logger.error(f"Flow run {flow_run_id}: {how}; ended: {', '.join(failed)}")
 
-    return FastLocalAgent(
+        def _start_process(self, flow_run) -> str:
+            """Start the run in a process forked from the zygote when it is ready; else as Prefect's agent does.
+
+            Returns:
+                Prefect's ``"PID: <pid>"``; the process is in ``self.processes``.
+            """
+            starter = self.warm_starter
+            if starter is None:
+                return super().deploy_flow(flow_run)
+            if starter.exited():  # crashed or killed: this run as a new process, the next ones warm again
+                self.logger.warning("The warm-start process has exited; starting flow run %s as a new process",
+                                    flow_run.id)
+                starter.restart()
+                return super().deploy_flow(flow_run)
+            if not starter.ready(wait=READY_TIMEOUT):  # still importing: a new process would import as long
+                return super().deploy_flow(flow_run)
+            # what Prefect's LocalAgent.deploy_flow checks and gives the new process
+            storage = StorageSchema().load(flow_run.flow.storage)
+            if isinstance(storage, Docker):
+                return super().deploy_flow(flow_run)  # refused there, as Prefect refuses it
+            run_config = self._get_run_config(flow_run, LocalRun)
+            env = self.populate_env_vars(flow_run, run_config=run_config)
+            working_dir = None if run_config is None else run_config.working_dir
+            if working_dir and not os.path.exists(working_dir):
+                return super().deploy_flow(flow_run)  # refused there, with Prefect's message
+            try:
+                process = starter.spawn(env, working_dir, show_output=self.show_flow_logs)
+            except WarmStartUnavailable as exc:
+                self.logger.warning("No warm start for flow run %s (%s); starting a new process", flow_run.id, exc)
+                return super().deploy_flow(flow_run)
+            self.processes.add(process)
+            self.logger.debug("Submitted flow run %s to process PID %s (warm start)", flow_run.id, process.pid)
+            return f"PID: {process.pid}"
+
+        def on_shutdown(self) -> None:
+            super().on_shutdown()
+            if self.warm_starter is not None:
+                self.warm_starter.stop()
+
+    agent = FastLocalAgent(
         labels=list(labels),
         env_vars={**fast_run_env(heartbeat_mode, cancellation_check), **(env or {})},
         hostname_label=False,
@@ -126,3 +184,8 @@ def make_fast_local_agent(
         agent_address=agent_address,
         show_flow_logs=show_flow_logs,
     )
+    if warm_start:
+        # the zygote imports what a new run process would, with the import path its runs get
+        python_path = [os.getcwd(), *filter(None, [os.environ.get("PYTHONPATH")]), *agent.import_paths]
+        agent.warm_starter = WarmStarter({**os.environ, "PYTHONPATH": os.pathsep.join(python_path)}).start()
+    return agent

@@ -116,11 +116,16 @@ class PrefectAgentConfig(BaseModel):
         storage_dir: where the ``server`` backend keeps registered flows and task
             results for a ``LocalAgent`` on this machine; ``None`` means
             ``<LUME_HOME>/server``.
+        warm_start: ``lume-services agent`` forks each run's process from a
+            process that has imported Prefect and lume-services already
+            (a new process whenever that one is not there); ``False``: a new
+            process per run, as Prefect's agent starts them.
     """
 
     host: str = "http://localhost"
     host_port: int = Field(5000, ge=1, le=65535)
     storage_dir: Optional[str] = None
+    warm_start: bool = True
 
 
 

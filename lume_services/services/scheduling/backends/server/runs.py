@@ -1,5 +1,6 @@
 """Flow runs on a Prefect 1 Server: creating them and waiting for them to finish."""
 
+import functools
 from typing import Optional
 
 from lume_services.errors import (
@@ -117,9 +118,61 @@ def _run_context(poll_interval: Optional[float], deadline: Optional[Deadline],
     return context or None
 
 
+#: a finished flow run and its task runs, in one request: what ``FlowRunView.from_flow_run_id``
+#: and its ``get_all_task_runs`` read in three (the flow run, its task run ids, the task runs)
+FINISHED_RUN_QUERY = """query($id: uuid!) { flow_run_by_pk(id: $id) {
+  id name flow_id serialized_state states { timestamp serialized_state } labels parameters context updated run_config
+  task_runs { id name task { id slug } map_index serialized_state flow_run_id }
+} }"""
+
+
+def finished_run_view(connection, flow_run_id: str, data: Optional[dict] = None):
+    """The finished flow run ``flow_run_id`` as a ``FlowRunView`` holding its task runs, read in one request.
+
+    Args:
+        data: the run as :data:`FINISHED_RUN_QUERY` read it, when read already.
+    """
+    from prefect.backend import FlowRunView, TaskRunView
+
+    if data is None:
+        data = connection.poll(FINISHED_RUN_QUERY, {"id": flow_run_id})["flow_run_by_pk"]
+    data = dict(data)
+    task_runs = [TaskRunView._from_task_run_data(t) for t in data.pop("task_runs") or []]
+    view = FlowRunView._from_flow_run_data(data)  # as FlowRunView.from_flow_run_id builds it
+    finished = _finished_view_class()(
+        flow_run_id=view.flow_run_id, name=view.name, flow_id=view.flow_id, labels=view.labels,
+        parameters=view.parameters, context=view.context, state=view.state, states=view.states,
+        updated_at=view.updated_at, run_config=view.run_config, task_runs=task_runs,
+    )
+    finished.all_task_runs = task_runs
+    return finished
+
+
+@functools.lru_cache(maxsize=None)
+def _finished_view_class():
+    """Made on first use: it subclasses Prefect's ``FlowRunView`` (Prefect is imported lazily)."""
+    from prefect.backend import FlowRunView
+
+    class FinishedFlowRunView(FlowRunView):
+        """A finished run's ``FlowRunView`` holding its task runs (a finished run's change no more)."""
+
+        all_task_runs: list = []
+
+        def get_all_task_runs(self):
+            """Every task run of the run, as read with the run (no request)."""
+            return list(self.all_task_runs)
+
+    return FinishedFlowRunView
+
+
 def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: Deadline,
                       flow_name: Optional[str] = None, waited_for: Optional[str] = None):
     """Poll a flow run every ``interval`` seconds until it finishes; cancel it when ``deadline`` passes.
+
+    The first poll, at once, reads the run with its task runs (a run waited
+    for once it ended, such as a flow of flows' child, costs that one
+    request); later polls read its state alone, and the run with its task
+    runs once it has finished.
 
     Args:
         connection: the ``ServerConnection``.
@@ -130,24 +183,25 @@ def wait_for_flow_run(connection, flow_run_id: str, interval: float, deadline: D
         waited_for: what the deadline is for, when more than this run.
 
     Returns:
-        The finished run's ``prefect.backend.FlowRunView``.
+        The finished run's ``prefect.backend.FlowRunView``, its task runs read.
 
     Raises:
         FlowRunTimeoutError: not finished before the deadline; the run was cancelled.
         ServerUnreachableError: the server stopped answering.
     """
-    from prefect.backend import FlowRunView
     from prefect.engine.state import State
 
     client = connection.client()
+    first = True
     while True:
         # each poll is one request without Prefect's minute of retries, so a
         # server that goes away during a wait is reported in seconds without a
         # reachability check before every poll
-        data = connection.poll(STATE_QUERY, {"id": flow_run_id})["flow_run_by_pk"]
+        data = connection.poll(FINISHED_RUN_QUERY if first else STATE_QUERY, {"id": flow_run_id})["flow_run_by_pk"]
         state = State.deserialize(data["serialized_state"])
         if state.is_finished():
-            return FlowRunView.from_flow_run_id(flow_run_id)
+            return finished_run_view(connection, flow_run_id, data if first else None)
+        first = False
         if deadline.passed():
             client.cancel_flow_run(flow_run_id)
             raise FlowRunTimeoutError(
