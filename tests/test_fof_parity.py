@@ -126,3 +126,96 @@ def test_a_composed_run_can_be_reproduced_by_its_id_however_it_started(backend, 
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["matches"] and document["compared"] > 0
+
+
+# --- a swept child's results: one per item, in item order, for every task ------------------------
+
+SWEPT_RESULTS = {"inc-and-double": {"x": [1, 2, 3], "inc": [2, 3, 4], "y": 2, "double": [4, 4, 4]}}
+
+
+def test_every_task_of_a_swept_child_gives_one_result_per_item_in_item_order(backend):
+    _, project = backend
+    fof = FlowOfFlows.from_yaml(swept(project))
+    assert fof.run_and_return({"inc-and-double-x": [1, 2, 3]}, FAST) == SWEPT_RESULTS
+
+
+def test_one_task_of_a_swept_child_asked_for_by_name_gives_one_result_per_item(backend):
+    _, project = backend
+    fof = FlowOfFlows.from_yaml(swept(project))
+    assert fof.run_and_return({"inc-and-double-x": [1, 2, 3]}, FAST, task_name="inc-and-double/double") == [4, 4, 4]
+
+
+def test_run_result_reads_back_every_task_of_a_swept_child_as_run_and_return_gave_it(backend):
+    _, project = backend
+    fof = FlowOfFlows.from_yaml(swept(project))
+    fof.run_and_return({"inc-and-double-x": [1, 2, 3]}, FAST)
+    read = {task: fof.run_result(f"inc-and-double/{task}", fof.last_run_id) for task in SWEPT_RESULTS["inc-and-double"]}
+    assert read == SWEPT_RESULTS["inc-and-double"]
+
+
+def test_the_cli_run_prints_a_swept_childs_results_one_per_item(backend, tmp_path):
+    _, project = backend
+    path = tmp_path / "swept.yaml"
+    path.write_text(swept(project))
+    args = ["flow-of-flows", "run", str(path), "--param", "inc-and-double-x=[1, 2, 3]", "--json"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["results"] == SWEPT_RESULTS
+
+
+def test_a_cached_swept_child_gives_back_one_result_per_item_for_every_task(backend):
+    _, project = backend
+    declaration = {**FlowOfFlows.from_yaml(swept(project)).declaration(), "cache": True}
+    FlowOfFlows.from_yaml(declaration).run_and_return({"inc-and-double-x": [1, 2, 3]}, FAST)
+    again = FlowOfFlows.from_yaml(declaration)
+    assert again.run_and_return({"inc-and-double-x": [1, 2, 3]}, FAST) == SWEPT_RESULTS
+    assert again.child_states == {"inc-and-double": "Cached"}
+
+
+def from_a_task_outside_the_sweep(project):
+    """doubler sweeps the values inc-and-double's double gave its items (double takes no swept value)."""
+    return f"""
+name: parity-outside
+project_name: {project}
+composing_flows:
+  - name: inc-and-double
+    map_over: [x]
+  - name: doubler
+    map_over: [x]
+    mapped_parameters:
+      x: {{parent_flow_name: inc-and-double, parent_task_name: double}}
+"""
+
+
+def test_a_child_mapped_from_a_task_outside_a_sweep_receives_one_value_per_item(backend):
+    _, project = backend
+    fof = FlowOfFlows.from_yaml(from_a_task_outside_the_sweep(project))
+    results = fof.run_and_return({"inc-and-double-x": [1, 2], "inc-and-double-y": 5}, FAST)
+    assert results["doubler"] == {"x": [10, 10], "double": [20, 20]}
+
+
+def beside_a_fixed_input(project):
+    """adder sweeps ranger's list over a, and takes b, not swept, from doubler."""
+    return f"""
+name: parity-fixed-input
+project_name: {project}
+composing_flows:
+  - name: ranger
+  - name: doubler
+  - name: adder
+    map_over: [a]
+    mapped_parameters:
+      a: {{parent_flow_name: ranger, parent_task_name: make_range}}
+      b: {{parent_flow_name: doubler, parent_task_name: double}}
+"""
+
+
+def test_a_swept_childs_mapped_parameter_it_does_not_sweep_is_one_value_in_results_and_history(backend):
+    _, project = backend
+    Flow(name="ranger", project_name=project, prefect_flow=ft.ranger).register()
+    fof = FlowOfFlows.from_yaml(beside_a_fixed_input(project))
+    results = fof.run_and_return({"ranger-n": 3, "doubler-x": 2}, FAST)
+    assert results["adder"] == {"a": [0, 1, 2], "b": 4, "add": [4, 5, 6]}
+    adder = next(c for c in service().get_run(fof.last_run_id).children if c.name == "adder")
+    assert adder.mapped == {"a": [0, 1, 2], "b": 4}
+    assert fof.run_result("adder/b", fof.last_run_id) == 4
