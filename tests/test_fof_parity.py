@@ -12,8 +12,10 @@ from click.testing import CliRunner
 import flows_for_tests as ft
 from lume_services import config
 from lume_services.cli.main import main
+from lume_services.errors import FlowFailedError
 from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.flows.flow_of_flows import FlowOfFlows
+from lume_services.services.scheduling.run_records import mermaid
 
 FAST = FlowRunConfig(poll_interval=timedelta(seconds=0.2))
 
@@ -219,3 +221,75 @@ def test_a_swept_childs_mapped_parameter_it_does_not_sweep_is_one_value_in_resul
     adder = next(c for c in service().get_run(fof.last_run_id).children if c.name == "adder")
     assert adder.mapped == {"a": [0, 1, 2], "b": 4}
     assert fof.run_result("adder/b", fof.last_run_id) == 4
+
+
+# --- a sweep's items in the run history, the table and the picture ------------------------------
+
+
+def picked(project, cache="false"):
+    """picky sweeps ranger's list (its item 1 fails), doubler sweeps it too."""
+    return f"""
+name: parity-picked
+project_name: {project}
+cache: {cache}
+composing_flows:
+  - name: ranger
+  - name: doubler
+    map_over: [x]
+    mapped_parameters:
+      x: {{parent_flow_name: ranger, parent_task_name: make_range}}
+  - name: picky
+    map_over: [x]
+    mapped_parameters:
+      x: {{parent_flow_name: ranger, parent_task_name: make_range}}
+"""
+
+
+@pytest.fixture
+def swept_backend(backend):
+    _, project = backend
+    for flow_name, flow in [("ranger", ft.ranger), ("picky", ft.picky)]:
+        Flow(name=flow_name, project_name=project, prefect_flow=flow).register()
+    return backend
+
+
+def child(record, name):
+    return next(c for c in record.children if c.name == name)
+
+
+def test_the_history_gives_a_swept_child_its_items_in_order_each_with_its_state_and_values(swept_backend):
+    _, project = swept_backend
+    fof = FlowOfFlows.from_yaml(picked(project))
+    with pytest.raises(FlowFailedError):
+        fof.run_and_return({"ranger-n": 3}, FAST)
+    record = service().get_run(fof.last_run_id)
+    assert [(i.state, i.mapped) for i in child(record, "doubler").items] == [
+        ("Success", {"x": 0}), ("Success", {"x": 1}), ("Success", {"x": 2})]
+    assert [i.state for i in child(record, "picky").items] == ["Success", "Failed", "Success"]
+    assert child(record, "picky").state == "Failed"
+    assert "3 items: 1 Failed, 2 Success" in mermaid(record)
+    shown = CliRunner().invoke(main, ["runs", "show", fof.last_run_id], catch_exceptions=False).stdout
+    assert "Failed (3 items: 1 Failed, 2 Success)" in shown
+    document = json.loads(CliRunner().invoke(main, ["runs", "show", fof.last_run_id, "--json"]).stdout)
+    assert [i["state"] for i in child_doc(document, "picky")["items"]] == ["Success", "Failed", "Success"]
+
+
+def child_doc(document, name):
+    return next(c for c in document["children"] if c["name"] == name)
+
+
+def test_a_reused_sweeps_items_are_cached_from_the_run_it_reused_in_the_history_table_and_picture(swept_backend):
+    _, project = swept_backend
+    first = FlowOfFlows.from_yaml(picked(project, cache="true"))
+    with pytest.raises(FlowFailedError):
+        first.run_and_return({"ranger-n": 3}, FAST)
+    again = FlowOfFlows.from_yaml(picked(project, cache="true"))
+    with pytest.raises(FlowFailedError):
+        again.run_and_return({"ranger-n": 3}, FAST)
+    record = service().get_run(again.last_run_id)
+    doubler = child(record, "doubler")
+    assert (doubler.state, doubler.reused_from) == ("Cached", first.last_run_id)
+    assert [(i.state, i.reused_from) for i in doubler.items] == [("Cached", first.last_run_id)] * 3
+    assert "3 items: 3 Cached" in mermaid(record)
+    shown = CliRunner().invoke(main, ["runs", "show", again.last_run_id], catch_exceptions=False).stdout
+    assert f"Cached (from run {first.last_run_id}) (3 items: 3 Cached)" in shown

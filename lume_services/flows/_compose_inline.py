@@ -252,6 +252,7 @@ def child_plans(fof, reuse: Optional[Dict[str, Any]] = None) -> List[ChildPlan]:
     for child_name in fof.execution_order():
         child = fof.composing_flows[child_name]
         mapped = child.mapped_parameters or {}
+        sweeps = list((getattr(fof, "map_over", None) or {}).get(child_name, []))
         tasks: Dict[str, None] = {}
         received = {}
         if child_name in reuse:  # its tasks (mapped parameters too) give back recorded results
@@ -259,9 +260,11 @@ def child_plans(fof, reuse: Optional[Dict[str, Any]] = None) -> List[ChildPlan]:
                 if not isinstance(task, Parameter):
                     tasks.setdefault(composed_task_name(child_name, task.name), None)
             used = reuse[child_name]
+            items = used.results.get(sweeps[0]) if sweeps else None
             plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), {}, flow_id=child.flow_id,
                                    cache_key=used.cache_key, reused_from=used.run_id,
-                                   mapped_values={param: used.results.get(param) for param in mapped}))
+                                   mapped_values={param: used.results.get(param) for param in mapped},
+                                   sweeps=sweeps, item_count=len(items) if isinstance(items, list) else None))
             continue
         for task in tasks_in_slug_order(child.prefect_flow):
             m = mapped.get(task.name) if isinstance(task, Parameter) else None
@@ -275,7 +278,7 @@ def child_plans(fof, reuse: Optional[Dict[str, Any]] = None) -> List[ChildPlan]:
             else:
                 received[task.name] = composed_task_name(m.parent_flow_name, _task_name(fof, m))
         plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), received, flow_id=child.flow_id,
-                               key_of=functools.partial(cache_key, fof, child_name)))
+                               key_of=functools.partial(cache_key, fof, child_name), sweeps=sweeps))
     return plans
 
 

@@ -58,7 +58,7 @@ def recorded_child_result(service, run, child_name: str, task: str, flow_of_flow
     spec = flow_of_flows.composing_flows.get(child_name) if flow_of_flows is not None else None
     if spec is not None and task in (spec.parameters or {}) and task not in (spec.mapped_parameters or {}):
         return service.run_result(run.run_id, exposed_parameter_name(child_name, task))
-    if child is not None and child.items:
+    if child is not None and child.item_runs:
         return [service.run_result(item.run_id, task) if item.run_id is not None else None for item in child.items]
     if child is not None and child.run_id is not None:
         return service.run_result(child.run_id, task)
