@@ -106,8 +106,27 @@ def started_by_the_cli_resume(project, tmp_path):
     return json.loads(result.stdout)["run_id"]
 
 
+def started_by_a_deployment(project, tmp_path):
+    """A model deployment whose flow is the flow of flows, run through the model."""
+    from lume_services.models import Model
+    from lume_services.services.models.db import SQLiteModelDB
+
+    db = SQLiteModelDB(tmp_path / "model-db" / "models.sqlite")
+    config.context.model_db.override(db)
+    try:
+        model = Model.create_model(author="Ada", laboratory="slac", facility="lcls", beampath="cu_hxr",
+                                   description="parity")
+        model.store_deployment(flow=FlowOfFlows.from_yaml(chain(project)), project_name=project, version="1")
+        loaded = Model(model_id=model.model_id)
+        loaded.run_and_return({"doubler-x": 2}, run_config=FAST)
+        return loaded.deployment.flow.last_run_id
+    finally:
+        config.context.model_db.reset_override()
+        db.dispose()
+
+
 STARTS = [started_with_run, started_with_run_and_return, started_from_the_cli, started_by_resume,
-          started_by_the_cli_resume]
+          started_by_the_cli_resume, started_by_a_deployment]
 
 
 @pytest.mark.parametrize("start", STARTS, ids=lambda s: s.__name__)
