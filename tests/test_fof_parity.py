@@ -193,6 +193,17 @@ def test_a_cached_swept_child_gives_back_one_result_per_item_for_every_task(back
     assert again.child_states == {"inc-and-double": "Cached"}
 
 
+def test_a_task_that_takes_no_swept_value_runs_once_per_item(backend, tmp_path):
+    _, project = backend
+    Flow(name="marker", project_name=project, prefect_flow=ft.marker).register()
+    fof = FlowOfFlows(name="parity-marker", project_name=project, composing_flows=[{"name": "marker"}],
+                      map_over={"marker": ["x"]})
+    log = tmp_path / "marker.log"
+    results = fof.run_and_return({"marker-x": [1, 2, 3], "marker-path": str(log)}, FAST)
+    assert results["marker"]["append_line"] == ["ran", "ran", "ran"]
+    assert log.read_text().splitlines() == ["ran", "ran", "ran"]  # as each item's run of the child does on a server
+
+
 def from_a_task_outside_the_sweep(project):
     """doubler sweeps the values inc-and-double's double gave its items (double takes no swept value)."""
     return f"""
