@@ -149,6 +149,28 @@ def test_a_composed_run_can_be_reproduced_by_its_id_however_it_started(backend, 
     assert document["matches"] and document["compared"] > 0
 
 
+def test_the_cli_run_names_the_composed_run_when_a_child_in_another_project_has_the_flow_of_flows_name(
+        backend, tmp_path):
+    _, project = backend
+    path = tmp_path / "named-like-its-child.yaml"
+    path.write_text(f"""
+name: doubler
+project_name: {project}-composed
+composing_flows:
+  - name: doubler
+    project_name: {project}
+  - name: adder
+    project_name: {project}
+    mapped_parameters:
+      a: {{parent_flow_name: doubler, parent_task_name: double}}
+""")
+    result = CliRunner().invoke(main, ["flow-of-flows", "run", str(path), "--param", "doubler-x=2", "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    record = service().get_run(json.loads(result.stdout)["run_id"])
+    assert (record.project_name, [c.name for c in record.children]) == (f"{project}-composed", ["doubler", "adder"])
+
+
 # --- a swept child's results: one per item, in item order, for every task ------------------------
 
 SWEPT_RESULTS = {"inc-and-double": {"x": [1, 2, 3], "inc": [2, 3, 4], "y": 2, "double": [4, 4, 4]}}
