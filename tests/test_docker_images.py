@@ -163,6 +163,53 @@ def test_a_flow_packaged_into_an_image_runs_in_a_container(docker_engine, runtim
     }
 
 
+def make_raising_flow():
+    """A one-task flow whose task raises ``ValueError("bad <x>")``."""
+    from prefect import Flow, Parameter, task
+
+    @task
+    def fail(x):
+        raise ValueError(f"bad {x}")
+
+    with Flow("raiser") as flow:
+        fail(Parameter("x"))
+    return flow
+
+
+# The flow runner's way of loading the flow in its container, then where the failed task raised.
+RUN_STORED_FLOW_FAILING = """
+import json, os, sys, traceback
+from prefect.serialization.storage import StorageSchema
+storage = StorageSchema().load(json.loads(os.environ["STORED"]))
+flow = storage.get_flow(sys.argv[1])
+state = flow.run(**json.loads(sys.argv[2]))
+error = next(s.result for s in state.result.values() if s.is_failed())
+last = traceback.extract_tb(error.__traceback__)[-1]
+print(json.dumps([last.filename, last.name]))
+"""
+
+
+def test_a_task_of_a_flow_image_that_raises_names_its_file_in_the_container(
+    docker_engine, runtime_image, flow_image_cleanup
+):
+    storage = flow_images.build_flow_image(make_raising_flow(), base_image=runtime_image, project_name=TEST_PROJECT)
+    flow_image_cleanup.append(storage.name)
+
+    out = run_python(
+        docker_engine,
+        storage.name,
+        RUN_STORED_FLOW_FAILING,
+        "raiser",
+        json.dumps({"x": 1}),
+        # Prefect logs the task's error at ERROR level, to stdout
+        env={"STORED": json.dumps(storage.serialize()), "PREFECT__LOGGING__LEVEL": "CRITICAL"},
+    )
+    # the file is not in the image, its name is (cloudpickle alone names it <dynamic-code>)
+    assert json.loads(out.splitlines()[-1]) == [__file__, "fail"]
+    labels = engine.image_labels(storage.name, docker_engine)
+    assert labels[engine.LABEL_FLOW_FILE] == flow_images.FLOW_FILE_FORMAT
+
+
 def test_a_flow_image_is_labelled_with_flow_project_and_version(docker_engine, runtime_image, flow_image_cleanup):
     flow = make_adder_flow()
     storage = flow_images.build_flow_image(flow, base_image=runtime_image, project_name=TEST_PROJECT, version="7")

@@ -7,6 +7,8 @@ and the run history keeps where a failed task raised (``runs show`` prints it).
 
 import json
 import pickle
+import subprocess
+import sys
 import textwrap
 import traceback
 
@@ -63,6 +65,52 @@ def test_code_pickled_by_value_keeps_the_name_of_its_file_and_its_lines(tmp_path
         loaded(1)()  # the nested function's code was pickled inside outer's
     last = traceback.extract_tb(raised.value.__traceback__)[-1]
     assert (last.filename, last.lineno, last.name, last.line) == (str(source), 3, "inner", "raise ValueError(x)")
+
+
+def test_a_pickled_flow_loads_with_cloudpickle_where_lume_services_cannot_be_imported(tmp_path):
+    # what a flow image whose base has Prefect but not lume-services, or a remote dask worker, has
+    source = tmp_path / "raising_flows.py"
+    source.write_text(FLOW_MODULE)
+    from lume_services.cli._collect import import_file
+
+    pickled = tmp_path / "raiser.pickle"
+    pickled.write_bytes(dumps(import_file(source).raiser))
+    load = (
+        "import sys; sys.modules['lume_services'] = None  # `import lume_services` raises\n"
+        "import cloudpickle\n"
+        f"flow = cloudpickle.loads(open({str(pickled)!r}, 'rb').read())\n"
+        "print(flow.get_tasks(name='fail')[0].run.__code__.co_filename)\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == str(source)
+
+
+def test_the_flow_file_a_flow_image_holds_keeps_its_tasks_file_names(tmp_path):
+    # the build context as a flow image is built from (no engine needed), loaded as the
+    # flow runner in the image's container loads it: Prefect's Docker storage, get_flow
+    from prefect.storage import Docker as PrefectDocker
+
+    from lume_services.cli._collect import import_file
+    from lume_services.services.scheduling.backends.images.flow_images import Docker
+
+    source = tmp_path / "raising_flows.py"
+    source.write_text(FLOW_MODULE)
+    storage = Docker(base_image="lume-services:latest", local_image=True)
+    storage.add_flow(import_file(source).raiser)
+    context = tmp_path / "context"
+    context.mkdir()
+    storage.create_dockerfile_object(directory=str(context))
+    assert f"COPY raiser.flow {storage.flows['raiser']}" in (context / "Dockerfile").read_text()
+    in_the_container = PrefectDocker(base_image="lume-services:latest")
+    in_the_container.flows = {"raiser": str(context / "raiser.flow")}  # the file at its place in the image
+
+    flow = in_the_container.get_flow("raiser")
+    state = flow.run(x=1)
+
+    error = state.result[flow.get_tasks(name="fail")[0]].result
+    last = traceback.extract_tb(error.__traceback__)[-1]
+    assert (last.filename, last.lineno, last.line) == (str(source), RAISING_LINE, 'raise ValueError(f"bad {y}")')
 
 
 def test_the_recorded_error_of_a_registered_flows_task_names_its_file_and_line(failed_run_of_a_registered_flow):

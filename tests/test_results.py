@@ -11,6 +11,7 @@ import multiprocessing
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import mongomock
 import pytest
@@ -27,6 +28,7 @@ from lume_services.errors import (
 from lume_services.results import Result, get_result_from_string, load_result
 from lume_services.services.results import ResultsDBService
 from lume_services.services.results import sqlite as sqlite_module
+from lume_services.services.results import sqlite_keys
 from lume_services.services.results.mongodb import MongodbResultsDB, MongodbResultsDBConfig
 from lume_services.services.results.query import matches
 from lume_services.services.results.sqlite import SQLiteResultsDB
@@ -403,9 +405,11 @@ def test_sqlite_indexes_flow_id_and_unique_hash_from_the_start(tmp_path):
     db = SQLiteResultsDB(tmp_path / "r.sqlite")
     db.insert_one("p", {"unique_hash": "h", "flow_id": "f"})
     assert "USING INDEX documents_by_flow_id" in _query_plan(db, {"flow_id": "f"})
-    # the table's unique key (collection, unique_hash) serves queries on the hash
-    assert "USING INDEX sqlite_autoindex_documents_1 (collection=? AND unique_hash=?)" in _query_plan(
-        db, {"unique_hash": "h"})
+    # hash_keys serves queries on the hash: its prefix, then the documents by id
+    plan = _query_plan(db, {"unique_hash": "h"})
+    assert "SEARCH hash_keys USING INTEGER PRIMARY KEY (rowid=?)" in plan
+    assert "SEARCH documents USING INDEX documents_hash_not_text (collection=?)" in plan
+    assert "SCAN" not in plan
 
 
 def _indexes_on_unique_hash(path) -> list:
@@ -425,11 +429,22 @@ def _indexes_on_unique_hash(path) -> list:
         ]
 
 
-def test_sqlite_indexes_unique_hash_once(tmp_path):
+def test_sqlite_indexes_unique_hash_once_in_hash_keys_and_never_in_the_documents_table(tmp_path):
     db = SQLiteResultsDB(tmp_path / "r.sqlite")
     db.insert_one("p", {"unique_hash": "h", "flow_id": "f"})
     db.create_index("p", "unique_hash")
-    assert _indexes_on_unique_hash(tmp_path / "r.sqlite") == ["sqlite_autoindex_documents_1"]
+    assert _indexes_on_unique_hash(tmp_path / "r.sqlite") == []
+    assert _rows(tmp_path / "r.sqlite", "SELECT count(*) FROM hash_keys_recent") == [(1,)]
+
+
+def _rows(path, sql) -> list:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def test_sqlite_drops_the_second_unique_hash_index_of_a_database_of_the_previous_layout(tmp_path):
@@ -447,10 +462,135 @@ def test_sqlite_drops_the_second_unique_hash_index_of_a_database_of_the_previous
     db = SQLiteResultsDB(path)
 
     assert [d["x"] for d in db.find("p", {"unique_hash": "h1"})] == [1]
-    assert _indexes_on_unique_hash(path) == ["sqlite_autoindex_documents_1"]
+    assert _indexes_on_unique_hash(path) == []
     assert [d["x"] for d in db.find("p", {"unique_hash": "h3"})] == [2]
     assert db.insert_many("p", [{"unique_hash": ["h2", "h3"]}]) == [db.insert_one("p", {"unique_hash": ["h2", "h3"]})]
     assert db.count("p") == 2
+
+
+# A results database written by lume-services before issue 23 (layout 2: the key was the table's
+# UNIQUE (collection, unique_hash) constraint). Made by the code of commit e985f23:
+#   db = SQLiteResultsDB(path); service = ResultsDBService(db)
+#   Result.insert_many([Result(project_name="p", inputs={"i": i}, outputs={"y": i * i}, flow_id="f")
+#                       for i in range(3)], results_db_service=service)                 # ids 1-3
+#   db.insert_one("p", {"unique_hash": ["h2", "h3"], "x": 2})                            # id 4
+#   db.insert_one("p", {"x": 3})                                                        # id 5
+#   db.insert_many("p", [{"unique_hash": "a" * 15 + "0" * 49, "x": 4},
+#                        {"unique_hash": "a" * 15 + "1" * 49, "x": 5}])                 # ids 6, 7
+#   db.insert_one("p", {"unique_hash": "nan", "outputs": {"fit": float("nan")}})         # id 8
+#   Result(project_name="q", inputs={"i": 0}, outputs={"y": 0}, flow_id="f").insert(
+#       results_db_service=service)                                                      # id 9
+#   db.create_index("p", "inputs.i"); db.close()
+LAYOUT_2_FILE = Path(__file__).parent / "fixtures" / "results_db_layout_2.sqlite"
+#: two hashes of the file sharing their first 15 digits: one prefix in hash_keys
+COLLIDING = ("a" * 15 + "0" * 49, "a" * 15 + "1" * 49)
+
+
+@pytest.fixture
+def layout_2_file(tmp_path):
+    """A copy of the file written before issue 23, where the store trust check accepts it."""
+    import shutil
+
+    path = tmp_path / "results.sqlite"
+    shutil.copyfile(LAYOUT_2_FILE, path)
+    path.chmod(0o600)
+    return path
+
+
+def _stored(path) -> list:
+    return _rows(path, "SELECT id, collection, unique_hash, document FROM documents ORDER BY id")
+
+
+def test_a_database_written_before_issue_23_keeps_every_document_and_id_when_opened(layout_2_file):
+    before = _stored(layout_2_file)
+    SQLiteResultsDB(layout_2_file).count("p")
+    assert _stored(layout_2_file) == before
+    assert [id_ for id_, *_ in before] == list(range(1, 10))
+
+
+def test_a_database_written_before_issue_23_loses_its_unique_hash_constraint_and_gets_hash_keys(layout_2_file):
+    SQLiteResultsDB(layout_2_file).count("p")
+    assert _rows(layout_2_file, "PRAGMA user_version") == [(3,)]
+    assert _indexes_on_unique_hash(layout_2_file) == []
+    # every stored hash has its prefix in hash_keys; the second of the two sharing one is a collision
+    assert _rows(layout_2_file, "SELECT count(*) FROM hash_keys") == [(7,)]
+    assert _rows(layout_2_file, "SELECT unique_hash, id FROM hash_key_collisions") == [(COLLIDING[1], 7)]
+
+
+def test_a_database_written_before_issue_23_refuses_its_stored_results_again(layout_2_file):
+    db = SQLiteResultsDB(layout_2_file)
+    service = ResultsDBService(db)
+    again = [Result(project_name="p", inputs={"i": i}, outputs={"y": i * i}, flow_id="f") for i in range(3)]
+    assert Result.insert_many(again, results_db_service=service) == ["1", "2", "3"]
+    assert db.insert_one("p", {"unique_hash": ["h2", "h3"], "x": 2}) == "4"
+    assert db.insert_many("p", [{"unique_hash": h} for h in COLLIDING]) == ["6", "7"]
+    assert [db.insert_one("p", {"unique_hash": h}) for h in reversed(COLLIDING)] == ["7", "6"]
+    assert db.insert_one("p", {"unique_hash": "nan"}) == "8"
+    assert Result(project_name="q", inputs={"i": 0}, outputs={"y": 0}, flow_id="f").insert(
+        results_db_service=service) == "9"
+    assert (db.count("p"), db.count("q")) == (8, 1)
+
+
+def test_a_database_written_before_issue_23_answers_queries_as_before(layout_2_file):
+    db = SQLiteResultsDB(layout_2_file)
+    first = db.find("p", {"inputs.i": 0})[0]
+    assert [d["x"] for d in db.find("p", {"unique_hash": "h3"})] == [2]  # a list holding it
+    assert db.find("q", {"unique_hash": first["unique_hash"]})[0]["project_name"] == "q"
+    assert [d["x"] for d in db.find("p", {"unique_hash": COLLIDING[1]})] == [5]
+    assert [d.get("x") for d in db.find_all("p")] == [None, None, None, 2, 3, 4, 5, None]
+    assert "USING INDEX documents_by_inputs_i" in _query_plan(db, {"inputs.i": 1})  # its own index kept
+
+
+def test_a_database_written_before_issue_23_numbers_new_documents_after_its_last(layout_2_file):
+    db = SQLiteResultsDB(layout_2_file)
+    assert db.insert_many("p", [{"unique_hash": "new"}, {"x": 6}]) == ["10", "11"]
+
+
+def test_hashes_sharing_their_prefix_are_stored_apart_and_each_found_and_refused_again(tmp_path):
+    from lume_services.services.results.sqlite_query import collection_salt, hash_prefix
+
+    salt = collection_salt("p")
+    assert hash_prefix(COLLIDING[0], salt) == hash_prefix(COLLIDING[1], salt)
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    first = db.insert_one("p", {"unique_hash": COLLIDING[0], "x": 0})
+    second, third = db.insert_many("p", [{"unique_hash": COLLIDING[1], "x": 1}, {"unique_hash": "b" * 64, "x": 2}])
+    assert len({first, second, third}) == 3
+    assert db.insert_many("p", [{"unique_hash": h} for h in (*COLLIDING, "b" * 64)]) == [first, second, third]
+    assert [db.insert_one("p", {"unique_hash": h}) for h in COLLIDING] == [first, second]
+    assert [d["x"] for d in db.find("p", {"unique_hash": COLLIDING[1]})] == [1]
+    assert [d["x"] for d in db.find("p", {"unique_hash": COLLIDING[0]})] == [0]
+    assert db.count("p") == 3
+
+
+def test_hashes_sharing_their_prefix_in_one_batch_are_both_stored(tmp_path):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    ids = db.insert_many("p", [{"unique_hash": COLLIDING[0]}, {"unique_hash": COLLIDING[1]}, {"unique_hash": COLLIDING[0]}])
+    assert ids[0] != ids[1] and ids[2] == ids[0]
+    assert [d["unique_hash"] for d in db.find("p", {"unique_hash": COLLIDING[1]})] == [COLLIDING[1]]
+
+
+def test_recent_prefixes_move_to_hash_keys_and_are_still_found_and_refused(tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setattr(sqlite_keys, "RECENT_KEYS", 10)
+    hashes = [hashlib.sha256(b"%d" % i).hexdigest() for i in range(12)]
+    path = tmp_path / "r.sqlite"
+    db = SQLiteResultsDB(path)
+    first = db.insert_many("p", [{"unique_hash": h} for h in hashes[:6]])
+    assert _rows(path, "SELECT count(*) FROM hash_keys_recent") == [(6,)]
+    second = db.insert_many("p", [{"unique_hash": h} for h in hashes[6:]])
+    assert _rows(path, "SELECT (SELECT count(*) FROM hash_keys), (SELECT count(*) FROM hash_keys_recent)") == [(12, 0)]
+    assert db.insert_many("p", [{"unique_hash": h} for h in hashes]) == first + second
+    assert db.insert_one("p", {"unique_hash": hashes[3]}) == first[3]
+    assert db.find("p", {"unique_hash": hashes[9]}) == [{"unique_hash": hashes[9]}]
+    assert db.count("p") == 12
+
+
+def test_hashes_that_are_not_hex_text_are_found_by_their_digest_prefix(tmp_path):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    ids = db.insert_many("p", [{"unique_hash": "not hex", "x": 1}, {"unique_hash": "\u540d", "x": 2}])
+    assert db.insert_many("p", [{"unique_hash": "\u540d"}, {"unique_hash": "not hex"}]) == ids[::-1]
+    assert [d["x"] for d in db.find("p", {"unique_hash": "\u540d"})] == [2]
 
 
 def test_sqlite_refuses_an_index_on_keys_sql_cannot_address(tmp_path):
@@ -540,6 +680,12 @@ def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path):
     conn = db._connection()
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert conn.execute("PRAGMA busy_timeout").fetchone() == (7000,)
+
+
+def test_sqlite_checkpoints_the_wal_every_10000_pages_not_after_every_batch(tmp_path):
+    db = SQLiteResultsDB(tmp_path / "r.sqlite")
+    db.insert_one("p", {})
+    assert db._connection().execute("PRAGMA wal_autocheckpoint").fetchone() == (10_000,)
 
 
 def test_results_dbs_pickle_without_their_connections(tmp_path, mongo):

@@ -1,20 +1,53 @@
 """The embedded results database: one SQLite file, safe for several processes at once.
 
-Layout: one ``documents`` table. Each key is indexed once:
+Layout (``PRAGMA user_version`` 3):
 
-- ``(collection, unique_hash)``, the table's UNIQUE constraint: what makes
-  inserting idempotent, and what queries on ``unique_hash`` (every result
-  reference) search. The column holds a string hash as it is and any other
-  hash as a blob of its JSON, so that a string query value finds exactly the
-  documents holding that string, and the few whose hash is not a string (a
-  list may contain the value) are a range of the same index the matcher checks;
-- ``(collection, id)``: a collection in insertion order (``find_all``, ``count``);
-- the fields of :data:`DEFAULT_INDEXES` and of :meth:`SQLiteResultsDB.create_index`,
-  as expressions over the JSON document (:mod:`~lume_services.services.results.sqlite_query`).
+- ``documents``: each document's JSON text, its collection and its
+  ``unique_hash`` (a string hash as it is, any other hash as a blob of its
+  JSON, sorted keys), numbered by ``id`` in insertion order;
+- ``hash_keys``: what makes inserting idempotent and finds a document by its
+  hash (every result reference): one row per stored hash, keyed by a 60-bit
+  integer prefix of the hash mixed with its collection
+  (:func:`~lume_services.services.results.sqlite_query.hash_prefix`), holding
+  the document's id. A prefix only says where to look: the stored hash is
+  compared in full. Some 18 bytes a row, so the key of a million results
+  (about 21 MB) stays in the page cache, where the hashes themselves, 64
+  characters and the collection a row, did not;
+- ``hash_keys_recent``: the same for the latest hashes, up to :data:`RECENT_KEYS`
+  of them, which are then moved into ``hash_keys`` at the end of a batch, in
+  key order. Hashes are random: once ``hash_keys`` is larger than a batch,
+  each row of a batch inserted into it would change a page of its own, and the
+  commit write that page to the WAL and the checkpoint to the file (a batch of
+  10,000 into the key of a million results: some 20 MB). The small table takes
+  the inserts (checked against ``hash_keys`` by a lookup, which changes
+  nothing), and the move changes each page of ``hash_keys`` about once per
+  100,000 results: the cost of a row stays close to what it is in a small
+  database. The move's cost per row grows with ``hash_keys``: a few
+  microseconds at a million results; at ten million, once ``hash_keys``
+  outgrows the page cache too, some ten times that (estimated, not measured);
+- ``hash_key_collisions``: the documents whose prefix another hash held
+  already when they were stored (by chance one pair in some 10^18, or hashes
+  made to share their first 15 digits), by collection and full hash;
+- indexes on ``documents``: ``(collection, id)`` (a collection in insertion
+  order: ``find_all``, ``count``), the documents whose hash is not a string
+  (partial: they are few), and the fields of :data:`DEFAULT_INDEXES` and of
+  :meth:`SQLiteResultsDB.create_index`, as expressions over the JSON document
+  (:mod:`~lume_services.services.results.sqlite_query`).
 
-Databases written before this layout (``PRAGMA user_version`` below 2) had a
-second index on ``unique_hash``, an expression index, beside the constraint:
-every insert kept both up to date. Opening one drops it.
+Every stored hash has its prefix in ``hash_keys`` or ``hash_keys_recent`` (its
+own row, or its collision's), so a batch none of whose prefixes is there holds
+no stored hash: the common case costs one insert per row into
+``hash_keys_recent`` (with a lookup of ``hash_keys``) and no other lookup.
+
+Databases written by older versions are brought to this layout when first
+opened, in one transaction: before ``user_version`` 2 a second index on
+``unique_hash`` (an expression index) stood beside the unique key and is
+dropped; before 3 the key was the table's ``UNIQUE (collection, unique_hash)``
+constraint, a random 64-character text key whose pages, once it outgrew the
+page cache, every row of a batch changed one of: the table is copied into one
+without it (its indexes and, for a table with AUTOINCREMENT, its counter
+kept) and ``hash_keys`` is filled. Older versions cannot write a database of
+this layout (their inserts name the constraint, and fail); they can read it.
 """
 
 import json
@@ -22,52 +55,62 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from lume_services.errors import InvalidIndexError
 from lume_services.services.results import sqlite_query
 from lume_services.services.results.db import ResultsDB
 from lume_services.services.results.encoding import EncodedDocument, check_document, json_default
 from lume_services.services.results.query import matches, validate_index_fields, validate_query
+from lume_services.services.results.sqlite_keys import (  # noqa: F401 (RECENT_KEYS: the setting, named here too)
+    DOCUMENTS_TABLE,
+    INSERT_DOCUMENT,
+    INSERT_KEY,
+    RECENT_KEYS,
+    insert_rows,
+    move_key_to_hash_keys,
+    move_recent_keys_if_many,
+)
+from lume_services.services.results.sqlite_query import collection_salt, hash_prefix
 from lume_services.storage import guarded_by_storage_errors, open_sqlite, rollback
 
-# Without AUTOINCREMENT an id is one more than the largest stored, so ids would
-# only be reused after deleting the newest documents, which lume-services never
-# does; AUTOINCREMENT would write its counter's page at every insert, the
-# largest cost of an insert after the document's own. (Databases created by
-# older versions keep their AUTOINCREMENT table.)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    id INTEGER PRIMARY KEY,
-    collection TEXT NOT NULL,
-    unique_hash TEXT,
-    document TEXT NOT NULL,
-    UNIQUE (collection, unique_hash)
-);
+# the documents table (see sqlite_keys.DOCUMENTS_TABLE), its indexes and the key tables
+_SCHEMA = DOCUMENTS_TABLE.format(name="documents", autoincrement="") + """;
 CREATE INDEX IF NOT EXISTS documents_collection ON documents (collection, id);
+CREATE INDEX IF NOT EXISTS documents_hash_not_text ON documents (collection)
+    WHERE typeof(unique_hash) = 'blob';
+CREATE TABLE IF NOT EXISTS hash_keys (key INTEGER PRIMARY KEY, id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hash_keys_recent (key INTEGER PRIMARY KEY, id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hash_key_collisions (
+    collection TEXT NOT NULL,
+    unique_hash NOT NULL,
+    id INTEGER NOT NULL,
+    PRIMARY KEY (collection, unique_hash)
+) WITHOUT ROWID;
 """
 
 # PRAGMA user_version of the current layout. 1: every ``document`` is JSON that
 # SQLite's JSON functions read, and the fields of DEFAULT_INDEXES are indexed.
 # 2: ``unique_hash`` is indexed once, by the table's key, which holds hashes
-# that are not strings as blobs of their JSON.
-_LAYOUT_VERSION = 2
+# that are not strings as blobs of their JSON. 3: that key is ``hash_keys``
+# (and ``hash_key_collisions``), no longer a constraint of the table.
+_LAYOUT_VERSION = 3
 
 #: Fields indexed in every embedded database by an expression index: the flow
-#: that stored a result. What results are loaded by, ``unique_hash``, is the
-#: table's own key (see the module doc); the project is the collection.
+#: that stored a result. What results are loaded by, ``unique_hash``, is
+#: indexed by ``hash_keys`` (see the module doc); the project is the collection.
 DEFAULT_INDEXES: Tuple[Tuple[str, ...], ...] = (("flow_id",),)
 
-#: The field the table's key holds.
+#: The field ``hash_keys`` indexes.
 HASH_FIELD = sqlite_query.KEY_FIELD
 
 #: Pages of the database this process keeps in memory (``PRAGMA cache_size``,
-#: negative: KiB). SQLite's default, 2 MiB, holds the ``unique_hash`` index of
-#: about 25,000 results (some 85 bytes an entry); past that, every insert of a
-#: batch reads a page of that index at a random place (hashes are random) back
-#: from the file. 64 MiB holds the index of about 750,000 results and the pages
-#: queries read most. It is an upper bound, used only as pages are read: a flow
-#: run storing a few results stays small.
+#: negative: KiB). SQLite's default, 2 MiB, holds ``hash_keys`` of about 100,000
+#: results (some 21 bytes a result, with the pages' free space); past that,
+#: every insert of a batch reads a page of it at a random place (hashes are
+#: random) back from the file. 64 MiB holds it for some 2,000,000 results with
+#: the pages queries read most. It is an upper bound, used only as pages are
+#: read: a flow run storing a few results stays small.
 #: Memory-mapping (``mmap_size``) is left off: the cache already holds what is
 #: read again, mapping saves only the copy of a page into it (the commits,
 #: which write every changed page into the WAL, are what a large batch waits
@@ -75,8 +118,16 @@ HASH_FIELD = sqlite_query.KEY_FIELD
 #: that names the file.
 CACHE_KIB = 64 * 1024
 
-#: the largest number of ``?`` SQLite takes in one statement is 32766 since 3.32; stay well below
-_LOOKUP_CHUNK = 500
+#: Pages the WAL grows to before a commit copies them into the file
+#: (``PRAGMA wal_autocheckpoint``; SQLite's default is 1,000, 4 MB). A batch
+#: of 10,000 results changes some 1,500 pages: with the default, every batch
+#: was followed by a checkpoint, which writes its pages into the file at their
+#: places (scattered once the file is large) and waits for the disk. 10,000
+#: pages (40 MB) checkpoint every few batches, and a page changed by several
+#: batches in between (the end of each table, the small key table) is written
+#: once. Measured at a million results: 18.0 against 23.2 us a row (plain
+#: ``executemany``, this schema). The WAL file keeps that size once grown.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 #: the encoders, built once (``json.dumps`` with options builds a new one per call)
 _DOCUMENT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=json_default)
@@ -133,6 +184,7 @@ class SQLiteResultsDB(ResultsDB):
             return conn
         conn = open_sqlite(self.path, "results_db", self.timeout, set_up=self._set_up, check_same_thread=False)
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         self._local.conn = conn
         self._local.pid = os.getpid()
         return conn
@@ -162,6 +214,8 @@ class SQLiteResultsDB(ResultsDB):
                 # the second index on unique_hash goes; the key holds what queries need
                 conn.execute(f"DROP INDEX IF EXISTS {sqlite_query.index_name((HASH_FIELD,))}")
                 _rekey_hashes_that_are_not_strings(conn)
+            if layout < 3:
+                move_key_to_hash_keys(conn)
             if layout < _LAYOUT_VERSION:
                 conn.execute(f"PRAGMA user_version = {_LAYOUT_VERSION}")
             conn.execute("COMMIT")
@@ -180,23 +234,40 @@ class SQLiteResultsDB(ResultsDB):
     def insert_one(self, collection: str, document: dict) -> str:
         """Insert a document; idempotent on ``unique_hash`` (see :class:`ResultsDB`)."""
         row = self._row(collection, document)
-        # one statement is its own transaction, and takes the write lock at once
-        # (so the busy timeout applies); stored rows are never changed, so the
-        # stored id can be read after it
-        return str(self._insert(self._connection(), row))
+        conn = self._connection()
+        key = row[1]
+        if key is None:  # never de-duplicated: one statement, its own transaction
+            return str(conn.execute(INSERT_DOCUMENT, row).lastrowid)
+        # the write lock from the start (so the busy timeout applies); the common
+        # case: the document, then its prefix, which no stored hash holds
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            id_ = conn.execute(INSERT_DOCUMENT, row).lastrowid
+            if conn.execute(INSERT_KEY, (hash_prefix(key, collection_salt(collection)), id_)).rowcount != 1:
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                (id_,) = insert_rows(conn, collection, [row])
+            elif id_ % 1024 == 0:  # counting the recent prefixes costs more than an insert: now and then
+                move_recent_keys_if_many(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            rollback(conn)  # SQLite has rolled back already after a full disk
+            raise
+        return str(id_)
 
     @_storage_errors
     def insert_many(self, collection: str, documents: List[dict]) -> List[str]:
         """Insert documents in one transaction; idempotent on ``unique_hash``.
 
         Each document is stored as :meth:`insert_one` would store it, in a few
-        statements for the whole batch: one ``executemany`` of the documents
-        with their ids given, which the table's key lets through when none of
-        their hashes is stored already; else that is rolled back, and one
-        lookup of the batch's hashes already stored (per 500 hashes) comes
-        before the ``executemany`` of the new documents. The write lock is held
-        to the commit, so no other process stores one of those hashes between.
-        A hash met again later in the batch gets the id of its first document.
+        statements for the whole batch: one ``executemany`` of the prefixes of
+        the batch's hashes into ``hash_keys`` (with the ids the documents will
+        get: the write lock is held to the commit, so they are known), which
+        goes through when none of them is stored already, then one of the
+        documents. Else that is rolled back, the batch's prefixes are looked up
+        (per 500) and the stored hashes they lead to compared in full, before
+        the new documents and their keys are inserted. A hash met again later
+        in the batch gets the id of its first document.
         """
         row = self._row
         rows = [
@@ -208,7 +279,7 @@ class SQLiteResultsDB(ResultsDB):
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            ids = _insert_rows(conn, collection, rows)
+            ids = insert_rows(conn, collection, rows)
             conn.execute("COMMIT")
         except BaseException:
             rollback(conn)  # SQLite has rolled back already after a full disk
@@ -225,20 +296,6 @@ class SQLiteResultsDB(ResultsDB):
             _hash_key(check_document(document).get(HASH_FIELD)),
             _document_text(document),
         )
-
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, row: Tuple[str, Optional[str], str]) -> int:
-        cursor = conn.execute(
-            "INSERT INTO documents (collection, unique_hash, document) VALUES (?, ?, ?) "
-            "ON CONFLICT (collection, unique_hash) DO NOTHING",
-            row,
-        )
-        if cursor.rowcount == 1:
-            return cursor.lastrowid
-        (existing,) = conn.execute(
-            "SELECT id FROM documents WHERE collection = ? AND unique_hash = ?", row[:2]
-        ).fetchone()
-        return existing
 
     @_storage_errors
     def create_index(self, collection: str, fields: Union[str, Sequence[str]]) -> None:
@@ -273,7 +330,7 @@ class SQLiteResultsDB(ResultsDB):
     def find(self, collection: str, query: Optional[dict] = None) -> List[dict]:
         """Return the matching documents in insertion order (see :class:`ResultsDB`)."""
         query = validate_query(query)
-        conditions, parameters, check = sqlite_query.where(query)
+        conditions, parameters, check = sqlite_query.where(query, collection)
         sql = f"SELECT document, {check} FROM documents WHERE collection = ?"
         sql += "".join(f" AND {condition}" for condition in conditions)
         # with conditions, "+id" keeps SQLite from scanning the collection in id
@@ -302,80 +359,6 @@ def _hash_key(unique_hash: Any) -> Any:
     if unique_hash is None or isinstance(unique_hash, str):
         return unique_hash
     return _HASH_KEY_ENCODER.encode(unique_hash).encode("utf-8", "surrogatepass")
-
-
-def _insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str, Any, str]]) -> List[int]:
-    """Insert prepared rows, in the caller's write transaction; return each row's id (the stored one
-    for a known hash).
-
-    Most batches hold no hash stored already nor one twice, so the rows are first inserted as they
-    are, SQLite numbering them, without looking their hashes up (the table's key refuses a stored
-    one): looking up each hash costs as much as a third of inserting it. When the key refused one,
-    that attempt is rolled back and the batch is inserted, with its ids given, after one lookup of
-    its hashes already stored.
-    """
-    if not rows:
-        return []
-    # ids as SQLite gives them: one more than the largest (or, in a table of an
-    # older version with AUTOINCREMENT, than the largest ever given)
-    (last,) = conn.execute("SELECT max(id) FROM documents").fetchone()
-    last = max(last or 0, _autoincrement_sequence(conn))
-    if len({key for _, key, _ in rows}) == len(rows):  # no hash (nor a second document without one) twice
-        conn.execute("SAVEPOINT insert_many")
-        changes = conn.total_changes
-        conn.executemany(
-            "INSERT INTO documents (collection, unique_hash, document) VALUES (?, ?, ?) "
-            "ON CONFLICT (collection, unique_hash) DO NOTHING",
-            rows,
-        )
-        (now,) = conn.execute("SELECT max(id) FROM documents").fetchone()
-        # every row stored, SQLite giving each one more than the largest before (its rule without
-        # AUTOINCREMENT, and with it, as ``last`` counts the largest ever given): the ids are known
-        if conn.total_changes - changes == len(rows) and now == last + len(rows):
-            conn.execute("RELEASE insert_many")
-            return list(range(last + 1, now + 1))
-        conn.execute("ROLLBACK TO insert_many")
-        conn.execute("RELEASE insert_many")
-    stored: Dict[Any, int] = {}
-    keys = list({key for _, key, _ in rows if key is not None})
-    for start in range(0, len(keys), _LOOKUP_CHUNK):
-        chunk = keys[start:start + _LOOKUP_CHUNK]
-        stored.update(conn.execute(
-            f"SELECT unique_hash, id FROM documents WHERE collection = ? AND unique_hash IN "
-            f"({', '.join('?' * len(chunk))})",
-            [collection, *chunk],
-        ))
-    ids, new = _ids_and_new_rows(rows, stored, last)
-    conn.executemany("INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, ?, ?, ?)", new)
-    return ids
-
-
-def _ids_and_new_rows(
-    rows: List[Tuple[str, Any, str]], stored: Dict[Any, int], last: int
-) -> Tuple[List[int], List[Tuple[int, str, Any, str]]]:
-    """Each row's id (the stored one of its hash, else the first of the batch with its hash, else
-    a new one after ``last``) and the rows to insert with their ids."""
-    ids: List[int] = []
-    new: List[Tuple[int, str, Any, str]] = []
-    for row_collection, key, text in rows:
-        id_ = None if key is None else stored.get(key)
-        if id_ is None:
-            last += 1
-            id_ = last
-            new.append((id_, row_collection, key, text))
-            if key is not None:
-                stored[key] = id_
-        ids.append(id_)
-    return ids, new
-
-
-def _autoincrement_sequence(conn: sqlite3.Connection) -> int:
-    """The largest id an AUTOINCREMENT table of an older version ever gave, else 0."""
-    try:
-        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'documents'").fetchone()
-    except sqlite3.OperationalError:  # no table has AUTOINCREMENT: there is no sqlite_sequence
-        return 0
-    return 0 if row is None else int(row[0])
 
 
 def _rekey_hashes_that_are_not_strings(conn: sqlite3.Connection) -> None:

@@ -25,17 +25,21 @@ used in indexes (:func:`index_sql`) and queries, so SQLite uses an index on the
 path for the term.
 
 ``unique_hash`` (:data:`KEY_FIELD`) is the exception: the table keeps it in a
-column of its own under its unique index, a string as it is and any other
-value as a blob of its JSON. A string query value is looked up there: the rows
-holding that string match; the rows whose hash is not a string (blobs sort
-after every string, one range of the same index) go to the matcher, since a
-list may hold the value.
+column of its own (not indexed), a string as it is and any other value as a
+blob of its JSON, and indexes it in ``hash_keys`` and ``hash_keys_recent``,
+tables of 60-bit integer prefixes (:func:`hash_prefix`) and document ids, plus
+``hash_key_collisions``
+for the rare documents whose prefix another hash holds already (see
+``SQLiteResultsDB``). A string query value is looked up there by its prefix and
+then compared in full: the rows holding that string match; the rows whose hash
+is not a string (a partial index holds them) go to the matcher, since a list
+may hold the value.
 """
 
 import hashlib
 import math
 import re
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 #: The field held in the documents table's own unique column (see the module doc).
 KEY_FIELD = "unique_hash"
@@ -52,6 +56,34 @@ _PLAIN_KEY = re.compile(r"[ !#-\[\]-~]+")
 # Beyond 2**53 an integer and a float may be equal for SQLite (which turns
 # integers beyond 64 bits into reals) and not for Python, or the other way round.
 _EXACT_NUMBERS = 2.0**53
+
+
+def collection_salt(collection: str) -> int:
+    """The 60 bits mixed into every hash prefix of a collection (:func:`hash_prefix`).
+
+    The same hash stored in two collections (a result kept in two projects)
+    gets two prefixes, so it takes no place of the other in ``hash_keys``.
+    Stored in files: never change it.
+    """
+    digest = hashlib.blake2b(collection.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 4
+
+
+def hash_prefix(key: Union[str, bytes], salt: int) -> int:
+    """The integer ``hash_keys`` indexes a stored hash by: 60 bits of it, mixed with the collection's salt.
+
+    A hash as lume-services makes them (hex text) gives its first 15 digits; any
+    other text or blob gives 60 bits of its BLAKE2b digest. Several hashes may
+    share a prefix: a prefix only says where to look, the stored hash is then
+    compared in full. :meth:`SQLiteResultsDB.insert_many` computes the common
+    case inline (``int(key[:15], 16) ^ salt``): the two must agree. Stored in
+    files: never change it.
+    """
+    try:
+        return int(key[:15], 16) ^ salt
+    except ValueError:
+        data = key.encode("utf-8", "surrogatepass") if isinstance(key, str) else key
+        return (int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big") >> 4) ^ salt
 
 
 def _sql_text(text: str) -> str:
@@ -118,8 +150,24 @@ def _value_key(value: Any) -> Optional[Tuple[str, list]]:
     return None
 
 
-def term(path: str, value: Any) -> Optional[Tuple[str, list, str]]:
+#: the ids of the documents that may hold a string hash: those its prefix leads to, those of the
+#: collisions holding it, and those whose hash is not a string (a partial index of the documents)
+_HASH_CANDIDATES = (
+    "id IN (SELECT id FROM hash_keys WHERE key = ? UNION ALL SELECT id FROM hash_keys_recent WHERE key = ? "
+    "UNION ALL SELECT id FROM hash_key_collisions WHERE collection = ? AND unique_hash = ? "
+    "UNION ALL SELECT id FROM documents INDEXED BY documents_hash_not_text "
+    "WHERE collection = ? AND typeof(unique_hash) = 'blob') "
+    "AND (unique_hash = ? OR typeof(unique_hash) = 'blob')"
+)
+
+
+def term(path: str, value: Any, collection: str = "") -> Optional[Tuple[str, list, str]]:
     """Translate one query term to SQL.
+
+    Args:
+        path: the dotted path.
+        value: the value it must equal.
+        collection: the collection queried (a hash is looked up by its prefix in it).
 
     Returns:
         ``(condition, parameters, needs_check)``: the rows meeting ``condition``
@@ -127,7 +175,8 @@ def term(path: str, value: Any) -> Optional[Tuple[str, list, str]]:
         matcher. ``None`` when SQL can narrow nothing: every row is checked.
     """
     if path == KEY_FIELD and isinstance(value, str) and _value_key(value) is not None:
-        return f"({KEY_FIELD} = ? OR {KEY_FIELD} >= X'')", [value], f"typeof({KEY_FIELD}) = 'blob'"
+        prefix = hash_prefix(value, collection_salt(collection))
+        return _HASH_CANDIDATES, [prefix, prefix, collection, value, collection, value], f"typeof({KEY_FIELD}) = 'blob'"
     if not sql_addressable(path):
         return None
     key = path_key(path)
@@ -144,8 +193,8 @@ def term(path: str, value: Any) -> Optional[Tuple[str, list, str]]:
     return f"{key} IN ({sql}, {UNSURE})", parameters, f"{key} = {UNSURE}"
 
 
-def where(query: dict) -> Tuple[List[str], list, str]:
-    """Translate a validated query.
+def where(query: dict, collection: str = "") -> Tuple[List[str], list, str]:
+    """Translate a validated query on ``collection``.
 
     Returns:
         ``(conditions, parameters, needs_check)``: the SQL conditions every match
@@ -156,7 +205,7 @@ def where(query: dict) -> Tuple[List[str], list, str]:
     parameters: list = []
     checks: List[str] = []
     for path, value in query.items():
-        translated = term(path, value)
+        translated = term(path, value, collection)
         if translated is None:
             checks.append("1")
             continue

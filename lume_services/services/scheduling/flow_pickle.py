@@ -8,23 +8,27 @@ independent of where the code was defined), so a task of a registered flow that 
 no source line is shown.
 
 :func:`dumps` is cloudpickle with one reducer more: a code object is pickled as cloudpickle
-pickles it, plus the name of its file, and :func:`code_in_file` rebuilds it under that name
-when the flow is loaded; :func:`prefect_flow_file` writes it in the format of Prefect's
-``Local`` storage, for the flow files a server's agent loads. Tracebacks then name the script (``/work/my_flows.py``, line 7, with
+pickles it, plus the name of its file, and is rebuilt under that name when the flow is loaded;
+:func:`prefect_flow_file` writes it in the format of Prefect's ``Local`` storage, for the flow
+files a server's agent loads and those a flow image holds. The executors that send tasks to
+other processes send them pickled so too (``backends/local/shipped_tasks.py``). Tracebacks then
+name the script (``/work/my_flows.py``, line 7, with
 its source line when the file is there) or the notebook cell (IPython names a cell's code
 after a file of its own and keeps the cell's lines in :mod:`linecache`, so in the kernel
 that defined it the traceback shows the cell's line too).
 
-Nothing more is run at load than cloudpickle runs: :func:`code_in_file` builds a code object
-from the pickled fields, as cloudpickle's own reducer does, and only renames it. It is called
-by name from stored pickles, so its name and module must stay. Flows pickled before (plain
-cloudpickle) load as they did.
+Nothing more is run at load than cloudpickle runs: a code object is built from the pickled
+fields, as cloudpickle's own reducer does, and only renamed (``code.replace``,
+called through ``operator.methodcaller``), so loading needs nothing but cloudpickle and the
+standard library. Flows pickled before (plain cloudpickle, or naming :func:`code_in_file`,
+which stays for them) load as they did.
 
 cloudpickle has no option for this; its ``Pickler.dispatch_table`` is the documented way of
 pickle to add a reducer for a type, and the base reducer is cloudpickle's own, looked up there.
 """
 
 import io
+import operator
 import types
 from collections import ChainMap
 from typing import Any
@@ -33,11 +37,24 @@ from typing import Any
 def code_in_file(fields: tuple, filename: str) -> types.CodeType:
     """A code object from cloudpickle's fields, named after the file it was compiled from.
 
+    Flows pickled by earlier versions name this function; those pickled now name only
+    ``operator.methodcaller`` and ``types.CodeType``, which do the same.
+
     Args:
         fields: the arguments of ``types.CodeType`` cloudpickle recorded for it.
         filename: ``co_filename`` of the code when it was pickled.
     """
     return types.CodeType(*fields).replace(co_filename=filename)
+
+
+class _CodeFields:
+    """Pickled as cloudpickle pickles a code object (``types.CodeType(*fields)``); never loaded as itself."""
+
+    def __init__(self, fields: tuple):
+        self.fields = fields
+
+    def __reduce__(self):
+        return types.CodeType, self.fields
 
 
 def _pickler_class():
@@ -49,7 +66,10 @@ def _pickler_class():
         reduced = base_reduce(code)
         if reduced[0] is not types.CodeType:  # another cloudpickle: keep what it does
             return reduced
-        return code_in_file, (reduced[1], code.co_filename)
+        # loaded as ``types.CodeType(*fields).replace(co_filename=...)``: only the standard
+        # library is named, so a flow pickled here loads wherever cloudpickle's own pickles do
+        # (a flow image whose base has Prefect but not lume-services, a remote dask worker)
+        return operator.methodcaller("replace", co_filename=code.co_filename), (_CodeFields(reduced[1]),)
 
     class FilePreservingPickler(cloudpickle.Pickler):
         dispatch_table = ChainMap({types.CodeType: reduce_code}, cloudpickle.Pickler.dispatch_table)

@@ -28,6 +28,9 @@ LABEL_VERSION = f"{LABEL_PREFIX}.flow-version"
 LABEL_FLOW_HASH = f"{LABEL_PREFIX}.flow-hash"
 LABEL_BASE_IMAGE = f"{LABEL_PREFIX}.base-image"
 LABEL_BASE_IMAGE_ID = f"{LABEL_PREFIX}.base-image-id"
+#: how the flow file in a flow image is pickled; an image whose flow file is pickled
+#: otherwise (older, named ``<dynamic-code>`` in tracebacks) is rebuilt, not reused
+LABEL_FLOW_FILE = f"{LABEL_PREFIX}.flow-file"
 
 _DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 

@@ -28,6 +28,7 @@ from lume_services.image_names import image_name
 from lume_services.services.scheduling.backends.images.engine import (
     LABEL_BASE_IMAGE,
     LABEL_BASE_IMAGE_ID,
+    LABEL_FLOW_FILE,
     LABEL_FLOW_HASH,
     LABEL_FLOW_NAME,
     LABEL_PROJECT,
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 #: where Prefect's Docker storage keeps flows inside flow images
 PREFECT_DIRECTORY = "/opt/prefect"
+
+#: the value of the ``flow-file`` label: flow files pickled by ``flow_pickle`` (file names kept)
+FLOW_FILE_FORMAT = "flow_pickle"
 
 
 
@@ -91,6 +95,13 @@ class Docker(_PrefectDocker):
       (Prefect prints the log and raises "Your docker image failed to build!");
     * the tag defaults to the first 12 characters of the flow hash, so a changed
       flow gets a new image and an unchanged one keeps its image.
+
+    * the flow files are pickled by
+      :mod:`~lume_services.services.scheduling.flow_pickle`, in the format Prefect's
+      storage reads: a task's code keeps the name of its file, so a task that
+      raises in the container names its file and line (Prefect's own pickling
+      names them ``<dynamic-code>``). Loading them needs nothing more than
+      Prefect's own flow files need.
 
     The base image must already hold Prefect (the runtime image does): the
     Dockerfile installs Prefect from a git URL otherwise.
@@ -170,6 +181,7 @@ class Docker(_PrefectDocker):
             LABEL_FLOW_HASH: digest,
             LABEL_BASE_IMAGE: self.base_image,
             LABEL_BASE_IMAGE_ID: base_id,
+            LABEL_FLOW_FILE: FLOW_FILE_FORMAT,
         }
         self.image_tag = self.image_tag or digest[:12]
         full_name = self._full_name()
@@ -197,6 +209,29 @@ class Docker(_PrefectDocker):
                 lambda: self.push_image(self._repository(), self.image_tag), "push", full_name
             )
         return self
+
+    def create_dockerfile_object(self, directory: str) -> str:
+        """Write the build context as Prefect's storage does, the flow files pickled by ``flow_pickle``.
+
+        Args:
+            directory: the build context directory.
+
+        Returns:
+            The path of the Dockerfile written.
+        """
+        import os
+
+        from slugify import slugify  # as Prefect's storage names the files
+
+        from lume_services.services.scheduling.flow_pickle import prefect_flow_file
+
+        dockerfile = super().create_dockerfile_object(directory=directory)
+        if not self.stored_as_script:
+            for name, flow in self._flows.items():
+                # the file Prefect wrote and its Dockerfile copies into the image, rewritten
+                with open(os.path.join(directory, f"{slugify(name)}.flow"), "wb") as file:
+                    file.write(prefect_flow_file(flow))
+        return dockerfile
 
     def _repository(self) -> str:
         return f"{self.registry_url.rstrip('/')}/{self.image_name}" if self.registry_url else self.image_name

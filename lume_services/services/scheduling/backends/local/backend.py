@@ -28,6 +28,7 @@ from lume_services.services.scheduling.backends.local.lean_context import lean
 from lume_services.services.scheduling.backends.local.registry import LocalFlowRegistry
 from lume_services.services.scheduling.backends.local.run_history import RunHistory
 from lume_services.services.scheduling.backends.local.run_recorder import RunRecorder
+from lume_services.services.scheduling.backends.local.shipped_tasks import keeping_file_names
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.run_records import MAX_RESULT_BYTES, recorded_result
 from lume_services.services.scheduling.run_options import run_options
@@ -216,6 +217,8 @@ class LocalBackend(Backend):
             prefect_executor = executor.build(flow=flow, clusters=self.clusters)
             if task_events is not None:
                 prefect_executor = observed(prefect_executor, task_events)
+            # tasks sent to other processes keep their code's file names (tracebacks name them)
+            prefect_executor = keeping_file_names(prefect_executor)
             prefect_executor = lean(prefect_executor)  # no configuration copy per task
             with _run_environment(env, working_dir):
                 return flow.run(

@@ -1,7 +1,9 @@
 """Recording one local run in the run history, without ever failing the run.
 
 :class:`RunRecorder` writes the run when it starts and when it ends; each
-task is timed by a task state handler passed to Prefect's flow runner. Every
+task is timed by a task state handler passed to Prefect's flow runner, which
+runs where the task runs and leaves what it saw (times, where a failed task
+raised) on the task's state, so tasks run in other processes are recorded too. Every
 write is guarded: a history that cannot be written (corrupt, disk full, not
 ours) is logged as a warning, once per run, and the run goes on.
 """
@@ -35,8 +37,10 @@ class TaskTimer:
     """A Prefect task state handler noting when each task started running and finished.
 
     It holds nothing but two dicts and its clock, so executors that send
-    handlers to other processes can pickle it; tasks run there are not timed
-    (their start and end stay unknown).
+    handlers to other processes can pickle it. What it sees there is carried back
+    with the task's state instead (see :func:`carried`): each finished state gets
+    its start, its end and, for a failed task, where its error was raised, in its
+    ``context`` (Prefect's own place for facts about a state; it is pickled with it).
 
     Args:
         clock: the clock the times are read from.
@@ -52,9 +56,14 @@ class TaskTimer:
 
     def __call__(self, task_runner, old_state, new_state):
         if new_state.is_running():
-            self.starts.setdefault(task_runner.task, self.clock.time())
+            now = self.clock.time()
+            self.starts.setdefault(task_runner.task, now)
+            _carry(new_state, start=now)
         elif new_state.is_finished():
-            self.ends[task_runner.task] = self.clock.time()
+            now = self.ends[task_runner.task] = self.clock.time()
+            start = carried(old_state).get("start") if old_state is not None and old_state.is_running() else None
+            _carry(new_state, start=start, end=now,
+                   traceback=_formatted_traceback(new_state.result) if new_state.is_failed() else None)
             if self.on_finished is not None and not new_state.is_mapped():
                 self.on_finished(task_runner.task, new_state)
         return new_state
@@ -63,29 +72,55 @@ class TaskTimer:
         return {**self.__dict__, "on_finished": None}  # a recorder's callback stays in its process
 
 
+#: the key of a state's ``context`` under which :class:`TaskTimer` leaves what it saw
+CARRIED = "lume_services"
+
+
+def carried(state: Any) -> Dict[str, Any]:
+    """What :class:`TaskTimer` left on ``state``: ``start`` and ``end`` (``time.time()``
+    values) and ``traceback`` (text), each present when known."""
+    context = getattr(state, "context", None)
+    found = context.get(CARRIED) if isinstance(context, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _carry(state: Any, **facts: Any) -> None:
+    """Leave ``facts`` (those not ``None``) on ``state``, a new dict (a state's context may be shared)."""
+    facts = {k: v for k, v in facts.items() if v is not None}
+    if facts and isinstance(getattr(state, "context", None), dict):
+        state.context = {**state.context, CARRIED: {**carried(state), **facts}}
+
+
 #: the innermost frames of a task's error kept in the history (the raising line is the last)
 TRACEBACK_FRAMES = 8
 
 
-def _with_traceback(message: str, error: Any) -> str:
-    """A failed task's message, with the traceback of its error from the task's own code on.
+def _formatted_traceback(error: Any) -> Optional[str]:
+    """Where ``error`` was raised, from the task's own code on, as Python prints it; ``None`` if unknown.
 
     Prefect's frames (its task runner calling the task) are left out: what is kept is where
-    the task's code raised, as Python prints it (``File "/work/my_flows.py", line 7, in fail``
-    and the line). An error that came back from another process has no traceback: the
-    message is left as it is.
+    the task's code raised (``File "/work/my_flows.py", line 7, in fail`` and the line).
+    The text is made where the task ran: an error sent back from another process
+    may arrive without its traceback (an exception class of the flow's own does).
     """
     tb = getattr(error, "__traceback__", None)
     if not isinstance(error, BaseException) or tb is None:
-        return message
+        return None
     import prefect
 
     prefect_dir = os.path.dirname(prefect.__file__) + os.sep
     frames = [frame for frame in traceback.extract_tb(tb) if not frame.filename.startswith(prefect_dir)]
     if not frames:
-        return message
+        return None
     lines = traceback.format_list(frames[-TRACEBACK_FRAMES:])
-    return message + "\nTraceback (most recent call last):\n" + "".join(lines).rstrip("\n")
+    return "Traceback (most recent call last):\n" + "".join(lines).rstrip("\n")
+
+
+def _with_traceback(message: str, state: Any) -> str:
+    """A failed task's message, with where its error was raised (carried with the state, or
+    read from the error when it was raised in this process); else the message as it is."""
+    text = carried(state).get("traceback") or _formatted_traceback(getattr(state, "result", None))
+    return message if text is None else message + "\n" + text
 
 
 def _at(timestamp: Optional[float]) -> Optional[datetime]:
@@ -285,9 +320,9 @@ class RunRecorder:
         if st is not None:
             message = st.message
             if st.is_failed() and isinstance(message, str):
-                message = _with_traceback(message, st.result)
+                message = _with_traceback(message, st)
             record.message = mask_message(message) if isinstance(message, str) else message
-            record.start, record.end = _at(self.timer.starts.get(task)), _at(self.timer.ends.get(task))
+            record.start, record.end = (_at(t) for t in self._times(task, st))
             if st.is_successful():
                 if st.is_skipped() or isinstance(st._result, NoResultType):
                     record.result_note = f"no result ({type(st).__name__})"
@@ -297,6 +332,18 @@ class RunRecorder:
                         value, self.max_result_bytes
                     )
         return record
+
+    def _times(self, task, st) -> tuple:
+        """When ``task`` started and ended: as seen in this process, else as carried back
+        with its state (and a mapped task's items' states) from where it ran."""
+        start, end = self.timer.starts.get(task), self.timer.ends.get(task)
+        if start is None or end is None:
+            seen = [carried(s) for s in with_item_states(st)]
+            starts = [c["start"] for c in seen if "start" in c]
+            ends = [c["end"] for c in seen if "end" in c]
+            start = start if start is not None else min(starts, default=None)
+            end = end if end is not None else max(ends, default=None)
+        return start, end
 
     def _children(self, tasks: List[TaskRun], states, plans: Optional[List[ChildPlan]] = None,
                   keys: bool = True) -> List[ChildRun]:
