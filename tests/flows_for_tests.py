@@ -322,3 +322,8 @@ with Flow("meeting-b") as meeting_b:
 
 with Flow("meeting-total") as meeting_total:
     total(Parameter("a"), Parameter("b"))
+
+# a child with a task outside its sweep when swept over ``x``: ``double`` takes only ``y``
+with Flow("inc-and-double") as inc_and_double:
+    inc(Parameter("x", default=0))
+    double(Parameter("y", default=2))

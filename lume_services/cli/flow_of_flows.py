@@ -28,7 +28,7 @@ def run_and_report(ctx: click.Context, fof, parameters: dict, as_json: bool, tas
     Raises:
         Failed: a child failed (the error is printed; exit 1).
     """
-    from lume_services.cli.flows import latest_run_id, run_config_for
+    from lume_services.cli.flows import run_config_for
     from lume_services.config import context
     from lume_services.errors import FlowFailedError
 
@@ -51,15 +51,23 @@ def run_and_report(ctx: click.Context, fof, parameters: dict, as_json: bool, tas
                                            scheduling_service=svc, progress=display, use_cache=use_cache)
     except FlowFailedError as exc:
         mark_failed(ctx)
-        document.update(state="Failed", elapsed=time.monotonic() - start, run_id=latest_run_id(svc, fof.name),
+        document.update(state="Failed", elapsed=time.monotonic() - start, run_id=_run_id(fof, svc),
                         children=_children(fof, display), error=one_line(exc), failed_tasks=exc.failed_tasks)
         emit(document, as_json, render_run)
         note(f"error: {one_line(exc)}")
         raise Failed() from exc
-    document.update(state="Success", elapsed=time.monotonic() - start, run_id=latest_run_id(svc, fof.name),
+    document.update(state="Success", elapsed=time.monotonic() - start, run_id=_run_id(fof, svc),
                     children=_children(fof, display))
     document["result" if task_name else "results"] = value
     emit(document, as_json, render_run)
+
+
+def _run_id(fof, svc) -> Optional[str]:
+    """The id of the run just made: the composed run's, not the newest run of a flow of that name
+    (on a server a child's flow runs are newer, and a child in another project may share the name)."""
+    from lume_services.cli.flows import latest_run_id
+
+    return fof.last_run_id or latest_run_id(svc, fof.name, fof.project_name)
 
 
 def _children(fof, display) -> dict:

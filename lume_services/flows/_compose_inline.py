@@ -130,6 +130,8 @@ def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
             )
         for task, constants in flow.constants.items():
             composed.constants[replaced[task]] = dict(constants)
+        for task, anchor in _sweep_anchors(flow, swept).items():
+            composed.add_edge(replaced[anchor], replaced[task], mapped=True, validate=False)
         # a child starts when its parents succeeded: gate its entry tasks on their reference tasks
         references[child_name] = reference_tasks(flow)
         gates = [copies[parent][ref] for parent in fof.parents(child_name) for ref in references[parent]]
@@ -158,22 +160,43 @@ def compose_inline(fof, reuse: Optional[Dict[str, Any]] = None):
 
 
 def _swept_tasks(flow, parameters) -> set:
-    """The tasks of a child that sweep: its ``map_over`` parameters and every task downstream of them.
+    """The tasks of a child that sweep: its ``map_over`` parameters and every task that is not a parameter.
 
     Their edges become mapped edges (Prefect's task mapping): each runs once
     per item, item by item down the child, and a failed item fails only the
-    items downstream of it.
+    items downstream of it. A task that does not take a swept value runs once
+    per item too (see :func:`_sweep_anchors`): an item is a run of the whole
+    child, as on a server, where each item is a flow run of its own; so every
+    task of a swept child gives one result per item, in item order.
     """
+    from prefect import Parameter
+
     if not parameters:
         return set()
     swept = {task for task in flow.tasks if getattr(task, "name", None) in parameters and task in flow.parameters()}
-    stack = list(swept)
-    while stack:
-        for edge in flow.edges_from(stack.pop()):
-            if edge.downstream_task not in swept:
-                swept.add(edge.downstream_task)
-                stack.append(edge.downstream_task)
-    return swept
+    return swept | {task for task in flow.tasks if not isinstance(task, Parameter)}
+
+
+def _sweep_anchors(flow, swept: set) -> Dict[Any, Any]:
+    """The swept child's tasks that take no swept value, each with the swept parameter that maps it over the items.
+
+    A task whose upstream tasks are all parameters it does not sweep would run
+    once; a mapped edge (no data) from a swept parameter runs it once per item.
+    A task downstream of a swept task is mapped by that edge already.
+    """
+    from prefect import Parameter
+
+    parameters = sorted((t for t in swept if isinstance(t, Parameter)), key=lambda t: t.name)
+    if not parameters:
+        return {}
+    anchors = {}
+    for task in tasks_in_slug_order(flow):
+        if task not in swept or isinstance(task, Parameter):
+            continue
+        upstream = [e.upstream_task for e in flow.edges_to(task)]
+        if all(isinstance(u, Parameter) and u not in swept for u in upstream):
+            anchors[task] = parameters[0]
+    return anchors
 
 
 def _mapped_from(fof, parent: str) -> set:
@@ -229,6 +252,7 @@ def child_plans(fof, reuse: Optional[Dict[str, Any]] = None) -> List[ChildPlan]:
     for child_name in fof.execution_order():
         child = fof.composing_flows[child_name]
         mapped = child.mapped_parameters or {}
+        sweeps = list((getattr(fof, "map_over", None) or {}).get(child_name, []))
         tasks: Dict[str, None] = {}
         received = {}
         if child_name in reuse:  # its tasks (mapped parameters too) give back recorded results
@@ -236,9 +260,11 @@ def child_plans(fof, reuse: Optional[Dict[str, Any]] = None) -> List[ChildPlan]:
                 if not isinstance(task, Parameter):
                     tasks.setdefault(composed_task_name(child_name, task.name), None)
             used = reuse[child_name]
+            items = used.results.get(sweeps[0]) if sweeps else None
             plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), {}, flow_id=child.flow_id,
                                    cache_key=used.cache_key, reused_from=used.run_id,
-                                   mapped_values={param: used.results.get(param) for param in mapped}))
+                                   mapped_values={param: used.results.get(param) for param in mapped},
+                                   sweeps=sweeps, item_count=len(items) if isinstance(items, list) else None))
             continue
         for task in tasks_in_slug_order(child.prefect_flow):
             m = mapped.get(task.name) if isinstance(task, Parameter) else None
@@ -252,7 +278,7 @@ def child_plans(fof, reuse: Optional[Dict[str, Any]] = None) -> List[ChildPlan]:
             else:
                 received[task.name] = composed_task_name(m.parent_flow_name, _task_name(fof, m))
         plans.append(ChildPlan(child_name, fof.parents(child_name), list(tasks), received, flow_id=child.flow_id,
-                               key_of=functools.partial(cache_key, fof, child_name)))
+                               key_of=functools.partial(cache_key, fof, child_name), sweeps=sweeps))
     return plans
 
 

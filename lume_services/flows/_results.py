@@ -41,18 +41,24 @@ def pick(results: Dict[str, Dict[str, Any]], wanted):
     return results[child][task]
 
 
-def recorded_child_result(service, run, child_name: str, task: str) -> Any:
+def recorded_child_result(service, run, child_name: str, task: str, flow_of_flows=None) -> Any:
     """A child's task result from a recorded run of a flow of flows (``FlowOfFlows.run_result``).
 
-    A mapped parameter gives the value the child received; where each child
-    ran as a flow run of its own (servers) the result is read from that run,
-    a sweep's from each item's run (a list in item order, ``None`` for an item
-    never created); otherwise from the composed run's ``"<child>/<task>"``.
+    A mapped parameter gives the value the child received, and a parameter of
+    its own the composed run's value for it (``"<child>-<parameter>"``; one
+    value, as ``run_and_return`` gives it, also for a swept child: a swept
+    parameter's is its list of items); where each child ran as a flow run of
+    its own (servers) the result is read from that run, a sweep's from each
+    item's run (a list in item order, ``None`` for an item never created);
+    otherwise from the composed run's ``"<child>/<task>"``.
     """
     child = next((c for c in run.children if c.name == child_name), None)
     if child is not None and task in child.mapped:
         return child.mapped[task]
-    if child is not None and child.items:
+    spec = flow_of_flows.composing_flows.get(child_name) if flow_of_flows is not None else None
+    if spec is not None and task in (spec.parameters or {}) and task not in (spec.mapped_parameters or {}):
+        return service.run_result(run.run_id, exposed_parameter_name(child_name, task))
+    if child is not None and child.item_runs:
         return [service.run_result(item.run_id, task) if item.run_id is not None else None for item in child.items]
     if child is not None and child.run_id is not None:
         return service.run_result(child.run_id, task)

@@ -275,7 +275,7 @@ def recorded_child_results(fof, record: RunRecord, child_name: str, service=None
         return None
     if run_child.run_id is not None and service is not None:
         return _child_run_results(fof, service, child_name, run_child.run_id)
-    if run_child.items and service is not None:
+    if run_child.item_runs and service is not None:
         items = []
         for item in run_child.items:
             read = None if item.run_id is None else _child_run_results(fof, service, child_name, item.run_id)
@@ -320,7 +320,7 @@ def _child_run_results(fof, service, child_name: str, flow_run_id: str) -> Optio
 def _reuse_of(fof, record: RunRecord, child_name: str, results: Dict[str, Any], key: Optional[str]) -> Reuse:
     """A child reused from ``record``: from the run that made its results, read from its own flow run if it has one."""
     run_child = next(c for c in record.children if c.name == child_name)
-    item_run_ids = [cast(str, item.run_id) for item in run_child.items] if run_child.items else None
+    item_run_ids = [cast(str, item.run_id) for item in run_child.items] if run_child.item_runs else None
     return Reuse(child_name, _origin(record, child_name), results, key, run_child.run_id, item_run_ids)
 
 

@@ -580,7 +580,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         """
         child_name, task = self.resolve_task_name(task_name)
         run = scheduling_service.get_run(self._run_id(run_id, scheduling_service))
-        return recorded_child_result(scheduling_service, run, child_name, task)
+        return recorded_child_result(scheduling_service, run, child_name, task, self)
 
     def group_results(self, flat: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
         """Turn the composed flow's results into ``{child: {task: result}}``.

@@ -145,7 +145,7 @@ def _results(service, record: RunRecord) -> Dict[str, Any]:
     """
     from lume_services.errors import RunResultNotRecordedError
 
-    if not any(c.run_id is not None or c.items for c in record.children):
+    if not any(c.run_id is not None or c.item_runs for c in record.children):
         return {t.name: _fingerprint(t.result) for t in record.tasks if t.result_recorded}
     out: Dict[str, Any] = {}
     for child in record.children:

@@ -93,10 +93,12 @@ class ChildRun:
             content); ``None`` when not known (it did not succeed).
         reused_from: the run whose recorded results it reused instead of
             running (state ``Cached``); ``None`` when it ran.
-        items: a sweep's items (``map_over``) where each is a flow run of
-            its own (server backends): one ``ChildRun`` per item, in item
-            order (its ``mapped`` the item's values); the child's state is
-            ``Failed`` when an item failed, and its times span the items.
+        items: a sweep's items (``map_over``): one ``ChildRun`` per item, in
+            item order (its ``mapped`` the item's values), each a flow run of
+            its own on server backends (``run_id``; locally ``None``, and its
+            times unknown: an item is a slice of the composed run's mapped
+            tasks); the child's state is ``Failed`` when an item failed, and
+            its times span the items. A reused sweep's items are ``Cached``.
     """
 
     name: str
@@ -115,6 +117,11 @@ class ChildRun:
     def duration(self) -> Optional[float]:
         """Seconds from start to end, when both are known."""
         return None if self.start is None or self.end is None else (self.end - self.start).total_seconds()
+
+    @property
+    def item_runs(self) -> bool:
+        """Whether its items are flow runs of their own (a sweep on a server backend), whose results are read there."""
+        return any(item.run_id is not None for item in self.items)
 
     def to_dict(self) -> Dict[str, Any]:
         """The child as JSON-ready data."""
@@ -251,6 +258,10 @@ class ChildPlan:
         reused_from: the run whose results it reuses (its tasks give them back).
         mapped_values: a reused child's mapped parameter values, recorded as
             they are (no task of the run gives them).
+        sweeps: the parameters it sweeps (``map_over``): the run history
+            gives it its items, one ``ChildRun`` per item, as a server's does.
+        item_count: a reused sweep's number of items (its tasks give back
+            recorded lists, so no task of the run has one state per item).
     """
 
     name: str
@@ -262,6 +273,8 @@ class ChildPlan:
     key_of: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None
     reused_from: Optional[str] = None
     mapped_values: Optional[Dict[str, Any]] = None
+    sweeps: List[str] = field(default_factory=list)
+    item_count: Optional[int] = None
 
 
 @dataclass

@@ -247,6 +247,12 @@ class RunHistory:
                         for i, c in enumerate(children)
                     ],
                 )
+                conn.executemany(  # a sweep's items (ChildRun.items), by the child's position
+                    "INSERT OR REPLACE INTO child_items (run_id, position, item, state, mapped, reused_from)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(run_id, i, n, item.state, dumps(item.mapped), item.reused_from)
+                     for i, c in enumerate(children) for n, item in enumerate(c.items)],
+                )
                 conn.executemany(
                     "INSERT OR REPLACE INTO child_keys (run_id, name, state, flow_id, cache_key, reused_from)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -316,17 +322,24 @@ class RunHistory:
                 'SELECT name, slug, state, message, start, "end", result, recorded, note FROM tasks'
                 " WHERE run_id = ? ORDER BY position", (run_id,))
         ]
-        record.children = [
-            ChildRun(name, state, _dt(start), _dt(end), json.loads(parents), json.loads(mapped), child_run_id)
-            for name, state, start, end, parents, mapped, child_run_id in conn.execute(
-                'SELECT name, state, start, "end", parents, mapped, child_run_id FROM children'
+        at = {
+            position: ChildRun(name, state, _dt(start), _dt(end), json.loads(parents), json.loads(mapped), child_run_id)
+            for position, name, state, start, end, parents, mapped, child_run_id in conn.execute(
+                'SELECT position, name, state, start, "end", parents, mapped, child_run_id FROM children'
                 " WHERE run_id = ? ORDER BY position", (run_id,))
-        ]
+        }
+        record.children = list(at.values())
         if record.children:
             keys = {name: rest for name, *rest in conn.execute(
                 "SELECT name, flow_id, cache_key, reused_from FROM child_keys WHERE run_id = ?", (run_id,))}
             for child in record.children:
                 child.flow_id, child.cache_key, child.reused_from = keys.get(child.name, (None, None, None))
+            for position, state, mapped, reused_from in conn.execute(
+                    "SELECT position, state, mapped, reused_from FROM child_items WHERE run_id = ?"
+                    " ORDER BY position, item", (run_id,)):
+                child = at[position]
+                child.items.append(ChildRun(child.name, state, parents=list(child.parents), mapped=json.loads(mapped),
+                                            flow_id=child.flow_id, reused_from=reused_from))
 
     # --- flows of flows: reuse of a child's recorded results (issue 22) ---------------
 
@@ -395,6 +408,7 @@ class RunHistory:
             try:
                 conn.execute(f"DELETE FROM tasks WHERE run_id IN ({old})", (cutoff,))
                 conn.execute(f"DELETE FROM children WHERE run_id IN ({old})", (cutoff,))
+                conn.execute(f"DELETE FROM child_items WHERE run_id IN ({old})", (cutoff,))
                 count = conn.execute("DELETE FROM runs WHERE start < ? AND state != 'Running'", (cutoff,)).rowcount
                 conn.execute("COMMIT")
             except BaseException:

@@ -75,6 +75,14 @@ CREATE TABLE IF NOT EXISTS children (
     mapped TEXT NOT NULL,
     child_run_id TEXT,
     PRIMARY KEY (run_id, position)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS child_items (
+    run_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    item INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    mapped TEXT NOT NULL,
+    reused_from TEXT,
+    PRIMARY KEY (run_id, position, item)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS child_keys (
     run_id TEXT NOT NULL,
     name TEXT NOT NULL,

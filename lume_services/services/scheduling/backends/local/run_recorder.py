@@ -127,6 +127,46 @@ def _at(timestamp: Optional[float]) -> Optional[datetime]:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
 
 
+def _state_of(kinds: list, all_finished: bool) -> str:
+    """A child's (or a sweep item's) state from its tasks' states (a mapped task's items among them)."""
+    from prefect.engine.state import TriggerFailed
+
+    if any(st.is_failed() and not isinstance(st, TriggerFailed) for st in kinds):
+        return "Failed"
+    if any(isinstance(st, TriggerFailed) for st in kinds):
+        return "TriggerFailed"
+    if kinds and all(st.is_successful() for st in kinds) and all_finished:
+        return "Success"
+    return next((type(st).__name__ for st in kinds if not st.is_successful()), "Pending")
+
+
+def _items(plan: ChildPlan, finished: list, mapped: Dict[str, Any], state: str) -> List[ChildRun]:
+    """A swept child's items, in item order, as a server's run history gives them (``ChildRun.items``).
+
+    Item ``i`` is the ``i``-th item of each of the child's mapped tasks (every
+    task of a swept child is mapped); its values are the ``i``-th of each
+    swept mapped parameter and the one value of the others. A reused sweep's
+    items are ``Cached``, from the run it reused. Their times are not known
+    here (the composed run times a mapped task, not its items).
+    """
+    if not plan.sweeps:
+        return []
+    if plan.reused_from is not None:
+        states = [state] * (plan.item_count or 0)
+    else:
+        per_task = [list(st.map_states) for st in finished if st.is_mapped() and st.map_states is not None]
+        count = max((len(m) for m in per_task), default=0)
+        states = [_state_of([m[i] for m in per_task if i < len(m)], all(i < len(m) for m in per_task))
+                  for i in range(count)]
+
+    def values(i: int) -> Dict[str, Any]:
+        return {p: v[i] if p in plan.sweeps and isinstance(v, list) and i < len(v) else v for p, v in mapped.items()}
+
+    return [ChildRun(plan.name, item_state, parents=list(plan.parents), mapped=values(i), flow_id=plan.flow_id,
+                     reused_from=plan.reused_from if item_state == "Cached" else None)
+            for i, item_state in enumerate(states)]
+
+
 class RunRecorder:
     """Records one run of the local backend.
 
@@ -309,8 +349,6 @@ class RunRecorder:
                   keys: bool = True) -> List[ChildRun]:
         if not self.children:
             return []
-        from prefect.engine.state import TriggerFailed
-
         by_name: Dict[str, list] = {}
         for record, st in zip(tasks, states):
             by_name.setdefault(record.name, []).append((record, st))
@@ -319,14 +357,7 @@ class RunRecorder:
             mine = [pair for name in plan.tasks for pair in by_name.get(name, [])]
             finished = [st for _, st in mine if st is not None]
             kinds = [item for st in finished for item in with_item_states(st)]  # a sweep: its items too
-            if any(st.is_failed() and not isinstance(st, TriggerFailed) for st in kinds):
-                state = "Failed"
-            elif any(isinstance(st, TriggerFailed) for st in kinds):
-                state = "TriggerFailed"
-            elif kinds and all(st.is_successful() for st in kinds) and len(finished) == len(mine):
-                state = "Success"
-            else:
-                state = next((type(st).__name__ for st in kinds if not st.is_successful()), "Pending")
+            state = _state_of(kinds, len(finished) == len(mine))
             starts = [r.start for r, _ in mine if r.start is not None]
             ends = [r.end for r, _ in mine if r.end is not None]
             mapped = dict(plan.mapped_values or {})
@@ -342,7 +373,7 @@ class RunRecorder:
             out.append(ChildRun(plan.name, state, min(starts, default=None), max(ends, default=None),
                                 list(plan.parents), mapped, flow_id=plan.flow_id,
                                 cache_key=self._cache_key(plan, state, tasks) if keys else None,
-                                reused_from=plan.reused_from))
+                                reused_from=plan.reused_from, items=_items(plan, finished, mapped, state)))
         return out
 
     def _cache_key(self, plan: ChildPlan, state: str, tasks: List[TaskRun]) -> Optional[str]:

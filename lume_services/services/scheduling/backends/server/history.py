@@ -173,7 +173,9 @@ def get_run(connection, run_id: str) -> RunRecord:
     task_runs = sorted((t for t in row.task_runs if t.map_index == -1), key=lambda t: slug_order(t.task.slug))
     record.tasks = [_task(t) for t in task_runs]
     if any(t.slug.startswith(CHILD_RUN_PREFIX) for t in record.tasks):
-        record.children = _children(connection, record, _context(row).get(REUSED_CHILDREN_CONTEXT_KEY) or {})
+        context = _context(row)
+        record.children = _children(connection, record, context.get(REUSED_CHILDREN_CONTEXT_KEY) or {},
+                                    _sweeps(context.get(_DECLARATION_KEY)))
     return record
 
 
@@ -182,7 +184,18 @@ def _slug_child(slug: str, prefix: str) -> str:
     return slug[len(prefix):].rsplit("-", 1)[0]
 
 
-def _children(connection, record: RunRecord, reused: Dict[str, Any]) -> List[ChildRun]:
+def _sweeps(declaration: Any) -> Dict[str, List[str]]:
+    """Child -> the parameters it sweeps (``map_over``), from a composed run's declaration."""
+    if hasattr(declaration, "to_dict"):
+        declaration = declaration.to_dict()
+    if not isinstance(declaration, dict):
+        return {}
+    children = declaration.get("composing_flows") or []
+    return {c["name"]: list(c.get("map_over") or []) for c in children if isinstance(c, dict) and "name" in c}
+
+
+def _children(connection, record: RunRecord, reused: Dict[str, Any],
+              sweeps: Optional[Dict[str, List[str]]] = None) -> List[ChildRun]:
     from prefect.utilities.graphql import with_args
 
     parents: Dict[str, List[str]] = {}
@@ -222,7 +235,8 @@ def _children(connection, record: RunRecord, reused: Dict[str, Any]) -> List[Chi
         ids = run_ids.get(name)
         if isinstance(ids, list):  # a sweep: a flow run per item (a reused sweep's: its earlier items' runs)
             swept = _swept(name, parents.get(name, []), None,
-                           [child_run(name, rows[i]) if i in rows else ChildRun(name, "TriggerFailed") for i in ids])
+                           [child_run(name, rows[i]) if i in rows else ChildRun(name, "TriggerFailed") for i in ids],
+                           (sweeps or {}).get(name))
             children.append(_reused(swept, reused.get(name), keys.get(name)))
             continue
         run = rows.get(ids)
@@ -280,17 +294,27 @@ def child_durations(connection, flow_name: str) -> Dict[str, float]:
     return durations
 
 
-def _swept(name: str, parents: List[str], flow_id: Optional[str], items: List[ChildRun]) -> ChildRun:
-    """A swept child as one ``ChildRun`` holding its items: failed when one failed, its times spanning theirs."""
+def _swept(name: str, parents: List[str], flow_id: Optional[str], items: List[ChildRun],
+           swept_parameters: Optional[List[str]] = None) -> ChildRun:
+    """A swept child as one ``ChildRun`` holding its items: failed when one failed, its times spanning theirs.
+
+    A mapped parameter it sweeps received a list (each item's value, in item
+    order); one it does not sweep received one value, the same in every item
+    (as the local backend records it). Without ``swept_parameters`` (a run
+    started without its declaration) every mapped parameter gives its list.
+    """
     states = [item.state for item in items]
     state = "Success" if states and all(s == "Success" for s in states) else next(
         (s for s in states if s not in ("Success", "TriggerFailed")), "TriggerFailed")
     starts = [i.start for i in items if i.start is not None]
     ends = [i.end for i in items if i.end is not None]
-    swept = {p for item in items for p in item.mapped}
+    received = {p for item in items for p in item.mapped}
+    created = [item for item in items if item.run_id is not None] or items
+    mapped = {p: [item.mapped.get(p) for item in items] if swept_parameters is None or p in swept_parameters
+              else created[0].mapped.get(p) for p in sorted(received)}
     return ChildRun(
         name, state, min(starts) if starts else None, max(ends) if ends else None, parents,
-        {p: [item.mapped.get(p) for item in items] for p in sorted(swept)}, None,
+        mapped, None,
         flow_id=next((i.flow_id for i in items if i.flow_id), flow_id), items=items,
     )
 
