@@ -38,21 +38,6 @@ composing_flows:
 """
 
 
-def failing_chain(project):
-    return f"""
-name: mending-chain
-project_name: {project}
-composing_flows:
-  - name: doubler
-  - name: failing
-    mapped_parameters:
-      x: {{parent_flow_name: doubler, parent_task_name: double}}
-  - name: adder
-    mapped_parameters:
-      a: {{parent_flow_name: failing, parent_task_name: fail}}
-"""
-
-
 @task(name="fail")
 def mended(x):
     return 3 * x
@@ -152,7 +137,7 @@ def test_runs_show_names_the_run_a_cached_child_came_from_on_a_server(project):
 @pytest.fixture
 def failed_run(project):
     """doubler -> failing -> adder, run once on the server: failing failed. Returns the composed run's id."""
-    fof = FlowOfFlows.from_yaml(failing_chain(project))
+    fof = FlowOfFlows.from_yaml(ft.failing_chain("mending-chain", project))
     with pytest.raises(FlowFailedError):
         fof.run_and_return({"doubler-x": 2}, FAST)
     return fof.last_run_id
@@ -160,7 +145,7 @@ def failed_run(project):
 
 def test_resume_on_a_server_runs_only_the_failed_child_and_those_after_it(project, failed_run, store):
     Flow(name="failing", project_name=project, prefect_flow=mended_flow()).register()
-    fof = FlowOfFlows.from_yaml(failing_chain(project))
+    fof = FlowOfFlows.from_yaml(ft.failing_chain("mending-chain", project))
     results = fof.resume(failed_run, run_config=FAST)
     assert results["adder"]["add"] == 3 * 4 + 10 and results["doubler"]["double"] == 4
     assert len(runs_of(store, fof, "doubler")) == 1  # it ran once, in the failed run
@@ -175,7 +160,7 @@ def test_resume_on_a_server_is_refused_naming_a_succeeded_child_registered_anew(
     Flow(name="doubler", project_name=project, prefect_flow=changed).register()
     before = len(store.flow_runs)
     with pytest.raises(ChildVersionChangedError, match="'doubler' ran as flow id"):
-        FlowOfFlows.from_yaml(failing_chain(project)).resume(failed_run)
+        FlowOfFlows.from_yaml(ft.failing_chain("mending-chain", project)).resume(failed_run)
     assert len(store.flow_runs) == before
 
 
