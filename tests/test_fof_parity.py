@@ -4,6 +4,7 @@ results have one shape on both."""
 
 import json
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -106,8 +107,10 @@ def started_by_the_cli_resume(project, tmp_path):
     return json.loads(result.stdout)["run_id"]
 
 
-def started_by_a_deployment(project, tmp_path):
-    """A model deployment whose flow is the flow of flows, run through the model."""
+@contextmanager
+def deployed(declaration, project, tmp_path):
+    """A model (on a model database of its own) with one deployment, of the flow of flows ``declaration``;
+    yields the model as loaded back from the database, as a new process would load it."""
     from lume_services.models import Model
     from lume_services.services.models.db import SQLiteModelDB
 
@@ -116,13 +119,18 @@ def started_by_a_deployment(project, tmp_path):
     try:
         model = Model.create_model(author="Ada", laboratory="slac", facility="lcls", beampath="cu_hxr",
                                    description="parity")
-        model.store_deployment(flow=FlowOfFlows.from_yaml(chain(project)), project_name=project, version="1")
-        loaded = Model(model_id=model.model_id)
-        loaded.run_and_return({"doubler-x": 2}, run_config=FAST)
-        return loaded.deployment.flow.last_run_id
+        model.store_deployment(flow=FlowOfFlows.from_yaml(declaration), project_name=project, version="1")
+        yield Model(model_id=model.model_id)
     finally:
         config.context.model_db.reset_override()
         db.dispose()
+
+
+def started_by_a_deployment(project, tmp_path):
+    """A model deployment whose flow is the flow of flows, run through the model."""
+    with deployed(chain(project), project, tmp_path) as loaded:
+        loaded.run_and_return({"doubler-x": 2}, run_config=FAST)
+        return loaded.deployment.flow.last_run_id
 
 
 STARTS = [started_with_run, started_with_run_and_return, started_from_the_cli, started_by_resume,
@@ -147,6 +155,34 @@ def test_a_composed_run_can_be_reproduced_by_its_id_however_it_started(backend, 
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["matches"] and document["compared"] > 0
+
+
+# --- a deployment runs its flow of flows as declared: sweeps and cached children ----------------
+
+
+def test_a_deployed_flow_of_flows_runs_its_swept_child_once_per_item(backend, tmp_path):
+    _, project = backend
+    with deployed(swept(project), project, tmp_path) as model:
+        assert model.run_and_return({"inc-and-double-x": [1, 2, 3]}, run_config=FAST) == SWEPT_RESULTS
+
+
+def test_a_deployed_flow_of_flows_reuses_its_cached_child_from_its_earlier_run(backend, tmp_path):
+    _, project = backend
+    cached_doubler = chain(project).replace("  - name: doubler\n", "  - name: doubler\n    cache: true\n")
+    with deployed(cached_doubler, project, tmp_path) as model:
+        model.run_and_return({"doubler-x": 2}, run_config=FAST)
+        first = model.deployment.flow.last_run_id
+        again = loaded_anew(model)
+        assert again.run_and_return({"doubler-x": 2}, run_config=FAST)["adder"]["add"] == 14
+        assert again.deployment.flow.child_states == {"doubler": "Cached", "adder": "Success"}
+        assert again.deployment.flow.last_run_id != first
+
+
+def loaded_anew(model):
+    """The model loaded anew from the model database (a new process's view of it)."""
+    from lume_services.models import Model
+
+    return Model(model_id=model.model_id)
 
 
 def test_the_cli_run_names_the_composed_run_when_a_child_in_another_project_has_the_flow_of_flows_name(

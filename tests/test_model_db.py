@@ -210,6 +210,16 @@ def test_a_flow_of_flows_is_stored_with_its_mappings_and_loads_back_by_name(serv
     }
 
 
+def test_a_flow_of_flows_child_s_sweep_and_cache_are_stored_and_load_back_in_its_declaration(service, composed):
+    service.store_flow_of_flows("id-fof", [{"flow_id": "id-make", "cache": True},
+                                           {"flow_id": "id-use", "map_over": ["text", "n"]}])
+
+    children = service.get_flow_of_flows_declaration(flow_name="fof", project_name="p")["composing_flows"]
+
+    assert children == [{"name": "make", "project_name": "p", "cache": True},
+                        {"name": "use", "project_name": "p", "map_over": ["text", "n"]}]
+
+
 def test_the_composing_flows_come_in_execution_order(service, composed):
     service.store_flow_of_flows("id-fof", [{"flow_id": "id-use"}, {"flow_id": "id-make"}])
     assert [f.flow_name for f in service.get_flow_of_flows(parent_flow_id="id-fof")] == ["use", "make"]
@@ -246,11 +256,12 @@ def test_a_model_s_deployments_and_flows_are_read_in_one_query(service, model_id
 # --- the tables -----------------------------------------------------------------------------
 
 
-def test_the_tables_are_lume_services_tables_and_the_mapping_table(model_db):
+def test_the_tables_are_lume_services_tables_and_the_mapping_and_child_setting_tables(model_db):
     ModelDBService(model_db).apply_schema()
     tables = inspect(model_db.engine)
     assert set(tables.get_table_names()) == {
-        "model", "deployment", "project", "flow", "flow_of_flows", "flow_of_flows_mapped_parameter"}
+        "model", "deployment", "project", "flow", "flow_of_flows", "flow_of_flows_mapped_parameter",
+        "flow_of_flows_child_setting"}
     assert [c["name"] for c in tables.get_columns("deployment")] == [
         "deployment_id", "version", "deploy_date", "package_import_name", "asset_dir", "source", "sha256",
         "image", "is_live", "model_id"]
@@ -281,7 +292,8 @@ LUME_SERVICES_TABLES = [
 ]
 
 
-def test_a_database_made_by_lume_services_init_sql_opens_and_gains_the_mapping_table(mariadb_model_db):
+def test_a_database_made_by_lume_services_init_sql_opens_and_gains_the_mapping_and_child_setting_tables(
+        mariadb_model_db):
     from sqlalchemy import text
 
     with mariadb_model_db.engine.begin() as cxn:
@@ -296,8 +308,11 @@ def test_a_database_made_by_lume_services_init_sql_opens_and_gains_the_mapping_t
     service.store_project("p", "a project")
     for flow_id in ("a", "b"):
         service.store_flow(deployment_id=deployment_id, flow_id=flow_id, flow_name=flow_id, project_name="p")
-    service.store_flow_of_flows("b", [{"flow_id": "a"}])
-    assert "flow_of_flows_mapped_parameter" in inspect(mariadb_model_db.engine).get_table_names()
+    service.store_flow_of_flows("b", [{"flow_id": "a", "map_over": ["x"], "cache": True}])
+    assert {"flow_of_flows_mapped_parameter", "flow_of_flows_child_setting"} <= set(
+        inspect(mariadb_model_db.engine).get_table_names())
+    assert service.get_flow_of_flows_declaration(flow_id="b")["composing_flows"] == [
+        {"name": "a", "project_name": "p", "map_over": ["x"], "cache": True}]
 
 
 def test_a_server_that_does_not_answer_is_named_with_the_settings_to_check():

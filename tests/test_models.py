@@ -200,6 +200,28 @@ def test_a_flow_of_flows_deployment_loads_back_with_its_mappings_and_runs(model)
     assert results  # the composed flow ran
 
 
+def test_a_flow_of_flows_deployment_loads_back_with_its_sweeps_and_cached_children(model):
+    import flows_for_tests as ft
+    from lume_services.flows.flow import Flow
+
+    for name, flow in [("doubler", ft.doubler), ("inc-and-double", ft.inc_and_double)]:
+        Flow(name=name, project_name="settings", prefect_flow=flow).register()
+    fof = FlowOfFlows.from_yaml("""
+name: swept-and-cached
+project_name: settings
+composing_flows:
+  - name: doubler
+    cache: true
+  - name: inc-and-double
+    map_over: [x]
+""")
+    stored = model.store_deployment(flow=fof, project_name="settings", version="fof-1")
+
+    loaded = Model(deployment_id=stored.deployment_id).deployment.flow
+
+    assert (loaded.map_over, loaded.cached_children()) == ({"inc-and-double": ["x"]}, {"doubler"})
+
+
 def test_a_project_is_created_once_and_loaded_by_name():
     assert Project.create("injector", "LCLS injector").project_name == "injector"
     assert Project.create("injector").metadata.description == "LCLS injector"

@@ -330,7 +330,8 @@ class Model(_StoredRow):
         The flow is registered with the scheduling service (a flow of flows
         is composed and registered), then the deployment, its project when
         missing, its flow and, for a flow of flows, its composing flows with
-        their mapped parameters are stored in one transaction. Storing a
+        their mapped parameters, the parameters they sweep (``map_over``) and
+        whether they are cached (``cache``) are stored in one transaction. Storing a
         version that is stored already loads it and changes nothing.
 
         Args:
@@ -378,10 +379,13 @@ class Model(_StoredRow):
         composing = None
         if isinstance(model, FlowOfFlows):
             flow_id = model.compose_and_register(scheduling_service=scheduling_service)
+            cached = model.cached_children()
             composing = [
                 {"flow_id": model.composing_flows[name].flow_id, "flow_name": name,
                  "project_name": model.composing_flows[name].project_name,
-                 "mapped_parameters": model.composing_flows[name].mapped_parameters or {}}
+                 "mapped_parameters": model.composing_flows[name].mapped_parameters or {},
+                 # kept so the deployment runs its sweeps and cached children as declared
+                 "map_over": list((model.map_over or {}).get(name) or []), "cache": name in cached}
                 for name in model.execution_order()
             ]
         else:

@@ -17,6 +17,7 @@ from lume_services.errors import (
 from lume_services.services.models.db.db import ModelDB
 from lume_services.services.models.db.schema import (
     Base,
+    ChildSetting,
     Deployment,
     Flow,
     FlowOfFlows,
@@ -160,7 +161,7 @@ class ModelDBService:
         return _first_key(self._model_db.insert(statement))
 
     def store_flow_of_flows(self, parent_flow_id: str, composing_flows: Sequence[Mapping[str, Any]]) -> List[str]:
-        """Store which flows compose a flow of flows, in order, with their mapped parameters.
+        """Store which flows compose a flow of flows, in order, with their mapped parameters and settings.
 
         All rows are written in one transaction, or none.
 
@@ -170,7 +171,9 @@ class ModelDBService:
                 {parameter: {"parent_flow_name", "parent_task_name", "map_type",
                 "attribute", "attribute_index"}}}`` (the fields of a
                 :class:`~lume_services.flows.flow.MappedParameter`; a model of
-                one is accepted too). Each flow must be stored.
+                one is accepted too), and optionally ``"map_over": [parameter, ...]``
+                (the parameters it sweeps) and ``"cache": True`` (it reuses its
+                recorded results). Each flow must be stored.
 
         Returns:
             The composing flows' ids, in order.
@@ -205,6 +208,16 @@ class ModelDBService:
                         attribute_index=None if index is None else json.dumps(list(index)),
                     )
                 )
+            map_over = list(child.get("map_over") or [])
+            if map_over or child.get("cache"):
+                statements.append(
+                    insert(ChildSetting).values(
+                        parent_flow_id=parent_flow_id,
+                        flow_id=child["flow_id"],
+                        map_over=json.dumps(map_over) if map_over else None,
+                        cache=bool(child.get("cache")),
+                    )
+                )
         return statements
 
     def store_deployment_with_flow(
@@ -225,7 +238,8 @@ class ModelDBService:
             flow: ``flow_id``, ``flow_name``, ``project_name`` of the deployment's flow
                 (``deployment_id`` is the new deployment's).
             composing_flows: for a flow of flows, in execution order, each with
-                ``flow_id``, ``flow_name``, ``project_name`` and ``mapped_parameters``.
+                ``flow_id``, ``flow_name``, ``project_name`` and ``mapped_parameters``,
+                and optionally ``map_over`` and ``cache`` (see :meth:`store_flow_of_flows`).
             project_description: the description of a project stored here.
 
         Returns:
@@ -421,6 +435,19 @@ class ModelDBService:
             mapped.setdefault(row.flow_id, {})[row.parameter_name] = mapping
         return mapped
 
+    def _child_settings(self, parent_flow_id: str) -> Dict[str, Dict[str, Any]]:
+        """Composing flow id -> its ``map_over`` and ``cache`` in a flow of flows (only children that have one)."""
+        rows = self._model_db.select(select(ChildSetting).where(ChildSetting.parent_flow_id == parent_flow_id))
+        settings: Dict[str, Dict[str, Any]] = {}
+        for row in rows:
+            setting: Dict[str, Any] = {}
+            if row.map_over:
+                setting["map_over"] = json.loads(row.map_over)
+            if row.cache:
+                setting["cache"] = True
+            settings[row.flow_id] = setting
+        return settings
+
     def get_flow_of_flows_declaration(self, **kwargs: Any) -> Dict[str, Any]:
         """A stored flow of flows as a declaration ``FlowOfFlows(**declaration)`` takes.
 
@@ -430,8 +457,9 @@ class ModelDBService:
 
         Returns:
             ``{"name", "project_name", "flow_id", "composing_flows": [{"name",
-            "project_name", "mapped_parameters"}, ...]}``, children in execution order
-            (``mapped_parameters`` only for a child that has some).
+            "project_name", "mapped_parameters", "map_over", "cache"}, ...]}``, children
+            in execution order (``mapped_parameters``, ``map_over`` and ``cache``
+            only for a child that has them).
 
         Raises:
             FlowNotInModelDBError: no flow matches.
@@ -440,13 +468,15 @@ class ModelDBService:
         parent = self.get_flow(**kwargs)
         children = self.get_flow_of_flows(parent_flow_id=parent.flow_id)
         mapped = self.get_mapped_parameters(parent.flow_id)
+        settings = self._child_settings(parent.flow_id)
         return {
             "name": parent.flow_name,
             "project_name": parent.project_name,
             "flow_id": parent.flow_id,
             "composing_flows": [
                 {"name": child.flow_name, "project_name": child.project_name,
-                 **({"mapped_parameters": mapped[child.flow_id]} if child.flow_id in mapped else {})}
+                 **({"mapped_parameters": mapped[child.flow_id]} if child.flow_id in mapped else {}),
+                 **settings.get(child.flow_id, {})}
                 for child in children
             ],
         }

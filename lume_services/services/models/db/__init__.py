@@ -21,6 +21,7 @@ _HOMES = {
     "Flow": "schema",
     "FlowOfFlows": "schema",
     "MappedParameter": "schema",
+    "ChildSetting": "schema",
 }
 
 

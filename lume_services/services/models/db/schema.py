@@ -2,10 +2,16 @@
 
 The tables and columns are LUME-services' (its ``model-db-init.sql``), so a
 database that it made opens here and one made here opens there: ``model``,
-``deployment``, ``project``, ``flow`` and ``flow_of_flows``. One table is new,
+``deployment``, ``project``, ``flow`` and ``flow_of_flows``. Two tables are
+new, and only added (a database LUME-services made gains them, its tables are
+left as they are, and LUME-services ignores them):
 ``flow_of_flows_mapped_parameter``: LUME-services stored which flows compose
 a flow of flows but not how their parameters are mapped, so a flow of flows
 could not be loaded back from the database; here each mapping is a row.
+``flow_of_flows_child_setting``: a composing flow's ``map_over`` (the
+parameters it sweeps) and ``cache``, which LUME-services had no notion of;
+without them a deployed flow of flows would run its sweeps and cached
+children as plain children.
 """
 
 from sqlalchemy.orm import declarative_base, relationship
@@ -168,5 +174,30 @@ class MappedParameter(Base):
         )
 
 
+class ChildSetting(Base):
+    """How a composing flow runs in a flow of flows: the parameters it sweeps and whether it is cached.
+
+    New here (LUME-services had neither): one row per composing flow that
+    sweeps (``map_over``) or is cached (``cache``); a child with neither has no row.
+    """
+
+    __tablename__ = "flow_of_flows_child_setting"
+
+    id = Column("_id", Integer, primary_key=True, autoincrement=True)
+    parent_flow_id = Column("parent_flow_id", ForeignKey("flow.flow_id"), nullable=False)
+    flow_id = Column("flow_id", ForeignKey("flow.flow_id"), nullable=False)
+    # a JSON list of the parameters the child sweeps, or NULL
+    map_over = Column("map_over", Text, nullable=True)
+    cache = Column("cache", Boolean, nullable=False, default=False)
+
+    __table_args__ = (UniqueConstraint("parent_flow_id", "flow_id", name="_child_setting_entry"),)
+
+    def __repr__(self) -> str:
+        return (
+            f"ChildSetting(parent_flow_id={self.parent_flow_id!r}, flow_id={self.flow_id!r}, "
+            f"map_over={self.map_over!r}, cache={self.cache!r})"
+        )
+
+
 #: the tables, in the order they are created (LUME-services' name, for its schema docs)
-__table_schema__ = [Model, Project, Deployment, Flow, FlowOfFlows, MappedParameter]
+__table_schema__ = [Model, Project, Deployment, Flow, FlowOfFlows, MappedParameter, ChildSetting]
