@@ -111,7 +111,8 @@ class _Plain:
         (last,) = self.conn.execute("SELECT max(id) FROM documents").fetchone()
         salt = collection_salt("bench")
         documents = [(id_, h, text) for id_, (h, text) in enumerate(texts, (last or 0) + 1)]
-        return documents, [(hash_prefix(h, salt), id_) for id_, h, _ in documents]
+        # INSERT_KEY's parameters: (prefix, id, prefix)
+        return documents, [(prefix, id_, prefix) for prefix, id_ in ((hash_prefix(h, salt), id_) for id_, h, _ in documents)]
 
     def insert(self, documents, keys):
         """Insert ready rows in one transaction (with lume-services' schema: as it does, the prefixes
@@ -120,12 +121,11 @@ class _Plain:
         conn.execute("BEGIN IMMEDIATE")
         if self.lume_schema:
             from lume_services.services.results.sqlite import RECENT_KEYS
+            from lume_services.services.results.sqlite_keys import INSERT_KEY
 
             conn.executemany(
                 "INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, 'bench', ?, ?)", documents)
-            conn.executemany(
-                "INSERT INTO hash_keys_recent (key, id) SELECT ?1, ?2 "
-                "WHERE NOT EXISTS (SELECT 1 FROM hash_keys WHERE key = ?1)", keys)
+            conn.executemany(INSERT_KEY, keys)
             if conn.execute("SELECT count(*) FROM hash_keys_recent").fetchone()[0] >= RECENT_KEYS:
                 conn.execute("INSERT INTO hash_keys (key, id) SELECT key, id FROM hash_keys_recent ORDER BY key")
                 conn.execute("DELETE FROM hash_keys_recent")
@@ -135,6 +135,8 @@ class _Plain:
 
     def insert_each(self, documents, keys):
         """Insert ready rows one transaction each."""
+        from lume_services.services.results.sqlite_keys import INSERT_KEY
+
         conn = self.conn
         if not self.lume_schema:
             for row in documents:
@@ -143,9 +145,7 @@ class _Plain:
         for row, key in zip(documents, keys):
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("INSERT INTO documents (id, collection, unique_hash, document) VALUES (?, 'bench', ?, ?)", row)
-            conn.execute(
-                "INSERT INTO hash_keys_recent (key, id) SELECT ?1, ?2 "
-                "WHERE NOT EXISTS (SELECT 1 FROM hash_keys WHERE key = ?1)", key)
+            conn.execute(INSERT_KEY, key)
             conn.execute("COMMIT")
 
 

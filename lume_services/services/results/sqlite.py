@@ -243,7 +243,8 @@ class SQLiteResultsDB(ResultsDB):
         conn.execute("BEGIN IMMEDIATE")
         try:
             id_ = conn.execute(INSERT_DOCUMENT, row).lastrowid
-            if conn.execute(INSERT_KEY, (hash_prefix(key, collection_salt(collection)), id_)).rowcount != 1:
+            prefix = hash_prefix(key, collection_salt(collection))
+            if conn.execute(INSERT_KEY, (prefix, id_, prefix)).rowcount != 1:
                 conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
                 (id_,) = insert_rows(conn, collection, [row])

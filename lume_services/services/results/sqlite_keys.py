@@ -28,10 +28,12 @@ CREATE TABLE IF NOT EXISTS {name} (
 _LOOKUP_CHUNK = 500
 
 INSERT_DOCUMENT = "INSERT INTO documents (collection, unique_hash, document) VALUES (?, ?, ?)"
-#: a new prefix goes into the small table, unless either table holds it (then nothing is inserted)
+#: a new prefix goes into the small table, unless either table holds it (then nothing is inserted);
+#: its parameters are (prefix, id, prefix): plain ``?`` marks, as numbered ones (``?1``) given a
+#: sequence are deprecated since Python 3.12 (an error from 3.14)
 INSERT_KEY = (
-    "INSERT INTO hash_keys_recent (key, id) SELECT ?1, ?2 "
-    "WHERE NOT EXISTS (SELECT 1 FROM hash_keys WHERE key = ?1) ON CONFLICT DO NOTHING"
+    "INSERT INTO hash_keys_recent (key, id) SELECT ?, ? "
+    "WHERE NOT EXISTS (SELECT 1 FROM hash_keys WHERE key = ?) ON CONFLICT DO NOTHING"
 )
 
 #: How many prefixes ``hash_keys_recent`` gathers before they are moved into
@@ -62,7 +64,7 @@ def insert_rows(conn: sqlite3.Connection, collection: str, rows: List[Tuple[str,
     except ValueError:
         keys = [(hash_prefix(key, salt), id_) for id_, (_, key, _) in enumerate(rows, last + 1) if key is not None]
     changes = conn.total_changes
-    conn.executemany(INSERT_KEY, keys)
+    conn.executemany(INSERT_KEY, [(prefix, id_, prefix) for prefix, id_ in keys])
     # every prefix inserted: none was stored (nor is one twice in the batch), so no hash is
     if conn.total_changes - changes == len(keys):
         conn.executemany(INSERT_DOCUMENT, rows)
