@@ -527,8 +527,9 @@ def recorded_result(record: RunRecord, task_name: str):
 # ``lume-services flows run``, the Prefect UI); such a run is given nothing, so
 # the flow itself carries them:
 #
-# - the declaration, as a tag (``lume-declaration:<JSON>``) of the composed
-#   flow's first task by slug. A Prefect 1 flow has no free field of its own
+# - the declaration: in an inline composition (local backend, pickled flow) as
+#   an attribute; in a per-child one (server backends) as a tag
+#   (``lume-declaration:<JSON>``) of the composed flow's first task by slug. A Prefect 1 flow has no free field of its own
 #   that a server keeps (its serialized ``description`` is refused by
 #   ``Flow.__init__`` when the client checks the flow), but task tags are kept
 #   in the pickled flow (local registry) and in the tasks a server registers;
@@ -544,19 +545,31 @@ def recorded_result(record: RunRecord, task_name: str):
 #: the prefix of the task tag that holds a composed flow's declaration as JSON
 DECLARATION_TAG_PREFIX = "lume-declaration:"
 
+#: the attribute of a composed (inline) Prefect flow holding its declaration
+DECLARATION_ATTRIBUTE = "lume_declaration"
+
 #: the attribute of a composed (inline) Prefect flow holding its children's ``ChildPlan`` list
 CHILD_PLANS_ATTRIBUTE = "lume_child_plans"
 
 
 def carry(flow: Any, declaration: dict, children: Optional[List[Any]] = None) -> None:
-    """Make ``flow`` carry ``declaration`` (and the children's plans, when given)."""
+    """Make ``flow`` carry ``declaration`` (and the children's plans, when given).
+
+    An inline composition (``children`` given: the local backend, which keeps
+    the pickled flow) holds both as attributes: its tasks are the children's
+    own task objects, which must not be changed. A per-child composition's
+    tasks are its own, so the declaration goes in its first task's tags, which
+    a server keeps.
+    """
+    if children is not None:
+        setattr(flow, DECLARATION_ATTRIBUTE, declaration)
+        setattr(flow, CHILD_PLANS_ATTRIBUTE, [dataclasses.replace(plan, key_of=None) for plan in children])
+        return
     tasks = sorted(flow.tasks, key=lambda t: t.slug or "")
     if tasks:
         first = tasks[0]
         kept = {t for t in first.tags if not t.startswith(DECLARATION_TAG_PREFIX)}
         first.tags = kept | {DECLARATION_TAG_PREFIX + json.dumps(declaration, sort_keys=True)}
-    if children is not None:
-        setattr(flow, CHILD_PLANS_ATTRIBUTE, [dataclasses.replace(plan, key_of=None) for plan in children])
 
 
 def declaration_in_tags(tags: Iterable[Any]) -> Optional[dict]:
@@ -573,6 +586,9 @@ def declaration_in_tags(tags: Iterable[Any]) -> Optional[dict]:
 
 def carried_declaration(flow: Any) -> Optional[dict]:
     """The declaration ``flow`` carries (``None``: it is not a composed flow of flows, or carries none)."""
+    held = getattr(flow, DECLARATION_ATTRIBUTE, None)
+    if isinstance(held, dict):
+        return held
     for task in getattr(flow, "tasks", None) or ():
         found = declaration_in_tags(getattr(task, "tags", None))
         if found is not None:
