@@ -56,7 +56,7 @@ from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.flows.progress import ChildEvent, ChildProgress
 from lume_services.image_names import image_name
 from lume_services.services.scheduling.backend import RunConfig
-from lume_services.services.scheduling.run_records import carry
+from lume_services.services.scheduling.run_options import carry
 from lume_services.services.scheduling.service import SchedulingService
 
 __all__ = [

@@ -29,7 +29,7 @@ from lume_services.services.scheduling.backends.local.registry import LocalFlowR
 from lume_services.services.scheduling.backends.local.run_history import RunHistory
 from lume_services.services.scheduling.backends.local.run_recorder import RunRecorder
 from lume_services.services.scheduling.backends.local.shipped_tasks import keeping_file_names
-from lume_services.services.scheduling.run_records import carried_children, carried_declaration
+from lume_services.services.scheduling.run_options import carried_children, carried_declaration
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.run_records import MAX_RESULT_BYTES, recorded_result
 from lume_services.services.scheduling.run_options import run_options

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional
 
 from lume_services.errors import EmptyResultError, RunNotFoundError, RunResultNotRecordedError, TaskNotInFlowError
 from lume_services.services.scheduling.task_order import slug_order
-from lume_services.services.scheduling.run_records import declaration_in_tags
+from lume_services.services.scheduling.run_options import declaration_in_tags
 from lume_services.services.scheduling.run_options import REUSED_CHILDREN_CONTEXT_KEY
 from lume_services.services.scheduling.run_records import (
     ChildRun,
