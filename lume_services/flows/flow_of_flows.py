@@ -33,7 +33,7 @@ from lume_services.errors import (
     InvalidDeclarationValueError,
     TaskNotInFlowError,
 )
-from lume_services.flows._compose_inline import compose_inline, run_inline, start_inline
+from lume_services.flows._compose_inline import child_plans, compose_inline, run_inline, start_inline
 from lume_services.flows._compose_per_child import compose_per_child, per_child_states, run_per_child, start_per_child
 from lume_services.flows._graph import parents, topological_order
 from lume_services.flows._names import composed_task_name, exposed_parameter_name
@@ -56,6 +56,7 @@ from lume_services.flows.flow import Flow, FlowRunConfig
 from lume_services.flows.progress import ChildEvent, ChildProgress
 from lume_services.image_names import image_name
 from lume_services.services.scheduling.backend import RunConfig
+from lume_services.services.scheduling.run_options import carry
 from lume_services.services.scheduling.service import SchedulingService
 
 __all__ = [
@@ -207,6 +208,8 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
         """
         if scheduling_service.composition == "per_child":
             flow = compose_per_child(self)
+            # any run of the composed flow (a plain Flow.run, the Prefect UI) can be resumed by id
+            carry(flow, self.declaration())
             scheduling_service.package_composed_flow(
                 flow,
                 labels=list(self.labels),
@@ -218,6 +221,7 @@ class FlowOfFlows(FlowOfFlowsPictures, Flow):
             )
         else:
             flow = compose_inline(self)
+            carry(flow, self.declaration(), child_plans(self))
         # a new composition is not the registered one (if any): register it to run it on a server
         self._set(prefect_flow=flow, flow_id=None)
         return flow

@@ -29,6 +29,7 @@ from lume_services.services.scheduling.backends.local.registry import LocalFlowR
 from lume_services.services.scheduling.backends.local.run_history import RunHistory
 from lume_services.services.scheduling.backends.local.run_recorder import RunRecorder
 from lume_services.services.scheduling.backends.local.shipped_tasks import keeping_file_names
+from lume_services.services.scheduling.run_options import carried_children, carried_declaration
 from lume_services.services.scheduling.clock import SYSTEM_CLOCK, Clock
 from lume_services.services.scheduling.run_records import MAX_RESULT_BYTES, recorded_result
 from lume_services.services.scheduling.run_options import run_options
@@ -257,13 +258,14 @@ class LocalBackend(Backend):
             flow_version=registered["version"] if registered else None,
             project_name=registered["project_name"] if registered else options.project_name,
             executor=executor.describe(),
-            children=options.children,
+            # a composed flow of flows started as a plain flow: what the flow itself carries
+            children=options.children if options.children is not None else carried_children(flow),
             max_result_bytes=self.max_result_bytes,
             clock=self.clock,
         )
         if options.run_id is not None:
             recorder.run_id = options.run_id
-        recorder.declaration = options.declaration
+        recorder.declaration = options.declaration if options.declaration is not None else carried_declaration(flow)
         return recorder
 
     def run_and_return(self, parameters, run_config=None, task_name=None, *, flow=None, flow_id=None,

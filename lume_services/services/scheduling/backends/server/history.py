@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional
 
 from lume_services.errors import EmptyResultError, RunNotFoundError, RunResultNotRecordedError, TaskNotInFlowError
 from lume_services.services.scheduling.task_order import slug_order
+from lume_services.services.scheduling.run_options import declaration_in_tags
 from lume_services.services.scheduling.run_options import REUSED_CHILDREN_CONTEXT_KEY
 from lume_services.services.scheduling.run_records import (
     ChildRun,
@@ -446,11 +447,23 @@ def run_declaration(connection, run_id: str) -> Optional[dict]:
         uuid.UUID(str(run_id))
     except ValueError:
         raise RunNotFoundError(run_id, connection.api_url) from None
-    gql = {"query": {with_args("flow_run_by_pk", {"id": run_id}): {"id": True, "context": True}}}
+    gql = {"query": {with_args("flow_run_by_pk", {"id": run_id}): {
+        "id": True, "context": True, "flow": {"tasks": {"tags"}}}}}
     row = connection.graphql(connection.client(), gql).data.flow_run_by_pk
     if row is None:
         raise RunNotFoundError(run_id, connection.api_url)
     declaration = _context(row).get(_DECLARATION_KEY)
+    if declaration is None:  # started as a plain flow (Flow.run, the CLI, the UI): what its flow carries
+        declaration = _declaration_of_flow(row.flow)
     if hasattr(declaration, "to_dict"):
         declaration = declaration.to_dict()
     return declaration
+
+
+def _declaration_of_flow(flow) -> Optional[dict]:
+    """The declaration a composed flow carries in a task tag (``carried_declaration``), as the server keeps it."""
+    for task in (getattr(flow, "tasks", None) or []) if flow is not None else []:
+        found = declaration_in_tags(task.tags or [])
+        if found is not None:
+            return found
+    return None
