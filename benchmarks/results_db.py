@@ -339,7 +339,8 @@ _SPREAD = (
     "while issue 23 was worked on gave, with one key table (before `hash_keys_recent`) at load 4.6: "
     "0.40x and 2.21x (plain 3.97x); with the two tables and SQLite's checkpoints every 1,000 WAL "
     "pages, at load 3.6-4.3: 0.44x and 1.19x (plain 1.27x), at load 1.3: 0.47x and 1.42x (plain "
-    "1.51x); then checkpoints every 10,000 pages, as in this run. Growth-only runs of the last two "
+    "1.51x); then checkpoints every 10,000 pages, as in this run: at load 1.6-3.9 0.50x and 1.05x "
+    "(plain 1.07x), at load 1.4-2.0 (on the merged tree) 0.42x and 1.04x (plain 1.21x). Growth-only runs of the last two "
     "settings at load 3-5 gave 0.76-0.93x (plain 0.87-1.26x). A ratio within a few percent of its "
     "goal is at the goal, not clearly past it."
 )
