@@ -10,6 +10,7 @@ environment hold it.
 import logging
 import os
 import signal
+import threading
 import time
 from datetime import timedelta
 
@@ -130,12 +131,14 @@ def test_the_agent_learns_a_forked_runs_exit_code_from_the_zygote(tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT__CONTEXT__")}
         # no flow run id: `prefect execute flow-run` refuses, with exit code 1
         process = starter.spawn(env, str(tmp_path))
-        deadline = time.monotonic() + 60
-        while process.poll() is None:
-            assert time.monotonic() < deadline, "the forked process did not end"
-            time.sleep(0.05)  # waiting for the process to end, not passing time
+        # the agent's watcher waits as Popen.wait does: woken by the zygote's message
+        waiter = threading.Thread(target=process.wait, daemon=True)
+        waiter.start()
+        waiter.join(timeout=60)
+        assert not waiter.is_alive(), "the forked process did not end"
     finally:
         starter.stop()
 
     assert process.returncode == 1
-    assert process.wait() == 1  # as Popen.wait (the agent's watcher) reads it
+    assert process.poll() == 1  # as Popen.poll (the agent's heartbeat) reads it
+    assert process.wait() == 1
